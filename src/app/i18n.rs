@@ -1,0 +1,231 @@
+//! Every user-visible string in English and 简体中文. One `match` per language means a message
+//! cannot exist in one language only: the compiler refuses it.
+
+use serde::{Deserialize, Serialize};
+
+/// The UI language.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lang {
+    /// English.
+    #[default]
+    En,
+    /// 简体中文.
+    Zh,
+}
+
+macro_rules! messages {
+    ($($name:ident => $en:literal, $zh:literal;)*) => {
+        /// A user-visible message.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        #[allow(missing_docs)]
+        pub enum Msg { $($name),* }
+
+        impl Msg {
+            /// Every message (for the completeness test).
+            pub const ALL: &'static [Msg] = &[$(Msg::$name),*];
+
+            /// The message in a language.
+            pub fn get(self, lang: Lang) -> &'static str {
+                match lang {
+                    Lang::En => match self { $(Msg::$name => $en),* },
+                    Lang::Zh => match self { $(Msg::$name => $zh),* },
+                }
+            }
+        }
+    };
+}
+
+messages! {
+    AppTitle => "attnscope — attention, step by step", "attnscope —— 一步一步看注意力";
+    MenuFile => "File", "文件";
+    MenuView => "View", "视图";
+    MenuLanguage => "Language", "语言";
+    MenuHelp => "Help", "帮助";
+    MenuLessons => "Lessons", "课例";
+    OpenSession => "Open session…", "打开会话…";
+    SaveSession => "Save session…", "保存会话…";
+    OpenSpec => "Open spec (JSON)…", "打开规格 (JSON)…";
+    ExportPng => "Export heatmap as PNG…", "导出热力图为 PNG…";
+    ExportSvg => "Export heatmap as SVG…", "导出热力图为 SVG…";
+    ExportJson => "Export trace as JSON…", "导出计算过程为 JSON…";
+    ExportCsv => "Export weights as CSV…", "导出权重为 CSV…";
+    ExportWindow => "Save window screenshot…", "保存窗口截图…";
+    Quit => "Quit", "退出";
+    ThemeLight => "Light theme", "浅色主题";
+    ThemeDark => "Dark theme", "深色主题";
+    ZoomIn => "Zoom in (Ctrl +)", "放大 (Ctrl +)";
+    ZoomOut => "Zoom out (Ctrl −)", "缩小 (Ctrl −)";
+    ZoomReset => "Reset zoom (Ctrl 0)", "重置缩放 (Ctrl 0)";
+    About => "About attnscope", "关于 attnscope";
+    AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
+    AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: see sample_models/*/README.md.", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型见 sample_models/*/README.md。";
+    Close => "Close", "关闭";
+    Input => "Input", "输入";
+    TargetText => "Sequence (queries)", "序列（查询）";
+    SourceText => "Source sequence (keys / values)", "源序列（键 / 值）";
+    Tokenizer => "Tokens", "分词";
+    TokWords => "words", "词";
+    TokWhitespace => "whitespace", "空格分隔";
+    TokChars => "characters", "字符";
+    TokTip => "How text becomes tokens: words (CJK characters and punctuation split off), plain whitespace, or single characters (natural for Chinese).", "文本如何切成词元：按词（中日韩汉字和标点单独成词）、按空格，或逐字（适合中文）。";
+    Embeddings => "Embeddings", "嵌入";
+    ToyEmbeddings => "toy (seeded)", "玩具（随机种子）";
+    HandMatrix => "typed matrix", "手动输入矩阵";
+    EmbTip => "Toy embeddings give each token a fixed pseudo-random vector from the seed (same on every machine). A typed matrix lets you enter X by hand; Q = K = V = X.", "玩具嵌入按种子给每个词元一个固定的伪随机向量（每台机器都相同）。手动矩阵让你直接输入 X，且 Q = K = V = X。";
+    Seed => "seed", "种子";
+    DModel => "d_model", "d_model";
+    DModelTip => "Width of each token vector X. Split evenly among the heads: d_k = d_model / h.", "每个词元向量 X 的宽度。平均分给各个头：d_k = d_model / h。";
+    Positions => "add positions", "加入位置编码";
+    PositionsTip => "Add sinusoidal position encodings PE(pos) to the toy embeddings, so word order matters.", "给玩具嵌入加上正弦位置编码 PE(pos)，让词序产生影响。";
+    MaxTokens => "token limit", "词元上限";
+    MaxTokensTip => "Longer text is cut to this many tokens (with a notice), so the app never freezes.", "超过此数量的文本会被截断（并提示），界面不会卡住。";
+    Rows => "rows", "行";
+    Cols => "cols", "列";
+    Mechanism => "Mechanism", "机制";
+    PresetGlobal => "Global (Luong)", "全局（Luong）";
+    PresetLocalM => "Local-m (Luong)", "局部-m（Luong）";
+    PresetLocalP => "Local-p (Luong)", "局部-p（Luong）";
+    PresetSelf => "Self", "自注意力";
+    PresetCross => "Cross", "交叉注意力";
+    PresetMulti => "Multi-head", "多头";
+    CrossToggle => "cross-attention: keys and values from the source", "交叉注意力：键和值来自源序列";
+    PresetTip => "Presets set the axes below; you can change any axis afterwards.", "预设会设置下面各项；之后可以任意修改。";
+    Score => "score", "打分函数";
+    ScoreDot => "dot  q·k", "点积  q·k";
+    ScoreScaled => "scaled dot  q·k/√dₖ", "缩放点积  q·k/√dₖ";
+    ScoreGeneral => "general  qᵀWk", "一般（双线性）  qᵀWk";
+    ScoreAdditive => "additive  vᵀtanh(W₁q+W₂k)", "加性  vᵀtanh(W₁q+W₂k)";
+    ScoreCosine => "cosine  q·k/(‖q‖‖k‖)", "余弦  q·k/(‖q‖‖k‖)";
+    ScoreTip => "The score function s(q, k) says how well a query matches a key. Dot: Σ qₘkₘ. Scaled dot divides by √dₖ so scores do not grow with the dimension. General: qᵀW_a k with a learned matrix. Additive (Bahdanau): a one-layer network vᵀtanh(W₁q + W₂k). Cosine: the angle only, lengths ignored.", "打分函数 s(q, k) 衡量查询与键的匹配程度。点积：Σ qₘkₘ。缩放点积再除以 √dₖ，使分数不随维度增大。一般：qᵀW_a k，带一个可学习矩阵。加性（Bahdanau）：单层网络 vᵀtanh(W₁q + W₂k)。余弦：只看夹角，忽略长度。";
+    ScaleSqrt => "÷ √dₖ", "÷ √dₖ";
+    ScaleTip => "Multiply the scores by 1/√dₖ before the softmax (Vaswani et al.): keeps the softmax from saturating when dₖ is large.", "在 softmax 之前把分数乘以 1/√dₖ（Vaswani 等）：dₖ 较大时防止 softmax 饱和。";
+    Span => "span", "范围";
+    SpanGlobal => "global", "全局";
+    SpanLocalM => "local-m", "局部-m";
+    SpanLocalP => "local-p", "局部-p";
+    SpanTip => "Which keys a query may see. Global: all. Local-m: keys with |j − i| ≤ D. Local-p: a window of ±D around a predicted position pᵢ = S·sigmoid(v_pᵀ tanh(W_p qᵢ)), weights multiplied by a Gaussian with σ = D/2 (Luong et al. 2015).", "查询能看到哪些键。全局：全部。局部-m：满足 |j − i| ≤ D 的键。局部-p：以预测位置 pᵢ = S·sigmoid(v_pᵀ tanh(W_p qᵢ)) 为中心 ±D 的窗口，权重再乘以 σ = D/2 的高斯（Luong 等 2015）。";
+    HalfWidth => "D", "D";
+    Masks => "masks", "掩码";
+    Causal => "causal", "因果";
+    CausalTip => "Query i may only see keys j ≤ i (no peeking at the future), as in GPT.", "查询 i 只能看到 j ≤ i 的键（不能偷看未来），和 GPT 一样。";
+    Window => "window", "滑动窗口";
+    WindowTip => "Sliding window: query i sees only keys with |i − j| ≤ w.", "滑动窗口：查询 i 只看 |i − j| ≤ w 的键。";
+    PaddingTip => "Click a key token to mark it as padding: padded keys are masked for every query.", "点击一个键词元即可把它标为填充：被填充的键对所有查询都被掩盖。";
+    Temperature => "temperature τ", "温度 τ";
+    TemperatureTip => "softmax(z/τ): τ < 1 sharpens the distribution towards the maximum, τ > 1 flattens it towards uniform.", "softmax(z/τ)：τ < 1 使分布更尖锐、趋向最大值，τ > 1 使分布更平、趋向均匀。";
+    Heads => "heads h", "头数 h";
+    HeadsTip => "Number of heads. Each head gets its own slice of Q, K, V (dₖ = d_model / h) and its own attention pattern; the heads' outputs are concatenated and projected by W_O.", "头的数量。每个头拿到 Q、K、V 的一段（dₖ = d_model / h），有自己的注意力模式；各头输出拼接后再乘以 W_O。";
+    Steps => "Steps", "步骤";
+    Prev => "◀ Previous", "◀ 上一步";
+    Next => "Next ▶", "下一步 ▶";
+    Play => "▶ Play", "▶ 播放";
+    Pause => "■ Pause", "■ 暂停";
+    StepKeysTip => "Keys: ← → move between steps, space plays / pauses.", "按键：← → 切换步骤，空格播放 / 暂停。";
+    StepEmbed => "1 Embed", "1 嵌入";
+    StepProject => "2 Project Q, K, V", "2 投影 Q、K、V";
+    StepScores => "3 Scores QKᵀ", "3 打分 QKᵀ";
+    StepScale => "4 Scale", "4 缩放";
+    StepMask => "5 Mask", "5 掩码";
+    StepSoftmax => "6 Softmax", "6 Softmax";
+    StepWeighted => "7 Weighted sum of V", "7 对 V 加权求和";
+    StepConcat => "8 Concat heads", "8 拼接各头";
+    StepOutput => "9 Output projection", "9 输出投影";
+    ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。玩具嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
+    ExplProject => "Three learned matrices turn each row of X into a query (what am I looking for?), a key (what do I offer?) and a value (what do I pass on?). Each head takes its own dₖ columns.", "三个可学习矩阵把 X 的每一行变成查询（我在找什么？）、键（我能提供什么？）和值（我要传递什么？）。每个头取自己的 dₖ 列。";
+    ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
+    ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
+    ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";
+    ExplSoftmax => "Softmax turns each row into probabilities: subtract the row max, exponentiate, divide by the sum. −∞ becomes exactly 0. Each row sums to 1.", "Softmax 把每一行变成概率：减去行最大值、取指数、除以总和。−∞ 恰好变成 0。每行之和为 1。";
+    ExplWeighted => "Each query's output is the average of the value vectors, weighted by its attention probabilities: Σⱼ pᵢⱼ vⱼ.", "每个查询的输出是值向量按注意力概率加权的平均：Σⱼ pᵢⱼ vⱼ。";
+    ExplConcat => "The heads' outputs are placed side by side, giving back a d_model-wide row per token.", "把各头的输出并排拼接，每个词元重新得到 d_model 宽的一行。";
+    ExplOutput => "A final matrix W_O mixes the heads' information: output = concat · W_O.", "最后用矩阵 W_O 混合各头的信息：输出 = 拼接 · W_O。";
+    Formula => "Formula", "公式";
+    Explanation => "What happens", "发生了什么";
+    Arithmetic => "The arithmetic for the selected query", "所选查询的计算过程";
+    SelectedRow => "query", "查询";
+    ClickRowHint => "Click a row of the heatmap (or a query below) to expand its arithmetic.", "点击热力图中的一行（或下方的查询）即可展开它的计算。";
+    Matrix => "Matrix", "矩阵";
+    MatrixTooLarge => "Large matrix: showing the first rows and columns; the heatmap shows all of it.", "矩阵较大：仅显示前几行几列，热力图显示全部。";
+    ViewHeatmap => "Heatmap", "热力图";
+    ViewGrid => "All heads", "所有头";
+    ViewLines => "Token lines", "词元连线";
+    ViewPlots => "Plots", "图表";
+    Head => "head", "头";
+    Colormap => "colours", "配色";
+    CmapViridis => "viridis", "viridis";
+    CmapDiverging => "blue–orange (diverging)", "蓝–橙（发散）";
+    CmapGreys => "greys", "灰度";
+    ShowValues => "numbers in cells", "格子里显示数值";
+    HeatZoom => "zoom", "缩放";
+    HoverQuery => "query", "查询";
+    HoverKey => "key", "键";
+    HoverWeight => "weight", "权重";
+    HoverRaw => "raw score", "原始分数";
+    Masked => "masked", "已掩盖";
+    LegendWeights => "attention weight", "注意力权重";
+    LegendScores => "score", "分数";
+    PlotRow => "Softmax of the selected query", "所选查询的 softmax 分布";
+    PlotAtTau1 => "τ = 1", "τ = 1";
+    PlotAtTau => "current τ", "当前 τ";
+    PlotEntropy => "Entropy per head (nats)", "各头的熵（奈特）";
+    PlotDistance => "Mean attention distance per head (positions)", "各头的平均注意力距离（位置）";
+    LinesHint => "Hover a token to see only its lines. Line opacity = weight.", "把鼠标移到一个词元上，只看它的连线。线条透明度 = 权重。";
+    Computing => "computing…", "计算中…";
+    ComputedIn => "computed in", "计算耗时";
+    Kernel => "kernel", "内核";
+    Tokens => "tokens", "词元";
+    Frame => "frame", "帧";
+    Truncated => "Text cut to the token limit:", "文本已按词元上限截断：";
+    EmptyInput => "Type a sentence to begin: the sequence is empty.", "请输入一句话开始：序列为空。";
+    ErrorPrefix => "Cannot compute:", "无法计算：";
+    Saved => "Saved", "已保存";
+    SaveFailed => "Could not save:", "保存失败：";
+    OpenFailed => "Could not open:", "打开失败：";
+    Opened => "Opened", "已打开";
+    Language => "Language", "语言";
+    RowEmpty => "This query sees no key at all (every key is masked): its weights and output are 0.", "该查询看不到任何键（全部被掩盖）：它的权重和输出都为 0。";
+    Sum => "sum", "总和";
+    Max => "max", "最大值";
+    Output => "output", "输出";
+    NoTrace => "Nothing computed yet.", "尚未计算。";
+    LocalPCenter => "window centre pᵢ", "窗口中心 pᵢ";
+    Gaussian => "× Gaussian", "× 高斯";
+    Step => "step", "步骤";
+}
+
+/// Shorthand: the message in `lang`.
+pub fn tr(lang: Lang, msg: Msg) -> &'static str {
+    msg.get(lang)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Messages whose Chinese text is deliberately the same as the English one (symbols,
+    /// proper names, maths).
+    const SAME_IN_BOTH: &[Msg] = &[
+        Msg::DModel,
+        Msg::ScaleSqrt,
+        Msg::HalfWidth,
+        Msg::StepSoftmax,
+        Msg::CmapViridis,
+        Msg::PlotAtTau1,
+    ];
+
+    #[test]
+    fn every_message_exists_in_both_languages() {
+        for &m in Msg::ALL {
+            let (en, zh) = (m.get(Lang::En), m.get(Lang::Zh));
+            assert!(!en.trim().is_empty(), "{m:?} has no English text");
+            assert!(!zh.trim().is_empty(), "{m:?} has no Chinese text");
+            if !SAME_IN_BOTH.contains(&m) {
+                assert_ne!(en, zh, "{m:?} is not translated");
+                assert!(
+                    zh.chars().any(crate::core::tokenize::is_cjk_ideograph),
+                    "{m:?}: Chinese text has no Chinese characters: {zh}"
+                );
+            }
+        }
+    }
+}

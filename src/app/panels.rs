@@ -1,0 +1,477 @@
+//! Menu bar, the input and mechanism controls, the status bar and the About window.
+
+use eframe::egui::{self, RichText};
+
+use crate::core::{ScoreKind, SpanKind, Tokenizer};
+use crate::export::colormap::Colormap;
+
+use super::i18n::{Lang, Msg, tr};
+use super::state::{EmbeddingMode, Preset, ThemeChoice, View};
+use super::{AttnApp, Command, ExportKind, LESSONS};
+
+/// File, View, Language, Help.
+pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    egui::Panel::top("menu").show(ui, |ui| {
+        egui::MenuBar::new().ui(ui, |ui| {
+            ui.menu_button(t(Msg::MenuFile), |ui| {
+                if ui.button(t(Msg::OpenSession)).clicked() {
+                    app.push(Command::OpenSession);
+                }
+                if ui.button(t(Msg::SaveSession)).clicked() {
+                    app.push(Command::SaveSession);
+                }
+                if ui.button(t(Msg::OpenSpec)).clicked() {
+                    app.push(Command::OpenSpec);
+                }
+                ui.menu_button(t(Msg::MenuLessons), |ui| {
+                    for (i, (name, _)) in LESSONS.iter().enumerate() {
+                        if ui.button(*name).clicked() {
+                            app.push(Command::LoadLesson(i));
+                        }
+                    }
+                });
+                ui.separator();
+                for (m, c) in [
+                    (Msg::ExportPng, Command::ExportHeatmap(ExportKind::Png)),
+                    (Msg::ExportSvg, Command::ExportHeatmap(ExportKind::Svg)),
+                    (Msg::ExportJson, Command::ExportTrace(ExportKind::Json)),
+                    (Msg::ExportCsv, Command::ExportTrace(ExportKind::Csv)),
+                    (Msg::ExportWindow, Command::ExportWindow),
+                ] {
+                    if ui.button(t(m)).clicked() {
+                        app.push(c);
+                    }
+                }
+                ui.separator();
+                if ui.button(t(Msg::Quit)).clicked() {
+                    app.push(Command::Quit);
+                }
+            });
+            ui.menu_button(t(Msg::MenuView), |ui| {
+                for (v, m) in [
+                    (View::Heatmap, Msg::ViewHeatmap),
+                    (View::Grid, Msg::ViewGrid),
+                    (View::Lines, Msg::ViewLines),
+                    (View::Plots, Msg::ViewPlots),
+                ] {
+                    ui.radio_value(&mut app.state.view, v, t(m));
+                }
+                ui.separator();
+                ui.radio_value(&mut app.state.theme, ThemeChoice::Light, t(Msg::ThemeLight));
+                ui.radio_value(&mut app.state.theme, ThemeChoice::Dark, t(Msg::ThemeDark));
+                ui.separator();
+                let ctx = ui.ctx().clone();
+                if ui.button(t(Msg::ZoomIn)).clicked() {
+                    ctx.set_zoom_factor((ctx.zoom_factor() + 0.1).min(3.0));
+                }
+                if ui.button(t(Msg::ZoomOut)).clicked() {
+                    ctx.set_zoom_factor((ctx.zoom_factor() - 0.1).max(0.5));
+                }
+                if ui.button(t(Msg::ZoomReset)).clicked() {
+                    ctx.set_zoom_factor(1.0);
+                }
+            });
+            ui.menu_button(t(Msg::MenuLanguage), |ui| {
+                ui.radio_value(&mut app.state.lang, Lang::En, "English");
+                ui.radio_value(&mut app.state.lang, Lang::Zh, "简体中文");
+            });
+            ui.menu_button(t(Msg::MenuHelp), |ui| {
+                if ui.button(t(Msg::About)).clicked() {
+                    app.show_about = true;
+                }
+            });
+        });
+    });
+}
+
+/// Compute time, kernel, sizes, frame time and the last notice.
+pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    egui::Panel::bottom("status").show(ui, |ui| {
+        ui.horizontal_wrapped(|ui| {
+            if app.busy() {
+                ui.spinner();
+                ui.label(t(Msg::Computing));
+            } else if let Some(tr_) = &app.trace {
+                ui.label(format!(
+                    "{} {:.2} ms · {} {} · {} {}×{} · h={} · d_model={} · {} {:.1} ms",
+                    t(Msg::ComputedIn),
+                    app.last_compute_ms,
+                    t(Msg::Kernel),
+                    tr_.kernel,
+                    t(Msg::Tokens),
+                    tr_.n_q(),
+                    tr_.n_k(),
+                    tr_.heads,
+                    tr_.d_model,
+                    t(Msg::Frame),
+                    app.timings.frame_cpu.as_secs_f64() * 1e3
+                ));
+            }
+            if let Some(n) = &app.notice {
+                ui.separator();
+                let color = if n.is_error {
+                    ui.visuals().error_fg_color
+                } else {
+                    ui.visuals().text_color()
+                };
+                ui.label(RichText::new(&n.text).color(color));
+            }
+        });
+    });
+}
+
+/// A label with a tooltip, used to caption a control.
+fn caption(ui: &mut egui::Ui, text: &str, tip: &str) -> egui::Response {
+    ui.label(text).on_hover_text(tip)
+}
+
+/// The left panel: inputs and mechanism.
+pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    egui::Panel::left("controls")
+        .resizable(true)
+        .default_size(320.0)
+        .show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                ui.heading(t(Msg::Input));
+                input_ui(app, ui);
+                ui.separator();
+                ui.heading(t(Msg::Mechanism));
+                mechanism_ui(app, ui);
+            });
+        });
+}
+
+fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let s = &mut app.state;
+    ui.horizontal(|ui| {
+        caption(ui, t(Msg::Embeddings), t(Msg::EmbTip));
+        ui.selectable_value(&mut s.embedding, EmbeddingMode::Toy, t(Msg::ToyEmbeddings))
+            .on_hover_text(t(Msg::EmbTip));
+        ui.selectable_value(&mut s.embedding, EmbeddingMode::Matrix, t(Msg::HandMatrix))
+            .on_hover_text(t(Msg::EmbTip));
+    });
+    match s.embedding {
+        EmbeddingMode::Toy => {
+            let label = ui.label(t(Msg::TargetText));
+            ui.add(
+                egui::TextEdit::multiline(&mut s.text_q)
+                    .desired_rows(2)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+            if s.cross {
+                let label = ui.label(t(Msg::SourceText));
+                ui.add(
+                    egui::TextEdit::multiline(&mut s.text_k)
+                        .desired_rows(2)
+                        .desired_width(f32::INFINITY),
+                )
+                .labelled_by(label.id);
+            }
+            ui.horizontal(|ui| {
+                caption(ui, t(Msg::Tokenizer), t(Msg::TokTip));
+                for (tok, m) in [
+                    (Tokenizer::Words, Msg::TokWords),
+                    (Tokenizer::Whitespace, Msg::TokWhitespace),
+                    (Tokenizer::Chars, Msg::TokChars),
+                ] {
+                    ui.selectable_value(&mut s.tokenizer, tok, t(m))
+                        .on_hover_text(t(Msg::TokTip));
+                }
+            });
+            ui.horizontal(|ui| {
+                let cap = caption(ui, t(Msg::DModel), t(Msg::DModelTip));
+                let step = s.heads.max(1);
+                if ui
+                    .add(
+                        egui::DragValue::new(&mut s.d_model)
+                            .range(step..=512)
+                            .speed(step as f64),
+                    )
+                    .on_hover_text(t(Msg::DModelTip))
+                    .labelled_by(cap.id)
+                    .changed()
+                {
+                    s.fit_d_model_to_heads();
+                }
+                let cap = caption(ui, t(Msg::Seed), t(Msg::EmbTip));
+                ui.add(egui::DragValue::new(&mut s.seed))
+                    .labelled_by(cap.id);
+            });
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut s.positions, t(Msg::Positions))
+                    .on_hover_text(t(Msg::PositionsTip));
+                let cap = caption(ui, t(Msg::MaxTokens), t(Msg::MaxTokensTip));
+                ui.add(
+                    egui::DragValue::new(&mut s.max_tokens)
+                        .range(1..=crate::core::spec::MAX_TOKENS),
+                )
+                .labelled_by(cap.id);
+            });
+        }
+        EmbeddingMode::Matrix => matrix_ui(app, ui),
+    }
+    token_chips(app, ui);
+}
+
+/// The hand-typed X: size controls and a grid of numbers.
+fn matrix_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let m = &mut app.state.matrix;
+    let (mut rows, mut cols) = (m.values.len(), m.values.first().map_or(2, Vec::len));
+    ui.horizontal(|ui| {
+        let cap = ui.label(t(Msg::Rows));
+        ui.add(egui::DragValue::new(&mut rows).range(1..=8))
+            .labelled_by(cap.id);
+        let cap = ui.label(t(Msg::Cols));
+        ui.add(egui::DragValue::new(&mut cols).range(1..=8))
+            .labelled_by(cap.id);
+    });
+    if rows != m.values.len() || cols != m.values.first().map_or(0, Vec::len) {
+        m.resize(rows, cols);
+    }
+    egui::Grid::new("matrix_input")
+        .striped(true)
+        .show(ui, |ui| {
+            for (i, (label, row)) in m.labels.iter_mut().zip(m.values.iter_mut()).enumerate() {
+                let name = ui.add(egui::TextEdit::singleline(label).desired_width(36.0));
+                for (j, v) in row.iter_mut().enumerate() {
+                    ui.add(egui::DragValue::new(v).speed(0.1).max_decimals(3))
+                        .labelled_by(name.id)
+                        .on_hover_text(format!("X[{i}][{j}]"));
+                }
+                ui.end_row();
+            }
+        });
+}
+
+/// Tokens as chips; key chips toggle padding.
+fn token_chips(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    if let Some(n) = trace.truncated_q.or(trace.truncated_k) {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!(
+                "{} {} → {}",
+                tr(lang, Msg::Truncated),
+                n,
+                app.state.max_tokens
+            ),
+        );
+    }
+    ui.label(RichText::new(tr(lang, Msg::PaddingTip)).small().weak());
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
+        for (j, tok) in trace.tokens_k.iter().enumerate().take(256) {
+            let padded = app.state.padded.contains(&j);
+            let text = if padded {
+                RichText::new(tok).strikethrough()
+            } else {
+                RichText::new(tok)
+            };
+            if ui
+                .selectable_label(padded, text)
+                .on_hover_text(tr(lang, Msg::PaddingTip))
+                .clicked()
+            {
+                app.push(Command::TogglePadding(j));
+            }
+        }
+    });
+}
+
+fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let s = &mut app.state;
+    ui.horizontal_wrapped(|ui| {
+        for (p, m) in [
+            (Preset::Global, Msg::PresetGlobal),
+            (Preset::LocalM, Msg::PresetLocalM),
+            (Preset::LocalP, Msg::PresetLocalP),
+            (Preset::SelfAttention, Msg::PresetSelf),
+            (Preset::Cross, Msg::PresetCross),
+            (Preset::MultiHead, Msg::PresetMulti),
+        ] {
+            if ui
+                .selectable_label(s.preset == Some(p), t(m))
+                .on_hover_text(t(Msg::PresetTip))
+                .clicked()
+            {
+                s.apply_preset(p);
+            }
+        }
+    });
+    ui.add_space(4.0);
+    let before = s.clone();
+    egui::Grid::new("axes")
+        .num_columns(2)
+        .spacing([8.0, 6.0])
+        .show(ui, |ui| {
+            let cap = caption(ui, t(Msg::Score), t(Msg::ScoreTip));
+            egui::ComboBox::from_id_salt("score")
+                .selected_text(t(score_msg(s.score)))
+                .width(220.0)
+                .show_ui(ui, |ui| {
+                    for k in ScoreKind::ALL {
+                        if ui
+                            .selectable_value(&mut s.score, k, t(score_msg(k)))
+                            .clicked()
+                        {
+                            match k {
+                                ScoreKind::ScaledDot => s.scale_sqrt_dk = true,
+                                ScoreKind::Dot => s.scale_sqrt_dk = false,
+                                _ => {}
+                            }
+                        }
+                    }
+                })
+                .response
+                .labelled_by(cap.id)
+                .on_hover_text(t(Msg::ScoreTip));
+            ui.end_row();
+
+            caption(ui, "", t(Msg::ScaleTip));
+            ui.checkbox(&mut s.scale_sqrt_dk, t(Msg::ScaleSqrt))
+                .on_hover_text(t(Msg::ScaleTip));
+            ui.end_row();
+
+            caption(ui, t(Msg::Span), t(Msg::SpanTip));
+            ui.horizontal(|ui| {
+                for (k, m) in [
+                    (SpanKind::Global, Msg::SpanGlobal),
+                    (SpanKind::LocalM, Msg::SpanLocalM),
+                    (SpanKind::LocalP, Msg::SpanLocalP),
+                ] {
+                    ui.selectable_value(&mut s.span, k, t(m))
+                        .on_hover_text(t(Msg::SpanTip));
+                }
+            });
+            ui.end_row();
+
+            if s.span != SpanKind::Global {
+                let cap = caption(ui, t(Msg::HalfWidth), t(Msg::SpanTip));
+                let min = if s.span == SpanKind::LocalP { 1 } else { 0 };
+                ui.add(egui::Slider::new(&mut s.local_d, min..=16))
+                    .labelled_by(cap.id);
+                ui.end_row();
+            }
+
+            caption(ui, t(Msg::Masks), t(Msg::CausalTip));
+            ui.horizontal(|ui| {
+                ui.checkbox(&mut s.causal, t(Msg::Causal))
+                    .on_hover_text(t(Msg::CausalTip));
+                let window = ui
+                    .checkbox(&mut s.window_on, t(Msg::Window))
+                    .on_hover_text(t(Msg::WindowTip));
+                if s.window_on {
+                    ui.add(egui::DragValue::new(&mut s.window).range(0..=512))
+                        .on_hover_text(t(Msg::WindowTip))
+                        .labelled_by(window.id);
+                }
+            });
+            ui.end_row();
+
+            let cap = caption(ui, t(Msg::Temperature), t(Msg::TemperatureTip));
+            ui.add(egui::Slider::new(&mut s.temperature, 0.05..=10.0).logarithmic(true))
+                .on_hover_text(t(Msg::TemperatureTip))
+                .labelled_by(cap.id);
+            ui.end_row();
+
+            let cap = caption(ui, t(Msg::Heads), t(Msg::HeadsTip));
+            if ui
+                .add(egui::Slider::new(&mut s.heads, 1..=16))
+                .on_hover_text(t(Msg::HeadsTip))
+                .labelled_by(cap.id)
+                .changed()
+            {
+                s.fit_d_model_to_heads();
+            }
+            ui.end_row();
+
+            let cap = ui.label(t(Msg::Colormap));
+            egui::ComboBox::from_id_salt("colormap")
+                .selected_text(t(cmap_msg(s.colormap)))
+                .show_ui(ui, |ui| {
+                    for c in Colormap::ALL {
+                        ui.selectable_value(&mut s.colormap, c, t(cmap_msg(c)));
+                    }
+                })
+                .response
+                .labelled_by(cap.id);
+            ui.end_row();
+        });
+    ui.checkbox(&mut s.show_values, t(Msg::ShowValues));
+    // A hand edit of an axis means the preset no longer describes the settings.
+    if s.score != before.score
+        || s.span != before.span
+        || s.causal != before.causal
+        || s.heads != before.heads
+    {
+        s.preset = None;
+    }
+    // Cross-attention switch lives with the presets, but keep it reachable directly too.
+    if s.embedding == EmbeddingMode::Toy {
+        ui.checkbox(&mut s.cross, t(Msg::CrossToggle));
+    }
+}
+
+/// The menu text of a score function.
+pub fn score_msg(k: ScoreKind) -> Msg {
+    match k {
+        ScoreKind::Dot => Msg::ScoreDot,
+        ScoreKind::ScaledDot => Msg::ScoreScaled,
+        ScoreKind::General => Msg::ScoreGeneral,
+        ScoreKind::Additive => Msg::ScoreAdditive,
+        ScoreKind::Cosine => Msg::ScoreCosine,
+    }
+}
+
+fn cmap_msg(c: Colormap) -> Msg {
+    match c {
+        Colormap::Viridis => Msg::CmapViridis,
+        Colormap::Diverging => Msg::CmapDiverging,
+        Colormap::Greys => Msg::CmapGreys,
+    }
+}
+
+/// Help ▸ About.
+pub fn about_window(app: &mut AttnApp, ctx: &egui::Context) {
+    if !app.show_about {
+        return;
+    }
+    let lang = app.lang();
+    let mut open = true;
+    egui::Window::new(tr(lang, Msg::About))
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.heading("attnscope");
+            ui.label(format!(
+                "{} {}",
+                tr(lang, Msg::AboutText),
+                env!("CARGO_PKG_VERSION")
+            ));
+            ui.label(format!(
+                "{} {}",
+                tr(lang, Msg::Kernel),
+                crate::core::Backend::best()
+            ));
+            ui.separator();
+            ui.label(tr(lang, Msg::AboutLicenses));
+        });
+    app.show_about = open;
+}

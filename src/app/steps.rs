@@ -1,0 +1,503 @@
+//! The step-through panel: the list of steps with previous / next / play, and for the
+//! current step its formula, a short explanation, its matrix with the numbers, and the
+//! expanded arithmetic of the selected query row. All numbers come from the trace.
+
+use eframe::egui::{self, RichText};
+use ndarray::{Array2, ArrayView1};
+
+use crate::core::attend::softmax_parts;
+use crate::core::{HeadTrace, ScoreKind, SpanKind, Step, Trace};
+
+use super::i18n::{Lang, Msg, tr};
+use super::state::EmbeddingMode;
+use super::{AttnApp, Command};
+
+/// The list label of a step.
+pub fn step_msg(s: Step) -> Msg {
+    match s {
+        Step::Embed => Msg::StepEmbed,
+        Step::Project => Msg::StepProject,
+        Step::Scores => Msg::StepScores,
+        Step::Scale => Msg::StepScale,
+        Step::Mask => Msg::StepMask,
+        Step::Softmax => Msg::StepSoftmax,
+        Step::WeightedSum => Msg::StepWeighted,
+        Step::Concat => Msg::StepConcat,
+        Step::Output => Msg::StepOutput,
+    }
+}
+
+fn explanation(s: Step) -> Msg {
+    match s {
+        Step::Embed => Msg::ExplEmbed,
+        Step::Project => Msg::ExplProject,
+        Step::Scores => Msg::ExplScores,
+        Step::Scale => Msg::ExplScale,
+        Step::Mask => Msg::ExplMask,
+        Step::Softmax => Msg::ExplSoftmax,
+        Step::WeightedSum => Msg::ExplWeighted,
+        Step::Concat => Msg::ExplConcat,
+        Step::Output => Msg::ExplOutput,
+    }
+}
+
+/// A number as the tables show it (4 decimals; −∞ for masked).
+pub fn num(x: f32) -> String {
+    if x == f32::NEG_INFINITY {
+        "−∞".into()
+    } else if x.abs() >= 1e4 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+/// The formula of a step for the current settings.
+fn formula(app: &AttnApp, trace: &Trace) -> String {
+    let s = &app.state;
+    match s.step {
+        Step::Embed => match s.embedding {
+            EmbeddingMode::Toy if s.positions => "xᵢ = E[tokenᵢ] + PE(i)".into(),
+            EmbeddingMode::Toy => "xᵢ = E[tokenᵢ]".into(),
+            EmbeddingMode::Matrix => "X = (typed)".into(),
+        },
+        Step::Project => format!(
+            "Q = X·W_Q,  K = X·W_K,  V = X·W_V;  head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}",
+            trace.d_k
+        ),
+        Step::Scores => match s.score {
+            ScoreKind::Dot | ScoreKind::ScaledDot => "sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ".into(),
+            ScoreKind::General => "sᵢⱼ = qᵢᵀ W_a kⱼ".into(),
+            ScoreKind::Additive => "sᵢⱼ = v_aᵀ tanh(W₁qᵢ + W₂kⱼ)".into(),
+            ScoreKind::Cosine => "sᵢⱼ = qᵢ·kⱼ / (‖qᵢ‖ ‖kⱼ‖)".into(),
+        },
+        Step::Scale => {
+            if (trace.scale - 1.0 / (trace.d_k as f32).sqrt()).abs() < 1e-6 {
+                format!("s′ᵢⱼ = sᵢⱼ / √dₖ = sᵢⱼ × {:.4}", trace.scale)
+            } else {
+                format!("s′ᵢⱼ = sᵢⱼ × {:.4}", trace.scale)
+            }
+        }
+        Step::Mask => {
+            let mut parts = Vec::new();
+            if s.causal {
+                parts.push("j > i".to_owned());
+            }
+            if s.window_on {
+                parts.push(format!("|i − j| > {}", s.window));
+            }
+            match s.span {
+                SpanKind::LocalM => parts.push(format!("|j − i| > {}", s.local_d)),
+                SpanKind::LocalP => parts.push(format!("|j − pᵢ| > {}", s.local_d)),
+                SpanKind::Global => {}
+            }
+            if !s.padded.is_empty() {
+                parts.push("padding".into());
+            }
+            let cond = if parts.is_empty() {
+                "—".into()
+            } else {
+                parts.join(" ∨ ")
+            };
+            format!(
+                "zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2});  zᵢⱼ = −∞ if {cond}",
+                trace.temperature
+            )
+        }
+        Step::Softmax => {
+            let base = "pᵢⱼ = exp(zᵢⱼ − maxₖ zᵢₖ) / Σₖ exp(zᵢₖ − maxₖ zᵢₖ)";
+            if s.span == SpanKind::LocalP {
+                format!(
+                    "{base} × exp(−(j − pᵢ)² / 2σ²),  σ = {:.1}",
+                    s.local_d as f32 / 2.0
+                )
+            } else {
+                base.into()
+            }
+        }
+        Step::WeightedSum => "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ/√dₖ)·V)".into(),
+        Step::Concat => "concat = [o⁽⁰⁾ | o⁽¹⁾ | … | o⁽ʰ⁻¹⁾]".into(),
+        Step::Output => "output = concat · W_O".into(),
+    }
+}
+
+/// The right panel.
+pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    egui::Panel::right("steps")
+        .resizable(true)
+        .default_size(470.0)
+        .show(ui, |ui| {
+            ui.heading(t(Msg::Steps));
+            ui.horizontal(|ui| {
+                let idx = app.state.step.index();
+                if ui
+                    .add_enabled(idx > 0, egui::Button::new(t(Msg::Prev)))
+                    .clicked()
+                {
+                    app.push(Command::SetStep(Step::ALL[idx - 1]));
+                }
+                if ui
+                    .add_enabled(idx + 1 < Step::ALL.len(), egui::Button::new(t(Msg::Next)))
+                    .clicked()
+                {
+                    app.push(Command::SetStep(Step::ALL[idx + 1]));
+                }
+                let play = if app.playing {
+                    t(Msg::Pause)
+                } else {
+                    t(Msg::Play)
+                };
+                if ui.button(play).on_hover_text(t(Msg::StepKeysTip)).clicked() {
+                    app.push(Command::TogglePlay);
+                }
+            });
+            ui.horizontal_wrapped(|ui| {
+                for s in Step::ALL {
+                    if ui
+                        .selectable_label(app.state.step == s, t(step_msg(s)))
+                        .clicked()
+                    {
+                        app.push(Command::SetStep(s));
+                    }
+                }
+            });
+            ui.separator();
+            let Some(trace) = app.trace.clone() else {
+                return;
+            };
+            egui::ScrollArea::vertical()
+                .auto_shrink(false)
+                .show(ui, |ui| {
+                    ui.label(RichText::new(t(Msg::Formula)).strong());
+                    ui.label(RichText::new(formula(app, &trace)).monospace().size(15.0));
+                    ui.add_space(4.0);
+                    ui.label(RichText::new(t(Msg::Explanation)).strong());
+                    ui.label(t(explanation(app.state.step)));
+                    ui.add_space(6.0);
+                    row_picker(app, ui, &trace);
+                    ui.add_space(4.0);
+                    ui.label(RichText::new(t(Msg::Arithmetic)).strong());
+                    arithmetic_ui(app, ui, &trace);
+                    ui.add_space(6.0);
+                    ui.label(RichText::new(t(Msg::Matrix)).strong());
+                    step_matrices(app, ui, &trace);
+                });
+        });
+}
+
+/// Buttons to pick the query row (accessible: "q3 it").
+fn row_picker(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
+    let lang = app.lang();
+    ui.label(RichText::new(tr(lang, Msg::ClickRowHint)).small().weak());
+    ui.horizontal_wrapped(|ui| {
+        ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
+        for (i, tok) in trace.tokens_q.iter().enumerate().take(128) {
+            if ui
+                .selectable_label(app.state.row == i, format!("q{i} {tok}"))
+                .clicked()
+            {
+                app.push(Command::SelectRow(i));
+            }
+        }
+    });
+}
+
+/// The matrices of the current step (first rows/columns of large ones).
+fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some(ht) = trace.head_traces.get(head) else {
+        return;
+    };
+    let dims = |n: usize| (1..=n).map(|m| format!("d{m}")).collect::<Vec<_>>();
+    let tq = &trace.tokens_q;
+    let tk = &trace.tokens_k;
+    let mut show = |name: &str, m: &Array2<f32>, rows: &[String], cols: &[String]| {
+        matrix_grid(ui, app.lang(), name, m, rows, cols, app.state.row);
+    };
+    match app.state.step {
+        Step::Embed => {
+            show("X", &trace.x_q, tq, &dims(trace.d_model));
+            if !trace.self_attention {
+                show("X (source)", &trace.x_k, tk, &dims(trace.d_model));
+            }
+        }
+        Step::Project => {
+            show(&format!("Q⁽{head}⁾"), &ht.q, tq, &dims(trace.d_k));
+            show(&format!("K⁽{head}⁾"), &ht.k, tk, &dims(trace.d_k));
+            show(&format!("V⁽{head}⁾"), &ht.v, tk, &dims(trace.d_k));
+        }
+        Step::Scores => show("S = QKᵀ", &ht.raw_scores, tq, tk),
+        Step::Scale => show("S′", &ht.scaled, tq, tk),
+        Step::Mask => show("Z", &ht.logits, tq, tk),
+        Step::Softmax => show("P", &ht.weights, tq, tk),
+        Step::WeightedSum => show(
+            &format!("O⁽{head}⁾ = PV"),
+            &ht.context,
+            tq,
+            &dims(trace.d_k),
+        ),
+        Step::Concat => show("concat", &trace.concat, tq, &dims(trace.d_model)),
+        Step::Output => show("output", &trace.output, tq, &dims(trace.d_model)),
+    }
+}
+
+/// Most rows and columns a number table shows.
+const MAX_CELLS: usize = 12;
+
+fn matrix_grid(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    name: &str,
+    m: &Array2<f32>,
+    rows: &[String],
+    cols: &[String],
+    selected: usize,
+) {
+    let (n, k) = m.dim();
+    ui.label(RichText::new(format!("{name}  ({n}×{k})")).italics());
+    if n > MAX_CELLS || k > MAX_CELLS {
+        ui.label(RichText::new(tr(lang, Msg::MatrixTooLarge)).small().weak());
+    }
+    egui::ScrollArea::horizontal().id_salt(name).show(ui, |ui| {
+        egui::Grid::new(name)
+            .striped(true)
+            .spacing([8.0, 2.0])
+            .show(ui, |ui| {
+                ui.label("");
+                for c in cols.iter().take(MAX_CELLS) {
+                    ui.label(
+                        RichText::new(crate::export::heatmap::abbreviate(c, 8))
+                            .small()
+                            .strong(),
+                    );
+                }
+                ui.end_row();
+                for (i, r) in rows.iter().enumerate().take(MAX_CELLS) {
+                    let label = RichText::new(crate::export::heatmap::abbreviate(r, 8))
+                        .small()
+                        .strong();
+                    ui.label(if i == selected {
+                        label.underline()
+                    } else {
+                        label
+                    });
+                    for j in 0..k.min(MAX_CELLS) {
+                        let v = m[[i, j]];
+                        let text = RichText::new(num(v)).monospace().size(12.0);
+                        ui.label(if i == selected { text.strong() } else { text });
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+}
+
+/// `[a, b, c, …]` with at most `max` entries.
+fn vec_str(v: ArrayView1<f32>, max: usize) -> String {
+    let mut parts: Vec<String> = v.iter().take(max).map(|&x| num(x)).collect();
+    if v.len() > max {
+        parts.push("…".into());
+    }
+    format!("[{}]", parts.join(", "))
+}
+
+/// Σ of products written out term by term: "a×b + c×d + … = s".
+fn products(a: ArrayView1<f32>, b: ArrayView1<f32>, max_terms: usize) -> String {
+    let mut terms: Vec<String> = a
+        .iter()
+        .zip(b.iter())
+        .take(max_terms)
+        .map(|(x, y)| format!("{}×{}", paren(*x), paren(*y)))
+        .collect();
+    if a.len() > max_terms {
+        terms.push(format!("… ({} terms)", a.len()));
+    }
+    terms.join(" + ")
+}
+
+fn paren(x: f32) -> String {
+    if x < 0.0 {
+        format!("({})", num(x))
+    } else {
+        num(x)
+    }
+}
+
+/// Most keys the expanded arithmetic lists.
+const MAX_KEYS: usize = 10;
+
+/// The expanded arithmetic of the selected row for the current step.
+fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
+    let lang = app.lang();
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some(ht) = trace.head_traces.get(head) else {
+        return;
+    };
+    let i = app.state.row.min(trace.n_q().saturating_sub(1));
+    let tok = &trace.tokens_q[i];
+    let mono = |ui: &mut egui::Ui, s: String| {
+        ui.label(RichText::new(s).monospace().size(13.0));
+    };
+    if ht.empty_rows.get(i).copied().unwrap_or(false) && app.state.step >= Step::Mask {
+        ui.colored_label(ui.visuals().warn_fg_color, tr(lang, Msg::RowEmpty));
+    }
+    let keys = trace.n_k().min(MAX_KEYS);
+    match app.state.step {
+        Step::Embed => mono(
+            ui,
+            format!("x{i} («{tok}») = {}", vec_str(trace.x_q.row(i), 8)),
+        ),
+        Step::Project => {
+            mono(ui, format!("q{i} = x{i}·W_Q = {}", vec_str(ht.q.row(i), 8)));
+            if i < trace.n_k() {
+                mono(ui, format!("k{i} = {}", vec_str(ht.k.row(i), 8)));
+                mono(ui, format!("v{i} = {}", vec_str(ht.v.row(i), 8)));
+            }
+        }
+        Step::Scores => score_lines(app, ui, trace, ht, i, keys),
+        Step::Scale => {
+            for j in 0..keys {
+                mono(
+                    ui,
+                    format!(
+                        "s′{i},{j} = {} × {} = {}",
+                        num(ht.raw_scores[[i, j]]),
+                        num(trace.scale),
+                        num(ht.scaled[[i, j]])
+                    ),
+                );
+            }
+        }
+        Step::Mask => {
+            for j in 0..keys {
+                let line = if ht.allowed[[i, j]] {
+                    format!(
+                        "z{i},{j} = {} / {} = {}",
+                        num(ht.scaled[[i, j]]),
+                        num(trace.temperature),
+                        num(ht.logits[[i, j]])
+                    )
+                } else {
+                    format!(
+                        "z{i},{j} = −∞   ({} «{}»)",
+                        tr(lang, Msg::Masked),
+                        trace.tokens_k[j]
+                    )
+                };
+                mono(ui, line);
+            }
+        }
+        Step::Softmax => {
+            let logits: Vec<f32> = ht.logits.row(i).to_vec();
+            let (max, exps, sum) = softmax_parts(&logits);
+            mono(ui, format!("{} z = {}", tr(lang, Msg::Max), num(max)));
+            for j in 0..keys {
+                mono(
+                    ui,
+                    format!(
+                        "e{j} = exp({} − {}) = {}",
+                        num(logits[j]),
+                        num(max),
+                        num(exps[j])
+                    ),
+                );
+            }
+            mono(ui, format!("Σ e = {}", num(sum)));
+            for j in 0..keys {
+                // The trace's weight, except for local-p where the trace holds it after the
+                // Gaussian and the line shows the plain softmax first.
+                let p = match &ht.centers {
+                    None => ht.weights[[i, j]],
+                    Some(_) if sum > 0.0 => exps[j] / sum,
+                    Some(_) => 0.0,
+                };
+                let mut line = format!("p{i},{j} = {} / {} = {}", num(exps[j]), num(sum), num(p));
+                if let Some(c) = &ht.centers {
+                    line.push_str(&format!(
+                        "  {} → {}",
+                        tr(lang, Msg::Gaussian),
+                        num(ht.weights[[i, j]])
+                    ));
+                    if j == 0 {
+                        line.push_str(&format!(
+                            "  ({} = {})",
+                            tr(lang, Msg::LocalPCenter),
+                            num(c[i])
+                        ));
+                    }
+                }
+                mono(ui, line);
+            }
+        }
+        Step::WeightedSum => {
+            for j in 0..keys {
+                mono(
+                    ui,
+                    format!(
+                        "{} × v{j} {} = {}",
+                        num(ht.weights[[i, j]]),
+                        vec_str(ht.v.row(j), 4),
+                        vec_str((&ht.v.row(j) * ht.weights[[i, j]]).view(), 4)
+                    ),
+                );
+            }
+            mono(ui, format!("o{i} = Σ = {}", vec_str(ht.context.row(i), 8)));
+        }
+        Step::Concat => mono(
+            ui,
+            format!("concat{i} = {}", vec_str(trace.concat.row(i), 12)),
+        ),
+        Step::Output => mono(
+            ui,
+            format!(
+                "{}{i} = concat{i}·W_O = {}",
+                tr(lang, Msg::Output),
+                vec_str(trace.output.row(i), 12)
+            ),
+        ),
+    }
+    if keys < trace.n_k()
+        && matches!(
+            app.state.step,
+            Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
+        )
+    {
+        ui.label(RichText::new(format!("… {} / {}", keys, trace.n_k())).weak());
+    }
+}
+
+fn score_lines(
+    app: &AttnApp,
+    ui: &mut egui::Ui,
+    trace: &Trace,
+    ht: &HeadTrace,
+    i: usize,
+    keys: usize,
+) {
+    for j in 0..keys {
+        let s = num(ht.raw_scores[[i, j]]);
+        let line = match app.state.score {
+            ScoreKind::Dot | ScoreKind::ScaledDot => {
+                format!(
+                    "q{i}·k{j} = {} = {s}",
+                    products(ht.q.row(i), ht.k.row(j), 6)
+                )
+            }
+            ScoreKind::General => format!("q{i}ᵀ W_a k{j} = {s}"),
+            ScoreKind::Additive => format!("v_aᵀ tanh(W₁q{i} + W₂k{j}) = {s}"),
+            ScoreKind::Cosine => {
+                let dot: f32 = ht.q.row(i).dot(&ht.k.row(j));
+                let nq = ht.q.row(i).dot(&ht.q.row(i)).sqrt();
+                let nk = ht.k.row(j).dot(&ht.k.row(j)).sqrt();
+                format!("{} / ({} × {}) = {s}", num(dot), num(nq), num(nk))
+            }
+        };
+        ui.label(
+            RichText::new(format!("{line}   («{}»)", trace.tokens_k[j]))
+                .monospace()
+                .size(13.0),
+        );
+    }
+}

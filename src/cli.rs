@@ -1,0 +1,400 @@
+//! The command line: `compute`, `render` and `bench` run headless (no display needed); with no
+//! subcommand the desktop app starts.
+//!
+//! Errors end the process with status 2 and one line on stderr (see `main.rs`).
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use ndarray::{Array2, Axis};
+use rayon::prelude::*;
+
+use crate::core::kernels::{AttnShape, Backend, attention_forward};
+use crate::core::{Spec, Trace, compute_with};
+use crate::export::colormap::{Colormap, Range};
+use crate::export::heatmap::Heatmap;
+use crate::export::{self, write_atomic};
+
+/// attnscope: see attention compute, one step at a time.
+#[derive(Debug, Parser)]
+#[command(name = "attnscope", version, about, long_about = None)]
+pub struct Cli {
+    /// A headless subcommand; without one the desktop app starts.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Options of the desktop app.
+    #[command(flatten)]
+    pub gui: GuiArgs,
+}
+
+/// Options of the desktop app.
+#[derive(Debug, Args, Default, Clone)]
+pub struct GuiArgs {
+    /// Save a PNG of the window after the first frames, then quit (for README screenshots).
+    #[arg(long, value_name = "FILE.png")]
+    pub screenshot: Option<PathBuf>,
+    /// Start with this spec (JSON) instead of the default sentence.
+    #[arg(long, value_name = "FILE.json")]
+    pub spec: Option<PathBuf>,
+    /// Start with this text (self-attention).
+    #[arg(long)]
+    pub text: Option<String>,
+    /// User-interface language.
+    #[arg(long, value_enum)]
+    pub lang: Option<LangArg>,
+    /// Start in this view.
+    #[arg(long, value_enum)]
+    pub view: Option<ViewArg>,
+    /// Start at this step (1 = embed … 9 = output projection).
+    #[arg(long)]
+    pub step: Option<usize>,
+    /// Select this query row (0-based) for the expanded arithmetic.
+    #[arg(long)]
+    pub row: Option<usize>,
+    /// Number of heads to start with.
+    #[arg(long)]
+    pub heads: Option<i64>,
+    /// Colour theme.
+    #[arg(long, value_enum)]
+    pub theme: Option<ThemeArg>,
+    /// Ignore the remembered session and start from the defaults.
+    #[arg(long)]
+    pub fresh: bool,
+    /// Window size in logical pixels, e.g. 1400x900.
+    #[arg(long, value_name = "WxH")]
+    pub size: Option<String>,
+}
+
+/// `--lang`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum LangArg {
+    /// English.
+    En,
+    /// 简体中文.
+    Zh,
+}
+
+/// `--view`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ViewArg {
+    /// One head's heatmap.
+    Heatmap,
+    /// All heads side by side.
+    Grid,
+    /// Token-to-token lines.
+    Lines,
+    /// Plots of the selected row and per-head statistics.
+    Plots,
+}
+
+/// `--theme`.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum ThemeArg {
+    /// Light.
+    Light,
+    /// Dark.
+    Dark,
+}
+
+/// Headless subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Compute a spec and write the full trace as JSON.
+    Compute {
+        /// The spec (JSON file, or - for stdin).
+        #[arg(long, value_name = "FILE.json")]
+        spec: String,
+        /// Write here instead of stdout.
+        #[arg(long, value_name = "FILE.json")]
+        out: Option<PathBuf>,
+        /// Kernel backend (default: the fastest this CPU has).
+        #[arg(long, value_name = "NAME")]
+        kernel: Option<String>,
+    },
+    /// Render one head's matrix of a spec as a heatmap (.png or .svg by extension).
+    Render {
+        /// The spec (JSON file, or - for stdin).
+        #[arg(long, value_name = "FILE.json")]
+        spec: String,
+        /// Head index (0-based).
+        #[arg(long, default_value_t = 0)]
+        head: usize,
+        /// Which matrix.
+        #[arg(long, value_enum, default_value_t = MatrixArg::Weights)]
+        matrix: MatrixArg,
+        /// Output file, .png or .svg.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Kernel throughput: scalar, portable, SIMD and ndarray-naive attention.
+    Bench {
+        /// Sequence lengths.
+        #[arg(long, value_delimiter = ',', default_values_t = vec![128usize, 512, 2048])]
+        n: Vec<usize>,
+        /// Heads.
+        #[arg(long, default_value_t = 12)]
+        heads: usize,
+        /// Head dimension.
+        #[arg(long, default_value_t = 64)]
+        d: usize,
+        /// Minimum seconds per measurement.
+        #[arg(long, default_value_t = 1.0)]
+        seconds: f64,
+        /// Skip the slow scalar reference at sizes above this N.
+        #[arg(long, default_value_t = 512)]
+        scalar_max_n: usize,
+        /// Also write the table as JSON.
+        #[arg(long, value_name = "FILE.json")]
+        json: Option<PathBuf>,
+    },
+}
+
+/// Which matrix of a head to render.
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum MatrixArg {
+    /// Attention weights (softmax output).
+    Weights,
+    /// Raw scores.
+    Scores,
+    /// Masked logits.
+    Logits,
+}
+
+/// Runs a headless subcommand.
+pub fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Compute { spec, out, kernel } => {
+            let backend = match kernel {
+                None => Backend::best(),
+                Some(name) => {
+                    let b = Backend::from_name(&name).with_context(|| {
+                        format!("unknown kernel {name:?}; known: scalar, portable, avx2, avx512")
+                    })?;
+                    if !b.is_supported() {
+                        bail!("this CPU cannot run the {name} kernels");
+                    }
+                    b
+                }
+            };
+            let trace = load_and_compute(&spec, backend)?;
+            let json = export::trace_json(&trace)?;
+            match out {
+                Some(path) => write_atomic(&path, json.as_bytes())?,
+                None => println!("{json}"),
+            }
+            Ok(())
+        }
+        Command::Render {
+            spec,
+            head,
+            matrix,
+            out,
+        } => {
+            let trace = load_and_compute(&spec, Backend::best())?;
+            let Some(t) = trace.head_traces.get(head) else {
+                bail!(
+                    "head {head} does not exist: the spec has {} head(s)",
+                    trace.heads
+                );
+            };
+            let (values, colormap, centred, name) = match matrix {
+                MatrixArg::Weights => (&t.weights, Colormap::Viridis, false, "weights"),
+                MatrixArg::Scores => (&t.raw_scores, Colormap::Diverging, true, "raw scores"),
+                MatrixArg::Logits => (&t.logits, Colormap::Diverging, true, "logits"),
+            };
+            render_heatmap(
+                values,
+                &trace,
+                colormap,
+                centred,
+                &format!("head {head}: {name}"),
+                &out,
+            )
+        }
+        Command::Bench {
+            n,
+            heads,
+            d,
+            seconds,
+            scalar_max_n,
+            json,
+        } => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
+    }
+}
+
+/// Reads a spec from a file or stdin (`-`) and computes it.
+pub fn load_and_compute(spec_path: &str, backend: Backend) -> Result<Trace> {
+    let text = if spec_path == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .context("cannot read the spec from stdin")?;
+        s
+    } else {
+        std::fs::read_to_string(spec_path)
+            .with_context(|| format!("cannot read spec {spec_path}"))?
+    };
+    let spec = Spec::from_json(&text).with_context(|| format!("bad spec {spec_path}"))?;
+    compute_with(&spec, backend).with_context(|| format!("bad spec {spec_path}"))
+}
+
+fn render_heatmap(
+    values: &Array2<f32>,
+    trace: &Trace,
+    colormap: Colormap,
+    centred: bool,
+    title: &str,
+    out: &Path,
+) -> Result<()> {
+    let h = Heatmap {
+        values,
+        rows: &trace.tokens_q,
+        cols: &trace.tokens_k,
+        colormap,
+        range: Range::of(values.iter(), centred),
+        title: title.to_owned(),
+    };
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let bytes = match ext.as_deref() {
+        Some("png") => h.to_png(h.default_cell_px())?,
+        Some("svg") => h.to_svg()?.into_bytes(),
+        _ => bail!("{}: the output must end in .png or .svg", out.display()),
+    };
+    write_atomic(out, &bytes)?;
+    Ok(())
+}
+
+/// One row of the benchmark table.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct BenchRow {
+    /// Implementation.
+    pub path: String,
+    /// Sequence length.
+    pub n: usize,
+    /// Median milliseconds per multi-head call.
+    pub ms: f64,
+    /// GFLOP/s (4·h·N²·d flops per call).
+    pub gflops: f64,
+}
+
+/// Median seconds of `f` over repeated runs lasting at least `min_secs` (≥ 3 runs).
+pub fn time_median(min_secs: f64, mut f: impl FnMut()) -> f64 {
+    f(); // warm-up
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < 3 || (start.elapsed().as_secs_f64() < min_secs && times.len() < 1000) {
+        let t = Instant::now();
+        f();
+        times.push(t.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Straightforward ndarray attention (matrixmultiply GEMM, mapv softmax), heads in parallel:
+/// the baseline a Rust programmer would write first.
+pub fn ndarray_attention(
+    q: &[Array2<f32>],
+    k: &[Array2<f32>],
+    v: &[Array2<f32>],
+    scale: f32,
+) -> Vec<(Array2<f32>, Array2<f32>)> {
+    q.par_iter()
+        .zip(k)
+        .zip(v)
+        .map(|((q, k), v)| {
+            let mut s = q.dot(&k.t()) * scale;
+            for mut row in s.axis_iter_mut(Axis(0)) {
+                let max = row.fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                row.mapv_inplace(|x| (x - max).exp());
+                let sum = row.sum();
+                row /= sum;
+            }
+            let o = s.dot(v);
+            (s, o)
+        })
+        .collect()
+}
+
+fn bench(
+    ns: &[usize],
+    heads: usize,
+    d: usize,
+    secs: f64,
+    scalar_max_n: usize,
+    json: Option<&Path>,
+) -> Result<()> {
+    if heads == 0 || d == 0 || ns.contains(&0) {
+        bail!("bench needs heads ≥ 1, d ≥ 1 and every N ≥ 1");
+    }
+    println!(
+        "attnscope bench: materialised attention softmax(QKᵀ/√d)·V keeping P, h={heads}, d={d}, {} threads, best kernel = {}",
+        rayon::current_num_threads(),
+        Backend::best()
+    );
+    println!("| path | N | ms | GFLOP/s |\n|---|---:|---:|---:|");
+    let mut rows = Vec::new();
+    for &n in ns {
+        let shape = AttnShape {
+            heads,
+            n_q: n,
+            n_k: n,
+            d,
+        };
+        let len = heads * n * d;
+        let mut s = crate::core::rng::Stream::new("bench", n as u64);
+        let mut gen_ = || (0..len).map(|_| s.next_sym(1.0)).collect::<Vec<f32>>();
+        let (q, k, v) = (gen_(), gen_(), gen_());
+        let mut p = vec![0.0f32; heads * n * n];
+        let mut o = vec![0.0f32; len];
+        let scale = 1.0 / (d as f32).sqrt();
+        let mut record = |path: String, sec: f64| {
+            let row = BenchRow {
+                path,
+                n,
+                ms: sec * 1e3,
+                gflops: shape.flops() / sec / 1e9,
+            };
+            println!(
+                "| {} | {} | {:.3} | {:.1} |",
+                row.path, row.n, row.ms, row.gflops
+            );
+            rows.push(row);
+        };
+        for backend in Backend::supported() {
+            if backend == Backend::Scalar && n > scalar_max_n {
+                continue;
+            }
+            let sec = time_median(
+                if backend == Backend::Scalar {
+                    0.0
+                } else {
+                    secs
+                },
+                || attention_forward(backend, shape, &q, &k, &v, scale, false, &mut p, &mut o),
+            );
+            record(format!("attnscope {backend}"), sec);
+        }
+        let split = |x: &[f32]| -> Vec<Array2<f32>> {
+            x.chunks(n * d)
+                .map(|c| Array2::from_shape_vec((n, d), c.to_vec()).expect("chunk is n×d"))
+                .collect()
+        };
+        let (qa, ka, va) = (split(&q), split(&k), split(&v));
+        let sec = time_median(secs, || {
+            std::hint::black_box(ndarray_attention(&qa, &ka, &va, scale));
+        });
+        record("ndarray-naive".into(), sec);
+    }
+    if let Some(path) = json {
+        let text = serde_json::to_string_pretty(&rows)?;
+        write_atomic(path, text.as_bytes())?;
+    }
+    Ok(())
+}

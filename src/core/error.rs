@@ -1,0 +1,67 @@
+//! Errors of the attention core. Each message is one line a user can act on.
+
+/// Why a spec or an input could not be computed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum CoreError {
+    /// A sequence has no tokens (empty or blank text, or no vectors).
+    #[error("the {0} sequence is empty: give at least one token or vector")]
+    EmptySequence(&'static str),
+    /// A sequence is longer than the core will materialise.
+    #[error("the {which} sequence has {len} tokens, more than the limit of {limit}")]
+    TooLong {
+        /// "target" or "source".
+        which: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A matrix or vector has the wrong shape.
+    #[error("{what} has the wrong shape: expected {expected}, got {got}")]
+    Shape {
+        /// Which input.
+        what: String,
+        /// The shape it must have.
+        expected: String,
+        /// The shape it has.
+        got: String,
+    },
+    /// A NaN or infinite number in an input.
+    #[error("{what} contains {value} at [{row}, {col}]: every number must be finite")]
+    NotFinite {
+        /// Which input.
+        what: String,
+        /// Row of the bad value.
+        row: usize,
+        /// Column of the bad value.
+        col: usize,
+        /// The bad value.
+        value: f32,
+    },
+    /// The heads do not split d_model evenly.
+    #[error("d_model = {d_model} is not divisible by heads = {heads}")]
+    HeadsDoNotDivide {
+        /// Model width.
+        d_model: usize,
+        /// Requested heads.
+        heads: usize,
+    },
+    /// Any other invalid setting, named by its field.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The spec field.
+        field: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+impl CoreError {
+    /// Shorthand for [`CoreError::Invalid`].
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> Self {
+        CoreError::Invalid {
+            field,
+            message: message.into(),
+        }
+    }
+}

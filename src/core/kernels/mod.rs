@@ -1,0 +1,205 @@
+//! The attention kernels: one scalar reference (the oracle, kept forever), one portable path
+//! that the compiler vectorises for whatever the target's baseline is (SSE2 on x86_64, NEON
+//! on aarch64), and hand-written AVX2+FMA and AVX-512 paths for x86_64, chosen once at run
+//! time.
+//!
+//! Legend for every kernel in this folder: `m` = rows of A and C, `n` = columns of B and C,
+//! `k` = the shared dimension; `lda`/`ldb`/`ldc` = row strides (row-major everywhere).
+//! In attention terms: `n_q` = queries, `n_k` = keys, `d` = head dim, `h` = heads.
+//!
+//! Three primitives cover the whole of attention:
+//! - [`gemm`]: C = α·A·B. Scores are Q·Kᵀ (with Kᵀ packed once per head), the weighted sum is
+//!   P·V, projections are X·W.
+//! - [`softmax_row`]: a numerically stable softmax in place, with −∞ as "masked".
+//! - [`attention_forward`]: the fused, multi-threaded materialised attention
+//!   softmax(Q·Kᵀ·scale)·V that keeps the probabilities (what the benchmarks measure and the
+//!   model forward pass runs on).
+
+mod fused;
+mod portable;
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::fmt;
+use std::sync::OnceLock;
+
+pub use fused::{AttnShape, attention_forward};
+
+/// Which implementation of the kernels to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// Plain loops in the textbook order: the oracle every fast path is compared against.
+    Scalar,
+    /// Cache-friendly loop order the compiler auto-vectorises for the target's baseline ISA.
+    Portable,
+    /// x86_64 AVX2 + FMA (8 lanes), 6×16 register tiles.
+    Avx2,
+    /// x86_64 AVX-512F (16 lanes), 6×64 register tiles, masked tails.
+    Avx512,
+}
+
+impl Backend {
+    /// Every backend, fastest last.
+    pub const ALL: [Backend; 4] = [
+        Backend::Scalar,
+        Backend::Portable,
+        Backend::Avx2,
+        Backend::Avx512,
+    ];
+
+    /// Short lowercase name, as accepted by `ATTNSCOPE_KERNEL` and printed by `bench`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Scalar => "scalar",
+            Backend::Portable => "portable",
+            Backend::Avx2 => "avx2",
+            Backend::Avx512 => "avx512",
+        }
+    }
+
+    /// Parses a name printed by [`Backend::name`].
+    pub fn from_name(name: &str) -> Option<Backend> {
+        Backend::ALL.into_iter().find(|b| b.name() == name)
+    }
+
+    /// Whether this CPU can run the backend (checked at run time, not compile time).
+    pub fn is_supported(self) -> bool {
+        match self {
+            Backend::Scalar | Backend::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx2 => {
+                std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Backend::Avx512 => std::arch::is_x86_feature_detected!("avx512f"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Backend::Avx2 | Backend::Avx512 => false,
+        }
+    }
+
+    /// The backends this CPU supports.
+    pub fn supported() -> Vec<Backend> {
+        Backend::ALL
+            .into_iter()
+            .filter(|b| b.is_supported())
+            .collect()
+    }
+
+    /// The fastest supported backend, detected once and cached. `ATTNSCOPE_KERNEL=name`
+    /// overrides the choice (ignored if the CPU cannot run it).
+    pub fn best() -> Backend {
+        static BEST: OnceLock<Backend> = OnceLock::new();
+        *BEST.get_or_init(|| {
+            if let Some(forced) = std::env::var("ATTNSCOPE_KERNEL")
+                .ok()
+                .and_then(|s| Backend::from_name(s.trim()))
+                .filter(|b| b.is_supported())
+            {
+                return forced;
+            }
+            *Backend::supported()
+                .last()
+                .expect("scalar is always supported")
+        })
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Checks that a row-major `rows × cols` matrix with row stride `ld` fits in `len` floats.
+fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
+    rows == 0 || cols == 0 || (ld >= cols && (rows - 1) * ld + cols <= len)
+}
+
+/// C = α·A·B, overwriting C.
+///
+/// Shapes: A is `m × k` (stride `lda`), B is `k × n` (stride `ldb`), C is `m × n` (stride
+/// `ldc`), all row-major.
+///
+/// # Panics
+/// If a slice is too short for its shape: a programming error, never a user input error
+/// (callers build the shapes).
+#[allow(clippy::too_many_arguments)]
+pub fn gemm(
+    backend: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(fits(a.len(), m, k, lda), "gemm: A too short for {m}×{k}");
+    assert!(fits(b.len(), k, n, ldb), "gemm: B too short for {k}×{n}");
+    assert!(fits(c.len(), m, n, ldc), "gemm: C too short for {m}×{n}");
+    if m == 0 || n == 0 {
+        return;
+    }
+    match backend {
+        Backend::Scalar => scalar::gemm(m, n, k, alpha, a, lda, b, ldb, c, ldc),
+        Backend::Portable => portable::gemm(m, n, k, alpha, a, lda, b, ldb, c, ldc),
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if backend.is_supported() => {
+            // SAFETY: AVX2+FMA were detected just above; the shape checks above guarantee
+            // every index the kernel touches is inside the slices.
+            unsafe { x86::gemm_avx2(m, n, k, alpha, a, lda, b, ldb, c, ldc) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if backend.is_supported() => {
+            // SAFETY: AVX-512F was detected just above; shapes checked as for AVX2.
+            unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c, ldc) }
+        }
+        _ => portable::gemm(m, n, k, alpha, a, lda, b, ldb, c, ldc),
+    }
+}
+
+/// Numerically stable softmax of one row, in place: xᵢ ← exp(xᵢ − max) / Σ exp(x − max).
+///
+/// −∞ entries are masked keys and come out exactly 0. A row that is entirely −∞ (or empty)
+/// becomes all zeros and the function returns `false` ("nothing to attend to"), never NaN.
+pub fn softmax_row(backend: Backend, row: &mut [f32]) -> bool {
+    match backend {
+        Backend::Scalar => scalar::softmax_row(row),
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if backend.is_supported() => {
+            // SAFETY: AVX2+FMA detected; the kernel only touches `row`.
+            unsafe { x86::softmax_row_avx2(row) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if backend.is_supported() => {
+            // SAFETY: AVX-512F detected; the kernel only touches `row` (masked tails).
+            unsafe { x86::softmax_row_avx512(row) }
+        }
+        _ => portable::softmax_row(row),
+    }
+}
+
+/// Transposes a row-major `rows × cols` matrix into `out` (`cols × rows`).
+pub fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32]) {
+    assert!(src.len() >= rows * cols && out.len() >= rows * cols);
+    // Tiles of 16×16 keep both sides in cache for large matrices.
+    const T: usize = 16;
+    for i0 in (0..rows).step_by(T) {
+        for j0 in (0..cols).step_by(T) {
+            for i in i0..(i0 + T).min(rows) {
+                for j in j0..(j0 + T).min(cols) {
+                    out[j * rows + i] = src[i * cols + j];
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

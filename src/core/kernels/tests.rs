@@ -1,0 +1,252 @@
+//! Fast paths against the scalar oracle at awkward sizes, plus property tests.
+
+use super::*;
+use proptest::prelude::*;
+
+/// Deterministic pseudo-random fill in [-1, 1).
+fn fill(len: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+/// Largest |a − b| over two slices, with the first index where it occurs.
+fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .enumerate()
+        .map(|(i, (x, y))| ((x - y).abs(), i))
+        .fold((0.0, 0), |acc, x| if x.0 > acc.0 { x } else { acc })
+}
+
+fn assert_close(label: &str, got: &[f32], want: &[f32], tol: f32) {
+    let (diff, at) = max_abs_diff(got, want);
+    assert!(
+        diff <= tol,
+        "{label}: max |Δ| = {diff:e} at {at} (got {}, want {}), tolerance {tol:e}",
+        got[at],
+        want[at]
+    );
+}
+
+/// The awkward sizes: empty, one, around both lane widths, a prime, and past 1000.
+const SIZES: [usize; 12] = [0, 1, 7, 8, 9, 15, 16, 17, 63, 64, 65, 1031];
+
+#[test]
+fn gemm_matches_scalar_at_awkward_sizes() {
+    for backend in Backend::supported() {
+        for &m in &[0usize, 1, 5, 6, 7, 13] {
+            for &n in &SIZES {
+                for &k in &[0usize, 1, 3, 16, 64, 129] {
+                    let a = fill(m * k, 1 + m as u64);
+                    let b = fill(k * n, 2 + n as u64);
+                    let mut want = vec![7.0; m * n];
+                    let mut got = vec![-7.0; m * n];
+                    scalar::gemm(m, n, k, 0.5, &a, k, &b, n, &mut want, n);
+                    gemm(backend, m, n, k, 0.5, &a, k, &b, n, &mut got, n);
+                    let tol = 1e-5 * (k as f32).max(1.0);
+                    assert_close(
+                        &format!("{backend} gemm m={m} n={n} k={k}"),
+                        &got,
+                        &want,
+                        tol,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gemm_respects_strides_and_leaves_padding_alone() {
+    // A 5×3 product written into the middle of a wider C: padding columns must not change.
+    let (m, n, k, ldc) = (5, 19, 4, 23);
+    let a = fill(m * 6, 3);
+    let b = fill(k * 21, 4);
+    for backend in Backend::supported() {
+        let mut want = vec![9.0; m * ldc];
+        let mut got = vec![9.0; m * ldc];
+        scalar::gemm(m, n, k, 1.0, &a, 6, &b, 21, &mut want, ldc);
+        gemm(backend, m, n, k, 1.0, &a, 6, &b, 21, &mut got, ldc);
+        assert_close(&format!("{backend} strided"), &got, &want, 1e-5);
+        for r in 0..m {
+            assert!(got[r * ldc + n..(r + 1) * ldc].iter().all(|&x| x == 9.0));
+        }
+    }
+}
+
+#[test]
+fn softmax_matches_scalar_at_awkward_sizes() {
+    for backend in Backend::supported() {
+        for &len in &SIZES {
+            let mut want = fill(len, 5 + len as u64);
+            for x in want.iter_mut() {
+                *x *= 30.0; // wide logits exercise the exp range
+            }
+            if len > 3 {
+                want[2] = f32::NEG_INFINITY;
+            }
+            let mut got = want.clone();
+            let a = scalar::softmax_row(&mut want);
+            let b = softmax_row(backend, &mut got);
+            assert_eq!(a, b);
+            assert_close(&format!("{backend} softmax len={len}"), &got, &want, 2e-6);
+            if len > 3 {
+                assert_eq!(got[2], 0.0, "{backend}: a masked key must get exactly 0");
+            }
+        }
+    }
+}
+
+#[test]
+fn fully_masked_row_is_zeros_not_nan() {
+    for backend in Backend::supported() {
+        for len in [0usize, 1, 17] {
+            let mut row = vec![f32::NEG_INFINITY; len];
+            assert!(!softmax_row(backend, &mut row), "{backend}");
+            assert!(row.iter().all(|&x| x == 0.0), "{backend}");
+        }
+    }
+}
+
+#[test]
+fn softmax_survives_huge_logits() {
+    for backend in Backend::supported() {
+        let mut row = vec![1e30, -1e30, 0.0, 88.0, 1e30];
+        assert!(softmax_row(backend, &mut row));
+        assert_close(
+            &format!("{backend}"),
+            &row,
+            &[0.5, 0.0, 0.0, 0.0, 0.5],
+            1e-6,
+        );
+    }
+}
+
+/// Reference attention built only from scalar pieces.
+fn attention_reference(
+    shape: AttnShape,
+    q: &[f32],
+    k: &[f32],
+    v: &[f32],
+    scale: f32,
+    causal: bool,
+) -> (Vec<f32>, Vec<f32>) {
+    let AttnShape { heads, n_q, n_k, d } = shape;
+    let mut p = vec![0.0; heads * n_q * n_k];
+    let mut o = vec![0.0; heads * n_q * d];
+    for h in 0..heads {
+        for i in 0..n_q {
+            let row = &mut p[(h * n_q + i) * n_k..(h * n_q + i + 1) * n_k];
+            for j in 0..n_k {
+                let mut s = 0.0;
+                for m in 0..d {
+                    s += q[(h * n_q + i) * d + m] * k[(h * n_k + j) * d + m];
+                }
+                row[j] = if causal && j > i {
+                    f32::NEG_INFINITY
+                } else {
+                    s * scale
+                };
+            }
+            scalar::softmax_row(row);
+            for m in 0..d {
+                let mut acc = 0.0;
+                for j in 0..n_k {
+                    acc += row[j] * v[(h * n_k + j) * d + m];
+                }
+                o[(h * n_q + i) * d + m] = acc;
+            }
+        }
+    }
+    (p, o)
+}
+
+#[test]
+fn fused_attention_matches_reference() {
+    for backend in Backend::supported() {
+        for &(heads, n_q, n_k, d) in &[
+            (1, 1, 1, 1),
+            (2, 7, 7, 5),
+            (3, 33, 65, 64),
+            (2, 70, 31, 17),
+            (1, 5, 0, 4),
+        ] {
+            for causal in [false, true] {
+                let shape = AttnShape { heads, n_q, n_k, d };
+                let q = fill(heads * n_q * d, 11);
+                let k = fill(heads * n_k * d, 12);
+                let v = fill(heads * n_k * d, 13);
+                let scale = 1.0 / (d as f32).sqrt();
+                let (wp, wo) = attention_reference(shape, &q, &k, &v, scale, causal);
+                let mut p = vec![f32::NAN; wp.len()];
+                let mut o = vec![f32::NAN; wo.len()];
+                attention_forward(backend, shape, &q, &k, &v, scale, causal, &mut p, &mut o);
+                let label = format!("{backend} attention {shape:?} causal={causal}");
+                assert_close(&format!("{label} P"), &p, &wp, 1e-5);
+                assert_close(&format!("{label} O"), &o, &wo, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn best_backend_uses_simd_where_the_cpu_has_it() {
+    let best = Backend::best();
+    assert!(best.is_supported());
+    #[cfg(target_arch = "x86_64")]
+    if std::env::var("ATTNSCOPE_KERNEL").is_err() && std::arch::is_x86_feature_detected!("avx512f")
+    {
+        assert_eq!(
+            best,
+            Backend::Avx512,
+            "a plain build must pick AVX-512 at run time"
+        );
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    #[test]
+    fn softmax_rows_sum_to_one_and_masked_are_zero(
+        logits in prop::collection::vec(-50.0f32..50.0, 1..200),
+        masked in prop::collection::vec(any::<bool>(), 200),
+    ) {
+        for backend in Backend::supported() {
+            let mut row: Vec<f32> = logits.iter().zip(&masked)
+                .map(|(&x, &m)| if m { f32::NEG_INFINITY } else { x }).collect();
+            let any_visible = row.iter().any(|x| x.is_finite());
+            prop_assert_eq!(softmax_row(backend, &mut row), any_visible);
+            let sum: f32 = row.iter().sum();
+            if any_visible {
+                prop_assert!((sum - 1.0).abs() < 1e-5, "{} sum {}", backend, sum);
+            }
+            for (x, &m) in row.iter().zip(&masked) {
+                prop_assert!(x.is_finite() && *x >= 0.0);
+                if m { prop_assert_eq!(*x, 0.0); }
+            }
+        }
+    }
+
+    #[test]
+    fn gemm_matches_scalar_on_random_shapes(m in 0usize..20, n in 0usize..150, k in 0usize..80, seed in 0u64..1000) {
+        let a = fill(m * k, seed);
+        let b = fill(k * n, seed + 1);
+        let mut want = vec![0.0; m * n];
+        scalar::gemm(m, n, k, 1.0, &a, k, &b, n, &mut want, n);
+        for backend in Backend::supported() {
+            let mut got = vec![0.0; m * n];
+            gemm(backend, m, n, k, 1.0, &a, k, &b, n, &mut got, n);
+            let (diff, _) = max_abs_diff(&got, &want);
+            prop_assert!(diff <= 1e-5 * (k as f32).max(1.0), "{} m={} n={} k={} diff={}", backend, m, n, k, diff);
+        }
+    }
+}

@@ -1,0 +1,442 @@
+//! x86_64 SIMD kernels: AVX2+FMA (8 lanes) and AVX-512F (16 lanes).
+//!
+//! Legend: `m` = rows of A/C, `n` = columns of B/C, `k` = shared dimension, `R` = rows in a
+//! register tile (≤ 6), `NV` = vectors per tile row.
+//!
+//! GEMM is an outer-product register tile: for each p in 0..k, load NV vectors of B's row p,
+//! broadcast A[r, p] for each of the R rows and FMA into R×NV accumulators that never leave
+//! registers. No packing is needed because attention feeds it B = Kᵀ (packed once per head,
+//! d × n_k, so a 64-column block is 16 KiB and stays in L1) or B = V (n_k × d, contiguous
+//! rows). Column tails use masked loads/stores, so every shape is handled in the fast path.
+//!
+//! Every function here is `unsafe` because it requires a CPU feature; callers check it with
+//! `is_x86_feature_detected!` (see `Backend::is_supported`) and the slice bounds.
+
+use std::arch::x86_64::*;
+
+/// Rows per register tile.
+const MR: usize = 6;
+
+// ---------------------------------------------------------------------------------------
+// AVX-512
+// ---------------------------------------------------------------------------------------
+
+/// One R × (NV·16) tile of C = α·A·B; the last vector of each row is masked by `last`.
+///
+/// # Safety
+/// AVX-512F must be available. For r < R and p < k: `a.add(r*lda + p)` must be readable; for
+/// p < k and every unmasked column c: `b.add(p*ldb + c)` readable; `c.add(r*ldc + col)`
+/// writable for every unmasked column.
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile512<const R: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    last: __mmask16,
+) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; R];
+    for p in 0..k {
+        // SAFETY: bounds are the caller's contract; masked lanes are never touched.
+        unsafe {
+            let brow = b.add(p * ldb);
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, slot) in bv.iter_mut().enumerate() {
+                *slot = if v + 1 == NV {
+                    _mm512_maskz_loadu_ps(last, brow.add(v * 16))
+                } else {
+                    _mm512_loadu_ps(brow.add(v * 16))
+                };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm512_set1_ps(*a.add(r * lda + p));
+                for (slot, bvec) in row.iter_mut().zip(bv) {
+                    *slot = _mm512_fmadd_ps(av, bvec, *slot);
+                }
+            }
+        }
+    }
+    let al = _mm512_set1_ps(alpha);
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe {
+                let dst = c.add(r * ldc + v * 16);
+                let y = _mm512_mul_ps(x, al);
+                if v + 1 == NV {
+                    _mm512_mask_storeu_ps(dst, last, y);
+                } else {
+                    _mm512_storeu_ps(dst, y);
+                }
+            }
+        }
+    }
+}
+
+/// Picks the monomorphised tile for a runtime (rows, vectors) pair.
+macro_rules! dispatch_tile {
+    ($tile:ident, $rows:expr, $nv:expr, $max_nv:literal, ($($arg:expr),*)) => {{
+        macro_rules! go {
+            ($r:literal) => {
+                match $nv {
+                    1 => $tile::<$r, 1>($($arg),*),
+                    2 => $tile::<$r, 2>($($arg),*),
+                    3 if $max_nv >= 3 => $tile::<$r, 3>($($arg),*),
+                    4 if $max_nv >= 4 => $tile::<$r, 4>($($arg),*),
+                    _ => unreachable!("tile width"),
+                }
+            };
+        }
+        match $rows {
+            1 => go!(1),
+            2 => go!(2),
+            3 => go!(3),
+            4 => go!(4),
+            5 => go!(5),
+            6 => go!(6),
+            _ => unreachable!("tile height"),
+        }
+    }};
+}
+
+/// C = α·A·B with AVX-512 tiles of 6 × 64.
+///
+/// # Safety
+/// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`).
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_avx512(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    const NB: usize = 64;
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    // B's column block outside, A's row blocks inside: a 64-wide block of B is reused by
+    // every row block while it sits in L1.
+    for j0 in (0..n).step_by(NB) {
+        let w = NB.min(n - j0);
+        let nv = w.div_ceil(16);
+        let rem = w - (nv - 1) * 16;
+        let last: __mmask16 = if rem == 16 { 0xFFFF } else { (1u16 << rem) - 1 };
+        for i0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - i0);
+            // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the masks cover exactly w columns.
+            unsafe {
+                dispatch_tile!(
+                    tile512,
+                    rows,
+                    nv,
+                    4,
+                    (
+                        k,
+                        alpha,
+                        ap.add(i0 * lda),
+                        lda,
+                        bp.add(j0),
+                        ldb,
+                        cp.add(i0 * ldc + j0),
+                        ldc,
+                        last
+                    )
+                )
+            }
+        }
+    }
+}
+
+/// e^x for 16 lanes: range reduction x = n·ln2 + r, a degree-6 polynomial for e^r on
+/// |r| ≤ ln2/2 (relative error ≈ 2e-7), and `vscalefps` for the 2ⁿ. Inputs below −87.3
+/// (including −∞, a masked key) give exactly 0.
+#[target_feature(enable = "avx512f")]
+fn exp512(x: __m512) -> __m512 {
+    let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(-87.3));
+    let x = _mm512_min_ps(
+        _mm512_max_ps(x, _mm512_set1_ps(-87.3)),
+        _mm512_set1_ps(88.7),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
+        _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
+    );
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693_145_75), x);
+    let r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm512_set1_ps(1.0 / 720.0);
+    for coef in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
+    }
+    _mm512_maskz_mov_ps(!tiny, _mm512_scalef_ps(p, n))
+}
+
+/// Stable softmax of one row with AVX-512 (see `kernels::softmax_row`).
+///
+/// # Safety
+/// AVX-512F must be available.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> bool {
+    let len = row.len();
+    let ptr = row.as_mut_ptr();
+    let mask_at = |i: usize| -> __mmask16 {
+        let rem = len - i;
+        if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 }
+    };
+    let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
+    // pass 1: running max (masked lanes read as −∞)
+    let mut vmax = neg_inf;
+    for i in (0..len).step_by(16) {
+        // SAFETY: the mask limits the load to row[i..len].
+        let x = unsafe { _mm512_mask_loadu_ps(neg_inf, mask_at(i), ptr.add(i)) };
+        vmax = _mm512_max_ps(vmax, x);
+    }
+    let max = _mm512_reduce_max_ps(vmax);
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return false;
+    }
+    // pass 2: exponentials, stored in place, and their sum
+    let vm = _mm512_set1_ps(max);
+    let mut vsum = _mm512_setzero_ps();
+    for i in (0..len).step_by(16) {
+        let m = mask_at(i);
+        // SAFETY: masked to the row.
+        unsafe {
+            let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
+            let e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(x, vm)));
+            _mm512_mask_storeu_ps(ptr.add(i), m, e);
+            vsum = _mm512_add_ps(vsum, e);
+        }
+    }
+    // pass 3: normalise
+    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(vsum));
+    for i in (0..len).step_by(16) {
+        let m = mask_at(i);
+        // SAFETY: masked to the row.
+        unsafe {
+            let x = _mm512_maskz_loadu_ps(m, ptr.add(i));
+            _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_mul_ps(x, inv));
+        }
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------
+// AVX2 + FMA
+// ---------------------------------------------------------------------------------------
+
+/// Lane mask for the first `rem` (1..=8) lanes, as `vmaskmovps` wants it.
+#[target_feature(enable = "avx2")]
+fn mask256(rem: usize) -> __m256i {
+    let idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    _mm256_cmpgt_epi32(_mm256_set1_epi32(rem as i32), idx)
+}
+
+/// One R × (NV·8) tile of C = α·A·B; the last vector of each row is masked by `last`.
+///
+/// # Safety
+/// AVX2 and FMA must be available; bounds as for `tile512`.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile256<const R: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    last: __m256i,
+) {
+    let mut acc = [[_mm256_setzero_ps(); NV]; R];
+    for p in 0..k {
+        // SAFETY: the caller's contract; masked lanes are never touched.
+        unsafe {
+            let brow = b.add(p * ldb);
+            let mut bv = [_mm256_setzero_ps(); NV];
+            for (v, slot) in bv.iter_mut().enumerate() {
+                *slot = if v + 1 == NV {
+                    _mm256_maskload_ps(brow.add(v * 8), last)
+                } else {
+                    _mm256_loadu_ps(brow.add(v * 8))
+                };
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let av = _mm256_set1_ps(*a.add(r * lda + p));
+                for (slot, bvec) in row.iter_mut().zip(bv) {
+                    *slot = _mm256_fmadd_ps(av, bvec, *slot);
+                }
+            }
+        }
+    }
+    let al = _mm256_set1_ps(alpha);
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            // SAFETY: as above.
+            unsafe {
+                let dst = c.add(r * ldc + v * 8);
+                let y = _mm256_mul_ps(x, al);
+                if v + 1 == NV {
+                    _mm256_maskstore_ps(dst, last, y);
+                } else {
+                    _mm256_storeu_ps(dst, y);
+                }
+            }
+        }
+    }
+}
+
+/// C = α·A·B with AVX2 tiles of 6 × 16.
+///
+/// # Safety
+/// AVX2 and FMA must be available; the slices must hold the shapes.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn gemm_avx2(
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    const NB: usize = 16;
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    for j0 in (0..n).step_by(NB) {
+        let w = NB.min(n - j0);
+        let nv = w.div_ceil(8);
+        let last = mask256(w - (nv - 1) * 8);
+        for i0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - i0);
+            // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the mask covers exactly w columns.
+            unsafe {
+                dispatch_tile!(
+                    tile256,
+                    rows,
+                    nv,
+                    2,
+                    (
+                        k,
+                        alpha,
+                        ap.add(i0 * lda),
+                        lda,
+                        bp.add(j0),
+                        ldb,
+                        cp.add(i0 * ldc + j0),
+                        ldc,
+                        last
+                    )
+                )
+            }
+        }
+    }
+}
+
+/// e^x for 8 lanes (same polynomial as `exp512`; 2ⁿ built in the exponent bits). Inputs below
+/// −87.3 (including −∞) give exactly 0.
+#[target_feature(enable = "avx2,fma")]
+fn exp256(x: __m256) -> __m256 {
+    let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.3));
+    let x = _mm256_min_ps(
+        _mm256_max_ps(x, _mm256_set1_ps(-87.3)),
+        _mm256_set1_ps(88.7),
+    );
+    let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+        x,
+        _mm256_set1_ps(std::f32::consts::LOG2_E),
+    ));
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
+    let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+    let mut p = _mm256_set1_ps(1.0 / 720.0);
+    for coef in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(coef));
+    }
+    // 2ⁿ for n in [-126, 128]: split in two factors so n = 128 (x near 88.7) stays finite.
+    let ni = _mm256_cvtps_epi32(n);
+    let half = _mm256_srai_epi32::<1>(ni);
+    let pow = |e: __m256i| {
+        _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
+            e,
+            _mm256_set1_epi32(127),
+        )))
+    };
+    let y = _mm256_mul_ps(_mm256_mul_ps(p, pow(half)), pow(_mm256_sub_epi32(ni, half)));
+    _mm256_andnot_ps(tiny, y)
+}
+
+/// Horizontal sum / max of 8 lanes.
+#[target_feature(enable = "avx2")]
+fn hreduce(v: __m256, op: fn(__m128, __m128) -> __m128) -> f32 {
+    let lo = _mm256_castps256_ps128(v);
+    let hi = _mm256_extractf128_ps::<1>(v);
+    let x = op(lo, hi);
+    let x = op(x, _mm_movehl_ps(x, x));
+    let x = op(x, _mm_shuffle_ps::<0b01>(x, x));
+    _mm_cvtss_f32(x)
+}
+
+/// Stable softmax of one row with AVX2 (see `kernels::softmax_row`).
+///
+/// # Safety
+/// AVX2 and FMA must be available.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> bool {
+    let len = row.len();
+    let full = len / 8 * 8;
+    let ptr = row.as_mut_ptr();
+    // pass 1: running max
+    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 ≤ full ≤ len.
+        vmax = _mm256_max_ps(vmax, unsafe { _mm256_loadu_ps(ptr.add(i)) });
+    }
+    let mut max = hreduce(vmax, |a, b| _mm_max_ps(a, b));
+    for &x in &row[full..] {
+        max = max.max(x);
+    }
+    if max == f32::NEG_INFINITY {
+        row.fill(0.0);
+        return false;
+    }
+    // pass 2: exponentials and sum
+    let vm = _mm256_set1_ps(max);
+    let mut vsum = _mm256_setzero_ps();
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 ≤ len.
+        unsafe {
+            let e = exp256(_mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm));
+            _mm256_storeu_ps(ptr.add(i), e);
+            vsum = _mm256_add_ps(vsum, e);
+        }
+    }
+    let mut sum = hreduce(vsum, |a, b| _mm_add_ps(a, b));
+    for x in &mut row[full..] {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    // pass 3: normalise
+    let inv = 1.0 / sum;
+    let vinv = _mm256_set1_ps(inv);
+    for i in (0..full).step_by(8) {
+        // SAFETY: i + 8 ≤ len.
+        unsafe { _mm256_storeu_ps(ptr.add(i), _mm256_mul_ps(_mm256_loadu_ps(ptr.add(i)), vinv)) };
+    }
+    for x in &mut row[full..] {
+        *x *= inv;
+    }
+    true
+}

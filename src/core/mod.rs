@@ -1,0 +1,21 @@
+//! Attention maths only: kernels, tokenizers, toy embeddings, score functions, masks, spans,
+//! multi-head attention and the step-by-step trace. No egui here.
+//!
+//! The entry point is [`compute`]: a [`Spec`] in, a [`Trace`] out.
+
+pub mod attend;
+pub mod error;
+pub mod kernels;
+pub mod pipeline;
+pub mod rng;
+pub mod spec;
+pub mod tokenize;
+pub mod trace;
+
+pub use attend::{HeadConfig, Score, Span, attend_head};
+pub use error::CoreError;
+pub use kernels::Backend;
+pub use pipeline::{compute, compute_with};
+pub use spec::{ProjectionKind, Projections, ScoreKind, Sequence, SpanKind, Spec};
+pub use tokenize::Tokenizer;
+pub use trace::{HeadTrace, RowStats, Step, Trace};

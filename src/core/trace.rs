@@ -1,0 +1,280 @@
+//! The trace: every step's tensor, per head, plus statistics. The step-through view, the
+//! heatmaps, the plots and every export read this; nothing downstream recomputes the maths.
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+/// The steps of the pipeline, in order, as the step-through view lists them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    /// Tokens → X (embeddings, plus positions for toy text).
+    Embed,
+    /// Q = X·W_Q, K = X·W_K, V = X·W_V.
+    Project,
+    /// Raw scores s(qᵢ, kⱼ).
+    Scores,
+    /// Scores × scale (1/√d_k for scaled dot).
+    Scale,
+    /// Masked logits (÷ τ; −∞ where masked).
+    Mask,
+    /// Softmax → attention weights.
+    Softmax,
+    /// Σⱼ pᵢⱼ vⱼ.
+    WeightedSum,
+    /// [head₀ | head₁ | …].
+    Concat,
+    /// concat · W_O.
+    Output,
+}
+
+impl Step {
+    /// All steps in pipeline order.
+    pub const ALL: [Step; 9] = [
+        Step::Embed,
+        Step::Project,
+        Step::Scores,
+        Step::Scale,
+        Step::Mask,
+        Step::Softmax,
+        Step::WeightedSum,
+        Step::Concat,
+        Step::Output,
+    ];
+
+    /// Position in [`Step::ALL`].
+    pub fn index(self) -> usize {
+        Step::ALL.iter().position(|&s| s == self).unwrap_or(0)
+    }
+}
+
+/// Per-row statistics of a weight matrix.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RowStats {
+    /// −Σⱼ pᵢⱼ ln pᵢⱼ in nats (0 for a one-hot row, ln n for uniform).
+    pub entropy: Vec<f32>,
+    /// maxⱼ pᵢⱼ.
+    pub max_weight: Vec<f32>,
+    /// Σⱼ pᵢⱼ |i − j|: how far, in positions, a query looks on average.
+    pub mean_distance: Vec<f32>,
+    /// pᵢ₀: the share on the first key (an "attention sink" shows up here).
+    pub first_key_share: Vec<f32>,
+}
+
+/// One head's statistics averaged over its non-empty rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HeadSummary {
+    /// Mean row entropy (nats).
+    pub entropy: f32,
+    /// Mean row max weight.
+    pub max_weight: f32,
+    /// Mean attention distance (positions).
+    pub mean_distance: f32,
+    /// Mean share on the first key.
+    pub first_key_share: f32,
+}
+
+impl RowStats {
+    /// Statistics of each row of `weights`; `empty` rows are left out of [`RowStats::summary`].
+    pub fn of(weights: &Array2<f32>) -> RowStats {
+        let mut s = RowStats::default();
+        for (i, row) in weights.rows().into_iter().enumerate() {
+            let mut entropy = 0.0f32;
+            let mut max = 0.0f32;
+            let mut dist = 0.0f32;
+            for (j, &p) in row.iter().enumerate() {
+                if p > 0.0 {
+                    entropy -= p * p.ln();
+                }
+                max = max.max(p);
+                dist += p * (i as f32 - j as f32).abs();
+            }
+            s.entropy.push(entropy);
+            s.max_weight.push(max);
+            s.mean_distance.push(dist);
+            s.first_key_share.push(row.first().copied().unwrap_or(0.0));
+        }
+        s
+    }
+
+    /// Means over the rows not flagged in `empty`.
+    pub fn summary(&self, empty: &[bool]) -> HeadSummary {
+        let keep: Vec<usize> = (0..self.entropy.len())
+            .filter(|&i| !empty.get(i).copied().unwrap_or(false))
+            .collect();
+        let mean = |v: &[f32]| {
+            if keep.is_empty() {
+                0.0
+            } else {
+                keep.iter().map(|&i| v[i]).sum::<f32>() / keep.len() as f32
+            }
+        };
+        HeadSummary {
+            entropy: mean(&self.entropy),
+            max_weight: mean(&self.max_weight),
+            mean_distance: mean(&self.mean_distance),
+            first_key_share: mean(&self.first_key_share),
+        }
+    }
+}
+
+/// Every intermediate tensor of one head.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeadTrace {
+    /// Queries of this head (n_q × d_k).
+    #[serde(with = "rows")]
+    pub q: Array2<f32>,
+    /// Keys (n_k × d_k).
+    #[serde(with = "rows")]
+    pub k: Array2<f32>,
+    /// Values (n_k × d_k).
+    #[serde(with = "rows")]
+    pub v: Array2<f32>,
+    /// Raw scores s(qᵢ, kⱼ) before scaling (n_q × n_k).
+    #[serde(with = "rows")]
+    pub raw_scores: Array2<f32>,
+    /// raw × scale.
+    #[serde(with = "rows")]
+    pub scaled: Array2<f32>,
+    /// scaled ÷ τ where allowed, −∞ (JSON null) where masked.
+    #[serde(with = "rows")]
+    pub logits: Array2<f32>,
+    /// Which keys each query may attend to (span ∧ causal ∧ window ∧ padding).
+    #[serde(with = "rows")]
+    pub allowed: Array2<bool>,
+    /// Attention weights (softmax; × Gaussian for local-p).
+    #[serde(with = "rows")]
+    pub weights: Array2<f32>,
+    /// Σⱼ wᵢⱼ vⱼ (n_q × d_k).
+    #[serde(with = "rows")]
+    pub context: Array2<f32>,
+    /// Rows with no visible key (their weights and context are zeros).
+    pub empty_rows: Vec<bool>,
+    /// Local-p window centres pᵢ, one per query.
+    pub centers: Option<Vec<f32>>,
+    /// Per-row statistics of `weights`.
+    pub row_stats: RowStats,
+    /// Head-level means.
+    pub summary: HeadSummary,
+}
+
+/// The whole computation, step by step.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Format version.
+    pub version: u32,
+    /// Query tokens.
+    pub tokens_q: Vec<String>,
+    /// Key/value tokens (the same as `tokens_q` for self-attention).
+    pub tokens_k: Vec<String>,
+    /// Token count of the query text before truncation, if it was truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_q: Option<usize>,
+    /// Token count of the source text before truncation, if it was truncated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_k: Option<usize>,
+    /// Whether keys/values come from the query sequence.
+    pub self_attention: bool,
+    /// Width of X.
+    pub d_model: usize,
+    /// Number of heads.
+    pub heads: usize,
+    /// Head width d_model / heads.
+    pub d_k: usize,
+    /// The multiplier applied to raw scores.
+    pub scale: f32,
+    /// Softmax temperature.
+    pub temperature: f32,
+    /// Which kernel backend computed it.
+    pub kernel: String,
+    /// Embedded queries' inputs (n_q × d_model).
+    #[serde(with = "rows")]
+    pub x_q: Array2<f32>,
+    /// Embedded keys'/values' inputs (n_k × d_model).
+    #[serde(with = "rows")]
+    pub x_k: Array2<f32>,
+    /// W_Q (d_model × d_model).
+    #[serde(with = "rows")]
+    pub w_q: Array2<f32>,
+    /// W_K.
+    #[serde(with = "rows")]
+    pub w_k: Array2<f32>,
+    /// W_V.
+    #[serde(with = "rows")]
+    pub w_v: Array2<f32>,
+    /// W_O.
+    #[serde(with = "rows")]
+    pub w_o: Array2<f32>,
+    /// One trace per head.
+    pub head_traces: Vec<HeadTrace>,
+    /// Heads' contexts side by side (n_q × d_model).
+    #[serde(with = "rows")]
+    pub concat: Array2<f32>,
+    /// concat · W_O (n_q × d_model).
+    #[serde(with = "rows")]
+    pub output: Array2<f32>,
+}
+
+impl Trace {
+    /// Number of query positions.
+    pub fn n_q(&self) -> usize {
+        self.tokens_q.len()
+    }
+
+    /// Number of key positions.
+    pub fn n_k(&self) -> usize {
+        self.tokens_k.len()
+    }
+}
+
+/// Serde for 2-D arrays as a list of rows (readable JSON; −∞ and NaN become `null`).
+pub mod rows {
+    use ndarray::Array2;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// Writes an array as `[[row 0], [row 1], …]`.
+    pub fn serialize<T: Serialize, S: Serializer>(a: &Array2<T>, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(a.nrows()))?;
+        for r in a.rows() {
+            seq.serialize_element(&r.iter().collect::<Vec<&T>>())?;
+        }
+        seq.end()
+    }
+
+    /// Reads `[[…], …]`; `null` entries (masked logits) come back as the type's `Nullable`.
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Array2<T>, D::Error>
+    where
+        T: Nullable + Deserialize<'de>,
+        D: Deserializer<'de>,
+    {
+        let rows: Vec<Vec<Option<T>>> = Vec::deserialize(d)?;
+        let n = rows.len();
+        let m = rows.first().map_or(0, Vec::len);
+        if rows.iter().any(|r| r.len() != m) {
+            return Err(serde::de::Error::custom("ragged matrix"));
+        }
+        let flat = rows
+            .into_iter()
+            .flatten()
+            .map(|v| v.unwrap_or_else(T::null))
+            .collect();
+        Array2::from_shape_vec((n, m), flat).map_err(serde::de::Error::custom)
+    }
+
+    /// What a JSON `null` in a matrix means for an element type.
+    pub trait Nullable {
+        /// The value of `null`.
+        fn null() -> Self;
+    }
+    impl Nullable for f32 {
+        fn null() -> Self {
+            f32::NEG_INFINITY
+        }
+    }
+    impl Nullable for bool {
+        fn null() -> Self {
+            false
+        }
+    }
+}

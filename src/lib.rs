@@ -1,0 +1,13 @@
+//! attnscope: see attention compute, one step at a time.
+//!
+//! Data flows one way: [`core`] (maths, kernels) ← `model` (real transformers) ← `app`
+//! (eframe/egui). [`export`] writes files; [`cli`] runs the headless subcommands. Nothing
+//! below `app` knows egui, and `cargo build --no-default-features` builds everything but the
+//! app.
+
+pub mod cli;
+pub mod core;
+pub mod export;
+
+#[cfg(feature = "gui")]
+pub mod app;

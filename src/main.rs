@@ -1,0 +1,31 @@
+//! attnscope's entry point: parse the command line, then run a headless subcommand or start
+//! the desktop app. Every failure ends with status 2 and one line on stderr.
+
+use clap::Parser;
+
+use attnscope::cli::{self, Cli};
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(command) => cli::run(command),
+        None => start_gui(cli.gui),
+    };
+    if let Err(e) = result {
+        // `{:#}` joins the context chain on one line: "bad spec x.json: heads: must be ≥ 1".
+        eprintln!("error: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+#[cfg(feature = "gui")]
+fn start_gui(args: cli::GuiArgs) -> anyhow::Result<()> {
+    attnscope::app::run(args)
+}
+
+#[cfg(not(feature = "gui"))]
+fn start_gui(_args: cli::GuiArgs) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "this build has no desktop app (built without the `gui` feature); try `attnscope compute --help`"
+    )
+}

@@ -1,0 +1,233 @@
+//! The headless command line: computes specs, renders heatmaps, and rejects bad specs with
+//! status 2 and one clear line on stderr (never a panic).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn attnscope(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attnscope"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn compute_writes_a_trace_for_every_lesson() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/lessons");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let out = attnscope(&["compute", "--spec", path.to_str().unwrap()], None);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(trace["head_traces"].as_array().unwrap().len() >= 1);
+        n += 1;
+    }
+    assert!(n >= 3);
+}
+
+#[test]
+fn chinese_by_characters_gives_seven_tokens_from_stdin() {
+    let spec = r#"{"target": {"text": "我爱北京天安门"}, "tokenizer": "chars", "heads": 2}"#;
+    let out = attnscope(&["compute", "--spec", "-"], Some(spec));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(trace["tokens_q"].as_array().unwrap().len(), 7);
+    assert_eq!(trace["tokens_q"][0], "我");
+}
+
+#[test]
+fn masked_logits_are_null_in_json() {
+    let spec = r#"{"target": {"text": "a b c"}, "causal": true}"#;
+    let out = attnscope(&["compute", "--spec", "-"], Some(spec));
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(trace["head_traces"][0]["logits"][0][2].is_null());
+    assert_eq!(trace["head_traces"][0]["weights"][0][2], 0.0);
+}
+
+#[test]
+fn bad_specs_exit_2_with_one_clear_line() {
+    let cases: &[(&str, &str)] = &[
+        (r#"{"target": {"text": ""}}"#, "empty"),
+        (r#"{"target": {"text": "   "}}"#, "empty"),
+        (r#"{"target": {"vectors": [[1, 2], [3]]}}"#, "wrong shape"),
+        (r#"{"target": {"vectors": []}}"#, "empty"),
+        (
+            r#"{"target": {"text": "a b"}, "score": "dott"}"#,
+            "unknown variant",
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "scroe": "dot"}"#,
+            "unknown field",
+        ),
+        (r#"{"target": {"vectors": [[1e39, 0]]}}"#, "finite"),
+        (
+            r#"{"target": {"text": "a b"}, "d_model": 6, "heads": 4}"#,
+            "not divisible",
+        ),
+        (r#"{"target": {"text": "a b"}, "window": -1}"#, "window"),
+        (r#"{"target": {"text": "a b"}, "temperature": 0}"#, "τ"),
+        (r#"{"target": {"text": "a b"}, "temperature": -2}"#, "τ"),
+        (r#"{"target": {"text": "a b"}, "heads": 0}"#, "heads"),
+        (
+            r#"{"target": {"text": "a b"}, "span": "local_p", "local_d": 0}"#,
+            "local_d",
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "padding": [true]}"#,
+            "padding",
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "projections": {"w_q": [[1, 0], [0, 1]]}}"#,
+            "wrong shape",
+        ),
+        (r#"not json"#, "expected"),
+    ];
+    for (spec, needle) in cases {
+        let out = attnscope(&["compute", "--spec", "-"], Some(spec));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{spec}: not one line: {err}"
+        );
+        assert!(err.contains(needle), "{spec}: {err:?} lacks {needle:?}");
+        assert!(!err.contains("panicked"), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn enormous_text_is_refused_not_a_crash() {
+    let words = vec!["w"; 5000].join(" ");
+    let spec = serde_json::json!({"target": {"text": words}}).to_string();
+    let out = attnscope(&["compute", "--spec", "-"], Some(&spec));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("more than the limit"));
+    // …unless the spec asks for truncation.
+    let spec = serde_json::json!({"target": {"text": words}, "max_tokens": 64}).to_string();
+    let out = attnscope(&["compute", "--spec", "-"], Some(&spec));
+    assert!(out.status.success());
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(trace["truncated_q"], 5000);
+    assert_eq!(trace["tokens_q"].as_array().unwrap().len(), 64);
+}
+
+#[test]
+fn missing_spec_file_and_unwritable_output_fail_cleanly() {
+    let out = attnscope(&["compute", "--spec", "/no/such/spec.json"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot read spec"));
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/toy_x123.json"
+    );
+    let out = attnscope(
+        &["compute", "--spec", lesson, "--out", "/no/such/dir/t.json"],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
+}
+
+#[test]
+fn render_writes_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/wo_ai_beijing_tiananmen.json"
+    );
+    let png = dir.path().join("h.png");
+    let out = attnscope(
+        &[
+            "render",
+            "--spec",
+            lesson,
+            "--head",
+            "1",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let img = image::open(&png).unwrap();
+    assert!(img.width() > 7 && img.height() >= 7);
+    let svg = dir.path().join("h.svg");
+    let out = attnscope(
+        &[
+            "render",
+            "--spec",
+            lesson,
+            "--matrix",
+            "scores",
+            "--out",
+            svg.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success());
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("天"));
+    let out = attnscope(
+        &[
+            "render",
+            "--spec",
+            lesson,
+            "--head",
+            "9",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn bench_runs_at_a_tiny_size() {
+    let out = attnscope(
+        &[
+            "bench",
+            "--n",
+            "16",
+            "--heads",
+            "2",
+            "--d",
+            "8",
+            "--seconds",
+            "0",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("attnscope scalar") && text.contains("ndarray-naive"),
+        "{text}"
+    );
+}
