@@ -17,6 +17,7 @@ use crate::core::{Spec, Trace, compute_with};
 use crate::export::colormap::{Colormap, Range};
 use crate::export::heatmap::Heatmap;
 use crate::export::{self, write_atomic};
+use crate::model::Model;
 
 /// attnscope: see attention compute, one step at a time.
 #[derive(Debug, Parser)]
@@ -54,6 +55,15 @@ pub struct GuiArgs {
     /// Select this query row (0-based) for the expanded arithmetic.
     #[arg(long)]
     pub row: Option<usize>,
+    /// Open this model folder (config.json + tokenizer.json + model.safetensors).
+    #[arg(long, value_name = "DIR")]
+    pub model: Option<PathBuf>,
+    /// Focus this layer of the model (0-based).
+    #[arg(long)]
+    pub layer: Option<usize>,
+    /// Focus this head (0-based).
+    #[arg(long)]
+    pub head: Option<usize>,
     /// Number of heads to start with.
     #[arg(long)]
     pub heads: Option<i64>,
@@ -88,6 +98,16 @@ pub enum ViewArg {
     Lines,
     /// Plots of the selected row and per-head statistics.
     Plots,
+    /// A model's layers × heads grid.
+    Model,
+    /// Per-dimension products behind one score.
+    Neuron,
+    /// A real head re-run through another mechanism.
+    Lab,
+    /// The per-head statistics table.
+    Stats,
+    /// Attention rollout.
+    Rollout,
 }
 
 /// `--theme`.
@@ -114,11 +134,39 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         kernel: Option<String>,
     },
-    /// Render one head's matrix of a spec as a heatmap (.png or .svg by extension).
+    /// Run a real model (folder with config.json, tokenizer.json, model.safetensors) and write
+    /// tokens and every layer's and head's attention probabilities (.json or .npy).
+    Run {
+        /// Model folder (or a HuggingFace cache entry models--ORG--NAME).
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// Input text.
+        #[arg(long)]
+        text: String,
+        /// Output: .json (tokens, shapes, probabilities) or .npy ([layers, heads, n, n] float32,
+        /// with the tokens in FILE.tokens.json beside it).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Render one head's matrix of a spec, or of a model layer, as a heatmap (.png or .svg).
     Render {
         /// The spec (JSON file, or - for stdin).
-        #[arg(long, value_name = "FILE.json")]
-        spec: String,
+        #[arg(
+            long,
+            value_name = "FILE.json",
+            required_unless_present = "model",
+            conflicts_with = "model"
+        )]
+        spec: Option<String>,
+        /// A model folder instead of a spec.
+        #[arg(long, value_name = "DIR", requires = "text")]
+        model: Option<PathBuf>,
+        /// Text for the model.
+        #[arg(long)]
+        text: Option<String>,
+        /// Layer (with --model).
+        #[arg(long, default_value_t = 0)]
+        layer: usize,
         /// Head index (0-based).
         #[arg(long, default_value_t = 0)]
         head: usize,
@@ -187,13 +235,30 @@ pub fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
+        Command::Run { model, text, out } => run_model(&model, &text, &out),
         Command::Render {
             spec,
+            model,
+            text,
+            layer,
             head,
             matrix,
             out,
         } => {
-            let trace = load_and_compute(&spec, Backend::best())?;
+            let trace = match (spec, model) {
+                (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
+                (None, Some(dir)) => {
+                    let m = Model::load(&dir)?;
+                    let run = m.run(text.as_deref().unwrap_or_default())?;
+                    run.layer_trace(layer).with_context(|| {
+                        format!(
+                            "layer {layer} does not exist: the model has {} layer(s)",
+                            run.layers.len()
+                        )
+                    })?
+                }
+                (None, None) => bail!("give --spec or --model"),
+            };
             let Some(t) = trace.head_traces.get(head) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",
@@ -223,6 +288,55 @@ pub fn run(command: Command) -> Result<()> {
             json,
         } => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
     }
+}
+
+/// `attnscope run`: tokens and all attention probabilities of a model on a text.
+fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
+    let model = Model::load(dir)?;
+    let run = model.run(text)?;
+    if let Some(n) = run.truncated_from {
+        eprintln!(
+            "note: {n} tokens truncated to the model's {} positions",
+            model.config.max_positions()
+        );
+    }
+    let att = run.attentions();
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let tokens = serde_json::json!({
+        "model": run.model,
+        "tokens": run.labels(),
+        "ids": run.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
+        "special": run.tokens.iter().map(|t| t.special).collect::<Vec<_>>(),
+        "shape": att.shape(),
+        "truncated_from": run.truncated_from,
+    });
+    match ext.as_deref() {
+        Some("json") => {
+            let mut doc = tokens;
+            doc["attentions"] = serde_json::to_value(
+                att.outer_iter()
+                    .map(|l| {
+                        l.outer_iter()
+                            .map(|h| h.rows().into_iter().map(|r| r.to_vec()).collect::<Vec<_>>())
+                            .collect::<Vec<_>>()
+                    })
+                    .collect::<Vec<_>>(),
+            )?;
+            write_atomic(out, serde_json::to_string(&doc)?.as_bytes())?;
+        }
+        Some("npy") => {
+            let mut bytes = Vec::new();
+            ndarray_npy::WriteNpyExt::write_npy(&att, &mut bytes).context("cannot encode .npy")?;
+            write_atomic(out, &bytes)?;
+            let side = out.with_extension("tokens.json");
+            write_atomic(&side, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
+        }
+        _ => bail!("{}: the output must end in .json or .npy", out.display()),
+    }
+    Ok(())
 }
 
 /// Reads a spec from a file or stdin (`-`) and computes it.

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod core;
 pub mod export;
+pub mod model;
 
 #[cfg(feature = "gui")]
 pub mod app;

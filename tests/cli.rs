@@ -231,3 +231,153 @@ fn bench_runs_at_a_tiny_size() {
         "{text}"
     );
 }
+
+#[test]
+fn run_writes_every_layer_and_head_as_json_and_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let json = dir.path().join("a.json");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--text",
+            "我爱北京",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["shape"], serde_json::json!([2, 4, 12, 12]));
+    assert_eq!(doc["tokens"][0], "我");
+    let row: f64 = doc["attentions"][1][3][5]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .sum();
+    assert!((row - 1.0).abs() < 1e-5);
+    let npy = dir.path().join("a.npy");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--text",
+            "hello",
+            "--out",
+            npy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&npy).unwrap();
+    assert!(bytes.starts_with(b"\x93NUMPY"));
+    assert!(String::from_utf8_lossy(&bytes[..128]).contains("(2, 4, 5, 5)"));
+    assert!(dir.path().join("a.tokens.json").is_file());
+}
+
+#[test]
+fn render_draws_a_model_head_and_bad_models_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/all-MiniLM-L6-v2"
+    );
+    let png = dir.path().join("heat.png");
+    let out = attnscope(
+        &[
+            "render",
+            "--model",
+            model,
+            "--text",
+            "The cat sat on the mat.",
+            "--layer",
+            "5",
+            "--head",
+            "3",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(image::open(&png).is_ok());
+    for (args, needle) in [
+        (
+            vec![
+                "render",
+                "--model",
+                model,
+                "--text",
+                "x",
+                "--layer",
+                "9",
+                "--out",
+                "/tmp/x.png",
+            ],
+            "layer 9 does not exist",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                "/no/such/model",
+                "--text",
+                "x",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "has no config.json",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                model,
+                "--text",
+                "",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "text is empty",
+        ),
+        (
+            vec![
+                "run",
+                "--model",
+                model,
+                "--text",
+                "x",
+                "--out",
+                "/tmp/x.txt",
+            ],
+            ".json or .npy",
+        ),
+    ] {
+        let out = attnscope(&args, None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

@@ -227,3 +227,59 @@ fn every_message_renders_with_the_embedded_fonts() {
     });
     h.run();
 }
+
+#[test]
+fn a_sample_model_opens_from_the_menu_and_every_model_view_draws() {
+    let mut h = harness(State::default());
+    h.get_by_label("Model").click();
+    h.run();
+    h.get_by_label("tiny-gpt2-induction").click();
+    h.step();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    let app = h.state();
+    assert!(app.model_error.is_none(), "{:?}", app.model_error);
+    let out = app.model_out.clone().expect("the model ran on the text");
+    assert_eq!(out.run.layers.len(), 2);
+    let trace = app.trace.clone().expect("the focused layer is a trace");
+    assert_eq!(trace.heads, 4);
+    // The heatmap of layer 0 head 0 is the model's own probabilities.
+    assert_eq!(
+        trace.head_traces[0].weights,
+        out.run.layers[0].heads[0].probs
+    );
+    for view in [
+        "Layers × heads",
+        "Attention lab",
+        "Head statistics",
+        "Rollout",
+        "Neuron view",
+        "Heatmap",
+        "Token lines",
+    ] {
+        h.get_by_label(view).click();
+        h.step();
+        settle(&mut h);
+    }
+    assert!(
+        h.state().lab_trace.is_some(),
+        "the lab re-ran the focused head"
+    );
+    // A broken model folder: a message, and the previous model stays usable.
+    let tmp = tempfile::tempdir().unwrap();
+    h.state_mut().push(attnscope::app::Command::OpenModel(Some(
+        tmp.path().to_path_buf(),
+    )));
+    h.step();
+    for _ in 0..3 {
+        settle(&mut h);
+    }
+    let err = h.state().model_error.clone().unwrap_or_default();
+    assert!(err.contains("has no config.json"), "{err}");
+    assert_eq!(
+        h.state().model.as_ref().unwrap().model.name,
+        "tiny-gpt2-induction"
+    );
+    assert!(h.state().model_out.is_some() && h.state().trace.is_some());
+}

@@ -191,6 +191,39 @@ messages! {
     LocalPCenter => "window centre pᵢ", "窗口中心 pᵢ";
     Gaussian => "× Gaussian", "× 高斯";
     Step => "step", "步骤";
+    ViewModel => "Layers × heads", "层 × 头";
+    ViewNeuron => "Neuron view", "神经元视图";
+    ViewLab => "Attention lab", "注意力实验室";
+    ViewStats => "Head statistics", "头统计";
+    ViewRollout => "Rollout", "注意力展开";
+    MenuModel => "Model", "模型";
+    OpenModelFolder => "Open model folder…", "打开模型文件夹…";
+    SampleModels => "Sample models", "示例模型";
+    RecentModels => "Recent models", "最近的模型";
+    HfCache => "HuggingFace cache", "HuggingFace 缓存";
+    NoneFound => "(none found)", "（未找到）";
+    RealModel => "real model", "真实模型";
+    RealModelTip => "Run a real transformer (BERT or GPT-2 family) on the text and look at every layer's and head's real attention.", "在文本上运行真实的 Transformer（BERT 或 GPT-2 系列），查看每一层、每个头的真实注意力。";
+    NoModel => "No model loaded. Open one from the Model menu, or drop a model folder on the window.", "尚未加载模型。请从“模型”菜单打开，或把模型文件夹拖到窗口上。";
+    LoadingModel => "Loading model…", "正在加载模型…";
+    RunningModel => "Running the model…", "正在运行模型…";
+    Layer => "layer", "层";
+    Layers => "layers", "层数";
+    ModelWarnings => "Warnings", "警告";
+    LabOriginal => "Original head (as trained)", "原始的头（训练所得）";
+    LabModified => "The same Q, K, V through the mechanism on the left", "同样的 Q、K、V，经过左侧所选机制";
+    LabHint => "Change the score function, span, masks or temperature on the left: the right heatmap recomputes this head's real Q, K, V with them.", "在左侧修改打分函数、范围、掩码或温度：右侧热力图会用它们重新计算该头真实的 Q、K、V。";
+    NeuronHint => "Each bar is one dimension's product qₘ·kₘ; together they add up to the score q·k. Click a heatmap cell to pick the query and key.", "每根柱子是一个维度的乘积 qₘ·kₘ；它们相加就是分数 q·k。点击热力图中的格子选择查询和键。";
+    ColEntropy => "entropy", "熵";
+    ColDistance => "distance", "距离";
+    ColFirst => "first token", "首词元";
+    ColSep => "[SEP] / later special", "[SEP] / 其他特殊词元";
+    ColPrev => "previous token", "前一词元";
+    ColInduction => "induction", "归纳";
+    StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
+    RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through all layers. Row i: how much each input token flows into position i at the top.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘。第 i 行：每个输入词元有多少信息流到顶层的位置 i。";
+    ScoreSum => "sum = score", "总和 = 分数";
+    DropHint => "Drop a model folder here", "把模型文件夹拖到这里";
 }
 
 /// Shorthand: the message in `lang`.

@@ -6,6 +6,7 @@
 //! and repaints while it runs.
 
 pub mod i18n;
+mod model_views;
 mod panels;
 pub mod state;
 mod steps;
@@ -24,9 +25,11 @@ use serde::{Deserialize, Serialize};
 use crate::cli::{GuiArgs, LangArg, ThemeArg, ViewArg};
 use crate::core::{Spec, Step, Trace};
 use crate::export::{self, write_atomic};
+use crate::model::stats::{HeadStat, head_stats, induction_scores, rollout};
+use crate::model::{Model, ModelRun};
 
 use i18n::{Lang, Msg, tr};
-use state::{State, ThemeChoice, View};
+use state::{EmbeddingMode, State, ThemeChoice, View};
 use views::TextureCache;
 use worker::Worker;
 
@@ -90,6 +93,12 @@ pub enum Command {
     OpenSpec,
     /// Load a built-in lesson by index.
     LoadLesson(usize),
+    /// Open a model folder (a dialog when `None`).
+    OpenModel(Option<PathBuf>),
+    /// Focus a layer of the model.
+    FocusLayer(usize),
+    /// Select a (query, key) cell.
+    SelectCell(usize, usize),
     /// Start or stop auto-advancing steps.
     TogglePlay,
     /// Quit.
@@ -155,6 +164,38 @@ pub const LESSONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// What the trace on screen was computed from (resubmitted when it changes).
+#[derive(Clone, Debug, PartialEq)]
+enum TraceKey {
+    /// Toy embeddings or a typed matrix.
+    Spec(Spec),
+    /// A model layer, plus the lab's re-run of one head with the current axes.
+    Layer {
+        run: u64,
+        layer: usize,
+        head: usize,
+        lab: Spec,
+    },
+}
+
+/// A model with the numbers computed once per load.
+pub struct LoadedModel {
+    /// The model.
+    pub model: Model,
+    /// Induction scores, layers × heads (None if the model has too few positions).
+    pub induction: Option<ndarray::Array2<f32>>,
+}
+
+/// A model run with its statistics and rollout.
+pub struct ModelOutput {
+    /// Captures of every layer.
+    pub run: ModelRun,
+    /// Per-head statistics (induction filled in from the model).
+    pub stats: Vec<HeadStat>,
+    /// Attention rollout (n × n).
+    pub rollout: ndarray::Array2<f32>,
+}
+
 /// A message in the status bar.
 #[derive(Clone, Debug)]
 pub struct Notice {
@@ -196,8 +237,22 @@ pub struct AttnApp {
     pub dialog_override: Option<PathBuf>,
     /// Milliseconds the last computation took on the worker.
     pub last_compute_ms: f64,
-    worker: Worker,
-    submitted: Option<Spec>,
+    trace_worker: Worker<Arc<Trace>>,
+    model_worker: Worker<Arc<LoadedModel>>,
+    run_worker: Worker<Arc<ModelOutput>>,
+    submitted: Option<TraceKey>,
+    submitted_run: Option<(u64, String)>,
+    submitted_model: Option<PathBuf>,
+    /// The loaded model and its induction scores.
+    pub model: Option<Arc<LoadedModel>>,
+    /// The model's run on the current text.
+    pub model_out: Option<Arc<ModelOutput>>,
+    /// Why the model could not be loaded or run.
+    pub model_error: Option<String>,
+    /// The attention lab's modified head (the original is the focused head of `trace`).
+    pub lab_trace: Option<Arc<Trace>>,
+    model_generation: u64,
+    run_generation: u64,
     generation: u64,
     textures: TextureCache,
     commands: Vec<Command>,
@@ -219,8 +274,18 @@ impl AttnApp {
             notice: None,
             dialog_override: None,
             last_compute_ms: 0.0,
-            worker: Worker::spawn(),
+            trace_worker: Worker::spawn("compute"),
+            model_worker: Worker::spawn("model-load"),
+            run_worker: Worker::spawn("model-run"),
             submitted: None,
+            submitted_run: None,
+            submitted_model: None,
+            model: None,
+            model_out: None,
+            model_error: None,
+            lab_trace: None,
+            model_generation: 0,
+            run_generation: 0,
             generation: 0,
             textures: TextureCache::default(),
             commands: Vec::new(),
@@ -240,7 +305,12 @@ impl AttnApp {
 
     /// Whether a computation is still running.
     pub fn busy(&self) -> bool {
-        self.worker.pending()
+        self.trace_worker.pending() || self.model_worker.pending() || self.run_worker.pending()
+    }
+
+    /// Whether a model is being loaded.
+    pub fn model_loading(&self) -> bool {
+        self.model_worker.pending()
     }
 
     /// The current language.
@@ -261,6 +331,7 @@ impl AttnApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
+        self.textures.begin_frame();
         if !self.fonts_installed {
             install_fonts(&ctx);
             self.fonts_installed = true;
@@ -271,6 +342,15 @@ impl AttnApp {
         });
         self.poll_worker(&ctx);
         self.handle_keys(&ctx);
+        if let Some(path) = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .find(|p| !p.as_os_str().is_empty())
+        }) {
+            self.push(Command::OpenModel(Some(path)));
+        }
         self.tick_play(&ctx);
 
         panels::menu_bar(self, ui);
@@ -300,20 +380,137 @@ impl AttnApp {
         self.drive_screenshot(&ctx);
     }
 
-    /// Sends the current spec to the worker if it changed since the last submission.
+    /// Sends whatever the screen needs and is not computed yet to the workers: a model load,
+    /// a model run on the text, a trace (toy spec, or a model layer plus the lab's re-run).
     fn submit_if_changed(&mut self, ctx: &egui::Context) {
-        let spec = self.state.to_spec();
-        if self.submitted.as_ref() != Some(&spec) {
-            self.worker.submit(spec.clone(), ctx.clone());
-            self.submitted = Some(spec);
+        if self.state.embedding == EmbeddingMode::Model {
+            self.submit_model_jobs(ctx);
+        } else {
+            let key = TraceKey::Spec(self.state.to_spec());
+            if self.submitted.as_ref() != Some(&key) {
+                if let TraceKey::Spec(spec) = key.clone() {
+                    self.trace_worker.submit(ctx, move || {
+                        crate::core::compute(&spec)
+                            .map(Arc::new)
+                            .map_err(|e| e.to_string())
+                    });
+                }
+                self.submitted = Some(key);
+            }
         }
-        if self.worker.pending() {
+        if self.busy() {
             ctx.request_repaint_after(Duration::from_millis(16));
         }
     }
 
+    fn submit_model_jobs(&mut self, ctx: &egui::Context) {
+        // 1. load the remembered model folder (once; File ▸ Open model starts its own load)
+        if let Some(dir) = self.state.model_dir.clone()
+            && self.submitted_model.is_none()
+        {
+            self.start_model_load(ctx, dir);
+        }
+        let Some(loaded) = self.model.clone() else {
+            return;
+        };
+        // 2. run it on the text
+        let run_key = (self.model_generation, self.state.text_q.clone());
+        if self.submitted_run.as_ref() != Some(&run_key) {
+            self.submitted_run = Some(run_key);
+            let text = self.state.text_q.clone();
+            self.run_worker.submit(ctx, move || {
+                let run = loaded.model.run(&text).map_err(|e| e.to_string())?;
+                let mut stats = head_stats(&run);
+                if let Some(ind) = &loaded.induction {
+                    for s in &mut stats {
+                        s.induction = ind.get([s.layer, s.head]).copied();
+                    }
+                }
+                let rollout = rollout(&run);
+                Ok(Arc::new(ModelOutput {
+                    run,
+                    stats,
+                    rollout,
+                }))
+            });
+            return;
+        }
+        // 3. the focused layer as a trace, and the lab's re-run of the focused head
+        let Some(out) = self.model_out.clone() else {
+            return;
+        };
+        let layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
+        let head = self.state.head.min(out.run.heads.saturating_sub(1));
+        let lab = self.state.lab_spec(out.run.head_dim, out.run.n());
+        let key = TraceKey::Layer {
+            run: self.run_generation,
+            layer,
+            head,
+            lab: lab.clone(),
+        };
+        if self.submitted.as_ref() != Some(&key) {
+            self.submitted = Some(key);
+            self.trace_worker.submit(ctx, move || {
+                let trace = out.run.layer_trace(layer).ok_or("no such layer")?;
+                Ok(Arc::new(trace))
+            });
+        }
+    }
+
+    /// Loads a model folder in the background; the current model stays until it succeeds.
+    fn start_model_load(&mut self, ctx: &egui::Context, dir: PathBuf) {
+        self.submitted_model = Some(dir.clone());
+        self.model_worker.submit(ctx, move || {
+            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let induction = induction_scores(&model, 24, 1).ok();
+            Ok(Arc::new(LoadedModel { model, induction }))
+        });
+    }
+
     fn poll_worker(&mut self, _ctx: &egui::Context) {
-        if let Some(done) = self.worker.poll() {
+        if let Some(done) = self.model_worker.poll() {
+            match done.result {
+                Ok(m) => {
+                    if self.timings.print {
+                        eprintln!(
+                            "timing: model load {:.1} ms",
+                            done.elapsed.as_secs_f64() * 1e3
+                        );
+                    }
+                    self.model_generation += 1;
+                    self.model_error = None;
+                    let name = m.model.name.clone();
+                    self.state.remember_model(m.model.dir.clone());
+                    self.model = Some(m);
+                    self.model_out = None;
+                    self.info(format!("{} {name}", self.t(Msg::Opened)));
+                }
+                Err(e) => {
+                    self.model_error = Some(e.clone());
+                    self.fail(format!("{} {e}", self.t(Msg::OpenFailed)));
+                }
+            }
+        }
+        if let Some(done) = self.run_worker.poll() {
+            if self.timings.print {
+                eprintln!(
+                    "timing: model forward {:.1} ms",
+                    done.elapsed.as_secs_f64() * 1e3
+                );
+            }
+            match done.result {
+                Ok(out) => {
+                    self.run_generation += 1;
+                    self.model_error = None;
+                    self.state.row = self.state.row.min(out.run.n().saturating_sub(1));
+                    self.state.col = self.state.col.min(out.run.n().saturating_sub(1));
+                    self.state.layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
+                    self.model_out = Some(out);
+                }
+                Err(e) => self.model_error = Some(e),
+            }
+        }
+        if let Some(done) = self.trace_worker.poll() {
             self.last_compute_ms = done.elapsed.as_secs_f64() * 1e3;
             if self.timings.print {
                 eprintln!(
@@ -328,6 +525,10 @@ impl AttnApp {
                     self.generation += 1;
                     self.state.head = self.state.head.min(trace.heads.saturating_sub(1));
                     self.state.row = self.state.row.min(trace.n_q().saturating_sub(1));
+                    self.state.col = self.state.col.min(trace.n_k().saturating_sub(1));
+                    if let Some(TraceKey::Layer { head, lab, .. }) = &self.submitted {
+                        self.lab_trace = lab_trace(&trace, *head, lab).ok().map(Arc::new);
+                    }
                     self.trace = Some(trace);
                     self.error = None;
                 }
@@ -456,6 +657,26 @@ impl AttnApp {
                         Err(e) => self.fail(format!("{} {name}: {e}", self.t(Msg::OpenFailed))),
                     }
                 }
+            }
+            Command::OpenModel(path) => {
+                let path = path.or_else(|| {
+                    if let Some(p) = &self.dialog_override {
+                        return Some(p.clone());
+                    }
+                    rfd::FileDialog::new().pick_folder()
+                });
+                if let Some(p) = path {
+                    if self.state.embedding != EmbeddingMode::Model {
+                        self.state.embedding = EmbeddingMode::Model;
+                        self.state.view = View::Model;
+                    }
+                    self.start_model_load(ctx, crate::model::resolve_dir(&p));
+                }
+            }
+            Command::FocusLayer(l) => self.state.layer = l,
+            Command::SelectCell(i, j) => {
+                self.state.row = i;
+                self.state.col = j;
             }
             Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
         }
@@ -613,9 +834,19 @@ impl AttnApp {
                 Spec::from_json(&text).with_context(|| format!("bad spec {}", path.display()))?;
             self.state.load_spec(&spec);
         }
+        if let Some(dir) = &args.model {
+            self.state.model_dir = Some(crate::model::resolve_dir(dir));
+            self.state.embedding = EmbeddingMode::Model;
+            self.state.view = View::Model;
+        }
+        if let Some(l) = args.layer {
+            self.state.layer = l;
+        }
         if let Some(text) = &args.text {
             self.state.text_q = text.clone();
-            self.state.embedding = state::EmbeddingMode::Toy;
+            if self.state.embedding == EmbeddingMode::Matrix {
+                self.state.embedding = EmbeddingMode::Toy;
+            }
         }
         if let Some(l) = args.lang {
             self.state.lang = match l {
@@ -629,6 +860,11 @@ impl AttnApp {
                 ViewArg::Grid => View::Grid,
                 ViewArg::Lines => View::Lines,
                 ViewArg::Plots => View::Plots,
+                ViewArg::Model => View::Model,
+                ViewArg::Neuron => View::Neuron,
+                ViewArg::Lab => View::Lab,
+                ViewArg::Stats => View::Stats,
+                ViewArg::Rollout => View::Rollout,
             };
         }
         if let Some(s) = args.step {
@@ -637,6 +873,9 @@ impl AttnApp {
         }
         if let Some(r) = args.row {
             self.state.row = r;
+        }
+        if let Some(h) = args.head {
+            self.state.head = h;
         }
         if let Some(h) = args.heads {
             self.state.heads = h.max(1) as usize;
@@ -650,6 +889,32 @@ impl AttnApp {
         }
         Ok(())
     }
+}
+
+/// The lab: the focused head of a model layer re-run with the current axes, as a one-head
+/// trace (Q, K, V are the real ones; everything after them follows the chosen mechanism).
+fn lab_trace(layer: &Trace, head: usize, spec: &Spec) -> Result<Trace, String> {
+    let h = layer.head_traces.get(head).ok_or("no such head")?;
+    let cfg = crate::core::pipeline::head_config(spec, head, layer.heads, layer.d_k, layer.n_k())
+        .map_err(|e| e.to_string())?;
+    if !(spec.temperature.is_finite() && spec.temperature > 0.0) {
+        return Err("τ must be > 0".into());
+    }
+    let t = crate::core::attend_head(
+        crate::core::Backend::best(),
+        h.q.view(),
+        h.k.view(),
+        h.v.view(),
+        &cfg,
+    );
+    let mut out = layer.clone();
+    out.heads = 1;
+    out.scale = cfg.scale;
+    out.temperature = spec.temperature;
+    out.concat = t.context.clone();
+    out.output = t.context.clone();
+    out.head_traces = vec![t];
+    Ok(out)
 }
 
 fn save_color_image(img: &egui::ColorImage, path: &Path) -> Result<()> {

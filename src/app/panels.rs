@@ -6,7 +6,7 @@ use crate::core::{ScoreKind, SpanKind, Tokenizer};
 use crate::export::colormap::Colormap;
 
 use super::i18n::{Lang, Msg, tr};
-use super::state::{EmbeddingMode, Preset, ThemeChoice, View};
+use super::state::{EmbeddingMode, Preset, ThemeChoice};
 use super::{AttnApp, Command, ExportKind, LESSONS};
 
 /// File, View, Language, Help.
@@ -49,13 +49,45 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                     app.push(Command::Quit);
                 }
             });
+            ui.menu_button(t(Msg::MenuModel), |ui| {
+                ui.label(RichText::new(t(Msg::SampleModels)).weak());
+                for dir in sample_models() {
+                    let name = dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if ui.button(name).clicked() {
+                        app.push(Command::OpenModel(Some(dir)));
+                    }
+                }
+                ui.separator();
+                if ui.button(t(Msg::OpenModelFolder)).clicked() {
+                    app.push(Command::OpenModel(None));
+                }
+                ui.menu_button(t(Msg::RecentModels), |ui| {
+                    if app.state.recent_models.is_empty() {
+                        ui.label(t(Msg::NoneFound));
+                    }
+                    for dir in app.state.recent_models.clone() {
+                        if ui.button(dir.display().to_string()).clicked() {
+                            app.push(Command::OpenModel(Some(dir)));
+                        }
+                    }
+                });
+                ui.menu_button(t(Msg::HfCache), |ui| {
+                    let found = crate::model::hf_cache_models();
+                    if found.is_empty() {
+                        ui.label(t(Msg::NoneFound));
+                    }
+                    for dir in found {
+                        if ui.button(dir.display().to_string()).clicked() {
+                            app.push(Command::OpenModel(Some(dir)));
+                        }
+                    }
+                });
+            });
             ui.menu_button(t(Msg::MenuView), |ui| {
-                for (v, m) in [
-                    (View::Heatmap, Msg::ViewHeatmap),
-                    (View::Grid, Msg::ViewGrid),
-                    (View::Lines, Msg::ViewLines),
-                    (View::Plots, Msg::ViewPlots),
-                ] {
+                for (v, m) in super::views::view_tabs(app.state.embedding == EmbeddingMode::Model) {
                     ui.radio_value(&mut app.state.view, v, t(m));
                 }
                 ui.separator();
@@ -157,6 +189,8 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .on_hover_text(t(Msg::EmbTip));
         ui.selectable_value(&mut s.embedding, EmbeddingMode::Matrix, t(Msg::HandMatrix))
             .on_hover_text(t(Msg::EmbTip));
+        ui.selectable_value(&mut s.embedding, EmbeddingMode::Model, t(Msg::RealModel))
+            .on_hover_text(t(Msg::RealModelTip));
     });
     match s.embedding {
         EmbeddingMode::Toy => {
@@ -218,8 +252,96 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             });
         }
         EmbeddingMode::Matrix => matrix_ui(app, ui),
+        EmbeddingMode::Model => model_input_ui(app, ui),
     }
     token_chips(app, ui);
+}
+
+/// The shipped sample models (beside the executable's checkout, or the working folder).
+pub fn sample_models() -> Vec<std::path::PathBuf> {
+    let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models");
+    let base = if base.is_dir() {
+        base
+    } else {
+        std::path::PathBuf::from("sample_models")
+    };
+    let mut out: Vec<_> = std::fs::read_dir(&base)
+        .map(|it| {
+            it.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.join("config.json").is_file())
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort();
+    out
+}
+
+/// Text, model facts and the layer picker when a real model is the input.
+fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let label = ui.label(t(Msg::TargetText));
+    ui.add(
+        egui::TextEdit::multiline(&mut app.state.text_q)
+            .desired_rows(3)
+            .desired_width(f32::INFINITY),
+    )
+    .labelled_by(label.id);
+    if app.model_loading() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(t(Msg::LoadingModel));
+        });
+    }
+    match &app.model {
+        None => {
+            if app.state.model_dir.is_none() {
+                ui.label(RichText::new(t(Msg::NoModel)).weak());
+            }
+        }
+        Some(m) => {
+            let m = &m.model;
+            ui.label(RichText::new(&m.name).strong());
+            ui.label(format!(
+                "{} · {} {} × {} {} · d={} · {} · {:.1} MB",
+                m.config.model_type(),
+                m.config.layers(),
+                t(Msg::Layers),
+                m.config.heads(),
+                t(Msg::Heads),
+                m.config.hidden(),
+                m.dtype,
+                m.file_bytes as f64 / 1e6
+            ));
+            if !m.warnings.is_empty() {
+                ui.colored_label(ui.visuals().warn_fg_color, t(Msg::ModelWarnings));
+                for w in &m.warnings {
+                    ui.label(RichText::new(w).small().color(ui.visuals().warn_fg_color));
+                }
+            }
+            let layers = m.config.layers();
+            ui.horizontal_wrapped(|ui| {
+                ui.label(t(Msg::Layer));
+                for l in 0..layers {
+                    if ui
+                        .selectable_label(app.state.layer == l, format!("{l}"))
+                        .clicked()
+                    {
+                        app.push(Command::FocusLayer(l));
+                    }
+                }
+            });
+        }
+    }
+    if let Some(out) = &app.model_out
+        && let Some(n) = out.run.truncated_from
+    {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("{} {n} → {}", t(Msg::Truncated), out.run.n()),
+        );
+    }
 }
 
 /// The hand-typed X: size controls and a grid of numbers.
@@ -390,16 +512,19 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .labelled_by(cap.id);
             ui.end_row();
 
-            let cap = caption(ui, t(Msg::Heads), t(Msg::HeadsTip));
-            if ui
-                .add(egui::Slider::new(&mut s.heads, 1..=16))
-                .on_hover_text(t(Msg::HeadsTip))
-                .labelled_by(cap.id)
-                .changed()
-            {
-                s.fit_d_model_to_heads();
+            // A model's heads are its own; the slider is for toy inputs.
+            if s.embedding != EmbeddingMode::Model {
+                let cap = caption(ui, t(Msg::Heads), t(Msg::HeadsTip));
+                if ui
+                    .add(egui::Slider::new(&mut s.heads, 1..=16))
+                    .on_hover_text(t(Msg::HeadsTip))
+                    .labelled_by(cap.id)
+                    .changed()
+                {
+                    s.fit_d_model_to_heads();
+                }
+                ui.end_row();
             }
-            ui.end_row();
 
             let cap = ui.label(t(Msg::Colormap));
             egui::ComboBox::from_id_salt("colormap")

@@ -52,6 +52,8 @@ pub enum EmbeddingMode {
     Toy,
     /// A small matrix typed by hand (Q = K = V = X).
     Matrix,
+    /// A real model's layer and heads (see `model_dir`).
+    Model,
 }
 
 /// The main view.
@@ -66,6 +68,16 @@ pub enum View {
     Lines,
     /// egui_plot panels.
     Plots,
+    /// A real model: the layers × heads grid.
+    Model,
+    /// q_m·k_m products behind one score.
+    Neuron,
+    /// A real head's Q, K, V re-run through the chosen mechanism, side by side.
+    Lab,
+    /// The sortable per-head statistics table.
+    Stats,
+    /// Attention rollout across layers.
+    Rollout,
 }
 
 /// Light or dark.
@@ -176,6 +188,16 @@ pub struct State {
     pub show_values: bool,
     /// Heatmap zoom.
     pub heat_zoom: f32,
+    /// Selected key column (neuron view).
+    pub col: usize,
+    /// The model folder in use (remembered; reloaded in the background at start).
+    pub model_dir: Option<std::path::PathBuf>,
+    /// Recently opened model folders, newest first.
+    pub recent_models: Vec<std::path::PathBuf>,
+    /// Focused layer of a model.
+    pub layer: usize,
+    /// Statistics table sort: column index and descending.
+    pub stats_sort: (usize, bool),
 }
 
 impl Default for State {
@@ -212,6 +234,11 @@ impl Default for State {
             colormap: Colormap::Viridis,
             show_values: true,
             heat_zoom: 1.0,
+            col: 0,
+            model_dir: None,
+            recent_models: Vec::new(),
+            layer: 0,
+            stats_sort: (0, false),
         }
     }
 }
@@ -259,6 +286,7 @@ impl State {
     pub fn key_count(&self) -> usize {
         match (self.embedding, self.cross) {
             (EmbeddingMode::Matrix, _) => self.matrix.values.len(),
+            (EmbeddingMode::Model, _) => 0,
             (EmbeddingMode::Toy, true) => self
                 .tokenizer
                 .tokenize(&self.text_k)
@@ -289,7 +317,7 @@ impl State {
             ..Spec::default()
         };
         let d_model = match self.embedding {
-            EmbeddingMode::Toy => {
+            EmbeddingMode::Toy | EmbeddingMode::Model => {
                 spec.target = Sequence::text(self.text_q.clone());
                 if self.cross {
                     spec.source = Some(Sequence::text(self.text_k.clone()));
@@ -305,17 +333,44 @@ impl State {
                 self.matrix.values.first().map_or(1, Vec::len)
             }
         };
-        let d_k = (d_model / self.heads.max(1)).max(1) as f32;
-        spec.score_scale = match (self.score == ScoreKind::ScaledDot, self.scale_sqrt_dk) {
-            (true, false) => Some(1.0),
-            (false, true) => Some(1.0 / d_k.sqrt()),
-            _ => None,
-        };
+        let d_k = (d_model / self.heads.max(1)).max(1);
+        spec.score_scale = self.score_scale_for(d_k);
         let n_k = self.key_count();
         if self.padded.iter().any(|&j| j < n_k) {
             spec.padding = Some((0..n_k).map(|j| self.padded.contains(&j)).collect());
         }
         spec
+    }
+
+    /// The spec's `score_scale` for the ÷√dₖ switch at head width `d_k`.
+    pub fn score_scale_for(&self, d_k: usize) -> Option<f32> {
+        let d_k = d_k.max(1) as f32;
+        match (self.score == ScoreKind::ScaledDot, self.scale_sqrt_dk) {
+            (true, false) => Some(1.0),
+            (false, true) => Some(1.0 / d_k.sqrt()),
+            _ => None,
+        }
+    }
+
+    /// The spec of the attention lab: the current axes applied to a real head of width `d_k`
+    /// over `n` tokens (padding flags sized to them).
+    pub fn lab_spec(&self, d_k: usize, n: usize) -> Spec {
+        let mut spec = self.to_spec();
+        spec.score_scale = self.score_scale_for(d_k);
+        spec.padding = self
+            .padded
+            .iter()
+            .any(|&j| j < n)
+            .then(|| (0..n).map(|j| self.padded.contains(&j)).collect());
+        spec
+    }
+
+    /// Remembers a model folder at the front of the recent list (at most 8).
+    pub fn remember_model(&mut self, dir: std::path::PathBuf) {
+        self.recent_models.retain(|d| d != &dir);
+        self.recent_models.insert(0, dir.clone());
+        self.recent_models.truncate(8);
+        self.model_dir = Some(dir);
     }
 
     /// Loads a spec (a lesson or a file) into the state, as far as the app can show it.

@@ -60,6 +60,7 @@ fn formula(app: &AttnApp, trace: &Trace) -> String {
             EmbeddingMode::Toy if s.positions => "xᵢ = E[tokenᵢ] + PE(i)".into(),
             EmbeddingMode::Toy => "xᵢ = E[tokenᵢ]".into(),
             EmbeddingMode::Matrix => "X = (typed)".into(),
+            EmbeddingMode::Model => "X⁽ˡ⁾ = the hidden state entering layer l".into(),
         },
         Step::Project => format!(
             "Q = X·W_Q,  K = X·W_K,  V = X·W_V;  head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}",

@@ -67,14 +67,46 @@ impl MatrixKind {
     }
 }
 
-/// Textures of heatmaps, rebuilt only when the trace, head, matrix or colours change.
+/// Textures of heatmaps, keyed by what they show; rebuilt only when that changes, and
+/// dropped when no view has drawn them for a few frames.
 #[derive(Default)]
 pub struct TextureCache {
-    map: HashMap<(u64, usize, MatrixKind, Colormap), (TextureHandle, Range)>,
-    generation: u64,
+    map: HashMap<String, (TextureHandle, Range, u64)>,
+    frame: u64,
 }
 
 impl TextureCache {
+    /// Starts a frame: forgets textures unused for more than two frames.
+    pub fn begin_frame(&mut self) {
+        self.frame += 1;
+        let frame = self.frame;
+        self.map.retain(|_, (_, _, used)| frame - *used <= 2);
+    }
+
+    /// The texture of `values` under `key`, made on first use.
+    pub fn matrix(
+        &mut self,
+        ctx: &egui::Context,
+        key: String,
+        values: &Array2<f32>,
+        kind: MatrixKind,
+        chosen: Colormap,
+    ) -> (TextureHandle, Range) {
+        let frame = self.frame;
+        let entry = self.map.entry(key).or_insert_with_key(|key| {
+            let (cmap, centred) = kind.colormap(chosen);
+            let range = weight_range(values, kind, centred);
+            let tex = ctx.load_texture(
+                key.clone(),
+                color_image(values, cmap, range),
+                egui::TextureOptions::NEAREST,
+            );
+            (tex, range, frame)
+        });
+        entry.2 = frame;
+        (entry.0.clone(), entry.1)
+    }
+
     fn get(
         &mut self,
         ctx: &egui::Context,
@@ -84,25 +116,14 @@ impl TextureCache {
         kind: MatrixKind,
         chosen: Colormap,
     ) -> Option<(TextureHandle, Range)> {
-        if generation != self.generation {
-            self.map.clear();
-            self.generation = generation;
-        }
         let t = trace.head_traces.get(head)?;
-        let key = (generation, head, kind, chosen);
-        let entry = self.map.entry(key).or_insert_with(|| {
-            let values = kind.values(t);
-            let (cmap, centred) = kind.colormap(chosen);
-            let range = weight_range(values, kind, centred);
-            let image = color_image(values, cmap, range);
-            let tex = ctx.load_texture(
-                format!("heat-{head}-{kind:?}"),
-                image,
-                egui::TextureOptions::NEAREST,
-            );
-            (tex, range)
-        });
-        Some(entry.clone())
+        Some(self.matrix(
+            ctx,
+            format!("trace{generation}/h{head}/{kind:?}/{chosen:?}"),
+            kind.values(t),
+            kind,
+            chosen,
+        ))
     }
 }
 
@@ -165,17 +186,32 @@ pub fn heatmap_for_export<'a>(app: &AttnApp, trace: &'a Trace) -> Result<Heatmap
     })
 }
 
+/// The view tabs: the model views only when a model is the input.
+pub fn view_tabs(model: bool) -> Vec<(View, Msg)> {
+    let mut v = vec![
+        (View::Heatmap, Msg::ViewHeatmap),
+        (View::Grid, Msg::ViewGrid),
+        (View::Lines, Msg::ViewLines),
+        (View::Plots, Msg::ViewPlots),
+        (View::Neuron, Msg::ViewNeuron),
+    ];
+    if model {
+        v.splice(0..0, [(View::Model, Msg::ViewModel)]);
+        v.extend([
+            (View::Lab, Msg::ViewLab),
+            (View::Stats, Msg::ViewStats),
+            (View::Rollout, Msg::ViewRollout),
+        ]);
+    }
+    v
+}
+
 /// The central panel: view tabs, head picker, then the view.
 pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    ui.horizontal(|ui| {
-        for (v, m) in [
-            (View::Heatmap, Msg::ViewHeatmap),
-            (View::Grid, Msg::ViewGrid),
-            (View::Lines, Msg::ViewLines),
-            (View::Plots, Msg::ViewPlots),
-        ] {
+    ui.horizontal_wrapped(|ui| {
+        for (v, m) in view_tabs(app.state.embedding == super::state::EmbeddingMode::Model) {
             ui.selectable_value(&mut app.state.view, v, t(m));
         }
         if let Some(trace) = &app.trace
@@ -202,6 +238,17 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         };
         ui.colored_label(ui.visuals().error_fg_color, msg);
     }
+    if app.state.embedding == super::state::EmbeddingMode::Model {
+        if let Some(e) = &app.model_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        match app.state.view {
+            View::Model => return super::model_views::model_grid(app, ui),
+            View::Stats => return super::model_views::stats_view(app, ui),
+            View::Rollout => return super::model_views::rollout_view(app, ui),
+            _ => {}
+        }
+    }
     let Some(trace) = app.trace.clone() else {
         ui.label(t(Msg::NoTrace));
         return;
@@ -211,6 +258,11 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         View::Grid => grid_view(app, ui, &trace),
         View::Lines => lines_view(app, ui, &trace),
         View::Plots => plots_view(app, ui, &trace),
+        View::Model => super::model_views::model_grid(app, ui),
+        View::Neuron => super::model_views::neuron_view(app, ui, &trace),
+        View::Lab => super::model_views::lab_view(app, ui, &trace),
+        View::Stats => super::model_views::stats_view(app, ui),
+        View::Rollout => super::model_views::rollout_view(app, ui),
     }
 }
 
@@ -235,7 +287,6 @@ fn heatmap_view(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     let Some(ht) = trace.head_traces.get(head) else {
         return;
     };
-    let (n, m) = kind.values(ht).dim();
     ui.horizontal(|ui| {
         ui.label(format!(
             "{} {head} · {}",
@@ -247,131 +298,195 @@ fn heatmap_view(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=8.0).logarithmic(true))
             .labelled_by(cap.id);
     });
-    let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 10.0);
-    let fit = (avail.x / m.max(1) as f32)
-        .min(avail.y / n.max(1) as f32)
-        .clamp(1.0, 64.0);
-    let cell = (fit * app.state.heat_zoom).max(0.25);
-    let values = kind.values(ht).clone();
-    egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
-        let size = Vec2::new(
-            LABEL_W + m as f32 * cell + 80.0,
-            LABEL_H + n as f32 * cell + 10.0,
-        );
-        let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
-        let painter = ui.painter_at(rect);
-        let origin = rect.min + Vec2::new(LABEL_W, LABEL_H);
-        let grid = Rect::from_min_size(origin, Vec2::new(m as f32 * cell, n as f32 * cell));
-        painter.image(
-            tex.id(),
-            grid,
-            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-            Color32::WHITE,
-        );
-        let text_color = ui.visuals().text_color();
-        let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
-        // Labels only where they are legible: every k-th token so they never overlap.
-        let every = ((13.0 / cell).ceil() as usize).max(1);
-        for (i, tok) in trace.tokens_q.iter().enumerate().step_by(every) {
-            let y = origin.y + (i as f32 + 0.5) * cell;
-            let strong = i == app.state.row;
-            let color = if strong {
-                ui.visuals().strong_text_color()
-            } else {
-                text_color
-            };
-            painter.text(
-                Pos2::new(origin.x - 4.0, y),
-                egui::Align2::RIGHT_CENTER,
-                abbreviate(tok, 10),
-                font.clone(),
-                color,
-            );
-        }
-        for (j, tok) in trace.tokens_k.iter().enumerate().step_by(every) {
-            let x = origin.x + (j as f32 + 0.5) * cell;
-            let galley = painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
-            let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
-            painter.add(
-                egui::epaint::TextShape::new(pos, galley, text_color)
-                    .with_angle(-std::f32::consts::FRAC_PI_2),
-            );
-        }
-        // Selected row outline.
-        if app.state.row < n {
-            let y = origin.y + app.state.row as f32 * cell;
-            painter.rect_stroke(
-                Rect::from_min_size(Pos2::new(origin.x, y), Vec2::new(m as f32 * cell, cell)),
-                0.0,
-                Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
-                egui::StrokeKind::Outside,
-            );
-        }
-        if app.state.show_values && cell >= 34.0 {
-            let (cmap, _) = kind.colormap(app.state.colormap);
-            for ((i, j), &v) in values.indexed_iter() {
-                let c = Pos2::new(
-                    origin.x + (j as f32 + 0.5) * cell,
-                    origin.y + (i as f32 + 0.5) * cell,
+    let hm = HeatmapWidget {
+        id: "main_heatmap",
+        tex: &tex,
+        range,
+        values: kind.values(ht),
+        head: Some(ht),
+        rows: &trace.tokens_q,
+        cols: &trace.tokens_k,
+        cmap: kind.colormap(app.state.colormap).0,
+        selected: (app.state.row, app.state.col),
+        show_values: app.state.show_values,
+        zoom: app.state.heat_zoom,
+        lang,
+    };
+    if let Some((i, j)) = hm.ui(ui) {
+        app.push(Command::SelectCell(i, j));
+    }
+}
+
+/// A matrix drawn as one texture with token labels, a legend, hover details and click-to-select.
+pub struct HeatmapWidget<'a> {
+    /// Scroll area id.
+    pub id: &'a str,
+    /// The colour-mapped texture of `values`.
+    pub tex: &'a TextureHandle,
+    /// Its value range.
+    pub range: Range,
+    /// The matrix.
+    pub values: &'a Array2<f32>,
+    /// The head it belongs to, for weight / raw score / mask in the tooltip.
+    pub head: Option<&'a crate::core::HeadTrace>,
+    /// Row labels.
+    pub rows: &'a [String],
+    /// Column labels.
+    pub cols: &'a [String],
+    /// The colour map of the texture (for the legend and text contrast).
+    pub cmap: Colormap,
+    /// Selected (row, column).
+    pub selected: (usize, usize),
+    /// Numbers in large cells.
+    pub show_values: bool,
+    /// Zoom factor over "fit".
+    pub zoom: f32,
+    /// UI language.
+    pub lang: super::i18n::Lang,
+}
+
+impl HeatmapWidget<'_> {
+    /// Draws it; returns the clicked cell.
+    pub fn ui(self, ui: &mut egui::Ui) -> Option<(usize, usize)> {
+        let lang = self.lang;
+        let (n, m) = self.values.dim();
+        let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 10.0);
+        let fit = (avail.x / m.max(1) as f32)
+            .min(avail.y / n.max(1) as f32)
+            .clamp(1.0, 64.0);
+        let cell = (fit * self.zoom).max(0.25);
+        let mut clicked = None;
+        egui::ScrollArea::both()
+            .id_salt(self.id)
+            .auto_shrink(false)
+            .show(ui, |ui| {
+                let size = Vec2::new(
+                    LABEL_W + m as f32 * cell + 80.0,
+                    LABEL_H + n as f32 * cell + 10.0,
                 );
-                let dark = v.is_finite() && cmap.dark_text_on(range.t(v));
-                let color = if dark { Color32::BLACK } else { Color32::WHITE };
-                painter.text(
-                    c,
-                    egui::Align2::CENTER_CENTER,
-                    fmt_value(v),
-                    egui::FontId::monospace((cell * 0.28).min(14.0)),
-                    color,
+                let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
+                let painter = ui.painter_at(rect);
+                let origin = rect.min + Vec2::new(LABEL_W, LABEL_H);
+                let grid = Rect::from_min_size(origin, Vec2::new(m as f32 * cell, n as f32 * cell));
+                painter.image(
+                    self.tex.id(),
+                    grid,
+                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                    Color32::WHITE,
                 );
-            }
-        }
-        legend(
-            &painter,
-            Rect::from_min_size(
-                Pos2::new(grid.max.x + 16.0, origin.y),
-                Vec2::new(14.0, (n as f32 * cell).max(60.0)),
-            ),
-            kind.colormap(app.state.colormap).0,
-            range,
-            text_color,
-        );
-        // Hover tooltip and click to select a row.
-        if let Some(pos) = resp.hover_pos()
-            && grid.contains(pos)
-        {
-            let j = (((pos.x - origin.x) / cell) as usize).min(m.saturating_sub(1));
-            let i = (((pos.y - origin.y) / cell) as usize).min(n.saturating_sub(1));
-            let lang = app.lang();
-            resp.clone().on_hover_ui_at_pointer(|ui| {
-                ui.label(format!(
-                    "{}: {}  ({i})",
-                    tr(lang, Msg::HoverQuery),
-                    trace.tokens_q[i]
-                ));
-                ui.label(format!(
-                    "{}: {}  ({j})",
-                    tr(lang, Msg::HoverKey),
-                    trace.tokens_k[j]
-                ));
-                ui.label(format!(
-                    "{}: {:.4}",
-                    tr(lang, Msg::HoverWeight),
-                    ht.weights[[i, j]]
-                ));
-                ui.label(format!(
-                    "{}: {:.4}",
-                    tr(lang, Msg::HoverRaw),
-                    ht.raw_scores[[i, j]]
-                ));
-                if !ht.allowed[[i, j]] {
-                    ui.label(tr(lang, Msg::Masked));
+                let text_color = ui.visuals().text_color();
+                let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
+                // Labels only where they are legible: every k-th token so they never overlap.
+                let every = ((13.0 / cell).ceil() as usize).max(1);
+                for (i, tok) in self.rows.iter().enumerate().step_by(every) {
+                    let y = origin.y + (i as f32 + 0.5) * cell;
+                    let color = if i == self.selected.0 {
+                        ui.visuals().strong_text_color()
+                    } else {
+                        text_color
+                    };
+                    painter.text(
+                        Pos2::new(origin.x - 4.0, y),
+                        egui::Align2::RIGHT_CENTER,
+                        abbreviate(tok, 10),
+                        font.clone(),
+                        color,
+                    );
+                }
+                for (j, tok) in self.cols.iter().enumerate().step_by(every) {
+                    let x = origin.x + (j as f32 + 0.5) * cell;
+                    let galley =
+                        painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
+                    let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
+                    painter.add(
+                        egui::epaint::TextShape::new(pos, galley, text_color)
+                            .with_angle(-std::f32::consts::FRAC_PI_2),
+                    );
+                }
+                if self.selected.0 < n {
+                    let y = origin.y + self.selected.0 as f32 * cell;
+                    painter.rect_stroke(
+                        Rect::from_min_size(
+                            Pos2::new(origin.x, y),
+                            Vec2::new(m as f32 * cell, cell),
+                        ),
+                        0.0,
+                        Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
+                        egui::StrokeKind::Outside,
+                    );
+                }
+                if self.show_values && cell >= 34.0 {
+                    for ((i, j), &v) in self.values.indexed_iter() {
+                        let c = Pos2::new(
+                            origin.x + (j as f32 + 0.5) * cell,
+                            origin.y + (i as f32 + 0.5) * cell,
+                        );
+                        let dark = v.is_finite() && self.cmap.dark_text_on(self.range.t(v));
+                        let color = if dark { Color32::BLACK } else { Color32::WHITE };
+                        painter.text(
+                            c,
+                            egui::Align2::CENTER_CENTER,
+                            fmt_value(v),
+                            egui::FontId::monospace((cell * 0.28).min(14.0)),
+                            color,
+                        );
+                    }
+                }
+                legend(
+                    &painter,
+                    Rect::from_min_size(
+                        Pos2::new(grid.max.x + 16.0, origin.y),
+                        Vec2::new(14.0, (n as f32 * cell).max(60.0)),
+                    ),
+                    self.cmap,
+                    self.range,
+                    text_color,
+                );
+                if let Some(pos) = resp.hover_pos()
+                    && grid.contains(pos)
+                {
+                    let j = (((pos.x - origin.x) / cell) as usize).min(m.saturating_sub(1));
+                    let i = (((pos.y - origin.y) / cell) as usize).min(n.saturating_sub(1));
+                    let (rows, cols, values, head) = (self.rows, self.cols, self.values, self.head);
+                    resp.clone().on_hover_ui_at_pointer(|ui| {
+                        ui.label(format!(
+                            "{}: {}  ({i})",
+                            tr(lang, Msg::HoverQuery),
+                            rows.get(i).map_or("", String::as_str)
+                        ));
+                        ui.label(format!(
+                            "{}: {}  ({j})",
+                            tr(lang, Msg::HoverKey),
+                            cols.get(j).map_or("", String::as_str)
+                        ));
+                        match head {
+                            Some(ht) => {
+                                ui.label(format!(
+                                    "{}: {:.4}",
+                                    tr(lang, Msg::HoverWeight),
+                                    ht.weights[[i, j]]
+                                ));
+                                ui.label(format!(
+                                    "{}: {:.4}",
+                                    tr(lang, Msg::HoverRaw),
+                                    ht.raw_scores[[i, j]]
+                                ));
+                                if !ht.allowed[[i, j]] {
+                                    ui.label(tr(lang, Msg::Masked));
+                                }
+                            }
+                            None => {
+                                ui.label(format!("{:.4}", values[[i, j]]));
+                            }
+                        }
+                    });
+                    if resp.clicked() {
+                        clicked = Some((i, j));
+                    }
                 }
             });
-            if resp.clicked() {
-                app.push(Command::SelectRow(i));
-            }
-        }
-    });
+        clicked
+    }
 }
 
 /// A vertical colour bar with its end values.

@@ -1,43 +1,44 @@
-//! The background computation: the UI sends specs, a worker thread computes traces and wakes
-//! the UI. Only the newest request matters, so queued older ones are skipped.
+//! Background jobs: the UI submits closures, a worker thread runs them and wakes the UI.
+//! Only the newest request of a worker matters, so queued older ones are skipped. The app
+//! keeps one worker per kind of job (traces, model loading, model runs), so a slow model
+//! load never delays a recompute.
 
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::{Duration, Instant};
 
 use eframe::egui;
 
-use crate::core::{Spec, Trace, compute};
-
-/// A finished computation.
-pub struct Done {
-    /// The trace, or the one-line reason it failed.
-    pub result: Result<Arc<Trace>, String>,
+/// A finished job.
+pub struct Done<T> {
+    /// The result, or the one-line reason it failed.
+    pub result: Result<T, String>,
     /// Wall time on the worker.
     pub elapsed: Duration,
 }
 
-struct Job {
+type JobFn<T> = Box<dyn FnOnce() -> Result<T, String> + Send>;
+
+struct Job<T> {
     id: u64,
-    spec: Spec,
+    run: JobFn<T>,
     ctx: egui::Context,
 }
 
-/// Handle to the worker thread.
-pub struct Worker {
-    tx: Sender<Job>,
-    rx: Receiver<(u64, Done)>,
+/// Handle to one worker thread.
+pub struct Worker<T> {
+    tx: Sender<Job<T>>,
+    rx: Receiver<(u64, Done<T>)>,
     next_id: u64,
     waiting_for: Option<u64>,
 }
 
-impl Worker {
+impl<T: Send + 'static> Worker<T> {
     /// Starts the worker thread.
-    pub fn spawn() -> Self {
-        let (tx, job_rx) = channel::<Job>();
+    pub fn spawn(name: &str) -> Self {
+        let (tx, job_rx) = channel::<Job<T>>();
         let (done_tx, rx) = channel();
         std::thread::Builder::new()
-            .name("attnscope-compute".into())
+            .name(format!("attnscope-{name}"))
             .spawn(move || {
                 while let Ok(mut job) = job_rx.recv() {
                     // Skip to the newest request: intermediate keystrokes are stale.
@@ -45,9 +46,11 @@ impl Worker {
                         job = newer;
                     }
                     let start = Instant::now();
-                    let result = std::panic::catch_unwind(|| compute(&job.spec))
-                        .map_err(|_| "internal error while computing (please report it)".to_owned())
-                        .and_then(|r| r.map(Arc::new).map_err(|e| e.to_string()));
+                    let run = job.run;
+                    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
+                        .unwrap_or_else(|_| {
+                            Err("internal error while computing (please report it)".to_owned())
+                        });
                     let done = Done {
                         result,
                         elapsed: start.elapsed(),
@@ -58,7 +61,7 @@ impl Worker {
                     job.ctx.request_repaint();
                 }
             })
-            .expect("cannot start the compute thread");
+            .expect("cannot start a worker thread");
         Worker {
             tx,
             rx,
@@ -67,16 +70,18 @@ impl Worker {
         }
     }
 
-    /// Queues a computation; its result replaces any older one.
-    pub fn submit(&mut self, spec: Spec, ctx: egui::Context) {
+    /// Queues a job; its result replaces any older one.
+    pub fn submit(
+        &mut self,
+        ctx: &egui::Context,
+        run: impl FnOnce() -> Result<T, String> + Send + 'static,
+    ) {
         self.next_id += 1;
         self.waiting_for = Some(self.next_id);
-        // A send error means the worker died; `poll` reports it as pending forever, so
-        // surface it right away instead.
         let _ = self.tx.send(Job {
             id: self.next_id,
-            spec,
-            ctx,
+            run: Box::new(run),
+            ctx: ctx.clone(),
         });
     }
 
@@ -86,7 +91,7 @@ impl Worker {
     }
 
     /// The newest finished result, if it arrived (older ones are dropped).
-    pub fn poll(&mut self) -> Option<Done> {
+    pub fn poll(&mut self) -> Option<Done<T>> {
         let mut newest = None;
         while let Ok((id, done)) = self.rx.try_recv() {
             if Some(id) == self.waiting_for {

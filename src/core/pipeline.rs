@@ -246,8 +246,10 @@ fn head_score(spec: &Spec, head: usize, heads: usize, d_k: usize) -> Result<Scor
     })
 }
 
-/// Checks a spec's settings and resolves everything one head needs.
-fn head_config(
+/// Checks a spec's settings and resolves everything one head needs (`n_k` keys, head width
+/// `d_k`): the score function's and local-p's parameters (explicit or seeded), the scale, the
+/// masks and the temperature. The attention lab uses it to re-run a real head's Q, K, V.
+pub fn head_config(
     spec: &Spec,
     head: usize,
     heads: usize,

@@ -1,0 +1,448 @@
+//! Real transformers, offline: a folder with `config.json`, `tokenizer.json` and
+//! `model.safetensors` (or a HuggingFace cache snapshot) is loaded and run on the core's
+//! kernels, capturing every layer's and head's Q, K, V, scores and probabilities.
+//! No egui here, and no third-party inference engine.
+
+pub mod arch;
+pub mod config;
+pub mod nn;
+pub mod stats;
+pub mod tokenizer;
+pub mod weights;
+
+use std::path::{Path, PathBuf};
+
+use ndarray::Array2;
+
+use crate::core::kernels::{self, Backend};
+use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
+
+use arch::{Bert, Gpt2, LayerRun};
+use config::{ModelConfig, SUPPORTED};
+use tokenizer::{ModelTokenizer, TokenInfo};
+use weights::Weights;
+
+/// Why a model could not be loaded or run. One line each, naming the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A required file is missing.
+    #[error(
+        "{dir} has no {file} (a model folder needs config.json, tokenizer.json and model.safetensors)"
+    )]
+    MissingFile {
+        /// The folder.
+        dir: PathBuf,
+        /// The missing file.
+        file: &'static str,
+    },
+    /// Only pickle checkpoints are present.
+    #[error(
+        "{dir} has only PyTorch pickle weights ({file}); attnscope needs model.safetensors, because loading a pickle can run arbitrary code (convert it with `safetensors` in Python first)"
+    )]
+    PickleOnly {
+        /// The folder.
+        dir: PathBuf,
+        /// The pickle file found.
+        file: String,
+    },
+    /// config.json is unreadable or lacks fields.
+    #[error("config.json: {0}")]
+    Config(String),
+    /// An architecture attnscope does not run.
+    #[error("model_type {model_type:?} is not supported; attnscope runs: {}", SUPPORTED.join(", "))]
+    Unsupported {
+        /// The config's model_type.
+        model_type: String,
+    },
+    /// The safetensors header or data is invalid (truncated file, lying offsets, …).
+    #[error("model.safetensors is not valid: {0}")]
+    Safetensors(String),
+    /// A tensor with a dtype other than f32/f16/bf16.
+    #[error("tensor {name:?} has dtype {dtype}; attnscope reads f32, f16 and bf16")]
+    WrongDtype {
+        /// Key.
+        name: String,
+        /// Stored dtype.
+        dtype: String,
+    },
+    /// A key the architecture needs is absent.
+    #[error("model.safetensors has no tensor {0:?}")]
+    MissingKey(String),
+    /// A key has the wrong shape for the config.
+    #[error("tensor {name:?} has shape {got:?}, but config.json implies {expected:?}")]
+    WrongShape {
+        /// Key.
+        name: String,
+        /// From the config.
+        expected: Vec<usize>,
+        /// Stored.
+        got: Vec<usize>,
+    },
+    /// tokenizer.json failed to load or encode.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+    /// The text gave no tokens.
+    #[error("the text is empty: type something to run the model on")]
+    EmptyText,
+    /// A token id outside the embedding table.
+    #[error("token id {id} is outside the model's vocabulary of {vocab}")]
+    BadTokenId {
+        /// The id.
+        id: u32,
+        /// Embedding rows.
+        vocab: usize,
+    },
+}
+
+enum Arch {
+    Bert(Bert),
+    Gpt2(Gpt2),
+}
+
+/// A loaded model.
+pub struct Model {
+    /// Display name (the folder name).
+    pub name: String,
+    /// The folder it came from.
+    pub dir: PathBuf,
+    /// Parsed config.
+    pub config: ModelConfig,
+    /// Its tokenizer.
+    pub tokenizer: ModelTokenizer,
+    /// Stored dtype of the weights (f32 / f16 / bf16).
+    pub dtype: String,
+    /// Size of model.safetensors.
+    pub file_bytes: u64,
+    /// Warnings to show (non-finite weights, by tensor and position).
+    pub warnings: Vec<String>,
+    arch: Arch,
+}
+
+/// Resolves what the user picked to a model folder: the folder itself, a HuggingFace cache
+/// entry (`models--ORG--NAME`, whose `refs/main` snapshot or newest snapshot is used), or the
+/// folder of a picked file.
+pub fn resolve_dir(path: &Path) -> PathBuf {
+    if path.is_file() {
+        return path
+            .parent()
+            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    }
+    let snapshots = path.join("snapshots");
+    if snapshots.is_dir() {
+        if let Ok(rev) = std::fs::read_to_string(path.join("refs").join("main")) {
+            let p = snapshots.join(rev.trim());
+            if p.is_dir() {
+                return p;
+            }
+        }
+        let newest = std::fs::read_dir(&snapshots).ok().and_then(|it| {
+            it.filter_map(Result::ok)
+                .filter(|e| e.path().is_dir())
+                .max_by_key(|e| e.metadata().and_then(|m| m.modified()).ok())
+                .map(|e| e.path())
+        });
+        if let Some(p) = newest {
+            return p;
+        }
+    }
+    path.to_path_buf()
+}
+
+/// Model folders found in the user's HuggingFace cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`,
+/// or `~/.cache/huggingface/hub`) that have the three files attnscope needs.
+pub fn hf_cache_models() -> Vec<PathBuf> {
+    let hub = std::env::var_os("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+        });
+    let Some(hub) = hub else { return Vec::new() };
+    let Ok(entries) = std::fs::read_dir(&hub) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("models--"))
+        })
+        .map(|p| resolve_dir(&p))
+        .filter(|d| {
+            ["config.json", "tokenizer.json", "model.safetensors"]
+                .iter()
+                .all(|f| d.join(f).is_file())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+impl Model {
+    /// Loads a model folder (see [`resolve_dir`] for what counts as one).
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let dir = resolve_dir(path);
+        let need = |file: &'static str| -> Result<PathBuf, ModelError> {
+            let p = dir.join(file);
+            if p.is_file() {
+                Ok(p)
+            } else {
+                Err(ModelError::MissingFile {
+                    dir: dir.clone(),
+                    file,
+                })
+            }
+        };
+        let config_path = need("config.json")?;
+        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config = ModelConfig::from_json(&text)?;
+        let weights_path = dir.join("model.safetensors");
+        if !weights_path.is_file() {
+            for pickle in [
+                "pytorch_model.bin",
+                "model.bin",
+                "model.pt",
+                "pytorch_model.pt",
+            ] {
+                if dir.join(pickle).is_file() {
+                    return Err(ModelError::PickleOnly {
+                        dir: dir.clone(),
+                        file: pickle.to_owned(),
+                    });
+                }
+            }
+            return Err(ModelError::MissingFile {
+                dir: dir.clone(),
+                file: "model.safetensors",
+            });
+        }
+        let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
+        let mut w = Weights::load(&weights_path)?;
+        let warnings = w
+            .non_finite
+            .iter()
+            .map(|b| {
+                format!(
+                    "{}: {} NaN/Inf value(s), first at flat index {}",
+                    b.name, b.count, b.first_index
+                )
+            })
+            .collect();
+        let (dtype, file_bytes) = (w.dtype.clone(), w.file_bytes);
+        let arch = match &config {
+            ModelConfig::Bert(c) => Arch::Bert(Bert::load(c, &mut w)?),
+            ModelConfig::Gpt2(c) => Arch::Gpt2(Gpt2::load(c, &mut w)?),
+        };
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into());
+        let name = if dir
+            .parent()
+            .and_then(Path::file_name)
+            .is_some_and(|p| p == "snapshots")
+        {
+            // HF cache: name it after models--ORG--NAME, not the revision hash.
+            dir.ancestors()
+                .nth(2)
+                .and_then(Path::file_name)
+                .map(|n| {
+                    n.to_string_lossy()
+                        .trim_start_matches("models--")
+                        .replace("--", "/")
+                })
+                .unwrap_or(name)
+        } else {
+            name
+        };
+        Ok(Model {
+            name,
+            dir,
+            config,
+            tokenizer,
+            dtype,
+            file_bytes,
+            warnings,
+            arch,
+        })
+    }
+
+    /// Tokenizes and runs text, truncating to the model's positions (the run says so).
+    pub fn run(&self, text: &str) -> Result<ModelRun, ModelError> {
+        let mut tokens = self.tokenizer.encode(text)?;
+        if tokens.iter().all(|t| t.special) {
+            return Err(ModelError::EmptyText);
+        }
+        let max = self.config.max_positions();
+        let mut truncated_from = None;
+        if tokens.len() > max {
+            truncated_from = Some(tokens.len());
+            // Keep a trailing special token (BERT's [SEP]) so the input stays well formed.
+            let last = tokens.last().filter(|t| t.special).cloned();
+            tokens.truncate(max);
+            if let Some(t) = last {
+                tokens[max - 1] = t;
+            }
+        }
+        let mut run = self.run_tokens(tokens)?;
+        run.truncated_from = truncated_from;
+        Ok(run)
+    }
+
+    /// Runs a given token sequence.
+    pub fn run_tokens(&self, tokens: Vec<TokenInfo>) -> Result<ModelRun, ModelError> {
+        let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+        if ids.len() > self.config.max_positions() {
+            return Err(ModelError::Config(format!(
+                "{} tokens exceed the model's {} positions",
+                ids.len(),
+                self.config.max_positions()
+            )));
+        }
+        let backend = Backend::best();
+        let (layers, hidden) = match &self.arch {
+            Arch::Bert(m) => m.forward(backend, &ids)?,
+            Arch::Gpt2(m) => m.forward(backend, &ids)?,
+        };
+        Ok(ModelRun {
+            model: self.name.clone(),
+            tokens,
+            truncated_from: None,
+            causal: self.config.causal(),
+            heads: self.config.heads(),
+            head_dim: self.config.hidden() / self.config.heads(),
+            layers,
+            hidden,
+        })
+    }
+}
+
+/// The result of running a model: every layer's captures and the final hidden state.
+#[derive(Clone, Debug)]
+pub struct ModelRun {
+    /// Model name.
+    pub model: String,
+    /// Tokens as run.
+    pub tokens: Vec<TokenInfo>,
+    /// Token count before truncation to the model's positions, if truncated.
+    pub truncated_from: Option<usize>,
+    /// Causal (GPT-2) or bidirectional (BERT).
+    pub causal: bool,
+    /// Heads per layer.
+    pub heads: usize,
+    /// Head width.
+    pub head_dim: usize,
+    /// Per layer.
+    pub layers: Vec<LayerRun>,
+    /// Final hidden state (BERT: last layer output; GPT-2: after ln_f).
+    pub hidden: Array2<f32>,
+}
+
+impl ModelRun {
+    /// Token labels for display.
+    pub fn labels(&self) -> Vec<String> {
+        self.tokens.iter().map(|t| t.label.clone()).collect()
+    }
+
+    /// Number of tokens.
+    pub fn n(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// One layer as a core [`Trace`], so every view and export of the app works on real heads:
+    /// raw scores q·k, scaled by 1/√d_h, causal −∞ in the logits, probabilities as weights,
+    /// the layer input as X, and the attention output (after W_O) as the output.
+    /// The projection matrices are not part of a model trace (they are 0×0).
+    pub fn layer_trace(&self, layer: usize) -> Option<Trace> {
+        let l = self.layers.get(layer)?;
+        let labels = self.labels();
+        let scale = 1.0 / (self.head_dim as f32).sqrt();
+        let head_traces = l
+            .heads
+            .iter()
+            .map(|h| {
+                let n = h.q.nrows();
+                let kt = h.k.t().as_standard_layout().into_owned();
+                let mut raw = Array2::zeros((n, n));
+                kernels::gemm(
+                    Backend::best(),
+                    n,
+                    n,
+                    self.head_dim,
+                    1.0,
+                    h.q.as_slice().expect("owned"),
+                    self.head_dim,
+                    kt.as_slice().expect("owned"),
+                    n,
+                    raw.as_slice_mut().expect("owned"),
+                    n,
+                );
+                let scaled = raw.mapv(|x| x * scale);
+                let allowed = h.scores.mapv(f32::is_finite);
+                let row_stats = RowStats::of(&h.probs);
+                let empty_rows = vec![false; n];
+                let summary: HeadSummary = row_stats.summary(&empty_rows);
+                HeadTrace {
+                    q: h.q.clone(),
+                    k: h.k.clone(),
+                    v: h.v.clone(),
+                    raw_scores: raw,
+                    scaled,
+                    logits: h.scores.clone(),
+                    allowed,
+                    weights: h.probs.clone(),
+                    context: h.context.clone(),
+                    empty_rows,
+                    centers: None,
+                    row_stats,
+                    summary,
+                }
+            })
+            .collect::<Vec<_>>();
+        let contexts: Vec<_> = head_traces.iter().map(|t| t.context.view()).collect();
+        let concat = ndarray::concatenate(ndarray::Axis(1), &contexts).ok()?;
+        Some(Trace {
+            version: 1,
+            tokens_q: labels.clone(),
+            tokens_k: labels,
+            truncated_q: self.truncated_from,
+            truncated_k: None,
+            self_attention: true,
+            d_model: l.input.ncols(),
+            heads: self.heads,
+            d_k: self.head_dim,
+            scale,
+            temperature: 1.0,
+            kernel: Backend::best().name().to_owned(),
+            x_q: l.input.clone(),
+            x_k: l.input.clone(),
+            w_q: Array2::zeros((0, 0)),
+            w_k: Array2::zeros((0, 0)),
+            w_v: Array2::zeros((0, 0)),
+            w_o: Array2::zeros((0, 0)),
+            head_traces,
+            concat,
+            output: l.attn_out.clone(),
+        })
+    }
+
+    /// All probabilities as `[layers][heads][n][n]`.
+    pub fn attentions(&self) -> ndarray::Array4<f32> {
+        let (layers, heads, n) = (self.layers.len(), self.heads, self.n());
+        ndarray::Array4::from_shape_fn((layers, heads, n, n), |(l, h, i, j)| {
+            self.layers[l].heads[h].probs[[i, j]]
+        })
+    }
+}

@@ -1,0 +1,182 @@
+//! The layers both architectures share, on the core's kernels: linear maps, LayerNorm, GELU
+//! and multi-head attention that keeps Q, K, V, the pre-softmax scores and the probabilities.
+//!
+//! Legend: `n` = tokens, `d` = model width, `h` = heads, `dh` = head width d / h.
+
+use ndarray::{Array1, Array2, Axis, s};
+use rayon::prelude::*;
+
+use crate::core::kernels::{self, Backend};
+
+/// y = x·W + b, with W stored as `in × out` (already transposed from PyTorch's `out × in`).
+#[derive(Clone, Debug)]
+pub struct Linear {
+    /// in × out.
+    pub w: Array2<f32>,
+    /// out.
+    pub b: Array1<f32>,
+}
+
+/// Rows per parallel task of a linear map.
+const LINEAR_ROWS: usize = 32;
+
+impl Linear {
+    /// x (n × in) → n × out, rows split over the rayon pool.
+    pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {
+        let (n, k) = x.dim();
+        let m = self.w.ncols();
+        let x = x.as_standard_layout();
+        let xs = x.as_slice().expect("standard layout");
+        let w = self.w.as_slice().expect("weights are contiguous");
+        let mut out = Array2::zeros((n, m));
+        out.as_slice_mut()
+            .expect("fresh array")
+            .par_chunks_mut(LINEAR_ROWS * m)
+            .enumerate()
+            .for_each(|(blk, chunk)| {
+                let rows = chunk.len() / m;
+                let i0 = blk * LINEAR_ROWS;
+                kernels::gemm(backend, rows, m, k, 1.0, &xs[i0 * k..], k, w, m, chunk, m);
+            });
+        out += &self.b;
+        out
+    }
+}
+
+/// LayerNorm over the last axis: (x − mean) / √(var + ε) · γ + β (biased variance).
+#[derive(Clone, Debug)]
+pub struct LayerNorm {
+    /// γ.
+    pub weight: Array1<f32>,
+    /// β.
+    pub bias: Array1<f32>,
+    /// ε.
+    pub eps: f32,
+}
+
+impl LayerNorm {
+    /// Normalises each row.
+    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
+        let mut out = x.to_owned();
+        for mut row in out.rows_mut() {
+            let n = row.len() as f32;
+            let mean = row.sum() / n;
+            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let inv = 1.0 / (var + self.eps).sqrt();
+            for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+                *v = (*v - mean) * inv * g + b;
+            }
+        }
+        out
+    }
+}
+
+/// The activation functions HuggingFace configs name.
+pub fn activation(name: &str, x: &mut Array2<f32>) {
+    match name {
+        // 0.5·x·(1 + erf(x/√2))
+        "gelu" => {
+            x.mapv_inplace(|v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2)))
+        }
+        "relu" => x.mapv_inplace(|v| v.max(0.0)),
+        // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+        _ => x.mapv_inplace(|v| {
+            let c = (2.0f32 / std::f32::consts::PI).sqrt();
+            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+        }),
+    }
+}
+
+/// What one attention layer keeps, per head.
+#[derive(Clone, Debug)]
+pub struct HeadCapture {
+    /// n × dh.
+    pub q: Array2<f32>,
+    /// n × dh.
+    pub k: Array2<f32>,
+    /// n × dh.
+    pub v: Array2<f32>,
+    /// Pre-softmax scores q·k/√dh, −∞ where masked (n × n).
+    pub scores: Array2<f32>,
+    /// Probabilities (n × n).
+    pub probs: Array2<f32>,
+    /// Σⱼ pᵢⱼ vⱼ (n × dh).
+    pub context: Array2<f32>,
+}
+
+/// Multi-head scaled-dot-product attention over already projected Q, K, V (n × d each),
+/// heads in parallel; returns the concatenated context (n × d) and each head's capture.
+pub fn attention(
+    backend: Backend,
+    q: &Array2<f32>,
+    k: &Array2<f32>,
+    v: &Array2<f32>,
+    heads: usize,
+    scale: f32,
+    causal: bool,
+) -> (Array2<f32>, Vec<HeadCapture>) {
+    let (n, d) = q.dim();
+    let dh = d / heads;
+    let captures: Vec<HeadCapture> = (0..heads)
+        .into_par_iter()
+        .map(|h| {
+            let cols = s![.., h * dh..(h + 1) * dh];
+            let (qh, kh, vh) = (
+                q.slice(cols).to_owned(),
+                k.slice(cols).to_owned(),
+                v.slice(cols).to_owned(),
+            );
+            let kt = kh.t().as_standard_layout().into_owned();
+            let mut scores = Array2::zeros((n, n));
+            kernels::gemm(
+                backend,
+                n,
+                n,
+                dh,
+                scale,
+                qh.as_slice().expect("owned"),
+                dh,
+                kt.as_slice().expect("owned"),
+                n,
+                scores.as_slice_mut().expect("owned"),
+                n,
+            );
+            if causal {
+                for ((i, j), s) in scores.indexed_iter_mut() {
+                    if j > i {
+                        *s = f32::NEG_INFINITY;
+                    }
+                }
+            }
+            let mut probs = scores.clone();
+            for mut row in probs.rows_mut() {
+                kernels::softmax_row(backend, row.as_slice_mut().expect("owned"));
+            }
+            let mut context = Array2::zeros((n, dh));
+            kernels::gemm(
+                backend,
+                n,
+                dh,
+                n,
+                1.0,
+                probs.as_slice().expect("owned"),
+                n,
+                vh.as_slice().expect("owned"),
+                dh,
+                context.as_slice_mut().expect("owned"),
+                dh,
+            );
+            HeadCapture {
+                q: qh,
+                k: kh,
+                v: vh,
+                scores,
+                probs,
+                context,
+            }
+        })
+        .collect();
+    let views: Vec<_> = captures.iter().map(|c| c.context.view()).collect();
+    let concat = ndarray::concatenate(Axis(1), &views).expect("heads share n");
+    (concat, captures)
+}

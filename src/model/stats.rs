@@ -1,0 +1,178 @@
+//! Per-head statistics of a model run, the induction test, and attention rollout.
+
+use ndarray::Array2;
+
+use crate::core::rng::Stream;
+use crate::core::trace::RowStats;
+
+use super::tokenizer::TokenInfo;
+use super::{Model, ModelError, ModelRun};
+
+/// One head's numbers, as the statistics table shows them.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct HeadStat {
+    /// Layer index.
+    pub layer: usize,
+    /// Head index.
+    pub head: usize,
+    /// Mean row entropy (nats).
+    pub entropy: f32,
+    /// Mean attention distance (positions).
+    pub mean_distance: f32,
+    /// Mean weight on the first token ([CLS] for BERT).
+    pub first_token: f32,
+    /// Mean weight on special tokens other than the first ([SEP] for BERT).
+    pub sep_share: f32,
+    /// Mean weight from token i to token i − 1.
+    pub previous_token: f32,
+    /// Mean weight to "the token after my previous occurrence" on a repeated random
+    /// sequence (filled in by [`induction_scores`]).
+    pub induction: Option<f32>,
+}
+
+/// Statistics of every head of a run.
+pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
+    let n = run.n();
+    let later_special: Vec<usize> = run
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(j, t)| *j > 0 && t.special)
+        .map(|(j, _)| j)
+        .collect();
+    let mut out = Vec::new();
+    for (l, layer) in run.layers.iter().enumerate() {
+        for (h, cap) in layer.heads.iter().enumerate() {
+            let rs = RowStats::of(&cap.probs);
+            let s = rs.summary(&vec![false; n]);
+            let prev = if n > 1 {
+                (1..n).map(|i| cap.probs[[i, i - 1]]).sum::<f32>() / (n - 1) as f32
+            } else {
+                0.0
+            };
+            let sep = if later_special.is_empty() {
+                0.0
+            } else {
+                (0..n)
+                    .map(|i| {
+                        later_special
+                            .iter()
+                            .map(|&j| cap.probs[[i, j]])
+                            .sum::<f32>()
+                    })
+                    .sum::<f32>()
+                    / n as f32
+            };
+            out.push(HeadStat {
+                layer: l,
+                head: h,
+                entropy: s.entropy,
+                mean_distance: s.mean_distance,
+                first_token: s.first_key_share,
+                sep_share: sep,
+                previous_token: prev,
+                induction: None,
+            });
+        }
+    }
+    out
+}
+
+/// Runs the induction test: a random token sequence of `half` tokens, repeated once; a
+/// head's score is the mean weight from each token of the second copy to the token that
+/// followed its earlier occurrence (Olsson et al. 2022). Returns layers × heads.
+pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<f32>, ModelError> {
+    let tok = &model.tokenizer;
+    let vocab = model.tokenizer.vocab_size().min(match &model.config {
+        super::config::ModelConfig::Bert(c) => c.vocab_size,
+        super::config::ModelConfig::Gpt2(c) => c.vocab_size,
+    }) as u64;
+    // Ordinary word pieces only: alphanumeric tokens (after a "Ġ" / "##" / "▁" marker), which
+    // skips special, reserved ([unused…]) and control-byte tokens a model never saw in text.
+    let candidates: Vec<u32> = (0..vocab as u32)
+        .filter(|&id| {
+            let t = tok.id_to_token(id);
+            let t = t.trim_start_matches(['Ġ', '▁']).trim_start_matches("##");
+            !t.is_empty() && t.chars().all(char::is_alphanumeric)
+        })
+        .collect();
+    if candidates.len() < 2 {
+        return Err(ModelError::Tokenizer(
+            "no ordinary tokens for the induction test".into(),
+        ));
+    }
+    let mut s = Stream::new("induction", seed);
+    let first: Vec<u32> = (0..half)
+        .map(|_| candidates[(s.next_u64() % candidates.len() as u64) as usize])
+        .collect();
+    let body: Vec<u32> = first.iter().chain(first.iter()).copied().collect();
+    let special = |name: &str| tok.token_id(name);
+    let (prefix, suffix) = match (special("[CLS]"), special("[SEP]")) {
+        (Some(c), Some(sep)) => (vec![c], vec![sep]),
+        _ => (Vec::new(), Vec::new()),
+    };
+    let ids: Vec<u32> = prefix.iter().chain(&body).chain(&suffix).copied().collect();
+    let max = model.config.max_positions();
+    if ids.len() > max {
+        return Err(ModelError::Config(format!(
+            "the induction test needs {} positions, the model has {max}",
+            ids.len()
+        )));
+    }
+    let tokens: Vec<TokenInfo> = ids
+        .iter()
+        .map(|&id| TokenInfo {
+            id,
+            piece: tok.id_to_token(id),
+            label: tok.id_to_token(id),
+            offsets: (0, 0),
+            special: false,
+        })
+        .collect();
+    let run = model.run_tokens(tokens)?;
+    let off = prefix.len();
+    let mut scores = Array2::zeros((run.layers.len(), run.heads));
+    for (l, layer) in run.layers.iter().enumerate() {
+        for (h, cap) in layer.heads.iter().enumerate() {
+            // The query at off+half+t (second copy) holds the same token as off+t; an
+            // induction head looks at the token that followed it: off+t+1.
+            let mut sum = 0.0;
+            let mut count = 0;
+            for t in 0..half - 1 {
+                let i = off + half + t;
+                let j = off + t + 1;
+                sum += cap.probs[[i, j]];
+                count += 1;
+            }
+            scores[[l, h]] = if count > 0 { sum / count as f32 } else { 0.0 };
+        }
+    }
+    Ok(scores)
+}
+
+/// Attention rollout (Abnar & Zuidema 2020): Â_l = ½·mean_h P_l + ½·I with rows
+/// renormalised, and R = Â_L ⋯ Â_1. Row i says how much each input token flows into
+/// position i at the top.
+pub fn rollout(run: &ModelRun) -> Array2<f32> {
+    let n = run.n();
+    let mut r = Array2::<f32>::eye(n);
+    for layer in &run.layers {
+        let mut a = Array2::<f32>::zeros((n, n));
+        for cap in &layer.heads {
+            a += &cap.probs;
+        }
+        a /= layer.heads.len().max(1) as f32;
+        a *= 0.5;
+        for i in 0..n {
+            a[[i, i]] += 0.5;
+        }
+        for mut row in a.rows_mut() {
+            let s = row.sum();
+            if s > 0.0 {
+                row /= s;
+            }
+        }
+        r = a.dot(&r);
+    }
+    r
+}

@@ -1,0 +1,109 @@
+//! The model's own tokenizer (`tokenizer.json`, HuggingFace `tokenizers`), with display labels
+//! that never show a broken character: byte-level BPE pieces of one character are labelled by
+//! the text their offsets cover, so 北 split into three byte pieces reads 北, 北², 北³.
+
+use std::path::Path;
+
+use tokenizers::Tokenizer;
+
+use super::ModelError;
+
+/// One token of an encoded text.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct TokenInfo {
+    /// Vocabulary id.
+    pub id: u32,
+    /// The tokenizer's own string (e.g. "Ġthe", "##ing", "[CLS]").
+    pub piece: String,
+    /// What to show: the covered text, or the piece for special tokens.
+    pub label: String,
+    /// Byte range in the input text.
+    pub offsets: (usize, usize),
+    /// Added by the tokenizer ([CLS], [SEP], <|endoftext|>).
+    pub special: bool,
+}
+
+/// A loaded tokenizer.
+pub struct ModelTokenizer {
+    inner: Tokenizer,
+}
+
+impl ModelTokenizer {
+    /// Loads `tokenizer.json`.
+    pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
+        let inner = Tokenizer::from_file(path)
+            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
+        Ok(ModelTokenizer { inner })
+    }
+
+    /// Parses a tokenizer from JSON text.
+    pub fn from_json(text: &str) -> Result<ModelTokenizer, ModelError> {
+        let inner: Tokenizer = text
+            .parse()
+            .map_err(|e| ModelError::Tokenizer(format!("{e}")))?;
+        Ok(ModelTokenizer { inner })
+    }
+
+    /// Vocabulary size including added tokens.
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The id of a token string, if it exists.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// Encodes text with the tokenizer's special tokens (its post-processor decides which).
+    pub fn encode(&self, text: &str) -> Result<Vec<TokenInfo>, ModelError> {
+        let enc = self
+            .inner
+            .encode(text, true)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        let mut out: Vec<TokenInfo> = Vec::with_capacity(enc.len());
+        let mut repeat = 1;
+        for (k, ((&id, piece), (&off, &special))) in enc
+            .get_ids()
+            .iter()
+            .zip(enc.get_tokens())
+            .zip(enc.get_offsets().iter().zip(enc.get_special_tokens_mask()))
+            .enumerate()
+        {
+            let special = special == 1;
+            let text_part = text.get(off.0..off.1).unwrap_or("").trim();
+            let same_span = k > 0 && out[k - 1].offsets == off && !special && off.0 != off.1;
+            repeat = if same_span { repeat + 1 } else { 1 };
+            let label = if special || text_part.is_empty() {
+                piece.clone()
+            } else if same_span {
+                format!("{text_part}{}", superscript(repeat))
+            } else {
+                text_part.to_owned()
+            };
+            out.push(TokenInfo {
+                id,
+                piece: piece.clone(),
+                label,
+                offsets: off,
+                special,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Ids back to tokens (for sequences the app makes up, such as the induction test).
+    pub fn id_to_token(&self, id: u32) -> String {
+        self.inner
+            .id_to_token(id)
+            .unwrap_or_else(|| format!("<{id}>"))
+    }
+}
+
+/// 2 → "²" (for repeated pieces of one character).
+fn superscript(n: usize) -> String {
+    const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    n.to_string()
+        .chars()
+        .map(|c| DIGITS[c.to_digit(10).unwrap_or(0) as usize])
+        .collect()
+}

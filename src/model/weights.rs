@@ -1,0 +1,164 @@
+//! Weights from `model.safetensors` (f32, f16 or bf16), memory-mapped and converted to f32
+//! once, with every key's shape checked and every NaN/Inf reported by name and position.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use half::{bf16, f16};
+use ndarray::{Array1, Array2};
+use safetensors::{Dtype, SafeTensors};
+
+use super::ModelError;
+
+/// One tensor converted to f32.
+#[derive(Clone, Debug)]
+pub struct Tensor {
+    /// Shape as stored.
+    pub shape: Vec<usize>,
+    /// Row-major data.
+    pub data: Vec<f32>,
+}
+
+/// Where non-finite values were found (loading goes on; the app shows a warning).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NonFinite {
+    /// Tensor name.
+    pub name: String,
+    /// How many entries are NaN or ±∞.
+    pub count: usize,
+    /// Flat index of the first one.
+    pub first_index: usize,
+}
+
+/// All tensors of a checkpoint, by key.
+#[derive(Debug, Default)]
+pub struct Weights {
+    tensors: HashMap<String, Tensor>,
+    /// Non-finite values found while loading.
+    pub non_finite: Vec<NonFinite>,
+    /// Bytes of the file.
+    pub file_bytes: u64,
+    /// The stored dtype of the first tensor (for display).
+    pub dtype: String,
+}
+
+impl Weights {
+    /// Reads and converts every tensor of a safetensors file.
+    pub fn load(path: &Path) -> Result<Weights, ModelError> {
+        let file = std::fs::File::open(path).map_err(|e| ModelError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        // SAFETY: the map is read-only and lives only inside this function; if another process
+        // truncates the file meanwhile, reads may fault, which is the documented risk of
+        // memory-mapping (the same as every safetensors loader takes).
+        let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Weights::from_bytes(&mmap)
+    }
+
+    /// Parses a safetensors buffer (header lengths and offsets are validated by the crate).
+    pub fn from_bytes(bytes: &[u8]) -> Result<Weights, ModelError> {
+        let st =
+            SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
+        let mut w = Weights {
+            file_bytes: bytes.len() as u64,
+            ..Weights::default()
+        };
+        for (name, view) in st.tensors() {
+            let raw = view.data();
+            let data: Vec<f32> = match view.dtype() {
+                Dtype::F32 => raw
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+                Dtype::F16 => raw
+                    .chunks_exact(2)
+                    .map(|b| f16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                Dtype::BF16 => raw
+                    .chunks_exact(2)
+                    .map(|b| bf16::from_le_bytes([b[0], b[1]]).to_f32())
+                    .collect(),
+                other => {
+                    return Err(ModelError::WrongDtype {
+                        name: name.clone(),
+                        dtype: format!("{other:?}"),
+                    });
+                }
+            };
+            if w.dtype.is_empty() {
+                w.dtype = format!("{:?}", view.dtype()).to_lowercase();
+            }
+            let bad: Vec<usize> = data
+                .iter()
+                .enumerate()
+                .filter(|(_, x)| !x.is_finite())
+                .map(|(i, _)| i)
+                .collect();
+            if let Some(&first_index) = bad.first() {
+                w.non_finite.push(NonFinite {
+                    name: name.clone(),
+                    count: bad.len(),
+                    first_index,
+                });
+            }
+            w.tensors.insert(
+                name,
+                Tensor {
+                    shape: view.shape().to_vec(),
+                    data,
+                },
+            );
+        }
+        w.non_finite.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(w)
+    }
+
+    /// Whether a key exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// All keys, sorted.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut k: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
+        k.sort_unstable();
+        k
+    }
+
+    /// Moves a tensor out (each weight is used once, so the f32 copy is never doubled).
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| ModelError::MissingKey(name.to_owned()))?;
+        if t.shape != shape {
+            return Err(ModelError::WrongShape {
+                name: name.to_owned(),
+                expected: shape.to_vec(),
+                got: t.shape.clone(),
+            });
+        }
+        Ok(t)
+    }
+
+    /// A 2-D tensor of the given shape.
+    pub fn matrix(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Array2<f32>, ModelError> {
+        let t = self.take(name, &[rows, cols])?;
+        Ok(Array2::from_shape_vec((rows, cols), t.data).expect("shape checked"))
+    }
+
+    /// A 1-D tensor of the given length.
+    pub fn vector(&mut self, name: &str, len: usize) -> Result<Array1<f32>, ModelError> {
+        let t = self.take(name, &[len])?;
+        Ok(Array1::from_vec(t.data))
+    }
+}

@@ -1,0 +1,220 @@
+//! The two shipped sample models against HuggingFace transformers (fixtures written by
+//! `tools/make_model_fixtures.py` with output_attentions=True): token ids, every layer's and
+//! head's probabilities (max |Δp| ≤ 1e-4) and the final hidden state; plus the bad-input
+//! cases of model loading.
+
+use std::path::{Path, PathBuf};
+
+use attnscope::model::{Model, ModelError};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixtures() -> Vec<(String, Value)> {
+    let dir = root().join("tests/fixtures/models");
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_stem().unwrap().to_string_lossy().into_owned(),
+                serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+#[test]
+fn sample_models_match_transformers() {
+    let mut models: std::collections::HashMap<String, Model> = Default::default();
+    let cases = fixtures();
+    assert!(cases.len() >= 8, "expected the committed model fixtures");
+    for (name, fx) in cases {
+        let dir = fx["model"].as_str().unwrap().to_owned();
+        let model = models
+            .entry(dir.clone())
+            .or_insert_with(|| Model::load(&root().join(&dir)).unwrap());
+        let run = model
+            .run(fx["text"].as_str().unwrap())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let ids: Vec<u32> = fx["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        assert_eq!(
+            run.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
+            ids,
+            "{name}: token ids"
+        );
+        let rows: Option<Vec<usize>> = fx["rows"]
+            .as_array()
+            .map(|r| r.iter().map(|v| v.as_u64().unwrap() as usize).collect());
+        let mut worst = 0.0f32;
+        for (l, layer) in fx["attentions"].as_array().unwrap().iter().enumerate() {
+            for (h, head) in layer.as_array().unwrap().iter().enumerate() {
+                let got = &run.layers[l].heads[h].probs;
+                for (r, want_row) in head.as_array().unwrap().iter().enumerate() {
+                    let i = rows.as_ref().map_or(r, |rs| rs[r]);
+                    for (j, w) in want_row.as_array().unwrap().iter().enumerate() {
+                        let d = (got[[i, j]] - w.as_f64().unwrap() as f32).abs();
+                        assert!(
+                            d <= 1e-4,
+                            "{name}: layer {l} head {h} p[{i}][{j}] = {} vs {w} (|Δ| {d:e})",
+                            got[[i, j]]
+                        );
+                        worst = worst.max(d);
+                    }
+                }
+            }
+        }
+        if let Some(hidden) = fx["last_hidden_state"].as_array() {
+            for (i, row) in hidden.iter().enumerate() {
+                for (j, w) in row.as_array().unwrap().iter().enumerate() {
+                    let d = (run.hidden[[i, j]] - w.as_f64().unwrap() as f32).abs();
+                    assert!(
+                        d <= 2e-3,
+                        "{name}: hidden[{i}][{j}] {} vs {w}",
+                        run.hidden[[i, j]]
+                    );
+                }
+            }
+        }
+        eprintln!("{name}: max |Δp| = {worst:e}");
+    }
+}
+
+#[test]
+fn chinese_byte_pieces_are_labelled_without_replacement_characters() {
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let toks = m.tokenizer.encode("我爱北京").unwrap();
+    assert_eq!(toks.len(), 12, "3 UTF-8 bytes per character");
+    assert!(toks.iter().all(|t| !t.label.contains('\u{FFFD}')));
+    assert_eq!(toks[0].label, "我");
+    assert_eq!(toks[1].label, "我²");
+    let m = Model::load(&root().join("sample_models/all-MiniLM-L6-v2")).unwrap();
+    let toks = m.tokenizer.encode("我爱北京").unwrap();
+    assert_eq!(toks.first().unwrap().label, "[CLS]");
+    assert!(toks.first().unwrap().special && toks.last().unwrap().special);
+}
+
+fn copy_model(src: &str, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(root().join(src).join(f), dst.join(f)).unwrap();
+    }
+}
+
+fn load_err(dir: &Path) -> String {
+    match Model::load(dir) {
+        Ok(_) => panic!("{} loaded but should not", dir.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn bad_model_folders_get_one_clear_message() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("m");
+    copy_model("sample_models/tiny-gpt2-induction", &d);
+    // truncated safetensors
+    let st = d.join("model.safetensors");
+    let bytes = std::fs::read(&st).unwrap();
+    std::fs::write(&st, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(load_err(&d).contains("model.safetensors is not valid"));
+    // a header whose length lies
+    let mut lying = bytes.clone();
+    lying[..8].copy_from_slice(&(u64::MAX / 2).to_le_bytes());
+    std::fs::write(&st, &lying).unwrap();
+    assert!(load_err(&d).contains("not valid"));
+    std::fs::write(&st, &bytes).unwrap();
+    // unsupported architecture, config missing fields
+    let cfg = d.join("config.json");
+    let good_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(&cfg, good_cfg.replace("\"gpt2\"", "\"llama\"")).unwrap();
+    let e = load_err(&d);
+    assert!(
+        e.contains("\"llama\" is not supported") && e.contains("bert, gpt2"),
+        "{e}"
+    );
+    std::fs::write(&cfg, r#"{"model_type": "gpt2"}"#).unwrap();
+    assert!(load_err(&d).contains("config.json: missing field"));
+    // a config that disagrees with the weights
+    std::fs::write(&cfg, good_cfg.replace("\"n_embd\": 64", "\"n_embd\": 32")).unwrap();
+    assert!(load_err(&d).contains("has shape"));
+    std::fs::write(&cfg, &good_cfg).unwrap();
+    // missing files, pickle only
+    std::fs::remove_file(&st).unwrap();
+    assert!(load_err(&d).contains("has no model.safetensors"));
+    std::fs::write(d.join("pytorch_model.bin"), b"not really a pickle").unwrap();
+    let e = load_err(&d);
+    assert!(e.contains("pickle") && e.contains("safetensors"), "{e}");
+    std::fs::remove_file(d.join("tokenizer.json")).unwrap();
+    std::fs::copy(
+        root().join("sample_models/tiny-gpt2-induction/model.safetensors"),
+        &st,
+    )
+    .unwrap();
+    assert!(load_err(&d).contains("has no tokenizer.json"));
+    assert!(matches!(
+        Model::load(&tmp.path().join("nowhere")),
+        Err(ModelError::MissingFile { .. })
+    ));
+}
+
+#[test]
+fn nan_weights_load_with_a_warning_that_says_where() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("m");
+    copy_model("sample_models/tiny-gpt2-induction", &d);
+    let st = d.join("model.safetensors");
+    let mut bytes = std::fs::read(&st).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let off = header["transformer.ln_f.weight"]["data_offsets"][0]
+        .as_u64()
+        .unwrap() as usize;
+    let at = 8 + header_len + off + 4 * 3;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&st, &bytes).unwrap();
+    let m = Model::load(&d).unwrap();
+    assert_eq!(m.warnings.len(), 1);
+    assert!(
+        m.warnings[0].contains("transformer.ln_f.weight") && m.warnings[0].contains("index 3"),
+        "{:?}",
+        m.warnings
+    );
+}
+
+#[test]
+fn text_longer_than_the_positions_is_truncated_with_a_notice_and_empty_text_is_refused() {
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let long = "abc ".repeat(200);
+    let run = m.run(&long).unwrap();
+    assert_eq!(run.n(), 256);
+    assert_eq!(run.truncated_from, Some(800));
+    assert!(matches!(m.run(""), Err(ModelError::EmptyText)));
+    let bert = Model::load(&root().join("sample_models/all-MiniLM-L6-v2")).unwrap();
+    let run = bert.run(&"word ".repeat(600)).unwrap();
+    assert_eq!(run.n(), 512);
+    assert_eq!(run.tokens.last().unwrap().label, "[SEP]");
+    assert!(matches!(bert.run("   "), Err(ModelError::EmptyText)));
+}
+
+#[test]
+fn hf_cache_layout_is_understood() {
+    let tmp = tempfile::tempdir().unwrap();
+    let entry = tmp.path().join("hub/models--acme--tiny");
+    let snap = entry.join("snapshots/abc123");
+    copy_model("sample_models/tiny-gpt2-induction", &snap);
+    std::fs::create_dir_all(entry.join("refs")).unwrap();
+    std::fs::write(entry.join("refs/main"), "abc123").unwrap();
+    let m = Model::load(&entry).unwrap();
+    assert_eq!(m.name, "acme/tiny");
+    assert_eq!(m.dir, snap);
+}
