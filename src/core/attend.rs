@@ -9,7 +9,30 @@
 //! q₁ = [1, 0], keys k₁ = [1, 0], k₂ = [0, 1], values v₁ = [1, 2], v₂ = [3, 4].
 //! Scores: q₁·k₁ = 1, q₁·k₂ = 0. Softmax: e¹ / (e¹ + e⁰) = 2.71828 / 3.71828 = 0.73106,
 //! and 1 / 3.71828 = 0.26894. Output: 0.73106·[1, 2] + 0.26894·[3, 4] = [1.53788, 2.53788].
-//! (`hand_checked_example` below asserts exactly these numbers.)
+//!
+//! ```
+//! use attnscope::core::{Backend, HeadConfig, Score, Span, attend_head};
+//! use ndarray::array;
+//!
+//! let q = array![[1.0f32, 0.0]];
+//! let k = array![[1.0f32, 0.0], [0.0, 1.0]];
+//! let v = array![[1.0f32, 2.0], [3.0, 4.0]];
+//! let cfg = HeadConfig {
+//!     score: Score::Dot,
+//!     scale: 1.0,
+//!     span: Span::Global,
+//!     causal: false,
+//!     window: None,
+//!     padding: None,
+//!     temperature: 1.0,
+//! };
+//! let t = attend_head(Backend::best(), q.view(), k.view(), v.view(), &cfg);
+//! assert_eq!(t.raw_scores, array![[1.0, 0.0]]);
+//! assert!((t.weights[[0, 0]] - 0.73106).abs() < 1e-5);
+//! assert!((t.weights[[0, 1]] - 0.26894).abs() < 1e-5);
+//! assert!((t.context[[0, 0]] - 1.53788).abs() < 1e-5);
+//! assert!((t.context[[0, 1]] - 2.53788).abs() < 1e-5);
+//! ```
 
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 
