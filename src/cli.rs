@@ -197,6 +197,10 @@ pub enum Command {
         /// Also write the table as JSON.
         #[arg(long, value_name = "FILE.json")]
         json: Option<PathBuf>,
+        /// Instead of the kernels, time a model's forward pass with every attention captured
+        /// (random ids, BERT gets [CLS] … [SEP]) at each N, and report resident memory.
+        #[arg(long, value_name = "DIR")]
+        model: Option<PathBuf>,
     },
 }
 
@@ -286,7 +290,11 @@ pub fn run(command: Command) -> Result<()> {
             seconds,
             scalar_max_n,
             json,
-        } => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
+            model,
+        } => match model {
+            Some(dir) => bench_model(&dir, &n, seconds, json.as_deref()),
+            None => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
+        },
     }
 }
 
@@ -434,6 +442,72 @@ pub fn ndarray_attention(
             (s, o)
         })
         .collect()
+}
+
+/// Resident and peak resident memory of this process in MiB (Linux `/proc/self/status`).
+fn memory_mib() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Result<()> {
+    let model = Model::load(dir)?;
+    let (rss, _) = memory_mib();
+    println!(
+        "attnscope bench --model: {} forward with all attentions captured, {} threads, kernel = {}; RSS with the model loaded: {rss:.0} MiB",
+        model.name,
+        rayon::current_num_threads(),
+        Backend::best()
+    );
+    println!("| N | ms | RSS MiB holding the result | peak RSS MiB |\n|---:|---:|---:|---:|");
+    let vocab = model.tokenizer.vocab_size() as u64;
+    let (cls, sep) = (
+        model.tokenizer.token_id("[CLS]"),
+        model.tokenizer.token_id("[SEP]"),
+    );
+    let mut rows = Vec::new();
+    for &n in ns.iter().filter(|&&n| n <= model.config.max_positions()) {
+        let mut s = crate::core::rng::Stream::new("bench-model", n as u64);
+        let mut ids: Vec<u32> = (0..n)
+            .map(|_| (1000 + s.next_u64() % (vocab.max(1001) - 1000)) as u32)
+            .collect();
+        if let (Some(c), Some(e)) = (cls, sep) {
+            ids[0] = c;
+            ids[n - 1] = e;
+        }
+        let tokens: Vec<_> = ids
+            .iter()
+            .map(|&id| crate::model::tokenizer::TokenInfo {
+                id,
+                piece: String::new(),
+                label: String::new(),
+                offsets: (0, 0),
+                special: false,
+            })
+            .collect();
+        let mut held = None;
+        let sec = time_median(secs, || held = Some(model.run_tokens(tokens.clone())));
+        let (rss, peak) = memory_mib();
+        if let Some(Err(e)) = held {
+            bail!("{e}");
+        }
+        println!("| {n} | {:.2} | {rss:.0} | {peak:.0} |", sec * 1e3);
+        rows.push(
+            serde_json::json!({"n": n, "ms": sec * 1e3, "rss_mib": rss, "peak_rss_mib": peak}),
+        );
+    }
+    if let Some(path) = json {
+        write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;
+    }
+    Ok(())
 }
 
 fn bench(

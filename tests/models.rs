@@ -218,3 +218,57 @@ fn hf_cache_layout_is_understood() {
     assert_eq!(m.name, "acme/tiny");
     assert_eq!(m.dir, snap);
 }
+
+/// Rewrites the tiny model's safetensors with `edit` applied to its tensor list.
+fn rewrite_weights(
+    dir: &Path,
+    edit: impl FnOnce(&mut Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)>),
+) {
+    let path = dir.join("model.safetensors");
+    let bytes = std::fs::read(&path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<_> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+        .collect();
+    edit(&mut tensors);
+    let views: Vec<_> = tensors
+        .iter()
+        .map(|(n, d, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+            )
+        })
+        .collect();
+    std::fs::write(&path, safetensors::serialize(views, None).unwrap()).unwrap();
+}
+
+#[test]
+fn missing_keys_and_wrong_dtypes_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("m");
+    copy_model("sample_models/tiny-gpt2-induction", &d);
+    rewrite_weights(&d, |t| {
+        t.retain(|(n, ..)| n != "transformer.h.1.mlp.c_fc.bias")
+    });
+    let e = load_err(&d);
+    assert!(
+        e.contains("no tensor") && e.contains("h.1.mlp.c_fc.bias"),
+        "{e}"
+    );
+    copy_model("sample_models/tiny-gpt2-induction", &d);
+    rewrite_weights(&d, |t| {
+        let x = t
+            .iter_mut()
+            .find(|(n, ..)| n == "transformer.ln_f.bias")
+            .unwrap();
+        x.1 = safetensors::Dtype::I32;
+    });
+    let e = load_err(&d);
+    assert!(
+        e.contains("transformer.ln_f.bias") && e.contains("I32"),
+        "{e}"
+    );
+}

@@ -254,6 +254,8 @@ pub struct AttnApp {
     model_generation: u64,
     run_generation: u64,
     generation: u64,
+    /// Model loading progress in thousandths, written by the loader thread.
+    load_progress: Arc<std::sync::atomic::AtomicU32>,
     textures: TextureCache,
     commands: Vec<Command>,
     playing: bool,
@@ -287,6 +289,7 @@ impl AttnApp {
             model_generation: 0,
             run_generation: 0,
             generation: 0,
+            load_progress: Arc::default(),
             textures: TextureCache::default(),
             commands: Vec::new(),
             playing: false,
@@ -311,6 +314,13 @@ impl AttnApp {
     /// Whether a model is being loaded.
     pub fn model_loading(&self) -> bool {
         self.model_worker.pending()
+    }
+
+    /// Loading progress in [0, 1].
+    pub fn load_fraction(&self) -> f32 {
+        self.load_progress
+            .load(std::sync::atomic::Ordering::Relaxed) as f32
+            / 1000.0
     }
 
     /// The current language.
@@ -460,8 +470,15 @@ impl AttnApp {
     /// Loads a model folder in the background; the current model stays until it succeeds.
     fn start_model_load(&mut self, ctx: &egui::Context, dir: PathBuf) {
         self.submitted_model = Some(dir.clone());
+        let progress = Arc::clone(&self.load_progress);
+        progress.store(0, std::sync::atomic::Ordering::Relaxed);
+        let ctx2 = ctx.clone();
         self.model_worker.submit(ctx, move || {
-            let model = Model::load(&dir).map_err(|e| e.to_string())?;
+            let report = |f: f32| {
+                progress.store((f * 1000.0) as u32, std::sync::atomic::Ordering::Relaxed);
+                ctx2.request_repaint();
+            };
+            let model = Model::load_with_progress(&dir, &report).map_err(|e| e.to_string())?;
             let induction = induction_scores(&model, 24, 1).ok();
             Ok(Arc::new(LoadedModel { model, induction }))
         });

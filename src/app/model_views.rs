@@ -18,10 +18,11 @@ use super::{AttnApp, Command};
 fn model_status(app: &AttnApp, ui: &mut egui::Ui) -> bool {
     let lang = app.lang();
     if app.model_loading() {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(tr(lang, Msg::LoadingModel));
-        });
+        ui.add(
+            egui::ProgressBar::new(app.load_fraction())
+                .show_percentage()
+                .text(tr(lang, Msg::LoadingModel)),
+        );
         return false;
     }
     if app.model.is_none() {

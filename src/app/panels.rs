@@ -289,10 +289,7 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     )
     .labelled_by(label.id);
     if app.model_loading() {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(t(Msg::LoadingModel));
-        });
+        ui.add(egui::ProgressBar::new(app.load_fraction()).text(t(Msg::LoadingModel)));
     }
     match &app.model {
         None => {

@@ -190,6 +190,15 @@ pub fn hf_cache_models() -> Vec<PathBuf> {
 impl Model {
     /// Loads a model folder (see [`resolve_dir`] for what counts as one).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        Model::load_with_progress(path, &|_| {})
+    }
+
+    /// [`Model::load`], reporting progress in [0, 1] (config and tokenizer 10 %, weights up
+    /// to 90 %, building the layers the rest).
+    pub fn load_with_progress(
+        path: &Path,
+        progress: &(dyn Fn(f32) + Sync),
+    ) -> Result<Model, ModelError> {
         let dir = resolve_dir(path);
         let need = |file: &'static str| -> Result<PathBuf, ModelError> {
             let p = dir.join(file);
@@ -229,7 +238,8 @@ impl Model {
             });
         }
         let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
-        let mut w = Weights::load(&weights_path)?;
+        progress(0.1);
+        let mut w = Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
         let warnings = w
             .non_finite
             .iter()
@@ -245,6 +255,7 @@ impl Model {
             ModelConfig::Bert(c) => Arch::Bert(Bert::load(c, &mut w)?),
             ModelConfig::Gpt2(c) => Arch::Gpt2(Gpt2::load(c, &mut w)?),
         };
+        progress(1.0);
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

@@ -71,19 +71,23 @@ impl LayerNorm {
     }
 }
 
-/// The activation functions HuggingFace configs name.
+/// The activation functions HuggingFace configs name, applied in parallel chunks.
 pub fn activation(name: &str, x: &mut Array2<f32>) {
-    match name {
+    let f: fn(f32) -> f32 = match name {
         // 0.5·x·(1 + erf(x/√2))
-        "gelu" => {
-            x.mapv_inplace(|v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2)))
-        }
-        "relu" => x.mapv_inplace(|v| v.max(0.0)),
+        "gelu" => |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2)),
+        "relu" => |v| v.max(0.0),
         // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-        _ => x.mapv_inplace(|v| {
+        _ => |v| {
             let c = (2.0f32 / std::f32::consts::PI).sqrt();
             0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
-        }),
+        },
+    };
+    match x.as_slice_mut() {
+        Some(data) => data
+            .par_chunks_mut(4096)
+            .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v))),
+        None => x.mapv_inplace(f),
     }
 }
 

@@ -45,6 +45,14 @@ pub struct Weights {
 impl Weights {
     /// Reads and converts every tensor of a safetensors file.
     pub fn load(path: &Path) -> Result<Weights, ModelError> {
+        Weights::load_with_progress(path, &|_| {})
+    }
+
+    /// [`Weights::load`], calling `progress` with the fraction of tensors converted.
+    pub fn load_with_progress(
+        path: &Path,
+        progress: &(dyn Fn(f32) + Sync),
+    ) -> Result<Weights, ModelError> {
         let file = std::fs::File::open(path).map_err(|e| ModelError::Io {
             path: path.to_owned(),
             source: e,
@@ -56,18 +64,24 @@ impl Weights {
             path: path.to_owned(),
             source: e,
         })?;
-        Weights::from_bytes(&mmap)
+        Weights::from_bytes(&mmap, progress)
     }
 
     /// Parses a safetensors buffer (header lengths and offsets are validated by the crate).
-    pub fn from_bytes(bytes: &[u8]) -> Result<Weights, ModelError> {
+    pub fn from_bytes(
+        bytes: &[u8],
+        progress: &(dyn Fn(f32) + Sync),
+    ) -> Result<Weights, ModelError> {
         let st =
             SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors(e.to_string()))?;
         let mut w = Weights {
             file_bytes: bytes.len() as u64,
             ..Weights::default()
         };
-        for (name, view) in st.tensors() {
+        let tensors = st.tensors();
+        let total = tensors.len().max(1);
+        for (done, (name, view)) in tensors.into_iter().enumerate() {
+            progress(done as f32 / total as f32);
             let raw = view.data();
             let data: Vec<f32> = match view.dtype() {
                 Dtype::F32 => raw
