@@ -19,6 +19,11 @@ fn attnscope(args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
+/// Fails the test with the program's stderr when it did not succeed.
+fn assert_ok(out: &Output) {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn compute_writes_a_trace_for_every_lesson() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/lessons");
@@ -43,11 +48,7 @@ fn compute_writes_a_trace_for_every_lesson() {
 fn chinese_by_characters_gives_seven_tokens_from_stdin() {
     let spec = r#"{"target": {"text": "我爱北京天安门"}, "tokenizer": "chars", "heads": 2}"#;
     let out = attnscope(&["compute", "--spec", "-"], Some(spec));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(trace["tokens_q"].as_array().unwrap().len(), 7);
     assert_eq!(trace["tokens_q"][0], "我");
@@ -167,11 +168,7 @@ fn render_writes_png_and_svg() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let img = image::open(&png).unwrap();
     assert!(img.width() > 7 && img.height() >= 7);
     let svg = dir.path().join("h.svg");
@@ -220,11 +217,7 @@ fn bench_runs_at_a_tiny_size() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("attnscope scalar") && text.contains("ndarray-naive"),
@@ -252,11 +245,7 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["shape"], serde_json::json!([2, 4, 12, 12]));
@@ -281,11 +270,7 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let bytes = std::fs::read(&npy).unwrap();
     assert!(bytes.starts_with(b"\x93NUMPY"));
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("(2, 4, 5, 5)"));
@@ -316,11 +301,7 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
         ],
         None,
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert!(image::open(&png).is_ok());
     for (args, needle) in [
         (

@@ -97,6 +97,7 @@ MAX_REPEATS = 2
 
 PERIODIC_FRAC = 0.0
 DATA = "words"
+COPY_FRAC = 0.12
 LEXICON = None
 
 
@@ -137,11 +138,11 @@ def make_words_sequence(rng, seq_len):
     out = []
     while len(out) < seq_len:
         r = rng.random()
-        if r < 0.12 and len(out) > 24:
+        if r < COPY_FRAC and len(out) > 24:
             n = rng.randint(8, min(40, len(out) - 1))
             start = rng.randrange(0, len(out) - n)
             out += out[start:start + n]
-        elif r < 0.20:
+        elif r < COPY_FRAC + 0.08:
             seg = random_segment(rng, rng.randint(10, 30))
             out += seg
             for _ in range(rng.randint(0, 4)):
@@ -245,6 +246,7 @@ def main():
     ap.add_argument("--wpe-scale", type=float, default=0.5)
     ap.add_argument("--max-repeats", type=int, default=2)
     ap.add_argument("--data", choices=["words", "segments"], default="words")
+    ap.add_argument("--copy-frac", type=float, default=0.12)
     ap.add_argument("--periodic-frac", type=float, default=0.5,
                     help="fraction of sequences that are one segment repeated throughout")
     ap.add_argument("--wte-std", type=float, default=0.0,
@@ -255,8 +257,9 @@ def main():
                     help="fraction of segments drawn from letters/punctuation (rest: any byte)")
     args = ap.parse_args()
 
-    global MAX_REPEATS, LETTERS_FRAC, PERIODIC_FRAC, DATA, LEXICON
+    global MAX_REPEATS, LETTERS_FRAC, PERIODIC_FRAC, DATA, LEXICON, COPY_FRAC
     DATA = args.data
+    COPY_FRAC = args.copy_frac
     LEXICON = build_lexicon(args.seed)
     PERIODIC_FRAC = args.periodic_frac
     MAX_REPEATS = args.max_repeats

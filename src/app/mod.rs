@@ -211,6 +211,8 @@ struct Timings {
     start: Instant,
     first_frame: Option<Duration>,
     frame_cpu: Duration,
+    /// Frame CPU times once a trace is on screen (for `ATTNSCOPE_TIMINGS`).
+    samples: Vec<Duration>,
     print: bool,
 }
 
@@ -300,6 +302,7 @@ impl AttnApp {
                 start: Instant::now(),
                 first_frame: None,
                 frame_cpu: Duration::ZERO,
+                samples: Vec::new(),
                 print: false,
             },
             screenshot: ScreenshotJob::default(),
@@ -377,6 +380,9 @@ impl AttnApp {
         self.submit_if_changed(&ctx);
         self.state.zoom = ctx.zoom_factor();
         self.timings.frame_cpu = frame_start.elapsed();
+        if self.timings.print && self.trace.is_some() && !self.busy() {
+            self.timings.samples.push(self.timings.frame_cpu);
+        }
         if self.timings.first_frame.is_none() {
             let first = self.timings.start.elapsed();
             self.timings.first_frame = Some(first);
@@ -809,10 +815,21 @@ impl AttnApp {
             if let Ok(img) = rx.try_recv() {
                 let result = save_color_image(&img, &path);
                 if self.timings.print {
-                    eprintln!(
-                        "timing: frame CPU {:.2} ms",
-                        self.timings.frame_cpu.as_secs_f64() * 1e3
-                    );
+                    let mut v: Vec<f64> = self
+                        .timings
+                        .samples
+                        .iter()
+                        .map(|d| d.as_secs_f64() * 1e3)
+                        .collect();
+                    let first = v.first().copied();
+                    v.sort_by(f64::total_cmp);
+                    if let (Some(first), Some(max)) = (first, v.last()) {
+                        eprintln!(
+                            "timing: frame CPU over {} frames with the trace on screen: first {first:.2} ms, median {:.2} ms, max {max:.2} ms",
+                            v.len(),
+                            v[v.len() / 2]
+                        );
+                    }
                 }
                 match result {
                     Ok(()) => self.info(format!("{} {}", self.t(Msg::Saved), path.display())),
@@ -831,7 +848,7 @@ impl AttnApp {
         if self.trace.is_some() && !self.busy() {
             self.screenshot.frames_ready += 1;
         }
-        if self.screenshot.frames_ready >= 5 {
+        if self.screenshot.frames_ready >= 30 {
             let (tx, rx) = mpsc::channel();
             let ctx2 = ctx.clone();
             ctx.request_screenshot(move |img| {
