@@ -67,6 +67,9 @@ pub struct GuiArgs {
     /// Number of heads to start with.
     #[arg(long)]
     pub heads: Option<i64>,
+    /// Token limit for typed text (longer text is cut, with a notice).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// Colour theme.
     #[arg(long, value_enum)]
     pub theme: Option<ThemeArg>,

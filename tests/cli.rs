@@ -21,7 +21,11 @@ fn attnscope(args: &[&str], stdin: Option<&str>) -> Output {
 
 /// Fails the test with the program's stderr when it did not succeed.
 fn assert_ok(out: &Output) {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

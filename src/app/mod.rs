@@ -908,6 +908,9 @@ impl AttnApp {
         if let Some(r) = args.row {
             self.state.row = r;
         }
+        if let Some(m) = args.max_tokens {
+            self.state.max_tokens = m.clamp(1, crate::core::spec::MAX_TOKENS);
+        }
         if let Some(h) = args.head {
             self.state.head = h;
         }

@@ -156,6 +156,23 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
     });
 }
 
+/// A captioned multi-line text box that scrolls instead of growing past ~7 lines, so a long
+/// text never pushes the controls off screen.
+fn text_box(ui: &mut egui::Ui, caption: &str, text: &mut String) {
+    let label = ui.label(caption);
+    egui::ScrollArea::vertical()
+        .id_salt(caption)
+        .max_height(130.0)
+        .show(ui, |ui| {
+            ui.add(
+                egui::TextEdit::multiline(text)
+                    .desired_rows(2)
+                    .desired_width(f32::INFINITY),
+            )
+            .labelled_by(label.id);
+        });
+}
+
 /// A label with a tooltip, used to caption a control.
 fn caption(ui: &mut egui::Ui, text: &str, tip: &str) -> egui::Response {
     ui.label(text).on_hover_text(tip)
@@ -194,21 +211,9 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     });
     match s.embedding {
         EmbeddingMode::Toy => {
-            let label = ui.label(t(Msg::TargetText));
-            ui.add(
-                egui::TextEdit::multiline(&mut s.text_q)
-                    .desired_rows(2)
-                    .desired_width(f32::INFINITY),
-            )
-            .labelled_by(label.id);
+            text_box(ui, t(Msg::TargetText), &mut s.text_q);
             if s.cross {
-                let label = ui.label(t(Msg::SourceText));
-                ui.add(
-                    egui::TextEdit::multiline(&mut s.text_k)
-                        .desired_rows(2)
-                        .desired_width(f32::INFINITY),
-                )
-                .labelled_by(label.id);
+                text_box(ui, t(Msg::SourceText), &mut s.text_k);
             }
             ui.horizontal(|ui| {
                 caption(ui, t(Msg::Tokenizer), t(Msg::TokTip));
@@ -281,13 +286,7 @@ pub fn sample_models() -> Vec<std::path::PathBuf> {
 fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    let label = ui.label(t(Msg::TargetText));
-    ui.add(
-        egui::TextEdit::multiline(&mut app.state.text_q)
-            .desired_rows(3)
-            .desired_width(f32::INFINITY),
-    )
-    .labelled_by(label.id);
+    text_box(ui, t(Msg::TargetText), &mut app.state.text_q);
     if app.model_loading() {
         ui.add(egui::ProgressBar::new(app.load_fraction()).text(t(Msg::LoadingModel)));
     }
