@@ -223,6 +223,9 @@ messages! {
     StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
     RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through all layers. Row i: how much each input token flows into position i at the top.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘。第 i 行：每个输入词元有多少信息流到顶层的位置 i。";
     ScoreSum => "sum = score", "总和 = 分数";
+    ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the largest weight) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 最大权重）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
+    ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";
+    HeatZoomTip => "Enlarge the heatmap (Ctrl + mouse wheel over it works too); scroll to pan when it is larger than the view.", "放大热力图（在热力图上按住 Ctrl 滚动鼠标滚轮也可以）；比视图大时滚动即可平移。";
     DropHint => "Drop a model folder here", "把模型文件夹拖到这里";
 }
 

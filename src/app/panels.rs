@@ -522,7 +522,7 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 ui.end_row();
             }
 
-            let cap = ui.label(t(Msg::Colormap));
+            let cap = caption(ui, t(Msg::Colormap), t(Msg::ColormapTip));
             egui::ComboBox::from_id_salt("colormap")
                 .selected_text(t(cmap_msg(s.colormap)))
                 .show_ui(ui, |ui| {
@@ -531,10 +531,12 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     }
                 })
                 .response
-                .labelled_by(cap.id);
+                .labelled_by(cap.id)
+                .on_hover_text(t(Msg::ColormapTip));
             ui.end_row();
         });
-    ui.checkbox(&mut s.show_values, t(Msg::ShowValues));
+    ui.checkbox(&mut s.show_values, t(Msg::ShowValues))
+        .on_hover_text(t(Msg::ShowValuesTip));
     // A hand edit of an axis means the preset no longer describes the settings.
     if s.score != before.score
         || s.span != before.span

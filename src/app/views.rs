@@ -294,9 +294,12 @@ fn heatmap_view(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             tr(lang, kind.legend())
         ));
         ui.separator();
-        let cap = ui.label(tr(lang, Msg::HeatZoom));
+        let cap = ui
+            .label(tr(lang, Msg::HeatZoom))
+            .on_hover_text(tr(lang, Msg::HeatZoomTip));
         ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=8.0).logarithmic(true))
-            .labelled_by(cap.id);
+            .labelled_by(cap.id)
+            .on_hover_text(tr(lang, Msg::HeatZoomTip));
     });
     let hm = HeatmapWidget {
         id: "main_heatmap",
@@ -312,8 +315,20 @@ fn heatmap_view(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         zoom: app.state.heat_zoom,
         lang,
     };
+    let area = ui.available_rect_before_wrap();
     if let Some((i, j)) = hm.ui(ui) {
         app.push(Command::SelectCell(i, j));
+    }
+    // Ctrl + wheel over the heatmap zooms it (not the whole UI).
+    let zoom = ui.input(|i| {
+        if i.pointer.hover_pos().is_some_and(|p| area.contains(p)) {
+            i.zoom_delta()
+        } else {
+            1.0
+        }
+    });
+    if zoom != 1.0 {
+        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(0.25, 8.0);
     }
 }
 
@@ -588,7 +603,8 @@ fn lines_view(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     ui.label(tr(lang, Msg::LinesHint));
     let (n, m) = ht.weights.dim();
     let rows = n.max(m).max(1);
-    let row_h = 22.0f32.max(12.0);
+    // Rows share the panel's height, between 12 and 40 px each.
+    let row_h = ((ui.available_height() - 40.0) / rows as f32).clamp(12.0, 40.0);
     let height = rows as f32 * row_h + 20.0;
     egui::ScrollArea::vertical()
         .auto_shrink(false)
