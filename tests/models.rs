@@ -103,6 +103,26 @@ fn chinese_byte_pieces_are_labelled_without_replacement_characters() {
     assert!(toks.first().unwrap().special && toks.last().unwrap().special);
 }
 
+#[test]
+fn induction_head_and_previous_token_head_are_found_in_the_tiny_gpt2() {
+    use attnscope::model::stats::{head_stats, induction_scores};
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let ind = induction_scores(&m, 40, 7).unwrap();
+    let best = ind.iter().copied().fold(0.0f32, f32::max);
+    assert!(best > 0.3, "some head should be an induction head: {ind:?}");
+    let run = m
+        .run("the quick brown fox jumps over the lazy dog")
+        .unwrap();
+    let prev = head_stats(&run)
+        .iter()
+        .map(|s| s.previous_token)
+        .fold(0.0f32, f32::max);
+    assert!(
+        prev > 0.5,
+        "some head should attend to the previous token: {prev}"
+    );
+}
+
 fn copy_model(src: &str, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
@@ -145,7 +165,9 @@ fn bad_model_folders_get_one_clear_message() {
     std::fs::write(&cfg, r#"{"model_type": "gpt2"}"#).unwrap();
     assert!(load_err(&d).contains("config.json: missing field"));
     // a config that disagrees with the weights
-    std::fs::write(&cfg, good_cfg.replace("\"n_embd\": 64", "\"n_embd\": 32")).unwrap();
+    let mut halved: Value = serde_json::from_str(&good_cfg).unwrap();
+    halved["n_embd"] = (halved["n_embd"].as_u64().unwrap() / 2).into();
+    std::fs::write(&cfg, halved.to_string()).unwrap();
     assert!(load_err(&d).contains("has shape"));
     std::fs::write(&cfg, &good_cfg).unwrap();
     // missing files, pickle only
