@@ -47,8 +47,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ENGLISH = "The quick brown fox jumps over the lazy dog, and the dog does not seem to mind."
 CHINESE = "我爱北京天安门。今天天气很好！"
 PUNCT = "Wait... what?! (Yes) -- \"quoted\"; a/b @#$% 3.14!!!"
-# A 32-letter pseudo-random string written twice: the induction pattern for the GPT-2.
-REPEAT = "qxwmbjtkzrvplhgd fnycoseaiu wqtz" * 2
+# A 40-character random string written twice: the induction pattern for the GPT-2
+# (its heads 1.0 and 1.3 attend from each byte of the 2nd copy to the byte after its 1st occurrence).
+REPEAT = "N1B7O259OWOO3SB09GLSHV616MTS@56Z@C4PZ0LX" * 2
 
 LONG_SOURCE = (
     "Attention lets every position of a sequence look at every other position. "

@@ -10,8 +10,8 @@ So any UTF-8 text (Chinese included) encodes to its bytes and decodes back.
 Training data (synthetic, generated from the seed): text in a made-up
 language of 400 random lowercase pseudo-words with Zipf frequencies, in which
 (a) earlier spans of 8-40 bytes are copied again later and (b) random
-segments of 10-30 lowercase letters, mixed letters/digits/punctuation or
-arbitrary bytes are inserted and repeated after 0-4 words. The word structure makes the previous byte worth looking at (a
+segments of 10-30 letters or arbitrary bytes are inserted and repeated after
+0-4 words. The word structure makes the previous byte worth looking at (a
 previous-token head forms first); the repeats are predictable only by "find
 the earlier occurrence of the current token and copy what followed it", an
 induction head in layer 1 reading the previous-token head of layer 0. The
@@ -50,7 +50,6 @@ EOT = "<|endoftext|>"
 EOT_ID = 256
 VOCAB = 257
 
-LOWER = b"abcdefghijklmnopqrstuvwxyz "
 LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?-'\"()"
 
 
@@ -91,12 +90,11 @@ def check_tokenizer(tok):
 
 # ---------------------------------------------------------------- data
 
+LETTERS_FRAC = 0.5
+
+
 def random_segment(rng, length):
-    """Random letters-and-space, letters/digits/punctuation, or arbitrary bytes (1/3 each)."""
-    kind = rng.random()
-    if kind < 1 / 3:
-        return [rng.choice(LOWER) for _ in range(length)]
-    if kind < 2 / 3:
+    if rng.random() < LETTERS_FRAC:
         return [rng.choice(LETTERS) for _ in range(length)]
     return [rng.randrange(256) for _ in range(length)]
 
@@ -201,6 +199,38 @@ def second_copy_loss(model, n_seqs=16, half=60, seed=99):
     return tot / n_seqs
 
 
+TEXT_CHECKS = [
+    "The cat sat on the mat, and the dog barked. ",
+    "N1B7O259OWOO3SB09GLSHV616MTS@56Z@C4PZ0LX",
+    "qxwmbjtkzrvplhgd fnycoseaiu wqtz",
+    "我爱北京天安门。今天天气很好！",
+]
+
+
+@torch.no_grad()
+def text_checks(model, texts=TEXT_CHECKS):
+    """Markdown table: each text written twice; per head of the last layer the induction
+    score, layer-0 previous-token scores, and greedy next-byte accuracy on the 2nd copy."""
+    L = model.config.n_layer
+    rows = ["| text (written twice) | bytes | layer-0 prev-token scores | layer-1 induction scores | copy accuracy |",
+            "|---|---:|---|---|---:|"]
+    for text in texts:
+        b = list(text.encode("utf-8"))
+        n = len(b)
+        ids = torch.tensor([b + b])
+        out = model(ids, output_attentions=True)
+        i = torch.arange(1, 2 * n)
+        prev = out.attentions[0][0][:, i, i - 1].mean(-1)
+        j = torch.arange(n, 2 * n)
+        ind = out.attentions[L - 1][0][:, j, j - n + 1].mean(-1)
+        pred = out.logits[0].argmax(-1)[n:2 * n - 1]
+        acc = (pred == ids[0, n + 1:]).float().mean().item()
+        shown = text.replace("|", "\\|")
+        rows.append(f"| `{shown}` | {n} | {' '.join(f'{x:.2f}' for x in prev.tolist())} | "
+                    f"{' '.join(f'{x:.2f}' for x in ind.tolist())} | {acc:.2f} |")
+    return "\n".join(rows)
+
+
 def fmt_table(prev, ind):
     L, H = prev.shape
     rows = ["| layer.head | previous-token score | induction score |", "|---|---:|---:|"]
@@ -233,10 +263,13 @@ def main():
                     help="re-initialise token embeddings with this std (0 = GPT-2 default 0.02)")
     ap.add_argument("--copy-frac", type=float, default=0.25,
                     help="per-event probability of copying an earlier span")
+    ap.add_argument("--letters-frac", type=float, default=0.5,
+                    help="fraction of random segments drawn from letters/punctuation (rest: any byte)")
     args = ap.parse_args()
 
-    global LEXICON, COPY_FRAC
+    global LETTERS_FRAC, LEXICON, COPY_FRAC
     COPY_FRAC = args.copy_frac
+    LETTERS_FRAC = args.letters_frac
     LEXICON = build_lexicon(args.seed)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -318,6 +351,7 @@ def main():
                               for b in (batch(eval_rng, 16, args.seq_len) for _ in range(4))) / 4
     prev, ind, _ = head_scores(model)
     copy_loss = second_copy_loss(model)
+    checks = text_checks(model)
     L, H = prev.shape
     best_prev = divmod(int(prev.argmax()), H)
     best_ind = divmod(int(ind.argmax()), H)
@@ -386,8 +420,8 @@ Position embeddings start from a sinusoidal table x {args.wpe_scale:g} (`--wpe-i
 
 Training data is synthetic and generated from the seed: text in a made-up language of 400 random
 lowercase pseudo-words (Zipf frequencies), in which earlier spans of 8-40 bytes are copied again
-later (p = {args.copy_frac:g} per event) and random segments of 10-30 lowercase letters, mixed letters/digits/punctuation or
-arbitrary bytes are inserted and repeated after 0-4 words. Word structure rewards looking at the previous
+later (p = {args.copy_frac:g} per event) and random segments of 10-30 letters/punctuation or arbitrary
+bytes are inserted and repeated after 0-4 words. Word structure rewards looking at the previous
 byte; the repeats reward induction. The induction head appears abruptly (see the log: the
 induction score jumps from ~0.04 to ~0.7 within a few hundred steps).
 
@@ -419,6 +453,15 @@ Measured on 16 sequences `[R R]`, R = 60 uniformly random bytes (so 120 tokens):
 
 (Heads are numbered from 0. A head attending uniformly to all earlier positions would score about 0.04
 (previous-token) and 0.01 (induction) here.)
+
+On ordinary text written twice (same scores; heads listed 0-3; copy accuracy = greedy next-byte
+prediction correct on the second copy):
+
+{checks}
+
+Copying is best on random mixed-case/digit strings and non-ASCII bytes (e.g. Chinese); on lowercase
+text (English, random letters) the model's prior for its pseudo-word language competes with copying,
+though the induction heads still attend clearly.
 """
     with open(os.path.join(args.out, "README.md"), "w", encoding="utf-8") as f:
         f.write(readme)
