@@ -156,7 +156,7 @@ impl Bert {
             let attn_out = layer.o.forward(backend, &concat);
             let x1 = layer.ln_attn.forward(&(&x + &attn_out));
             let mut f = layer.up.forward(backend, &x1);
-            activation(&self.cfg.hidden_act, &mut f);
+            activation(backend, &self.cfg.hidden_act, &mut f);
             let f2 = layer.down.forward(backend, &f);
             let next = layer.ln_out.forward(&(&x1 + &f2));
             runs.push(LayerRun {
@@ -247,7 +247,7 @@ impl Gpt2 {
             let attn_out = layer.c_proj.forward(backend, &concat);
             let x1 = &x + &attn_out;
             let mut f = layer.c_fc.forward(backend, &layer.ln_2.forward(&x1));
-            activation(&self.cfg.activation_function, &mut f);
+            activation(backend, &self.cfg.activation_function, &mut f);
             let next = &x1 + &layer.mlp_proj.forward(backend, &f);
             runs.push(LayerRun {
                 input: std::mem::replace(&mut x, next),

@@ -71,23 +71,121 @@ impl LayerNorm {
     }
 }
 
+/// erf(x) in f32 as a ratio of odd/even polynomials on x ∈ [−4, 4] (the approximation Eigen
+/// and XLA use; within a few ulp of the true erf, and exactly ±1 beyond ±4 in f32). Unlike a
+/// libm call it vectorises, which matters: GELU is a third of a BERT forward pass otherwise.
+#[inline(always)]
+pub fn erf_f32(x: f32) -> f32 {
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.726_142_2e-10_f32;
+    for a in [
+        2.770_681_4e-8,
+        -2.101_024e-6,
+        -5.692_506_4e-5,
+        -7.349_906e-4,
+        -2.954_600e-3,
+        -1.609_603_3e-2,
+    ] {
+        p = p.mul_add(x2, a);
+    }
+    let mut q = -1.456_607_2e-5_f32;
+    for b in [-2.133_740_6e-4, -1.682_827e-3, -7.373_329e-3, -1.426_474e-2] {
+        q = q.mul_add(x2, b);
+    }
+    x * p / q
+}
+
+/// 0.5·x·(1 + erf(x/√2)), BERT's "gelu".
+#[inline(always)]
+fn gelu_erf(v: f32) -> f32 {
+    0.5 * v * (1.0 + erf_f32(v * std::f32::consts::FRAC_1_SQRT_2))
+}
+
+/// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), GPT-2's "gelu_new".
+#[inline(always)]
+fn gelu_tanh(v: f32) -> f32 {
+    let c = (2.0f32 / std::f32::consts::PI).sqrt();
+    0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
+}
+
+/// Applies `f` to every element; the loop has no calls, so the compiler vectorises it.
+#[inline(always)]
+fn map_slice(x: &mut [f32], f: impl Fn(f32) -> f32) {
+    for v in x {
+        *v = f(*v);
+    }
+}
+
+/// The same loop compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must support AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn gelu_erf_avx512(x: &mut [f32]) {
+    map_slice(x, gelu_erf);
+}
+
+/// GELU (erf) over a slice on the best instruction set this CPU has.
+fn gelu_erf_slice(backend: Backend, x: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // SAFETY: AVX-512F support was checked just above.
+        unsafe { gelu_erf_avx512(x) };
+        return;
+    }
+    let _ = backend;
+    map_slice(x, gelu_erf);
+}
+
 /// The activation functions HuggingFace configs name, applied in parallel chunks.
-pub fn activation(name: &str, x: &mut Array2<f32>) {
-    let f: fn(f32) -> f32 = match name {
-        // 0.5·x·(1 + erf(x/√2))
-        "gelu" => |v| 0.5 * v * (1.0 + libm::erff(v * std::f32::consts::FRAC_1_SQRT_2)),
-        "relu" => |v| v.max(0.0),
-        // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
-        _ => |v| {
-            let c = (2.0f32 / std::f32::consts::PI).sqrt();
-            0.5 * v * (1.0 + (c * (v + 0.044715 * v * v * v)).tanh())
-        },
+pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
+    let scalar = |v: f32| match name {
+        "gelu" => gelu_erf(v),
+        "relu" => v.max(0.0),
+        _ => gelu_tanh(v),
     };
-    match x.as_slice_mut() {
-        Some(data) => data
-            .par_chunks_mut(4096)
-            .for_each(|c| c.iter_mut().for_each(|v| *v = f(*v))),
-        None => x.mapv_inplace(f),
+    let Some(data) = x.as_slice_mut() else {
+        // Not contiguous (never the case for a linear map's output): the plain path.
+        x.mapv_inplace(scalar);
+        return;
+    };
+    data.par_chunks_mut(4096).for_each(|c| match name {
+        "gelu" => gelu_erf_slice(backend, c),
+        "relu" => map_slice(c, |v| v.max(0.0)),
+        _ => map_slice(c, gelu_tanh),
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fast_erf_matches_libm() {
+        let mut worst = 0.0f32;
+        for i in -60_000..=60_000 {
+            let x = i as f32 * 1e-4;
+            worst = worst.max((erf_f32(x) - libm::erff(x)).abs());
+        }
+        assert!(worst < 5e-7, "max |Δ| = {worst:e}");
+        assert!((erf_f32(10.0) - 1.0).abs() <= 2e-7);
+        assert!((erf_f32(-10.0) + 1.0).abs() <= 2e-7);
+    }
+
+    #[test]
+    fn simd_gelu_equals_the_plain_loop() {
+        let xs: Vec<f32> = (0..1031).map(|i| (i as f32 - 515.0) * 0.013).collect();
+        let mut want = xs.clone();
+        map_slice(&mut want, gelu_erf);
+        for backend in Backend::supported() {
+            let mut got = xs.clone();
+            gelu_erf_slice(backend, &mut got);
+            for (a, b) in got.iter().zip(&want) {
+                assert!((a - b).abs() <= 1e-6, "{backend}: {a} vs {b}");
+            }
+        }
     }
 }
 
