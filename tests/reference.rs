@@ -122,6 +122,18 @@ fn core_matches_numpy_reference_on_every_spec() {
                     .map(|b| b.as_bool().unwrap())
                     .collect();
                 assert_eq!(got.empty_rows, empty, "{l}: empty rows");
+                for (key, got_v) in [
+                    ("entropy", &got.row_stats.entropy),
+                    ("max_weight", &got.row_stats.max_weight),
+                    ("mean_distance", &got.row_stats.mean_distance),
+                    ("first_key_share", &got.row_stats.first_key_share),
+                ] {
+                    let want_v = want["row_stats"][key].as_array().unwrap();
+                    for (i, (a, b)) in got_v.iter().zip(want_v).enumerate() {
+                        let b = b.as_f64().unwrap() as f32;
+                        assert!((a - b).abs() <= 2e-5, "{l}: {key}[{i}] = {a} vs {b}");
+                    }
+                }
                 if let Some(c) = want["centers"].as_array() {
                     let got_c = got
                         .centers

@@ -434,15 +434,28 @@ impl AttnApp {
         if self.submitted_run.as_ref() != Some(&run_key) {
             self.submitted_run = Some(run_key);
             let text = self.state.text_q.clone();
+            let print = self.timings.print;
             self.run_worker.submit(ctx, move || {
+                let t0 = Instant::now();
                 let run = loaded.model.run(&text).map_err(|e| e.to_string())?;
+                let t1 = Instant::now();
                 let mut stats = head_stats(&run);
                 if let Some(ind) = &loaded.induction {
                     for s in &mut stats {
                         s.induction = ind.get([s.layer, s.head]).copied();
                     }
                 }
+                let t2 = Instant::now();
                 let rollout = rollout(&run);
+                if print {
+                    eprintln!(
+                        "timing: model forward {:.1} ms, head statistics {:.1} ms, rollout {:.1} ms ({} tokens)",
+                        (t1 - t0).as_secs_f64() * 1e3,
+                        (t2 - t1).as_secs_f64() * 1e3,
+                        t2.elapsed().as_secs_f64() * 1e3,
+                        run.n()
+                    );
+                }
                 Ok(Arc::new(ModelOutput {
                     run,
                     stats,

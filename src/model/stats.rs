@@ -1,6 +1,9 @@
 //! Per-head statistics of a model run, the induction test, and attention rollout.
 
 use ndarray::Array2;
+use rayon::prelude::*;
+
+use crate::core::kernels::{self, Backend};
 
 use crate::core::rng::Stream;
 use crate::core::trace::RowStats;
@@ -40,9 +43,21 @@ pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
         .filter(|(j, t)| *j > 0 && t.special)
         .map(|(j, _)| j)
         .collect();
-    let mut out = Vec::new();
-    for (l, layer) in run.layers.iter().enumerate() {
-        for (h, cap) in layer.heads.iter().enumerate() {
+    let pairs: Vec<(usize, usize, &super::nn::HeadCapture)> = run
+        .layers
+        .iter()
+        .enumerate()
+        .flat_map(|(l, layer)| {
+            layer
+                .heads
+                .iter()
+                .enumerate()
+                .map(move |(h, cap)| (l, h, cap))
+        })
+        .collect();
+    pairs
+        .into_par_iter()
+        .map(|(l, h, cap)| {
             let rs = RowStats::of(&cap.probs);
             let s = rs.summary(&vec![false; n]);
             let prev = if n > 1 {
@@ -63,7 +78,7 @@ pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
                     .sum::<f32>()
                     / n as f32
             };
-            out.push(HeadStat {
+            HeadStat {
                 layer: l,
                 head: h,
                 entropy: s.entropy,
@@ -72,10 +87,9 @@ pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
                 sep_share: sep,
                 previous_token: prev,
                 induction: None,
-            });
-        }
-    }
-    out
+            }
+        })
+        .collect()
 }
 
 /// Runs the induction test: a random token sequence of `half` tokens, repeated once; a
@@ -172,7 +186,22 @@ pub fn rollout(run: &ModelRun) -> Array2<f32> {
                 row /= s;
             }
         }
-        r = a.dot(&r);
+        // R ← Â·R on the SIMD kernels (n³ per layer: 0.27 GFLOP at 512 tokens).
+        let mut next = Array2::<f32>::zeros((n, n));
+        kernels::gemm(
+            Backend::best(),
+            n,
+            n,
+            n,
+            1.0,
+            a.as_slice().expect("owned"),
+            n,
+            r.as_slice().expect("owned"),
+            n,
+            next.as_slice_mut().expect("owned"),
+            n,
+        );
+        r = next;
     }
     r
 }
