@@ -19,3 +19,9 @@ shot multi-head-grid.png --heads 8 --view grid --step 6
 shot chinese.png --lang zh --text "我爱北京天安门。小猫坐在垫子上，因为它很累。" --step 6 --row 1
 shot lines.png --view lines --step 6
 shot plots.png --view plots --step 6 --row 7
+minilm=sample_models/all-MiniLM-L6-v2
+tiny=sample_models/tiny-gpt2-induction
+shot model-grid.png --model "$minilm" --text "The animal didn't cross the street because it was too tired." --view model --layer 2 --head 2
+shot model-lab.png --model "$minilm" --text "The animal didn't cross the street because it was too tired." --view lab --layer 2 --head 2 --step 6 --row 10
+shot induction.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 0 --step 6 --row 50
+shot head-stats.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view stats

@@ -344,7 +344,16 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     if ht.empty_rows.get(i).copied().unwrap_or(false) && app.state.step >= Step::Mask {
         ui.colored_label(ui.visuals().warn_fg_color, tr(lang, Msg::RowEmpty));
     }
-    let keys = trace.n_k().min(MAX_KEYS);
+    // All keys of a short row; of a long one, the MAX_KEYS with the largest weights, in order.
+    let keys: Vec<usize> = if trace.n_k() <= MAX_KEYS {
+        (0..trace.n_k()).collect()
+    } else {
+        let mut by_weight: Vec<usize> = (0..trace.n_k()).collect();
+        by_weight.sort_by(|&a, &b| ht.weights[[i, b]].total_cmp(&ht.weights[[i, a]]));
+        let mut top = by_weight[..MAX_KEYS].to_vec();
+        top.sort_unstable();
+        top
+    };
     match app.state.step {
         Step::Embed => mono(
             ui,
@@ -357,9 +366,9 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 mono(ui, format!("v{i} = {}", vec_str(ht.v.row(i), 8)));
             }
         }
-        Step::Scores => score_lines(app, ui, trace, ht, i, keys),
+        Step::Scores => score_lines(app, ui, trace, ht, i, &keys),
         Step::Scale => {
-            for j in 0..keys {
+            for &j in &keys {
                 mono(
                     ui,
                     format!(
@@ -372,7 +381,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::Mask => {
-            for j in 0..keys {
+            for &j in &keys {
                 let line = if ht.allowed[[i, j]] {
                     format!(
                         "z{i},{j} = {} / {} = {}",
@@ -394,7 +403,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             let logits: Vec<f32> = ht.logits.row(i).to_vec();
             let (max, exps, sum) = softmax_parts(&logits);
             mono(ui, format!("{} z = {}", tr(lang, Msg::Max), num(max)));
-            for j in 0..keys {
+            for &j in &keys {
                 mono(
                     ui,
                     format!(
@@ -406,7 +415,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 );
             }
             mono(ui, format!("Σ e = {}", num(sum)));
-            for j in 0..keys {
+            for &j in &keys {
                 // The trace's weight, except for local-p where the trace holds it after the
                 // Gaussian and the line shows the plain softmax first.
                 let p = match &ht.centers {
@@ -433,7 +442,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::WeightedSum => {
-            for j in 0..keys {
+            for &j in &keys {
                 mono(
                     ui,
                     format!(
@@ -459,13 +468,21 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             ),
         ),
     }
-    if keys < trace.n_k()
+    if keys.len() < trace.n_k()
         && matches!(
             app.state.step,
             Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
         )
     {
-        ui.label(RichText::new(format!("… {} / {}", keys, trace.n_k())).weak());
+        ui.label(
+            RichText::new(format!(
+                "… {} {} / {}",
+                tr(lang, Msg::TopKeys),
+                keys.len(),
+                trace.n_k()
+            ))
+            .weak(),
+        );
     }
 }
 
@@ -475,9 +492,9 @@ fn score_lines(
     trace: &Trace,
     ht: &HeadTrace,
     i: usize,
-    keys: usize,
+    keys: &[usize],
 ) {
-    for j in 0..keys {
+    for &j in keys {
         let s = num(ht.raw_scores[[i, j]]);
         let line = match app.state.score {
             ScoreKind::Dot | ScoreKind::ScaledDot => {

@@ -70,7 +70,13 @@ impl ModelTokenizer {
             .enumerate()
         {
             let special = special == 1;
-            let text_part = text.get(off.0..off.1).unwrap_or("").trim();
+            let raw = text.get(off.0..off.1).unwrap_or("");
+            // A piece that is only whitespace reads as ␣ rather than vanishing.
+            let text_part = if !raw.is_empty() && raw.trim().is_empty() {
+                "␣"
+            } else {
+                raw.trim()
+            };
             let same_span = k > 0 && out[k - 1].offsets == off && !special && off.0 != off.1;
             repeat = if same_span { repeat + 1 } else { 1 };
             let label = if special || text_part.is_empty() {
