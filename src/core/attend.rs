@@ -118,31 +118,29 @@ pub struct HeadConfig {
     pub temperature: f32,
 }
 
-/// Rows of `a` (n × d) times `bᵀ` where b is m × d: returns n × m = a·bᵀ.
-fn matmul_bt(backend: Backend, a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
-    let (n, d) = a.dim();
-    let m = b.nrows();
-    let a = a.as_standard_layout();
-    let bt = b.t().as_standard_layout().into_owned();
-    let mut out = Array2::zeros((n, m));
-    kernels::gemm(
-        backend,
-        n,
-        m,
-        d,
-        1.0,
-        slice(&a),
-        d,
-        slice(&bt),
-        m,
-        out.as_slice_mut().expect("fresh array is contiguous"),
-        m,
-    );
-    out
+/// α·a·bᵀ for a (n × d) and b (m × d): every row of a against every row of b (scores are
+/// α·Q·Kᵀ). Kᵀ is laid out once so the GEMM streams contiguous rows.
+pub fn matmul_bt(
+    backend: Backend,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    alpha: f32,
+) -> Array2<f32> {
+    matmul_scaled(backend, a, b.t(), alpha)
 }
 
 /// a·b for row-major matrices on the chosen backend.
 pub fn matmul(backend: Backend, a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array2<f32> {
+    matmul_scaled(backend, a, b, 1.0)
+}
+
+/// α·a·b (any memory layout in; a fresh row-major matrix out).
+pub fn matmul_scaled(
+    backend: Backend,
+    a: ArrayView2<f32>,
+    b: ArrayView2<f32>,
+    alpha: f32,
+) -> Array2<f32> {
     let (n, k) = a.dim();
     let m = b.ncols();
     let a = a.as_standard_layout();
@@ -153,7 +151,7 @@ pub fn matmul(backend: Backend, a: ArrayView2<f32>, b: ArrayView2<f32>) -> Array
         n,
         m,
         k,
-        1.0,
+        alpha,
         slice(&a),
         k,
         slice(&b),
@@ -189,16 +187,16 @@ pub fn raw_scores(
     k: ArrayView2<f32>,
 ) -> Array2<f32> {
     match score {
-        Score::Dot | Score::ScaledDot => matmul_bt(backend, q, k),
+        Score::Dot | Score::ScaledDot => matmul_bt(backend, q, k, 1.0),
         Score::General { w_a } => {
             // qᵀ W k = (q W)·k
             let qw = matmul(backend, q, w_a.view());
-            matmul_bt(backend, qw.view(), k)
+            matmul_bt(backend, qw.view(), k, 1.0)
         }
         Score::Additive { w1, w2, v } => {
             // (W₁q)_r for every query and (W₂k)_r for every key, then Σ_r v_r tanh(a + b).
-            let a = matmul_bt(backend, q, w1.view()); // n_q × d_a
-            let b = matmul_bt(backend, k, w2.view()); // n_k × d_a
+            let a = matmul_bt(backend, q, w1.view(), 1.0); // n_q × d_a
+            let b = matmul_bt(backend, k, w2.view(), 1.0); // n_k × d_a
             let mut out = Array2::zeros((q.nrows(), k.nrows()));
             for (i, arow) in a.rows().into_iter().enumerate() {
                 for (j, brow) in b.rows().into_iter().enumerate() {
@@ -212,7 +210,12 @@ pub fn raw_scores(
             }
             out
         }
-        Score::Cosine => matmul_bt(backend, normalise_rows(q).view(), normalise_rows(k).view()),
+        Score::Cosine => matmul_bt(
+            backend,
+            normalise_rows(q).view(),
+            normalise_rows(k).view(),
+            1.0,
+        ),
     }
 }
 

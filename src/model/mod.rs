@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 
-use crate::core::kernels::{self, Backend};
+use crate::core::attend::matmul_bt;
+use crate::core::kernels::Backend;
 use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
 
 use arch::{Bert, Gpt2, LayerRun};
@@ -384,22 +385,8 @@ impl ModelRun {
             .heads
             .iter()
             .map(|h| {
-                let n = h.q.nrows();
-                let kt = h.k.t().as_standard_layout().into_owned();
-                let mut raw = Array2::zeros((n, n));
-                kernels::gemm(
-                    Backend::best(),
-                    n,
-                    n,
-                    self.head_dim,
-                    1.0,
-                    h.q.as_slice().expect("owned"),
-                    self.head_dim,
-                    kt.as_slice().expect("owned"),
-                    n,
-                    raw.as_slice_mut().expect("owned"),
-                    n,
-                );
+                let raw = matmul_bt(Backend::best(), h.q.view(), h.k.view(), 1.0);
+                let n = raw.nrows();
                 let scaled = raw.mapv(|x| x * scale);
                 let allowed = h.scores.mapv(f32::is_finite);
                 let row_stats = RowStats::of(&h.probs);

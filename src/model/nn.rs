@@ -6,6 +6,7 @@
 use ndarray::{Array1, Array2, Axis, s};
 use rayon::prelude::*;
 
+use crate::core::attend::{matmul, matmul_bt};
 use crate::core::kernels::{self, Backend};
 
 /// y = x·W + b, with W stored as `in × out` (already transposed from PyTorch's `out × in`).
@@ -217,7 +218,7 @@ pub fn attention(
     scale: f32,
     causal: bool,
 ) -> (Array2<f32>, Vec<HeadCapture>) {
-    let (n, d) = q.dim();
+    let d = q.ncols();
     let dh = d / heads;
     let captures: Vec<HeadCapture> = (0..heads)
         .into_par_iter()
@@ -228,21 +229,7 @@ pub fn attention(
                 k.slice(cols).to_owned(),
                 v.slice(cols).to_owned(),
             );
-            let kt = kh.t().as_standard_layout().into_owned();
-            let mut scores = Array2::zeros((n, n));
-            kernels::gemm(
-                backend,
-                n,
-                n,
-                dh,
-                scale,
-                qh.as_slice().expect("owned"),
-                dh,
-                kt.as_slice().expect("owned"),
-                n,
-                scores.as_slice_mut().expect("owned"),
-                n,
-            );
+            let mut scores = matmul_bt(backend, qh.view(), kh.view(), scale);
             if causal {
                 for ((i, j), s) in scores.indexed_iter_mut() {
                     if j > i {
@@ -254,20 +241,7 @@ pub fn attention(
             for mut row in probs.rows_mut() {
                 kernels::softmax_row(backend, row.as_slice_mut().expect("owned"));
             }
-            let mut context = Array2::zeros((n, dh));
-            kernels::gemm(
-                backend,
-                n,
-                dh,
-                n,
-                1.0,
-                probs.as_slice().expect("owned"),
-                n,
-                vh.as_slice().expect("owned"),
-                dh,
-                context.as_slice_mut().expect("owned"),
-                dh,
-            );
+            let context = matmul(backend, probs.view(), vh.view());
             HeadCapture {
                 q: qh,
                 k: kh,
