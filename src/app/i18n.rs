@@ -58,7 +58,7 @@ messages! {
     ZoomReset => "Reset zoom (Ctrl 0)", "重置缩放 (Ctrl 0)";
     About => "About attnscope", "关于 attnscope";
     AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
-    AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: see sample_models/*/README.md.", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型见 sample_models/*/README.md。";
+    AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: all-MiniLM-L6-v2 Apache-2.0 (sentence-transformers), tiny-gpt2-induction trained by attnscope, same license as attnscope (details in sample_models/*/README.md).", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型：all-MiniLM-L6-v2 为 Apache-2.0（sentence-transformers），tiny-gpt2-induction 由 attnscope 训练，许可证与 attnscope 相同（详见 sample_models/*/README.md）。";
     Close => "Close", "关闭";
     Input => "Input", "输入";
     TargetText => "Sequence (queries)", "序列（查询）";

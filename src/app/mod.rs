@@ -264,6 +264,8 @@ pub struct AttnApp {
     last_play_secs: f64,
     show_about: bool,
     fonts_installed: bool,
+    /// Whether eframe persistence saves the state on exit (off for scripted screenshots).
+    remember: bool,
     timings: Timings,
     screenshot: ScreenshotJob,
 }
@@ -298,6 +300,7 @@ impl AttnApp {
             last_play_secs: 0.0,
             show_about: false,
             fonts_installed: false,
+            remember: true,
             timings: Timings {
                 start: Instant::now(),
                 first_frame: None,
@@ -988,7 +991,10 @@ impl eframe::App for AttnApp {
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
-        eframe::set_value(storage, eframe::APP_KEY, &self.state);
+        // A scripted run (--screenshot) must not overwrite the user's remembered session.
+        if self.remember {
+            eframe::set_value(storage, eframe::APP_KEY, &self.state);
+        }
     }
 }
 
@@ -1036,6 +1042,7 @@ pub fn run(args: GuiArgs) -> Result<()> {
             app.timings.print = print_timings;
             app.apply_args(&args)?;
             if let Some(p) = screenshot {
+                app.remember = false;
                 app.screenshot = ScreenshotJob {
                     path: Some(p),
                     quit_after: true,
