@@ -131,6 +131,7 @@ messages! {
     StepConcat => "8 Concat heads", "8 拼接各头";
     StepOutput => "9 Output projection", "9 输出投影";
     ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。玩具嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
+    ExplEmbedModel => "With a real model, X is the hidden state entering the chosen layer: the token and position embeddings for layer 0, the previous layer's output after that.", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层是词元嵌入加位置嵌入，之后各层是上一层的输出。";
     ExplProject => "Three learned matrices turn each row of X into a query (what am I looking for?), a key (what do I offer?) and a value (what do I pass on?). Each head takes its own dₖ columns.", "三个可学习矩阵把 X 的每一行变成查询（我在找什么？）、键（我能提供什么？）和值（我要传递什么？）。每个头取自己的 dₖ 列。";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";

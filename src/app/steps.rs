@@ -27,8 +27,9 @@ pub fn step_msg(s: Step) -> Msg {
     }
 }
 
-fn explanation(s: Step) -> Msg {
+fn explanation(s: Step, model: bool) -> Msg {
     match s {
+        Step::Embed if model => Msg::ExplEmbedModel,
         Step::Embed => Msg::ExplEmbed,
         Step::Project => Msg::ExplProject,
         Step::Scores => Msg::ExplScores,
@@ -175,7 +176,10 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                     ui.label(RichText::new(formula(app, &trace)).monospace().size(15.0));
                     ui.add_space(4.0);
                     ui.label(RichText::new(t(Msg::Explanation)).strong());
-                    ui.label(t(explanation(app.state.step)));
+                    ui.label(t(explanation(
+                        app.state.step,
+                        app.state.embedding == EmbeddingMode::Model,
+                    )));
                     ui.add_space(6.0);
                     row_picker(app, ui, &trace);
                     ui.add_space(4.0);
