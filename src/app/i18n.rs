@@ -36,7 +36,6 @@ macro_rules! messages {
 }
 
 messages! {
-    AppTitle => "attnscope — attention, step by step", "attnscope —— 一步一步看注意力";
     MenuFile => "File", "文件";
     MenuView => "View", "视图";
     MenuLanguage => "Language", "语言";
@@ -59,7 +58,6 @@ messages! {
     About => "About attnscope", "关于 attnscope";
     AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
     AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: all-MiniLM-L6-v2 Apache-2.0 (sentence-transformers), tiny-gpt2-induction trained by attnscope, same license as attnscope (details in sample_models/*/README.md).", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型：all-MiniLM-L6-v2 为 Apache-2.0（sentence-transformers），tiny-gpt2-induction 由 attnscope 训练，许可证与 attnscope 相同（详见 sample_models/*/README.md）。";
-    Close => "Close", "关闭";
     Input => "Input", "输入";
     TargetText => "Sequence (queries)", "序列（查询）";
     SourceText => "Source sequence (keys / values)", "源序列（键 / 值）";
@@ -183,15 +181,12 @@ messages! {
     SaveFailed => "Could not save:", "保存失败：";
     OpenFailed => "Could not open:", "打开失败：";
     Opened => "Opened", "已打开";
-    Language => "Language", "语言";
     RowEmpty => "This query sees no key at all (every key is masked): its weights and output are 0.", "该查询看不到任何键（全部被掩盖）：它的权重和输出都为 0。";
-    Sum => "sum", "总和";
     Max => "max", "最大值";
     Output => "output", "输出";
     NoTrace => "Nothing computed yet.", "尚未计算。";
     LocalPCenter => "window centre pᵢ", "窗口中心 pᵢ";
     Gaussian => "× Gaussian", "× 高斯";
-    Step => "step", "步骤";
     ViewModel => "Layers × heads", "层 × 头";
     ViewNeuron => "Neuron view", "神经元视图";
     ViewLab => "Attention lab", "注意力实验室";
@@ -228,7 +223,6 @@ messages! {
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";
     HeatZoomTip => "Enlarge the heatmap (Ctrl + mouse wheel over it works too); scroll to pan when it is larger than the view.", "放大热力图（在热力图上按住 Ctrl 滚动鼠标滚轮也可以）；比视图大时滚动即可平移。";
     TopKeys => "the keys with the largest weights:", "权重最大的键：";
-    DropHint => "Drop a model folder here", "把模型文件夹拖到这里";
 }
 
 /// Shorthand: the message in `lang`.

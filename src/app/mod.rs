@@ -356,7 +356,7 @@ impl AttnApp {
             ThemeChoice::Light => egui::Theme::Light,
             ThemeChoice::Dark => egui::Theme::Dark,
         });
-        self.poll_worker(&ctx);
+        self.poll_worker();
         self.handle_keys(&ctx);
         if let Some(path) = ctx.input(|i| {
             i.raw
@@ -506,7 +506,7 @@ impl AttnApp {
         });
     }
 
-    fn poll_worker(&mut self, _ctx: &egui::Context) {
+    fn poll_worker(&mut self) {
         if let Some(done) = self.model_worker.poll() {
             match done.result {
                 Ok(m) => {
@@ -950,9 +950,6 @@ fn lab_trace(layer: &Trace, head: usize, spec: &Spec) -> Result<Trace, String> {
     let h = layer.head_traces.get(head).ok_or("no such head")?;
     let cfg = crate::core::pipeline::head_config(spec, head, layer.heads, layer.d_k, layer.n_k())
         .map_err(|e| e.to_string())?;
-    if !(spec.temperature.is_finite() && spec.temperature > 0.0) {
-        return Err("τ must be > 0".into());
-    }
     let t = crate::core::attend_head(
         crate::core::Backend::best(),
         h.q.view(),

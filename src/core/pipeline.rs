@@ -256,6 +256,12 @@ pub fn head_config(
     d_k: usize,
     n_k: usize,
 ) -> Result<HeadConfig, CoreError> {
+    if !(spec.temperature.is_finite() && spec.temperature > 0.0) {
+        return Err(CoreError::invalid(
+            "temperature",
+            format!("τ must be a finite number > 0, got {}", spec.temperature),
+        ));
+    }
     let local_d = usize::try_from(spec.local_d)
         .map_err(|_| CoreError::invalid("local_d", format!("must be ≥ 0, got {}", spec.local_d)))?;
     let span = match spec.span {
@@ -325,12 +331,6 @@ pub fn compute(spec: &Spec) -> Result<Trace, CoreError> {
 /// Computes the full trace of a spec on a chosen kernel backend.
 pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
     let heads = spec.heads_checked()?;
-    if !(spec.temperature.is_finite() && spec.temperature > 0.0) {
-        return Err(CoreError::invalid(
-            "temperature",
-            format!("τ must be a finite number > 0, got {}", spec.temperature),
-        ));
-    }
     // step: embed
     let tq = embed(
         "target",

@@ -143,6 +143,13 @@ impl ModelConfig {
             ModelConfig::Gpt2(_) => "gpt2",
         }
     }
+    /// Rows of the token embedding table.
+    pub fn vocab_size(&self) -> usize {
+        match self {
+            ModelConfig::Bert(c) => c.vocab_size,
+            ModelConfig::Gpt2(c) => c.vocab_size,
+        }
+    }
     /// Model width.
     pub fn hidden(&self) -> usize {
         match self {

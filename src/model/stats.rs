@@ -98,10 +98,7 @@ pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
 /// followed its earlier occurrence (Olsson et al. 2022). Returns layers × heads.
 pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<f32>, ModelError> {
     let tok = &model.tokenizer;
-    let vocab = model.tokenizer.vocab_size().min(match &model.config {
-        super::config::ModelConfig::Bert(c) => c.vocab_size,
-        super::config::ModelConfig::Gpt2(c) => c.vocab_size,
-    }) as u64;
+    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
     // Ordinary word pieces only: alphanumeric tokens (after a "Ġ" / "##" / "▁" marker), which
     // skips special, reserved ([unused…]) and control-byte tokens a model never saw in text.
     let candidates: Vec<u32> = (0..vocab as u32)
