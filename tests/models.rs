@@ -104,23 +104,87 @@ fn chinese_byte_pieces_are_labelled_without_replacement_characters() {
 }
 
 #[test]
-fn induction_head_and_previous_token_head_are_found_in_the_tiny_gpt2() {
+fn the_tiny_gpt2_has_the_induction_and_previous_token_heads_its_readme_names() {
+    // sample_models/tiny-gpt2-induction/README.md: layer 1 head 0 is the induction head,
+    // layer 0 head 0 the previous-token head. Each must be the strongest of its kind.
     use attnscope::model::stats::{head_stats, induction_scores};
     let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
     let ind = induction_scores(&m, 40, 7).unwrap();
-    let best = ind.iter().copied().fold(0.0f32, f32::max);
-    assert!(best > 0.3, "some head should be an induction head: {ind:?}");
+    let ((bl, bh), best) = ind
+        .indexed_iter()
+        .map(|(i, &v)| (i, v))
+        .fold(((0, 0), f32::MIN), |a, b| if b.1 > a.1 { b } else { a });
+    assert_eq!((bl, bh), (1, 0), "induction scores {ind:?}");
+    assert!(best >= 0.8, "L1H0 induction {best}");
     let run = m
-        .run("the quick brown fox jumps over the lazy dog")
+        .run("the quick brown fox jumps over the lazy dog and the quick brown fox sleeps")
         .unwrap();
-    let prev = head_stats(&run)
+    let stats = head_stats(&run);
+    let top = stats
         .iter()
-        .map(|s| s.previous_token)
-        .fold(0.0f32, f32::max);
+        .max_by(|a, b| a.previous_token.total_cmp(&b.previous_token))
+        .unwrap();
+    assert_eq!((top.layer, top.head), (0, 0), "previous-token head");
     assert!(
-        prev > 0.5,
-        "some head should attend to the previous token: {prev}"
+        top.previous_token >= 0.5,
+        "L0H0 previous-token {}",
+        top.previous_token
     );
+}
+
+/// Every layer trace of a run is consistent with itself: logits = scaled where allowed
+/// (τ = 1), and softmax(logits) = weights, with the scale the model itself applied.
+fn assert_layer_traces_consistent(run: &attnscope::model::ModelRun, want_scale: f32) {
+    for l in 0..run.layers.len() {
+        let t = run.layer_trace(l).unwrap();
+        assert!(
+            (t.scale - want_scale).abs() < 1e-7,
+            "layer {l}: scale {}",
+            t.scale
+        );
+        for ht in &t.head_traces {
+            for ((i, j), &z) in ht.logits.indexed_iter() {
+                if ht.allowed[[i, j]] {
+                    let s = ht.scaled[[i, j]];
+                    assert!(
+                        (z - s).abs() <= 1e-4 * s.abs().max(1.0),
+                        "L{l} [{i},{j}]: {z} vs {s}"
+                    );
+                }
+            }
+            for (i, row) in ht.logits.rows().into_iter().enumerate() {
+                let p = attnscope::core::attend::softmax_at(
+                    &row.to_vec(),
+                    &ht.allowed.row(i).to_vec(),
+                    1.0,
+                );
+                for (j, &pj) in p.iter().enumerate() {
+                    assert!((pj - ht.weights[[i, j]]).abs() < 1e-5, "L{l} [{i},{j}]");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_scale_step_shows_the_scale_the_model_applied() {
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let run = m.run("scaled dot product").unwrap();
+    assert_layer_traces_consistent(&run, 1.0 / (run.head_dim as f32).sqrt());
+    // GPT-2 with scale_attn_weights = false multiplies q·k by 1, and the trace says so.
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("m");
+    copy_model("sample_models/tiny-gpt2-induction", &d);
+    let cfg = d.join("config.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["scale_attn_weights"] = Value::Bool(false);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let m = Model::load(&d).unwrap();
+    let run = m.run("scaled dot product").unwrap();
+    assert_layer_traces_consistent(&run, 1.0);
+    let t = run.layer_trace(0).unwrap();
+    assert!(t.mechanism.causal && t.mechanism.qkv_bias);
+    assert_eq!(t.mechanism.pre_norm, Some(attnscope::core::Norm::LayerNorm));
 }
 
 fn copy_model(src: &str, dst: &Path) {

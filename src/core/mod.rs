@@ -6,6 +6,8 @@
 pub mod attend;
 pub mod error;
 pub mod kernels;
+pub mod lab;
+pub mod mechanism;
 pub mod pipeline;
 pub mod rng;
 pub mod spec;
@@ -15,6 +17,7 @@ pub mod trace;
 pub use attend::{HeadConfig, Score, Span, attend_head};
 pub use error::CoreError;
 pub use kernels::Backend;
+pub use mechanism::{Mechanism, Norm, Source};
 pub use pipeline::{compute, compute_with};
 pub use spec::{ProjectionKind, Projections, ScoreKind, Sequence, SpanKind, Spec};
 pub use tokenize::Tokenizer;

@@ -7,6 +7,7 @@ use rayon::prelude::*;
 use super::attend::{HeadConfig, Score, Span, attend_head, concat_heads, head_columns, matmul};
 use super::error::CoreError;
 use super::kernels::Backend;
+use super::mechanism::Mechanism;
 use super::rng::{seeded_matrix, seeded_vector, sinusoidal, token_embedding};
 use super::spec::{
     MAX_TOKENS, ProjectionKind, Projections, Rows, ScoreKind, Sequence, SpanKind, Spec,
@@ -404,6 +405,7 @@ pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
         d_k,
         scale,
         temperature: spec.temperature,
+        mechanism: Mechanism::of_spec(spec),
         kernel: backend.name().to_owned(),
         x_q: tq.x,
         x_k: tk.x,

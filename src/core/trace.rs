@@ -227,6 +227,10 @@ pub struct Trace {
     pub scale: f32,
     /// Softmax temperature.
     pub temperature: f32,
+    /// What was computed: source of X, pre-norm, biases, score, span and masks. Formulas and
+    /// explanations of this trace read it.
+    #[serde(default)]
+    pub mechanism: super::mechanism::Mechanism,
     /// Which kernel backend computed it.
     pub kernel: String,
     /// Embedded queries' inputs (n_q × d_model).

@@ -20,6 +20,9 @@ pub struct LayerRun {
     pub heads: Vec<HeadCapture>,
     /// Attention output after W_O and its bias, n × d.
     pub attn_out: Array2<f32>,
+    /// The multiplier this layer applied to q·k (1/√d_h, or 1 for GPT-2 with
+    /// `scale_attn_weights = false`): the trace's scale step shows this, not a re-derivation.
+    pub scale: f32,
 }
 
 /// A PyTorch `nn.Linear` (weight `out × in`), transposed once for x·W.
@@ -163,6 +166,7 @@ impl Bert {
                 input: std::mem::replace(&mut x, next),
                 heads: captures,
                 attn_out,
+                scale,
             });
         }
         Ok((runs, x))
@@ -253,6 +257,7 @@ impl Gpt2 {
                 input: std::mem::replace(&mut x, next),
                 heads: captures,
                 attn_out,
+                scale,
             });
         }
         Ok((runs, self.ln_f.forward(&x)))

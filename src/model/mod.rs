@@ -16,7 +16,9 @@ use ndarray::Array2;
 
 use crate::core::attend::matmul_bt;
 use crate::core::kernels::Backend;
+use crate::core::mechanism::{Mechanism, Norm, Source};
 use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
+use crate::core::{ScoreKind, SpanKind};
 
 use arch::{Bert, Gpt2, LayerRun};
 use config::{ModelConfig, SUPPORTED};
@@ -330,6 +332,7 @@ impl Model {
         };
         Ok(ModelRun {
             model: self.name.clone(),
+            mechanism: self.mechanism(),
             tokens,
             truncated_from: None,
             causal: self.config.causal(),
@@ -341,11 +344,43 @@ impl Model {
     }
 }
 
+impl Model {
+    /// How this model's attention heads compute (the layer is filled in per layer trace):
+    /// BERT projects the previous layer's (post-LayerNorm) output directly; GPT-2 applies
+    /// LayerNorm ln_1 first; both carry biases on Q, K, V and the output projection and use
+    /// the scaled dot product, GPT-2 with a causal mask.
+    pub fn mechanism(&self) -> Mechanism {
+        let (pre_norm, causal) = match &self.arch {
+            Arch::Bert(_) => (None, false),
+            Arch::Gpt2(_) => (Some(Norm::LayerNorm), true),
+        };
+        Mechanism {
+            source: Source::Model {
+                family: self.config.model_type().to_owned(),
+                layer: 0,
+            },
+            pre_norm,
+            identity_projections: false,
+            qkv_bias: true,
+            out_bias: true,
+            score: ScoreKind::ScaledDot,
+            span: SpanKind::Global,
+            local_d: 0,
+            causal,
+            window: None,
+            padded_keys: 0,
+            lab: false,
+        }
+    }
+}
+
 /// The result of running a model: every layer's captures and the final hidden state.
 #[derive(Clone, Debug)]
 pub struct ModelRun {
     /// Model name.
     pub model: String,
+    /// How its heads compute (see [`Model::mechanism`]).
+    pub mechanism: Mechanism,
     /// Tokens as run.
     pub tokens: Vec<TokenInfo>,
     /// Token count before truncation to the model's positions, if truncated.
@@ -374,13 +409,17 @@ impl ModelRun {
     }
 
     /// One layer as a core [`Trace`], so every view and export of the app works on real heads:
-    /// raw scores q·k, scaled by 1/√d_h, causal −∞ in the logits, probabilities as weights,
-    /// the layer input as X, and the attention output (after W_O) as the output.
-    /// The projection matrices are not part of a model trace (they are 0×0).
+    /// raw scores q·k, scaled by the layer's own scale (see [`LayerRun::scale`]), causal −∞
+    /// in the logits, probabilities as weights, the layer input as X, and the attention output
+    /// (after W_O) as the output. The projection matrices are not part of a model trace (0×0).
     pub fn layer_trace(&self, layer: usize) -> Option<Trace> {
         let l = self.layers.get(layer)?;
         let labels = self.labels();
-        let scale = 1.0 / (self.head_dim as f32).sqrt();
+        let scale = l.scale;
+        let mut mechanism = self.mechanism.clone();
+        if let Source::Model { layer: slot, .. } = &mut mechanism.source {
+            *slot = layer;
+        }
         let head_traces = l
             .heads
             .iter()
@@ -423,6 +462,7 @@ impl ModelRun {
             d_k: self.head_dim,
             scale,
             temperature: 1.0,
+            mechanism,
             kernel: Backend::best().name().to_owned(),
             x_q: l.input.clone(),
             x_k: l.input.clone(),
