@@ -8,14 +8,16 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use ndarray::{Array2, Axis};
 use rayon::prelude::*;
 
+use crate::app::i18n::Lang;
+use crate::app::state::{ThemeChoice, View};
 use crate::core::kernels::{AttnShape, Backend, attention_forward};
 use crate::core::{Spec, Trace, compute_with};
-use crate::export::colormap::{Colormap, Range};
-use crate::export::heatmap::Heatmap;
+use crate::export::colormap::Colormap;
+use crate::export::matrix::MatrixKind;
 use crate::export::{self, write_atomic};
 use crate::model::Model;
 
@@ -45,10 +47,10 @@ pub struct GuiArgs {
     pub text: Option<String>,
     /// User-interface language.
     #[arg(long, value_enum)]
-    pub lang: Option<LangArg>,
+    pub lang: Option<Lang>,
     /// Start in this view.
     #[arg(long, value_enum)]
-    pub view: Option<ViewArg>,
+    pub view: Option<View>,
     /// Start at this step (1 = embed … 9 = output projection).
     #[arg(long)]
     pub step: Option<usize>,
@@ -66,60 +68,19 @@ pub struct GuiArgs {
     pub head: Option<usize>,
     /// Number of heads to start with.
     #[arg(long)]
-    pub heads: Option<i64>,
+    pub heads: Option<usize>,
     /// Token limit for typed text (longer text is cut, with a notice).
     #[arg(long)]
     pub max_tokens: Option<usize>,
     /// Colour theme.
     #[arg(long, value_enum)]
-    pub theme: Option<ThemeArg>,
+    pub theme: Option<ThemeChoice>,
     /// Ignore the remembered session and start from the defaults.
     #[arg(long)]
     pub fresh: bool,
     /// Window size in logical pixels, e.g. 1400x900.
     #[arg(long, value_name = "WxH")]
     pub size: Option<String>,
-}
-
-/// `--lang`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum LangArg {
-    /// English.
-    En,
-    /// 简体中文.
-    Zh,
-}
-
-/// `--view`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ViewArg {
-    /// One head's heatmap.
-    Heatmap,
-    /// All heads side by side.
-    Grid,
-    /// Token-to-token lines.
-    Lines,
-    /// Plots of the selected row and per-head statistics.
-    Plots,
-    /// A model's layers × heads grid.
-    Model,
-    /// Per-dimension products behind one score.
-    Neuron,
-    /// A real head re-run through another mechanism.
-    Lab,
-    /// The per-head statistics table.
-    Stats,
-    /// Attention rollout.
-    Rollout,
-}
-
-/// `--theme`.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum ThemeArg {
-    /// Light.
-    Light,
-    /// Dark.
-    Dark,
 }
 
 /// Headless subcommands.
@@ -174,8 +135,8 @@ pub enum Command {
         #[arg(long, default_value_t = 0)]
         head: usize,
         /// Which matrix.
-        #[arg(long, value_enum, default_value_t = MatrixArg::Weights)]
-        matrix: MatrixArg,
+        #[arg(long, value_enum, default_value_t = MatrixKind::Weights)]
+        matrix: MatrixKind,
         /// Output file, .png or .svg.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -205,17 +166,6 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         model: Option<PathBuf>,
     },
-}
-
-/// Which matrix of a head to render.
-#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
-pub enum MatrixArg {
-    /// Attention weights (softmax output).
-    Weights,
-    /// Raw scores.
-    Scores,
-    /// Masked logits.
-    Logits,
 }
 
 /// Runs a headless subcommand.
@@ -266,25 +216,14 @@ pub fn run(command: Command) -> Result<()> {
                 }
                 (None, None) => bail!("give --spec or --model"),
             };
-            let Some(t) = trace.head_traces.get(head) else {
+            let title = format!("head {head}: {}", matrix.name());
+            let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, title) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",
                     trace.heads
                 );
             };
-            let (values, colormap, centred, name) = match matrix {
-                MatrixArg::Weights => (&t.weights, Colormap::Viridis, false, "weights"),
-                MatrixArg::Scores => (&t.raw_scores, Colormap::Diverging, true, "raw scores"),
-                MatrixArg::Logits => (&t.logits, Colormap::Diverging, true, "logits"),
-            };
-            render_heatmap(
-                values,
-                &trace,
-                colormap,
-                centred,
-                &format!("head {head}: {name}"),
-                &out,
-            )
+            render_heatmap(&h, &out)
         }
         Command::Bench {
             n,
@@ -366,22 +305,8 @@ pub fn load_and_compute(spec_path: &str, backend: Backend) -> Result<Trace> {
     compute_with(&spec, backend).with_context(|| format!("bad spec {spec_path}"))
 }
 
-fn render_heatmap(
-    values: &Array2<f32>,
-    trace: &Trace,
-    colormap: Colormap,
-    centred: bool,
-    title: &str,
-    out: &Path,
-) -> Result<()> {
-    let h = Heatmap {
-        values,
-        rows: &trace.tokens_q,
-        cols: &trace.tokens_k,
-        colormap,
-        range: Range::of(values.iter(), centred),
-        title: title.to_owned(),
-    };
+/// Writes a heatmap as PNG or SVG, chosen by the file's extension.
+fn render_heatmap(h: &crate::export::heatmap::Heatmap<'_>, out: &Path) -> Result<()> {
     let ext = out
         .extension()
         .and_then(|e| e.to_str())

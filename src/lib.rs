@@ -3,12 +3,11 @@
 //! Data flows one way: [`core`] (maths, kernels) ← `model` (real transformers) ← `app`
 //! (eframe/egui). [`export`] writes files; [`cli`] runs the headless subcommands. Nothing
 //! below `app` knows egui, and `cargo build --no-default-features` builds everything but the
-//! app.
+//! window (the app's state, sessions, lessons and strings build without it).
 
 pub mod cli;
 pub mod core;
 pub mod export;
 pub mod model;
 
-#[cfg(feature = "gui")]
 pub mod app;

@@ -178,10 +178,12 @@ fn exporting_a_png_writes_a_decodable_heatmap() {
 fn sessions_round_trip_and_a_corrupt_one_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.json");
-    let mut state = State::default();
-    state.text_q = "会话 保存 测试".into();
-    state.heads = 4;
-    state.step = Step::Mask;
+    let state = State {
+        text_q: "会话 保存 测试".into(),
+        heads: 4,
+        step: Step::Mask,
+        ..State::default()
+    };
     let h = harness(state.clone());
     h.state().save_session_to(&path).unwrap();
     let mut other = AttnApp::new(State::default());
@@ -195,10 +197,15 @@ fn sessions_round_trip_and_a_corrupt_one_changes_nothing() {
 }
 
 #[test]
-fn every_lesson_loads_and_computes_in_the_app() {
-    for i in 0..attnscope::app::LESSONS.len() {
+fn every_lesson_computes_in_the_app_exactly_what_the_core_computes_from_its_file() {
+    for (i, lesson) in attnscope::app::LESSONS.iter().enumerate() {
         let mut h = harness(State::default());
-        h.state_mut().push(attnscope::app::Command::LoadLesson(i));
+        h.get_by_label("File").click();
+        h.run();
+        h.get_by_label("Lessons").click();
+        h.run();
+        // The menu shows the lesson's title in the UI language, not its file name.
+        h.get_by_label(&lesson.title(Lang::En)).click();
         h.step();
         settle(&mut h);
         assert!(
@@ -206,7 +213,17 @@ fn every_lesson_loads_and_computes_in_the_app() {
             "lesson {i}: {:?}",
             h.state().error
         );
-        assert!(h.state().trace.is_some());
+        let app_trace = h.state().trace.clone().unwrap();
+        let file_trace = compute(&lesson.spec().unwrap()).unwrap();
+        assert_eq!(app_trace.tokens_q, file_trace.tokens_q, "{}", lesson.name);
+        assert_eq!(app_trace.tokens_k, file_trace.tokens_k, "{}", lesson.name);
+        for (a, b) in app_trace.head_traces.iter().zip(&file_trace.head_traces) {
+            assert_eq!(a.weights, b.weights, "{}", lesson.name);
+        }
+        assert_eq!(app_trace.output, file_trace.output, "{}", lesson.name);
+        // Its description is on screen.
+        let desc = lesson.description(Lang::En);
+        assert!(h.query_by_label(&desc).is_some(), "{}: {desc}", lesson.name);
     }
 }
 
@@ -228,8 +245,8 @@ fn every_message_renders_with_the_embedded_fonts() {
     h.run();
 }
 
-#[test]
-fn a_sample_model_opens_from_the_menu_and_every_model_view_draws() {
+/// Opens the tiny GPT-2 from Model ▸ Sample models and waits for its run and layer trace.
+fn open_tiny_gpt2() -> Harness<'static, AttnApp> {
     let mut h = harness(State::default());
     h.get_by_label("Model").click();
     h.run();
@@ -238,34 +255,123 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_draws() {
     for _ in 0..5 {
         settle(&mut h);
     }
+    assert!(
+        h.state().model_error.is_none(),
+        "{:?}",
+        h.state().model_error
+    );
+    h
+}
+
+/// Softmax of q·kᵀ/√d with a causal mask, in f64 straight from Q and K: an independent
+/// value for a GPT-2 head's probabilities.
+fn causal_softmax(q: &ndarray::Array2<f32>, k: &ndarray::Array2<f32>) -> ndarray::Array2<f64> {
+    let (n, d) = q.dim();
+    let mut p = ndarray::Array2::<f64>::zeros((n, n));
+    for i in 0..n {
+        let s: Vec<f64> = (0..=i)
+            .map(|j| {
+                (0..d)
+                    .map(|m| q[[i, m]] as f64 * k[[j, m]] as f64)
+                    .sum::<f64>()
+                    / (d as f64).sqrt()
+            })
+            .collect();
+        let max = s.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = s.iter().map(|x| (x - max).exp()).sum();
+        for j in 0..=i {
+            p[[i, j]] = (s[j] - max).exp() / z;
+        }
+    }
+    p
+}
+
+#[test]
+fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
+    use attnscope::app::heatmap::TexKey;
+    use attnscope::export::matrix::MatrixKind;
+    let mut h = open_tiny_gpt2();
     let app = h.state();
-    assert!(app.model_error.is_none(), "{:?}", app.model_error);
     let out = app.model_out.clone().expect("the model ran on the text");
     assert_eq!(out.run.layers.len(), 2);
+    // One forward pass for one input.
+    assert_eq!(app.model_runs_started(), 1);
     let trace = app.trace.clone().expect("the focused layer is a trace");
     assert_eq!(trace.heads, 4);
-    // The heatmap of layer 0 head 0 is the model's own probabilities.
-    assert_eq!(
-        trace.head_traces[0].weights,
-        out.run.layers[0].heads[0].probs
-    );
-    for view in [
-        "Layers × heads",
-        "Attention lab",
-        "Head statistics",
-        "Rollout",
-        "Neuron view",
-        "Heatmap",
-        "Token lines",
-    ] {
-        h.get_by_label(view).click();
-        h.step();
-        settle(&mut h);
+    let n = trace.n_q();
+    // The heatmap's weights are the model's attention, checked against softmax(qkᵀ/√d)
+    // recomputed here from the head's own Q and K.
+    for (hd, ht) in trace.head_traces.iter().enumerate() {
+        let want = causal_softmax(&ht.q, &ht.k);
+        let diff = ht
+            .weights
+            .iter()
+            .zip(want.iter())
+            .map(|(a, b)| (*a as f64 - b).abs())
+            .fold(0.0, f64::max);
+        assert!(diff < 1e-5, "head {hd}: max |Δp| = {diff}");
     }
+    let trace_gen = app.trace_generation();
+    let run = app.run_generation();
+    // Each view, clicked, shows what it is for.
+    h.get_by_label("Layers × heads").click();
+    settle(&mut h);
+    for l in 0..2 {
+        for hd in 0..4 {
+            let key = TexKey::ModelHead {
+                run,
+                layer: l,
+                head: hd,
+            };
+            assert_eq!(
+                h.state().textures().size_of(key),
+                Some([n, n]),
+                "L{l} H{hd}"
+            );
+        }
+    }
+    h.get_by_label("Heatmap").click();
+    settle(&mut h);
+    let key = TexKey::Head {
+        trace: trace_gen,
+        head: 0,
+        kind: MatrixKind::Weights,
+    };
+    assert_eq!(h.state().textures().size_of(key), Some([n, n]));
+    h.get_by_label("Token lines").click();
+    settle(&mut h);
+    assert!(h.query_by_label_contains("Hover a token").is_some());
+    h.get_by_label("Neuron view").click();
+    settle(&mut h);
+    let (i, j) = (h.state().state.row, h.state().state.col);
+    let raw = trace.head_traces[0].raw_scores[[i, j]];
     assert!(
-        h.state().lab_trace.is_some(),
-        "the lab re-ran the focused head"
+        h.query_by_label_contains(&format!("= {raw:.4}")).is_some(),
+        "the neuron view sums to the raw score {raw:.4}"
     );
+    h.get_by_label("Head statistics").click();
+    settle(&mut h);
+    h.get_by_label("L1 H0");
+    h.get_by_label("Rollout").click();
+    settle(&mut h);
+    assert_eq!(
+        h.state().textures().size_of(TexKey::Rollout { run }),
+        Some([n, n])
+    );
+    h.get_by_label("Attention lab").click();
+    settle(&mut h);
+    let lab = h
+        .state()
+        .lab_trace
+        .clone()
+        .expect("the lab re-ran the focused head");
+    assert_eq!(lab.heads, 1);
+    assert_eq!(
+        lab.head_traces[0].q, trace.head_traces[0].q,
+        "the lab uses the real Q"
+    );
+    // Still one forward pass: views and the lab reuse it.
+    assert_eq!(h.state().model_runs_started(), 1);
     // A broken model folder: a message, and the previous model stays usable.
     let tmp = tempfile::tempdir().unwrap();
     h.state_mut().push(attnscope::app::Command::OpenModel(Some(
@@ -275,11 +381,129 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_draws() {
     for _ in 0..3 {
         settle(&mut h);
     }
-    let err = h.state().model_error.clone().unwrap_or_default();
+    let err = h
+        .state()
+        .model_error
+        .as_ref()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
     assert!(err.contains("has no config.json"), "{err}");
     assert_eq!(
         h.state().model.as_ref().unwrap().model.name,
         "tiny-gpt2-induction"
     );
     assert!(h.state().model_out.is_some() && h.state().trace.is_some());
+}
+
+#[test]
+fn the_step_through_describes_the_real_head_not_the_toy_settings() {
+    let mut h = open_tiny_gpt2();
+    // Toy settings that contradict the model: additive score, no causal mask.
+    h.state_mut().state.score = attnscope::core::ScoreKind::Additive;
+    h.state_mut().state.causal = false;
+    h.state_mut().state.step = Step::Project;
+    h.step();
+    settle(&mut h);
+    // In the step's formula and in the left panel's summary of the head.
+    assert_eq!(
+        h.query_all_by_label_contains("Q = LN(X)·W_Q + b_Q").count(),
+        2
+    );
+    h.get_by_label_contains("q0 = LN(x0)·W_Q + b_Q =");
+    h.state_mut().state.step = Step::Scores;
+    h.step();
+    h.step();
+    h.get_by_label("sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ");
+    assert!(
+        h.query_by_label_contains("tanh").is_none(),
+        "a dot-product head"
+    );
+    h.state_mut().state.step = Step::Mask;
+    h.step();
+    h.step();
+    h.get_by_label_contains("zᵢⱼ = −∞ if j > i");
+    // The left panel says what this head does, read-only, and offers the lab.
+    h.get_by_label("This head");
+    h.get_by_label_contains("score: scaled dot");
+    h.get_by_label("Re-run in the lab ▶").click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().state.view, attnscope::app::state::View::Lab);
+    let lab = h.state().lab_trace.clone().unwrap();
+    assert!(lab.mechanism.lab);
+    assert_eq!(lab.mechanism.score, attnscope::core::ScoreKind::Additive);
+}
+
+#[test]
+fn a_lab_change_reruns_one_head_not_the_layer() {
+    let mut h = open_tiny_gpt2();
+    h.get_by_label("Attention lab").click();
+    settle(&mut h);
+    let (trace_gen, lab_gen) = (h.state().trace_generation(), h.state().lab_generation());
+    let first = h.state().lab_trace.clone().unwrap();
+    h.state_mut().state.temperature = 0.25;
+    h.step();
+    settle(&mut h);
+    assert_eq!(
+        h.state().trace_generation(),
+        trace_gen,
+        "the layer was not recomputed"
+    );
+    assert_eq!(h.state().lab_generation(), lab_gen + 1, "the lab head was");
+    let second = h.state().lab_trace.clone().unwrap();
+    assert_eq!(second.temperature, 0.25);
+    assert_ne!(first.head_traces[0].weights, second.head_traces[0].weights);
+    assert_eq!(h.state().model_runs_started(), 1);
+}
+
+#[test]
+fn a_short_row_lists_every_key_in_the_arithmetic() {
+    let mut h = harness(State::default());
+    h.state_mut().state.step = Step::Softmax;
+    h.step();
+    h.step();
+    let n = h.state().trace.as_ref().unwrap().n_k();
+    assert_eq!(n, 11);
+    for j in 0..n {
+        h.get_by_label_contains(&format!("p0,{j} = "));
+    }
+    assert!(
+        h.query_by_label_contains("the keys with the largest weights")
+            .is_none()
+    );
+}
+
+#[test]
+fn every_spec_file_loads_into_the_app_whole() {
+    // What the app computes from a loaded spec equals what `attnscope compute` computes
+    // from the file: nothing (explicit projections, score or local-p parameters, source
+    // vectors, score scale) is dropped on the way.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/specs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let Ok(spec) = attnscope::core::Spec::from_json(&text) else {
+            continue;
+        };
+        let Ok(want) = compute(&spec) else {
+            continue;
+        };
+        let mut state = State::default();
+        state.load_spec(&spec);
+        let got = compute(&state.to_spec()).unwrap_or_else(|e| {
+            panic!(
+                "{}: the app refuses what compute accepts: {e}",
+                path.display()
+            )
+        });
+        assert_eq!(got.tokens_k, want.tokens_k, "{}", path.display());
+        for (a, b) in got.head_traces.iter().zip(&want.head_traces) {
+            assert_eq!(a.weights, b.weights, "{}", path.display());
+            assert_eq!(a.context, b.context, "{}", path.display());
+        }
+        assert_eq!(got.output, want.output, "{}", path.display());
+        checked += 1;
+    }
+    assert!(checked >= 60, "only {checked} specs checked");
 }

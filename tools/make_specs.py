@@ -277,7 +277,7 @@ LESSONS = [
         "projections": "identity", "score": "dot",
     }),
     ("wo_ai_beijing_tiananmen", {
-        "title": "我爱北京天安门: self-attention over characters / 按字的自注意力",
+        "title": "我爱北京天安门: self-attention over characters / 我爱北京天安门：按字的自注意力",
         "description": "Seven Chinese characters, one token each (chars tokenizer), seeded toy "
                        "embeddings with sinusoidal positions, d_model 8 split into 2 heads of "
                        "4. / 七个汉字，每个字一个词元（chars 分词），种子生成的玩具嵌入加正弦位置"

@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The UI language.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// The UI language (also the CLI's `--lang`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 pub enum Lang {
     /// English.
     #[default]
@@ -131,6 +133,21 @@ messages! {
     ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。玩具嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
     ExplEmbedModel => "With a real model, X is the hidden state entering the chosen layer: the token and position embeddings for layer 0, the previous layer's output after that.", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层是词元嵌入加位置嵌入，之后各层是上一层的输出。";
     ExplProject => "Three learned matrices turn each row of X into a query (what am I looking for?), a key (what do I offer?) and a value (what do I pass on?). Each head takes its own dₖ columns.", "三个可学习矩阵把 X 的每一行变成查询（我在找什么？）、键（我能提供什么？）和值（我要传递什么？）。每个头取自己的 dₖ 列。";
+    ExplPreNorm => "This model normalises each row of X first (LayerNorm: subtract the row mean, divide by its spread, then scale and shift by learned γ, β), and projects the normalised rows.", "该模型先把 X 的每一行归一化（LayerNorm：减去行均值、除以其离散程度，再用可学习的 γ、β 缩放和平移），再对归一化后的行做投影。";
+    ExplBias => "Each projection also adds a learned bias vector b after the matrix product.", "每个投影在矩阵乘法之后还会加上一个可学习的偏置向量 b。";
+    ExplLabQkv => "In the lab, Q, K and V are the real head's own, taken from the model's forward pass; only the steps after them follow the mechanism chosen on the left.", "在实验室里，Q、K、V 是真实注意力头自己的（取自模型的前向计算）；只有其后的步骤按左侧选择的机制计算。";
+    ExplCausal => "This head is causal: a token may look only at itself and earlier tokens, so everything above the diagonal is −∞.", "这个头是因果的：每个词元只能看自己和之前的词元，所以对角线以上全为 −∞。";
+    ExplNoMask => "This head masks nothing: every query sees every key.", "这个头不做任何掩码：每个查询都能看到所有键。";
+    Padding => "padding", "填充";
+    NoMask => "none", "无";
+    ScaleWord => "scale", "缩放";
+    ThisHead => "This head", "当前注意力头";
+    ThisHeadTip => "What the focused head of the model computes, read from the model itself. The toy controls do not change a real model: use the lab to try another mechanism on this head's own Q, K, V.", "模型中当前注意力头实际的计算方式，直接取自模型本身。玩具参数不会改变真实模型：请在实验室里用这个头自己的 Q、K、V 试验其他机制。";
+    RerunInLab => "Re-run in the lab ▶", "在实验室中重新计算 ▶";
+    LabMechanism => "Lab: re-run this head with", "实验室：用以下设置重新计算该头";
+    LessonWord => "Lesson", "课例";
+    ImportedFields => "Also from the spec file (used as given):", "另外取自规格文件（按原样使用）：";
+    ForgetImported => "Use seeded ones instead", "改用种子生成的参数";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";

@@ -5,9 +5,11 @@ use eframe::egui::{self, RichText};
 use crate::core::{ScoreKind, SpanKind, Tokenizer};
 use crate::export::colormap::Colormap;
 
+use super::describe;
 use super::i18n::{Lang, Msg, tr};
-use super::state::{EmbeddingMode, Preset, ThemeChoice};
-use super::{AttnApp, Command, ExportKind, LESSONS};
+use super::lessons::LESSONS;
+use super::state::{EmbeddingMode, MAX_MATRIX, Preset, ThemeChoice, View};
+use super::{AttnApp, Command, ExportKind};
 
 /// File, View, Language, Help.
 pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
@@ -26,8 +28,12 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                     app.push(Command::OpenSpec);
                 }
                 ui.menu_button(t(Msg::MenuLessons), |ui| {
-                    for (i, (name, _)) in LESSONS.iter().enumerate() {
-                        if ui.button(*name).clicked() {
+                    for (i, lesson) in LESSONS.iter().enumerate() {
+                        if ui
+                            .button(lesson.title(lang))
+                            .on_hover_text(lesson.description(lang))
+                            .clicked()
+                        {
                             app.push(Command::LoadLesson(i));
                         }
                     }
@@ -87,8 +93,8 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                 });
             });
             ui.menu_button(t(Msg::MenuView), |ui| {
-                for (v, m) in super::views::view_tabs(app.state.embedding == EmbeddingMode::Model) {
-                    ui.radio_value(&mut app.state.view, v, t(m));
+                for d in super::views::offered(app.state.embedding == EmbeddingMode::Model) {
+                    ui.radio_value(&mut app.state.view, d.view, t(d.label));
                 }
                 ui.separator();
                 ui.radio_value(&mut app.state.theme, ThemeChoice::Light, t(Msg::ThemeLight));
@@ -187,13 +193,86 @@ pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
         .default_size(320.0)
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
+                lesson_ui(app, ui);
                 ui.heading(t(Msg::Input));
                 input_ui(app, ui);
+                imported_ui(app, ui);
                 ui.separator();
-                ui.heading(t(Msg::Mechanism));
+                if app.state.embedding == EmbeddingMode::Model {
+                    real_head_ui(app, ui);
+                    if app.state.view != View::Lab {
+                        return;
+                    }
+                    ui.separator();
+                    ui.heading(t(Msg::LabMechanism));
+                } else {
+                    ui.heading(t(Msg::Mechanism));
+                }
                 mechanism_ui(app, ui);
             });
         });
+}
+
+/// The open lesson's title and description, in the UI language.
+fn lesson_ui(app: &AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let Some(lesson) = app
+        .state
+        .lesson
+        .as_deref()
+        .and_then(|name| LESSONS.iter().find(|l| l.name == name))
+    else {
+        return;
+    };
+    ui.label(
+        RichText::new(format!(
+            "{}: {}",
+            tr(lang, Msg::LessonWord),
+            lesson.title(lang)
+        ))
+        .strong(),
+    );
+    ui.label(RichText::new(lesson.description(lang)).small());
+    ui.separator();
+}
+
+/// What a spec file brought beyond the controls, with a way back to seeded parameters.
+fn imported_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let Some(imp) = &app.state.imported else {
+        return;
+    };
+    let fields = imp.fields();
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(tr(lang, Msg::ImportedFields)).small());
+        ui.label(RichText::new(fields.join(", ")).small().monospace());
+        if ui.small_button(tr(lang, Msg::ForgetImported)).clicked() {
+            app.push(Command::ForgetImported);
+        }
+    });
+}
+
+/// With a real model: what the focused head computes (read from the model's own trace, not
+/// editable), and the way into the lab, where the mechanism can be changed.
+fn real_head_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    ui.heading(tr(lang, Msg::ThisHead))
+        .on_hover_text(tr(lang, Msg::ThisHeadTip));
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    for line in describe::summary(&trace, head, lang) {
+        ui.label(RichText::new(line).monospace().small());
+    }
+    if app.state.view != View::Lab
+        && ui
+            .button(tr(lang, Msg::RerunInLab))
+            .on_hover_text(tr(lang, Msg::ThisHeadTip))
+            .clicked()
+    {
+        app.push(Command::ShowView(View::Lab));
+    }
 }
 
 fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
@@ -256,7 +335,18 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .labelled_by(cap.id);
             });
         }
-        EmbeddingMode::Matrix => matrix_ui(app, ui),
+        EmbeddingMode::Matrix => {
+            matrix_ui(app, ui);
+            if app.state.cross
+                && app
+                    .state
+                    .imported
+                    .as_ref()
+                    .is_none_or(|i| i.source.is_none())
+            {
+                text_box(ui, t(Msg::SourceText), &mut app.state.text_k);
+            }
+        }
         EmbeddingMode::Model => model_input_ui(app, ui),
     }
     token_chips(app, ui);
@@ -348,10 +438,12 @@ fn matrix_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let (mut rows, mut cols) = (m.values.len(), m.values.first().map_or(2, Vec::len));
     ui.horizontal(|ui| {
         let cap = ui.label(t(Msg::Rows));
-        ui.add(egui::DragValue::new(&mut rows).range(1..=8))
+        // A spec file may bring a larger X than the hand-typed limit: keep it whole.
+        let (max_rows, max_cols) = (rows.max(MAX_MATRIX), cols.max(MAX_MATRIX));
+        ui.add(egui::DragValue::new(&mut rows).range(1..=max_rows))
             .labelled_by(cap.id);
         let cap = ui.label(t(Msg::Cols));
-        ui.add(egui::DragValue::new(&mut cols).range(1..=8))
+        ui.add(egui::DragValue::new(&mut cols).range(1..=max_cols))
             .labelled_by(cap.id);
     });
     if rows != m.values.len() || cols != m.values.first().map_or(0, Vec::len) {
@@ -440,12 +532,12 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .show(ui, |ui| {
             let cap = caption(ui, t(Msg::Score), t(Msg::ScoreTip));
             egui::ComboBox::from_id_salt("score")
-                .selected_text(t(score_msg(s.score)))
+                .selected_text(t(super::describe::score_msg(s.score)))
                 .width(220.0)
                 .show_ui(ui, |ui| {
                     for k in ScoreKind::ALL {
                         if ui
-                            .selectable_value(&mut s.score, k, t(score_msg(k)))
+                            .selectable_value(&mut s.score, k, t(super::describe::score_msg(k)))
                             .clicked()
                         {
                             match k {
@@ -548,17 +640,6 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // Cross-attention switch lives with the presets, but keep it reachable directly too.
     if s.embedding == EmbeddingMode::Toy {
         ui.checkbox(&mut s.cross, t(Msg::CrossToggle));
-    }
-}
-
-/// The menu text of a score function.
-pub fn score_msg(k: ScoreKind) -> Msg {
-    match k {
-        ScoreKind::Dot => Msg::ScoreDot,
-        ScoreKind::ScaledDot => Msg::ScoreScaled,
-        ScoreKind::General => Msg::ScoreGeneral,
-        ScoreKind::Additive => Msg::ScoreAdditive,
-        ScoreKind::Cosine => Msg::ScoreCosine,
     }
 }
 

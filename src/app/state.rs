@@ -4,7 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::spec::{ProjectionKind, Projections, Rows, Sequence, Spec};
+use crate::core::spec::{
+    LocalPParams, ProjectionKind, Projections, Rows, ScoreParams, Sequence, Spec,
+};
 use crate::core::{ScoreKind, SpanKind, Step, Tokenizer};
 use crate::export::colormap::Colormap;
 
@@ -56,8 +58,10 @@ pub enum EmbeddingMode {
     Model,
 }
 
-/// The main view.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The main view (also the CLI's `--view`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 pub enum View {
     /// The focused head's heatmap.
     #[default]
@@ -80,8 +84,8 @@ pub enum View {
     Rollout,
 }
 
-/// Light or dark.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Light or dark (also the CLI's `--theme`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 pub enum ThemeChoice {
     /// Light (best on projectors).
     #[default]
@@ -119,6 +123,48 @@ impl MatrixInput {
             self.labels.push(format!("q{}", self.labels.len() + 1));
         }
         self.labels.truncate(rows);
+    }
+}
+
+/// What a spec file held beyond the controls: explicit matrices and parameters. The state
+/// keeps them and [`State::to_spec`] passes them on, so the app computes exactly what
+/// `attnscope compute` computes on the same file. The left panel lists them, with a button
+/// to forget them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Imported {
+    /// Projections other than the input mode's default (explicit W_Q…W_O, or identity on text).
+    pub projections: Option<Projections>,
+    /// Explicit score parameters (W_a, or W₁, W₂, v_a) per head.
+    pub score_params: Option<ScoreParams>,
+    /// Explicit local-p parameters (W_p, v_p) per head.
+    pub local_p_params: Option<LocalPParams>,
+    /// Explicit source vectors for cross-attention.
+    pub source: Option<Sequence>,
+    /// A score multiplier other than 1 and 1/√dₖ.
+    pub score_scale: Option<f32>,
+}
+
+impl Imported {
+    /// What is held, by spec field name (empty when nothing is).
+    pub fn fields(&self) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        if self.projections.is_some() {
+            out.push("projections");
+        }
+        if self.score_params.is_some() {
+            out.push("score_params");
+        }
+        if self.local_p_params.is_some() {
+            out.push("local_p_params");
+        }
+        if self.source.is_some() {
+            out.push("source.vectors");
+        }
+        if self.score_scale.is_some() {
+            out.push("score_scale");
+        }
+        out
     }
 }
 
@@ -198,6 +244,10 @@ pub struct State {
     pub layer: usize,
     /// Statistics table sort: column index and descending.
     pub stats_sort: (usize, bool),
+    /// The lesson last opened (its name), shown with its title and description.
+    pub lesson: Option<String>,
+    /// Explicit parameters from an opened spec file (`None`: seeded ones).
+    pub imported: Option<Imported>,
 }
 
 impl Default for State {
@@ -239,11 +289,65 @@ impl Default for State {
             recent_models: Vec::new(),
             layer: 0,
             stats_sort: (0, false),
+            lesson: None,
+            imported: None,
         }
     }
 }
 
+/// Most heads the toy controls offer.
+pub const MAX_HEADS: usize = 16;
+/// Widest toy embedding the controls offer.
+pub const MAX_D_MODEL: usize = 512;
+/// Largest local half width D and sliding window the controls offer.
+pub const MAX_HALF_WIDTH: usize = 512;
+/// Largest typed matrix (rows and columns).
+pub const MAX_MATRIX: usize = 8;
+/// Largest |value| of a typed matrix entry (its scores stay far from f32 overflow).
+pub const MATRIX_LIMIT: f32 = 1e4;
+/// Temperature range of the slider.
+pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f32> = 0.05..=10.0;
+
 impl State {
+    /// Brings every field into the range the controls offer. A session file or the remembered
+    /// state is untrusted: a huge `heads`, a NaN temperature or a 10⁶-row matrix must not
+    /// reach the computation (or overflow `fit_d_model_to_heads`).
+    pub fn sanitize(&mut self) {
+        let finite_in = |x: f32, r: std::ops::RangeInclusive<f32>, default: f32| {
+            if x.is_finite() {
+                x.clamp(*r.start(), *r.end())
+            } else {
+                default
+            }
+        };
+        self.zoom = finite_in(self.zoom, 0.5..=3.0, 1.0);
+        self.heat_zoom = finite_in(self.heat_zoom, 0.25..=8.0, 1.0);
+        self.temperature = finite_in(self.temperature, TEMPERATURE_RANGE, 1.0);
+        self.heads = self.heads.clamp(1, MAX_HEADS);
+        self.d_model = self.d_model.clamp(1, MAX_D_MODEL);
+        self.max_tokens = self.max_tokens.clamp(1, crate::core::spec::MAX_TOKENS);
+        self.local_d = self.local_d.min(MAX_HALF_WIDTH);
+        self.window = self.window.min(MAX_HALF_WIDTH);
+        self.padded.retain(|&j| j < crate::core::spec::MAX_TOKENS);
+        self.padded.truncate(crate::core::spec::MAX_TOKENS);
+        let m = &mut self.matrix;
+        // A spec file may bring a larger X than the hand-typed limit; it stays bounded.
+        let rows = m.values.len().clamp(1, crate::core::spec::MAX_TOKENS);
+        let cols = m.values.first().map_or(2, Vec::len).clamp(1, MAX_D_MODEL);
+        m.values.truncate(rows);
+        m.labels.truncate(rows);
+        m.resize(rows, cols);
+        for v in m.values.iter_mut().flatten() {
+            *v = if v.is_finite() {
+                v.clamp(-MATRIX_LIMIT, MATRIX_LIMIT)
+            } else {
+                0.0
+            };
+        }
+        self.recent_models.truncate(8);
+        self.fit_d_model_to_heads();
+    }
+
     /// Applies a mechanism preset to the axes.
     pub fn apply_preset(&mut self, preset: Preset) {
         self.preset = Some(preset);
@@ -277,17 +381,21 @@ impl State {
     /// Keeps d_model divisible by the heads (rounding d_model up), so every head count works.
     pub fn fit_d_model_to_heads(&mut self) {
         self.heads = self.heads.max(1);
-        if self.embedding == EmbeddingMode::Toy && self.d_model % self.heads != 0 {
+        if self.embedding == EmbeddingMode::Toy && !self.d_model.is_multiple_of(self.heads) {
             self.d_model = self.d_model.div_ceil(self.heads) * self.heads;
         }
     }
 
     /// The number of key tokens the current input gives (after the token limit).
     pub fn key_count(&self) -> usize {
+        let imported_source = self.imported.as_ref().and_then(|i| i.source.as_ref());
+        if let (true, Some(src)) = (self.cross, imported_source) {
+            return src.vectors.as_ref().map_or(0, Vec::len);
+        }
         match (self.embedding, self.cross) {
-            (EmbeddingMode::Matrix, _) => self.matrix.values.len(),
+            (EmbeddingMode::Matrix, false) => self.matrix.values.len(),
             (EmbeddingMode::Model, _) => 0,
-            (EmbeddingMode::Toy, true) => self
+            (EmbeddingMode::Toy | EmbeddingMode::Matrix, true) => self
                 .tokenizer
                 .tokenize(&self.text_k)
                 .len()
@@ -330,11 +438,29 @@ impl State {
                 spec.target =
                     Sequence::vectors(self.matrix.values.clone(), Some(self.matrix.labels.clone()));
                 spec.projections = Projections::Named(ProjectionKind::Identity);
+                if self.cross {
+                    spec.source = Some(Sequence::text(self.text_k.clone()));
+                }
                 self.matrix.values.first().map_or(1, Vec::len)
             }
         };
         let d_k = (d_model / self.heads.max(1)).max(1);
         spec.score_scale = self.score_scale_for(d_k);
+        if let Some(imp) = &self.imported {
+            if let Some(p) = &imp.projections {
+                spec.projections = p.clone();
+            }
+            spec.score_params = imp.score_params.clone();
+            spec.local_p_params = imp.local_p_params.clone();
+            if let Some(s) = imp.score_scale {
+                spec.score_scale = Some(s);
+            }
+            if self.cross
+                && let Some(src) = &imp.source
+            {
+                spec.source = Some(src.clone());
+            }
+        }
         let n_k = self.key_count();
         if self.padded.iter().any(|&j| j < n_k) {
             spec.padding = Some((0..n_k).map(|j| self.padded.contains(&j)).collect());
@@ -373,19 +499,31 @@ impl State {
         self.model_dir = Some(dir);
     }
 
-    /// Loads a spec (a lesson or a file) into the state, as far as the app can show it.
+    /// Loads a spec (a lesson or a file) into the state: the axes into the controls, and
+    /// whatever the controls cannot hold (explicit matrices and parameters, source vectors, an
+    /// unusual score scale) into [`State::imported`], so nothing in the file is dropped.
     pub fn load_spec(&mut self, spec: &Spec) {
         self.tokenizer = spec.tokenizer;
         self.seed = spec.seed;
         self.positions = spec.positions;
-        self.heads = spec.heads.max(1) as usize;
+        self.heads = usize::try_from(spec.heads).unwrap_or(1).clamp(1, MAX_HEADS);
         self.score = spec.score;
         self.span = spec.span;
-        self.local_d = spec.local_d.max(0) as usize;
+        self.local_d = usize::try_from(spec.local_d)
+            .unwrap_or(0)
+            .min(MAX_HALF_WIDTH);
         self.causal = spec.causal;
         self.window_on = spec.window.is_some();
-        self.window = spec.window.unwrap_or(2).max(0) as usize;
+        self.window = spec
+            .window
+            .and_then(|w| usize::try_from(w).ok())
+            .unwrap_or(2)
+            .min(MAX_HALF_WIDTH);
         self.temperature = spec.temperature;
+        self.max_tokens = spec
+            .max_tokens
+            .unwrap_or(crate::core::spec::MAX_TOKENS)
+            .clamp(1, crate::core::spec::MAX_TOKENS);
         self.padded = spec
             .padding
             .as_ref()
@@ -398,10 +536,14 @@ impl State {
             })
             .unwrap_or_default();
         self.cross = spec.source.is_some();
-        if let Some(src) = spec.source.as_ref().and_then(|s| s.text.clone()) {
-            self.text_k = src;
+        let mut imported = Imported::default();
+        if let Some(src) = &spec.source {
+            match &src.text {
+                Some(text) => self.text_k = text.clone(),
+                None => imported.source = Some(src.clone()),
+            }
         }
-        if let Some(v) = &spec.target.vectors {
+        let default_projections = if let Some(v) = &spec.target.vectors {
             self.embedding = EmbeddingMode::Matrix;
             self.matrix = MatrixInput {
                 labels: spec
@@ -411,18 +553,37 @@ impl State {
                     .unwrap_or_else(|| (1..=v.len()).map(|i| format!("x{i}")).collect()),
                 values: v.clone(),
             };
-            self.cross = false;
+            Projections::Named(ProjectionKind::Identity)
         } else {
             self.embedding = EmbeddingMode::Toy;
             self.text_q = spec.target.text.clone().unwrap_or_default();
             self.d_model = spec
                 .d_model
-                .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL);
+                .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL)
+                .clamp(1, MAX_D_MODEL);
+            Projections::Named(ProjectionKind::Seeded)
+        };
+        if spec.projections != default_projections {
+            imported.projections = Some(spec.projections.clone());
         }
+        imported.score_params = spec.score_params.clone();
+        imported.local_p_params = spec.local_p_params.clone();
+        let d_model = match self.embedding {
+            EmbeddingMode::Matrix => self.matrix.values.first().map_or(1, Vec::len),
+            _ => self.d_model,
+        };
+        let d_k = (d_model / self.heads).max(1) as f32;
         self.scale_sqrt_dk = match spec.score_scale {
             None => spec.score == ScoreKind::ScaledDot,
             Some(s) => (s - 1.0).abs() > 1e-6,
         };
+        if let Some(s) = spec.score_scale
+            && (s - 1.0).abs() > 1e-6
+            && (s - 1.0 / d_k.sqrt()).abs() > 1e-6
+        {
+            imported.score_scale = Some(s);
+        }
+        self.imported = (imported != Imported::default()).then_some(imported);
         self.preset = None;
         self.fit_d_model_to_heads();
     }
@@ -451,9 +612,11 @@ mod tests {
 
     #[test]
     fn scale_toggle_maps_to_score_scale() {
-        let mut s = State::default();
-        s.score = ScoreKind::Dot;
-        s.scale_sqrt_dk = true;
+        let mut s = State {
+            score: ScoreKind::Dot,
+            scale_sqrt_dk: true,
+            ..State::default()
+        };
         let t = crate::core::compute(&s.to_spec()).unwrap();
         assert!((t.scale - 1.0 / (t.d_k as f32).sqrt()).abs() < 1e-6);
         s.score = ScoreKind::ScaledDot;

@@ -6,10 +6,10 @@ use eframe::egui::{self, RichText};
 use ndarray::{Array2, ArrayView1};
 
 use crate::core::attend::softmax_parts;
-use crate::core::{HeadTrace, ScoreKind, SpanKind, Step, Trace};
+use crate::core::{HeadTrace, ScoreKind, Step, Trace};
 
+use super::describe::{bias, explanation, formula, normed};
 use super::i18n::{Lang, Msg, tr};
-use super::state::EmbeddingMode;
 use super::{AttnApp, Command};
 
 /// The list label of a step.
@@ -27,21 +27,6 @@ pub fn step_msg(s: Step) -> Msg {
     }
 }
 
-fn explanation(s: Step, model: bool) -> Msg {
-    match s {
-        Step::Embed if model => Msg::ExplEmbedModel,
-        Step::Embed => Msg::ExplEmbed,
-        Step::Project => Msg::ExplProject,
-        Step::Scores => Msg::ExplScores,
-        Step::Scale => Msg::ExplScale,
-        Step::Mask => Msg::ExplMask,
-        Step::Softmax => Msg::ExplSoftmax,
-        Step::WeightedSum => Msg::ExplWeighted,
-        Step::Concat => Msg::ExplConcat,
-        Step::Output => Msg::ExplOutput,
-    }
-}
-
 /// A number as the tables show it (4 decimals; −∞ for masked).
 pub fn num(x: f32) -> String {
     if x == f32::NEG_INFINITY {
@@ -50,76 +35,6 @@ pub fn num(x: f32) -> String {
         format!("{x:.3e}")
     } else {
         format!("{x:.4}")
-    }
-}
-
-/// The formula of a step for the current settings.
-fn formula(app: &AttnApp, trace: &Trace) -> String {
-    let s = &app.state;
-    match s.step {
-        Step::Embed => match s.embedding {
-            EmbeddingMode::Toy if s.positions => "xᵢ = E[tokenᵢ] + PE(i)".into(),
-            EmbeddingMode::Toy => "xᵢ = E[tokenᵢ]".into(),
-            EmbeddingMode::Matrix => "X = (typed)".into(),
-            EmbeddingMode::Model => "X⁽ˡ⁾ = the hidden state entering layer l".into(),
-        },
-        Step::Project => format!(
-            "Q = X·W_Q,  K = X·W_K,  V = X·W_V;  head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}",
-            trace.d_k
-        ),
-        Step::Scores => match s.score {
-            ScoreKind::Dot | ScoreKind::ScaledDot => "sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ".into(),
-            ScoreKind::General => "sᵢⱼ = qᵢᵀ W_a kⱼ".into(),
-            ScoreKind::Additive => "sᵢⱼ = v_aᵀ tanh(W₁qᵢ + W₂kⱼ)".into(),
-            ScoreKind::Cosine => "sᵢⱼ = qᵢ·kⱼ / (‖qᵢ‖ ‖kⱼ‖)".into(),
-        },
-        Step::Scale => {
-            if (trace.scale - 1.0 / (trace.d_k as f32).sqrt()).abs() < 1e-6 {
-                format!("s′ᵢⱼ = sᵢⱼ / √dₖ = sᵢⱼ × {:.4}", trace.scale)
-            } else {
-                format!("s′ᵢⱼ = sᵢⱼ × {:.4}", trace.scale)
-            }
-        }
-        Step::Mask => {
-            let mut parts = Vec::new();
-            if s.causal {
-                parts.push("j > i".to_owned());
-            }
-            if s.window_on {
-                parts.push(format!("|i − j| > {}", s.window));
-            }
-            match s.span {
-                SpanKind::LocalM => parts.push(format!("|j − i| > {}", s.local_d)),
-                SpanKind::LocalP => parts.push(format!("|j − pᵢ| > {}", s.local_d)),
-                SpanKind::Global => {}
-            }
-            if !s.padded.is_empty() {
-                parts.push("padding".into());
-            }
-            let cond = if parts.is_empty() {
-                "—".into()
-            } else {
-                parts.join(" ∨ ")
-            };
-            format!(
-                "zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2});  zᵢⱼ = −∞ if {cond}",
-                trace.temperature
-            )
-        }
-        Step::Softmax => {
-            let base = "pᵢⱼ = exp(zᵢⱼ − maxₖ zᵢₖ) / Σₖ exp(zᵢₖ − maxₖ zᵢₖ)";
-            if s.span == SpanKind::LocalP {
-                format!(
-                    "{base} × exp(−(j − pᵢ)² / 2σ²),  σ = {:.1}",
-                    s.local_d as f32 / 2.0
-                )
-            } else {
-                base.into()
-            }
-        }
-        Step::WeightedSum => "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ/√dₖ)·V)".into(),
-        Step::Concat => "concat = [o⁽⁰⁾ | o⁽¹⁾ | … | o⁽ʰ⁻¹⁾]".into(),
-        Step::Output => "output = concat · W_O".into(),
     }
 }
 
@@ -173,13 +88,16 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .auto_shrink(false)
                 .show(ui, |ui| {
                     ui.label(RichText::new(t(Msg::Formula)).strong());
-                    ui.label(RichText::new(formula(app, &trace)).monospace().size(15.0));
+                    ui.label(
+                        RichText::new(formula(app.state.step, &trace))
+                            .monospace()
+                            .size(15.0),
+                    );
                     ui.add_space(4.0);
                     ui.label(RichText::new(t(Msg::Explanation)).strong());
-                    ui.label(t(explanation(
-                        app.state.step,
-                        app.state.embedding == EmbeddingMode::Model,
-                    )));
+                    for m in explanation(app.state.step, &trace.mechanism) {
+                        ui.label(t(m));
+                    }
                     ui.add_space(6.0);
                     row_picker(app, ui, &trace);
                     ui.add_space(4.0);
@@ -330,8 +248,9 @@ fn paren(x: f32) -> String {
     }
 }
 
-/// Most keys the expanded arithmetic lists.
-const MAX_KEYS: usize = 10;
+/// Most keys the expanded arithmetic lists: a row with at most this many keys is listed in
+/// full, a longer one by its heaviest keys.
+const MAX_KEYS: usize = 16;
 
 /// The expanded arithmetic of the selected row for the current step.
 fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
@@ -364,13 +283,31 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             format!("x{i} («{tok}») = {}", vec_str(trace.x_q.row(i), 8)),
         ),
         Step::Project => {
-            mono(ui, format!("q{i} = x{i}·W_Q = {}", vec_str(ht.q.row(i), 8)));
+            let m = &trace.mechanism;
+            let x = normed(m, &format!("x{i}"));
+            let how = |name: &str| {
+                if m.lab || m.identity_projections {
+                    String::new()
+                } else {
+                    format!(" = {x}·W_{name}{}", bias(m.qkv_bias, name))
+                }
+            };
+            mono(
+                ui,
+                format!("q{i}{} = {}", how("Q"), vec_str(ht.q.row(i), 8)),
+            );
             if i < trace.n_k() {
-                mono(ui, format!("k{i} = {}", vec_str(ht.k.row(i), 8)));
-                mono(ui, format!("v{i} = {}", vec_str(ht.v.row(i), 8)));
+                mono(
+                    ui,
+                    format!("k{i}{} = {}", how("K"), vec_str(ht.k.row(i), 8)),
+                );
+                mono(
+                    ui,
+                    format!("v{i}{} = {}", how("V"), vec_str(ht.v.row(i), 8)),
+                );
             }
         }
-        Step::Scores => score_lines(app, ui, trace, ht, i, &keys),
+        Step::Scores => score_lines(ui, trace, ht, i, &keys),
         Step::Scale => {
             for &j in &keys {
                 mono(
@@ -466,8 +403,9 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         Step::Output => mono(
             ui,
             format!(
-                "{}{i} = concat{i}·W_O = {}",
+                "{}{i} = concat{i}·W_O{} = {}",
                 tr(lang, Msg::Output),
+                bias(trace.mechanism.out_bias, "O"),
                 vec_str(trace.output.row(i), 12)
             ),
         ),
@@ -490,17 +428,10 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     }
 }
 
-fn score_lines(
-    app: &AttnApp,
-    ui: &mut egui::Ui,
-    trace: &Trace,
-    ht: &HeadTrace,
-    i: usize,
-    keys: &[usize],
-) {
+fn score_lines(ui: &mut egui::Ui, trace: &Trace, ht: &HeadTrace, i: usize, keys: &[usize]) {
     for &j in keys {
         let s = num(ht.raw_scores[[i, j]]);
-        let line = match app.state.score {
+        let line = match trace.mechanism.score {
             ScoreKind::Dot | ScoreKind::ScaledDot => {
                 format!(
                     "q{i}·k{j} = {} = {s}",

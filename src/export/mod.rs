@@ -4,6 +4,7 @@
 
 pub mod colormap;
 pub mod heatmap;
+pub mod matrix;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,297 @@
+//! What the UI asks for: panels push [`Command`]s while drawing, and [`AttnApp::run_cmd`]
+//! applies them once after the frame. File dialogs, exports, sessions, specs and lessons live
+//! here; every failure becomes a notice in the status bar and leaves the state as it was.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result};
+use eframe::egui;
+
+use super::i18n::Msg;
+use super::lessons::LESSONS;
+use super::state::{EmbeddingMode, View};
+use super::{AttnApp, Notice, session};
+use crate::core::{Spec, Step};
+use crate::export::matrix::MatrixKind;
+use crate::export::{self, write_atomic};
+
+/// What the UI asked for during a frame; applied once after it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Command {
+    /// Go to a step.
+    SetStep(Step),
+    /// Select a query row.
+    SelectRow(usize),
+    /// Focus a head.
+    FocusHead(usize),
+    /// Toggle a key's padding flag.
+    TogglePadding(usize),
+    /// Export the focused heatmap (PNG or SVG).
+    ExportHeatmap(ExportKind),
+    /// Export the trace (JSON) or its weights (CSV).
+    ExportTrace(ExportKind),
+    /// Save the window as PNG.
+    ExportWindow,
+    /// Save the session.
+    SaveSession,
+    /// Open a session.
+    OpenSession,
+    /// Open a spec file.
+    OpenSpec,
+    /// Load a built-in lesson by index.
+    LoadLesson(usize),
+    /// Open a model folder (a dialog when `None`).
+    OpenModel(Option<PathBuf>),
+    /// Focus a layer of the model.
+    FocusLayer(usize),
+    /// Select a (query, key) cell.
+    SelectCell(usize, usize),
+    /// Start or stop auto-advancing steps.
+    TogglePlay,
+    /// Show a view.
+    ShowView(View),
+    /// Forget the explicit parameters a spec file brought (back to seeded ones).
+    ForgetImported,
+    /// Quit.
+    Quit,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExportKind {
+    /// PNG image.
+    Png,
+    /// SVG image.
+    Svg,
+    /// JSON data.
+    Json,
+    /// CSV data.
+    Csv,
+}
+
+impl ExportKind {
+    fn ext(self) -> &'static str {
+        match self {
+            ExportKind::Png => "png",
+            ExportKind::Svg => "svg",
+            ExportKind::Json => "json",
+            ExportKind::Csv => "csv",
+        }
+    }
+}
+
+impl AttnApp {
+    /// Applies one command.
+    pub fn run_cmd(&mut self, ctx: &egui::Context, c: Command) {
+        match c {
+            Command::SetStep(s) => self.state.step = s,
+            Command::SelectRow(r) => self.state.row = r,
+            Command::FocusHead(h) => self.state.head = h,
+            Command::TogglePadding(j) => {
+                if let Some(pos) = self.state.padded.iter().position(|&p| p == j) {
+                    self.state.padded.remove(pos);
+                } else {
+                    self.state.padded.push(j);
+                }
+            }
+            Command::TogglePlay => {
+                self.playing = !self.playing;
+                self.last_play_secs = ctx.input(|i| i.time);
+                if self.playing && self.state.step == Step::Output {
+                    self.state.step = Step::Embed;
+                }
+            }
+            Command::ExportHeatmap(kind) => {
+                let r = self.pick_save_path("heatmap", kind.ext()).map(|p| {
+                    let res = self.export_heatmap_to(&p, kind);
+                    (p, res)
+                });
+                self.report_save(r);
+            }
+            Command::ExportTrace(kind) => {
+                let r = self.pick_save_path("trace", kind.ext()).map(|p| {
+                    let res = self.export_trace_to(&p, kind);
+                    (p, res)
+                });
+                self.report_save(r);
+            }
+            Command::ExportWindow => {
+                if let Some(p) = self.pick_save_path("attnscope-window", "png") {
+                    self.start_screenshot(ctx, p, false);
+                }
+            }
+            Command::SaveSession => {
+                let r = self.pick_save_path("session.attnscope", "json").map(|p| {
+                    let res = self.save_session_to(&p);
+                    (p, res)
+                });
+                self.report_save(r);
+            }
+            Command::OpenSession => {
+                if let Some(p) = self.pick_open_path("json") {
+                    match self.open_session_from(&p) {
+                        Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
+                        Err(e) => self.fail(format!("{} {e:#}", self.t(Msg::OpenFailed))),
+                    }
+                }
+            }
+            Command::OpenSpec => {
+                if let Some(p) = self.pick_open_path("json") {
+                    match self.open_spec_from(&p) {
+                        Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
+                        Err(e) => self.fail(format!("{} {e:#}", self.t(Msg::OpenFailed))),
+                    }
+                }
+            }
+            Command::LoadLesson(i) => {
+                if let Some(lesson) = LESSONS.get(i) {
+                    let title = lesson.title(self.lang());
+                    match lesson.spec() {
+                        Ok(spec) => {
+                            self.state.load_spec(&spec);
+                            self.state.lesson = Some(lesson.name.to_owned());
+                            self.state.step = Step::Embed;
+                            self.state.row = 0;
+                            self.info(format!("{} {title}", self.t(Msg::Opened)));
+                        }
+                        Err(e) => self.fail(format!("{} {title}: {e}", self.t(Msg::OpenFailed))),
+                    }
+                }
+            }
+            Command::OpenModel(path) => {
+                let path = path.or_else(|| {
+                    if let Some(p) = &self.dialog_override {
+                        return Some(p.clone());
+                    }
+                    rfd::FileDialog::new().pick_folder()
+                });
+                if let Some(p) = path {
+                    if self.state.embedding != EmbeddingMode::Model {
+                        self.state.embedding = EmbeddingMode::Model;
+                        self.state.view = View::Model;
+                    }
+                    self.start_model_load(ctx, crate::model::resolve_dir(&p));
+                }
+            }
+            Command::FocusLayer(l) => self.state.layer = l,
+            Command::SelectCell(i, j) => {
+                self.state.row = i;
+                self.state.col = j;
+            }
+            Command::ShowView(v) => self.state.view = v,
+            Command::ForgetImported => self.state.imported = None,
+            Command::Quit => ctx.send_viewport_cmd(egui::ViewportCommand::Close),
+        }
+    }
+
+    /// Shows an information notice.
+    pub(super) fn info(&mut self, text: String) {
+        self.notice = Some(Notice {
+            text,
+            is_error: false,
+        });
+    }
+
+    /// Shows an error notice.
+    pub(super) fn fail(&mut self, text: String) {
+        self.notice = Some(Notice {
+            text,
+            is_error: true,
+        });
+    }
+
+    fn report_save(&mut self, r: Option<(PathBuf, Result<()>)>) {
+        match r {
+            None => {}
+            Some((p, Ok(()))) => self.info(format!("{} {}", self.t(Msg::Saved), p.display())),
+            Some((_, Err(e))) => self.fail(format!("{} {e:#}", self.t(Msg::SaveFailed))),
+        }
+    }
+
+    fn pick_save_path(&self, stem: &str, ext: &str) -> Option<PathBuf> {
+        if let Some(p) = &self.dialog_override {
+            return Some(p.clone());
+        }
+        rfd::FileDialog::new()
+            .set_file_name(format!("{stem}.{ext}"))
+            .add_filter(ext, &[ext])
+            .save_file()
+    }
+
+    fn pick_open_path(&self, ext: &str) -> Option<PathBuf> {
+        if let Some(p) = &self.dialog_override {
+            return Some(p.clone());
+        }
+        rfd::FileDialog::new().add_filter(ext, &[ext]).pick_file()
+    }
+
+    /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the
+    /// same colour rule as `attnscope render`.
+    pub fn export_heatmap_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
+        let trace = self.trace.as_ref().context("nothing computed yet")?;
+        let matrix = MatrixKind::for_step(self.state.step);
+        let head = self.state.head.min(trace.heads.saturating_sub(1));
+        let title = format!(
+            "{} {head} · {}",
+            self.t(Msg::Head),
+            self.t(super::views::heatmap::legend_msg(matrix))
+        );
+        let hm = matrix
+            .heatmap(trace, head, self.state.colormap, title)
+            .with_context(|| format!("head {head} does not exist"))?;
+        let bytes = match kind {
+            ExportKind::Svg => hm.to_svg()?.into_bytes(),
+            _ => hm.to_png(hm.default_cell_px())?,
+        };
+        write_atomic(path, &bytes)?;
+        Ok(())
+    }
+
+    /// Writes the trace as JSON, or every head's weights as CSV.
+    pub fn export_trace_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
+        let trace = self.trace.as_ref().context("nothing computed yet")?;
+        let text = match kind {
+            ExportKind::Csv => export::trace_weights_csv(trace),
+            _ => export::trace_json(trace)?,
+        };
+        write_atomic(path, text.as_bytes())?;
+        Ok(())
+    }
+
+    /// Writes the session file.
+    pub fn save_session_to(&self, path: &Path) -> Result<()> {
+        write_atomic(path, session::to_json(&self.state).as_bytes())?;
+        Ok(())
+    }
+
+    /// Reads a session file; on error the current state is untouched.
+    pub fn open_session_from(&mut self, path: &Path) -> Result<()> {
+        let text = read_capped(path, session::MAX_BYTES)?;
+        self.state = session::parse(&text).with_context(|| path.display().to_string())?;
+        Ok(())
+    }
+
+    /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).
+    pub fn open_spec_from(&mut self, path: &Path) -> Result<()> {
+        let text = read_capped(path, session::MAX_BYTES)?;
+        let spec =
+            Spec::from_json(&text).with_context(|| format!("bad spec {}", path.display()))?;
+        self.state.load_spec(&spec);
+        self.state.lesson = None;
+        Ok(())
+    }
+}
+
+/// A text file's contents, refusing files larger than `max` bytes before reading them.
+fn read_capped(path: &Path, max: u64) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > max {
+        anyhow::bail!(
+            "{} has {len} bytes, more than the {max} this reads",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+}

@@ -1,0 +1,232 @@
+//! Words and formulas for what a head computes, read from its trace's own [`Mechanism`]:
+//! the step-through's formulas and explanations, the left panel's summary of a real head and
+//! the lab's one-line captions. Nothing here reads the settings panel.
+
+use crate::core::{Mechanism, Norm, ScoreKind, Source, SpanKind, Step, Trace};
+
+use super::i18n::{Lang, Msg, tr};
+
+/// What a step does, and what this head's own mechanism adds to it (pre-norm, biases, the
+/// lab's borrowed Q/K/V, which masks apply).
+pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
+    let model = matches!(m.source, Source::Model { .. });
+    let mut out = vec![match s {
+        Step::Embed if model => Msg::ExplEmbedModel,
+        Step::Embed => Msg::ExplEmbed,
+        Step::Project => Msg::ExplProject,
+        Step::Scores => Msg::ExplScores,
+        Step::Scale => Msg::ExplScale,
+        Step::Mask => Msg::ExplMask,
+        Step::Softmax => Msg::ExplSoftmax,
+        Step::WeightedSum => Msg::ExplWeighted,
+        Step::Concat => Msg::ExplConcat,
+        Step::Output => Msg::ExplOutput,
+    }];
+    match s {
+        Step::Project if m.lab => out.push(Msg::ExplLabQkv),
+        Step::Project => {
+            if m.pre_norm.is_some() {
+                out.push(Msg::ExplPreNorm);
+            }
+            if m.qkv_bias {
+                out.push(Msg::ExplBias);
+            }
+        }
+        Step::Mask if m.causal => out.push(Msg::ExplCausal),
+        Step::Mask if !m.masks_anything() => out.push(Msg::ExplNoMask),
+        _ => {}
+    }
+    out
+}
+
+/// How X is written in a projection formula: `LN(X)` when the model normalises it first.
+pub fn normed(m: &Mechanism, x: &str) -> String {
+    match m.pre_norm {
+        None => x.to_owned(),
+        Some(Norm::LayerNorm) => format!("LN({x})"),
+        Some(Norm::RmsNorm) => format!("RMSNorm({x})"),
+    }
+}
+
+/// ` + b_Q` when the projections carry biases.
+pub fn bias(has: bool, name: &str) -> String {
+    if has {
+        format!(" + b_{name}")
+    } else {
+        String::new()
+    }
+}
+
+/// The formula of a step, from the trace's own mechanism (never the settings panel).
+pub fn formula(step: Step, trace: &Trace) -> String {
+    let m = &trace.mechanism;
+    match step {
+        Step::Embed => match &m.source {
+            Source::Toy { positions: true } => "xᵢ = E[tokenᵢ] + PE(i)".into(),
+            Source::Toy { positions: false } => "xᵢ = E[tokenᵢ]".into(),
+            Source::Vectors => "X = (typed)".into(),
+            Source::Model { layer, .. } => {
+                format!("X⁽{layer}⁾ = the hidden state entering layer {layer}")
+            }
+        },
+        Step::Project => {
+            let heads = format!("head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}", trace.d_k);
+            if m.lab {
+                return format!(
+                    "Q, K, V = the real head's own (from the model);  dₖ = {}",
+                    trace.d_k
+                );
+            }
+            if m.identity_projections {
+                return format!("Q = K = V = X;  {heads}");
+            }
+            let xq = normed(m, "X");
+            let xk = normed(m, if trace.self_attention { "X" } else { "X_src" });
+            format!(
+                "Q = {xq}·W_Q{},  K = {xk}·W_K{},  V = {xk}·W_V{};  {heads}",
+                bias(m.qkv_bias, "Q"),
+                bias(m.qkv_bias, "K"),
+                bias(m.qkv_bias, "V"),
+            )
+        }
+        Step::Scores => match m.score {
+            ScoreKind::Dot | ScoreKind::ScaledDot => "sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ".into(),
+            ScoreKind::General => "sᵢⱼ = qᵢᵀ W_a kⱼ".into(),
+            ScoreKind::Additive => "sᵢⱼ = v_aᵀ tanh(W₁qᵢ + W₂kⱼ)".into(),
+            ScoreKind::Cosine => "sᵢⱼ = qᵢ·kⱼ / (‖qᵢ‖ ‖kⱼ‖)".into(),
+        },
+        Step::Scale => {
+            if scale_is_inv_sqrt_dk(trace) {
+                format!("s′ᵢⱼ = sᵢⱼ / √dₖ = sᵢⱼ × {:.4}", trace.scale)
+            } else {
+                format!("s′ᵢⱼ = sᵢⱼ × {:.4}", trace.scale)
+            }
+        }
+        Step::Mask => {
+            let mut parts = Vec::new();
+            if m.causal {
+                parts.push("j > i".to_owned());
+            }
+            if let Some(w) = m.window {
+                parts.push(format!("|i − j| > {w}"));
+            }
+            match m.span {
+                SpanKind::LocalM => parts.push(format!("|j − i| > {}", m.local_d)),
+                SpanKind::LocalP => parts.push(format!("|j − pᵢ| > {}", m.local_d)),
+                SpanKind::Global => {}
+            }
+            if m.padded_keys > 0 {
+                parts.push("padding".into());
+            }
+            let div = format!("zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2})", trace.temperature);
+            if parts.is_empty() {
+                format!("{div};  nothing is masked")
+            } else {
+                format!("{div};  zᵢⱼ = −∞ if {}", parts.join(" ∨ "))
+            }
+        }
+        Step::Softmax => {
+            let base = "pᵢⱼ = exp(zᵢⱼ − maxₖ zᵢₖ) / Σₖ exp(zᵢₖ − maxₖ zᵢₖ)";
+            if m.span == SpanKind::LocalP {
+                format!(
+                    "{base} × exp(−(j − pᵢ)² / 2σ²),  σ = {:.1}",
+                    m.local_d as f32 / 2.0
+                )
+            } else {
+                base.into()
+            }
+        }
+        Step::WeightedSum => {
+            let short = matches!(m.score, ScoreKind::Dot | ScoreKind::ScaledDot)
+                && m.span == SpanKind::Global
+                && (trace.temperature - 1.0).abs() < 1e-6;
+            match (short, scale_is_inv_sqrt_dk(trace)) {
+                (true, true) => "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ/√dₖ)·V)".into(),
+                (true, false) if (trace.scale - 1.0).abs() < 1e-6 => {
+                    "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ)·V)".into()
+                }
+                _ => "oᵢ = Σⱼ pᵢⱼ vⱼ".into(),
+            }
+        }
+        Step::Concat => "concat = [o⁽⁰⁾ | o⁽¹⁾ | … | o⁽ʰ⁻¹⁾]".into(),
+        Step::Output if m.lab => "output = o  (the lab re-runs one head: no W_O)".into(),
+        Step::Output => format!("output = concat · W_O{}", bias(m.out_bias, "O")),
+    }
+}
+
+/// Whether the trace's scale is 1/√dₖ (so the formula can say so).
+fn scale_is_inv_sqrt_dk(trace: &Trace) -> bool {
+    (trace.scale - 1.0 / (trace.d_k.max(1) as f32).sqrt()).abs() < 1e-6
+}
+
+/// The score function's name with its formula, e.g. "scaled dot  q·k/√dₖ".
+pub fn score_msg(k: ScoreKind) -> Msg {
+    match k {
+        ScoreKind::Dot => Msg::ScoreDot,
+        ScoreKind::ScaledDot => Msg::ScoreScaled,
+        ScoreKind::General => Msg::ScoreGeneral,
+        ScoreKind::Additive => Msg::ScoreAdditive,
+        ScoreKind::Cosine => Msg::ScoreCosine,
+    }
+}
+
+/// The masks of a mechanism in words ("causal · window 3 · local-m D = 2"), or "none".
+fn masks(m: &Mechanism, lang: Lang) -> String {
+    let mut parts = Vec::new();
+    if m.causal {
+        parts.push(tr(lang, Msg::Causal).to_owned());
+    }
+    if let Some(w) = m.window {
+        parts.push(format!("{} {w}", tr(lang, Msg::Window)));
+    }
+    match m.span {
+        SpanKind::Global => {}
+        SpanKind::LocalM => parts.push(format!("local-m D = {}", m.local_d)),
+        SpanKind::LocalP => parts.push(format!("local-p D = {}", m.local_d)),
+    }
+    if m.padded_keys > 0 {
+        parts.push(format!("{} × {}", tr(lang, Msg::Padding), m.padded_keys));
+    }
+    if parts.is_empty() {
+        tr(lang, Msg::NoMask).to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// One line for a head: score, scale, masks and temperature (the lab's captions).
+pub fn one_line(m: &Mechanism, scale: f32, temperature: f32) -> String {
+    let score = match m.score {
+        ScoreKind::Dot => "q·k",
+        ScoreKind::ScaledDot => "q·k",
+        ScoreKind::General => "qᵀW_a k",
+        ScoreKind::Additive => "vᵀtanh(W₁q+W₂k)",
+        ScoreKind::Cosine => "cos(q, k)",
+    };
+    format!(
+        "{score} × {scale:.4} · {} · τ = {temperature:.2}",
+        masks(m, Lang::En)
+    )
+}
+
+/// What a head of a trace does, line by line, for the left panel's read-only summary of a
+/// real model's head.
+pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
+    let t = |m| tr(lang, m);
+    let m = &trace.mechanism;
+    let mut out = Vec::new();
+    if let Source::Model { family, layer } = &m.source {
+        out.push(format!(
+            "{} {layer} · {} {head} / {} · {family}",
+            t(Msg::Layer),
+            t(Msg::Head),
+            trace.heads
+        ));
+    }
+    out.push(format!("{}: {}", t(Msg::Score), t(score_msg(m.score))));
+    out.push(format!("{}: × {:.4}", t(Msg::ScaleWord), trace.scale));
+    out.push(format!("{}: {}", t(Msg::Masks), masks(m, lang)));
+    out.push(format!("{}: {:.2}", t(Msg::Temperature), trace.temperature));
+    out.push(formula(Step::Project, trace));
+    out
+}

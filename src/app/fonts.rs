@@ -1,0 +1,39 @@
+//! The embedded fonts: egui's default font has no Chinese and few maths symbols, so these
+//! are installed as fallbacks, and no machine shows a tofu box.
+
+use eframe::egui;
+
+/// Embedded fallback fonts, tried in order after egui's default font:
+/// DejaVu Sans / Sans Mono (Bitstream Vera license + public domain) for maths symbols,
+/// sub- and superscripts (qᵢ, kⱼ, dₖ, ‖q‖, ⁽ʰ⁾), and Droid Sans Fallback (Apache-2.0) for
+/// Chinese, so nothing shows as a tofu box on a machine with no fonts installed.
+pub const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// See [`DEJAVU_SANS`].
+pub const DEJAVU_SANS_MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+/// See [`DEJAVU_SANS`].
+pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallbackFull.ttf");
+
+/// Installs the fallback fonts after egui's default ones (idempotent).
+pub fn install_fonts(ctx: &egui::Context) {
+    use egui::FontFamily::{Monospace, Proportional};
+    use egui::epaint::text::{FontData, FontInsert, FontPriority, InsertFontFamily};
+    let fallback = |family| InsertFontFamily {
+        family,
+        priority: FontPriority::Lowest,
+    };
+    for (name, data, families) in [
+        ("dejavu-sans", DEJAVU_SANS, vec![fallback(Proportional)]),
+        (
+            "dejavu-sans-mono",
+            DEJAVU_SANS_MONO,
+            vec![fallback(Monospace)],
+        ),
+        (
+            "droid-sans-fallback",
+            CJK_FONT,
+            vec![fallback(Proportional), fallback(Monospace)],
+        ),
+    ] {
+        ctx.add_font(FontInsert::new(name, FontData::from_static(data), families));
+    }
+}

@@ -1,0 +1,124 @@
+//! Starting the desktop app: window options, the remembered state, and the command-line
+//! options applied on top of it.
+
+use std::time::Instant;
+
+use anyhow::{Context as _, Result};
+use eframe::egui;
+
+use super::AttnApp;
+use super::screenshot::ScreenshotJob;
+use super::state::{EmbeddingMode, State, View};
+use crate::cli::GuiArgs;
+use crate::core::{Spec, Step};
+
+impl AttnApp {
+    /// Applies command-line options on top of the state.
+    pub fn apply_args(&mut self, args: &GuiArgs) -> Result<()> {
+        if let Some(path) = &args.spec {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read spec {}", path.display()))?;
+            let spec =
+                Spec::from_json(&text).with_context(|| format!("bad spec {}", path.display()))?;
+            self.state.load_spec(&spec);
+        }
+        if let Some(dir) = &args.model {
+            self.state.model_dir = Some(crate::model::resolve_dir(dir));
+            self.state.embedding = EmbeddingMode::Model;
+            self.state.view = View::Model;
+        }
+        if let Some(l) = args.layer {
+            self.state.layer = l;
+        }
+        if let Some(text) = &args.text {
+            self.state.text_q = text.clone();
+            if self.state.embedding == EmbeddingMode::Matrix {
+                self.state.embedding = EmbeddingMode::Toy;
+            }
+        }
+        if let Some(l) = args.lang {
+            self.state.lang = l;
+        }
+        if let Some(v) = args.view {
+            self.state.view = v;
+        }
+        if let Some(s) = args.step {
+            let i = s.clamp(1, Step::ALL.len()) - 1;
+            self.state.step = Step::ALL[i];
+        }
+        if let Some(r) = args.row {
+            self.state.row = r;
+        }
+        if let Some(m) = args.max_tokens {
+            self.state.max_tokens = m;
+        }
+        if let Some(h) = args.head {
+            self.state.head = h;
+        }
+        if let Some(h) = args.heads {
+            self.state.heads = h;
+        }
+        if let Some(t) = args.theme {
+            self.state.theme = t;
+        }
+        self.state.sanitize();
+        Ok(())
+    }
+}
+
+/// Parses `--size WxH`.
+fn parse_size(s: &str) -> Result<[f32; 2]> {
+    let (w, h) = s
+        .split_once(['x', 'X'])
+        .context("--size must look like 1400x900")?;
+    let (w, h): (f32, f32) = (w.trim().parse()?, h.trim().parse()?);
+    if !(200.0..=16384.0).contains(&w) || !(200.0..=16384.0).contains(&h) {
+        anyhow::bail!("--size {s}: each side must be between 200 and 16384");
+    }
+    Ok([w, h])
+}
+
+/// Starts the desktop app.
+pub fn run(args: GuiArgs) -> Result<()> {
+    let size = match &args.size {
+        Some(s) => parse_size(s)?,
+        None => [1440.0, 900.0],
+    };
+    let screenshot = args.screenshot.clone();
+    let print_timings = std::env::var_os("ATTNSCOPE_TIMINGS").is_some();
+    let start = Instant::now();
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("attnscope")
+            .with_inner_size(size)
+            .with_min_inner_size([800.0, 560.0]),
+        // A scripted screenshot must not read or write the user's remembered session.
+        persist_window: screenshot.is_none(),
+        ..Default::default()
+    };
+    let fresh = args.fresh || screenshot.is_some();
+    eframe::run_native(
+        "attnscope",
+        options,
+        Box::new(move |cc| {
+            let state = if fresh {
+                State::default()
+            } else {
+                cc.storage
+                    .and_then(|s| eframe::get_value::<State>(s, eframe::APP_KEY))
+                    .unwrap_or_default()
+            };
+            cc.egui_ctx.set_zoom_factor(state.zoom.clamp(0.5, 3.0));
+            let mut app = AttnApp::new(state);
+            app.timings.start = start;
+            app.timings.print = print_timings;
+            app.apply_args(&args)?;
+            if let Some(p) = screenshot {
+                app.remember = false;
+                app.screenshot = ScreenshotJob::to(p, true);
+            }
+            Ok(Box::new(app))
+        }),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot start the window: {e}"))
+}

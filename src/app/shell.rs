@@ -1,0 +1,262 @@
+//! The app object: persisted [`State`], the results on screen, the job slots, and one frame
+//! ([`AttnApp::show`]): poll the jobs, draw the panels (which push commands), apply the
+//! commands, then ask the jobs for whatever the new state needs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use eframe::egui;
+
+use super::commands::Command;
+use super::heatmap::TextureCache;
+use super::i18n::{Lang, Msg, tr};
+use super::jobs::JobError;
+use super::screenshot::{ScreenshotJob, Timings};
+use super::state::{State, ThemeChoice};
+use super::work::{Jobs, LoadedModel, ModelOutput};
+use super::{fonts, panels, steps, views};
+use crate::core::{Step, Trace};
+
+/// A message in the status bar.
+#[derive(Clone, Debug)]
+pub struct Notice {
+    /// Text.
+    pub text: String,
+    /// Error (red) or information.
+    pub is_error: bool,
+}
+
+/// The app.
+pub struct AttnApp {
+    /// Persisted settings and inputs.
+    pub state: State,
+    /// The trace on screen (toy input, or the focused layer of a model).
+    pub trace: Option<Arc<Trace>>,
+    /// Why the last trace could not be computed (the previous trace stays on screen).
+    pub error: Option<JobError>,
+    /// The last notice (saved, failed, …).
+    pub notice: Option<Notice>,
+    /// When set, file dialogs are skipped and this path is used (tests and scripting).
+    pub dialog_override: Option<PathBuf>,
+    /// Milliseconds the last trace took on its worker.
+    pub last_compute_ms: f64,
+    /// The loaded model and its induction scores.
+    pub model: Option<Arc<LoadedModel>>,
+    /// The model's run on the current text.
+    pub model_out: Option<Arc<ModelOutput>>,
+    /// Why the model could not be loaded or run.
+    pub model_error: Option<JobError>,
+    /// The attention lab's re-run of the focused head (the original is in `trace`).
+    pub lab_trace: Option<Arc<Trace>>,
+    /// Why the lab could not re-run the head.
+    pub lab_error: Option<JobError>,
+    pub(super) jobs: Jobs,
+    /// Model loading progress in thousandths, written by the loader thread.
+    pub(super) load_progress: Arc<AtomicU32>,
+    pub(super) textures: TextureCache,
+    pub(super) commands: Vec<Command>,
+    pub(super) playing: bool,
+    pub(super) last_play_secs: f64,
+    pub(super) show_about: bool,
+    fonts_installed: bool,
+    /// Whether eframe persistence saves the state on exit (off for scripted screenshots).
+    pub(super) remember: bool,
+    pub(super) timings: Timings,
+    pub(super) screenshot: ScreenshotJob,
+}
+
+impl AttnApp {
+    /// A new app with the given state (its numbers brought into range; workers start here).
+    pub fn new(mut state: State) -> Self {
+        state.sanitize();
+        AttnApp {
+            state,
+            trace: None,
+            error: None,
+            notice: None,
+            dialog_override: None,
+            last_compute_ms: 0.0,
+            model: None,
+            model_out: None,
+            model_error: None,
+            lab_trace: None,
+            lab_error: None,
+            jobs: Jobs::spawn(),
+            load_progress: Arc::default(),
+            textures: TextureCache::default(),
+            commands: Vec::new(),
+            playing: false,
+            last_play_secs: 0.0,
+            show_about: false,
+            fonts_installed: false,
+            remember: true,
+            timings: Timings::default(),
+            screenshot: ScreenshotJob::default(),
+        }
+    }
+
+    /// Whether a computation is still running.
+    pub fn busy(&self) -> bool {
+        self.jobs.busy()
+    }
+
+    /// Whether a model is being loaded.
+    pub fn model_loading(&self) -> bool {
+        self.jobs.load.pending()
+    }
+
+    /// How many forward passes the app has started (one per model and text).
+    pub fn model_runs_started(&self) -> u64 {
+        self.jobs.run.started()
+    }
+
+    /// Generation of the trace on screen (textures are keyed by it).
+    pub fn trace_generation(&self) -> u64 {
+        self.jobs.trace.generation()
+    }
+
+    /// Generation of the model run on screen.
+    pub fn run_generation(&self) -> u64 {
+        self.jobs.run.generation()
+    }
+
+    /// Generation of the lab's head.
+    pub fn lab_generation(&self) -> u64 {
+        self.jobs.lab.generation()
+    }
+
+    /// The heatmap textures alive after the last frame (tests check what views drew).
+    pub fn textures(&self) -> &TextureCache {
+        &self.textures
+    }
+
+    /// Loading progress in [0, 1].
+    pub fn load_fraction(&self) -> f32 {
+        self.load_progress.load(Ordering::Relaxed) as f32 / 1000.0
+    }
+
+    /// The current language.
+    pub fn lang(&self) -> Lang {
+        self.state.lang
+    }
+
+    pub(super) fn t(&self, m: Msg) -> &'static str {
+        tr(self.state.lang, m)
+    }
+
+    /// Queues a command (applied after the frame).
+    pub fn push(&mut self, c: Command) {
+        self.commands.push(c);
+    }
+
+    /// Draws the whole UI into `ui` (used by eframe and by the UI tests).
+    pub fn show(&mut self, ui: &mut egui::Ui) {
+        let frame_start = Instant::now();
+        let ctx = ui.ctx().clone();
+        self.textures.begin_frame();
+        if !self.fonts_installed {
+            fonts::install_fonts(&ctx);
+            self.fonts_installed = true;
+        }
+        ctx.set_theme(match self.state.theme {
+            ThemeChoice::Light => egui::Theme::Light,
+            ThemeChoice::Dark => egui::Theme::Dark,
+        });
+        self.poll_jobs();
+        self.handle_keys(&ctx);
+        if let Some(path) = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .find(|p| !p.as_os_str().is_empty())
+        }) {
+            self.push(Command::OpenModel(Some(path)));
+        }
+        self.tick_play(&ctx);
+
+        panels::menu_bar(self, ui);
+        panels::status_bar(self, ui);
+        panels::controls_panel(self, ui);
+        steps::steps_panel(self, ui);
+        egui::CentralPanel::default().show(ui, |ui| views::central(self, ui));
+        panels::about_window(self, &ctx);
+
+        for c in std::mem::take(&mut self.commands) {
+            self.run_cmd(&ctx, c);
+        }
+        // After the panels: an edit made this frame is computed now, not one frame later.
+        self.submit_jobs(&ctx);
+        self.state.zoom = ctx.zoom_factor();
+        self.timings.frame_cpu = frame_start.elapsed();
+        if self.timings.print && self.trace.is_some() && !self.busy() {
+            self.timings.samples.push(self.timings.frame_cpu);
+        }
+        if self.timings.first_frame.is_none() {
+            let first = self.timings.start.elapsed();
+            self.timings.first_frame = Some(first);
+            self.timings.report(|| {
+                format!(
+                    "start-up to first frame {:.1} ms",
+                    first.as_secs_f64() * 1e3
+                )
+            });
+        }
+        self.drive_screenshot(&ctx);
+    }
+
+    fn handle_keys(&mut self, ctx: &egui::Context) {
+        if ctx.memory(|m| m.focused().is_some()) {
+            return; // typing in a text box: arrows and space belong to it
+        }
+        let (left, right, space) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::ArrowLeft),
+                i.key_pressed(egui::Key::ArrowRight),
+                i.key_pressed(egui::Key::Space),
+            )
+        });
+        let idx = self.state.step.index();
+        if left && idx > 0 {
+            self.push(Command::SetStep(Step::ALL[idx - 1]));
+        }
+        if right && idx + 1 < Step::ALL.len() {
+            self.push(Command::SetStep(Step::ALL[idx + 1]));
+        }
+        if space {
+            self.push(Command::TogglePlay);
+        }
+    }
+
+    fn tick_play(&mut self, ctx: &egui::Context) {
+        if !self.playing {
+            return;
+        }
+        let now = ctx.input(|i| i.time);
+        if now - self.last_play_secs >= 1.5 {
+            self.last_play_secs = now;
+            let idx = self.state.step.index();
+            if idx + 1 < Step::ALL.len() {
+                self.state.step = Step::ALL[idx + 1];
+            } else {
+                self.playing = false;
+            }
+        }
+        ctx.request_repaint_after(Duration::from_millis(100));
+    }
+}
+
+impl eframe::App for AttnApp {
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.show(ui);
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        // A scripted run (--screenshot) must not overwrite the user's remembered session.
+        if self.remember {
+            eframe::set_value(storage, eframe::APP_KEY, &self.state);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! All heads of the trace side by side; a click focuses one.
+
+use eframe::egui::{self, Color32, Sense, Stroke, Vec2};
+
+use crate::app::i18n::{Msg, tr};
+use crate::app::state::View;
+use crate::app::{AttnApp, Command};
+use crate::export::matrix::MatrixKind;
+
+/// Draws the view.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let kind = MatrixKind::for_step(app.state.step);
+    let heads = trace.heads;
+    let cols = (heads as f32).sqrt().ceil().max(1.0) as usize;
+    let avail = ui.available_width();
+    let side = ((avail / cols as f32) - 16.0).clamp(60.0, 360.0);
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        egui::Grid::new("heads_grid")
+            .spacing([10.0, 10.0])
+            .show(ui, |ui| {
+                for h in 0..heads {
+                    let Some((tex, _)) = app.textures.head(
+                        ui.ctx(),
+                        app.trace_generation(),
+                        &trace,
+                        h,
+                        kind,
+                        app.state.colormap,
+                    ) else {
+                        continue;
+                    };
+                    ui.vertical(|ui| {
+                        let focused = h == app.state.head;
+                        let s = &trace.head_traces[h].summary;
+                        let label = format!(
+                            "{} {h} · H={:.2} · d={:.1}",
+                            tr(lang, Msg::Head),
+                            s.entropy,
+                            s.mean_distance
+                        );
+                        if ui.selectable_label(focused, label).clicked() {
+                            app.push(Command::FocusHead(h));
+                        }
+                        let img = egui::Image::new(&tex)
+                            .fit_to_exact_size(Vec2::splat(side))
+                            .sense(Sense::click());
+                        let resp = ui.add(img);
+                        if focused {
+                            ui.painter().rect_stroke(
+                                resp.rect,
+                                0.0,
+                                Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
+                                egui::StrokeKind::Outside,
+                            );
+                        }
+                        if resp.clicked() {
+                            app.push(Command::FocusHead(h));
+                            app.state.view = View::Heatmap;
+                        }
+                    });
+                    if (h + 1) % cols == 0 {
+                        ui.end_row();
+                    }
+                }
+            });
+    });
+}

@@ -1,0 +1,82 @@
+//! The focused head's heatmap for the current step (scores, logits or weights), with zoom.
+
+use eframe::egui;
+
+use crate::app::heatmap::HeatmapWidget;
+use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
+use crate::export::matrix::MatrixKind;
+
+/// The legend caption of a matrix kind.
+pub fn legend_msg(kind: MatrixKind) -> Msg {
+    match kind {
+        MatrixKind::Weights => Msg::LegendWeights,
+        _ => Msg::LegendScores,
+    }
+}
+
+/// Draws the view.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let kind = MatrixKind::for_step(app.state.step);
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some((tex, range)) = app.textures.head(
+        ui.ctx(),
+        app.trace_generation(),
+        &trace,
+        head,
+        kind,
+        app.state.colormap,
+    ) else {
+        return;
+    };
+    let Some(ht) = trace.head_traces.get(head) else {
+        return;
+    };
+    ui.horizontal(|ui| {
+        ui.label(format!(
+            "{} {head} · {}",
+            tr(lang, Msg::Head),
+            tr(lang, legend_msg(kind))
+        ));
+        ui.separator();
+        let cap = ui
+            .label(tr(lang, Msg::HeatZoom))
+            .on_hover_text(tr(lang, Msg::HeatZoomTip));
+        ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=8.0).logarithmic(true))
+            .labelled_by(cap.id)
+            .on_hover_text(tr(lang, Msg::HeatZoomTip));
+    });
+    let hm = HeatmapWidget {
+        id: "main_heatmap",
+        tex: &tex,
+        range,
+        values: kind.values(ht),
+        head: Some(ht),
+        rows: &trace.tokens_q,
+        cols: &trace.tokens_k,
+        cmap: kind.colormap(app.state.colormap),
+        selected: (app.state.row, app.state.col),
+        show_values: app.state.show_values,
+        zoom: app.state.heat_zoom,
+        lang,
+    };
+    let area = ui.available_rect_before_wrap();
+    if let Some((i, j)) = hm.ui(ui) {
+        app.push(Command::SelectCell(i, j));
+    }
+    // Ctrl + wheel over the heatmap zooms it (not the whole UI).
+    let zoom = ui.input(|i| {
+        if i.pointer.hover_pos().is_some_and(|p| area.contains(p)) {
+            i.zoom_delta()
+        } else {
+            1.0
+        }
+    });
+    if zoom != 1.0 {
+        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(0.25, 8.0);
+    }
+}

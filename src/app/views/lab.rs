@@ -1,0 +1,108 @@
+//! The attention lab: the focused real head beside its own Q, K, V re-run through the mechanism chosen on the left.
+
+use eframe::egui::{self, RichText};
+
+use crate::app::describe;
+use crate::app::heatmap::{HeatmapWidget, TexKey};
+use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
+use crate::export::matrix::MatrixKind;
+
+/// The focused real head beside the same Q, K, V through the chosen mechanism.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    ui.label(RichText::new(tr(lang, Msg::LabHint)).weak());
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some(orig) = trace.head_traces.get(head) else {
+        return;
+    };
+    let lab = app.lab_trace.clone();
+    let selected = (app.state.row, app.state.col);
+    let mut clicked = None;
+    ui.columns(2, |cols| {
+        let modified = lab.as_ref().and_then(|t| t.head_traces.first());
+        let original_key = TexKey::Head {
+            trace: app.trace_generation(),
+            head,
+            kind: MatrixKind::Weights,
+        };
+        let lab_key = TexKey::Lab {
+            lab: app.lab_generation(),
+        };
+        let lab_mechanism = lab.as_ref().map(|t| (&t.mechanism, t.scale, t.temperature));
+        for (ui, (title, ht, id, key, mech)) in cols.iter_mut().zip([
+            (
+                Msg::LabOriginal,
+                Some(orig),
+                "lab_left",
+                original_key,
+                Some((&trace.mechanism, trace.scale, trace.temperature)),
+            ),
+            (
+                Msg::LabModified,
+                modified,
+                "lab_right",
+                lab_key,
+                lab_mechanism,
+            ),
+        ]) {
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} {} · {} {head}",
+                    tr(lang, title),
+                    tr(lang, Msg::Layer),
+                    app.state.layer,
+                    tr(lang, Msg::Head)
+                ))
+                .strong(),
+            );
+            if let Some((m, scale, tau)) = mech {
+                ui.label(
+                    RichText::new(describe::one_line(m, scale, tau))
+                        .monospace()
+                        .small(),
+                );
+            }
+            let Some(ht) = ht else {
+                match &app.lab_error {
+                    Some(e) => {
+                        ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+                    }
+                    None => {
+                        ui.spinner();
+                    }
+                }
+                continue;
+            };
+            let (tex, range) = app.textures.matrix(
+                ui.ctx(),
+                key,
+                &ht.weights,
+                MatrixKind::Weights,
+                app.state.colormap,
+            );
+            let c = HeatmapWidget {
+                id,
+                tex: &tex,
+                range,
+                values: &ht.weights,
+                head: Some(ht),
+                rows: &trace.tokens_q,
+                cols: &trace.tokens_k,
+                cmap: app.state.colormap,
+                selected,
+                show_values: app.state.show_values,
+                zoom: 1.0,
+                lang,
+            }
+            .ui(ui);
+            clicked = clicked.or(c);
+        }
+    });
+    if let Some((i, j)) = clicked {
+        app.push(Command::SelectCell(i, j));
+    }
+}

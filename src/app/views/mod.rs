@@ -1,0 +1,224 @@
+//! The central views, as a registry: each view is one file with a `ui` function and one
+//! [`ViewDef`] line below saying what it needs. The central panel draws the tabs from the
+//! registry, checks that what the view needs exists (or says why not), then calls it.
+
+mod grid;
+pub mod heatmap;
+mod lab;
+mod lines;
+mod model_grid;
+mod neuron;
+mod plots;
+mod rollout;
+mod stats;
+
+use eframe::egui;
+
+use super::i18n::{Msg, tr};
+use super::state::{EmbeddingMode, View};
+use super::{AttnApp, Command};
+use crate::core::CoreError;
+
+use super::jobs::JobError;
+
+/// What a view draws from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Needs {
+    /// A trace (toy input, or the focused layer of a model).
+    Trace,
+    /// A model run (every layer and head).
+    ModelRun,
+    /// Both: the focused layer's trace and the model run (the lab).
+    TraceAndModelRun,
+}
+
+/// One entry of the registry.
+#[derive(Clone, Copy)]
+pub struct ViewDef {
+    /// The view.
+    pub view: View,
+    /// Its tab label.
+    pub label: Msg,
+    /// Offered only when a real model is the input.
+    pub model_only: bool,
+    /// What it needs before it can draw.
+    pub needs: Needs,
+    /// Draws it.
+    pub ui: fn(&mut AttnApp, &mut egui::Ui),
+}
+
+/// Every view, in tab order.
+pub const VIEWS: &[ViewDef] = &[
+    ViewDef {
+        view: View::Model,
+        label: Msg::ViewModel,
+        model_only: true,
+        needs: Needs::ModelRun,
+        ui: model_grid::ui,
+    },
+    ViewDef {
+        view: View::Heatmap,
+        label: Msg::ViewHeatmap,
+        model_only: false,
+        needs: Needs::Trace,
+        ui: heatmap::ui,
+    },
+    ViewDef {
+        view: View::Grid,
+        label: Msg::ViewGrid,
+        model_only: false,
+        needs: Needs::Trace,
+        ui: grid::ui,
+    },
+    ViewDef {
+        view: View::Lines,
+        label: Msg::ViewLines,
+        model_only: false,
+        needs: Needs::Trace,
+        ui: lines::ui,
+    },
+    ViewDef {
+        view: View::Plots,
+        label: Msg::ViewPlots,
+        model_only: false,
+        needs: Needs::Trace,
+        ui: plots::ui,
+    },
+    ViewDef {
+        view: View::Neuron,
+        label: Msg::ViewNeuron,
+        model_only: false,
+        needs: Needs::Trace,
+        ui: neuron::ui,
+    },
+    ViewDef {
+        view: View::Lab,
+        label: Msg::ViewLab,
+        model_only: true,
+        needs: Needs::TraceAndModelRun,
+        ui: lab::ui,
+    },
+    ViewDef {
+        view: View::Stats,
+        label: Msg::ViewStats,
+        model_only: true,
+        needs: Needs::ModelRun,
+        ui: stats::ui,
+    },
+    ViewDef {
+        view: View::Rollout,
+        label: Msg::ViewRollout,
+        model_only: true,
+        needs: Needs::ModelRun,
+        ui: rollout::ui,
+    },
+];
+
+/// The views offered for the current input (model views only with a model).
+pub fn offered(model: bool) -> impl Iterator<Item = &'static ViewDef> {
+    VIEWS.iter().filter(move |d| model || !d.model_only)
+}
+
+/// The message for a computation error: the empty-input hint, or the error itself.
+pub fn error_text(app: &AttnApp, err: &JobError) -> String {
+    let lang = app.lang();
+    match err {
+        JobError::Core(CoreError::EmptySequence(_)) => tr(lang, Msg::EmptyInput).to_owned(),
+        other => format!("{} {other}", tr(lang, Msg::ErrorPrefix)),
+    }
+}
+
+/// Shown instead of a model view while there is no model output; `true` when there is one.
+fn model_ready(app: &AttnApp, ui: &mut egui::Ui) -> bool {
+    let lang = app.lang();
+    if app.model_loading() {
+        ui.add(
+            egui::ProgressBar::new(app.load_fraction())
+                .show_percentage()
+                .text(tr(lang, Msg::LoadingModel)),
+        );
+        return false;
+    }
+    if app.model.is_none() {
+        if app.model_error.is_none() {
+            ui.label(tr(lang, Msg::NoModel));
+        }
+        return false;
+    }
+    if app.model_out.is_none() {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label(tr(lang, Msg::RunningModel));
+        });
+        return false;
+    }
+    true
+}
+
+/// The central panel: view tabs, head picker, then the view.
+pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let model = app.state.embedding == EmbeddingMode::Model;
+    ui.horizontal_wrapped(|ui| {
+        for d in offered(model) {
+            ui.selectable_value(&mut app.state.view, d.view, t(d.label));
+        }
+        if let Some(trace) = &app.trace
+            && trace.heads > 1
+        {
+            ui.separator();
+            ui.label(t(Msg::Head));
+            for h in 0..trace.heads {
+                if ui
+                    .selectable_label(app.state.head == h, format!("{h}"))
+                    .clicked()
+                {
+                    app.push(Command::FocusHead(h));
+                }
+            }
+        }
+    });
+    ui.separator();
+    if let Some(err) = &app.error {
+        let msg = error_text(app, err);
+        ui.colored_label(ui.visuals().error_fg_color, msg);
+    }
+    if model && let Some(e) = &app.model_error {
+        ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+    }
+    let def = offered(model)
+        .find(|d| d.view == app.state.view)
+        .or_else(|| offered(model).find(|d| d.view == View::Heatmap));
+    let Some(def) = def else {
+        return;
+    };
+    let needs_run = matches!(def.needs, Needs::ModelRun | Needs::TraceAndModelRun);
+    let needs_trace = matches!(def.needs, Needs::Trace | Needs::TraceAndModelRun);
+    if needs_run && !model_ready(app, ui) {
+        return;
+    }
+    if needs_trace && app.trace.is_none() {
+        ui.label(t(Msg::NoTrace));
+        return;
+    }
+    (def.ui)(app, ui);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_view_is_registered_once() {
+        let mut seen = Vec::new();
+        for d in VIEWS {
+            assert!(!seen.contains(&d.view), "{:?} twice", d.view);
+            seen.push(d.view);
+        }
+        use clap::ValueEnum;
+        for v in View::value_variants() {
+            assert!(seen.contains(v), "{v:?} has no ViewDef");
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! A real model's layers × heads thumbnails; a click focuses that layer and head in the other views.
+
+use eframe::egui::{self, Color32, RichText, Sense, Stroke, Vec2};
+
+use crate::app::heatmap::TexKey;
+use crate::app::i18n::{Msg, tr};
+use crate::app::state::View;
+use crate::app::{AttnApp, Command};
+use crate::export::matrix::MatrixKind;
+
+/// Layers × heads thumbnails; a click focuses that layer and head in the other views.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(out) = app.model_out.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let run = &out.run;
+    let heads = run.heads;
+    // Fit all heads across the panel (the layer labels take ~60 px).
+    let avail = ui.available_width() - 60.0;
+    let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
+    egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
+        egui::Grid::new("model_grid")
+            .spacing([4.0, 4.0])
+            .show(ui, |ui| {
+                ui.label("");
+                for h in 0..heads {
+                    ui.label(RichText::new(format!("{} {h}", tr(lang, Msg::Head))).small());
+                }
+                ui.end_row();
+                for (l, layer) in run.layers.iter().enumerate() {
+                    ui.label(RichText::new(format!("{} {l}", tr(lang, Msg::Layer))).small());
+                    for (h, cap) in layer.heads.iter().enumerate() {
+                        let (tex, _) = app.textures.matrix(
+                            ui.ctx(),
+                            TexKey::ModelHead {
+                                run: app.run_generation(),
+                                layer: l,
+                                head: h,
+                            },
+                            &cap.probs,
+                            MatrixKind::Weights,
+                            app.state.colormap,
+                        );
+                        let resp = ui.add(
+                            egui::Image::new(&tex)
+                                .fit_to_exact_size(Vec2::splat(side))
+                                .sense(Sense::click()),
+                        );
+                        if l == app.state.layer && h == app.state.head {
+                            ui.painter().rect_stroke(
+                                resp.rect,
+                                0.0,
+                                Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
+                                egui::StrokeKind::Outside,
+                            );
+                        }
+                        let resp = resp.on_hover_text(format!(
+                            "{} {l} · {} {h}",
+                            tr(lang, Msg::Layer),
+                            tr(lang, Msg::Head)
+                        ));
+                        if resp.clicked() {
+                            app.push(Command::FocusLayer(l));
+                            app.push(Command::FocusHead(h));
+                        }
+                        if resp.double_clicked() {
+                            app.state.view = View::Heatmap;
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+}

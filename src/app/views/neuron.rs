@@ -1,0 +1,91 @@
+//! The products qₘ·kₘ behind one score, as bars, above the raw-score heatmap to pick the pair.
+
+use eframe::egui::{self, Color32, RichText};
+use egui_plot::{Bar, BarChart, Plot};
+
+use crate::app::heatmap::HeatmapWidget;
+use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
+use crate::export::colormap::Colormap;
+use crate::export::matrix::MatrixKind;
+
+/// The products qₘ·kₘ behind the selected cell's score, as bars.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some(ht) = trace.head_traces.get(head) else {
+        return;
+    };
+    let (i, j) = (
+        app.state.row.min(trace.n_q().saturating_sub(1)),
+        app.state.col.min(trace.n_k().saturating_sub(1)),
+    );
+    ui.label(RichText::new(tr(lang, Msg::NeuronHint)).weak());
+    let q = ht.q.row(i);
+    let k = ht.k.row(j);
+    let products: Vec<f32> = q.iter().zip(k.iter()).map(|(a, b)| a * b).collect();
+    let sum: f32 = products.iter().sum();
+    ui.label(
+        RichText::new(format!(
+            "q{i} «{}» · k{j} «{}»: Σₘ qₘkₘ = {:.4}   ({}: {:.4})",
+            trace.tokens_q[i],
+            trace.tokens_k[j],
+            sum,
+            tr(lang, Msg::HoverRaw),
+            ht.raw_scores[[i, j]]
+        ))
+        .monospace(),
+    );
+    let bars = products
+        .iter()
+        .enumerate()
+        .map(|(m, &p)| {
+            let c = if p >= 0.0 {
+                Color32::from_rgb(179, 88, 6)
+            } else {
+                Color32::from_rgb(33, 102, 172)
+            };
+            Bar::new(m as f64, p as f64).width(0.8).fill(c)
+        })
+        .collect();
+    Plot::new("neuron_plot")
+        .height((ui.available_height() * 0.6).max(160.0))
+        .x_axis_label("m")
+        .y_axis_label("qₘ·kₘ")
+        .show(ui, |p| {
+            p.bar_chart(BarChart::new(tr(lang, Msg::ScoreSum), bars))
+        });
+    // The pair is picked on the heatmap below (click a cell).
+    let kind = MatrixKind::Raw;
+    let Some((tex, range)) = app.textures.head(
+        ui.ctx(),
+        app.trace_generation(),
+        &trace,
+        head,
+        kind,
+        app.state.colormap,
+    ) else {
+        return;
+    };
+    let clicked = HeatmapWidget {
+        id: "neuron_heatmap",
+        tex: &tex,
+        range,
+        values: &ht.raw_scores,
+        head: Some(ht),
+        rows: &trace.tokens_q,
+        cols: &trace.tokens_k,
+        cmap: Colormap::Diverging,
+        selected: (i, j),
+        show_values: false,
+        zoom: 1.0,
+        lang,
+    }
+    .ui(ui);
+    if let Some((i, j)) = clicked {
+        app.push(Command::SelectCell(i, j));
+    }
+}

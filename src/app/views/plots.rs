@@ -1,0 +1,114 @@
+//! egui_plot panels: the selected row's softmax (with the τ = 1 overlay), entropy and mean attention distance per head.
+
+use eframe::egui::{self, Color32};
+use egui_plot::{Bar, BarChart, Legend, Plot};
+
+use crate::app::AttnApp;
+use crate::app::i18n::{Msg, tr};
+use crate::core::attend::softmax_at;
+use crate::export::heatmap::abbreviate;
+
+/// Draws the view.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(trace) = app.trace.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let head = app.state.head.min(trace.heads.saturating_sub(1));
+    let Some(ht) = trace.head_traces.get(head) else {
+        return;
+    };
+    let row = app.state.row.min(trace.n_q().saturating_sub(1));
+    let h = (ui.available_height() / 2.0 - 30.0).max(120.0);
+    ui.label(format!(
+        "{} — {} {row} «{}»",
+        tr(lang, Msg::PlotRow),
+        tr(lang, Msg::SelectedRow),
+        trace.tokens_q[row]
+    ));
+    let weights: Vec<f32> = ht.weights.row(row).to_vec();
+    let tokens_k = trace.tokens_k.clone();
+    let mut current = BarChart::new(
+        tr(lang, Msg::PlotAtTau),
+        weights
+            .iter()
+            .enumerate()
+            .map(|(j, &w)| Bar::new(j as f64, w as f64).width(0.7))
+            .collect(),
+    )
+    .color(Color32::from_rgb(40, 110, 220));
+    let overlay = ((trace.temperature - 1.0).abs() > 1e-6).then(|| {
+        let scaled: Vec<f32> = ht.scaled.row(row).to_vec();
+        let allowed: Vec<bool> = ht.allowed.row(row).to_vec();
+        let base = softmax_at(&scaled, &allowed, 1.0);
+        BarChart::new(
+            tr(lang, Msg::PlotAtTau1),
+            base.iter()
+                .enumerate()
+                .map(|(j, &w)| Bar::new(j as f64, w as f64).width(0.3))
+                .collect(),
+        )
+        .color(Color32::from_rgb(230, 120, 30))
+    });
+    if overlay.is_some() {
+        current = current.name(format!(
+            "{} ({:.2})",
+            tr(lang, Msg::PlotAtTau),
+            trace.temperature
+        ));
+    }
+    Plot::new("row_plot")
+        .height(h)
+        .legend(Legend::default())
+        .include_y(0.0)
+        .include_y(1.0)
+        .x_axis_formatter(move |mark, _| {
+            let j = mark.value.round();
+            if (mark.value - j).abs() < 1e-6 && j >= 0.0 {
+                tokens_k
+                    .get(j as usize)
+                    .map(|t| abbreviate(t, 8))
+                    .unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |p| {
+            p.bar_chart(current);
+            if let Some(o) = overlay {
+                p.bar_chart(o);
+            }
+        });
+    ui.columns(2, |cols| {
+        let heads = &trace.head_traces;
+        for (ui, (title, f)) in cols.iter_mut().zip([
+            (
+                Msg::PlotEntropy,
+                (|s: &crate::core::trace::HeadSummary| s.entropy) as fn(&_) -> f32,
+            ),
+            (Msg::PlotDistance, |s| s.mean_distance),
+        ]) {
+            ui.label(tr(lang, title));
+            let bars = heads
+                .iter()
+                .enumerate()
+                .map(|(k, t)| {
+                    let b = Bar::new(k as f64, f(&t.summary) as f64).width(0.6);
+                    if k == head {
+                        b.fill(Color32::from_rgb(230, 60, 60))
+                    } else {
+                        b
+                    }
+                })
+                .collect();
+            Plot::new(format!("summary_{title:?}"))
+                .height(h - 20.0)
+                .include_y(0.0)
+                .show(ui, |p| {
+                    p.bar_chart(
+                        BarChart::new(tr(lang, title), bars).color(Color32::from_rgb(40, 110, 220)),
+                    )
+                });
+        }
+    });
+}

@@ -1,0 +1,45 @@
+//! Attention rollout (Abnar & Zuidema) across a model's layers, as a heatmap.
+
+use eframe::egui::{self, RichText};
+
+use crate::app::heatmap::{HeatmapWidget, TexKey};
+use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
+use crate::export::matrix::MatrixKind;
+
+/// Attention rollout as a heatmap.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(out) = app.model_out.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    ui.label(RichText::new(tr(lang, Msg::RolloutHint)).weak());
+    let labels = out.run.labels();
+    let (tex, range) = app.textures.matrix(
+        ui.ctx(),
+        TexKey::Rollout {
+            run: app.run_generation(),
+        },
+        &out.rollout,
+        MatrixKind::Weights,
+        app.state.colormap,
+    );
+    let clicked = HeatmapWidget {
+        id: "rollout",
+        tex: &tex,
+        range,
+        values: &out.rollout,
+        head: None,
+        rows: &labels,
+        cols: &labels,
+        cmap: app.state.colormap,
+        selected: (app.state.row, app.state.col),
+        show_values: app.state.show_values,
+        zoom: app.state.heat_zoom,
+        lang,
+    }
+    .ui(ui);
+    if let Some((i, j)) = clicked {
+        app.push(Command::SelectCell(i, j));
+    }
+}

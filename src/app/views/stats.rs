@@ -1,0 +1,97 @@
+//! The sortable per-head statistics table of a model run.
+
+use eframe::egui::{self, RichText};
+
+use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
+use crate::model::stats::HeadStat;
+
+/// A column of the table: its header and how to read it from a head's statistics.
+type Column = (Msg, fn(&HeadStat) -> f32);
+
+/// The sortable statistics table.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(out) = app.model_out.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    ui.label(RichText::new(tr(lang, Msg::StatsHint)).weak());
+    let cols: [Column; 6] = [
+        (Msg::ColEntropy, |s| s.entropy),
+        (Msg::ColDistance, |s| s.mean_distance),
+        (Msg::ColFirst, |s| s.first_token),
+        (Msg::ColSep, |s| s.sep_share),
+        (Msg::ColPrev, |s| s.previous_token),
+        (Msg::ColInduction, |s| s.induction.unwrap_or(f32::NAN)),
+    ];
+    let (sort_col, desc) = app.state.stats_sort;
+    let mut rows: Vec<&HeadStat> = out.stats.iter().collect();
+    if let Some((_, key)) = cols.get(sort_col.wrapping_sub(1)) {
+        rows.sort_by(|a, b| key(a).total_cmp(&key(b)));
+        if desc {
+            rows.reverse();
+        }
+    }
+    egui::ScrollArea::vertical()
+        .auto_shrink(false)
+        .show(ui, |ui| {
+            egui::Grid::new("stats")
+                .striped(true)
+                .spacing([14.0, 4.0])
+                .show(ui, |ui| {
+                    let header =
+                        |ui: &mut egui::Ui, idx: usize, text: String, app: &mut AttnApp| {
+                            let arrow = if app.state.stats_sort.0 == idx {
+                                if app.state.stats_sort.1 {
+                                    " ▼"
+                                } else {
+                                    " ▲"
+                                }
+                            } else {
+                                ""
+                            };
+                            if ui
+                                .button(RichText::new(format!("{text}{arrow}")).strong())
+                                .clicked()
+                            {
+                                app.state.stats_sort = (
+                                    idx,
+                                    app.state.stats_sort.0 == idx && !app.state.stats_sort.1,
+                                );
+                            }
+                        };
+                    header(
+                        ui,
+                        0,
+                        format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head)),
+                        app,
+                    );
+                    for (k, (m, _)) in cols.iter().enumerate() {
+                        header(ui, k + 1, tr(lang, *m).to_owned(), app);
+                    }
+                    ui.end_row();
+                    for s in rows {
+                        let focused = s.layer == app.state.layer && s.head == app.state.head;
+                        if ui
+                            .selectable_label(focused, format!("L{} H{}", s.layer, s.head))
+                            .clicked()
+                        {
+                            app.push(Command::FocusLayer(s.layer));
+                            app.push(Command::FocusHead(s.head));
+                        }
+                        for (_, key) in &cols {
+                            let v = key(s);
+                            ui.label(
+                                RichText::new(if v.is_nan() {
+                                    "—".into()
+                                } else {
+                                    format!("{v:.3}")
+                                })
+                                .monospace(),
+                            );
+                        }
+                        ui.end_row();
+                    }
+                });
+        });
+}
