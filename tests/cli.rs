@@ -366,3 +366,87 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn bad_local_p_options_exit_2_with_one_clear_line() {
+    let lp = r#""target": {"text": "a b c"}, "d_model": 4, "heads": 2, "span": "local_p""#;
+    let cases: Vec<(String, &str)> = vec![
+        // D = 0 would make σ = D/2 = 0
+        (
+            format!(r#"{{{lp}, "local_d": 0}}"#),
+            "needs an explicit local_sigma",
+        ),
+        (format!(r#"{{{lp}, "local_sigma": 0}}"#), "local_sigma"),
+        (format!(r#"{{{lp}, "local_sigma": -1.5}}"#), "local_sigma"),
+        // too big for f32: infinite
+        (format!(r#"{{{lp}, "local_sigma": 1e39}}"#), "local_sigma"),
+        // JSON has no NaN: the parser refuses it
+        (format!(r#"{{{lp}, "local_sigma": NaN}}"#), "expected value"),
+        (format!(r#"{{{lp}, "local_p_dim": 0}}"#), "local_p_dim"),
+        (format!(r#"{{{lp}, "local_p_dim": -3}}"#), "local_p_dim"),
+        (
+            format!(r#"{{{lp}, "local_p_source": "output"}}"#),
+            "unknown variant",
+        ),
+        // input source: W_p is d_p × d_model = 4×4, not d_k×d_k = 2×2
+        (
+            format!(
+                r#"{{{lp}, "local_p_source": "input",
+                "local_p_params": {{"w_p": [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]}}}}"#
+            ),
+            "local_p_params.w_p[0] has the wrong shape: expected 4×4",
+        ),
+        // d_p = 3: W_p is 3×2 per head
+        (
+            format!(
+                r#"{{{lp}, "local_p_dim": 3,
+                "local_p_params": {{"w_p": [[[1, 0], [0, 1]], [[1, 0], [0, 1]]]}}}}"#
+            ),
+            "expected 3×2",
+        ),
+        (
+            format!(r#"{{{lp}, "local_p_dim": 3, "local_p_params": {{"v_p": [[1, 2], [3, 4]]}}}}"#),
+            "local_p_params.v_p[0] has the wrong shape",
+        ),
+        (
+            format!(r#"{{{lp}, "local_p_params": {{"w_p": [[[1, 0], [0, 1]]]}}}}"#),
+            "one entry per head (2)",
+        ),
+    ];
+    for (spec, needle) in &cases {
+        let out = attnscope(&["compute", "--spec", "-"], Some(spec));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{spec}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{spec}: not one line: {err}"
+        );
+        assert!(err.starts_with("error:"), "{spec}: {err}");
+        assert!(err.contains(needle), "{spec}: {err:?} lacks {needle:?}");
+        assert!(!err.contains("panicked"), "{spec}: {err}");
+    }
+}
+
+#[test]
+fn local_p_trace_says_what_it_used() {
+    let spec = r#"{"target": {"text": "a b c d"}, "d_model": 4, "heads": 2,
+        "span": "local_p", "local_d": 0, "local_sigma": 0.5, "local_p_source": "input",
+        "local_p_dim": 3}"#;
+    let out = attnscope(&["compute", "--spec", "-"], Some(spec));
+    assert_ok(&out);
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let lp = &trace["head_traces"][1]["local_p"];
+    assert_eq!(lp["source"], "input");
+    assert_eq!(lp["d"], 0);
+    assert_eq!(lp["sigma"], 0.5);
+    assert_eq!(lp["d_p"], 3);
+    assert_eq!(lp["d_in"], 4);
+    // other spans carry no local_p entry
+    let out = attnscope(
+        &["compute", "--spec", "-"],
+        Some(r#"{"target": {"text": "a b"}}"#),
+    );
+    let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(trace["head_traces"][0].get("local_p").is_none());
+}

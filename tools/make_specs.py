@@ -7,7 +7,8 @@
 
 The matrix part covers every score (5) x span (3) x mask (4) combination once (60 specs);
 the other axes (self/cross, heads, temperature, input form, projections, explicit
-parameters, score_scale, local_d, seed) rotate across them. Extra specs cover edge cases.
+parameters, score_scale, local_d, seed) rotate across them. Extra specs cover edge cases,
+and local_p_specs() the local_p predictor source, d_p and sigma.
 A spec whose numbers would be fragile in f32 (a local_p centre within 1e-3 of a window
 edge, f32 vs f64 drift above 2e-6, or a value above 12 in magnitude) is regenerated
 with the next seed / vectors.
@@ -255,6 +256,83 @@ def extra_specs() -> list[tuple[str, dict]]:
     return out
 
 
+def local_p_specs() -> list[tuple[str, dict]]:
+    """local_p's predictor source, d_p and sigma (issue 7). Own RNG: earlier specs unchanged."""
+    rng = random.Random(4207)
+    lp = {"span": "local_p"}
+    out = []
+    # Luong's p_t from the input row x_i (W_p is d_p x d_model, d_p = d_model by default)
+    out.append(("local_p__input__self__h1", {
+        "target": {"text": "The animal didn't cross the street"}, "d_model": 8, "seed": 21,
+        **lp, "local_d": 2, "local_p_source": "input",
+    }))
+    # cross-attention, input source (the target's rows), two heads sharing X
+    out.append(("local_p__input__cross__h2", {
+        "target": {"text": "I love Beijing ."}, "source": {"text": "我爱北京天安门"},
+        "d_model": 8, "heads": 2, "seed": 22, **lp, "local_d": 2, "local_p_source": "input",
+    }))
+    # explicit sigma narrower than D/2 (query source)
+    out.append(("local_p__sigma0p75__self__h1", {
+        "target": {"text": "Attention is all you need"}, "d_model": 4, "seed": 23, **lp,
+        "local_d": 3, "local_sigma": 0.75,
+    }))
+    # explicit sigma wider than D/2, input source, causal, two heads
+    out.append(("local_p__input__sigma2p5__causal__self__h2", {
+        "target": {"text": "The cat sat on the mat"}, "d_model": 8, "heads": 2, "seed": 24,
+        **lp, "local_d": 1, "local_sigma": 2.5, "local_p_source": "input", "causal": True,
+    }))
+    # D = 0 with an explicit sigma: the window is the single point p_i, so a key is visible
+    # only when p_i lands on it; seeded centres do not, every row is empty
+    out.append(("local_p__d0_sigma1__self__h2__empty", {
+        "target": {"text": "我爱北京天安门"}, "tokenizer": "chars", "d_model": 8, "heads": 2,
+        "seed": 25, **lp, "local_d": 0, "local_sigma": 1.0,
+    }))
+    # D = 0 with v_p = 0: p_i = n_k sigmoid(0) = n_k / 2 exactly (n_k = 4), one key per row
+    out.append(("local_p__d0_sigma0p5__vp_zero__explicit_dp2__self__h1", {
+        "target": vec_seq(rng, 4, 3, "q"), "seed": 26, **lp, "local_d": 0,
+        "local_sigma": 0.5, "local_p_dim": 2,
+        "local_p_params": {"w_p": [rmat(rng, 2, 3, 1.0)], "v_p": [[0.0, 0.0]]},
+    }))
+    # d_p != d_k, seeded: d_p = 3 < d_k = 4 (general score) and d_p = 6 > d_k = 4 (cross)
+    out.append(("local_p__dp3__query__self__h2", {
+        "target": {"text": "Attention is all you need"}, "d_model": 8, "heads": 2,
+        "seed": 27, "score": "general", **lp, "local_d": 1, "local_p_dim": 3,
+    }))
+    out.append(("local_p__dp6__query__window__cross__h1", {
+        "target": {"text": "I didn't stop, tired."}, "source": {"text": "今天天气很好"},
+        "d_model": 4, "seed": 28, "score": "additive", **lp, "local_d": 2, "local_p_dim": 6,
+        "window": 2,
+    }))
+    # explicit W_p / v_p of the new shapes: input source, d_p = 3, W_p 3 x d_model = 3 x 4
+    out.append(("local_p__explicit_dp3__input__sigma1p25__padding__cross__h2", {
+        "target": vec_seq(rng, 5, 4, "q"), "source": vec_seq(rng, 6, 4, "k"), "heads": 2,
+        "seed": 29, **lp, "local_d": 2, "local_sigma": 1.25, "local_p_source": "input",
+        "local_p_dim": 3,
+        "local_p_params": {"w_p": [rmat(rng, 3, 4, 1.0) for _ in range(2)],
+                           "v_p": [rvec(rng, 3, 1.0) for _ in range(2)]},
+        "padding": [False, False, False, False, True, False],
+    }))
+    # explicit W_p / v_p, query source, d_p = 5 > d_k = 3
+    out.append(("local_p__explicit_dp5__query__self__h1", {
+        "target": vec_seq(rng, 6, 3, "q"), "seed": 30, "score": "dot", **lp, "local_d": 1,
+        "local_p_dim": 5,
+        "local_p_params": {"w_p": [rmat(rng, 5, 3, 1.0)], "v_p": [rvec(rng, 5, 1.0)]},
+    }))
+    # three heads reading the same input rows, d_p = 2, sigma given, window, tau = 0.5
+    out.append(("local_p__input__dp2_sigma1p5__window__self__h3__t0p5", {
+        "target": {"text": "three heads read one input"}, "d_model": 6, "heads": 3,
+        "seed": 31, **lp, "local_d": 2, "local_p_source": "input", "local_p_dim": 2,
+        "local_sigma": 1.5, "window": 2, "temperature": 0.5,
+    }))
+    # the defaults written out: the same numbers as leaving the fields away
+    out.append(("local_p__explicit_defaults__self__h2", {
+        "target": {"text": "The animal didn't cross the street"}, "d_model": 8, "heads": 2,
+        "seed": 11, **lp, "local_d": 2, "local_p_source": "query", "local_p_dim": None,
+        "local_sigma": None,
+    }))
+    return out
+
+
 LESSONS = [
     ("classic_three_tokens", {
         "title": "Three inputs, step by step / 三个输入，一步一步",
@@ -331,7 +409,7 @@ def main() -> int:
         if attempt:
             print(f"{name}: used attempt {attempt}")
         specs[name] = spec
-    for name, spec in extra_specs():
+    for name, spec in extra_specs() + local_p_specs():
         base = spec.get("seed", 42)
         fixed = "seed" not in spec or name.startswith("doc_example")  # keep as written
         for attempt in range(1 if fixed else 60):

@@ -21,8 +21,14 @@ Conventions where docs/spec-format.md leaves room (the Rust core must agree)
     d_model ends with a sin column. PE is cast to f32 and added to the f32 embedding.
   * Whitespace is Unicode White_Space (Rust char::is_whitespace). The words tokenizer takes
     the ranges literally: U+FF00-FF65 includes fullwidth letters, which become one token each.
-  * local_p: p_i = n_k sigmoid(v_p . tanh(W_p q_i)), mask |j - p_i| <= D (inclusive, real),
-    softmax over allowed keys with tau, then times exp(-(j - p_i)^2 / (2 (D/2)^2)).
+  * local_p: p_i = n_k sigmoid(v_p . tanh(W_p u_i)), mask |j - p_i| <= D (inclusive, real),
+    softmax over allowed keys with tau, then times exp(-(j - p_i)^2 / (2 sigma^2)).
+    u_i = q_i (local_p_source "query", d_in = d_k) or the target row x_i of X
+    ("input", d_in = d_model); W_p is d_p x d_in, v_p has d_p entries, d_p = local_p_dim
+    or d_in; sigma = local_sigma (as f32) or D/2. Seeded W_p: d_p*d_in values row-major from
+    "w_p/hH" with a = sqrt(3/d_in); v_p: d_p values from "v_p/hH" with a = sqrt(3/d_p).
+    A fixture has a per-head "local_p" object ({source, d, sigma, d_p, d_in}) only when its
+    spec sets local_p_source, local_p_dim or local_sigma, so older fixtures stay unchanged.
   * Vectors without "tokens" are named q1.. (target) and k1.. (source); no fixture uses this.
 Fixtures also carry, beyond the brief: self_attention, d_model, heads_count, d_k, scale,
 temperature, w_q/w_k/w_v/w_o, and per head logits (null where masked) and row_stats.
@@ -63,6 +69,8 @@ GOLDEN = 0x9E3779B97F4A7C15
 
 SCORES = ("dot", "scaled_dot", "general", "additive", "cosine")
 SPANS = ("global", "local_m", "local_p")
+LOCAL_P_SOURCES = ("query", "input")
+LOCAL_P_KEYS = ("local_p_source", "local_p_dim", "local_sigma")
 TOKENIZERS = ("words", "whitespace", "chars")
 
 # ---------------------------------------------------------------------------------------
@@ -332,20 +340,44 @@ def resolve(spec: dict) -> dict:
         raise ValueError(f"unknown span {span!r}")
     D = spec.get("local_d", 2)
     D = 2 if D is None else int(D)
-    if D < 0 or (span == "local_p" and D < 1):
-        raise ValueError("local_d must be >= 0 (>= 1 for local_p)")
+    if D < 0:
+        raise ValueError("local_d must be >= 0")
+    lp_source = spec.get("local_p_source") or "query"
+    if lp_source not in LOCAL_P_SOURCES:
+        raise ValueError(f"unknown local_p_source {lp_source!r}")
+    sigma = spec.get("local_sigma")
+    if sigma is not None:
+        sigma = np.float32(sigma)  # the core reads it as f32
+        if not (np.isfinite(sigma) and sigma > 0):
+            raise ValueError("local_sigma must be a finite number > 0")
+    elif span == "local_p" and D == 0:
+        raise ValueError("local_p with D = 0 needs an explicit local_sigma")
+    else:
+        sigma = np.float32(D) / np.float32(2)
+    d_in = dk if lp_source == "query" else d
+    d_p = spec.get("local_p_dim")
+    if d_p is not None:
+        d_p = int(d_p)
+        if not 1 <= d_p <= 4096:
+            raise ValueError("local_p_dim must be between 1 and 4096")
+    else:
+        d_p = d_in
     lp = []
     if span == "local_p":
         lpp = spec.get("local_p_params")
+        lpp = {} if lpp is None else lpp
         for i in range(h):
-            if lpp is None:
-                lp.append((seeded_matrix(f"w_p/h{i}", seed, dk, dk, ak),
-                           seeded_values(f"v_p/h{i}", seed, dk, ak)))
-            else:
-                if len(lpp["w_p"]) != h or len(lpp["v_p"]) != h:
-                    raise ValueError("local_p_params needs one entry per head")
-                lp.append((_f32_matrix(lpp["w_p"][i], dk, dk, "w_p"),
-                           _f32_vector(lpp["v_p"][i], dk, "v_p")))
+            for key in ("w_p", "v_p"):
+                if lpp.get(key) is not None and len(lpp[key]) != h:
+                    raise ValueError(f"local_p_params.{key} needs one entry per head")
+            wp = lpp.get("w_p")
+            vp = lpp.get("v_p")
+            lp.append((
+                seeded_matrix(f"w_p/h{i}", seed, d_p, d_in, f32_amp(3.0, d_in)) if wp is None
+                else _f32_matrix(wp[i], d_p, d_in, "w_p"),
+                seeded_values(f"v_p/h{i}", seed, d_p, f32_amp(3.0, d_p)) if vp is None
+                else _f32_vector(vp[i], d_p, "v_p"),
+            ))
 
     causal = bool(spec.get("causal") or False)
     window = spec.get("window")
@@ -366,7 +398,8 @@ def resolve(spec: dict) -> dict:
     return dict(
         self_attention=self_attention, tokens_q=tokens_q, tokens_k=tokens_k,
         Xq=Xq, Xk=Xk, d=d, h=h, dk=dk, W=W, score=score, scale=scale, params=params,
-        span=span, D=D, lp=lp, causal=causal, window=window, padding=padding, tau=tau,
+        span=span, D=D, lp=lp, lp_source=lp_source, sigma=sigma, d_p=d_p, d_in=d_in,
+        lp_meta=any(key in spec for key in LOCAL_P_KEYS), causal=causal, window=window, padding=padding, tau=tau,
     )
 
 
@@ -415,7 +448,8 @@ def compute(spec: dict, dtype=np.float64) -> dict:
             allowed = np.abs(jj - ii) <= D
         else:
             wp, vp = (x.astype(dt) for x in r["lp"][hd])
-            z = np.tanh(q @ wp.T) @ vp
+            u = q if r["lp_source"] == "query" else Xq
+            z = np.tanh(u @ wp.T) @ vp
             centers = dt(nk) / (dt(1) + np.exp(-z))
             allowed = np.abs(jj - centers[:, None]) <= D
         if r["causal"]:
@@ -435,7 +469,7 @@ def compute(spec: dict, dtype=np.float64) -> dict:
             e = np.exp(row - row.max())
             weights[i, allowed[i]] = e / e.sum()
         if centers is not None:
-            sigma = dt(D) / dt(2)
+            sigma = dt(r["sigma"])
             gauss = np.exp(-((jj - centers[:, None]) ** 2) / (dt(2) * sigma * sigma))
             weights = weights * gauss
             weights[~allowed] = 0
@@ -487,6 +521,10 @@ def to_fixture(spec: dict, spec_path: str) -> dict:
     r = t["resolved"]
     heads = []
     for hh in t["heads"]:
+        extra = {}
+        if r["span"] == "local_p" and r["lp_meta"]:
+            extra["local_p"] = {"source": r["lp_source"], "d": r["D"], "sigma": r8(r["sigma"]),
+                                "d_p": r["d_p"], "d_in": r["d_in"]}
         logits = [[r8(x) if ok else None for x, ok in zip(lr, ar)]
                   for lr, ar in zip(hh["logits"], hh["allowed"])]
         heads.append({
@@ -496,6 +534,7 @@ def to_fixture(spec: dict, spec_path: str) -> dict:
             "allowed": hh["allowed"].tolist(), "weights": _num(hh["weights"]),
             "context": _num(hh["context"]), "empty_rows": hh["empty_rows"].tolist(),
             "centers": None if hh["centers"] is None else _num(hh["centers"]),
+            **extra,
             "row_stats": {k: [r8(x) for x in v]
                           for k, v in row_stats(hh["weights"], hh["empty_rows"]).items()},
         })
@@ -601,7 +640,11 @@ def check_case(spec: dict) -> list[str]:
             problems.append(f"h{hd}: empty_rows disagrees with allowed")
         if local_p:
             c = hh["centers"]
-            gap = np.abs(np.abs(np.arange(w.shape[1])[None, :] - c[:, None]) - r["D"]).min()
+            # a centre that is an exact integer in f64 and f32 alike (v_p = 0 gives
+            # n_k / 2) cannot flip a mask, however close it is to a window edge
+            exact = (c == h32["centers"]) & (c == np.round(c))
+            gap = np.abs(np.abs(np.arange(w.shape[1])[None, :] - c[~exact][:, None])
+                         - r["D"]).min(initial=np.inf)
             if gap < CENTER_MARGIN:
                 problems.append(f"h{hd}: a local_p center is {gap:.2e} from a window edge")
             if not np.allclose(c, h32["centers"], atol=F32_MARGIN):

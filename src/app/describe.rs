@@ -118,7 +118,17 @@ pub fn formula(step: Step, trace: &Trace) -> String {
             if m.padded_keys > 0 {
                 parts.push("padding".into());
             }
-            let div = format!("zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2})", trace.temperature);
+            let mut div = format!("zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2})", trace.temperature);
+            if let Some(lp) = trace.head_traces.first().and_then(|h| h.local_p) {
+                let u = match lp.source {
+                    crate::core::spec::LocalPSource::Query => "qᵢ",
+                    crate::core::spec::LocalPSource::Input => "xᵢ",
+                };
+                div.push_str(&format!(
+                    ";  pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p {u})), W_p: {}×{}",
+                    lp.d_p, lp.d_in
+                ));
+            }
             if parts.is_empty() {
                 format!("{div};  nothing is masked")
             } else {
@@ -127,13 +137,9 @@ pub fn formula(step: Step, trace: &Trace) -> String {
         }
         Step::Softmax => {
             let base = "pᵢⱼ = exp(zᵢⱼ − maxₖ zᵢₖ) / Σₖ exp(zᵢₖ − maxₖ zᵢₖ)";
-            if m.span == SpanKind::LocalP {
-                format!(
-                    "{base} × exp(−(j − pᵢ)² / 2σ²),  σ = {:.1}",
-                    m.local_d as f32 / 2.0
-                )
-            } else {
-                base.into()
+            match trace.head_traces.first().and_then(|h| h.local_p) {
+                Some(lp) => format!("{base} × exp(−(j − pᵢ)² / 2σ²),  σ = {:.2}", lp.sigma),
+                None => base.into(),
             }
         }
         Step::WeightedSum => {

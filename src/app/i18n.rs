@@ -148,6 +148,14 @@ messages! {
     LessonWord => "Lesson", "课例";
     ImportedFields => "Also from the spec file (used as given):", "另外取自规格文件（按原样使用）：";
     ForgetImported => "Use seeded ones instead", "改用种子生成的参数";
+    LocalPSource => "pᵢ from", "pᵢ 取自";
+    LocalPSourceTip => "Where local-p predicts its window centre pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p uᵢ)) from: uᵢ = the head's query qᵢ, or uᵢ = the input row xᵢ (Luong et al. 2015 use the decoder's hidden state).", "local-p 从哪里预测窗口中心 pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p uᵢ))：uᵢ 取该头的查询 qᵢ，或输入行 xᵢ（Luong 等 2015 使用解码器的隐藏状态）。";
+    LocalPFromQuery => "query qᵢ", "查询 qᵢ";
+    LocalPFromInput => "input xᵢ", "输入 xᵢ";
+    LocalPDim => "predictor size d_p", "预测器维度 d_p";
+    LocalPDimTip => "Rows of W_p (d_p × d_in) and length of v_p. Off: d_p = d_in, a square W_p.", "W_p（d_p × d_in）的行数和 v_p 的长度。不勾选时 d_p = d_in，W_p 为方阵。";
+    LocalSigma => "σ of the Gaussian", "高斯的 σ";
+    LocalSigmaTip => "Width of the Gaussian exp(−(j − pᵢ)²/2σ²) that weights the window. Off: σ = D/2, as in Luong et al. With σ set, D may be 0.", "对窗口加权的高斯 exp(−(j − pᵢ)²/2σ²) 的宽度。不勾选时 σ = D/2（同 Luong 等）。设定 σ 后 D 可以为 0。";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";

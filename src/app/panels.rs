@@ -573,10 +573,14 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 
             if s.span != SpanKind::Global {
                 let cap = caption(ui, t(Msg::HalfWidth), t(Msg::SpanTip));
-                let min = if s.span == SpanKind::LocalP { 1 } else { 0 };
+                // σ = D/2 needs D ≥ 1; with an explicit σ, D = 0 is allowed.
+                let min = usize::from(s.span == SpanKind::LocalP && s.local_sigma.is_none());
                 ui.add(egui::Slider::new(&mut s.local_d, min..=16))
                     .labelled_by(cap.id);
                 ui.end_row();
+            }
+            if s.span == SpanKind::LocalP {
+                local_p_ui(ui, s, lang);
             }
 
             caption(ui, t(Msg::Masks), t(Msg::CausalTip));
@@ -641,6 +645,55 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if s.embedding == EmbeddingMode::Toy {
         ui.checkbox(&mut s.cross, t(Msg::CrossToggle));
     }
+}
+
+/// Luong local-p's predictor: what it reads (query or input row), its size d_p, and σ.
+fn local_p_ui(ui: &mut egui::Ui, s: &mut super::state::State, lang: Lang) {
+    use crate::core::spec::LocalPSource;
+    let t = |m| tr(lang, m);
+    let cap = caption(ui, t(Msg::LocalPSource), t(Msg::LocalPSourceTip));
+    ui.horizontal(|ui| {
+        for (src, m) in [
+            (LocalPSource::Query, Msg::LocalPFromQuery),
+            (LocalPSource::Input, Msg::LocalPFromInput),
+        ] {
+            ui.selectable_value(&mut s.local_p_source, src, t(m))
+                .on_hover_text(t(Msg::LocalPSourceTip));
+        }
+    })
+    .response
+    .labelled_by(cap.id);
+    ui.end_row();
+
+    caption(ui, "", t(Msg::LocalPDimTip));
+    ui.horizontal(|ui| {
+        let mut on = s.local_p_dim.is_some();
+        let check = ui
+            .checkbox(&mut on, t(Msg::LocalPDim))
+            .on_hover_text(t(Msg::LocalPDimTip));
+        let mut d = s.local_p_dim.unwrap_or(4);
+        if on {
+            ui.add(egui::DragValue::new(&mut d).range(1..=64))
+                .labelled_by(check.id);
+        }
+        s.local_p_dim = on.then_some(d);
+    });
+    ui.end_row();
+
+    caption(ui, "", t(Msg::LocalSigmaTip));
+    ui.horizontal(|ui| {
+        let mut on = s.local_sigma.is_some();
+        let check = ui
+            .checkbox(&mut on, t(Msg::LocalSigma))
+            .on_hover_text(t(Msg::LocalSigmaTip));
+        let mut sigma = s.local_sigma.unwrap_or((s.local_d as f32 / 2.0).max(0.5));
+        if on {
+            ui.add(egui::Slider::new(&mut sigma, 0.1..=16.0).logarithmic(true))
+                .labelled_by(check.id);
+        }
+        s.local_sigma = on.then_some(sigma);
+    });
+    ui.end_row();
 }
 
 fn cmap_msg(c: Colormap) -> Msg {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::core::spec::{
-    LocalPParams, ProjectionKind, Projections, Rows, ScoreParams, Sequence, Spec,
+    LocalPParams, LocalPSource, ProjectionKind, Projections, Rows, ScoreParams, Sequence, Spec,
 };
 use crate::core::{ScoreKind, SpanKind, Step, Tokenizer};
 use crate::export::colormap::Colormap;
@@ -208,6 +208,12 @@ pub struct State {
     pub span: SpanKind,
     /// Local half width D.
     pub local_d: usize,
+    /// What local-p's position predictor reads: the head's query, or the input row xᵢ.
+    pub local_p_source: LocalPSource,
+    /// Hidden size d_p of local-p's predictor (`None`: square W_p).
+    pub local_p_dim: Option<usize>,
+    /// σ of local-p's Gaussian (`None`: D/2).
+    pub local_sigma: Option<f32>,
     /// Causal mask.
     pub causal: bool,
     /// Sliding window on/off.
@@ -271,6 +277,9 @@ impl Default for State {
             scale_sqrt_dk: true,
             span: SpanKind::Global,
             local_d: 2,
+            local_p_source: LocalPSource::Query,
+            local_p_dim: None,
+            local_sigma: None,
             causal: false,
             window_on: false,
             window: 2,
@@ -327,6 +336,13 @@ impl State {
         self.d_model = self.d_model.clamp(1, MAX_D_MODEL);
         self.max_tokens = self.max_tokens.clamp(1, crate::core::spec::MAX_TOKENS);
         self.local_d = self.local_d.min(MAX_HALF_WIDTH);
+        self.local_p_dim = self
+            .local_p_dim
+            .map(|d| d.clamp(1, crate::core::pipeline::MAX_LOCAL_P_DIM));
+        self.local_sigma = self
+            .local_sigma
+            .filter(|s| s.is_finite() && *s > 0.0)
+            .map(|s| s.min(MAX_HALF_WIDTH as f32));
         self.window = self.window.min(MAX_HALF_WIDTH);
         self.padded.retain(|&j| j < crate::core::spec::MAX_TOKENS);
         self.padded.truncate(crate::core::spec::MAX_TOKENS);
@@ -418,6 +434,9 @@ impl State {
             score: self.score,
             span: self.span,
             local_d: self.local_d as i64,
+            local_p_source: self.local_p_source,
+            local_p_dim: self.local_p_dim.map(|d| d as i64),
+            local_sigma: self.local_sigma,
             causal: self.causal,
             window: self.window_on.then_some(self.window as i64),
             temperature: self.temperature,
@@ -512,6 +531,9 @@ impl State {
         self.local_d = usize::try_from(spec.local_d)
             .unwrap_or(0)
             .min(MAX_HALF_WIDTH);
+        self.local_p_source = spec.local_p_source;
+        self.local_p_dim = spec.local_p_dim.and_then(|d| usize::try_from(d).ok());
+        self.local_sigma = spec.local_sigma;
         self.causal = spec.causal;
         self.window_on = spec.window.is_some();
         self.window = spec

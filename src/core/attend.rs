@@ -37,8 +37,8 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 
 use super::kernels::{self, Backend};
-use super::spec::ScoreKind;
-use super::trace::{HeadTrace, RowStats};
+use super::spec::{LocalPSource, ScoreKind};
+use super::trace::{HeadTrace, LocalPInfo, RowStats};
 
 /// A score function with its parameters resolved for one head.
 #[derive(Clone, Debug, PartialEq)]
@@ -88,13 +88,18 @@ pub enum Span {
         /// Half width D.
         d: usize,
     },
-    /// |j − pᵢ| ≤ d, pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p qᵢ)), weights × Gaussian(σ = d/2).
+    /// |j − pᵢ| ≤ d, pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p uᵢ)), weights × exp(−(j − pᵢ)²/(2σ²)).
+    /// uᵢ is the query qᵢ or the input row xᵢ (`source`).
     LocalP {
-        /// Half width D (≥ 1).
+        /// Half width D (0 only with an explicit σ).
         d: usize,
-        /// d_k × d_k.
+        /// σ > 0 of the Gaussian (D/2 by default).
+        sigma: f32,
+        /// What the predictor reads.
+        source: LocalPSource,
+        /// d_p × d_in (d_in = d_k for the query source, d_model for the input).
         w_p: Array2<f32>,
-        /// d_k.
+        /// d_p.
         v_p: Array1<f32>,
     },
 }
@@ -219,7 +224,9 @@ pub fn raw_scores(
     }
 }
 
-/// Local-p centres pᵢ = n_k · sigmoid(v_pᵀ tanh(W_p qᵢ)).
+/// Local-p centres pᵢ = n_k · sigmoid(v_pᵀ tanh(W_p uᵢ)) for the rows uᵢ of `q` (the queries
+/// or the input rows X). Shapes: `q` n_q × d_in, `w_p` d_p × d_in, `v_p` d_p (not checked
+/// here; see [`attend_head_with_input`]).
 pub fn local_p_centers(
     q: ArrayView2<f32>,
     w_p: &Array2<f32>,
@@ -261,11 +268,30 @@ pub fn allowed_mask(
 }
 
 /// Runs one head, keeping every step. Q is n_q × d, K and V are n_k × d.
+///
+/// A local-p span whose predictor reads the input rows (`LocalPSource::Input`) needs X:
+/// use [`attend_head_with_input`]. Here it has none, so no centre is predicted and every
+/// row is masked (`empty_rows` all true), never a panic.
 pub fn attend_head(
     backend: Backend,
     q: ArrayView2<f32>,
     k: ArrayView2<f32>,
     v: ArrayView2<f32>,
+    cfg: &HeadConfig,
+) -> HeadTrace {
+    attend_head_with_input(backend, q, k, v, None, cfg)
+}
+
+/// [`attend_head`] with the query-side input rows `x_q` (n_q × d_model), which local-p
+/// reads when its source is `LocalPSource::Input` (everything else ignores them).
+/// Centres are predicted only when the predictor's shapes fit (uᵢ has W_p's d_in columns,
+/// v_p has W_p's d_p rows, one uᵢ per query); otherwise every row is masked.
+pub fn attend_head_with_input(
+    backend: Backend,
+    q: ArrayView2<f32>,
+    k: ArrayView2<f32>,
+    v: ArrayView2<f32>,
+    x_q: Option<ArrayView2<f32>>,
     cfg: &HeadConfig,
 ) -> HeadTrace {
     let (n_q, n_k) = (q.nrows(), k.nrows());
@@ -275,7 +301,16 @@ pub fn attend_head(
     let scaled = raw.mapv(|x| x * cfg.scale);
     // step: mask (and temperature)
     let centers = match &cfg.span {
-        Span::LocalP { w_p, v_p, .. } => Some(local_p_centers(q, w_p, v_p, n_k)),
+        Span::LocalP {
+            w_p, v_p, source, ..
+        } => {
+            let u = match source {
+                LocalPSource::Query => Some(q),
+                LocalPSource::Input => x_q,
+            };
+            u.filter(|u| u.nrows() == n_q && u.ncols() == w_p.ncols() && v_p.len() == w_p.nrows())
+                .map(|u| local_p_centers(u, w_p, v_p, n_k))
+        }
         _ => None,
     };
     let allowed = allowed_mask(cfg, n_q, n_k, centers.as_deref());
@@ -291,9 +326,9 @@ pub fn attend_head(
         let row = row.as_slice_mut().expect("standard layout");
         empty_rows.push(!kernels::softmax_row(backend, row));
     }
-    if let (Span::LocalP { d, .. }, Some(c)) = (&cfg.span, &centers) {
-        // Luong eq. 10: favour keys near pᵢ; σ = D/2; not renormalised.
-        let sigma = *d as f32 / 2.0;
+    if let (Span::LocalP { sigma, .. }, Some(c)) = (&cfg.span, &centers) {
+        // Luong eq. 10: favour keys near pᵢ; σ = D/2 unless given; not renormalised.
+        let sigma = *sigma;
         for (i, mut row) in weights.rows_mut().into_iter().enumerate() {
             for (j, w) in row.iter_mut().enumerate() {
                 let off = j as f32 - c[i];
@@ -305,6 +340,22 @@ pub fn attend_head(
     let context = matmul(backend, weights.view(), v);
     let row_stats = RowStats::of(&weights);
     let summary = row_stats.summary(&empty_rows);
+    let local_p = match &cfg.span {
+        Span::LocalP {
+            d,
+            sigma,
+            source,
+            w_p,
+            ..
+        } => Some(LocalPInfo {
+            source: *source,
+            d: *d,
+            sigma: *sigma,
+            d_p: w_p.nrows(),
+            d_in: w_p.ncols(),
+        }),
+        _ => None,
+    };
     HeadTrace {
         q: q.to_owned(),
         k: k.to_owned(),
@@ -317,6 +368,7 @@ pub fn attend_head(
         context,
         empty_rows,
         centers,
+        local_p,
         row_stats,
         summary,
     }

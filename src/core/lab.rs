@@ -4,7 +4,7 @@
 
 use ndarray::ArrayView2;
 
-use super::attend::attend_head;
+use super::attend::attend_head_with_input;
 use super::error::CoreError;
 use super::kernels::Backend;
 use super::mechanism::Mechanism;
@@ -53,7 +53,8 @@ pub fn lab_trace(h: LabHead<'_>, spec: &Spec, backend: Backend) -> Result<Trace,
         });
     }
     let cfg = head_config(spec, h.head, h.heads.max(1), d_k, n)?;
-    let t = attend_head(backend, h.q, h.k, h.v, &cfg);
+    // Luong's local-p may predict its centre from the layer input X (`local_p_source`).
+    let t = attend_head_with_input(backend, h.q, h.k, h.v, Some(h.x), &cfg);
     let mechanism = Mechanism {
         source: h.real.source.clone(),
         pre_norm: h.real.pre_norm,

@@ -4,14 +4,16 @@
 use ndarray::{Array1, Array2};
 use rayon::prelude::*;
 
-use super::attend::{HeadConfig, Score, Span, attend_head, concat_heads, head_columns, matmul};
+use super::attend::{
+    HeadConfig, Score, Span, attend_head_with_input, concat_heads, head_columns, matmul,
+};
 use super::error::CoreError;
 use super::kernels::Backend;
 use super::mechanism::Mechanism;
-use super::rng::{seeded_matrix, seeded_vector, sinusoidal, token_embedding};
+use super::rng::{Stream, seeded_matrix, seeded_vector, sinusoidal, token_embedding};
 use super::spec::{
-    MAX_TOKENS, ProjectionKind, Projections, Rows, ScoreKind, Sequence, SpanKind, Spec,
-    check_finite, rows_to_array,
+    LocalPSource, MAX_TOKENS, ProjectionKind, Projections, Rows, ScoreKind, Sequence, SpanKind,
+    Spec, check_finite, rows_to_array,
 };
 use super::tokenize::Tokenizer;
 use super::trace::Trace;
@@ -247,9 +249,128 @@ fn head_score(spec: &Spec, head: usize, heads: usize, d_k: usize) -> Result<Scor
     })
 }
 
+/// Largest hidden size d_p of local-p's position predictor (`local_p_dim`).
+pub const MAX_LOCAL_P_DIM: usize = 4096;
+
+/// Resolves local-p for one head: D, σ, the predictor's source and its parameters W_p
+/// (d_p × d_in) and v_p (d_p), explicit or seeded. `d_model` is the width of X, the
+/// predictor's input for `LocalPSource::Input`.
+///
+/// Seeded W_p takes d_p·d_in values row-major from the stream `"w_p/h{head}"` with
+/// amplitude √(3/d_in) (its fan-in), v_p d_p values from `"v_p/h{head}"` with √(3/d_p): for
+/// the default d_p = d_in = d_k these are exactly the matrices of earlier versions.
+fn local_p_span(
+    spec: &Spec,
+    local_d: usize,
+    head: usize,
+    heads: usize,
+    d_k: usize,
+) -> Result<Span, CoreError> {
+    let sigma = match spec.local_sigma {
+        Some(s) => s,
+        None if local_d == 0 => {
+            return Err(CoreError::invalid(
+                "local_d",
+                "local_p with D = 0 needs an explicit local_sigma (σ = D/2 would be 0)",
+            ));
+        }
+        None => local_d as f32 / 2.0,
+    };
+    let (d_in, input) = match spec.local_p_source {
+        LocalPSource::Query => (d_k, "d_k"),
+        LocalPSource::Input => (d_k * heads, "d_model"),
+    };
+    let d_p = match local_p_dim(spec)? {
+        Some(d_p) => d_p,
+        None => d_in,
+    };
+    let p = spec.local_p_params.clone().unwrap_or_default();
+    let shape = |what: String, rows: &Rows, expect: (usize, usize), how: &str| {
+        let arr = rows_to_array(&what, rows, None)?;
+        if arr.dim() != expect {
+            return Err(CoreError::Shape {
+                what,
+                expected: format!("{}×{} ({how})", expect.0, expect.1),
+                got: format!("{}×{}", arr.nrows(), arr.ncols()),
+            });
+        }
+        Ok(arr)
+    };
+    let per_head = |what: &str, n: usize| -> Result<(), CoreError> {
+        if n != heads {
+            return Err(CoreError::Shape {
+                what: what.to_owned(),
+                expected: format!("one entry per head ({heads})"),
+                got: format!("{n}"),
+            });
+        }
+        Ok(())
+    };
+    let w_p = match &p.w_p {
+        Some(list) => {
+            per_head("local_p_params.w_p", list.len())?;
+            shape(
+                format!("local_p_params.w_p[{head}]"),
+                &list[head],
+                (d_p, d_in),
+                &format!("d_p × {input}, d_p = local_p_dim or {input}"),
+            )?
+        }
+        None => {
+            let a = (3.0 / d_in as f32).sqrt();
+            let mut s = Stream::new(&format!("w_p/h{head}"), spec.seed);
+            Array2::from_shape_fn((d_p, d_in), |_| s.next_sym(a))
+        }
+    };
+    let v_p = match &p.v_p {
+        Some(list) => {
+            per_head("local_p_params.v_p", list.len())?;
+            let what = format!("local_p_params.v_p[{head}]");
+            let v = &list[head];
+            if v.len() != d_p {
+                return Err(CoreError::Shape {
+                    what,
+                    expected: format!("{d_p} numbers (d_p, = local_p_dim or {input})"),
+                    got: format!("{}", v.len()),
+                });
+            }
+            rows_to_array(&what, &vec![v.clone()], None)?
+                .row(0)
+                .to_owned()
+        }
+        None => seeded_vector(&format!("v_p/h{head}"), spec.seed, d_p),
+    };
+    Ok(Span::LocalP {
+        d: local_d,
+        sigma,
+        source: spec.local_p_source,
+        w_p,
+        v_p,
+    })
+}
+
+/// The checked `local_p_dim` (d_p), `None` when the spec leaves it to the default.
+fn local_p_dim(spec: &Spec) -> Result<Option<usize>, CoreError> {
+    let Some(n) = spec.local_p_dim else {
+        return Ok(None);
+    };
+    usize::try_from(n)
+        .ok()
+        .filter(|d| (1..=MAX_LOCAL_P_DIM).contains(d))
+        .map(Some)
+        .ok_or_else(|| {
+            CoreError::invalid(
+                "local_p_dim",
+                format!("d_p must be between 1 and {MAX_LOCAL_P_DIM}, got {n}"),
+            )
+        })
+}
+
 /// Checks a spec's settings and resolves everything one head needs (`n_k` keys, head width
 /// `d_k`): the score function's and local-p's parameters (explicit or seeded), the scale, the
 /// masks and the temperature. The attention lab uses it to re-run a real head's Q, K, V.
+/// For local-p with `local_p_source = "input"`, W_p's d_in is d_model = `heads` · `d_k`, and
+/// the head must run with X (`attend_head_with_input`).
 pub fn head_config(
     spec: &Spec,
     head: usize,
@@ -265,25 +386,19 @@ pub fn head_config(
     }
     let local_d = usize::try_from(spec.local_d)
         .map_err(|_| CoreError::invalid("local_d", format!("must be ≥ 0, got {}", spec.local_d)))?;
+    if let Some(s) = spec.local_sigma
+        && !(s.is_finite() && s > 0.0)
+    {
+        return Err(CoreError::invalid(
+            "local_sigma",
+            format!("σ must be a finite number > 0 (or null for D/2), got {s}"),
+        ));
+    }
+    local_p_dim(spec)?;
     let span = match spec.span {
         SpanKind::Global => Span::Global,
         SpanKind::LocalM => Span::LocalM { d: local_d },
-        SpanKind::LocalP => {
-            if local_d == 0 {
-                return Err(CoreError::invalid(
-                    "local_d",
-                    "local_p needs D ≥ 1 (σ = D/2)",
-                ));
-            }
-            let p = spec.local_p_params.clone().unwrap_or_default();
-            Span::LocalP {
-                d: local_d,
-                w_p: per_head_matrix("local_p_params.w_p", &p.w_p, head, heads, (d_k, d_k))?
-                    .unwrap_or_else(|| seeded_matrix(&format!("w_p/h{head}"), spec.seed, d_k, d_k)),
-                v_p: per_head_vector("local_p_params.v_p", &p.v_p, head, heads, d_k)?
-                    .unwrap_or_else(|| seeded_vector(&format!("v_p/h{head}"), spec.seed, d_k)),
-            }
-        }
+        SpanKind::LocalP => local_p_span(spec, local_d, head, heads, d_k)?,
     };
     let window = match spec.window {
         None => None,
@@ -381,7 +496,14 @@ pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
                 head_columns(&k, h, d_k),
                 head_columns(&v, h, d_k),
             );
-            attend_head(backend, qh.view(), kh.view(), vh.view(), cfg)
+            attend_head_with_input(
+                backend,
+                qh.view(),
+                kh.view(),
+                vh.view(),
+                Some(tq.x.view()),
+                cfg,
+            )
         })
         .collect();
     // steps: concat, output projection
@@ -417,4 +539,77 @@ pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
         concat,
         output,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::attend::attend_head;
+
+    fn local_p_spec() -> Spec {
+        Spec {
+            span: SpanKind::LocalP,
+            d_model: Some(8),
+            heads: 2,
+            ..Spec::for_text("the cat sat on the mat")
+        }
+    }
+
+    #[test]
+    fn default_local_p_parameters_are_the_old_streams() {
+        let spec = local_p_spec();
+        for head in 0..2 {
+            let Span::LocalP {
+                w_p, v_p, sigma, ..
+            } = head_config(&spec, head, 2, 4, 6).unwrap().span
+            else {
+                panic!("not local_p");
+            };
+            assert_eq!(w_p, seeded_matrix(&format!("w_p/h{head}"), 42, 4, 4));
+            assert_eq!(v_p, seeded_vector(&format!("v_p/h{head}"), 42, 4));
+            assert_eq!(sigma, 1.0);
+        }
+    }
+
+    #[test]
+    fn input_source_reads_x_and_records_it() {
+        let mut spec = local_p_spec();
+        spec.local_p_source = LocalPSource::Input;
+        spec.local_p_dim = Some(3);
+        spec.local_sigma = Some(0.75);
+        let trace = compute(&spec).unwrap();
+        for t in &trace.head_traces {
+            let info = t.local_p.unwrap();
+            assert_eq!((info.d_p, info.d_in, info.sigma), (3, 8, 0.75));
+            assert_eq!(info.source, LocalPSource::Input);
+        }
+        // W_p is 3 × d_model: the stream's first 24 values, amplitude √(3/8)
+        let Span::LocalP { w_p, .. } = head_config(&spec, 1, 2, 4, 6).unwrap().span else {
+            panic!("not local_p");
+        };
+        let mut s = Stream::new("w_p/h1", 42);
+        let a = (3.0f32 / 8.0).sqrt();
+        assert!(w_p.iter().all(|&w| w == s.next_sym(a)));
+    }
+
+    #[test]
+    fn input_source_without_x_masks_every_row_instead_of_panicking() {
+        let mut spec = local_p_spec();
+        spec.local_p_source = LocalPSource::Input;
+        let cfg = head_config(&spec, 0, 2, 4, 3).unwrap();
+        let q = Array2::<f32>::ones((3, 4));
+        let t = attend_head(Backend::Scalar, q.view(), q.view(), q.view(), &cfg);
+        assert_eq!(t.empty_rows, [true, true, true]);
+        assert!(t.centers.is_none());
+    }
+
+    #[test]
+    fn zero_half_width_needs_sigma() {
+        let mut spec = local_p_spec();
+        spec.local_d = 0;
+        let err = compute(&spec).unwrap_err().to_string();
+        assert!(err.contains("local_sigma"), "{err}");
+        spec.local_sigma = Some(0.5);
+        assert!(compute(&spec).is_ok());
+    }
 }

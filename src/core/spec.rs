@@ -149,13 +149,32 @@ pub struct ScoreParams {
     pub v: Option<Vec<Vec<f32>>>,
 }
 
-/// Explicit per-head local-p parameters.
+/// What local-p's position predictor reads: pᵢ = n_k · sigmoid(v_pᵀ tanh(W_p uᵢ)) with uᵢ the
+/// head's projected query qᵢ (d_in = d_k) or the row xᵢ of the query-side input X
+/// (d_in = d_model; Luong et al. 2015, eq. 9, predicts p_t from the decoder state h_t).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalPSource {
+    /// uᵢ = qᵢ, the head's projected query (W_p: d_p × d_k).
+    #[default]
+    Query,
+    /// uᵢ = xᵢ, the query-side input row, shared by every head (W_p: d_p × d_model, still
+    /// one W_p and v_p per head).
+    Input,
+}
+
+impl LocalPSource {
+    /// Every source, in menu order.
+    pub const ALL: [LocalPSource; 2] = [LocalPSource::Query, LocalPSource::Input];
+}
+
+/// Explicit per-head local-p parameters (outer list: one entry per head).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LocalPParams {
-    /// W_p per head, d_k × d_k.
+    /// W_p per head, d_p × d_in (d_in = d_k for the query source, d_model for the input).
     pub w_p: Option<Vec<Rows>>,
-    /// v_p per head, d_k.
+    /// v_p per head, d_p.
     pub v_p: Option<Vec<Vec<f32>>>,
 }
 
@@ -202,6 +221,15 @@ pub struct Spec {
     /// Explicit local-p parameters; `None` = seeded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub local_p_params: Option<LocalPParams>,
+    /// What local-p's position predictor reads (projected query or input row).
+    pub local_p_source: LocalPSource,
+    /// Hidden size d_p of local-p's position predictor; `None` = d_in (d_k for the query
+    /// source, d_model for the input source), so W_p is square.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_p_dim: Option<i64>,
+    /// σ of local-p's Gaussian; `None` = D/2 (Luong et al. 2015).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_sigma: Option<f32>,
     /// Causal mask (j ≤ i).
     pub causal: bool,
     /// Sliding window |i − j| ≤ w.
@@ -237,6 +265,9 @@ impl Default for Spec {
             span: SpanKind::Global,
             local_d: 2,
             local_p_params: None,
+            local_p_source: LocalPSource::Query,
+            local_p_dim: None,
+            local_sigma: None,
             causal: false,
             window: None,
             padding: None,

@@ -4,6 +4,8 @@
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+use super::spec::LocalPSource;
+
 /// The steps of the pipeline, in order, as the step-through view lists them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -194,10 +196,29 @@ pub struct HeadTrace {
     pub empty_rows: Vec<bool>,
     /// Local-p window centres pᵢ, one per query.
     pub centers: Option<Vec<f32>>,
+    /// The local-p settings this head used (`None` for other spans), so a view can label
+    /// pᵢ = n_k · sigmoid(v_pᵀ tanh(W_p uᵢ)) and the Gaussian with the head's own numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_p: Option<LocalPInfo>,
     /// Per-row statistics of `weights`.
     pub row_stats: RowStats,
     /// Head-level means.
     pub summary: HeadSummary,
+}
+
+/// What a local-p head used: the predictor's input uᵢ and sizes, the half width D and σ.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LocalPInfo {
+    /// uᵢ = qᵢ (`query`) or xᵢ (`input`).
+    pub source: LocalPSource,
+    /// Half width D of the window |j − pᵢ| ≤ D.
+    pub d: usize,
+    /// σ of the Gaussian exp(−(j − pᵢ)² / (2σ²)) (D/2 unless the spec set `local_sigma`).
+    pub sigma: f32,
+    /// Hidden size d_p of the predictor (rows of W_p, length of v_p).
+    pub d_p: usize,
+    /// Width d_in of uᵢ (columns of W_p): d_k for `query`, d_model for `input`.
+    pub d_in: usize,
 }
 
 /// The whole computation, step by step.

@@ -443,6 +443,7 @@ impl ModelRun {
                     context: h.context.clone(),
                     empty_rows,
                     centers: None,
+                    local_p: None,
                     row_stats,
                     summary,
                 }
