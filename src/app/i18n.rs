@@ -156,6 +156,7 @@ messages! {
     LocalPDimTip => "Rows of W_p (d_p × d_in) and length of v_p. Off: d_p = d_in, a square W_p.", "W_p（d_p × d_in）的行数和 v_p 的长度。不勾选时 d_p = d_in，W_p 为方阵。";
     LocalSigma => "σ of the Gaussian", "高斯的 σ";
     LocalSigmaTip => "Width of the Gaussian exp(−(j − pᵢ)²/2σ²) that weights the window. Off: σ = D/2, as in Luong et al. With σ set, D may be 0.", "对窗口加权的高斯 exp(−(j − pᵢ)²/2σ²) 的宽度。不勾选时 σ = D/2（同 Luong 等）。设定 σ 后 D 可以为 0。";
+    MaskedLeftOut => "masked keys not listed:", "未列出的被掩码键：";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";

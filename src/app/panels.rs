@@ -263,7 +263,7 @@ fn real_head_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let head = app.state.head.min(trace.heads.saturating_sub(1));
     for line in describe::summary(&trace, head, lang) {
-        ui.label(RichText::new(line).monospace().small());
+        ui.label(RichText::new(line).monospace());
     }
     if app.state.view != View::Lab
         && ui

@@ -268,15 +268,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         ui.colored_label(ui.visuals().warn_fg_color, tr(lang, Msg::RowEmpty));
     }
     // All keys of a short row; of a long one, the MAX_KEYS with the largest weights, in order.
-    let keys: Vec<usize> = if trace.n_k() <= MAX_KEYS {
-        (0..trace.n_k()).collect()
-    } else {
-        let mut by_weight: Vec<usize> = (0..trace.n_k()).collect();
-        by_weight.sort_by(|&a, &b| ht.weights[[i, b]].total_cmp(&ht.weights[[i, a]]));
-        let mut top = by_weight[..MAX_KEYS].to_vec();
-        top.sort_unstable();
-        top
-    };
+    let (keys, masked_left_out) = listed_keys(ht, i, trace.n_k());
     match app.state.step {
         Step::Embed => mono(
             ui,
@@ -416,16 +408,37 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
         )
     {
-        ui.label(
-            RichText::new(format!(
-                "… {} {} / {}",
-                tr(lang, Msg::TopKeys),
-                keys.len(),
-                trace.n_k()
-            ))
-            .weak(),
+        let mut line = format!(
+            "… {} {} / {}",
+            tr(lang, Msg::TopKeys),
+            keys.len(),
+            trace.n_k()
         );
+        if masked_left_out > 0 {
+            line.push_str(&format!(
+                "  ({} {masked_left_out})",
+                tr(lang, Msg::MaskedLeftOut)
+            ));
+        }
+        ui.label(RichText::new(line).weak());
     }
+}
+
+/// The keys whose arithmetic a row lists, and how many masked keys it leaves out: every key
+/// of a short row (≤ [`MAX_KEYS`]); of a long row its visible keys, or, if those are still
+/// too many, the [`MAX_KEYS`] heaviest of them, in key order.
+fn listed_keys(ht: &HeadTrace, i: usize, n_k: usize) -> (Vec<usize>, usize) {
+    if n_k <= MAX_KEYS {
+        return ((0..n_k).collect(), 0);
+    }
+    let mut visible: Vec<usize> = (0..n_k).filter(|&j| ht.allowed[[i, j]]).collect();
+    let masked = n_k - visible.len();
+    if visible.len() > MAX_KEYS {
+        visible.sort_by(|&a, &b| ht.weights[[i, b]].total_cmp(&ht.weights[[i, a]]));
+        visible.truncate(MAX_KEYS);
+        visible.sort_unstable();
+    }
+    (visible, masked)
 }
 
 fn score_lines(ui: &mut egui::Ui, trace: &Trace, ht: &HeadTrace, i: usize, keys: &[usize]) {
