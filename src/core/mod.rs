@@ -6,6 +6,7 @@
 pub mod attend;
 pub mod error;
 pub mod kernels;
+pub mod limits;
 pub mod pipeline;
 pub mod rng;
 pub mod spec;
