@@ -58,7 +58,7 @@ enum Mutation {
     Flip { at: usize, mask: u8 },
     /// Replace the k-th number literal.
     Number { k: usize, with: usize },
-    /// Insert `"field": value,` right after the first `{`.
+    /// Set a top-level field to an extreme value.
     Field { field: usize, with: usize },
     /// Keep only a prefix.
     Truncate { at: usize },
@@ -120,9 +120,14 @@ fn apply_one(b: &mut Vec<u8>, m: &Mutation) {
             }
         }
         Mutation::Field { field, with } => {
-            if let Some(p) = b.iter().position(|&c| c == b'{') {
-                let ins = format!("\"{}\": {}, ", FIELDS[field], EXTREMES[with]);
-                b.splice(p + 1..p + 1, ins.bytes());
+            // Set the field (replacing it if present: a duplicate key would only test serde).
+            let value: serde_json::Value =
+                serde_json::from_str(EXTREMES[with]).unwrap_or(serde_json::Value::Null);
+            if let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(b)
+                && let Some(obj) = doc.as_object_mut()
+            {
+                obj.insert(FIELDS[field].to_owned(), value);
+                *b = doc.to_string().into_bytes();
             }
         }
         Mutation::Truncate { at } => b.truncate(at % b.len().max(1)),
