@@ -113,3 +113,27 @@ fn spec_compute_crashes_stay_fixed() {
     }
     eprintln!("spec_compute: {} regression input(s)", cases.len());
 }
+
+/// The model_files seeds must get past parsing into a forward pass, or the fuzzer would only
+/// ever explore error paths.
+#[test]
+fn model_files_seeds_load_and_run() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/model_files");
+    for name in ["gpt2_tiny", "bert_tiny"] {
+        let data = std::fs::read(dir.join(name)).expect("seed");
+        let split = data.iter().position(|&b| b == 0).expect("NUL separator");
+        let config = ModelConfig::from_json(std::str::from_utf8(&data[..split]).expect("utf-8"))
+            .expect("config parses");
+        let mut w = Weights::from_bytes(&data[split + 1..], &|_| {}).expect("weights parse");
+        let runs = match &config {
+            ModelConfig::Bert(c) => Bert::load(c, &mut w)
+                .expect("bert")
+                .forward(Backend::best(), &[0, 1, 2]),
+            ModelConfig::Gpt2(c) => Gpt2::load(c, &mut w)
+                .expect("gpt2")
+                .forward(Backend::best(), &[0, 1, 2]),
+        };
+        let (layers, _) = runs.expect("forward");
+        assert_eq!(layers.len(), 1, "{name}");
+    }
+}
