@@ -108,7 +108,9 @@ pub enum Command {
         #[arg(long)]
         text: String,
         /// Output: .json (tokens, shapes, probabilities) or .npy ([layers, heads, n, n] float32,
-        /// with the tokens in FILE.tokens.json beside it).
+        /// with the tokens in FILE.tokens.json beside it). Query rows whose scores were not
+        /// finite (NaN weights) are NaN in .npy and null in .json, listed under "nonfinite"
+        /// as {layer, head, rows}, with a warning on stderr.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
@@ -166,6 +168,100 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         model: Option<PathBuf>,
     },
+}
+
+/// Parses and validates a command line (argv\[0\] first) without running anything: clap's
+/// parsing, then [`Cli::validate`]. The fuzzer drives this seam.
+pub fn parse_args<I, T>(argv: I) -> Result<Cli>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(argv)?;
+    cli.validate()?;
+    Ok(cli)
+}
+
+/// Longest measurement `bench --seconds` accepts (an hour).
+pub const MAX_BENCH_SECONDS: f64 = 3600.0;
+
+impl Cli {
+    /// Checks every number the command line gives against its range before anything runs
+    /// or is allocated; the message names the flag. (Layer and head indices are checked
+    /// against the model or spec once it is loaded.)
+    pub fn validate(&self) -> Result<()> {
+        use crate::core::limits::{MAX_D_MODEL, MAX_HEADS, MAX_TRACE_BYTES, human_bytes};
+        use crate::core::spec::MAX_TOKENS;
+        let g = &self.gui;
+        if let Some(h) = g.heads
+            && !(1..=MAX_HEADS).contains(&h)
+        {
+            bail!("--heads must be between 1 and {MAX_HEADS}, got {h}");
+        }
+        if let Some(m) = g.max_tokens
+            && !(1..=MAX_TOKENS).contains(&m)
+        {
+            bail!("--max-tokens must be between 1 and {MAX_TOKENS}, got {m}");
+        }
+        if let Some(s) = g.step
+            && !(1..=9).contains(&s)
+        {
+            bail!("--step must be between 1 and 9, got {s}");
+        }
+        if let Some(size) = &g.size {
+            let parsed = size.split_once(['x', 'X']).and_then(|(w, h)| {
+                Some((w.trim().parse::<f32>().ok()?, h.trim().parse::<f32>().ok()?))
+            });
+            match parsed {
+                Some((w, h)) if [w, h].iter().all(|v| (200.0..=16384.0).contains(v)) => {}
+                _ => bail!(
+                    "--size must look like 1400x900, each side between 200 and 16384, got {size:?}"
+                ),
+            }
+        }
+        if let Some(Command::Bench {
+            n,
+            heads,
+            d,
+            seconds,
+            model,
+            ..
+        }) = &self.command
+        {
+            if n.is_empty() || n.contains(&0) {
+                bail!("bench needs every --n ≥ 1");
+            }
+            if !(seconds.is_finite() && (0.0..=MAX_BENCH_SECONDS).contains(seconds)) {
+                bail!("--seconds must be between 0 and {MAX_BENCH_SECONDS}, got {seconds}");
+            }
+            if model.is_none() {
+                if !(1..=MAX_HEADS).contains(heads) {
+                    bail!("--heads must be between 1 and {MAX_HEADS}, got {heads}");
+                }
+                if !(1..=MAX_D_MODEL).contains(d) {
+                    bail!("--d must be between 1 and {MAX_D_MODEL}, got {d}");
+                }
+                for &n in n {
+                    let bytes = bench_bytes(n, *heads, *d);
+                    if bytes > u128::from(MAX_TRACE_BYTES) {
+                        bail!(
+                            "bench at N = {n}, h = {heads}, d = {d} would need {}, more than the limit of {}",
+                            human_bytes(bytes),
+                            human_bytes(u128::from(MAX_TRACE_BYTES))
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Bytes `bench` holds at one size: P twice (the kernels' and ndarray's) and Q, K, V, O
+/// plus ndarray's copies of Q, K, V, as f32.
+fn bench_bytes(n: usize, heads: usize, d: usize) -> u128 {
+    let [n, h, d] = [n, heads, d].map(|x| x as u128);
+    4 * (2 * h * n * n + 7 * h * n * d)
 }
 
 /// Runs a headless subcommand.
@@ -250,7 +346,27 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
             model.config.max_positions()
         );
     }
-    let att = run.attentions();
+    for w in &model.warnings {
+        eprintln!("warning: {w}");
+    }
+    // Rows whose attention is undefined are written as NaN (null in JSON), never as the
+    // softmax kernels' zeros, and listed under "nonfinite".
+    let nonfinite = run.nonfinite_heads();
+    let mut att = run.attentions();
+    for h in &nonfinite {
+        eprintln!(
+            "warning: layer {} head {}: {} of {} query rows have NaN/Inf scores (first: row {}); written as NaN",
+            h.layer,
+            h.head,
+            h.rows.len(),
+            run.n(),
+            h.rows.first().map_or(0, |&r| r)
+        );
+        for &i in &h.rows {
+            att.slice_mut(ndarray::s![h.layer, h.head, i, ..])
+                .fill(f32::NAN);
+        }
+    }
     let ext = out
         .extension()
         .and_then(|e| e.to_str())
@@ -262,6 +378,7 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
         "special": run.tokens.iter().map(|t| t.special).collect::<Vec<_>>(),
         "shape": att.shape(),
         "truncated_from": run.truncated_from,
+        "nonfinite": nonfinite,
     });
     match ext.as_deref() {
         Some("json") => {
@@ -387,6 +504,9 @@ fn memory_mib() -> (f64, f64) {
 }
 
 fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Result<()> {
+    if ns.is_empty() || ns.contains(&0) {
+        bail!("bench needs every --n ≥ 1");
+    }
     let model = Model::load(dir)?;
     let (rss, _) = memory_mib();
     println!(

@@ -7,9 +7,12 @@ use attnscope::cli::{self, Cli};
 
 fn main() {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Some(command) => cli::run(command),
-        None => start_gui(cli.gui),
+    let result = match cli.validate() {
+        Err(e) => Err(e),
+        Ok(()) => match cli.command {
+            Some(command) => cli::run(command),
+            None => start_gui(cli.gui),
+        },
     };
     if let Err(e) = result {
         // `{:#}` joins the context chain on one line: "bad spec x.json: heads: must be ≥ 1".

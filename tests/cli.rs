@@ -367,6 +367,261 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
     }
 }
 
+/// Runs `attnscope` and asserts status 2 with one `error: …` line holding every needle.
+fn assert_refused(args: &[&str], stdin: Option<&str>, needles: &[&str]) {
+    let out = attnscope(args, stdin);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let what = stdin.unwrap_or_default();
+    assert_eq!(out.status.code(), Some(2), "{args:?} {what}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?} {what}: {err}");
+    assert!(err.starts_with("error: "), "{err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "{args:?} {what}: {err:?} lacks {needle:?}"
+        );
+    }
+}
+
+#[test]
+fn huge_sizes_in_a_spec_are_refused_before_anything_is_allocated() {
+    let words = vec!["w"; 2048].join(" ");
+    let big_trace =
+        serde_json::json!({"target": {"text": words}, "d_model": 4096, "heads": 256}).to_string();
+    let wide = serde_json::json!({"target": {"vectors": [vec![0.5f32; 5000]]}}).to_string();
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            r#"{"target": {"text": "a b"}, "d_model": 2147483648}"#.into(),
+            vec!["d_model = 2147483648", "limit of 4096", "would need 64 EiB"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "d_model": 9223372036854775808}"#.into(),
+            vec!["d_model = 9223372036854775808", "limit of 4096"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "heads": 1000000000000}"#.into(),
+            vec!["heads = 1000000000000", "limit of 256"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "window": 9223372036854775807}"#.into(),
+            vec!["window = 9223372036854775807", "limit of 2048"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "span": "local_m", "local_d": 1000000000000000}"#.into(),
+            vec!["local_d = 1000000000000000", "limit"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "max_tokens": 18446744073709551615}"#.into(),
+            vec!["max_tokens = 18446744073709551615", "limit of 2048"],
+        ),
+        (
+            r#"{"target": {"text": "a b"}, "max_tokens": 18446744073709551616}"#.into(),
+            vec!["expected usize", "column 62"],
+        ),
+        (wide, vec!["d_model = 5000", "limit of 4096"]),
+        // Found by tests/mutated_specs.rs: 1/τ = ∞ made every weight NaN.
+        (
+            r#"{"target": {"text": "a b c"}, "temperature": 1e-45}"#.into(),
+            vec![
+                "head 0's weights",
+                "overflow",
+                "every number must be finite",
+            ],
+        ),
+        (big_trace, vec!["would need", "GiB", "limit of 4 GiB"]),
+    ];
+    for (spec, needles) in &cases {
+        assert_refused(&["compute", "--spec", "-"], Some(spec), needles);
+    }
+}
+
+#[test]
+fn huge_model_config_fields_are_refused_before_the_weights_are_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gpt2 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let bert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/all-MiniLM-L6-v2"
+    );
+    let cases: &[(&str, &str, serde_json::Value, &[&str])] = &[
+        (
+            gpt2,
+            "n_layer",
+            1_000_000_000_000u64.into(),
+            &["n_layer = 1000000000000", "limit of 256"],
+        ),
+        (
+            gpt2,
+            "n_embd",
+            (1u64 << 40).into(),
+            &["n_embd = 1099511627776", "limit"],
+        ),
+        (
+            gpt2,
+            "vocab_size",
+            u64::MAX.into(),
+            &["vocab_size = 18446744073709551615", "limit"],
+        ),
+        (
+            bert,
+            "num_hidden_layers",
+            (1u64 << 31).into(),
+            &["num_hidden_layers = 2147483648"],
+        ),
+        (
+            bert,
+            "hidden_size",
+            (1u64 << 31).into(),
+            &["hidden_size = 2147483648"],
+        ),
+        (
+            bert,
+            "vocab_size",
+            2_000_000u64.into(),
+            &["would need", "limit of 16 GiB"],
+        ),
+    ];
+    for (i, (src, field, value, needles)) in cases.iter().enumerate() {
+        let dir = tmp.path().join(format!("m{i}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(format!("{src}/config.json")).unwrap())
+                .unwrap();
+        cfg[field] = value.clone();
+        if *field == "vocab_size" && src == &bert {
+            cfg["hidden_size"] = 16384.into();
+            cfg["num_attention_heads"] = 16.into();
+        }
+        std::fs::write(dir.join("config.json"), cfg.to_string()).unwrap();
+        // Only config.json: the check must come before anything else is looked at.
+        let out = dir.join("x.json");
+        assert_refused(
+            &[
+                "run",
+                "--model",
+                dir.to_str().unwrap(),
+                "--text",
+                "hi",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+            None,
+            needles,
+        );
+    }
+}
+
+#[test]
+fn bad_numbers_on_the_command_line_are_refused() {
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let cases: &[(&[&str], &[&str])] = &[
+        (&["bench", "--model", model, "--n", "0"], &["--n ≥ 1"]),
+        (&["bench", "--n", "0"], &["--n ≥ 1"]),
+        (&["bench", "--n", "1000000"], &["N = 1000000", "would need"]),
+        (&["bench", "--n", "16", "--heads", "0"], &["--heads"]),
+        (&["bench", "--n", "16", "--d", "100000"], &["--d"]),
+        (&["bench", "--n", "16", "--seconds", "NaN"], &["--seconds"]),
+        (&["--heads", "99999999999"], &["--heads"]),
+        (&["--max-tokens", "0"], &["--max-tokens"]),
+        (&["--step", "10"], &["--step"]),
+        (&["--size", "NaNx900"], &["--size"]),
+    ];
+    for (args, needles) in cases {
+        assert_refused(args, None, needles);
+    }
+}
+
+/// Copies a sample model and writes NaN into one f32 of one tensor.
+fn model_with_a_nan(dst: &std::path::Path, tensor: &str, index: usize) {
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    std::fs::create_dir_all(dst).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(format!("{src}/{f}"), dst.join(f)).unwrap();
+    }
+    let st = dst.join("model.safetensors");
+    let mut bytes = std::fs::read(&st).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let off = header[tensor]["data_offsets"][0].as_u64().unwrap() as usize;
+    let at = 8 + header_len + off + 4 * index;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&st, &bytes).unwrap();
+}
+
+#[test]
+fn nan_weights_are_reported_and_never_written_as_zero_attention() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    // Column 3 of c_attn is a query column of head 0 in layer 0: every score of that head
+    // becomes NaN, and nothing else does (its context is 0, so later layers stay finite).
+    let tensor = "transformer.h.0.attn.c_attn.weight";
+    model_with_a_nan(&model, tensor, 3);
+    let json = tmp.path().join("a.json");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "abcab",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "warning: {tensor}: 1 NaN/Inf value(s), first at flat index 3"
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains("warning: layer 0 head 0: 5 of 5 query rows"),
+        "{err}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(
+        doc["nonfinite"],
+        serde_json::json!([{"layer": 0, "head": 0, "rows": [0, 1, 2, 3, 4]}])
+    );
+    let att = &doc["attentions"];
+    assert!(att[0][0][2][0].is_null(), "NaN must be null in JSON, not 0");
+    assert!(att[0][1][2][0].is_number() && att[1][0][2][0].is_number());
+    // .npy: NaN in the array, the list beside it in the tokens file.
+    let npy = tmp.path().join("a.npy");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "abcab",
+            "--out",
+            npy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let arr: ndarray::ArrayD<f32> =
+        ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(&npy).unwrap()).unwrap();
+    assert!(arr[[0, 0, 2, 0]].is_nan());
+    assert!(arr[[0, 1, 2, 0]].is_finite());
+    let side: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tmp.path().join("a.tokens.json")).unwrap()).unwrap();
+    assert_eq!(side["nonfinite"], doc["nonfinite"]);
+}
+
 #[test]
 fn bad_local_p_options_exit_2_with_one_clear_line() {
     let lp = r#""target": {"text": "a b c"}, "d_model": 4, "heads": 2, "span": "local_p""#;

@@ -358,3 +358,23 @@ fn missing_keys_and_wrong_dtypes_are_named() {
         "{e}"
     );
 }
+
+#[test]
+fn induction_test_of_zero_tokens_is_an_error_and_of_one_token_scores_zero() {
+    use attnscope::model::stats::induction_scores;
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    assert!(matches!(
+        induction_scores(&m, 0, 1),
+        Err(ModelError::Invalid { .. })
+    ));
+    let one = induction_scores(&m, 1, 1).unwrap();
+    assert!(one.iter().all(|&s| s == 0.0), "{one:?}");
+    // Refused before any token is generated.
+    assert!(induction_scores(&m, usize::MAX, 1).is_err());
+}
+
+#[test]
+fn a_clean_run_has_no_nonfinite_heads() {
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    assert!(m.run("abcab").unwrap().nonfinite_heads().is_empty());
+}

@@ -46,6 +46,28 @@ pub enum CoreError {
         /// Requested heads.
         heads: usize,
     },
+    /// A size beyond its documented cap (see `core::limits`).
+    #[error("{field} = {value} is more than the limit of {limit}{why}")]
+    OverLimit {
+        /// The spec field.
+        field: &'static str,
+        /// The value asked for.
+        value: String,
+        /// The cap.
+        limit: usize,
+        /// What it would have cost, or why the cap exists ("" or " (…)").
+        why: String,
+    },
+    /// The whole trace would not fit the memory budget (see `core::limits`).
+    #[error("this spec ({what}) would need {need} of memory, more than the limit of {limit}")]
+    TooLarge {
+        /// The sizes that make it large.
+        what: String,
+        /// The estimate, e.g. "21 GiB".
+        need: String,
+        /// The budget, e.g. "4 GiB".
+        limit: String,
+    },
     /// Any other invalid setting, named by its field.
     #[error("{field}: {message}")]
     Invalid {

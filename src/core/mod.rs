@@ -7,6 +7,7 @@ pub mod attend;
 pub mod error;
 pub mod kernels;
 pub mod lab;
+pub mod limits;
 pub mod mechanism;
 pub mod pipeline;
 pub mod rng;

@@ -446,6 +446,18 @@ pub fn compute(spec: &Spec) -> Result<Trace, CoreError> {
 
 /// Computes the full trace of a spec on a chosen kernel backend.
 pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
+    compute_with_budget(spec, backend, super::limits::MAX_TRACE_BYTES)
+}
+
+/// [`compute_with`] under a memory budget in bytes: every size is checked against its cap
+/// and the estimated trace against `budget_bytes` before anything is allocated
+/// (see [`super::limits`]).
+pub fn compute_with_budget(
+    spec: &Spec,
+    backend: Backend,
+    budget_bytes: u64,
+) -> Result<Trace, CoreError> {
+    super::limits::check_spec(spec, budget_bytes)?;
     let heads = spec.heads_checked()?;
     // step: embed
     let tq = embed(
@@ -506,6 +518,16 @@ pub fn compute_with(spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
             )
         })
         .collect();
+    // Finite inputs can still overflow f32 on the way (q·k of huge vectors, a huge
+    // score_scale, a tiny τ whose 1/τ is ∞): refuse rather than hand out NaN weights.
+    for (h, t) in head_traces.iter().enumerate() {
+        check_finite(
+            &format!(
+                "head {h}'s weights (its scores overflow f32: lower the inputs or score_scale, or raise τ)"
+            ),
+            &t.weights,
+        )?;
+    }
     // steps: concat, output projection
     let contexts: Vec<_> = head_traces.iter().map(|t| &t.context).collect();
     let concat = concat_heads(&contexts);

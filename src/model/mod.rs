@@ -89,6 +89,34 @@ pub enum ModelError {
         /// Stored.
         got: Vec<usize>,
     },
+    /// A config.json size field beyond its cap (see `config::MAX_*`).
+    #[error("config.json: {field} = {value} is more than the limit of {limit}")]
+    OverLimit {
+        /// The field, as config.json names it.
+        field: &'static str,
+        /// Its value.
+        value: usize,
+        /// The cap.
+        limit: usize,
+    },
+    /// The weights or a forward pass would need more memory than allowed.
+    #[error("{what} would need {need} of memory, more than the limit of {limit}")]
+    TooLarge {
+        /// What would be allocated.
+        what: String,
+        /// The estimate.
+        need: String,
+        /// The limit.
+        limit: String,
+    },
+    /// An argument out of its range (e.g. an induction test of 0 tokens).
+    #[error("{what}: {message}")]
+    Invalid {
+        /// The argument.
+        what: &'static str,
+        /// What is wrong with it.
+        message: String,
+    },
     /// tokenizer.json failed to load or encode.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -325,6 +353,14 @@ impl Model {
                 self.config.max_positions()
             )));
         }
+        let bytes = self.config.run_bytes(ids.len());
+        if bytes > u128::from(config::MAX_RUN_BYTES) {
+            return Err(ModelError::TooLarge {
+                what: format!("running {} tokens through {}", ids.len(), self.name),
+                need: crate::core::limits::human_bytes(bytes),
+                limit: crate::core::limits::human_bytes(u128::from(config::MAX_RUN_BYTES)),
+            });
+        }
         let backend = Backend::best();
         let (layers, hidden) = match &self.arch {
             Arch::Bert(m) => m.forward(backend, &ids)?,
@@ -372,6 +408,18 @@ impl Model {
             lab: false,
         }
     }
+}
+
+/// A head of a run whose scores or probabilities were not finite on some query rows
+/// (see [`ModelRun::nonfinite_heads`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct NonFiniteHead {
+    /// Layer (0-based).
+    pub layer: usize,
+    /// Head (0-based).
+    pub head: usize,
+    /// The affected query rows (0-based, ascending, never empty).
+    pub rows: Vec<usize>,
 }
 
 /// The result of running a model: every layer's captures and the final hidden state.
@@ -475,6 +523,40 @@ impl ModelRun {
             concat,
             output: l.attn_out.clone(),
         })
+    }
+
+    /// The heads whose attention is undefined on some query rows: a score that is NaN or
+    /// +∞ (−∞ is a causal mask and is fine), or a probability that is not finite. That
+    /// happens when weights hold NaN/Inf (see [`Model::warnings`]) or activations overflow.
+    /// The kernels' softmax turns such a row into zeros ("nothing to attend to"), so these
+    /// zeros must not be shown as attention without saying so: the app marks the head, and
+    /// `attnscope run` warns and writes those rows as NaN. Sorted by (layer, head).
+    pub fn nonfinite_heads(&self) -> Vec<NonFiniteHead> {
+        let mut out = Vec::new();
+        for (layer, l) in self.layers.iter().enumerate() {
+            for (head, cap) in l.heads.iter().enumerate() {
+                let bad: Vec<usize> = cap
+                    .scores
+                    .rows()
+                    .into_iter()
+                    .zip(cap.probs.rows())
+                    .enumerate()
+                    .filter(|(_, (s, p))| {
+                        s.iter().any(|x| x.is_nan() || *x == f32::INFINITY)
+                            || p.iter().any(|x| !x.is_finite())
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                if !bad.is_empty() {
+                    out.push(NonFiniteHead {
+                        layer,
+                        head,
+                        rows: bad,
+                    });
+                }
+            }
+        }
+        out
     }
 
     /// All probabilities as `[layers][heads][n][n]`.

@@ -96,7 +96,22 @@ pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
 /// Runs the induction test: a random token sequence of `half` tokens, repeated once; a
 /// head's score is the mean weight from each token of the second copy to the token that
 /// followed its earlier occurrence (Olsson et al. 2022). Returns layers × heads.
+/// `half = 0` is an error; `half = 1` has no such pair and scores every head 0.
 pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<f32>, ModelError> {
+    if half == 0 {
+        return Err(ModelError::Invalid {
+            what: "induction test",
+            message: "needs a sequence of at least 1 token to repeat (half = 0)".into(),
+        });
+    }
+    // Refuse before generating anything: `half` may come from a user.
+    if half.saturating_mul(2) > model.config.max_positions() {
+        return Err(ModelError::Config(format!(
+            "the induction test needs {} positions, the model has {}",
+            half.saturating_mul(2),
+            model.config.max_positions()
+        )));
+    }
     let tok = &model.tokenizer;
     let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
     // Ordinary word pieces only: alphanumeric tokens (after a "Ġ" / "##" / "▁" marker), which

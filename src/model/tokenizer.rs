@@ -31,13 +31,24 @@ pub struct ModelTokenizer {
 impl ModelTokenizer {
     /// Loads `tokenizer.json`.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
-        let inner = Tokenizer::from_file(path)
-            .map_err(|e| ModelError::Tokenizer(format!("{}: {e}", path.display())))?;
-        Ok(ModelTokenizer { inner })
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        ModelTokenizer::from_json(&text).map_err(|e| match e {
+            ModelError::Tokenizer(m) => ModelError::Tokenizer(format!("{}: {m}", path.display())),
+            other => other,
+        })
     }
 
     /// Parses a tokenizer from JSON text.
     pub fn from_json(text: &str) -> Result<ModelTokenizer, ModelError> {
+        // Syntax first: `tokenizers` 0.22 panics (`expect("Helper")` in its decoder's
+        // Deserialize) instead of failing when the JSON around a "decoder" is malformed. A
+        // syntactically valid document always deserializes that helper, so checking the
+        // syntax here turns the panic into an error (found by fuzz target tokenizer_json).
+        serde_json::from_str::<serde::de::IgnoredAny>(text)
+            .map_err(|e| ModelError::Tokenizer(format!("not valid JSON: {e}")))?;
         let inner: Tokenizer = text
             .parse()
             .map_err(|e| ModelError::Tokenizer(format!("{e}")))?;

@@ -1,0 +1,139 @@
+//! Every input a fuzz target ever crashed on, replayed through the same code as the target
+//! (`fuzz/fuzz_targets/*.rs`), so `cargo test --release` keeps them fixed. The inputs live in
+//! `tests/fixtures/fuzz/TARGET/`; `tools/fuzz.sh` also uses them as seeds.
+
+use std::path::PathBuf;
+
+use attnscope::core::Spec;
+use attnscope::core::kernels::Backend;
+use attnscope::core::pipeline::compute_with_budget;
+use attnscope::model::arch::{Bert, Gpt2};
+use attnscope::model::config::ModelConfig;
+use attnscope::model::tokenizer::ModelTokenizer;
+use attnscope::model::weights::Weights;
+
+/// The crash inputs of one target (none yet is fine: the folder may not exist).
+fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/fuzz")
+        .join(target);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<_> = entries
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("readable fixture");
+            (p, bytes)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn tokenizer_json_crashes_stay_fixed() {
+    let cases = inputs("tokenizer_json");
+    for (path, bytes) in &cases {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        // Each known crash input is malformed JSON: it must be refused, not panic.
+        let r = ModelTokenizer::from_json(text);
+        assert!(r.is_err(), "{} loaded", path.display());
+    }
+    eprintln!("tokenizer_json: {} regression input(s)", cases.len());
+}
+
+#[test]
+fn model_files_crashes_stay_fixed() {
+    let cases = inputs("model_files");
+    for (_, data) in &cases {
+        let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+        let (config, weights) = data.split_at(split);
+        let weights = weights.get(1..).unwrap_or_default();
+        let config = std::str::from_utf8(config).ok().map(ModelConfig::from_json);
+        let Ok(mut w) = Weights::from_bytes(weights, &|_| {}) else {
+            continue;
+        };
+        let Some(Ok(config)) = config else {
+            continue;
+        };
+        let n = config.max_positions().min(3);
+        let ids: Vec<u32> = (0..n as u32).collect();
+        match &config {
+            ModelConfig::Bert(c) => {
+                if let Ok(m) = Bert::load(c, &mut w) {
+                    let _ = m.forward(Backend::best(), &ids);
+                }
+            }
+            ModelConfig::Gpt2(c) => {
+                if let Ok(m) = Gpt2::load(c, &mut w) {
+                    let _ = m.forward(Backend::best(), &ids);
+                }
+            }
+        }
+    }
+    eprintln!("model_files: {} regression input(s)", cases.len());
+}
+
+#[test]
+fn cli_args_crashes_stay_fixed() {
+    let cases = inputs("cli_args");
+    for (_, data) in &cases {
+        let Ok(text) = std::str::from_utf8(data) else {
+            continue;
+        };
+        let argv = std::iter::once("attnscope").chain(text.split('\0'));
+        let _ = attnscope::cli::parse_args(argv);
+    }
+    eprintln!("cli_args: {} regression input(s)", cases.len());
+}
+
+#[test]
+fn spec_compute_crashes_stay_fixed() {
+    let cases = inputs("spec_compute");
+    for (path, data) in &cases {
+        let Ok(text) = std::str::from_utf8(data) else {
+            continue;
+        };
+        let Ok(spec) = Spec::from_json(text) else {
+            continue;
+        };
+        if let Ok(trace) = compute_with_budget(&spec, Backend::best(), 16 << 20) {
+            for t in &trace.head_traces {
+                assert!(
+                    t.weights.iter().all(|w| w.is_finite()),
+                    "{}: non-finite weights",
+                    path.display()
+                );
+            }
+        }
+    }
+    eprintln!("spec_compute: {} regression input(s)", cases.len());
+}
+
+/// The model_files seeds must get past parsing into a forward pass, or the fuzzer would only
+/// ever explore error paths.
+#[test]
+fn model_files_seeds_load_and_run() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/model_files");
+    for name in ["gpt2_tiny", "bert_tiny"] {
+        let data = std::fs::read(dir.join(name)).expect("seed");
+        let split = data.iter().position(|&b| b == 0).expect("NUL separator");
+        let config = ModelConfig::from_json(std::str::from_utf8(&data[..split]).expect("utf-8"))
+            .expect("config parses");
+        let mut w = Weights::from_bytes(&data[split + 1..], &|_| {}).expect("weights parse");
+        let runs = match &config {
+            ModelConfig::Bert(c) => Bert::load(c, &mut w)
+                .expect("bert")
+                .forward(Backend::best(), &[0, 1, 2]),
+            ModelConfig::Gpt2(c) => Gpt2::load(c, &mut w)
+                .expect("gpt2")
+                .forward(Backend::best(), &[0, 1, 2]),
+        };
+        let (layers, _) = runs.expect("forward");
+        assert_eq!(layers.len(), 1, "{name}");
+    }
+}
