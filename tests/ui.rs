@@ -507,3 +507,52 @@ fn every_spec_file_loads_into_the_app_whole() {
     }
     assert!(checked >= 60, "only {checked} specs checked");
 }
+
+#[test]
+fn a_model_with_nan_weights_is_marked_not_shown_as_zero_attention() {
+    // Poison one query weight of layer 0: every head-0 query of layer 0 becomes NaN.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("poisoned");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    let st = dir.join("model.safetensors");
+    let mut bytes = std::fs::read(&st).unwrap();
+    let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
+    let off = header["transformer.h.0.attn.c_attn.weight"]["data_offsets"][0]
+        .as_u64()
+        .unwrap() as usize;
+    let at = 8 + header_len + off;
+    bytes[at..at + 4].copy_from_slice(&f32::NAN.to_le_bytes());
+    std::fs::write(&st, &bytes).unwrap();
+
+    let mut h = harness(State::default());
+    h.state_mut()
+        .push(attnscope::app::Command::OpenModel(Some(dir.clone())));
+    h.step();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    let out = h
+        .state()
+        .model_out
+        .clone()
+        .expect("the poisoned model still runs");
+    assert!(
+        out.nonfinite.iter().any(|n| n.layer == 0 && n.head == 0),
+        "{:?}",
+        out.nonfinite
+    );
+    // The model's warning names the tensor, the left panel lists the heads, and the focused
+    // head's view says its rows are undefined rather than showing zeros silently.
+    h.get_by_label_contains("transformer.h.0.attn.c_attn.weight");
+    h.get_by_label_contains("heads with undefined attention (NaN/∞): L0 H0");
+    h.state_mut().state.view = attnscope::app::state::View::Heatmap;
+    h.step();
+    h.step();
+    h.get_by_label_contains("This head's attention is undefined");
+}

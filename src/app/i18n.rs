@@ -157,6 +157,9 @@ messages! {
     LocalSigma => "σ of the Gaussian", "高斯的 σ";
     LocalSigmaTip => "Width of the Gaussian exp(−(j − pᵢ)²/2σ²) that weights the window. Off: σ = D/2, as in Luong et al. With σ set, D may be 0.", "对窗口加权的高斯 exp(−(j − pᵢ)²/2σ²) 的宽度。不勾选时 σ = D/2（同 Luong 等）。设定 σ 后 D 可以为 0。";
     MaskedLeftOut => "masked keys not listed:", "未列出的被掩码键：";
+    NonFiniteHead => "⚠ This head's attention is undefined (NaN or ∞ in the model's numbers) on query rows", "⚠ 这个头在以下查询行上的注意力无定义（模型数值中有 NaN 或 ∞）：";
+    NonFiniteShownAsZero => "they are drawn as 0, which they are not.", "图中画成 0，但实际并非 0。";
+    NonFiniteHeads => "⚠ heads with undefined attention (NaN/∞):", "⚠ 注意力无定义（NaN/∞）的头：";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";

@@ -421,6 +421,19 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
     }
     if let Some(out) = &app.model_out
+        && !out.nonfinite.is_empty()
+    {
+        let heads: Vec<String> = out
+            .nonfinite
+            .iter()
+            .map(|h| format!("L{} H{}", h.layer, h.head))
+            .collect();
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("{} {}", t(Msg::NonFiniteHeads), heads.join(", ")),
+        );
+    }
+    if let Some(out) = &app.model_out
         && let Some(n) = out.run.truncated_from
     {
         ui.colored_label(

@@ -18,7 +18,7 @@ use super::state::{EmbeddingMode, View};
 use crate::core::lab::{LabHead, lab_trace};
 use crate::core::{Backend, Spec, Trace};
 use crate::model::stats::{HeadStat, head_stats, induction_scores, rollout};
-use crate::model::{Model, ModelRun};
+use crate::model::{Model, ModelRun, NonFiniteHead};
 
 /// A model with the numbers computed once per load.
 pub struct LoadedModel {
@@ -36,6 +36,19 @@ pub struct ModelOutput {
     pub stats: Vec<HeadStat>,
     /// Attention rollout (n × n).
     pub rollout: ndarray::Array2<f32>,
+    /// Heads whose attention is undefined (NaN/Inf) on some rows: the views mark them, since
+    /// the kernels show such rows as zeros.
+    pub nonfinite: Vec<NonFiniteHead>,
+}
+
+impl ModelOutput {
+    /// The undefined rows of one head, if it has any.
+    pub fn nonfinite_rows(&self, layer: usize, head: usize) -> Option<&[usize]> {
+        self.nonfinite
+            .iter()
+            .find(|h| h.layer == layer && h.head == head)
+            .map(|h| h.rows.as_slice())
+    }
 }
 
 /// What the trace on screen was computed from.
@@ -135,6 +148,7 @@ impl AttnApp {
             }
             let t2 = Instant::now();
             let rollout = rollout(&run);
+            let nonfinite = run.nonfinite_heads();
             if print {
                 eprintln!(
                     "timing: model forward {:.1} ms, head statistics {:.1} ms, rollout {:.1} ms ({} tokens)",
@@ -148,6 +162,7 @@ impl AttnApp {
                 run,
                 stats,
                 rollout,
+                nonfinite,
             }))
         });
         let Some(out) = self.model_out.clone() else {

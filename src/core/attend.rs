@@ -37,7 +37,7 @@
 use ndarray::{Array1, Array2, ArrayView2, Axis, s};
 
 use super::kernels::{self, Backend};
-use super::spec::{LocalPSource, ScoreKind};
+use super::spec::LocalPSource;
 use super::trace::{HeadTrace, LocalPInfo, RowStats};
 
 /// A score function with its parameters resolved for one head.
@@ -63,19 +63,6 @@ pub enum Score {
     },
     /// q·k / (‖q‖‖k‖); 0 when either norm is 0.
     Cosine,
-}
-
-impl Score {
-    /// The kind of this score.
-    pub fn kind(&self) -> ScoreKind {
-        match self {
-            Score::Dot => ScoreKind::Dot,
-            Score::ScaledDot => ScoreKind::ScaledDot,
-            Score::General { .. } => ScoreKind::General,
-            Score::Additive { .. } => ScoreKind::Additive,
-            Score::Cosine => ScoreKind::Cosine,
-        }
-    }
 }
 
 /// A span with its parameters resolved for one head.

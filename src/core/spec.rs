@@ -130,11 +130,6 @@ pub enum SpanKind {
     LocalP,
 }
 
-impl SpanKind {
-    /// Every span, in menu order.
-    pub const ALL: [SpanKind; 3] = [SpanKind::Global, SpanKind::LocalM, SpanKind::LocalP];
-}
-
 /// Explicit per-head score parameters (outer list: one entry per head).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -136,13 +136,6 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
-    /// All keys, sorted.
-    pub fn keys(&self) -> Vec<&str> {
-        let mut k: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
-        k.sort_unstable();
-        k
-    }
-
     /// Moves a tensor out (each weight is used once, so the f32 copy is never doubled).
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
         let t = self

@@ -202,7 +202,35 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         ui.label(t(Msg::NoTrace));
         return;
     }
+    if model && needs_trace {
+        nonfinite_warning_ui(app, ui);
+    }
     (def.ui)(app, ui);
+}
+
+/// Says so when the focused model head's attention is undefined on some rows: the kernels
+/// draw such rows as zeros, and a zero must not pass for attention.
+fn nonfinite_warning_ui(app: &AttnApp, ui: &mut egui::Ui) {
+    let Some(out) = &app.model_out else {
+        return;
+    };
+    let Some(rows) = out.nonfinite_rows(app.state.layer, app.state.head) else {
+        return;
+    };
+    let lang = app.lang();
+    let mut list: Vec<String> = rows.iter().take(12).map(usize::to_string).collect();
+    if rows.len() > 12 {
+        list.push(format!("… ({})", rows.len()));
+    }
+    ui.colored_label(
+        ui.visuals().warn_fg_color,
+        format!(
+            "{} {}: {}",
+            tr(lang, Msg::NonFiniteHead),
+            list.join(", "),
+            tr(lang, Msg::NonFiniteShownAsZero)
+        ),
+    );
 }
 
 #[cfg(test)]

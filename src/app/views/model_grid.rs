@@ -55,6 +55,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                                 egui::StrokeKind::Outside,
                             );
                         }
+                        if out.nonfinite_rows(l, h).is_some() {
+                            ui.painter().text(
+                                resp.rect.left_top() + Vec2::splat(2.0),
+                                egui::Align2::LEFT_TOP,
+                                "⚠ NaN",
+                                egui::FontId::proportional(12.0),
+                                Color32::from_rgb(230, 60, 60),
+                            );
+                        }
                         let resp = resp.on_hover_text(format!(
                             "{} {l} · {} {h}",
                             tr(lang, Msg::Layer),
