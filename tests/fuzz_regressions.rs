@@ -137,3 +137,31 @@ fn model_files_seeds_load_and_run() {
         assert_eq!(layers.len(), 1, "{name}");
     }
 }
+
+/// The session target: replays its crash inputs, and checks that its committed seeds are
+/// real sessions that compute (so the fuzzer starts past the parser).
+#[test]
+fn session_crashes_stay_fixed_and_seeds_compute() {
+    use attnscope::app::session;
+    let replay = |data: &[u8]| -> Option<bool> {
+        let text = std::str::from_utf8(data).ok()?;
+        let state = session::parse(text).ok()?;
+        let again = session::parse(&session::to_json(&state)).expect("a saved session parses");
+        assert_eq!(again, state, "save → open changes nothing");
+        Some(compute_with_budget(&state.to_spec(), Backend::best(), 16 << 20).is_ok())
+    };
+    let cases = inputs("session");
+    for (_, data) in &cases {
+        replay(data);
+    }
+    let seeds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/session");
+    let mut n = 0;
+    for e in std::fs::read_dir(&seeds).expect("fuzz/seeds/session") {
+        let p = e.expect("entry").path();
+        let data = std::fs::read(&p).expect("readable seed");
+        assert_eq!(replay(&data), Some(true), "{} should parse and compute", p.display());
+        n += 1;
+    }
+    assert!(n >= 4, "{n} session seeds");
+    eprintln!("session: {} regression input(s), {n} seeds", cases.len());
+}
