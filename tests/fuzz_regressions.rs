@@ -159,7 +159,12 @@ fn session_crashes_stay_fixed_and_seeds_compute() {
     for e in std::fs::read_dir(&seeds).expect("fuzz/seeds/session") {
         let p = e.expect("entry").path();
         let data = std::fs::read(&p).expect("readable seed");
-        assert_eq!(replay(&data), Some(true), "{} should parse and compute", p.display());
+        assert_eq!(
+            replay(&data),
+            Some(true),
+            "{} should parse and compute",
+            p.display()
+        );
         n += 1;
     }
     assert!(n >= 4, "{n} session seeds");

@@ -25,3 +25,4 @@ shot model-grid.png --model "$minilm" --text "The animal didn't cross the street
 shot model-lab.png --model "$minilm" --text "The animal didn't cross the street because it was too tired." --view lab --layer 2 --head 2 --step 6 --row 10
 shot induction.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 0 --step 6 --row 50
 shot head-stats.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view stats
+shot gpt2-step.png --model "$tiny" --text "The cat sat on the mat because it was tired" --view heatmap --layer 0 --head 0 --step 5 --row 4

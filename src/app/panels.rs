@@ -679,34 +679,48 @@ fn local_p_ui(ui: &mut egui::Ui, s: &mut super::state::State, lang: Lang) {
     ui.end_row();
 
     caption(ui, "", t(Msg::LocalPDimTip));
-    ui.horizontal(|ui| {
-        let mut on = s.local_p_dim.is_some();
-        let check = ui
-            .checkbox(&mut on, t(Msg::LocalPDim))
-            .on_hover_text(t(Msg::LocalPDimTip));
-        let mut d = s.local_p_dim.unwrap_or(4);
-        if on {
-            ui.add(egui::DragValue::new(&mut d).range(1..=64))
-                .labelled_by(check.id);
-        }
-        s.local_p_dim = on.then_some(d);
-    });
+    optional_ui(
+        ui,
+        t(Msg::LocalPDim),
+        t(Msg::LocalPDimTip),
+        &mut s.local_p_dim,
+        4,
+        |ui, v| ui.add(egui::DragValue::new(v).range(1..=64)),
+    );
     ui.end_row();
 
     caption(ui, "", t(Msg::LocalSigmaTip));
-    ui.horizontal(|ui| {
-        let mut on = s.local_sigma.is_some();
-        let check = ui
-            .checkbox(&mut on, t(Msg::LocalSigma))
-            .on_hover_text(t(Msg::LocalSigmaTip));
-        let mut sigma = s.local_sigma.unwrap_or((s.local_d as f32 / 2.0).max(0.5));
-        if on {
-            ui.add(egui::Slider::new(&mut sigma, 0.1..=16.0).logarithmic(true))
-                .labelled_by(check.id);
-        }
-        s.local_sigma = on.then_some(sigma);
-    });
+    let default_sigma = (s.local_d as f32 / 2.0).max(0.5);
+    optional_ui(
+        ui,
+        t(Msg::LocalSigma),
+        t(Msg::LocalSigmaTip),
+        &mut s.local_sigma,
+        default_sigma,
+        |ui, v| ui.add(egui::Slider::new(v, 0.1..=16.0).logarithmic(true)),
+    );
     ui.end_row();
+}
+
+/// A checkbox that turns an optional setting on (with its widget) or off (`None`: the
+/// default rule applies).
+fn optional_ui<T: Copy>(
+    ui: &mut egui::Ui,
+    label: &str,
+    tip: &str,
+    value: &mut Option<T>,
+    default: T,
+    widget: impl FnOnce(&mut egui::Ui, &mut T) -> egui::Response,
+) {
+    ui.horizontal(|ui| {
+        let mut on = value.is_some();
+        let check = ui.checkbox(&mut on, label).on_hover_text(tip);
+        let mut v = value.unwrap_or(default);
+        if on {
+            widget(ui, &mut v).labelled_by(check.id);
+        }
+        *value = on.then_some(v);
+    });
 }
 
 fn cmap_msg(c: Colormap) -> Msg {

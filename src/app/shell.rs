@@ -127,6 +127,27 @@ impl AttnApp {
         self.jobs.lab.generation()
     }
 
+    /// The trace on screen and its focused head (clamped to the trace's heads).
+    pub fn focused_head(&self) -> Option<(Arc<Trace>, usize)> {
+        let trace = self.trace.clone()?;
+        let head = self.state.head.min(trace.heads.saturating_sub(1));
+        trace.head_traces.get(head)?;
+        Some((trace, head))
+    }
+
+    /// The texture of matrix `kind` of a head of the trace on screen, in the chosen colours.
+    pub(super) fn head_texture(
+        &mut self,
+        ctx: &egui::Context,
+        trace: &Trace,
+        head: usize,
+        kind: crate::export::matrix::MatrixKind,
+    ) -> Option<(egui::TextureHandle, crate::export::colormap::Range)> {
+        let generation = self.trace_generation();
+        let cmap = self.state.colormap;
+        self.textures.head(ctx, generation, trace, head, kind, cmap)
+    }
+
     /// The heatmap textures alive after the last frame (tests check what views drew).
     pub fn textures(&self) -> &TextureCache {
         &self.textures

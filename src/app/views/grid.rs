@@ -23,14 +23,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .spacing([10.0, 10.0])
             .show(ui, |ui| {
                 for h in 0..heads {
-                    let Some((tex, _)) = app.textures.head(
-                        ui.ctx(),
-                        app.trace_generation(),
-                        &trace,
-                        h,
-                        kind,
-                        app.state.colormap,
-                    ) else {
+                    let Some((tex, _)) = app.head_texture(ui.ctx(), &trace, h, kind) else {
                         continue;
                     };
                     ui.vertical(|ui| {

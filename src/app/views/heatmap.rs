@@ -17,20 +17,12 @@ pub fn legend_msg(kind: MatrixKind) -> Msg {
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(trace) = app.trace.clone() else {
+    let Some((trace, head)) = app.focused_head() else {
         return;
     };
     let lang = app.lang();
     let kind = MatrixKind::for_step(app.state.step);
-    let head = app.state.head.min(trace.heads.saturating_sub(1));
-    let Some((tex, range)) = app.textures.head(
-        ui.ctx(),
-        app.trace_generation(),
-        &trace,
-        head,
-        kind,
-        app.state.colormap,
-    ) else {
+    let Some((tex, range)) = app.head_texture(ui.ctx(), &trace, head, kind) else {
         return;
     };
     let Some(ht) = trace.head_traces.get(head) else {

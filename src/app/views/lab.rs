@@ -10,12 +10,11 @@ use crate::export::matrix::MatrixKind;
 
 /// The focused real head beside the same Q, K, V through the chosen mechanism.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(trace) = app.trace.clone() else {
+    let Some((trace, head)) = app.focused_head() else {
         return;
     };
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::LabHint)).weak());
-    let head = app.state.head.min(trace.heads.saturating_sub(1));
     let Some(orig) = trace.head_traces.get(head) else {
         return;
     };

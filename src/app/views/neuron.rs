@@ -11,11 +11,10 @@ use crate::export::matrix::MatrixKind;
 
 /// The products qₘ·kₘ behind the selected cell's score, as bars.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(trace) = app.trace.clone() else {
+    let Some((trace, head)) = app.focused_head() else {
         return;
     };
     let lang = app.lang();
-    let head = app.state.head.min(trace.heads.saturating_sub(1));
     let Some(ht) = trace.head_traces.get(head) else {
         return;
     };
@@ -60,14 +59,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         });
     // The pair is picked on the heatmap below (click a cell).
     let kind = MatrixKind::Raw;
-    let Some((tex, range)) = app.textures.head(
-        ui.ctx(),
-        app.trace_generation(),
-        &trace,
-        head,
-        kind,
-        app.state.colormap,
-    ) else {
+    let Some((tex, range)) = app.head_texture(ui.ctx(), &trace, head, kind) else {
         return;
     };
     let clicked = HeatmapWidget {

@@ -10,11 +10,10 @@ use crate::export::heatmap::abbreviate;
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(trace) = app.trace.clone() else {
+    let Some((trace, head)) = app.focused_head() else {
         return;
     };
     let lang = app.lang();
-    let head = app.state.head.min(trace.heads.saturating_sub(1));
     let Some(ht) = trace.head_traces.get(head) else {
         return;
     };
