@@ -519,6 +519,8 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let s = &mut app.state;
+    // Presets set cross-attention and head counts: a real head's lab has neither to set.
+    let presets = s.embedding != EmbeddingMode::Model;
     ui.horizontal_wrapped(|ui| {
         for (p, m) in [
             (Preset::Global, Msg::PresetGlobal),
@@ -527,7 +529,10 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             (Preset::SelfAttention, Msg::PresetSelf),
             (Preset::Cross, Msg::PresetCross),
             (Preset::MultiHead, Msg::PresetMulti),
-        ] {
+        ]
+        .into_iter()
+        .filter(|_| presets)
+        {
             if ui
                 .selectable_label(s.preset == Some(p), t(m))
                 .on_hover_text(t(Msg::PresetTip))
