@@ -209,6 +209,63 @@ mod tests {
         assert_eq!(human_bytes(3 << 19), "1.5 MiB");
     }
 
+    /// The estimate must not under-count: for every committed spec it is at least the bytes
+    /// the computed trace actually holds.
+    #[test]
+    fn estimate_is_an_upper_bound_of_every_fixture_trace() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/specs");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).expect("fixtures") {
+            let path = entry.expect("entry").path();
+            let spec = Spec::from_json(&std::fs::read_to_string(&path).expect("read"))
+                .expect("fixture parses");
+            let Ok(trace) = super::super::compute(&spec) else {
+                continue;
+            };
+            let size = check_spec(&spec, MAX_TRACE_BYTES).expect("computed, so it fits");
+            let f32s = |a: &ndarray::Array2<f32>| a.len();
+            let mut held = [
+                &trace.x_q,
+                &trace.x_k,
+                &trace.w_q,
+                &trace.w_k,
+                &trace.w_v,
+                &trace.w_o,
+                &trace.concat,
+                &trace.output,
+            ]
+            .map(f32s)
+            .iter()
+            .sum::<usize>()
+                * 4;
+            for t in &trace.head_traces {
+                held += [
+                    &t.q,
+                    &t.k,
+                    &t.v,
+                    &t.raw_scores,
+                    &t.scaled,
+                    &t.logits,
+                    &t.weights,
+                    &t.context,
+                ]
+                .map(f32s)
+                .iter()
+                .sum::<usize>()
+                    * 4
+                    + t.allowed.len();
+            }
+            assert!(
+                size.bytes() >= held as u128,
+                "{}: estimate {} < held {held}",
+                path.display(),
+                size.bytes()
+            );
+            checked += 1;
+        }
+        assert!(checked > 50, "only {checked} fixtures computed");
+    }
+
     #[test]
     fn default_spec_fits_and_d_model_2_pow_31_does_not() {
         let spec = Spec::for_text("the cat sat");
