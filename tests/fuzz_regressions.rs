@@ -4,6 +4,15 @@
 
 use std::path::PathBuf;
 
+/// Prints a count on the real stderr: the test harness captures `eprintln!`, and these
+/// counts are what shows that the checks ran, so they must appear in `cargo test` output.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use attnscope::core::Spec;
 use attnscope::core::kernels::Backend;
 use attnscope::core::pipeline::compute_with_budget;
@@ -43,7 +52,7 @@ fn tokenizer_json_crashes_stay_fixed() {
         let r = ModelTokenizer::from_json(text);
         assert!(r.is_err(), "{} loaded", path.display());
     }
-    eprintln!("tokenizer_json: {} regression input(s)", cases.len());
+    report!("tokenizer_json: {} regression input(s)", cases.len());
 }
 
 #[test]
@@ -75,7 +84,7 @@ fn model_files_crashes_stay_fixed() {
             }
         }
     }
-    eprintln!("model_files: {} regression input(s)", cases.len());
+    report!("model_files: {} regression input(s)", cases.len());
 }
 
 #[test]
@@ -88,7 +97,7 @@ fn cli_args_crashes_stay_fixed() {
         let argv = std::iter::once("attnscope").chain(text.split('\0'));
         let _ = attnscope::cli::parse_args(argv);
     }
-    eprintln!("cli_args: {} regression input(s)", cases.len());
+    report!("cli_args: {} regression input(s)", cases.len());
 }
 
 #[test]
@@ -111,7 +120,7 @@ fn spec_compute_crashes_stay_fixed() {
             }
         }
     }
-    eprintln!("spec_compute: {} regression input(s)", cases.len());
+    report!("spec_compute: {} regression input(s)", cases.len());
 }
 
 /// The model_files seeds must get past parsing into a forward pass, or the fuzzer would only
@@ -168,5 +177,5 @@ fn session_crashes_stay_fixed_and_seeds_compute() {
         n += 1;
     }
     assert!(n >= 4, "{n} session seeds");
-    eprintln!("session: {} regression input(s), {n} seeds", cases.len());
+    report!("session: {} regression input(s), {n} seeds", cases.len());
 }

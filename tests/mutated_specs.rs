@@ -7,6 +7,15 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+/// Prints a count on the real stderr: the test harness captures `eprintln!`, and these
+/// counts are what shows that the checks ran, so they must appear in `cargo test` output.
+macro_rules! report {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 use attnscope::core::kernels::Backend;
 use attnscope::core::pipeline::compute_with_budget;
 use attnscope::core::{SpanKind, Spec};
@@ -217,7 +226,7 @@ fn mutated_specs_compute_or_fail_with_a_typed_error() {
     );
     let [n, ok, err, bad] =
         [&run, &computed, &refused, &unparsed].map(|a| a.load(Ordering::Relaxed));
-    eprintln!(
+    report!(
         "mutated specs: {n} run, {ok} computed, {err} refused by compute, {bad} not a spec (JSON/serde error)"
     );
     result.unwrap();
