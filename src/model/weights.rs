@@ -136,6 +136,11 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
+    /// The stored shape of a key, if present.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
     /// All keys, sorted.
     pub fn keys(&self) -> Vec<&str> {
         let mut k: Vec<&str> = self.tensors.keys().map(String::as_str).collect();
