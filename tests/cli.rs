@@ -367,6 +367,41 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
     }
 }
 
+#[test]
+fn a_model_config_whose_fields_disagree_exits_2_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let src =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/models/qwen3-tiny");
+    let m = dir.path().join("m");
+    std::fs::create_dir_all(&m).unwrap();
+    for f in ["config.json", "tokenizer.json", "model.safetensors"] {
+        std::fs::copy(src.join(f), m.join(f)).unwrap();
+    }
+    let cfg = m.join("config.json");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    let mut c: serde_json::Value = serde_json::from_str(&text).unwrap();
+    c["num_key_value_heads"] = 3.into();
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let out = dir.path().join("x.json");
+    let args = [
+        "run",
+        "--model",
+        m.to_str().unwrap(),
+        "--text",
+        "x",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    assert_refused(
+        &args,
+        None,
+        &["num_key_value_heads: 3 does not divide num_attention_heads = 4"],
+    );
+    // The same folder, repaired, runs.
+    std::fs::write(&cfg, text).unwrap();
+    assert_ok(&attnscope(&args, None));
+}
+
 /// Runs `attnscope` and asserts status 2 with one `error: …` line holding every needle.
 fn assert_refused(args: &[&str], stdin: Option<&str>, needles: &[&str]) {
     let out = attnscope(args, stdin);

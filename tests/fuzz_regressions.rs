@@ -16,7 +16,7 @@ macro_rules! report {
 use attnscope::core::Spec;
 use attnscope::core::kernels::Backend;
 use attnscope::core::pipeline::compute_with_budget;
-use attnscope::model::arch::{Bert, Gpt2};
+use attnscope::model::arch::Transformer;
 use attnscope::model::config::ModelConfig;
 use attnscope::model::tokenizer::ModelTokenizer;
 use attnscope::model::weights::Weights;
@@ -71,17 +71,8 @@ fn model_files_crashes_stay_fixed() {
         };
         let n = config.max_positions().min(3);
         let ids: Vec<u32> = (0..n as u32).collect();
-        match &config {
-            ModelConfig::Bert(c) => {
-                if let Ok(m) = Bert::load(c, &mut w) {
-                    let _ = m.forward(Backend::best(), &ids);
-                }
-            }
-            ModelConfig::Gpt2(c) => {
-                if let Ok(m) = Gpt2::load(c, &mut w) {
-                    let _ = m.forward(Backend::best(), &ids);
-                }
-            }
+        if let Ok(m) = Transformer::load(&config.network, &mut w) {
+            let _ = m.forward(Backend::best(), &ids);
         }
     }
     report!("model_files: {} regression input(s)", cases.len());
@@ -134,14 +125,9 @@ fn model_files_seeds_load_and_run() {
         let config = ModelConfig::from_json(std::str::from_utf8(&data[..split]).expect("utf-8"))
             .expect("config parses");
         let mut w = Weights::from_bytes(&data[split + 1..], &|_| {}).expect("weights parse");
-        let runs = match &config {
-            ModelConfig::Bert(c) => Bert::load(c, &mut w)
-                .expect("bert")
-                .forward(Backend::best(), &[0, 1, 2]),
-            ModelConfig::Gpt2(c) => Gpt2::load(c, &mut w)
-                .expect("gpt2")
-                .forward(Backend::best(), &[0, 1, 2]),
-        };
+        let runs = Transformer::load(&config.network, &mut w)
+            .expect(name)
+            .forward(Backend::best(), &[0, 1, 2]);
         let (layers, _) = runs.expect("forward");
         assert_eq!(layers.len(), 1, "{name}");
     }

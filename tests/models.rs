@@ -17,6 +17,7 @@ fn fixtures() -> Vec<(String, Value)> {
     let mut out: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
         .map(|p| {
             (
                 p.file_stem().unwrap().to_string_lossy().into_owned(),
@@ -73,10 +74,13 @@ fn sample_models_match_transformers() {
                 }
             }
         }
+        let mut worst_hidden = f32::NAN;
         if let Some(hidden) = fx["last_hidden_state"].as_array() {
+            worst_hidden = 0.0;
             for (i, row) in hidden.iter().enumerate() {
                 for (j, w) in row.as_array().unwrap().iter().enumerate() {
                     let d = (run.hidden[[i, j]] - w.as_f64().unwrap() as f32).abs();
+                    worst_hidden = worst_hidden.max(d);
                     assert!(
                         d <= 2e-3,
                         "{name}: hidden[{i}][{j}] {} vs {w}",
@@ -85,7 +89,7 @@ fn sample_models_match_transformers() {
                 }
             }
         }
-        eprintln!("{name}: max |Δp| = {worst:e}");
+        eprintln!("{name}: max |Δp| = {worst:e}, max |Δhidden| = {worst_hidden:e}");
     }
 }
 
@@ -220,10 +224,12 @@ fn bad_model_folders_get_one_clear_message() {
     // unsupported architecture, config missing fields
     let cfg = d.join("config.json");
     let good_cfg = std::fs::read_to_string(&cfg).unwrap();
-    std::fs::write(&cfg, good_cfg.replace("\"gpt2\"", "\"llama\"")).unwrap();
+    std::fs::write(&cfg, good_cfg.replace("\"gpt2\"", "\"mamba\"")).unwrap();
     let e = load_err(&d);
     assert!(
-        e.contains("\"llama\" is not supported") && e.contains("bert, gpt2"),
+        e.contains("\"mamba\" is not supported")
+            && e.contains("bert, gpt2, llama, qwen2, qwen3, mistral, gemma3_text")
+            && !e.contains('\n'),
         "{e}"
     );
     std::fs::write(&cfg, r#"{"model_type": "gpt2"}"#).unwrap();
@@ -377,4 +383,192 @@ fn induction_test_of_zero_tokens_is_an_error_and_of_one_token_scores_zero() {
 fn a_clean_run_has_no_nonfinite_heads() {
     let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
     assert!(m.run("abcab").unwrap().nonfinite_heads().is_empty());
+}
+
+const TINY: &str = "tests/fixtures/models";
+
+/// Copies a tiny fixture model and rewrites its config.json with `edit`.
+fn tiny_with(family: &str, dst: &Path, edit: impl FnOnce(&mut Value)) {
+    copy_model(&format!("{TINY}/{family}-tiny"), dst);
+    let cfg = dst.join("config.json");
+    let mut c: Value = serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    edit(&mut c);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+}
+
+#[test]
+fn config_fields_that_disagree_get_one_line_naming_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    type Edit = Box<dyn FnOnce(&mut Value)>;
+    let cases: Vec<(&str, Edit, &[&str])> = vec![
+        (
+            "llama",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("head_dim");
+                c["num_attention_heads"] = 5.into();
+                c["num_key_value_heads"] = 5.into();
+            }),
+            &["num_attention_heads: 5 does not divide hidden_size = 32"],
+        ),
+        (
+            "llama",
+            Box::new(|c| c["num_key_value_heads"] = 3.into()),
+            &["num_key_value_heads: 3 does not divide num_attention_heads = 4"],
+        ),
+        (
+            "llama",
+            Box::new(|c| c["head_dim"] = 8.into()),
+            &[
+                "head_dim: 8 × 4 heads = 32",
+                "model.layers.0.self_attn.q_proj.weight has 64 output rows",
+            ],
+        ),
+        (
+            "mistral",
+            Box::new(|c| c["sliding_window"] = 0.into()),
+            &["sliding_window: must be at least 1"],
+        ),
+        (
+            "llama",
+            Box::new(|c| c["rope_parameters"]["rope_type"] = "yarn".into()),
+            &["rope_parameters.rope_type: \"yarn\" is not supported"],
+        ),
+        (
+            "qwen2",
+            Box::new(|c| {
+                c.as_object_mut().unwrap().remove("rope_parameters");
+                c["rope_theta"] = 10000.0.into();
+                c["rope_scaling"] = serde_json::json!({"type": "dynamic", "factor": 2.0});
+            }),
+            &["rope_scaling.rope_type: \"dynamic\" is not supported"],
+        ),
+        (
+            "llama",
+            Box::new(|c| c["rope_parameters"]["low_freq_factor"] = Value::Null),
+            &["rope_parameters.low_freq_factor: is required for rope_type \"llama3\""],
+        ),
+        (
+            "gemma3",
+            Box::new(|c| c["layer_types"] = serde_json::json!(["full_attention"])),
+            &["layer_types: has 1 entries for 3 layers"],
+        ),
+        (
+            "gemma3",
+            Box::new(|c| c["hidden_activation"] = "swiglu".into()),
+            &["hidden_activation: \"swiglu\" is not supported"],
+        ),
+    ];
+    for (i, (family, edit, needles)) in cases.into_iter().enumerate() {
+        let d = tmp.path().join(format!("m{i}"));
+        tiny_with(family, &d, edit);
+        let e = load_err(&d);
+        assert!(!e.contains('\n'), "{e}");
+        assert!(e.starts_with("config.json: "), "{e}");
+        for n in needles {
+            assert!(e.contains(n), "{family} case {i}: {e:?} lacks {n:?}");
+        }
+    }
+}
+
+/// The trace of every layer shows that layer's own mask, scale and θ.
+#[test]
+fn rope_families_capture_kv_heads_pre_rope_windows_and_thetas() {
+    let load = |f: &str| Model::load(&root().join(format!("{TINY}/{f}-tiny"))).unwrap();
+    let text = "Sliding windows and rotary positions, step by step.";
+
+    // llama: 4 query heads on 2 KV heads; K and V of a query head are its KV head's.
+    let run = load("llama").run(text).unwrap();
+    assert_eq!((run.heads, run.kv_heads, run.head_dim), (4, 2, 16));
+    let kv: Vec<usize> = run.layers[0].heads.iter().map(|h| h.kv_head).collect();
+    assert_eq!(kv, [0, 0, 1, 1]);
+    let l0 = &run.layers[0];
+    assert_eq!(l0.heads[0].k, l0.heads[1].k);
+    assert_eq!(l0.heads[2].v, l0.heads[3].v);
+    assert_ne!(l0.heads[1].k, l0.heads[2].k);
+    for h in &l0.heads {
+        // Position 0 is rotated by angle 0; later positions are not left as they were.
+        let (q_pre, k_pre) = (
+            h.q_pre_rope.as_ref().unwrap(),
+            h.k_pre_rope.as_ref().unwrap(),
+        );
+        for j in 0..run.head_dim {
+            assert!((q_pre[[0, j]] - h.q[[0, j]]).abs() <= 1e-6);
+            assert!((k_pre[[0, j]] - h.k[[0, j]]).abs() <= 1e-6);
+        }
+        assert!((q_pre - &h.q).iter().any(|d| d.abs() > 1e-3));
+        // RoPE rotates pairs: it keeps each pair's length.
+        for p in 0..run.n() {
+            for i in 0..run.head_dim / 2 {
+                let a = q_pre[[p, i]].hypot(q_pre[[p, i + 8]]);
+                let b = h.q[[p, i]].hypot(h.q[[p, i + 8]]);
+                assert!((a - b).abs() <= 1e-4 * a.max(1.0));
+            }
+        }
+    }
+    let m = &run.mechanism;
+    assert_eq!(m.kv_heads, Some(2));
+    assert_eq!(m.pre_norm, Some(attnscope::core::Norm::RmsNorm));
+    assert!(m.causal && !m.qkv_bias && !m.out_bias && m.qk_norm.is_none());
+    let rope = m.rope.as_ref().unwrap();
+    assert_eq!((rope.theta, rope.dims), (500000.0, 16));
+    assert_eq!(rope.scaling.as_deref(), Some("llama3"));
+    assert_layer_traces_consistent(&run, 0.25);
+
+    // qwen2: q/k/v biases but none on o; qwen3: q/k norm, one KV head for all.
+    let m = load("qwen2").mechanism();
+    assert!(m.qkv_bias && !m.out_bias && m.rope.unwrap().theta == 1e6);
+    let run = load("qwen3").run(text).unwrap();
+    assert_eq!(run.kv_heads, 1);
+    assert!(run.layers[1].heads.iter().all(|h| h.kv_head == 0));
+    assert_eq!(run.mechanism.qk_norm, Some(attnscope::core::Norm::RmsNorm));
+    assert_layer_traces_consistent(&run, 0.25);
+
+    // mistral: every layer slides with W = 16 (the core's half width 15), keys beyond it
+    // get exactly 0.
+    let long = "abcdefghij".repeat(4);
+    let run = load("mistral").run(&long).unwrap();
+    for (l, layer) in run.layers.iter().enumerate() {
+        assert_eq!(layer.window, Some(16));
+        assert_eq!(layer.rope_theta, Some(10000.0));
+        let t = run.layer_trace(l).unwrap();
+        assert_eq!(t.mechanism.window, Some(15));
+        assert!(t.mechanism.causal && t.mechanism.masks_anything());
+        for h in &layer.heads {
+            for ((i, j), &p) in h.probs.indexed_iter() {
+                if j > i || j + 16 <= i {
+                    assert_eq!(p, 0.0, "L{l} [{i},{j}]");
+                }
+            }
+        }
+    }
+    assert_eq!(run.head_dim, 8, "mistral: hidden 32 / 4 heads");
+    assert_layer_traces_consistent(&run, 1.0 / 8f32.sqrt());
+
+    // gemma3: local (W 8, θ 10 000), global (θ 1 000 000), local; scale 24^-1/2.
+    let run = load("gemma3").run(&long).unwrap();
+    let w: Vec<_> = run.layers.iter().map(|l| l.window).collect();
+    assert_eq!(w, [Some(8), None, Some(8)]);
+    let th: Vec<_> = run.layers.iter().map(|l| l.rope_theta.unwrap()).collect();
+    assert_eq!(th, [10000.0, 1e6, 10000.0]);
+    let traces: Vec<_> = (0..3).map(|l| run.layer_trace(l).unwrap()).collect();
+    assert_eq!(traces[0].mechanism.window, Some(7));
+    assert_eq!(traces[1].mechanism.window, None);
+    assert_eq!(traces[1].mechanism.rope.as_ref().unwrap().theta, 1e6);
+    assert_eq!(traces[2].mechanism.rope.as_ref().unwrap().theta, 10000.0);
+    assert!(traces[0].mechanism.norm_plus_one && traces[0].mechanism.qk_norm.is_some());
+    assert_layer_traces_consistent(&run, 1.0 / 24f32.sqrt());
+
+    // Learned positions: no RoPE captures, every head its own KV head.
+    let run = Model::load(&root().join("sample_models/tiny-gpt2-induction"))
+        .unwrap()
+        .run("abc")
+        .unwrap();
+    assert_eq!(run.kv_heads, run.heads);
+    for (h, cap) in run.layers[0].heads.iter().enumerate() {
+        assert_eq!(cap.kv_head, h);
+        assert!(cap.q_pre_rope.is_none() && cap.k_pre_rope.is_none());
+    }
+    assert!(run.mechanism.rope.is_none() && run.mechanism.kv_heads.is_none());
+    assert_eq!(run.layers[0].window, None);
+    assert_eq!(run.layers[0].rope_theta, None);
 }

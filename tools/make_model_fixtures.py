@@ -25,8 +25,19 @@ How the reference is computed (what a Rust loader must match):
     last_hidden_state is the encoder output (before the pooler);
   * tiny GPT-2: GPT2LMHeadModel, causal; last_hidden_state is after ln_f.
 
+Tiny random-weight decoders (--tiny): for llama, qwen2, qwen3, mistral and gemma3_text
+this script also *creates* the model, because no hub download is possible offline and
+because a tiny model exercises every code path of the family in a few hundred kB:
+transformers instantiates `XxxForCausalLM(config)` under a fixed seed, the weights are
+redrawn at a scale that gives peaked (not uniform) attention, norm weights are perturbed
+(so Gemma's 1 + w and every RMSNorm weight matter), and the model is saved with
+`save_pretrained(safe_serialization=True)` to tests/fixtures/models/<family>-tiny/ next to
+the byte-level tokenizer.json of sample_models/tiny-gpt2-induction (ids < 257). The
+reference is then computed by a fresh `from_pretrained` of that folder (float32, eager,
+output_attentions=True); last_hidden_state is after the final norm (`model.norm`).
+
 Usage:
-  python3 tools/make_model_fixtures.py [--out tests/fixtures/models]
+  python3 tools/make_model_fixtures.py [--out tests/fixtures/models] [--only-tiny]
 """
 import argparse
 import json
@@ -41,6 +52,7 @@ import transformers  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel  # noqa: E402
+from transformers import AutoModelForCausalLM  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -132,16 +144,143 @@ def run(kind, model, ids):
     return att, hidden
 
 
+# ---------------------------------------------------------------- tiny decoders
+
+# A text longer than every tiny model's sliding window (16 for mistral, 8 for gemma3).
+LONG_TINY = LONG_SOURCE[:200]
+TINY_LONG_ROWS = [0, 1, 7, 8, 9, 15, 16, 17, 100, 199]
+
+TINY_COMMON = dict(vocab_size=257, hidden_size=32, intermediate_size=64,
+                   num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                   max_position_embeddings=512, rms_norm_eps=1e-6,
+                   bos_token_id=256, eos_token_id=256, pad_token_id=None)
+
+TINY = [
+    # llama: explicit head_dim (16 != 32/4), Llama 3 rope scaling with a short original
+    # context so that scaled, smoothed and untouched frequencies all occur, separate LM head.
+    ("llama", dict(head_dim=16, tie_word_embeddings=False,
+                   rope_parameters={"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0,
+                                    "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                                    "original_max_position_embeddings": 64})),
+    # qwen2: q/k/v biases, tied LM head, a large θ.
+    ("qwen2", dict(tie_word_embeddings=True,
+                   rope_parameters={"rope_type": "default", "rope_theta": 1000000.0})),
+    # qwen3: per-head q/k RMSNorm, one KV head for four query heads, explicit head_dim.
+    ("qwen3", dict(num_key_value_heads=1, head_dim=16, tie_word_embeddings=True)),
+    # mistral: a sliding window of 16, shorter than every input.
+    ("mistral", dict(sliding_window=16, tie_word_embeddings=False)),
+    # gemma3_text: local (window 8, θ 10 000) and global (θ 1 000 000) layers, q/k norm,
+    # query_pre_attn_scalar ≠ head_dim, √d embedding scale, GeGLU, four norms per block.
+    ("gemma3_text", dict(num_hidden_layers=3, head_dim=16, query_pre_attn_scalar=24,
+                         sliding_window=8,
+                         layer_types=["sliding_attention", "full_attention", "sliding_attention"],
+                         rope_parameters={"full_attention": {"rope_type": "default", "rope_theta": 1000000.0},
+                                          "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}})),
+]
+
+
+def make_tiny(model_type, extra, out_dir):
+    """Instantiates, re-draws and saves one tiny model; returns the folder."""
+    from transformers import AutoConfig
+    import shutil
+    kw = dict(TINY_COMMON)
+    kw.update(extra)
+    config = AutoConfig.for_model(model_type, **kw)
+    torch.manual_seed(1234)
+    model = AutoModelForCausalLM.from_config(config)
+    g = torch.Generator().manual_seed(5678)
+    with torch.no_grad():
+        for name, p in sorted(model.named_parameters()):
+            if "norm" in name:
+                base = 0.0 if model_type.startswith("gemma") else 1.0
+                p.copy_(base + 0.2 * torch.randn(p.shape, generator=g))
+            elif p.dim() == 1:  # biases
+                p.copy_(0.3 * torch.randn(p.shape, generator=g))
+            elif "embed" in name:
+                p.copy_(torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) * (1.6 / p.shape[1] ** 0.5))
+    model.tie_weights()
+    folder = os.path.join(out_dir, f"{model_type.split('_')[0]}-tiny")
+    os.makedirs(folder, exist_ok=True)
+    model.save_pretrained(folder, safe_serialization=True)
+    for junk in ("generation_config.json",):
+        if os.path.exists(os.path.join(folder, junk)):
+            os.remove(os.path.join(folder, junk))
+    shutil.copy(os.path.join(ROOT, "sample_models", "tiny-gpt2-induction", "tokenizer.json"),
+                os.path.join(folder, "tokenizer.json"))
+    return folder
+
+
+def tiny_fixtures(out_dir):
+    """Creates the tiny models and writes their fixtures; returns summary rows."""
+    rows = []
+    for model_type, extra in TINY:
+        folder = make_tiny(model_type, extra, out_dir)
+        rel_dir = os.path.relpath(folder, ROOT)
+        model = AutoModelForCausalLM.from_pretrained(folder, attn_implementation="eager",
+                                                     dtype=torch.float32)
+        model.eval()
+        tok = Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+        name = os.path.basename(folder)
+        L, H = model.config.num_hidden_layers, model.config.num_attention_heads
+        for case, text in [("english", ENGLISH), ("chinese", CHINESE), ("punct", PUNCT),
+                           ("long", LONG_TINY)]:
+            ids = tok.encode(text, add_special_tokens=False).ids
+            x = torch.tensor([ids], dtype=torch.long)
+            with torch.no_grad():
+                out = model.model(input_ids=x, output_attentions=True)
+            att = torch.stack([a[0] for a in out.attentions])
+            hidden = out.last_hidden_state[0]
+            rows_sel = TINY_LONG_ROWS if case == "long" else None
+            sel = att[:, :, rows_sel, :] if rows_sel is not None else att
+            fixture = {
+                "model": rel_dir, "case": case, "text": text, "ids": ids,
+                "tokens": tok.encode(text, add_special_tokens=False).tokens,
+                "num_layers": L, "num_heads": H, "seq_len": len(ids), "rows": rows_sel,
+                "attentions": r7(sel.tolist()),
+                "last_hidden_state": r7(hidden.tolist()),
+                "reference": {
+                    "generator": "tools/make_model_fixtures.py --only-tiny",
+                    "transformers": transformers.__version__, "torch": torch.__version__,
+                    "weights_dtype": ["torch.float32"],
+                    "compute": "float32, eval, eager attention (from_pretrained of the saved folder)",
+                    "inputs": "raw byte tokens, causal, nothing added",
+                    "last_hidden_state": "after the final norm (model.norm)",
+                    "rounding": "7 significant digits",
+                },
+            }
+            path = os.path.join(out_dir, f"{name}__{case}.json")
+            with open(path, "w", encoding="utf-8") as f:
+                json.dump(fixture, f, ensure_ascii=False, separators=(",", ":"))
+                f.write("\n")
+            rows.append((name, case, len(ids), os.path.getsize(path),
+                         (att.sum(-1) - 1).abs().max().item(), hidden.abs().max().item(),
+                         att.max(-1).values.mean().item()))
+        del model
+    return rows
+
+
 # ---------------------------------------------------------------- main
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "models"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only-tiny", action="store_true",
+                    help="only (re)create the tiny decoders and their fixtures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     os.makedirs(args.out, exist_ok=True)
+
+    tiny = tiny_fixtures(args.out)
+    print("| tiny model | case | tokens | bytes | max |row sum - 1| | max |hidden| | mean row max p |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for name, case, n, size, rs, hm, pk in tiny:
+        print(f"| {name} | {case} | {n} | {size:,} | {rs:.1e} | {hm:.2f} | {pk:.3f} |")
+    if args.only_tiny:
+        return
 
     specs = [
         {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use attnscope::core::kernels::Backend;
-use attnscope::model::arch::{Bert, Gpt2};
+use attnscope::model::arch::Transformer;
 use attnscope::model::config::ModelConfig;
 use attnscope::model::weights::Weights;
 use libfuzzer_sys::fuzz_target;
@@ -23,16 +23,7 @@ fuzz_target!(|data: &[u8]| {
     // Model::run_tokens keeps ids within the positions; do the same here.
     let n = config.max_positions().min(3);
     let ids: Vec<u32> = (0..n as u32).collect();
-    match &config {
-        ModelConfig::Bert(c) => {
-            if let Ok(m) = Bert::load(c, &mut w) {
-                let _ = m.forward(Backend::best(), &ids);
-            }
-        }
-        ModelConfig::Gpt2(c) => {
-            if let Ok(m) = Gpt2::load(c, &mut w) {
-                let _ = m.forward(Backend::best(), &ids);
-            }
-        }
+    if let Ok(m) = Transformer::load(&config.network, &mut w) {
+        let _ = m.forward(Backend::best(), &ids);
     }
 });

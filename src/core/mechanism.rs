@@ -42,6 +42,22 @@ pub enum Norm {
     RmsNorm,
 }
 
+/// Rotary position embedding applied to Q and K after the projections (RoFormer; the
+/// "rotate half" layout of HuggingFace Llama): pair (i, i + dims/2) of a head's vector at
+/// position p is rotated by the angle p·θ^(−2i/dims) (before any rope scaling).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rope {
+    /// The base θ of this layer (Gemma 3 uses one θ for local and another for global layers).
+    pub theta: f32,
+    /// How many of the head's dimensions are rotated (the head width for every family
+    /// attnscope runs).
+    pub dims: usize,
+    /// Frequencies were rescaled (`rope_scaling`: "linear" or "llama3"), named as in
+    /// config.json; `None` for plain RoPE.
+    #[serde(default)]
+    pub scaling: Option<String>,
+}
+
 /// How Q, K and V were made from X, and everything after them.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -70,6 +86,18 @@ pub struct Mechanism {
     pub padded_keys: usize,
     /// Q, K, V are a real head's, re-run here through this mechanism (the attention lab).
     pub lab: bool,
+    /// Rotary positions applied to Q and K (`None`: no RoPE; positions, if any, were added
+    /// to X).
+    pub rope: Option<Rope>,
+    /// Grouped-query attention: this many KV heads serve all query heads (query head h reads
+    /// KV head h / (heads / kv_heads)); `None` when every query head has its own K and V.
+    pub kv_heads: Option<usize>,
+    /// A normalisation applied to each head's q and k before RoPE (Qwen 3, Gemma 3).
+    pub qk_norm: Option<Norm>,
+    /// The RMSNorms multiply by (1 + γ) instead of γ (Gemma).
+    pub norm_plus_one: bool,
+    /// Logit soft-capping: scores become c·tanh(s / c) before the mask.
+    pub softcap: Option<f32>,
 }
 
 impl Mechanism {
@@ -97,6 +125,11 @@ impl Mechanism {
                 .as_ref()
                 .map_or(0, |p| p.iter().filter(|&&m| m).count()),
             lab: false,
+            rope: None,
+            kv_heads: None,
+            qk_norm: None,
+            norm_plus_one: false,
+            softcap: None,
         }
     }
 

@@ -19,7 +19,7 @@ pub use attend::attend_head_with_input;
 pub use attend::{HeadConfig, Score, Span, attend_head};
 pub use error::CoreError;
 pub use kernels::Backend;
-pub use mechanism::{Mechanism, Norm, Source};
+pub use mechanism::{Mechanism, Norm, Rope, Source};
 pub use pipeline::{compute, compute_with};
 pub use spec::{LocalPParams, LocalPSource};
 pub use spec::{ProjectionKind, Projections, ScoreKind, Sequence, SpanKind, Spec};

@@ -1,14 +1,26 @@
-//! `config.json` as HuggingFace writes it, for the architectures attnscope runs. Every size
-//! field is checked against a cap (`MAX_*` below) and the weights it implies against
-//! [`MAX_WEIGHT_BYTES`] before anything is allocated for them.
+//! `config.json` as HuggingFace writes it, for the architectures attnscope runs (BERT and
+//! GPT-2 here, the RoPE families in `families.rs`), each converted once into a
+//! [`Network`]. Every size field is checked against a cap (`MAX_*` below) and the weights it
+//! implies against [`MAX_WEIGHT_BYTES`] before anything is allocated for them.
 
 use serde::Deserialize;
 
+pub use super::families::{Gemma3TextConfig, LlamaConfig};
+
 use super::ModelError;
+use super::network::Network;
 use crate::core::limits::human_bytes;
 
 /// The architectures attnscope can run, named as in `config.json`'s `model_type`.
-pub const SUPPORTED: &[&str] = &["bert", "gpt2"];
+pub const SUPPORTED: &[&str] = &[
+    "bert",
+    "gpt2",
+    "llama",
+    "qwen2",
+    "qwen3",
+    "mistral",
+    "gemma3_text",
+];
 
 /// Most vocabulary rows a config may declare (2²¹; large LLM vocabularies are ~256 k).
 pub const MAX_VOCAB: usize = 1 << 21;
@@ -101,17 +113,32 @@ fn yes() -> bool {
     true
 }
 
-/// A parsed config.
+/// A family's own config, as parsed from config.json.
 #[derive(Clone, Debug, PartialEq)]
-pub enum ModelConfig {
-    /// BERT family.
+pub enum Family {
+    /// BERT.
     Bert(BertConfig),
-    /// GPT-2 family.
+    /// GPT-2.
     Gpt2(Gpt2Config),
+    /// llama, qwen2, qwen3, mistral.
+    Llama(LlamaConfig),
+    /// gemma3_text.
+    Gemma3(Gemma3TextConfig),
+}
+
+/// A parsed config: the family's own fields and the one network description they convert
+/// into (every accessor below reads the description).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelConfig {
+    /// The fields as config.json gives them.
+    pub family: Family,
+    /// What the forward pass runs.
+    pub network: Network,
 }
 
 impl ModelConfig {
-    /// Parses `config.json`, dispatching on `model_type`.
+    /// Parses `config.json`, dispatching on `model_type`, and converts it into a [`Network`],
+    /// refusing fields that disagree (one line naming the field).
     pub fn from_json(text: &str) -> Result<ModelConfig, ModelError> {
         #[derive(Deserialize)]
         struct Head {
@@ -122,23 +149,37 @@ impl ModelConfig {
         let kind = head
             .model_type
             .ok_or_else(|| ModelError::Config("no \"model_type\" field".into()))?;
-        let cfg = match kind.as_str() {
-            "bert" => ModelConfig::Bert(serde_json::from_str(text).map_err(bad)?),
-            "gpt2" => ModelConfig::Gpt2(serde_json::from_str(text).map_err(bad)?),
+        let family = match kind.as_str() {
+            "bert" => Family::Bert(serde_json::from_str(text).map_err(bad)?),
+            "gpt2" => Family::Gpt2(serde_json::from_str(text).map_err(bad)?),
+            "llama" | "qwen2" | "qwen3" | "mistral" => {
+                Family::Llama(serde_json::from_str(text).map_err(bad)?)
+            }
+            "gemma3_text" => Family::Gemma3(serde_json::from_str(text).map_err(bad)?),
             other => {
                 return Err(ModelError::Unsupported {
                     model_type: other.to_owned(),
                 });
             }
         };
-        cfg.check()?;
+        ModelConfig::check_sizes(&family)?;
+        let network = match &family {
+            Family::Bert(c) => c.network()?,
+            Family::Gpt2(c) => c.network()?,
+            Family::Llama(c) => c.network()?,
+            Family::Gemma3(c) => c.network()?,
+        };
+        let cfg = ModelConfig { family, network };
+        cfg.check_bytes()?;
         Ok(cfg)
     }
 
-    /// Every size field under its config.json name, its value and its cap.
-    fn sizes(&self) -> [(&'static str, usize, usize); 7] {
-        match self {
-            ModelConfig::Bert(c) => [
+    /// Every size field under its config.json name, its value and its cap. RoPE families'
+    /// `max_position_embeddings` is not among them: it sizes no table, and inputs are capped
+    /// at [`MAX_POSITIONS`] instead.
+    fn check_sizes(family: &Family) -> Result<(), ModelError> {
+        let sizes: Vec<(&'static str, usize, usize)> = match family {
+            Family::Bert(c) => vec![
                 ("vocab_size", c.vocab_size, MAX_VOCAB),
                 ("hidden_size", c.hidden_size, MAX_HIDDEN),
                 ("num_hidden_layers", c.num_hidden_layers, MAX_LAYERS),
@@ -151,50 +192,42 @@ impl ModelConfig {
                 ),
                 ("type_vocab_size", c.type_vocab_size, MAX_TYPE_VOCAB),
             ],
-            ModelConfig::Gpt2(c) => [
+            Family::Gpt2(c) => vec![
                 ("vocab_size", c.vocab_size, MAX_VOCAB),
                 ("n_embd", c.n_embd, MAX_HIDDEN),
                 ("n_layer", c.n_layer, MAX_LAYERS),
                 ("n_head", c.n_head, MAX_HEADS),
-                ("n_inner", self.intermediate(), MAX_INTERMEDIATE),
+                (
+                    "n_inner",
+                    c.n_inner.unwrap_or(c.n_embd.saturating_mul(4)),
+                    MAX_INTERMEDIATE,
+                ),
                 ("n_positions", c.n_positions, MAX_POSITIONS),
-                ("type_vocab_size", 0, MAX_TYPE_VOCAB),
             ],
-        }
-    }
-
-    /// Feed-forward width (GPT-2: `n_inner`, default 4·n_embd).
-    pub fn intermediate(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.intermediate_size,
-            ModelConfig::Gpt2(c) => c.n_inner.unwrap_or(c.n_embd.saturating_mul(4)),
-        }
-    }
-
-    /// Bytes of the f32 weights this config implies (embeddings, and per layer the four
-    /// d×d attention matrices and the two d×ff feed-forward ones; biases and norms ignored).
-    pub fn weight_bytes(&self) -> u128 {
-        let [v, d, l, ff, p] = [
-            self.vocab_size(),
-            self.hidden(),
-            self.layers(),
-            self.intermediate(),
-            self.max_positions(),
-        ]
-        .map(|x| x as u128);
-        4 * ((v + p) * d + l * (4 * d * d + 2 * d * ff))
-    }
-
-    /// Bytes one forward pass over `n` tokens keeps: per layer the input and attention
-    /// output (n×d each), every head's Q, K, V and context (n×d together, four times) and
-    /// its scores and probabilities (2·heads·n²).
-    pub fn run_bytes(&self, n: usize) -> u128 {
-        let [n, d, l, h] = [n, self.hidden(), self.layers(), self.heads()].map(|x| x as u128);
-        4 * l * (6 * n * d + 2 * h * n * n)
-    }
-
-    fn check(&self) -> Result<(), ModelError> {
-        for (field, value, limit) in self.sizes() {
+            Family::Llama(c) => vec![
+                ("vocab_size", c.vocab_size, MAX_VOCAB),
+                ("hidden_size", c.hidden_size, MAX_HIDDEN),
+                ("num_hidden_layers", c.num_hidden_layers, MAX_LAYERS),
+                ("num_attention_heads", c.num_attention_heads, MAX_HEADS),
+                (
+                    "num_key_value_heads",
+                    c.num_key_value_heads.unwrap_or(0),
+                    MAX_HEADS,
+                ),
+                ("head_dim", c.head_dim.unwrap_or(0), MAX_HIDDEN),
+                ("intermediate_size", c.intermediate_size, MAX_INTERMEDIATE),
+            ],
+            Family::Gemma3(c) => vec![
+                ("vocab_size", c.vocab_size, MAX_VOCAB),
+                ("hidden_size", c.hidden_size, MAX_HIDDEN),
+                ("num_hidden_layers", c.num_hidden_layers, MAX_LAYERS),
+                ("num_attention_heads", c.num_attention_heads, MAX_HEADS),
+                ("num_key_value_heads", c.num_key_value_heads, MAX_HEADS),
+                ("head_dim", c.head_dim.unwrap_or(0), MAX_HIDDEN),
+                ("intermediate_size", c.intermediate_size, MAX_INTERMEDIATE),
+            ],
+        };
+        for (field, value, limit) in sizes {
             if value > limit {
                 return Err(ModelError::OverLimit {
                     field,
@@ -203,6 +236,10 @@ impl ModelConfig {
                 });
             }
         }
+        Ok(())
+    }
+
+    fn check_bytes(&self) -> Result<(), ModelError> {
         let bytes = self.weight_bytes();
         if bytes > u128::from(MAX_WEIGHT_BYTES) {
             return Err(ModelError::TooLarge {
@@ -216,79 +253,85 @@ impl ModelConfig {
                 limit: human_bytes(u128::from(MAX_WEIGHT_BYTES)),
             });
         }
-        let (d, h, l, act) = (
-            self.hidden(),
-            self.heads(),
-            self.layers(),
-            self.activation(),
-        );
-        if d == 0 || h == 0 || l == 0 || d % h != 0 {
-            return Err(ModelError::Config(format!(
-                "hidden size {d} must be a positive multiple of the {h} heads, with ≥ 1 layer"
-            )));
-        }
-        if !matches!(
-            act,
-            "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "gelu_fast" | "relu"
-        ) {
-            return Err(ModelError::Config(format!(
-                "activation {act:?} is not supported"
-            )));
-        }
         Ok(())
     }
 
-    /// "bert" or "gpt2".
-    pub fn model_type(&self) -> &'static str {
-        match self {
-            ModelConfig::Bert(_) => "bert",
-            ModelConfig::Gpt2(_) => "gpt2",
-        }
+    /// Feed-forward width.
+    pub fn intermediate(&self) -> usize {
+        self.network.mlp.intermediate
+    }
+
+    /// Bytes of the f32 weights this config implies (embeddings and learned positions, and
+    /// per layer the Q, K, V, O projections and the two or three MLP matrices; biases and
+    /// norms ignored).
+    pub fn weight_bytes(&self) -> u128 {
+        let net = &self.network;
+        let [v, d, l, ff, qw, kvw] = [
+            net.vocab_size,
+            net.hidden,
+            net.layers.len(),
+            net.mlp.intermediate,
+            net.q_width(),
+            net.kv_width(),
+        ]
+        .map(|x| x as u128);
+        let p = if net.embedding.learned_positions {
+            net.max_positions as u128
+        } else {
+            0
+        };
+        let mlp = if net.mlp.gated { 3 } else { 2 };
+        4 * ((v + p) * d + l * (2 * d * qw + 2 * d * kvw + mlp * d * ff))
+    }
+
+    /// Bytes one forward pass over `n` tokens keeps: per layer the input and attention
+    /// output (n×d each), every head's Q, K, V, context and pre-RoPE Q and K (n×dh each)
+    /// and its scores and probabilities (2·heads·n²).
+    pub fn run_bytes(&self, n: usize) -> u128 {
+        let a = &self.network.attention;
+        let [n, d, l, h, dh] =
+            [n, self.hidden(), self.layers(), a.heads, a.head_dim].map(|x| x as u128);
+        4 * l * (2 * n * d + 6 * n * h * dh + 2 * h * n * n)
+    }
+
+    /// config.json's `model_type` ("bert", "gpt2", "llama", "qwen2", …).
+    pub fn model_type(&self) -> &str {
+        &self.network.model_type
     }
     /// Rows of the token embedding table.
     pub fn vocab_size(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.vocab_size,
-            ModelConfig::Gpt2(c) => c.vocab_size,
-        }
+        self.network.vocab_size
     }
     /// Model width.
     pub fn hidden(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.hidden_size,
-            ModelConfig::Gpt2(c) => c.n_embd,
-        }
+        self.network.hidden
     }
-    /// Heads per layer.
+    /// Query heads per layer.
     pub fn heads(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.num_attention_heads,
-            ModelConfig::Gpt2(c) => c.n_head,
-        }
+        self.network.attention.heads
+    }
+    /// KV heads per layer (= heads without grouped-query attention).
+    pub fn kv_heads(&self) -> usize {
+        self.network.attention.kv_heads
+    }
+    /// Head width (not always hidden / heads: Qwen 3 and Gemma give it explicitly).
+    pub fn head_dim(&self) -> usize {
+        self.network.attention.head_dim
     }
     /// Layers.
     pub fn layers(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.num_hidden_layers,
-            ModelConfig::Gpt2(c) => c.n_layer,
-        }
+        self.network.layers.len()
     }
     /// Longest input in tokens.
     pub fn max_positions(&self) -> usize {
-        match self {
-            ModelConfig::Bert(c) => c.max_position_embeddings,
-            ModelConfig::Gpt2(c) => c.n_positions,
-        }
+        self.network.max_positions
     }
     /// Whether attention is causal.
     pub fn causal(&self) -> bool {
-        matches!(self, ModelConfig::Gpt2(_))
+        self.network.attention.causal
     }
     /// Activation name.
     pub fn activation(&self) -> &str {
-        match self {
-            ModelConfig::Bert(c) => &c.hidden_act,
-            ModelConfig::Gpt2(c) => &c.activation_function,
-        }
+        &self.network.mlp.activation
     }
 }

@@ -5,6 +5,8 @@
 
 pub mod arch;
 pub mod config;
+pub mod families;
+pub mod network;
 pub mod nn;
 pub mod stats;
 pub mod tokenizer;
@@ -16,12 +18,13 @@ use ndarray::Array2;
 
 use crate::core::attend::matmul_bt;
 use crate::core::kernels::Backend;
-use crate::core::mechanism::{Mechanism, Norm, Source};
+use crate::core::mechanism::{Mechanism, Norm, Rope, Source};
 use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
 use crate::core::{ScoreKind, SpanKind};
 
-use arch::{Bert, Gpt2, LayerRun};
+use arch::LayerRun;
 use config::{ModelConfig, SUPPORTED};
+use network::{NormKind, Placement, Transformer};
 use tokenizer::{ModelTokenizer, TokenInfo};
 use weights::Weights;
 
@@ -59,6 +62,14 @@ pub enum ModelError {
     /// config.json is unreadable or lacks fields.
     #[error("config.json: {0}")]
     Config(String),
+    /// A config.json field that is invalid or disagrees with another.
+    #[error("config.json: {field}: {message}")]
+    Field {
+        /// The field, as config.json names it (dotted inside objects: `rope_scaling.rope_type`).
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// An architecture attnscope does not run.
     #[error("model_type {model_type:?} is not supported; attnscope runs: {}", SUPPORTED.join(", "))]
     Unsupported {
@@ -133,11 +144,6 @@ pub enum ModelError {
     },
 }
 
-enum Arch {
-    Bert(Bert),
-    Gpt2(Gpt2),
-}
-
 /// A loaded model.
 pub struct Model {
     /// Display name (the folder name).
@@ -154,7 +160,7 @@ pub struct Model {
     pub file_bytes: u64,
     /// Warnings to show (non-finite weights, by tensor and position).
     pub warnings: Vec<String>,
-    arch: Arch,
+    arch: Transformer,
 }
 
 /// Resolves what the user picked to a model folder: the folder itself, a HuggingFace cache
@@ -282,10 +288,7 @@ impl Model {
             })
             .collect();
         let (dtype, file_bytes) = (w.dtype.clone(), w.file_bytes);
-        let arch = match &config {
-            ModelConfig::Bert(c) => Arch::Bert(Bert::load(c, &mut w)?),
-            ModelConfig::Gpt2(c) => Arch::Gpt2(Gpt2::load(c, &mut w)?),
-        };
+        let arch = Transformer::load(&config.network, &mut w)?;
         progress(1.0);
         let name = dir
             .file_name()
@@ -362,10 +365,7 @@ impl Model {
             });
         }
         let backend = Backend::best();
-        let (layers, hidden) = match &self.arch {
-            Arch::Bert(m) => m.forward(backend, &ids)?,
-            Arch::Gpt2(m) => m.forward(backend, &ids)?,
-        };
+        let (layers, hidden) = self.arch.forward(backend, &ids)?;
         Ok(ModelRun {
             model: self.name.clone(),
             mechanism: self.mechanism(),
@@ -373,7 +373,8 @@ impl Model {
             truncated_from: None,
             causal: self.config.causal(),
             heads: self.config.heads(),
-            head_dim: self.config.hidden() / self.config.heads(),
+            kv_heads: self.config.kv_heads(),
+            head_dim: self.config.head_dim(),
             layers,
             hidden,
         })
@@ -381,31 +382,47 @@ impl Model {
 }
 
 impl Model {
-    /// How this model's attention heads compute (the layer is filled in per layer trace):
-    /// BERT projects the previous layer's (post-LayerNorm) output directly; GPT-2 applies
-    /// LayerNorm ln_1 first; both carry biases on Q, K, V and the output projection and use
-    /// the scaled dot product, GPT-2 with a causal mask.
+    /// How this model's attention heads compute, from its network description (the layer,
+    /// its sliding window and its RoPE θ are filled in per layer trace): BERT projects the
+    /// previous layer's (post-LayerNorm) output directly; GPT-2 applies LayerNorm first, the
+    /// Llama family and Gemma RMSNorm; RoPE families rotate Q and K; grouped-query models
+    /// share K and V between query heads.
     pub fn mechanism(&self) -> Mechanism {
-        let (pre_norm, causal) = match &self.arch {
-            Arch::Bert(_) => (None, false),
-            Arch::Gpt2(_) => (Some(Norm::LayerNorm), true),
+        let net = &self.config.network;
+        let a = &net.attention;
+        let norm = match net.norm {
+            NormKind::LayerNorm => Norm::LayerNorm,
+            NormKind::RmsNorm { .. } => Norm::RmsNorm,
         };
         Mechanism {
             source: Source::Model {
                 family: self.config.model_type().to_owned(),
                 layer: 0,
             },
-            pre_norm,
+            pre_norm: (net.placement != Placement::Post).then_some(norm),
             identity_projections: false,
-            qkv_bias: true,
-            out_bias: true,
+            qkv_bias: a.qkv_bias,
+            out_bias: a.o_bias,
             score: ScoreKind::ScaledDot,
             span: SpanKind::Global,
             local_d: 0,
-            causal,
+            causal: a.causal,
             window: None,
             padded_keys: 0,
             lab: false,
+            rope: net
+                .layers
+                .first()
+                .and_then(|l| l.rope.as_ref())
+                .map(|r| Rope {
+                    theta: r.theta,
+                    dims: a.head_dim,
+                    scaling: r.scaling_name(),
+                }),
+            kv_heads: (a.kv_heads < a.heads).then_some(a.kv_heads),
+            qk_norm: a.qk_norm.then_some(Norm::RmsNorm),
+            norm_plus_one: matches!(net.norm, NormKind::RmsNorm { plus_one: true }),
+            softcap: a.softcap,
         }
     }
 }
@@ -435,9 +452,12 @@ pub struct ModelRun {
     pub truncated_from: Option<usize>,
     /// Causal (GPT-2) or bidirectional (BERT).
     pub causal: bool,
-    /// Heads per layer.
+    /// Query heads per layer.
     pub heads: usize,
-    /// Head width.
+    /// KV heads per layer (= `heads` without grouped-query attention); query head h reads
+    /// KV head `layers[l].heads[h].kv_head` = h / (heads / kv_heads).
+    pub kv_heads: usize,
+    /// Head width (from the config: not always model width / heads).
     pub head_dim: usize,
     /// Per layer.
     pub layers: Vec<LayerRun>,
@@ -468,6 +488,12 @@ impl ModelRun {
         if let Source::Model { layer: slot, .. } = &mut mechanism.source {
             *slot = layer;
         }
+        // This layer's own window (the core's half width: W keys including i → W − 1) and θ.
+        mechanism.window = l.window.map(|w| w.saturating_sub(1));
+        mechanism.rope = match (l.rope_theta, &mechanism.rope) {
+            (Some(theta), Some(r)) => Some(Rope { theta, ..r.clone() }),
+            _ => None,
+        };
         let head_traces = l
             .heads
             .iter()

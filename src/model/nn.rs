@@ -1,7 +1,9 @@
-//! The layers both architectures share, on the core's kernels: linear maps, LayerNorm, GELU
-//! and multi-head attention that keeps Q, K, V, the pre-softmax scores and the probabilities.
+//! The layers every family shares, on the core's kernels: linear maps, LayerNorm, RMSNorm,
+//! GELU / SiLU, rotary positions and multi-head (grouped-query) attention that keeps Q, K, V
+//! (before and after RoPE), the pre-softmax scores and the probabilities.
 //!
-//! Legend: `n` = tokens, `d` = model width, `h` = heads, `dh` = head width d / h.
+//! Legend: `n` = tokens, `d` = model width, `h` = query heads, `g` = KV heads,
+//! `dh` = head width (d / h unless the config gives `head_dim`).
 
 use ndarray::{Array1, Array2, Axis, s};
 use rayon::prelude::*;
@@ -69,6 +71,56 @@ impl LayerNorm {
             }
         }
         out
+    }
+}
+
+/// RMSNorm over the last axis: x / √(mean(x²) + ε) · γ (Llama). Gemma's (1 + γ) is folded
+/// into γ when the weights are loaded (the sum is what Gemma computes in f32 too).
+#[derive(Clone, Debug)]
+pub struct RmsNorm {
+    /// γ (Gemma: 1 + the stored weight).
+    pub weight: Array1<f32>,
+    /// ε.
+    pub eps: f32,
+}
+
+impl RmsNorm {
+    /// Normalises each row of `x` in place.
+    pub fn apply(&self, x: &mut Array2<f32>) {
+        for mut row in x.rows_mut() {
+            let n = row.len() as f32;
+            let ms = row.iter().map(|v| v * v).sum::<f32>() / n;
+            let inv = 1.0 / (ms + self.eps).sqrt();
+            for (v, g) in row.iter_mut().zip(&self.weight) {
+                *v = *v * inv * g;
+            }
+        }
+    }
+
+    /// Normalises each row.
+    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
+        let mut out = x.to_owned();
+        self.apply(&mut out);
+        out
+    }
+}
+
+/// A block's normalisation, as its family defines it.
+#[derive(Clone, Debug)]
+pub enum NormLayer {
+    /// LayerNorm (BERT, GPT-2).
+    Layer(LayerNorm),
+    /// RMSNorm (Llama and its descendants, Gemma with 1 + γ).
+    Rms(RmsNorm),
+}
+
+impl NormLayer {
+    /// Normalises each row.
+    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
+        match self {
+            NormLayer::Layer(n) => n.forward(x),
+            NormLayer::Rms(n) => n.forward(x),
+        }
     }
 }
 
@@ -143,11 +195,19 @@ fn gelu_erf_slice(backend: Backend, x: &mut [f32]) {
     map_slice(x, gelu_erf);
 }
 
-/// The activation functions HuggingFace configs name, applied in parallel chunks.
+/// x·σ(x), Llama's "silu".
+#[inline(always)]
+fn silu(v: f32) -> f32 {
+    v / (1.0 + (-v).exp())
+}
+
+/// The activation functions HuggingFace configs name ("gelu" erf, "relu", "silu" / "swish",
+/// everything else the tanh GELU), applied in parallel chunks.
 pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
     let scalar = |v: f32| match name {
         "gelu" => gelu_erf(v),
         "relu" => v.max(0.0),
+        "silu" | "swish" => silu(v),
         _ => gelu_tanh(v),
     };
     let Some(data) = x.as_slice_mut() else {
@@ -158,6 +218,7 @@ pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
     data.par_chunks_mut(4096).for_each(|c| match name {
         "gelu" => gelu_erf_slice(backend, c),
         "relu" => map_slice(c, |v| v.max(0.0)),
+        "silu" | "swish" => map_slice(c, silu),
         _ => map_slice(c, gelu_tanh),
     });
 }
@@ -193,49 +254,158 @@ mod tests {
     }
 }
 
-/// What one attention layer keeps, per head.
+/// What one attention layer keeps, per query head.
 #[derive(Clone, Debug)]
 pub struct HeadCapture {
-    /// n × dh.
+    /// The query, after RoPE if the model rotates (n × dh).
     pub q: Array2<f32>,
-    /// n × dh.
+    /// The key this head reads: its KV head's, after RoPE if any (n × dh).
     pub k: Array2<f32>,
-    /// n × dh.
+    /// The value this head reads: its KV head's (n × dh).
     pub v: Array2<f32>,
-    /// Pre-softmax scores q·k/√dh, −∞ where masked (n × n).
+    /// Pre-softmax scores q·k·scale (soft-capped where the model caps), −∞ where masked
+    /// (n × n).
     pub scores: Array2<f32>,
     /// Probabilities (n × n).
     pub probs: Array2<f32>,
     /// Σⱼ pᵢⱼ vⱼ (n × dh).
     pub context: Array2<f32>,
+    /// The query before RoPE (after the projection, its bias and any q-norm); `None` when the
+    /// model has no rotary positions.
+    pub q_pre_rope: Option<Array2<f32>>,
+    /// The key before RoPE (after the projection, its bias and any k-norm); `None` without
+    /// RoPE.
+    pub k_pre_rope: Option<Array2<f32>>,
+    /// The KV head whose K and V this query head reads (h / (heads / kv_heads); = the head
+    /// itself without grouped-query attention).
+    pub kv_head: usize,
 }
 
-/// Multi-head scaled-dot-product attention over already projected Q, K, V (n × d each),
-/// heads in parallel; returns the concatenated context (n × d) and each head's capture.
+/// cos and sin of the rotary angles p·ωᵢ for positions 0..n (n × dh/2 each).
+#[derive(Clone, Debug)]
+pub struct RopeTable {
+    /// cos(p·ωᵢ).
+    pub cos: Array2<f32>,
+    /// sin(p·ωᵢ).
+    pub sin: Array2<f32>,
+}
+
+impl RopeTable {
+    /// The table for `n` positions and inverse frequencies ω (dh/2 of them). The angle is
+    /// formed in f32 as HuggingFace does (position · ω), its cos and sin in f64.
+    pub fn new(inv_freq: &[f32], n: usize) -> RopeTable {
+        let half = inv_freq.len();
+        let angle = |p: usize, i: usize| f64::from(p as f32 * inv_freq[i]);
+        RopeTable {
+            cos: Array2::from_shape_fn((n, half), |(p, i)| angle(p, i).cos() as f32),
+            sin: Array2::from_shape_fn((n, half), |(p, i)| angle(p, i).sin() as f32),
+        }
+    }
+
+    /// Rotates each row of a head (n × dh) in the "rotate half" layout:
+    /// x'ᵢ = xᵢ·cos − x_{i+dh/2}·sin, x'_{i+dh/2} = x_{i+dh/2}·cos + xᵢ·sin.
+    pub fn apply(&self, x: &Array2<f32>) -> Array2<f32> {
+        let half = self.cos.ncols();
+        let mut out = x.clone();
+        for (p, (src, mut dst)) in x.rows().into_iter().zip(out.rows_mut()).enumerate() {
+            for i in 0..half {
+                let (c, s) = (self.cos[[p, i]], self.sin[[p, i]]);
+                let (a, b) = (src[i], src[i + half]);
+                dst[i] = a * c - b * s;
+                dst[i + half] = b * c + a * s;
+            }
+        }
+        out
+    }
+}
+
+/// How one layer's heads attend (see `network::AttentionSpec` for where each comes from).
+#[derive(Clone, Debug)]
+pub struct AttnParams<'a> {
+    /// Query heads h.
+    pub heads: usize,
+    /// KV heads g (h is a multiple of g).
+    pub kv_heads: usize,
+    /// Head width dh.
+    pub head_dim: usize,
+    /// Multiplier of q·k.
+    pub scale: f32,
+    /// Logit soft-cap c: s → c·tanh(s / c).
+    pub softcap: Option<f32>,
+    /// Key j > query i is masked.
+    pub causal: bool,
+    /// Sliding window W: query i sees keys i − W < j (HuggingFace's convention).
+    pub window: Option<usize>,
+    /// Per-head RMSNorm of q (Qwen 3, Gemma 3), before RoPE.
+    pub q_norm: Option<&'a RmsNorm>,
+    /// Per-head RMSNorm of k, before RoPE.
+    pub k_norm: Option<&'a RmsNorm>,
+    /// Rotary positions.
+    pub rope: Option<&'a RopeTable>,
+}
+
+/// One KV head: K after norm and RoPE, K before RoPE (if any), V.
+type KvHead = (Array2<f32>, Option<Array2<f32>>, Array2<f32>);
+
+/// One head's slice of a projection (n × dh), normalised and rotated as the layer says:
+/// returns (before RoPE, after RoPE) — the same matrix twice when there is no RoPE.
+fn head_slice(
+    x: &Array2<f32>,
+    head: usize,
+    dh: usize,
+    norm: Option<&RmsNorm>,
+    rope: Option<&RopeTable>,
+) -> (Array2<f32>, Option<Array2<f32>>) {
+    let mut m = x.slice(s![.., head * dh..(head + 1) * dh]).to_owned();
+    if let Some(n) = norm {
+        n.apply(&mut m);
+    }
+    match rope {
+        Some(r) => {
+            let rotated = r.apply(&m);
+            (rotated, Some(m))
+        }
+        None => (m, None),
+    }
+}
+
+/// Multi-head attention over already projected Q (n × h·dh), K and V (n × g·dh), heads in
+/// parallel; query head h reads KV head h / (h_total / g) (HuggingFace's `repeat_kv`).
+/// Returns the concatenated context (n × h·dh) and each query head's capture.
 pub fn attention(
     backend: Backend,
     q: &Array2<f32>,
     k: &Array2<f32>,
     v: &Array2<f32>,
-    heads: usize,
-    scale: f32,
-    causal: bool,
+    p: &AttnParams<'_>,
 ) -> (Array2<f32>, Vec<HeadCapture>) {
-    let d = q.ncols();
-    let dh = d / heads;
-    let captures: Vec<HeadCapture> = (0..heads)
+    let dh = p.head_dim;
+    let group = (p.heads / p.kv_heads.max(1)).max(1);
+    // pass 1: each KV head's K (normed, rotated) and V, once.
+    let kvs: Vec<KvHead> = (0..p.kv_heads)
+        .into_par_iter()
+        .map(|g| {
+            let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
+            let vh = v.slice(s![.., g * dh..(g + 1) * dh]).to_owned();
+            (kh, k_pre, vh)
+        })
+        .collect();
+    // pass 2: per query head, scores, mask, softmax and context against its KV head.
+    let captures: Vec<HeadCapture> = (0..p.heads)
         .into_par_iter()
         .map(|h| {
-            let cols = s![.., h * dh..(h + 1) * dh];
-            let (qh, kh, vh) = (
-                q.slice(cols).to_owned(),
-                k.slice(cols).to_owned(),
-                v.slice(cols).to_owned(),
-            );
-            let mut scores = matmul_bt(backend, qh.view(), kh.view(), scale);
-            if causal {
+            let g = h / group;
+            let (kh, k_pre, vh) = &kvs[g];
+            let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
+            let mut scores = matmul_bt(backend, qh.view(), kh.view(), p.scale);
+            if let Some(c) = p.softcap {
+                scores.mapv_inplace(|s| c * (s / c).tanh());
+            }
+            if p.causal || p.window.is_some() {
                 for ((i, j), s) in scores.indexed_iter_mut() {
-                    if j > i {
+                    let future = p.causal && j > i;
+                    let outside = p.window.is_some_and(|w| j + w <= i);
+                    if future || outside {
                         *s = f32::NEG_INFINITY;
                     }
                 }
@@ -247,11 +417,14 @@ pub fn attention(
             let context = matmul(backend, probs.view(), vh.view());
             HeadCapture {
                 q: qh,
-                k: kh,
-                v: vh,
+                k: kh.clone(),
+                v: vh.clone(),
                 scores,
                 probs,
                 context,
+                q_pre_rope: q_pre,
+                k_pre_rope: k_pre.clone(),
+                kv_head: g,
             }
         })
         .collect();

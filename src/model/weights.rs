@@ -136,6 +136,11 @@ impl Weights {
         self.tensors.contains_key(name)
     }
 
+    /// The stored shape of a key, if present.
+    pub fn shape(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape.as_slice())
+    }
+
     /// Moves a tensor out (each weight is used once, so the f32 copy is never doubled).
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
         let t = self

@@ -1,0 +1,653 @@
+//! One description of a transformer, and one forward pass over it.
+//!
+//! Every family's serde config (`config.rs`, `families.rs`) is converted once into a
+//! [`Network`]: the norms and where they sit, the attention (query and KV heads, head width,
+//! biases, q/k norm, positions, scale, sliding window per layer, soft-cap), the MLP, the
+//! embedding scale, and the name map from the checkpoint's safetensors keys to the block's
+//! parts ([`Keys`]). [`Transformer`] loads the weights by those names and runs the one
+//! block loop for every family (after candle-transformers `models/llama.rs`, where a
+//! family is data and one forward reads it).
+//!
+//! Legend: `n` = tokens, `d` = model width, `h` = query heads, `g` = KV heads,
+//! `dh` = head width, `ff` = MLP width.
+
+use ndarray::{Array1, Array2, s};
+
+use crate::core::kernels::Backend;
+
+use super::ModelError;
+use super::arch::LayerRun;
+use super::nn::{
+    AttnParams, LayerNorm, Linear, NormLayer, RmsNorm, RopeTable, activation, attention,
+};
+use super::weights::Weights;
+
+/// The normalisation every norm of a block uses.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum NormKind {
+    /// (x − mean) / √(var + ε) · γ + β.
+    LayerNorm,
+    /// x / √(mean(x²) + ε) · γ, or · (1 + γ) when `plus_one` (Gemma).
+    RmsNorm {
+        /// Gemma's (1 + γ).
+        plus_one: bool,
+    },
+}
+
+/// Where a block's norms sit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// After each residual sum (BERT): x ← N(x + f(x)).
+    Post,
+    /// Before each sub-layer (GPT-2, Llama): x ← x + f(N(x)).
+    Pre,
+    /// Before and after each sub-layer (Gemma 2/3): x ← x + N₂(f(N₁(x))).
+    Sandwich,
+}
+
+/// How RoPE's frequencies are rescaled (`rope_scaling` / `rope_parameters.rope_type`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum RopeScaling {
+    /// Plain RoPE ("default").
+    None,
+    /// ω / factor ("linear").
+    Linear {
+        /// The divisor.
+        factor: f32,
+    },
+    /// Llama 3.1's band-wise scaling ("llama3"): long wavelengths are divided by `factor`,
+    /// short ones kept, the band between interpolated.
+    Llama3 {
+        /// Divisor of the low frequencies.
+        factor: f32,
+        /// Wavelengths above original / low_freq_factor are scaled.
+        low_freq_factor: f32,
+        /// Wavelengths below original / high_freq_factor are kept.
+        high_freq_factor: f32,
+        /// The pretraining context length.
+        original_max_position_embeddings: f32,
+    },
+}
+
+/// Rotary positions of one layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RopeSpec {
+    /// Base θ.
+    pub theta: f32,
+    /// Frequency scaling.
+    pub scaling: RopeScaling,
+}
+
+impl RopeSpec {
+    /// ωᵢ = θ^(−2i/dh) for i < dh/2, rescaled as the config says (HuggingFace
+    /// `modeling_rope_utils`), in f32.
+    pub fn inv_freq(&self, dh: usize) -> Vec<f32> {
+        let base: Vec<f32> = (0..dh / 2)
+            .map(|i| 1.0 / (f64::from(self.theta).powf((2 * i) as f64 / dh as f64)) as f32)
+            .collect();
+        match self.scaling {
+            RopeScaling::None => base,
+            RopeScaling::Linear { factor } => base.iter().map(|w| w / factor).collect(),
+            RopeScaling::Llama3 {
+                factor,
+                low_freq_factor,
+                high_freq_factor,
+                original_max_position_embeddings: old,
+            } => {
+                let low_wavelen = old / low_freq_factor;
+                let high_wavelen = old / high_freq_factor;
+                base.iter()
+                    .map(|&w| {
+                        let wavelen = 2.0 * std::f32::consts::PI / w;
+                        if wavelen < high_wavelen {
+                            w
+                        } else if wavelen > low_wavelen {
+                            w / factor
+                        } else {
+                            let smooth = (old / wavelen - low_freq_factor)
+                                / (high_freq_factor - low_freq_factor);
+                            (1.0 - smooth) * w / factor + smooth * w
+                        }
+                    })
+                    .collect()
+            }
+        }
+    }
+
+    /// The config.json name of the scaling, if any.
+    pub fn scaling_name(&self) -> Option<String> {
+        match self.scaling {
+            RopeScaling::None => None,
+            RopeScaling::Linear { .. } => Some("linear".into()),
+            RopeScaling::Llama3 { .. } => Some("llama3".into()),
+        }
+    }
+}
+
+/// What differs between layers.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerSpec {
+    /// Sliding window W (query i sees keys j with i − W < j ≤ i), `None` for global layers.
+    pub window: Option<usize>,
+    /// Rotary positions of this layer (`None`: learned or no positions).
+    pub rope: Option<RopeSpec>,
+}
+
+/// The attention every layer shares.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AttentionSpec {
+    /// Query heads.
+    pub heads: usize,
+    /// KV heads (= heads without grouped-query attention).
+    pub kv_heads: usize,
+    /// Head width.
+    pub head_dim: usize,
+    /// Bias on the Q, K, V projections.
+    pub qkv_bias: bool,
+    /// Bias on the output projection.
+    pub o_bias: bool,
+    /// Per-head RMSNorm of q and k before RoPE (Qwen 3, Gemma 3).
+    pub qk_norm: bool,
+    /// Multiplier of q·k (1/√dh, Gemma: 1/√query_pre_attn_scalar, GPT-2 may use 1).
+    pub scale: f32,
+    /// Logit soft-cap.
+    pub softcap: Option<f32>,
+    /// Causal mask.
+    pub causal: bool,
+}
+
+/// The feed-forward block.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MlpSpec {
+    /// Width.
+    pub intermediate: usize,
+    /// Activation, named as in config.json.
+    pub activation: String,
+    /// down(act(gate(x)) ⊙ up(x)) (SwiGLU / GeGLU) instead of down(act(up(x))).
+    pub gated: bool,
+    /// Biases on the MLP's linear maps.
+    pub bias: bool,
+}
+
+/// How the token embedding is formed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EmbeddingSpec {
+    /// A learned position table is added (BERT, GPT-2).
+    pub learned_positions: bool,
+    /// BERT's token-type table, of this many rows; its row 0 is added.
+    pub token_type: Option<usize>,
+    /// A norm follows the embedding sum (BERT).
+    pub norm: bool,
+    /// The embedding is multiplied by this (Gemma: √d).
+    pub scale: Option<f32>,
+}
+
+/// How the projections are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LinearLayout {
+    /// PyTorch `nn.Linear`, weight `out × in`.
+    Torch,
+    /// GPT-2 `Conv1D`, weight `in × out`.
+    Conv1d,
+}
+
+/// Q, K, V as one fused projection or three.
+#[derive(Clone, Debug, PartialEq)]
+pub enum QkvKeys {
+    /// Three projections.
+    Separate {
+        /// Q.
+        q: &'static str,
+        /// K.
+        k: &'static str,
+        /// V.
+        v: &'static str,
+    },
+    /// One projection whose output is [Q | K | V] (GPT-2 `c_attn`).
+    Fused(&'static str),
+}
+
+/// The family's name map: safetensors keys without the `.weight` / `.bias` suffix. Block
+/// names are relative to `{prefix}{layers}.{l}.`; the others to `{prefix}`, where `prefix`
+/// is the first of `prefixes` under which the embedding exists.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Keys {
+    /// Candidate prefixes (e.g. "bert." for BertForX checkpoints, "" for BertModel).
+    pub prefixes: &'static [&'static str],
+    /// Token embedding.
+    pub embed: &'static str,
+    /// Learned positions.
+    pub positions: Option<&'static str>,
+    /// Token types.
+    pub token_type: Option<&'static str>,
+    /// Norm after the embedding.
+    pub embed_norm: Option<&'static str>,
+    /// Norm after the last block.
+    pub final_norm: Option<&'static str>,
+    /// The block list ("encoder.layer", "h", "layers").
+    pub layers: &'static str,
+    /// Projections' storage.
+    pub layout: LinearLayout,
+    /// Q, K, V.
+    pub qkv: QkvKeys,
+    /// Output projection.
+    pub o: &'static str,
+    /// Per-head q norm.
+    pub q_norm: Option<&'static str>,
+    /// Per-head k norm.
+    pub k_norm: Option<&'static str>,
+    /// Norm before attention (Pre, Sandwich).
+    pub attn_in: Option<&'static str>,
+    /// Norm of the attention output (Sandwich).
+    pub attn_out: Option<&'static str>,
+    /// Norm after the attention residual (Post).
+    pub attn_residual: Option<&'static str>,
+    /// Norm before the MLP (Pre, Sandwich).
+    pub mlp_in: Option<&'static str>,
+    /// Norm of the MLP output (Sandwich).
+    pub mlp_out: Option<&'static str>,
+    /// Norm after the MLP residual (Post).
+    pub mlp_residual: Option<&'static str>,
+    /// Gate projection (gated MLPs).
+    pub gate: Option<&'static str>,
+    /// Up projection.
+    pub up: &'static str,
+    /// Down projection.
+    pub down: &'static str,
+}
+
+/// A whole network, as data.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    /// config.json's `model_type`.
+    pub model_type: String,
+    /// Embedding rows.
+    pub vocab_size: usize,
+    /// Model width d.
+    pub hidden: usize,
+    /// Longest input in tokens.
+    pub max_positions: usize,
+    /// Norm kind of every norm.
+    pub norm: NormKind,
+    /// Norm ε.
+    pub norm_eps: f32,
+    /// Where the norms sit.
+    pub placement: Placement,
+    /// Embedding.
+    pub embedding: EmbeddingSpec,
+    /// Attention shared by all layers.
+    pub attention: AttentionSpec,
+    /// Per layer: window and RoPE.
+    pub layers: Vec<LayerSpec>,
+    /// Feed-forward.
+    pub mlp: MlpSpec,
+    /// The LM head is the embedding (not loaded either way: attention does not need it).
+    pub tied_lm_head: bool,
+    /// Safetensors names.
+    pub keys: Keys,
+}
+
+impl Network {
+    /// Width of all query heads together (h·dh).
+    pub fn q_width(&self) -> usize {
+        self.attention.heads * self.attention.head_dim
+    }
+
+    /// Width of all KV heads together (g·dh).
+    pub fn kv_width(&self) -> usize {
+        self.attention.kv_heads * self.attention.head_dim
+    }
+}
+
+struct Block {
+    qkv: Qkv,
+    o: Linear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    attn_in: Option<NormLayer>,
+    attn_out: Option<NormLayer>,
+    attn_residual: Option<NormLayer>,
+    mlp_in: Option<NormLayer>,
+    mlp_out: Option<NormLayer>,
+    mlp_residual: Option<NormLayer>,
+    gate: Option<Linear>,
+    up: Linear,
+    down: Linear,
+}
+
+enum Qkv {
+    Separate(Box<[Linear; 3]>),
+    Fused(Linear),
+}
+
+/// A network with its weights, ready to run.
+pub struct Transformer {
+    net: Network,
+    embed: Array2<f32>,
+    positions: Option<Array2<f32>>,
+    token_type: Option<Array1<f32>>,
+    embed_norm: Option<NormLayer>,
+    blocks: Vec<Block>,
+    final_norm: Option<NormLayer>,
+    inv_freq: Vec<Option<Vec<f32>>>,
+}
+
+/// Loads weights by name for one network.
+struct Loader<'a> {
+    w: &'a mut Weights,
+    net: &'a Network,
+    prefix: &'static str,
+}
+
+impl Loader<'_> {
+    /// A linear map `n_in → n_out` named `name` (+ ".weight", ".bias").
+    fn linear(
+        &mut self,
+        name: &str,
+        n_in: usize,
+        n_out: usize,
+        bias: bool,
+    ) -> Result<Linear, ModelError> {
+        let w = match self.net.keys.layout {
+            LinearLayout::Torch => self
+                .w
+                .matrix(&format!("{name}.weight"), n_out, n_in)?
+                .t()
+                .as_standard_layout()
+                .into_owned(),
+            LinearLayout::Conv1d => self.w.matrix(&format!("{name}.weight"), n_in, n_out)?,
+        };
+        let b = if bias {
+            self.w.vector(&format!("{name}.bias"), n_out)?
+        } else {
+            Array1::zeros(n_out)
+        };
+        Ok(Linear { w, b })
+    }
+
+    fn rms(&mut self, name: &str, d: usize) -> Result<RmsNorm, ModelError> {
+        let mut weight = self.w.vector(&format!("{name}.weight"), d)?;
+        if matches!(self.net.norm, NormKind::RmsNorm { plus_one: true }) {
+            weight += 1.0;
+        }
+        Ok(RmsNorm {
+            weight,
+            eps: self.net.norm_eps,
+        })
+    }
+
+    fn norm(&mut self, name: &str, d: usize) -> Result<NormLayer, ModelError> {
+        Ok(match self.net.norm {
+            NormKind::LayerNorm => NormLayer::Layer(LayerNorm {
+                weight: self.w.vector(&format!("{name}.weight"), d)?,
+                bias: self.w.vector(&format!("{name}.bias"), d)?,
+                eps: self.net.norm_eps,
+            }),
+            NormKind::RmsNorm { .. } => NormLayer::Rms(self.rms(name, d)?),
+        })
+    }
+
+    fn opt_norm(
+        &mut self,
+        block: &str,
+        name: Option<&str>,
+        d: usize,
+    ) -> Result<Option<NormLayer>, ModelError> {
+        name.map(|n| self.norm(&format!("{block}{n}"), d))
+            .transpose()
+    }
+
+    fn block(&mut self, l: usize) -> Result<Block, ModelError> {
+        let net = self.net;
+        let keys = &net.keys;
+        let (d, a, m) = (net.hidden, &net.attention, &net.mlp);
+        let b = format!("{}{}.{l}.", self.prefix, keys.layers);
+        let (qw, kvw) = (net.q_width(), net.kv_width());
+        let qkv = match &keys.qkv {
+            QkvKeys::Separate { q, k, v } => {
+                let q_name = format!("{b}{q}");
+                // A wrong head_dim shows first as q_proj's rows: say which fields disagree.
+                if let Some(shape) = self.w.shape(&format!("{q_name}.weight")) {
+                    let rows = match keys.layout {
+                        LinearLayout::Torch => shape.first(),
+                        LinearLayout::Conv1d => shape.get(1),
+                    };
+                    if shape.len() == 2 && rows.is_some_and(|&r| r != qw) {
+                        return Err(ModelError::Field {
+                            field: "head_dim".into(),
+                            message: format!(
+                                "{} × {} heads = {qw}, but {q_name}.weight has {} output rows",
+                                a.head_dim,
+                                a.heads,
+                                rows.copied().unwrap_or(0)
+                            ),
+                        });
+                    }
+                }
+                Qkv::Separate(Box::new([
+                    self.linear(&q_name, d, qw, a.qkv_bias)?,
+                    self.linear(&format!("{b}{k}"), d, kvw, a.qkv_bias)?,
+                    self.linear(&format!("{b}{v}"), d, kvw, a.qkv_bias)?,
+                ]))
+            }
+            QkvKeys::Fused(name) => {
+                Qkv::Fused(self.linear(&format!("{b}{name}"), d, qw + 2 * kvw, a.qkv_bias)?)
+            }
+        };
+        let dh = a.head_dim;
+        let mut qk = |name: Option<&str>| -> Result<Option<RmsNorm>, ModelError> {
+            match name {
+                Some(n) if a.qk_norm => Ok(Some(self.rms(&format!("{b}{n}"), dh)?)),
+                _ => Ok(None),
+            }
+        };
+        let (q_norm, k_norm) = (qk(keys.q_norm)?, qk(keys.k_norm)?);
+        let (pre, sandwich, post) = (
+            net.placement != Placement::Post,
+            net.placement == Placement::Sandwich,
+            net.placement == Placement::Post,
+        );
+        let pick = |on: bool, n: Option<&'static str>| if on { n } else { None };
+        Ok(Block {
+            qkv,
+            o: self.linear(&format!("{b}{}", keys.o), qw, d, a.o_bias)?,
+            q_norm,
+            k_norm,
+            attn_in: self.opt_norm(&b, pick(pre, keys.attn_in), d)?,
+            attn_out: self.opt_norm(&b, pick(sandwich, keys.attn_out), d)?,
+            attn_residual: self.opt_norm(&b, pick(post, keys.attn_residual), d)?,
+            mlp_in: self.opt_norm(&b, pick(pre, keys.mlp_in), d)?,
+            mlp_out: self.opt_norm(&b, pick(sandwich, keys.mlp_out), d)?,
+            mlp_residual: self.opt_norm(&b, pick(post, keys.mlp_residual), d)?,
+            gate: match keys.gate {
+                Some(g) if m.gated => {
+                    Some(self.linear(&format!("{b}{g}"), d, m.intermediate, m.bias)?)
+                }
+                _ => None,
+            },
+            up: self.linear(&format!("{b}{}", keys.up), d, m.intermediate, m.bias)?,
+            down: self.linear(&format!("{b}{}", keys.down), m.intermediate, d, m.bias)?,
+        })
+    }
+}
+
+/// Rows of an embedding table for the ids (checked against the table size).
+fn embed(table: &Array2<f32>, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
+    let (vocab, d) = table.dim();
+    let mut x = Array2::zeros((ids.len(), d));
+    for (i, &id) in ids.iter().enumerate() {
+        if id as usize >= vocab {
+            return Err(ModelError::BadTokenId { id, vocab });
+        }
+        x.row_mut(i).assign(&table.row(id as usize));
+    }
+    Ok(x)
+}
+
+fn apply(norm: Option<&NormLayer>, x: Array2<f32>) -> Array2<f32> {
+    match norm {
+        Some(n) => n.forward(&x),
+        None => x,
+    }
+}
+
+impl Transformer {
+    /// Builds the network from its weights: every tensor by its checkpoint name (a missing or
+    /// misshapen key is named in the error).
+    pub fn load(net: &Network, w: &mut Weights) -> Result<Transformer, ModelError> {
+        let keys = &net.keys;
+        let prefix = keys
+            .prefixes
+            .iter()
+            .copied()
+            .find(|p| w.contains(&format!("{p}{}.weight", keys.embed)))
+            .unwrap_or(keys.prefixes.first().copied().unwrap_or(""));
+        let d = net.hidden;
+        let mut ld = Loader { w, net, prefix };
+        let mut blocks = Vec::with_capacity(net.layers.len());
+        for l in 0..net.layers.len() {
+            blocks.push(ld.block(l)?);
+        }
+        let p = prefix;
+        let embed =
+            ld.w.matrix(&format!("{p}{}.weight", keys.embed), net.vocab_size, d)?;
+        let positions = match keys.positions {
+            Some(k) if net.embedding.learned_positions => {
+                Some(ld.w.matrix(&format!("{p}{k}.weight"), net.max_positions, d)?)
+            }
+            _ => None,
+        };
+        let token_type = match (keys.token_type, net.embedding.token_type) {
+            (Some(k), Some(rows)) => Some(
+                ld.w.matrix(&format!("{p}{k}.weight"), rows, d)?
+                    .row(0)
+                    .to_owned(),
+            ),
+            _ => None,
+        };
+        let embed_norm = match keys.embed_norm {
+            Some(k) if net.embedding.norm => Some(ld.norm(&format!("{p}{k}"), d)?),
+            _ => None,
+        };
+        let final_norm = keys
+            .final_norm
+            .map(|k| ld.norm(&format!("{p}{k}"), d))
+            .transpose()?;
+        let inv_freq = net
+            .layers
+            .iter()
+            .map(|l| l.rope.as_ref().map(|r| r.inv_freq(net.attention.head_dim)))
+            .collect();
+        Ok(Transformer {
+            net: net.clone(),
+            embed,
+            positions,
+            token_type,
+            embed_norm,
+            blocks,
+            final_norm,
+            inv_freq,
+        })
+    }
+
+    /// The description this network was built from.
+    pub fn network(&self) -> &Network {
+        &self.net
+    }
+
+    /// Runs every block on the ids (one segment, no padding); returns each layer's captures
+    /// and the final hidden state (after the final norm, where the family has one).
+    pub fn forward(
+        &self,
+        backend: Backend,
+        ids: &[u32],
+    ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
+        let n = ids.len();
+        let net = &self.net;
+        let a = &net.attention;
+        let mut x = embed(&self.embed, ids)?;
+        if let Some(scale) = net.embedding.scale {
+            x *= scale;
+        }
+        if let Some(pos) = &self.positions {
+            if n > pos.nrows() {
+                return Err(ModelError::Config(format!(
+                    "{n} tokens exceed the model's {} positions",
+                    pos.nrows()
+                )));
+            }
+            x += &pos.slice(s![..n, ..]);
+        }
+        if let Some(tt) = &self.token_type {
+            x += tt;
+        }
+        let mut x = apply(self.embed_norm.as_ref(), x);
+        let (qw, kvw) = (net.q_width(), net.kv_width());
+        let mut runs = Vec::with_capacity(self.blocks.len());
+        for ((block, spec), inv_freq) in self.blocks.iter().zip(&net.layers).zip(&self.inv_freq) {
+            let h_in = match &block.attn_in {
+                Some(nm) => nm.forward(&x),
+                None => x.clone(),
+            };
+            let (q, k, v) = match &block.qkv {
+                Qkv::Separate(qkv) => (
+                    qkv[0].forward(backend, &h_in),
+                    qkv[1].forward(backend, &h_in),
+                    qkv[2].forward(backend, &h_in),
+                ),
+                Qkv::Fused(f) => {
+                    let qkv = f.forward(backend, &h_in);
+                    (
+                        qkv.slice(s![.., ..qw]).to_owned(),
+                        qkv.slice(s![.., qw..qw + kvw]).to_owned(),
+                        qkv.slice(s![.., qw + kvw..]).to_owned(),
+                    )
+                }
+            };
+            let rope = inv_freq.as_ref().map(|f| RopeTable::new(f, n));
+            let params = AttnParams {
+                heads: a.heads,
+                kv_heads: a.kv_heads,
+                head_dim: a.head_dim,
+                scale: a.scale,
+                softcap: a.softcap,
+                causal: a.causal,
+                window: spec.window,
+                q_norm: block.q_norm.as_ref(),
+                k_norm: block.k_norm.as_ref(),
+                rope: rope.as_ref(),
+            };
+            let (concat, captures) = attention(backend, &q, &k, &v, &params);
+            let attn_out = block.o.forward(backend, &concat);
+            let mut x1 = &x + &apply(block.attn_out.as_ref(), attn_out.clone());
+            x1 = apply(block.attn_residual.as_ref(), x1);
+            let m_in = match &block.mlp_in {
+                Some(nm) => nm.forward(&x1),
+                None => x1.clone(),
+            };
+            let f = match &block.gate {
+                Some(gate) => {
+                    let mut g = gate.forward(backend, &m_in);
+                    activation(backend, &net.mlp.activation, &mut g);
+                    g * &block.up.forward(backend, &m_in)
+                }
+                None => {
+                    let mut f = block.up.forward(backend, &m_in);
+                    activation(backend, &net.mlp.activation, &mut f);
+                    f
+                }
+            };
+            let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
+            let next = apply(block.mlp_residual.as_ref(), &x1 + &f2);
+            runs.push(LayerRun {
+                input: std::mem::replace(&mut x, next),
+                heads: captures,
+                attn_out,
+                scale: a.scale,
+                window: spec.window,
+                rope_theta: spec.rope.as_ref().map(|r| r.theta),
+            });
+        }
+        Ok((runs, apply(self.final_norm.as_ref(), x)))
+    }
+}
