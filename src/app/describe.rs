@@ -14,6 +14,7 @@ pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
         Step::Embed if model => Msg::ExplEmbedModel,
         Step::Embed => Msg::ExplEmbed,
         Step::Project => Msg::ExplProject,
+        Step::Rotate => Msg::ExplRotate,
         Step::Scores => Msg::ExplScores,
         Step::Scale => Msg::ExplScale,
         Step::Mask => Msg::ExplMask,
@@ -25,12 +26,21 @@ pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
     match s {
         Step::Project if m.lab => out.push(Msg::ExplLabQkv),
         Step::Project => {
-            if m.pre_norm.is_some() {
-                out.push(Msg::ExplPreNorm);
+            match m.pre_norm {
+                Some(Norm::LayerNorm) => out.push(Msg::ExplPreNorm),
+                Some(Norm::RmsNorm) => out.push(Msg::ExplPreNormRms),
+                None => {}
             }
             if m.qkv_bias {
                 out.push(Msg::ExplBias);
             }
+            if m.kv_heads.is_some() {
+                out.push(Msg::ExplGqa);
+            }
+        }
+        Step::Rotate => out.push(Msg::ExplRotateRelative),
+        Step::Mask if m.window.is_some() && matches!(m.source, Source::Model { .. }) => {
+            out.push(Msg::ExplSlidingWindow)
         }
         Step::Mask if m.causal => out.push(Msg::ExplCausal),
         Step::Mask if !m.masks_anything() => out.push(Msg::ExplNoMask),
@@ -89,6 +99,20 @@ pub fn formula(step: Step, trace: &Trace) -> String {
                 bias(m.qkv_bias, "V"),
             )
         }
+        Step::Rotate => match &m.rope {
+            Some(r) => {
+                let scaled = r
+                    .scaling
+                    .as_ref()
+                    .map(|k| format!(" (frequencies rescaled: {k})"))
+                    .unwrap_or_default();
+                format!(
+                    "q′ᵢ = R(i·ω)·qᵢ,  k′ⱼ = R(j·ω)·kⱼ;  ωₘ = θ^(−2m/dₖ), θ = {}{scaled};  pairs (m, m + dₖ/2)",
+                    r.theta
+                )
+            }
+            None => "no rotary positions in this head".into(),
+        },
         Step::Scores => match m.score {
             ScoreKind::Dot | ScoreKind::ScaledDot => "sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ".into(),
             ScoreKind::General => "sᵢⱼ = qᵢᵀ W_a kⱼ".into(),
@@ -229,10 +253,33 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
             trace.heads
         ));
     }
+    if let Some(w) = m.window.filter(|_| matches!(m.source, Source::Model { .. })) {
+        out.push(format!("{} ({} {})", t(Msg::LocalAttention), t(Msg::Window), w + 1));
+    }
+    if let Some(text) = kv_sharing(m, trace.heads, head, lang) {
+        out.push(text);
+    }
+    if let Some(r) = &m.rope {
+        out.push(format!("RoPE θ = {}", r.theta));
+    }
     out.push(format!("{}: {}", t(Msg::Score), t(score_msg(m.score))));
     out.push(format!("{}: × {:.4}", t(Msg::ScaleWord), trace.scale));
     out.push(format!("{}: {}", t(Msg::Masks), masks(m, lang)));
     out.push(format!("{}: {:.2}", t(Msg::Temperature), trace.temperature));
     out.push(formula(Step::Project, trace));
     out
+}
+
+/// "K, V: KV head 1, shared by heads 2–3" for a grouped-query head (`None` without GQA).
+pub fn kv_sharing(m: &Mechanism, heads: usize, head: usize, lang: Lang) -> Option<String> {
+    let kv = m.kv_heads.filter(|&kv| kv > 0 && kv < heads)?;
+    let group = heads / kv;
+    let g = head / group.max(1);
+    Some(format!(
+        "K, V: {} {g}, {} {}–{}",
+        tr(lang, Msg::KvHead),
+        tr(lang, Msg::SharedByHeads),
+        g * group,
+        (g + 1) * group - 1
+    ))
 }

@@ -17,7 +17,7 @@ use super::screenshot::{ScreenshotJob, Timings};
 use super::state::{State, ThemeChoice};
 use super::work::{Jobs, LoadedModel, ModelOutput};
 use super::{fonts, panels, steps, views};
-use crate::core::{Step, Trace};
+use crate::core::Trace;
 
 /// A message in the status bar.
 #[derive(Clone, Debug)]
@@ -125,6 +125,13 @@ impl AttnApp {
     /// Generation of the lab's head.
     pub fn lab_generation(&self) -> u64 {
         self.jobs.lab.generation()
+    }
+
+    /// Whether the trace on screen has rotary heads (and so a rotation step).
+    pub fn rotary(&self) -> bool {
+        self.trace
+            .as_ref()
+            .is_some_and(|t| t.mechanism.rope.is_some())
     }
 
     /// The trace on screen and its focused head (clamped to the trace's heads).
@@ -239,12 +246,12 @@ impl AttnApp {
                 i.key_pressed(egui::Key::Space),
             )
         });
-        let idx = self.state.step.index();
-        if left && idx > 0 {
-            self.push(Command::SetStep(Step::ALL[idx - 1]));
+        let rotary = self.rotary();
+        if left && let Some(s) = self.state.step.neighbour(rotary, -1) {
+            self.push(Command::SetStep(s));
         }
-        if right && idx + 1 < Step::ALL.len() {
-            self.push(Command::SetStep(Step::ALL[idx + 1]));
+        if right && let Some(s) = self.state.step.neighbour(rotary, 1) {
+            self.push(Command::SetStep(s));
         }
         if space {
             self.push(Command::TogglePlay);
@@ -258,11 +265,9 @@ impl AttnApp {
         let now = ctx.input(|i| i.time);
         if now - self.last_play_secs >= 1.5 {
             self.last_play_secs = now;
-            let idx = self.state.step.index();
-            if idx + 1 < Step::ALL.len() {
-                self.state.step = Step::ALL[idx + 1];
-            } else {
-                self.playing = false;
+            match self.state.step.neighbour(self.rotary(), 1) {
+                Some(s) => self.state.step = s,
+                None => self.playing = false,
             }
         }
         ctx.request_repaint_after(Duration::from_millis(100));

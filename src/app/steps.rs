@@ -8,7 +8,7 @@ use ndarray::{Array2, ArrayView1};
 use crate::core::attend::softmax_parts;
 use crate::core::{HeadTrace, ScoreKind, Step, Trace};
 
-use super::describe::{bias, explanation, formula, normed};
+use super::describe::{bias, explanation, formula, kv_sharing, normed};
 use super::i18n::{Lang, Msg, tr};
 use super::{AttnApp, Command};
 
@@ -17,6 +17,7 @@ pub fn step_msg(s: Step) -> Msg {
     match s {
         Step::Embed => Msg::StepEmbed,
         Step::Project => Msg::StepProject,
+        Step::Rotate => Msg::StepRotate,
         Step::Scores => Msg::StepScores,
         Step::Scale => Msg::StepScale,
         Step::Mask => Msg::StepMask,
@@ -47,19 +48,24 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
         .default_size(470.0)
         .show(ui, |ui| {
             ui.heading(t(Msg::Steps));
+            let rotary = app.rotary();
             ui.horizontal(|ui| {
-                let idx = app.state.step.index();
+                let step = app.state.step;
+                let prev = step.neighbour(rotary, -1);
+                let next = step.neighbour(rotary, 1);
                 if ui
-                    .add_enabled(idx > 0, egui::Button::new(t(Msg::Prev)))
+                    .add_enabled(prev.is_some(), egui::Button::new(t(Msg::Prev)))
                     .clicked()
+                    && let Some(s) = prev
                 {
-                    app.push(Command::SetStep(Step::ALL[idx - 1]));
+                    app.push(Command::SetStep(s));
                 }
                 if ui
-                    .add_enabled(idx + 1 < Step::ALL.len(), egui::Button::new(t(Msg::Next)))
+                    .add_enabled(next.is_some(), egui::Button::new(t(Msg::Next)))
                     .clicked()
+                    && let Some(s) = next
                 {
-                    app.push(Command::SetStep(Step::ALL[idx + 1]));
+                    app.push(Command::SetStep(s));
                 }
                 let play = if app.playing {
                     t(Msg::Pause)
@@ -71,7 +77,7 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
             ui.horizontal_wrapped(|ui| {
-                for s in Step::ALL {
+                for s in Step::sequence(rotary) {
                     if ui
                         .selectable_label(app.state.step == s, t(step_msg(s)))
                         .clicked()
@@ -147,9 +153,23 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::Project => {
-            show(&format!("Q⁽{head}⁾"), &ht.q, tq, &dims(trace.d_k));
-            show(&format!("K⁽{head}⁾"), &ht.k, tk, &dims(trace.d_k));
-            show(&format!("V⁽{head}⁾"), &ht.v, tk, &dims(trace.d_k));
+            // A rotary head's Q and K as projected, before the rotation step.
+            let q = ht.q_unrotated.as_ref().unwrap_or(&ht.q);
+            let k = ht.k_unrotated.as_ref().unwrap_or(&ht.k);
+            let shared = kv_sharing(&trace.mechanism, trace.heads, head, app.lang())
+                .map(|s| format!("  ({s})"))
+                .unwrap_or_default();
+            show(&format!("Q⁽{head}⁾"), q, tq, &dims(trace.d_k));
+            show(&format!("K⁽{head}⁾{shared}"), k, tk, &dims(trace.d_k));
+            show(&format!("V⁽{head}⁾{shared}"), &ht.v, tk, &dims(trace.d_k));
+        }
+        Step::Rotate => {
+            if let (Some(q0), Some(k0)) = (&ht.q_unrotated, &ht.k_unrotated) {
+                show(&format!("Q⁽{head}⁾ before"), q0, tq, &dims(trace.d_k));
+                show(&format!("Q′⁽{head}⁾ = rotated"), &ht.q, tq, &dims(trace.d_k));
+                show(&format!("K⁽{head}⁾ before"), k0, tk, &dims(trace.d_k));
+                show(&format!("K′⁽{head}⁾ = rotated"), &ht.k, tk, &dims(trace.d_k));
+            }
         }
         Step::Scores => show("S = QKᵀ", &ht.raw_scores, tq, tk),
         Step::Scale => show("S′", &ht.scaled, tq, tk),
@@ -284,14 +304,16 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                     format!(" = {x}·W_{name}{}", bias(m.qkv_bias, name))
                 }
             };
+            let q = ht.q_unrotated.as_ref().unwrap_or(&ht.q);
+            let k = ht.k_unrotated.as_ref().unwrap_or(&ht.k);
             mono(
                 ui,
-                format!("q{i}{} = {}", how("Q"), vec_str(ht.q.row(i), 8)),
+                format!("q{i}{} = {}", how("Q"), vec_str(q.row(i), 8)),
             );
             if i < trace.n_k() {
                 mono(
                     ui,
-                    format!("k{i}{} = {}", how("K"), vec_str(ht.k.row(i), 8)),
+                    format!("k{i}{} = {}", how("K"), vec_str(k.row(i), 8)),
                 );
                 mono(
                     ui,
@@ -299,6 +321,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 );
             }
         }
+        Step::Rotate => rotation_lines(ui, lang, trace, ht, i),
         Step::Scores => score_lines(ui, trace, ht, i, &keys),
         Step::Scale => {
             for &j in &keys {
@@ -439,6 +462,50 @@ fn listed_keys(ht: &HeadTrace, i: usize, n_k: usize) -> (Vec<usize>, usize) {
         visible.sort_unstable();
     }
     (visible, masked)
+}
+
+/// The rotation of query i's fastest and slowest pair of dimensions, (m, m + dₖ/2), with
+/// the angle the formula predicts (i·ωₘ, unscaled frequencies) and the angle measured from
+/// the numbers before and after.
+fn rotation_lines(ui: &mut egui::Ui, lang: Lang, trace: &Trace, ht: &HeadTrace, i: usize) {
+    let (Some(q0), Some(rope)) = (&ht.q_unrotated, &trace.mechanism.rope) else {
+        return;
+    };
+    let d = q0.ncols();
+    let half = d / 2;
+    if half == 0 {
+        return;
+    }
+    for m in [0, half - 1] {
+        let (a, b) = (q0[[i, m]], q0[[i, m + half]]);
+        let (a2, b2) = (ht.q[[i, m]], ht.q[[i, m + half]]);
+        let omega = (rope.theta as f64).powf(-2.0 * m as f64 / d as f64);
+        let predicted = i as f64 * omega;
+        let measured = (a as f64 * b2 as f64 - b as f64 * a2 as f64)
+            .atan2(a as f64 * a2 as f64 + b as f64 * b2 as f64);
+        ui.label(
+            RichText::new(format!(
+                "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {omega:.5};  {} = {i}·ω{m} = {predicted:.4} rad",
+                tr(lang, Msg::RotationPair),
+                m + half,
+                tr(lang, Msg::Angle)
+            ))
+            .monospace()
+            .size(13.0),
+        );
+        ui.label(
+            RichText::new(format!(
+                "  ({}, {}) → ({}, {})   ({} {measured:.4} rad)",
+                num(a),
+                num(b),
+                num(a2),
+                num(b2),
+                tr(lang, Msg::Angle)
+            ))
+            .monospace()
+            .size(13.0),
+        );
+    }
 }
 
 fn score_lines(ui: &mut egui::Ui, trace: &Trace, ht: &HeadTrace, i: usize, keys: &[usize]) {

@@ -356,6 +356,8 @@ pub fn attend_head_with_input(
         empty_rows,
         centers,
         local_p,
+        q_unrotated: None,
+        k_unrotated: None,
         row_stats,
         summary,
     }

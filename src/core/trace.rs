@@ -14,6 +14,10 @@ pub enum Step {
     Embed,
     /// Q = X·W_Q, K = X·W_K, V = X·W_V.
     Project,
+    /// Rotary positions (RoPE): each pair of q's and k's dimensions turned by an angle that
+    /// grows with the position. Only rotary heads have it; it is not numbered (`--step`
+    /// keeps 1 … 9).
+    Rotate,
     /// Raw scores s(qᵢ, kⱼ).
     Scores,
     /// Scores × scale (1/√d_k for scaled dot).
@@ -44,9 +48,26 @@ impl Step {
         Step::Output,
     ];
 
-    /// Position in [`Step::ALL`].
+    /// Position in [`Step::ALL`] (the rotation counts as part of the projection).
     pub fn index(self) -> usize {
-        Step::ALL.iter().position(|&s| s == self).unwrap_or(0)
+        Step::ALL.iter().position(|&s| s == self).unwrap_or(1)
+    }
+
+    /// The steps a trace goes through, in order: [`Step::ALL`], plus [`Step::Rotate`] after
+    /// the projection when its heads are rotary.
+    pub fn sequence(rotary: bool) -> Vec<Step> {
+        let mut v = Step::ALL.to_vec();
+        if rotary {
+            v.insert(2, Step::Rotate);
+        }
+        v
+    }
+
+    /// The step before or after this one (`delta` = −1 or +1) in a trace's sequence.
+    pub fn neighbour(self, rotary: bool, delta: isize) -> Option<Step> {
+        let seq = Step::sequence(rotary);
+        let i = seq.iter().position(|&s| s == self)? as isize + delta;
+        usize::try_from(i).ok().and_then(|i| seq.get(i).copied())
     }
 }
 
@@ -200,6 +221,12 @@ pub struct HeadTrace {
     /// pᵢ = n_k · sigmoid(v_pᵀ tanh(W_p uᵢ)) and the Gaussian with the head's own numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_p: Option<LocalPInfo>,
+    /// For a rotary (RoPE) head: Q before the rotation (`q` is after it), n_q × d_k.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rows")]
+    pub q_unrotated: Option<Array2<f32>>,
+    /// For a rotary head: K before the rotation (`k` is after it), n_k × d_k.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "opt_rows")]
+    pub k_unrotated: Option<Array2<f32>>,
     /// Per-row statistics of `weights`.
     pub row_stats: RowStats,
     /// Head-level means.
@@ -311,6 +338,27 @@ mod tests {
             x *= 1.013;
         }
         assert_eq!(ln_f32(1.0), 0.0);
+    }
+}
+
+/// Serde for an optional 2-D array as a list of rows, or nothing.
+pub mod opt_rows {
+    use ndarray::Array2;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes `Some(a)` as rows (`None` is skipped by the field's `skip_serializing_if`).
+    pub fn serialize<S: Serializer>(a: &Option<Array2<f32>>, s: S) -> Result<S::Ok, S::Error> {
+        match a {
+            Some(a) => super::rows::serialize(a, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads rows or `null`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Array2<f32>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Rows(#[serde(with = "super::rows")] Array2<f32>);
+        Ok(Option::<Rows>::deserialize(d)?.map(|r| r.0))
     }
 }
 

@@ -518,6 +518,8 @@ impl ModelRun {
                     empty_rows,
                     centers: None,
                     local_p: None,
+                    q_unrotated: h.q_pre_rope.clone(),
+                    k_unrotated: h.k_pre_rope.clone(),
                     row_stats,
                     summary,
                 }
