@@ -119,7 +119,7 @@ fn spec_compute_crashes_stay_fixed() {
 #[test]
 fn model_files_seeds_load_and_run() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/model_files");
-    for name in ["gpt2_tiny", "bert_tiny"] {
+    for name in ["gpt2_tiny", "bert_tiny", "qwen3_tiny", "gemma3_tiny"] {
         let data = std::fs::read(dir.join(name)).expect("seed");
         let split = data.iter().position(|&b| b == 0).expect("NUL separator");
         let config = ModelConfig::from_json(std::str::from_utf8(&data[..split]).expect("utf-8"))

@@ -396,11 +396,13 @@ fn tiny_with(family: &str, dst: &Path, edit: impl FnOnce(&mut Value)) {
     std::fs::write(&cfg, c.to_string()).unwrap();
 }
 
+/// A change to a config.json.
+type ConfigEdit = Box<dyn FnOnce(&mut Value)>;
+
 #[test]
 fn config_fields_that_disagree_get_one_line_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    type Edit = Box<dyn FnOnce(&mut Value)>;
-    let cases: Vec<(&str, Edit, &[&str])> = vec![
+    let cases: Vec<(&str, ConfigEdit, &[&str])> = vec![
         (
             "llama",
             Box::new(|c| {

@@ -61,6 +61,9 @@ pub struct RopeParams {
     /// Llama 3: pretraining context length (default max_position_embeddings).
     #[serde(default)]
     pub original_max_position_embeddings: Option<f64>,
+    /// Fraction of the head that is rotated (only 1 is supported).
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f64>,
 }
 
 /// Builds a layer's RoPE from its parameters; `at` names the config field in errors.
@@ -73,6 +76,12 @@ fn rope_spec(
     let default = RopeParams::default();
     let p = params.unwrap_or(&default);
     let theta = p.rope_theta.unwrap_or(theta);
+    if let Some(f) = p.partial_rotary_factor.filter(|&f| f != 1.0) {
+        return Err(field(
+            format!("{at}.partial_rotary_factor"),
+            format!("{f} is not supported (attnscope rotates whole heads)"),
+        ));
+    }
     if !(theta.is_finite() && theta > 1.0) {
         return Err(field(
             format!("{at}.rope_theta"),
@@ -548,6 +557,9 @@ pub struct LlamaConfig {
     /// "full_attention" / "sliding_attention" per layer.
     #[serde(default)]
     pub layer_types: Option<Vec<String>>,
+    /// Fraction of the head that is rotated (only 1 is supported).
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f64>,
 }
 
 /// Per layer: sliding or not, from `layer_types` (checked) or a rule.
@@ -598,6 +610,12 @@ impl LlamaConfig {
             true,
         )?;
         check_activation("hidden_act", &self.hidden_act)?;
+        if let Some(f) = self.partial_rotary_factor.filter(|&f| f != 1.0) {
+            return Err(field(
+                "partial_rotary_factor",
+                format!("{f} is not supported (attnscope rotates whole heads)"),
+            ));
+        }
         let theta = self.rope_theta.unwrap_or(1e4);
         let (full, sliding, at) = match &self.rope_parameters {
             Some(v) => {
@@ -921,6 +939,27 @@ mod tests {
             (a[63] - b[63] / 8.0).abs() <= 1e-12,
             "the lowest is divided"
         );
+    }
+
+    #[test]
+    fn qwen2_slides_from_max_window_layers_only_when_use_sliding_window() {
+        let qwen = |extra: &str| {
+            let text = format!(
+                r#"{{"model_type": "qwen2", "vocab_size": 10, "hidden_size": 32, "intermediate_size": 8,
+                    "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2,
+                    "sliding_window": 64, "max_window_layers": 2 {extra}}}"#
+            );
+            let c: LlamaConfig = serde_json::from_str(&text).expect("parses");
+            let n = c.network().expect("valid");
+            n.layers.iter().map(|l| l.window).collect::<Vec<_>>()
+        };
+        assert_eq!(qwen(""), [None; 4]);
+        assert_eq!(
+            qwen(r#", "use_sliding_window": true"#),
+            [None, None, Some(64), Some(64)]
+        );
+        let e = llama(r#", "partial_rotary_factor": 0.5"#).unwrap_err();
+        assert!(e.to_string().contains("partial_rotary_factor"), "{e}");
     }
 
     #[test]
