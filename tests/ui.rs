@@ -556,3 +556,74 @@ fn a_model_with_nan_weights_is_marked_not_shown_as_zero_attention() {
     h.step();
     h.get_by_label_contains("This head's attention is undefined");
 }
+
+/// Opens one of the tiny random-weight fixture models (made by transformers).
+fn open_fixture_model(name: &str, text: &str) -> Harness<'static, AttnApp> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/models")
+        .join(name);
+    let state = State {
+        text_q: text.into(),
+        ..State::default()
+    };
+    let mut h = harness(state);
+    h.state_mut()
+        .push(attnscope::app::Command::OpenModel(Some(dir)));
+    h.step();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    assert!(h.state().model_error.is_none(), "{:?}", h.state().model_error);
+    assert!(h.state().trace.is_some());
+    h
+}
+
+#[test]
+fn a_rotary_gqa_head_has_a_rotation_step_and_shows_its_shared_kv_head() {
+    // qwen3-tiny: RoPE θ = 10000 without scaling, 4 query heads over 1 KV head, d_k = 16.
+    let mut h = open_fixture_model("qwen3-tiny", "rotary positions");
+    let trace = h.state().trace.clone().unwrap();
+    assert!(trace.head_traces[0].q_unrotated.is_some());
+    // The layers × heads grid names each query head's K/V head.
+    h.get_by_label("head 3 · kv 0");
+    h.state_mut().state.view = attnscope::app::state::View::Heatmap;
+    h.state_mut().state.step = Step::Project;
+    h.state_mut().state.row = 1;
+    h.step();
+    h.step();
+    // On K's and V's matrices, and in the left panel's summary of the head.
+    assert!(
+        h.query_all_by_label_contains("KV head 0, shared by heads 0–3")
+            .count()
+            >= 3
+    );
+    // Next goes to the rotation step, which only rotary heads have.
+    h.get_by_label("Next ▶").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.step, Step::Rotate);
+    h.get_by_label("2′ Rotate (RoPE)");
+    h.get_by_label_contains("ωₘ = θ^(−2m/dₖ), θ = 10000");
+    // Pair (0, 8) at position 1 turns by 1·ω₀ = 1 rad: the formula's angle and the angle
+    // measured from q before and after agree.
+    h.get_by_label_contains("= 1·ω0 = 1.0000 rad");
+    h.get_by_label_contains("(angle 1.0000 rad)");
+    h.get_by_label("Next ▶").click();
+    h.step();
+    assert_eq!(h.state().state.step, Step::Scores);
+}
+
+#[test]
+fn sliding_window_layers_are_labelled_local_attention() {
+    // gemma3-tiny: layers 0 and 2 slide a window of 8 keys, layer 1 is global.
+    let mut h = open_fixture_model("gemma3-tiny", "a b c d e f g h i j k l m n o p");
+    h.get_by_label("layer 0\nlocal attention (window 8)");
+    h.get_by_label("layer 1\nglobal attention");
+    h.state_mut().state.layer = 0;
+    h.state_mut().state.view = attnscope::app::state::View::Heatmap;
+    h.state_mut().state.step = Step::Mask;
+    h.step();
+    settle(&mut h);
+    h.get_by_label_contains("zᵢⱼ = −∞ if j > i ∨ |i − j| > 7");
+    h.get_by_label_contains("local attention (window 8)");
+}

@@ -253,8 +253,16 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
             trace.heads
         ));
     }
-    if let Some(w) = m.window.filter(|_| matches!(m.source, Source::Model { .. })) {
-        out.push(format!("{} ({} {})", t(Msg::LocalAttention), t(Msg::Window), w + 1));
+    if let Some(w) = m
+        .window
+        .filter(|_| matches!(m.source, Source::Model { .. }))
+    {
+        out.push(format!(
+            "{} ({} {})",
+            t(Msg::LocalAttention),
+            t(Msg::Window),
+            w + 1
+        ));
     }
     if let Some(text) = kv_sharing(m, trace.heads, head, lang) {
         out.push(text);

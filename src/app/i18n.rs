@@ -178,7 +178,7 @@ messages! {
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";
     ExplSoftmax => "Softmax turns each row into probabilities: subtract the row max, exponentiate, divide by the sum. −∞ becomes exactly 0. Each row sums to 1.", "Softmax 把每一行变成概率：减去行最大值、取指数、除以总和。−∞ 恰好变成 0。每行之和为 1。";
     ExplWeighted => "Each query's output is the average of the value vectors, weighted by its attention probabilities: Σⱼ pᵢⱼ vⱼ.", "每个查询的输出是值向量按注意力概率加权的平均：Σⱼ pᵢⱼ vⱼ。";
-    ExplConcat => "The heads' outputs are placed side by side, giving back a d_model-wide row per token.", "把各头的输出并排拼接，每个词元重新得到 d_model 宽的一行。";
+    ExplConcat => "The heads' outputs are placed side by side: one row of heads × dₖ numbers per token (d_model wide in most models).", "把各头的输出并排拼接：每个词元得到 头数 × dₖ 个数的一行（多数模型中等于 d_model）。";
     ExplOutput => "A final matrix W_O mixes the heads' information: output = concat · W_O.", "最后用矩阵 W_O 混合各头的信息：输出 = 拼接 · W_O。";
     Formula => "Formula", "公式";
     Explanation => "What happens", "发生了什么";

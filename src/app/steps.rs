@@ -166,9 +166,19 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         Step::Rotate => {
             if let (Some(q0), Some(k0)) = (&ht.q_unrotated, &ht.k_unrotated) {
                 show(&format!("Q⁽{head}⁾ before"), q0, tq, &dims(trace.d_k));
-                show(&format!("Q′⁽{head}⁾ = rotated"), &ht.q, tq, &dims(trace.d_k));
+                show(
+                    &format!("Q′⁽{head}⁾ = rotated"),
+                    &ht.q,
+                    tq,
+                    &dims(trace.d_k),
+                );
                 show(&format!("K⁽{head}⁾ before"), k0, tk, &dims(trace.d_k));
-                show(&format!("K′⁽{head}⁾ = rotated"), &ht.k, tk, &dims(trace.d_k));
+                show(
+                    &format!("K′⁽{head}⁾ = rotated"),
+                    &ht.k,
+                    tk,
+                    &dims(trace.d_k),
+                );
             }
         }
         Step::Scores => show("S = QKᵀ", &ht.raw_scores, tq, tk),
@@ -306,15 +316,9 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             };
             let q = ht.q_unrotated.as_ref().unwrap_or(&ht.q);
             let k = ht.k_unrotated.as_ref().unwrap_or(&ht.k);
-            mono(
-                ui,
-                format!("q{i}{} = {}", how("Q"), vec_str(q.row(i), 8)),
-            );
+            mono(ui, format!("q{i}{} = {}", how("Q"), vec_str(q.row(i), 8)));
             if i < trace.n_k() {
-                mono(
-                    ui,
-                    format!("k{i}{} = {}", how("K"), vec_str(k.row(i), 8)),
-                );
+                mono(ui, format!("k{i}{} = {}", how("K"), vec_str(k.row(i), 8)));
                 mono(
                     ui,
                     format!("v{i}{} = {}", how("V"), vec_str(ht.v.row(i), 8)),

@@ -164,16 +164,31 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         for d in offered(model) {
             ui.selectable_value(&mut app.state.view, d.view, t(d.label));
         }
-        if let Some(trace) = &app.trace
+        if let Some(trace) = app.trace.clone()
             && trace.heads > 1
         {
             ui.separator();
             ui.label(t(Msg::Head));
+            let group = trace
+                .mechanism
+                .kv_heads
+                .filter(|&kv| kv > 0 && kv < trace.heads)
+                .map(|kv| trace.heads / kv);
             for h in 0..trace.heads {
-                if ui
-                    .selectable_label(app.state.head == h, format!("{h}"))
-                    .clicked()
+                // Grouped-query attention: a gap between the groups that share a K/V head.
+                if let Some(g) = group
+                    && h > 0
+                    && h % g == 0
                 {
+                    ui.separator();
+                }
+                let mut resp = ui.selectable_label(app.state.head == h, format!("{h}"));
+                if let Some(text) =
+                    super::describe::kv_sharing(&trace.mechanism, trace.heads, h, lang)
+                {
+                    resp = resp.on_hover_text(text);
+                }
+                if resp.clicked() {
                     app.push(Command::FocusHead(h));
                 }
             }

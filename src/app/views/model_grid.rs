@@ -16,8 +16,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let run = &out.run;
     let heads = run.heads;
-    // Fit all heads across the panel (the layer labels take ~60 px).
-    let avail = ui.available_width() - 60.0;
+    let grouped = run.kv_heads > 0 && run.kv_heads < heads;
+    let any_local = run.layers.iter().any(|l| l.window.is_some());
+    // Fit all heads across the panel (the layer labels take ~90 px).
+    let avail = ui.available_width() - 90.0;
     let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
     egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
         egui::Grid::new("model_grid")
@@ -25,11 +27,26 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .show(ui, |ui| {
                 ui.label("");
                 for h in 0..heads {
-                    ui.label(RichText::new(format!("{} {h}", tr(lang, Msg::Head))).small());
+                    // With grouped-query attention, say which K/V head each query head reads.
+                    let text = match layer0_kv(run, h).filter(|_| grouped) {
+                        Some(g) => format!("{} {h} · kv {g}", tr(lang, Msg::Head)),
+                        None => format!("{} {h}", tr(lang, Msg::Head)),
+                    };
+                    ui.label(RichText::new(text).small());
                 }
                 ui.end_row();
                 for (l, layer) in run.layers.iter().enumerate() {
-                    ui.label(RichText::new(format!("{} {l}", tr(lang, Msg::Layer))).small());
+                    // Sliding-window layers are local attention, as the lessons teach it.
+                    let kind = match layer.window {
+                        Some(w) => format!(
+                            "\n{} ({} {w})",
+                            tr(lang, Msg::LocalAttention),
+                            tr(lang, Msg::Window)
+                        ),
+                        None if any_local => format!("\n{}", tr(lang, Msg::GlobalAttention)),
+                        None => String::new(),
+                    };
+                    ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
                     for (h, cap) in layer.heads.iter().enumerate() {
                         let (tex, _) = app.textures.matrix(
                             ui.ctx(),
@@ -81,4 +98,9 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
     });
+}
+
+/// The KV head query head `h` reads (from the first layer; every layer groups alike).
+fn layer0_kv(run: &crate::model::ModelRun, h: usize) -> Option<usize> {
+    run.layers.first()?.heads.get(h).map(|c| c.kv_head)
 }

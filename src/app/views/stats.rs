@@ -16,6 +16,16 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::StatsHint)).weak());
+    // Attention sinks: heads that park most of their attention on the first token.
+    let sinks: Vec<String> = out
+        .stats
+        .iter()
+        .filter(|s| s.first_token >= 0.5)
+        .map(|s| format!("L{} H{}", s.layer, s.head))
+        .collect();
+    if !sinks.is_empty() {
+        ui.label(format!("{} {}", tr(lang, Msg::SinkHeads), sinks.join(", ")));
+    }
     let cols: [Column; 6] = [
         (Msg::ColEntropy, |s| s.entropy),
         (Msg::ColDistance, |s| s.mean_distance),
