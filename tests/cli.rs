@@ -431,7 +431,11 @@ fn huge_sizes_in_a_spec_are_refused_before_anything_is_allocated() {
         ),
         (
             r#"{"target": {"text": "a b"}, "d_model": 9223372036854775808}"#.into(),
-            vec!["d_model = 9223372036854775808", "limit of 4096"],
+            vec![
+                "d_model = 9223372036854775808",
+                "limit of 4096",
+                "would need 1.2e21 EiB",
+            ],
         ),
         (
             r#"{"target": {"text": "a b"}, "heads": 1000000000000}"#.into(),

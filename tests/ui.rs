@@ -573,7 +573,11 @@ fn open_fixture_model(name: &str, text: &str) -> Harness<'static, AttnApp> {
     for _ in 0..5 {
         settle(&mut h);
     }
-    assert!(h.state().model_error.is_none(), "{:?}", h.state().model_error);
+    assert!(
+        h.state().model_error.is_none(),
+        "{:?}",
+        h.state().model_error
+    );
     assert!(h.state().trace.is_some());
     h
 }

@@ -69,15 +69,23 @@ impl TraceSize {
 
 /// Formats a byte count the way people read it: "512 B", "3.5 MiB", "64 GiB", "2.0e3 EiB".
 pub fn human_bytes(bytes: u128) -> String {
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    human_bytes_f64(bytes as f64)
+}
+
+/// [`human_bytes`] of an estimate too large for any integer type (a d_model near 2⁶³).
+pub fn human_bytes_f64(bytes: f64) -> String {
     const UNITS: [&str; 7] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
-    let mut value = bytes as f64;
+    let mut value = bytes;
     let mut unit = 0;
     while value >= 1024.0 && unit + 1 < UNITS.len() {
         value /= 1024.0;
         unit += 1;
     }
     match unit {
-        0 => format!("{bytes} B"),
+        0 => format!("{value:.0} B"),
         _ if value >= 1e4 => format!("{value:.1e} {}", UNITS[unit]),
         _ if value.fract() == 0.0 || value >= 100.0 => format!("{value:.0} {}", UNITS[unit]),
         _ => format!("{value:.1} {}", UNITS[unit]),
@@ -118,14 +126,15 @@ pub fn check_spec(spec: &Spec, budget_bytes: u64) -> Result<TraceSize, CoreError
     let widths = [width(&spec.target), spec.source.as_ref().and_then(width)];
     for d in std::iter::once(d_model).chain(widths.into_iter().flatten()) {
         if d > MAX_D_MODEL {
-            let projections = 4 * 4 * (d as u128) * (d as u128);
+            // In f64: d may be near 2⁶⁴, and a wrapped integer estimate would read "0 B".
+            let projections = 16.0 * d as f64 * d as f64;
             return Err(over(
                 "d_model",
                 d,
                 MAX_D_MODEL,
                 format!(
                     " (W_Q, W_K, W_V and W_O alone would need {})",
-                    human_bytes(projections)
+                    human_bytes_f64(projections)
                 ),
             ));
         }
