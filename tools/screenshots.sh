@@ -26,3 +26,5 @@ shot model-lab.png --model "$minilm" --text "The animal didn't cross the street 
 shot induction.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 0 --step 6 --row 50
 shot head-stats.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view stats
 shot gpt2-step.png --model "$tiny" --text "The cat sat on the mat because it was tired" --view heatmap --layer 0 --head 0 --step 5 --row 4
+gemma=tests/fixtures/models/gemma3-tiny   # random weights, made by transformers (a test fixture)
+shot gemma-local.png --model "$gemma" --text "Local layers see a window of 8 tokens; global layers see all of them." --view model

@@ -207,7 +207,7 @@ fn masks(m: &Mechanism, lang: Lang) -> String {
         parts.push(tr(lang, Msg::Causal).to_owned());
     }
     if let Some(w) = m.window {
-        parts.push(format!("{} {w}", tr(lang, Msg::Window)));
+        parts.push(format!("{} |i − j| ≤ {w}", tr(lang, Msg::Window)));
     }
     match m.span {
         SpanKind::Global => {}
