@@ -24,9 +24,13 @@ How the reference is computed (what a Rust loader must match):
   * MiniLM: BertModel, token_type_ids all 0, attention_mask all 1;
     last_hidden_state is the encoder output (before the pooler);
   * tiny GPT-2: GPT2LMHeadModel, causal; last_hidden_state is after ln_f.
+  * tiny Llama: LlamaForCausalLM (RMSNorm, RoPE, SwiGLU, grouped-query
+    attention: the attentions are per query head), causal, same byte
+    tokenizer as the tiny GPT-2; last_hidden_state is after the final
+    RMSNorm (model.norm).
 
 Usage:
-  python3 tools/make_model_fixtures.py [--out tests/fixtures/models]
+  python3 tools/make_model_fixtures.py [--out tests/fixtures/models] [--only tiny-llama-induction]
 """
 import argparse
 import json
@@ -41,6 +45,7 @@ import transformers  # noqa: E402
 from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -118,12 +123,32 @@ def load_gpt2(model_dir):
     return model, dtypes
 
 
+def load_llama(model_dir):
+    config = LlamaConfig.from_pretrained(model_dir)
+    config._attn_implementation = "eager"
+    model = LlamaForCausalLM(config)
+    sd = load_file(os.path.join(model_dir, "model.safetensors"))
+    dtypes = sorted({str(t.dtype) for t in sd.values()})
+    sd = {k: v.to(torch.float32) for k, v in sd.items()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]  # tied to model.embed_tokens.weight
+    if missing or unexpected:
+        sys.exit(f"Llama state dict mismatch: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)
+    model.eval()
+    return model, dtypes
+
+
 @torch.no_grad()
 def run(kind, model, ids):
     x = torch.tensor([ids], dtype=torch.long)
     if kind == "bert":
         out = model(input_ids=x, attention_mask=torch.ones_like(x),
                     token_type_ids=torch.zeros_like(x), output_attentions=True)
+        hidden = out.last_hidden_state[0]
+    elif kind == "llama":
+        out = model.model(input_ids=x, output_attentions=True)  # LlamaModel: ends with model.norm
         hidden = out.last_hidden_state[0]
     else:
         out = model.transformer(input_ids=x, output_attentions=True)
@@ -138,6 +163,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "models"))
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--only", action="append", metavar="MODEL",
+                    help="write only this model's fixtures (repeatable; default: all models)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
@@ -155,7 +182,20 @@ def main():
             "cases": [("english", ENGLISH), ("chinese", CHINESE), ("punct", PUNCT),
                       ("repeat", REPEAT)],
         },
+        # tiny-llama-induction: same byte tokenizer and the same cases as the tiny GPT-2.
+        {
+            "name": "tiny-llama-induction", "kind": "llama", "add_special": False,
+            "long_tokens": 256, "long_rows": [0, 1, 2, 127, 254, 255],
+            "cases": [("english", ENGLISH), ("chinese", CHINESE), ("punct", PUNCT),
+                      ("repeat", REPEAT)],
+        },
     ]
+    only = set(args.only or [])
+    unknown = only - {s["name"] for s in specs}
+    if unknown:
+        sys.exit(f"unknown --only model(s): {sorted(unknown)}")
+    if only:
+        specs = [s for s in specs if s["name"] in only]
 
     summary = []
     total = 0
@@ -165,6 +205,9 @@ def main():
         tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
         if spec["kind"] == "bert":
             model, dtypes = load_minilm(model_dir)
+            L, H = model.config.num_hidden_layers, model.config.num_attention_heads
+        elif spec["kind"] == "llama":
+            model, dtypes = load_llama(model_dir)
             L, H = model.config.num_hidden_layers, model.config.num_attention_heads
         else:
             model, dtypes = load_gpt2(model_dir)
@@ -208,8 +251,9 @@ def main():
                 "compute": "float32 (weights upcast to f32), eval, eager attention",
                 "inputs": ("token_type_ids all 0, attention_mask all 1, tokenizer post-processor adds [CLS]/[SEP]"
                            if spec["kind"] == "bert" else "raw byte tokens, causal, nothing added"),
-                "last_hidden_state": ("encoder output before the pooler" if spec["kind"] == "bert"
-                                      else "after ln_f") if not is_long else None,
+                "last_hidden_state": ({"bert": "encoder output before the pooler",
+                                       "llama": "after the final RMSNorm (model.norm)"}
+                                      .get(spec["kind"], "after ln_f")) if not is_long else None,
                 "rounding": "7 significant digits",
             }
             path = os.path.join(args.out, f"{spec['name']}__{case}.json")
@@ -231,7 +275,11 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for name, case, n, size, rs, hm, pv, toks in summary:
         print(f"| {name} | {case} | {n} | {size:,} | {rs:.1e} | {hm:.2f} | {pv:.3f} | {' '.join(toks)} |")
-    print(f"\ntotal fixture size: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
+    print(f"\nwritten: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
+    # the limit is on the whole folder (with --only, the other models' files count too)
+    total = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out)
+                if f.endswith(".json"))
+    print(f"total fixture size: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
     if total > 8 * 2**20:
         sys.exit("error: fixtures exceed 8 MiB")
 
