@@ -96,7 +96,7 @@ def app_induction_ids(tok, vocab_size, half=24, seed=1):
     for i in range(vocab):
         t = tok.id_to_token(i) or f"<{i}>"
         t = t.lstrip("Ġ▁")
-        if t.startswith("##"):
+        while t.startswith("##"):  # Rust trim_start_matches("##") strips every leading "##"
             t = t[2:]
         if t and all(_rust_is_alphanumeric(c) for c in t):
             cands.append(i)
