@@ -55,6 +55,29 @@ EOT = g2.EOT
 EOT_ID = g2.EOT_ID
 VOCAB = g2.VOCAB
 
+# ---------------------------------------------------------------- data
+
+
+def make_rr_sequence(rng, seq_len):
+    """A repeated random segment: 0-64 bytes of pseudo-word text, then one random
+    segment R (10-60 letters/punctuation or arbitrary bytes, as the GPT-2 generator's
+    random segments) written again and again up to seq_len. Everything after the
+    first copy of R is predictable only by induction."""
+    out = g2.make_sequence(rng, rng.randint(0, 64)) if rng.random() < 0.5 else []
+    seg = g2.random_segment(rng, rng.randint(10, 60))
+    while len(out) < seq_len:
+        out += seg
+    return out[:seq_len]
+
+
+def batch(rng, bsz, seq_len, rr_frac):
+    """Like train_tiny_gpt2.batch, but each row is, with probability rr_frac, a
+    repeated random segment (make_rr_sequence) instead of the GPT-2 text."""
+    rows = [make_rr_sequence(rng, seq_len) if rr_frac > 0 and rng.random() < rr_frac
+            else g2.make_sequence(rng, seq_len) for _ in range(bsz)]
+    return torch.tensor(rows, dtype=torch.long)
+
+
 # ---------------------------------------------------------------- attnscope's induction test
 
 
@@ -203,6 +226,8 @@ def main():
     ap.add_argument("--max-minutes", type=float, default=25.0, help="wall-time safety cap")
     ap.add_argument("--train-attn", choices=["sdpa", "eager"], default="sdpa",
                     help="attention kernel for training steps (evaluation always uses eager)")
+    ap.add_argument("--rr-frac", type=float, default=0.25,
+                    help="fraction of training rows that are a repeated random segment (0 = the GPT-2 data only)")
     ap.add_argument("--copy-frac", type=float, default=0.25)
     ap.add_argument("--letters-frac", type=float, default=0.5)
     args = ap.parse_args()
@@ -257,7 +282,7 @@ def main():
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        ids = g2.batch(rng, args.batch, args.seq_len)
+        ids = batch(rng, args.batch, args.seq_len, args.rr_frac)
         loss = model(ids, labels=ids).loss
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -296,6 +321,9 @@ def main():
     with torch.no_grad():
         final_eval_loss = sum(model(b, labels=b).loss.item()
                               for b in (g2.batch(eval_rng, 16, args.seq_len) for _ in range(4))) / 4
+        final_eval_loss_mix = sum(model(b, labels=b).loss.item()
+                                  for b in (batch(eval_rng, 16, args.seq_len, args.rr_frac)
+                                            for _ in range(4))) / 4
     prev, ind, copy_loss = heldout_scores(model)
     app_ids, n_cands = app_induction_ids(tok, VOCAB)
     app_att, _ = attentions(model, app_ids)
@@ -395,9 +423,14 @@ batch {args.batch} x {args.seq_len} tokens ({args.train_attn} attention kernel i
 Training data is synthetic, generated from the seed by the generator of `tools/train_tiny_gpt2.py`:
 text in a made-up language of 400 random lowercase pseudo-words (Zipf frequencies), in which earlier
 spans of 8-40 bytes are copied again later (p = {args.copy_frac:g} per event) and random segments of 10-30
-letters/punctuation or arbitrary bytes are inserted and repeated after 0-4 words.
+letters/punctuation or arbitrary bytes are inserted and repeated after 0-4 words. In addition,
+a fraction {args.rr_frac:g} of the training rows (`--rr-frac`) are a repeated random segment instead: with
+probability 1/2 some 0-64 bytes of that text, then one random segment R of 10-60 letters/punctuation or
+arbitrary bytes written again and again to the end of the row.
 
-Final loss: **{last_loss:.4f}** (last training batch; EMA {ema:.4f}; {final_eval_loss:.4f} on fresh held-out batches).
+Final loss: **{last_loss:.4f}** (last training batch; EMA {ema:.4f}; {final_eval_loss_mix:.4f} on fresh held-out batches
+of the training mix; {final_eval_loss:.4f} on fresh held-out batches of the GPT-2 sample's text alone, without the
+repeated-segment rows).
 Much of each sequence is unpredictable, so the loss cannot go near 0; on the second half of a repeated
 random sequence `[R R]` (len(R) = 60 random bytes) the loss is **{copy_loss:.3f}** nats/token against
 {math.log(256):.3f} for chance.
