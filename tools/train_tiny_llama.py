@@ -18,6 +18,17 @@ model is opened (src/app/work.rs: induction_scores(model, 24, seed 1); the
 random "ordinary" tokens are drawn with attnscope's splitmix64 stream, which
 is re-implemented here), so the README shows the numbers the app will show.
 
+Llama has no position embeddings: a head can only attend by relative
+position (RoPE) if its queries and keys have a part that does not depend on
+the token, and with RMSNorm and no biases that part must come from the
+embeddings. Like the GPT-2 script's sinusoidal position-embedding start, the
+token embeddings therefore start with one shared random vector added to every
+row (--embed-shared, per-dimension std 0.1 vs 0.02 for the rows); it is
+trained like every other weight. (With tied embeddings a shared component
+adds the same amount to every logit.) Without it, seed 0 formed no induction
+head: --rr-frac 0 stopped at step 4000 of 5500 with max induction score
+0.004, --rr-frac 0.25 ran 5000 steps and ended at 0.025.
+
 Training stops at --steps, or earlier once the held-out scores reach
 --stop-ind and --stop-prev (checked every --log-every steps), or when
 --max-minutes of wall time are used (a safety cap; the README says which).
@@ -226,6 +237,8 @@ def main():
     ap.add_argument("--max-minutes", type=float, default=25.0, help="wall-time safety cap")
     ap.add_argument("--train-attn", choices=["sdpa", "eager"], default="sdpa",
                     help="attention kernel for training steps (evaluation always uses eager)")
+    ap.add_argument("--embed-shared", type=float, default=0.1,
+                    help="add one shared random vector (per-dim std) to every token embedding at init")
     ap.add_argument("--rr-frac", type=float, default=0.25,
                     help="fraction of training rows that are a repeated random segment (0 = the GPT-2 data only)")
     ap.add_argument("--copy-frac", type=float, default=0.25)
@@ -257,6 +270,10 @@ def main():
     model = LlamaForCausalLM(config)
     model.config._attn_implementation = args.train_attn
     assert model.lm_head.weight is model.model.embed_tokens.weight
+    if args.embed_shared > 0:
+        with torch.no_grad():
+            c = torch.randn(config.hidden_size) * args.embed_shared
+            model.model.embed_tokens.weight.add_(c)
     nparams = sum(p.numel() for p in model.parameters())
     print(f"params: {nparams:,}", flush=True)
 
@@ -414,6 +431,11 @@ Query head h uses key/value head h // {group} (heads 0-{group - 1} share KV head
 ```sh
 {cmd}
 ```
+
+Token embeddings start as the usual N(0, 0.02) rows plus one shared random vector with
+per-dimension std {args.embed_shared:g} (`--embed-shared`), then train normally: Llama has no position embeddings, and a
+head attends by relative position (RoPE) only through a token-independent part of its queries and keys,
+which with RMSNorm and no biases has to come from the embeddings.
 
 Seed {args.seed}, 1 CPU thread, AdamW (lr {args.lr:g}, betas 0.9/0.98, weight decay 0.01 on matrices,
 warm-up {warmup} steps then cosine towards 10% over a {args.steps}-step schedule, gradient clipping 1.0),
