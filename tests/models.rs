@@ -574,3 +574,31 @@ fn rope_families_capture_kv_heads_pre_rope_windows_and_thetas() {
     assert_eq!(run.layers[0].window, None);
     assert_eq!(run.layers[0].rope_theta, None);
 }
+
+#[test]
+fn the_tiny_llama_has_the_heads_its_readme_names() {
+    // sample_models/tiny-llama-induction/README.md: layer 0 head 3 is the previous-token
+    // head, layer 1 heads 3 and 2 are induction heads (they share KV head 1), scored on the
+    // 48-token sequence the app builds (induction_scores(model, 24, seed 1)).
+    use attnscope::model::stats::{head_stats, induction_scores};
+    let m = Model::load(&root().join("sample_models/tiny-llama-induction")).unwrap();
+    let ind = induction_scores(&m, 24, 1).unwrap();
+    assert!(ind[[1, 3]] >= 0.8, "L1H3 induction {}", ind[[1, 3]]);
+    assert!(ind[[1, 2]] >= 0.8, "L1H2 induction {}", ind[[1, 2]]);
+    for ((l, h), &v) in ind.indexed_iter() {
+        if l != 1 || h < 2 {
+            assert!(v < 0.5, "L{l}H{h} should not be an induction head: {v}");
+        }
+    }
+    let run = m
+        .run("the quick brown fox jumps over the lazy dog and the quick brown fox sleeps")
+        .unwrap();
+    assert_eq!(run.kv_heads, 2);
+    assert_eq!(run.layers[1].heads[3].kv_head, run.layers[1].heads[2].kv_head);
+    let top = head_stats(&run)
+        .into_iter()
+        .max_by(|a, b| a.previous_token.total_cmp(&b.previous_token))
+        .unwrap();
+    assert_eq!((top.layer, top.head), (0, 3), "previous-token head");
+    assert!(top.previous_token >= 0.5, "L0H3 previous-token {}", top.previous_token);
+}

@@ -24,6 +24,10 @@ How the reference is computed (what a Rust loader must match):
   * MiniLM: BertModel, token_type_ids all 0, attention_mask all 1;
     last_hidden_state is the encoder output (before the pooler);
   * tiny GPT-2: GPT2LMHeadModel, causal; last_hidden_state is after ln_f.
+  * tiny Llama: LlamaForCausalLM (RMSNorm, RoPE, SwiGLU, grouped-query
+    attention: the attentions are per query head), causal, same byte
+    tokenizer as the tiny GPT-2; last_hidden_state is after the final
+    RMSNorm (model.norm).
 
 Tiny random-weight decoders (--tiny): for llama, qwen2, qwen3, mistral and gemma3_text
 this script also *creates* the model, because no hub download is possible offline and
@@ -37,7 +41,8 @@ reference is then computed by a fresh `from_pretrained` of that folder (float32,
 output_attentions=True); last_hidden_state is after the final norm (`model.norm`).
 
 Usage:
-  python3 tools/make_model_fixtures.py [--out tests/fixtures/models] [--only-tiny]
+  python3 tools/make_model_fixtures.py [--out tests/fixtures/models]
+                                      [--only-tiny | --only tiny-llama-induction]
 """
 import argparse
 import json
@@ -53,6 +58,7 @@ from safetensors.torch import load_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from transformers import BertConfig, BertModel, GPT2Config, GPT2LMHeadModel  # noqa: E402
 from transformers import AutoModelForCausalLM  # noqa: E402
+from transformers import LlamaConfig, LlamaForCausalLM  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -130,12 +136,32 @@ def load_gpt2(model_dir):
     return model, dtypes
 
 
+def load_llama(model_dir):
+    config = LlamaConfig.from_pretrained(model_dir)
+    config._attn_implementation = "eager"
+    model = LlamaForCausalLM(config)
+    sd = load_file(os.path.join(model_dir, "model.safetensors"))
+    dtypes = sorted({str(t.dtype) for t in sd.values()})
+    sd = {k: v.to(torch.float32) for k, v in sd.items()}
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    missing = [k for k in missing if k != "lm_head.weight"]  # tied to model.embed_tokens.weight
+    if missing or unexpected:
+        sys.exit(f"Llama state dict mismatch: missing {missing}, unexpected {unexpected}")
+    model.tie_weights()
+    assert torch.equal(model.lm_head.weight, model.model.embed_tokens.weight)
+    model.eval()
+    return model, dtypes
+
+
 @torch.no_grad()
 def run(kind, model, ids):
     x = torch.tensor([ids], dtype=torch.long)
     if kind == "bert":
         out = model(input_ids=x, attention_mask=torch.ones_like(x),
                     token_type_ids=torch.zeros_like(x), output_attentions=True)
+        hidden = out.last_hidden_state[0]
+    elif kind == "llama":
+        out = model.model(input_ids=x, output_attentions=True)  # LlamaModel: ends with model.norm
         hidden = out.last_hidden_state[0]
     else:
         out = model.transformer(input_ids=x, output_attentions=True)
@@ -268,17 +294,20 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "tests", "fixtures", "models"))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only-tiny", action="store_true",
-                    help="only (re)create the tiny decoders and their fixtures")
+                    help="only (re)create the tiny random-weight decoders and their fixtures")
+    ap.add_argument("--only", action="append", metavar="MODEL",
+                    help="write only this sample model's fixtures (repeatable; default: all)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     os.makedirs(args.out, exist_ok=True)
 
-    tiny = tiny_fixtures(args.out)
-    print("| tiny model | case | tokens | bytes | max |row sum - 1| | max |hidden| | mean row max p |")
-    print("|---|---|---:|---:|---:|---:|---:|")
-    for name, case, n, size, rs, hm, pk in tiny:
-        print(f"| {name} | {case} | {n} | {size:,} | {rs:.1e} | {hm:.2f} | {pk:.3f} |")
+    if not args.only:
+        tiny = tiny_fixtures(args.out)
+        print("| tiny model | case | tokens | bytes | max |row sum - 1| | max |hidden| | mean row max p |")
+        print("|---|---|---:|---:|---:|---:|---:|")
+        for name, case, n, size, rs, hm, pk in tiny:
+            print(f"| {name} | {case} | {n} | {size:,} | {rs:.1e} | {hm:.2f} | {pk:.3f} |")
     if args.only_tiny:
         return
 
@@ -294,7 +323,20 @@ def main():
             "cases": [("english", ENGLISH), ("chinese", CHINESE), ("punct", PUNCT),
                       ("repeat", REPEAT)],
         },
+        # tiny-llama-induction: same byte tokenizer and the same cases as the tiny GPT-2.
+        {
+            "name": "tiny-llama-induction", "kind": "llama", "add_special": False,
+            "long_tokens": 256, "long_rows": [0, 1, 2, 127, 254, 255],
+            "cases": [("english", ENGLISH), ("chinese", CHINESE), ("punct", PUNCT),
+                      ("repeat", REPEAT)],
+        },
     ]
+    only = set(args.only or [])
+    unknown = only - {s["name"] for s in specs}
+    if unknown:
+        sys.exit(f"unknown --only model(s): {sorted(unknown)}")
+    if only:
+        specs = [s for s in specs if s["name"] in only]
 
     summary = []
     total = 0
@@ -304,6 +346,9 @@ def main():
         tok = Tokenizer.from_file(os.path.join(model_dir, "tokenizer.json"))
         if spec["kind"] == "bert":
             model, dtypes = load_minilm(model_dir)
+            L, H = model.config.num_hidden_layers, model.config.num_attention_heads
+        elif spec["kind"] == "llama":
+            model, dtypes = load_llama(model_dir)
             L, H = model.config.num_hidden_layers, model.config.num_attention_heads
         else:
             model, dtypes = load_gpt2(model_dir)
@@ -347,8 +392,9 @@ def main():
                 "compute": "float32 (weights upcast to f32), eval, eager attention",
                 "inputs": ("token_type_ids all 0, attention_mask all 1, tokenizer post-processor adds [CLS]/[SEP]"
                            if spec["kind"] == "bert" else "raw byte tokens, causal, nothing added"),
-                "last_hidden_state": ("encoder output before the pooler" if spec["kind"] == "bert"
-                                      else "after ln_f") if not is_long else None,
+                "last_hidden_state": ({"bert": "encoder output before the pooler",
+                                       "llama": "after the final RMSNorm (model.norm)"}
+                                      .get(spec["kind"], "after ln_f")) if not is_long else None,
                 "rounding": "7 significant digits",
             }
             path = os.path.join(args.out, f"{spec['name']}__{case}.json")
@@ -370,7 +416,11 @@ def main():
     print("|---|---|---:|---:|---:|---:|---:|---|")
     for name, case, n, size, rs, hm, pv, toks in summary:
         print(f"| {name} | {case} | {n} | {size:,} | {rs:.1e} | {hm:.2f} | {pv:.3f} | {' '.join(toks)} |")
-    print(f"\ntotal fixture size: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
+    print(f"\nwritten: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
+    # the limit is on the whole folder (with --only, the other models' files count too)
+    total = sum(os.path.getsize(os.path.join(args.out, f)) for f in os.listdir(args.out)
+                if f.endswith(".json"))
+    print(f"total fixture size: {total:,} bytes ({total / 2**20:.2f} MiB) in {args.out}")
     if total > 8 * 2**20:
         sys.exit("error: fixtures exceed 8 MiB")
 
