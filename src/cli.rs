@@ -51,9 +51,11 @@ pub struct GuiArgs {
     /// Start in this view.
     #[arg(long, value_enum)]
     pub view: Option<View>,
-    /// Start at this step (1 = embed … 9 = output projection).
-    #[arg(long)]
-    pub step: Option<usize>,
+    /// Start at this step: 1 = embed … 9 = output projection, or a name (embed, project,
+    /// rotate — the RoPE step of rotary heads —, scores, scale, mask, softmax, weighted_sum,
+    /// concat, output).
+    #[arg(long, value_parser = parse_step)]
+    pub step: Option<crate::core::Step>,
     /// Select this query row (0-based) for the expanded arithmetic.
     #[arg(long)]
     pub row: Option<usize>,
@@ -182,6 +184,19 @@ where
     Ok(cli)
 }
 
+/// `--step`: a number 1 … 9 (the numbered steps) or a step's name.
+fn parse_step(s: &str) -> Result<crate::core::Step, String> {
+    use crate::core::Step;
+    if let Ok(n) = s.parse::<usize>() {
+        return n
+            .checked_sub(1)
+            .and_then(|i| Step::ALL.get(i).copied())
+            .ok_or_else(|| format!("--step must be between 1 and 9, got {n}"));
+    }
+    serde_json::from_value(serde_json::Value::String(s.to_owned()))
+        .map_err(|_| format!("unknown step {s:?}: give 1 … 9 or a name such as rotate or softmax"))
+}
+
 /// Longest measurement `bench --seconds` accepts (an hour).
 pub const MAX_BENCH_SECONDS: f64 = 3600.0;
 
@@ -202,11 +217,6 @@ impl Cli {
             && !(1..=MAX_TOKENS).contains(&m)
         {
             bail!("--max-tokens must be between 1 and {MAX_TOKENS}, got {m}");
-        }
-        if let Some(s) = g.step
-            && !(1..=9).contains(&s)
-        {
-            bail!("--step must be between 1 and 9, got {s}");
         }
         if let Some(size) = &g.size {
             let parsed = size.split_once(['x', 'X']).and_then(|(w, h)| {

@@ -6,7 +6,17 @@ use clap::Parser;
 use attnscope::cli::{self, Cli};
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // One clear line, like every other failure: clap's first line names the flag and
+            // the problem; its usage and tips follow only with --help.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            std::process::exit(2);
+        }
+    };
     let result = match cli.validate() {
         Err(e) => Err(e),
         Ok(()) => match cli.command {

@@ -594,11 +594,18 @@ fn the_tiny_llama_has_the_heads_its_readme_names() {
         .run("the quick brown fox jumps over the lazy dog and the quick brown fox sleeps")
         .unwrap();
     assert_eq!(run.kv_heads, 2);
-    assert_eq!(run.layers[1].heads[3].kv_head, run.layers[1].heads[2].kv_head);
+    assert_eq!(
+        run.layers[1].heads[3].kv_head,
+        run.layers[1].heads[2].kv_head
+    );
     let top = head_stats(&run)
         .into_iter()
         .max_by(|a, b| a.previous_token.total_cmp(&b.previous_token))
         .unwrap();
     assert_eq!((top.layer, top.head), (0, 3), "previous-token head");
-    assert!(top.previous_token >= 0.5, "L0H3 previous-token {}", top.previous_token);
+    assert!(
+        top.previous_token >= 0.5,
+        "L0H3 previous-token {}",
+        top.previous_token
+    );
 }

@@ -28,3 +28,6 @@ shot head-stats.png --model "$tiny" --text "Attention heads copy: Xq7#Lp2 Zu9! t
 shot gpt2-step.png --model "$tiny" --text "The cat sat on the mat because it was tired" --view heatmap --layer 0 --head 0 --step 5 --row 4
 gemma=tests/fixtures/models/gemma3-tiny   # random weights, made by transformers (a test fixture)
 shot gemma-local.png --model "$gemma" --text "Local layers see a window of 8 tokens; global layers see all of them." --view model
+llama=sample_models/tiny-llama-induction
+shot llama-gqa-grid.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view model --layer 1 --head 3
+shot llama-rope.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 3 --step rotate --row 5

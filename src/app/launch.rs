@@ -10,7 +10,7 @@ use super::AttnApp;
 use super::screenshot::ScreenshotJob;
 use super::state::{EmbeddingMode, State, View};
 use crate::cli::GuiArgs;
-use crate::core::{Spec, Step};
+use crate::core::Spec;
 
 impl AttnApp {
     /// Applies command-line options on top of the state.
@@ -43,8 +43,7 @@ impl AttnApp {
             self.state.view = v;
         }
         if let Some(s) = args.step {
-            let i = s.clamp(1, Step::ALL.len()) - 1;
-            self.state.step = Step::ALL[i];
+            self.state.step = s;
         }
         if let Some(r) = args.row {
             self.state.row = r;

@@ -487,9 +487,17 @@ fn rotation_lines(ui: &mut egui::Ui, lang: Lang, trace: &Trace, ht: &HeadTrace, 
         let predicted = i as f64 * omega;
         let measured = (a as f64 * b2 as f64 - b as f64 * a2 as f64)
             .atan2(a as f64 * a2 as f64 + b as f64 * b2 as f64);
+        // The measured angle lies in (−π, π]: say which one the formula's angle is, mod 2π.
+        let tau = std::f64::consts::TAU;
+        let wrapped = (predicted + std::f64::consts::PI).rem_euclid(tau) - std::f64::consts::PI;
+        let modulo = if (wrapped - predicted).abs() > 1e-9 {
+            format!(" ≡ {wrapped:.4} (mod 2π)")
+        } else {
+            String::new()
+        };
         ui.label(
             RichText::new(format!(
-                "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {omega:.5};  {} = {i}·ω{m} = {predicted:.4} rad",
+                "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {omega:.5};  {} = {i}·ω{m} = {predicted:.4} rad{modulo}",
                 tr(lang, Msg::RotationPair),
                 m + half,
                 tr(lang, Msg::Angle)
