@@ -41,19 +41,37 @@ impl Lesson {
 
     /// The title in a language (the file name if the spec has none).
     pub fn title(&self, lang: Lang) -> String {
-        let spec = self.spec().ok();
-        match spec.and_then(|s| s.title) {
-            Some(t) => in_lang(&t, lang).to_owned(),
-            None => self.name.to_owned(),
-        }
+        in_lang(&self.texts().0, lang).to_owned()
     }
 
     /// The description in a language (empty if the spec has none).
     pub fn description(&self, lang: Lang) -> String {
-        let spec = self.spec().ok();
-        spec.and_then(|s| s.description)
-            .map(|d| in_lang(&d, lang).to_owned())
-            .unwrap_or_default()
+        in_lang(&self.texts().1, lang).to_owned()
+    }
+
+    /// The spec's bilingual title and description, parsed once for every lesson: the menu
+    /// and the left panel ask for them on every frame.
+    fn texts(&self) -> &'static (String, String) {
+        static TEXTS: std::sync::LazyLock<Vec<(String, String)>> = std::sync::LazyLock::new(|| {
+            LESSONS
+                .iter()
+                .map(|l| {
+                    let spec = l.spec().ok();
+                    let title = spec.as_ref().and_then(|s| s.title.clone());
+                    let description = spec.and_then(|s| s.description);
+                    (
+                        title.unwrap_or_else(|| l.name.to_owned()),
+                        description.unwrap_or_default(),
+                    )
+                })
+                .collect()
+        });
+        static NONE: (String, String) = (String::new(), String::new());
+        LESSONS
+            .iter()
+            .position(|l| l.name == self.name)
+            .and_then(|i| TEXTS.get(i))
+            .unwrap_or(&NONE)
     }
 }
 
