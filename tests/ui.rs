@@ -245,6 +245,16 @@ fn every_message_renders_with_the_embedded_fonts() {
     h.run();
 }
 
+/// Opens a model folder as File ▸ Open model would, and waits for its load and run.
+fn open_model(h: &mut Harness<'static, AttnApp>, dir: std::path::PathBuf) {
+    h.state_mut()
+        .push(attnscope::app::Command::OpenModel(Some(dir)));
+    h.step();
+    for _ in 0..5 {
+        settle(h);
+    }
+}
+
 /// Opens the tiny GPT-2 from Model ▸ Sample models and waits for its run and layer trace.
 fn open_tiny_gpt2() -> Harness<'static, AttnApp> {
     let mut h = harness(State::default());
@@ -374,13 +384,7 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     assert_eq!(h.state().model_runs_started(), 1);
     // A broken model folder: a message, and the previous model stays usable.
     let tmp = tempfile::tempdir().unwrap();
-    h.state_mut().push(attnscope::app::Command::OpenModel(Some(
-        tmp.path().to_path_buf(),
-    )));
-    h.step();
-    for _ in 0..3 {
-        settle(&mut h);
-    }
+    open_model(&mut h, tmp.path().to_path_buf());
     let err = h
         .state()
         .model_error
@@ -531,12 +535,7 @@ fn a_model_with_nan_weights_is_marked_not_shown_as_zero_attention() {
     std::fs::write(&st, &bytes).unwrap();
 
     let mut h = harness(State::default());
-    h.state_mut()
-        .push(attnscope::app::Command::OpenModel(Some(dir.clone())));
-    h.step();
-    for _ in 0..5 {
-        settle(&mut h);
-    }
+    open_model(&mut h, dir.clone());
     let out = h
         .state()
         .model_out
@@ -567,12 +566,7 @@ fn open_fixture_model(name: &str, text: &str) -> Harness<'static, AttnApp> {
         ..State::default()
     };
     let mut h = harness(state);
-    h.state_mut()
-        .push(attnscope::app::Command::OpenModel(Some(dir)));
-    h.step();
-    for _ in 0..5 {
-        settle(&mut h);
-    }
+    open_model(&mut h, dir);
     assert!(
         h.state().model_error.is_none(),
         "{:?}",
