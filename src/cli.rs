@@ -270,8 +270,12 @@ impl Cli {
 /// Bytes `bench` holds at one size: P twice (the kernels' and ndarray's) and Q, K, V, O
 /// plus ndarray's copies of Q, K, V, as f32.
 fn bench_bytes(n: usize, heads: usize, d: usize) -> u128 {
+    // Saturating: N comes straight from the command line and N² alone can overflow u128;
+    // a wrapped estimate could pass the budget check (the cli_args fuzzer found this).
     let [n, h, d] = [n, heads, d].map(|x| x as u128);
-    4 * (2 * h * n * n + 7 * h * n * d)
+    let scores = h.saturating_mul(n).saturating_mul(n).saturating_mul(2);
+    let vectors = h.saturating_mul(n).saturating_mul(d).saturating_mul(7);
+    scores.saturating_add(vectors).saturating_mul(4)
 }
 
 /// Runs a headless subcommand.
@@ -518,6 +522,13 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
         bail!("bench needs every --n ≥ 1");
     }
     let model = Model::load(dir)?;
+    let max = model.config.max_positions();
+    if let Some(n) = ns.iter().find(|&&n| n > max) {
+        bail!(
+            "bench --model: N = {n} is more than {}'s {max} positions",
+            model.name
+        );
+    }
     let (rss, _) = memory_mib();
     println!(
         "attnscope bench --model: {} forward with all attentions captured, {} threads, kernel = {}; RSS with the model loaded: {rss:.0} MiB",
@@ -532,7 +543,7 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
         model.tokenizer.token_id("[SEP]"),
     );
     let mut rows = Vec::new();
-    for &n in ns.iter().filter(|&&n| n <= model.config.max_positions()) {
+    for &n in ns {
         let mut s = crate::core::rng::Stream::new("bench-model", n as u64);
         let mut ids: Vec<u32> = (0..n)
             .map(|_| (1000 + s.next_u64() % (vocab.max(1001) - 1000)) as u32)

@@ -744,3 +744,27 @@ fn local_p_trace_says_what_it_used() {
     let trace: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(trace["head_traces"][0].get("local_p").is_none());
 }
+
+#[test]
+fn bench_sizes_that_overflow_or_exceed_the_model_are_refused() {
+    // N² overflowed the kernel bench's u128 estimate and could wrap under the budget (found
+    // by the cli_args fuzzer); a model bench skipped N beyond the positions without a word.
+    for n in ["18446744073709551615", "12184604477431075956"] {
+        let out = attnscope(&["bench", "--n", n], None);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(err.contains("more than the limit"), "{err}");
+    }
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let out = attnscope(&["bench", "--model", model, "--n", "128,4096"], None);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("N = 4096 is more than") && err.contains("256 positions"),
+        "{err}"
+    );
+}
