@@ -8,6 +8,9 @@
 pub mod cli;
 pub mod core;
 pub mod export;
+/// GGUF files (llama.cpp's format): a reader safe on hostile files, and dequantisers from
+/// ggml's quantised types to f32.
+pub mod gguf;
 pub mod model;
 
 pub mod app;
