@@ -59,7 +59,7 @@ pub struct GuiArgs {
     /// Select this query row (0-based) for the expanded arithmetic.
     #[arg(long)]
     pub row: Option<usize>,
-    /// Open this model folder (config.json + tokenizer.json + model.safetensors).
+    /// Open this model: a folder (config.json + tokenizer.json + model.safetensors) or a GGUF file.
     #[arg(long, value_name = "DIR")]
     pub model: Option<PathBuf>,
     /// Focus this layer of the model (0-based).
@@ -100,10 +100,10 @@ pub enum Command {
         #[arg(long, value_name = "NAME")]
         kernel: Option<String>,
     },
-    /// Run a real model (folder with config.json, tokenizer.json, model.safetensors) and write
+    /// Run a real model (a folder with config.json, tokenizer.json, model.safetensors, or a GGUF file) and write
     /// tokens and every layer's and head's attention probabilities (.json or .npy).
     Run {
-        /// Model folder (or a HuggingFace cache entry models--ORG--NAME).
+        /// Model folder, GGUF file, or a HuggingFace cache entry models--ORG--NAME.
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
         /// Input text.
@@ -126,7 +126,7 @@ pub enum Command {
             conflicts_with = "model"
         )]
         spec: Option<String>,
-        /// A model folder instead of a spec.
+        /// A model folder or GGUF file instead of a spec.
         #[arg(long, value_name = "DIR", requires = "text")]
         model: Option<PathBuf>,
         /// Text for the model.

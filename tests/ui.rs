@@ -625,3 +625,49 @@ fn sliding_window_layers_are_labelled_local_attention() {
     h.get_by_label_contains("zᵢⱼ = −∞ if j > i ∨ |i − j| > 7");
     h.get_by_label_contains("local attention (window 8)");
 }
+
+/// File ▸ Open GGUF file… (the dialog answered by `dialog_override`) opens a quantised file:
+/// its card shows the architecture, quantisation and the memory it holds, and every view of a
+/// model draws on it; Models on this computer lists a user-added folder's GGUF files.
+#[test]
+fn gguf_file_opens_from_the_menu_with_its_card() {
+    let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let gguf = root.join("tests/fixtures/gguf/tiny-llama-induction-Q8_0.gguf");
+    let mut h = harness(State::default());
+    h.state_mut().dialog_override = Some(gguf.clone());
+    h.get_by_label("Model").click();
+    h.run();
+    h.get_by_label("Open GGUF file…").click();
+    h.step();
+    for _ in 0..6 {
+        settle(&mut h);
+    }
+    assert!(
+        h.state().model_error.is_none(),
+        "{:?}",
+        h.state().model_error
+    );
+    let m = &h.state().model.as_ref().expect("loaded").model;
+    assert_eq!(m.dir, gguf);
+    assert!(h.query_by_label_contains("llama (GGUF v3)").is_some());
+    assert!(h.query_by_label_contains("Q8_0 ×").is_some());
+    assert!(h.query_by_label_contains("mapped, quantised").is_some());
+    assert!(h.state().model_out.is_some(), "the run landed");
+    // Models on this computer: add the fixture folder and see the file listed as openable.
+    h.state_mut().dialog_override = Some(root.join("tests/fixtures/gguf"));
+    h.state_mut().push(attnscope::app::Command::AddModelFolder);
+    for _ in 0..2000 {
+        h.step();
+        if h.state().found_models().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let found = h.state().found_models().expect("scanned");
+    assert!(
+        found
+            .iter()
+            .any(|f| f.label == "tiny-llama-induction-Q8_0.gguf" && f.status.is_ok()),
+        "{found:#?}"
+    );
+}

@@ -31,3 +31,12 @@ shot gemma-local.png --model "$gemma" --text "Local layers see a window of 8 tok
 llama=sample_models/tiny-llama-induction
 shot llama-gqa-grid.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view model --layer 1 --head 3
 shot llama-rope.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 3 --step rotate --row 5
+# The two real GGUF models (tools/fetch_models.sh installs them; skipped when absent).
+smol=sample_models/SmolLM2-135M-Instruct-Q4_1.gguf
+gemma270=sample_models/gemma-3-270m-Q4_K_M.gguf
+if [[ -f $smol && -f $gemma270 ]]; then
+  shot smollm2-gguf-grid.png --model "$smol" --text "Mary went to the market. John went to the park. Then Mary gave the apple to" --view model --layer 3 --head 1
+  shot gemma3-gguf-zh.png --lang zh --model "$gemma270" --text "小猫坐在垫子上，因为它很累。注意力机制让模型看见上下文。" --view heatmap --layer 5 --head 0 --step 6 --row 10
+else
+  echo "skipping the GGUF screenshots: run tools/fetch_models.sh first" >&2
+fi

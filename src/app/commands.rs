@@ -42,6 +42,12 @@ pub enum Command {
     LoadLesson(usize),
     /// Open a model folder (a dialog when `None`).
     OpenModel(Option<PathBuf>),
+    /// Pick a GGUF file and load it.
+    OpenGguf,
+    /// Scan this computer for models (`true`: again, even if scanned before).
+    ScanModels(bool),
+    /// Pick a folder to add to the scan.
+    AddModelFolder,
     /// Focus a layer of the model.
     FocusLayer(usize),
     /// Select a (query, key) cell.
@@ -171,6 +177,29 @@ impl AttnApp {
                         self.state.view = View::Model;
                     }
                     self.start_model_load(ctx, crate::model::resolve_dir(&p));
+                }
+            }
+            Command::OpenGguf => {
+                let path = self.dialog_override.clone().or_else(|| {
+                    rfd::FileDialog::new()
+                        .add_filter("GGUF", &["gguf"])
+                        .pick_file()
+                });
+                if let Some(p) = path {
+                    self.push(Command::OpenModel(Some(p)));
+                }
+            }
+            Command::ScanModels(again) => self.scan_models(ctx, again),
+            Command::AddModelFolder => {
+                let dir = self
+                    .dialog_override
+                    .clone()
+                    .or_else(|| rfd::FileDialog::new().pick_folder());
+                if let Some(d) = dir {
+                    if !self.state.model_folders.contains(&d) {
+                        self.state.model_folders.push(d);
+                    }
+                    self.scan_models(ctx, true);
                 }
             }
             Command::FocusLayer(l) => self.state.layer = l,

@@ -57,18 +57,25 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
             });
             ui.menu_button(t(Msg::MenuModel), |ui| {
                 ui.label(RichText::new(t(Msg::SampleModels)).weak());
-                for dir in sample_models() {
+                let samples = sample_models();
+                for dir in &samples {
                     let name = dir
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
                     if ui.button(name).clicked() {
-                        app.push(Command::OpenModel(Some(dir)));
+                        app.push(Command::OpenModel(Some(dir.clone())));
                     }
+                }
+                if !samples.iter().any(|p| crate::model::from_gguf::is_gguf(p)) {
+                    ui.label(RichText::new(t(Msg::FetchModelsHint)).weak().small());
                 }
                 ui.separator();
                 if ui.button(t(Msg::OpenModelFolder)).clicked() {
                     app.push(Command::OpenModel(None));
+                }
+                if ui.button(t(Msg::OpenGgufFile)).clicked() {
+                    app.push(Command::OpenGguf);
                 }
                 ui.menu_button(t(Msg::RecentModels), |ui| {
                     if app.state.recent_models.is_empty() {
@@ -80,16 +87,8 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                         }
                     }
                 });
-                ui.menu_button(t(Msg::HfCache), |ui| {
-                    let found = crate::model::hf_cache_models();
-                    if found.is_empty() {
-                        ui.label(t(Msg::NoneFound));
-                    }
-                    for dir in found {
-                        if ui.button(dir.display().to_string()).clicked() {
-                            app.push(Command::OpenModel(Some(dir)));
-                        }
-                    }
+                ui.menu_button(t(Msg::ModelsOnComputer), |ui| {
+                    found_models_ui(app, ui, lang);
                 });
             });
             ui.menu_button(t(Msg::MenuView), |ui| {
@@ -352,7 +351,8 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     token_chips(app, ui);
 }
 
-/// The shipped sample models (beside the executable's checkout, or the working folder).
+/// The sample models (beside the executable's checkout, or the working folder): the shipped
+/// folders, and the GGUF files `tools/fetch_models.sh` installs.
 pub fn sample_models() -> Vec<std::path::PathBuf> {
     let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models");
     let base = if base.is_dir() {
@@ -364,12 +364,107 @@ pub fn sample_models() -> Vec<std::path::PathBuf> {
         .map(|it| {
             it.filter_map(Result::ok)
                 .map(|e| e.path())
-                .filter(|p| p.join("config.json").is_file())
+                .filter(|p| p.join("config.json").is_file() || crate::model::from_gguf::is_gguf(p))
                 .collect()
         })
         .unwrap_or_default();
     out.sort();
     out
+}
+
+/// Model ▸ Models on this computer: the last scan (started when the menu first opens), each
+/// entry with its size and whether it opens (and why not), plus Rescan and Add folder.
+fn found_models_ui(app: &mut AttnApp, ui: &mut egui::Ui, lang: Lang) {
+    let t = |m| tr(lang, m);
+    app.push(Command::ScanModels(false));
+    match app.found_models.clone() {
+        None => {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t(Msg::Scanning));
+            });
+        }
+        Some(found) if found.is_empty() => {
+            ui.label(t(Msg::NoneFound));
+        }
+        Some(found) => {
+            let mut store = None;
+            for f in found.iter() {
+                if store != Some(f.store) {
+                    store = Some(f.store);
+                    ui.label(RichText::new(f.store.name()).weak());
+                }
+                let text = format!("{} · {:.0} MB", f.label, f.bytes as f64 / 1e6);
+                match &f.status {
+                    Ok(info) => {
+                        if ui
+                            .button(format!("{text} · {info}"))
+                            .on_hover_text(f.path.display().to_string())
+                            .clicked()
+                        {
+                            app.push(Command::OpenModel(Some(f.path.clone())));
+                        }
+                    }
+                    Err(why) => {
+                        ui.add_enabled(false, egui::Button::new(text))
+                            .on_disabled_hover_text(why);
+                        ui.label(RichText::new(format!("  ✗ {why}")).weak().small());
+                    }
+                }
+            }
+        }
+    }
+    ui.separator();
+    if ui.button(t(Msg::Rescan)).clicked() {
+        app.push(Command::ScanModels(true));
+    }
+    if ui.button(t(Msg::AddModelFolder)).clicked() {
+        app.push(Command::AddModelFolder);
+    }
+}
+
+/// What a GGUF file says about itself, and what the loaded model holds in memory.
+fn gguf_card_ui(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    m: &crate::model::Model,
+    card: &crate::model::from_gguf::GgufCard,
+) {
+    let t = |msg| tr(lang, msg);
+    let mb = |b: u64| format!("{:.1} MB", b as f64 / 1e6);
+    let mix: Vec<String> = card
+        .quant_mix
+        .iter()
+        .map(|(ty, n)| format!("{ty} × {n}"))
+        .collect();
+    egui::Grid::new("gguf_card").num_columns(2).show(ui, |ui| {
+        let mut row = |k: &str, v: String| {
+            ui.label(RichText::new(k).weak());
+            ui.label(v);
+            ui.end_row();
+        };
+        row(
+            t(Msg::CardArchitecture),
+            format!("{} (GGUF v{})", card.architecture, card.version),
+        );
+        row(t(Msg::CardQuantization), mix.join(", "));
+        if let Some(c) = card.context_length {
+            row(t(Msg::CardContext), c.to_string());
+        }
+        if let Some(l) = &card.license {
+            row(t(Msg::CardLicense), l.clone());
+        }
+        row(t(Msg::CardFile), mb(m.file_bytes));
+        row(
+            t(Msg::CardMemory),
+            format!(
+                "{} f32 + {} {}",
+                mb(m.held_bytes),
+                mb(card.mapped_bytes),
+                t(Msg::CardMapped)
+            ),
+        );
+    });
 }
 
 /// Text, model facts and the layer picker when a real model is the input.
@@ -400,6 +495,9 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 m.dtype,
                 m.file_bytes as f64 / 1e6
             ));
+            if let Some(card) = &m.gguf {
+                gguf_card_ui(ui, lang, m, card);
+            }
             if !m.warnings.is_empty() {
                 ui.colored_label(ui.visuals().warn_fg_color, t(Msg::ModelWarnings));
                 for w in &m.warnings {

@@ -53,6 +53,8 @@ pub struct AttnApp {
     /// Why the lab could not re-run the head.
     pub lab_error: Option<JobError>,
     pub(super) jobs: Jobs,
+    /// The last scan of Model ▸ Models on this computer.
+    pub(super) found_models: Option<Arc<Vec<crate::model::discover::Found>>>,
     /// Model loading progress in thousandths, written by the loader thread.
     pub(super) load_progress: Arc<AtomicU32>,
     pub(super) textures: TextureCache,
@@ -84,6 +86,7 @@ impl AttnApp {
             lab_trace: None,
             lab_error: None,
             jobs: Jobs::spawn(),
+            found_models: None,
             load_progress: Arc::default(),
             textures: TextureCache::default(),
             commands: Vec::new(),
@@ -100,6 +103,11 @@ impl AttnApp {
     /// Whether a computation is still running.
     pub fn busy(&self) -> bool {
         self.jobs.busy()
+    }
+
+    /// The last scan of Model ▸ Models on this computer, once it has landed.
+    pub fn found_models(&self) -> Option<&[crate::model::discover::Found]> {
+        self.found_models.as_deref().map(Vec::as_slice)
     }
 
     /// Whether a model is being loaded.

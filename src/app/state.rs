@@ -246,6 +246,8 @@ pub struct State {
     pub model_dir: Option<std::path::PathBuf>,
     /// Recently opened model folders, newest first.
     pub recent_models: Vec<std::path::PathBuf>,
+    /// Folders the user added to Model ▸ Models on this computer.
+    pub model_folders: Vec<std::path::PathBuf>,
     /// Focused layer of a model.
     pub layer: usize,
     /// Statistics table sort: column index and descending.
@@ -296,6 +298,7 @@ impl Default for State {
             col: 0,
             model_dir: None,
             recent_models: Vec::new(),
+            model_folders: Vec::new(),
             layer: 0,
             stats_sort: (0, false),
             lesson: None,
@@ -361,6 +364,7 @@ impl State {
             };
         }
         self.recent_models.truncate(8);
+        self.model_folders.truncate(32);
         self.fit_d_model_to_heads();
     }
 

@@ -85,16 +85,19 @@ pub struct Jobs {
     pub load: JobSlot<PathBuf, Arc<LoadedModel>>,
     /// One forward pass (with statistics and rollout) per (model, text).
     pub run: JobSlot<(u64, String), Arc<ModelOutput>>,
+    /// Model ▸ Models on this computer, per scan request.
+    pub scan: JobSlot<u64, Arc<Vec<crate::model::discover::Found>>>,
 }
 
 impl Jobs {
-    /// Starts the four worker threads.
+    /// Starts the five worker threads.
     pub fn spawn() -> Self {
         Jobs {
             trace: JobSlot::spawn("compute"),
             lab: JobSlot::spawn("lab"),
             load: JobSlot::spawn("model-load"),
             run: JobSlot::spawn("model-run"),
+            scan: JobSlot::spawn("model-scan"),
         }
     }
 
@@ -234,8 +237,25 @@ impl AttnApp {
         });
     }
 
+    /// Scans this computer for models (again, when `rescan`), off the UI thread.
+    pub(super) fn scan_models(&mut self, ctx: &egui::Context, rescan: bool) {
+        if self.jobs.scan.key().is_some() && !rescan {
+            return;
+        }
+        let generation = self.jobs.scan.started() + 1;
+        let roots = crate::model::discover::Roots::usual(&self.state.model_folders);
+        self.jobs.scan.submit(ctx, generation, move || {
+            Ok(Arc::new(crate::model::discover::scan(&roots)))
+        });
+    }
+
     /// Takes in whatever results have arrived.
     pub(super) fn poll_jobs(&mut self) {
+        if let Some(done) = self.jobs.scan.poll()
+            && let Ok(found) = done.result
+        {
+            self.found_models = Some(found);
+        }
         if let Some(done) = self.jobs.load.poll() {
             self.timings
                 .report(|| format!("model load {:.1} ms", done.elapsed.as_secs_f64() * 1e3));

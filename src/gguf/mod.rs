@@ -909,7 +909,7 @@ fn read_value(
         // replaced by U+FFFD rather than refusing the model.
         8 => MetaValue::String(c.string(false, what)?),
         9 => {
-            if depth >= MAX_ARRAY_DEPTH + 1 {
+            if depth > MAX_ARRAY_DEPTH {
                 return Err(GgufError::ArrayTooDeep {
                     key: key.to_owned(),
                     offset: type_at,

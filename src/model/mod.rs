@@ -5,7 +5,9 @@
 
 pub mod arch;
 pub mod config;
+pub mod discover;
 pub mod families;
+pub mod from_gguf;
 pub mod network;
 pub mod nn;
 pub mod stats;
@@ -128,6 +130,9 @@ pub enum ModelError {
         /// What is wrong with it.
         message: String,
     },
+    /// A GGUF file is invalid or describes something attnscope does not run.
+    #[error("GGUF: {0}")]
+    Gguf(String),
     /// tokenizer.json failed to load or encode.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
@@ -146,9 +151,9 @@ pub enum ModelError {
 
 /// A loaded model.
 pub struct Model {
-    /// Display name (the folder name).
+    /// Display name (the folder name, or the GGUF file's `general.name`).
     pub name: String,
-    /// The folder it came from.
+    /// The folder or GGUF file it came from.
     pub dir: PathBuf,
     /// Parsed config.
     pub config: ModelConfig,
@@ -160,13 +165,33 @@ pub struct Model {
     pub file_bytes: u64,
     /// Warnings to show (non-finite weights, by tensor and position).
     pub warnings: Vec<String>,
+    /// Bytes of f32 weights the loaded model holds in memory.
+    pub held_bytes: u64,
+    /// What a GGUF file says about itself (`None` for folders).
+    pub gguf: Option<from_gguf::GgufCard>,
     arch: Transformer,
 }
 
-/// Resolves what the user picked to a model folder: the folder itself, a HuggingFace cache
-/// entry (`models--ORG--NAME`, whose `refs/main` snapshot or newest snapshot is used), or the
-/// folder of a picked file.
+/// "tensor: 3 NaN/Inf value(s), first at flat index 7" for each non-finite tensor.
+fn non_finite_warnings(w: &Weights) -> Vec<String> {
+    w.non_finite
+        .iter()
+        .map(|b| {
+            format!(
+                "{}: {} NaN/Inf value(s), first at flat index {}",
+                b.name, b.count, b.first_index
+            )
+        })
+        .collect()
+}
+
+/// Resolves what the user picked to a model: a GGUF file itself, a folder, a HuggingFace
+/// cache entry (`models--ORG--NAME`, whose `refs/main` snapshot or newest snapshot is used),
+/// or the folder of another picked file.
 pub fn resolve_dir(path: &Path) -> PathBuf {
+    if from_gguf::is_gguf(path) {
+        return path.to_path_buf();
+    }
     if path.is_file() {
         return path
             .parent()
@@ -193,37 +218,6 @@ pub fn resolve_dir(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
-/// Model folders found in the user's HuggingFace cache (`$HF_HUB_CACHE`, `$HF_HOME/hub`,
-/// or `~/.cache/huggingface/hub`) that have the three files attnscope needs.
-pub fn hf_cache_models() -> Vec<PathBuf> {
-    let hub = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
-        });
-    let Some(hub) = hub else { return Vec::new() };
-    let Ok(entries) = std::fs::read_dir(&hub) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = entries
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("models--"))
-        })
-        .map(|p| resolve_dir(&p))
-        .filter(|d| {
-            ["config.json", "tokenizer.json", "model.safetensors"]
-                .iter()
-                .all(|f| d.join(f).is_file())
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 impl Model {
     /// Loads a model folder (see [`resolve_dir`] for what counts as one).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
@@ -236,6 +230,9 @@ impl Model {
         path: &Path,
         progress: &(dyn Fn(f32) + Sync),
     ) -> Result<Model, ModelError> {
+        if from_gguf::is_gguf(path) {
+            return Model::load_gguf(path, progress);
+        }
         let dir = resolve_dir(path);
         let need = |file: &'static str| -> Result<PathBuf, ModelError> {
             let p = dir.join(file);
@@ -277,17 +274,9 @@ impl Model {
         let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
         progress(0.1);
         let mut w = Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
-        let warnings = w
-            .non_finite
-            .iter()
-            .map(|b| {
-                format!(
-                    "{}: {} NaN/Inf value(s), first at flat index {}",
-                    b.name, b.count, b.first_index
-                )
-            })
-            .collect();
+        let warnings = non_finite_warnings(&w);
         let (dtype, file_bytes) = (w.dtype.clone(), w.file_bytes);
+        let held_bytes = w.dense_bytes();
         let arch = Transformer::load(&config.network, &mut w)?;
         progress(1.0);
         let name = dir
@@ -320,6 +309,39 @@ impl Model {
             dtype,
             file_bytes,
             warnings,
+            held_bytes,
+            gguf: None,
+            arch,
+        })
+    }
+
+    /// Loads a GGUF file (see [`from_gguf`]).
+    fn load_gguf(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Model, ModelError> {
+        let from_gguf::Loaded {
+            config,
+            tokenizer,
+            mut weights,
+            card,
+        } = from_gguf::load(path, progress)?;
+        let warnings = non_finite_warnings(&weights);
+        let (dtype, file_bytes) = (weights.dtype.clone(), weights.file_bytes);
+        let held_bytes = weights.dense_bytes();
+        let arch = Transformer::load(&config.network, &mut weights)?;
+        progress(1.0);
+        let name = card.name.clone().unwrap_or_else(|| {
+            path.file_stem()
+                .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
+        });
+        Ok(Model {
+            name,
+            dir: path.to_path_buf(),
+            config,
+            tokenizer,
+            dtype,
+            file_bytes,
+            warnings,
+            held_bytes,
+            gguf: Some(card),
             arch,
         })
     }

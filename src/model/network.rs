@@ -20,7 +20,7 @@ use super::arch::LayerRun;
 use super::nn::{
     AttnParams, LayerNorm, Linear, NormLayer, RmsNorm, RopeTable, activation, attention,
 };
-use super::weights::Weights;
+use super::weights::{RowTable, Weights};
 
 /// The normalisation every norm of a block uses.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -323,7 +323,7 @@ enum Qkv {
 /// A network with its weights, ready to run.
 pub struct Transformer {
     net: Network,
-    embed: Array2<f32>,
+    embed: Embedding,
     positions: Option<Array2<f32>>,
     token_type: Option<Array1<f32>>,
     embed_norm: Option<NormLayer>,
@@ -471,15 +471,31 @@ impl Loader<'_> {
     }
 }
 
+/// The token embedding: an f32 table, or rows read on demand (a quantised GGUF table).
+enum Embedding {
+    Dense(Array2<f32>),
+    Rows(RowTable),
+}
+
 /// Rows of an embedding table for the ids (checked against the table size).
-fn embed(table: &Array2<f32>, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
-    let (vocab, d) = table.dim();
+fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
+    let (vocab, d) = match table {
+        Embedding::Dense(t) => t.dim(),
+        Embedding::Rows(t) => (t.rows, t.cols),
+    };
     let mut x = Array2::zeros((ids.len(), d));
     for (i, &id) in ids.iter().enumerate() {
         if id as usize >= vocab {
             return Err(ModelError::BadTokenId { id, vocab });
         }
-        x.row_mut(i).assign(&table.row(id as usize));
+        match table {
+            Embedding::Dense(t) => x.row_mut(i).assign(&t.row(id as usize)),
+            Embedding::Rows(t) => {
+                let mut row = x.row_mut(i);
+                let out = row.as_slice_mut().expect("fresh rows are contiguous");
+                t.row(id as usize, out).map_err(ModelError::Gguf)?;
+            }
+        }
     }
     Ok(x)
 }
@@ -509,8 +525,11 @@ impl Transformer {
             blocks.push(ld.block(l)?);
         }
         let p = prefix;
-        let embed =
-            ld.w.matrix(&format!("{p}{}.weight", keys.embed), net.vocab_size, d)?;
+        let embed_key = format!("{p}{}.weight", keys.embed);
+        let embed = match ld.w.take_rows(&embed_key, net.vocab_size, d)? {
+            Some(rows) => Embedding::Rows(rows),
+            None => Embedding::Dense(ld.w.matrix(&embed_key, net.vocab_size, d)?),
+        };
         let positions = match keys.positions {
             Some(k) if net.embedding.learned_positions => {
                 Some(ld.w.matrix(&format!("{p}{k}.weight"), net.max_positions, d)?)

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use half::{bf16, f16};
 use ndarray::{Array1, Array2};
@@ -30,10 +31,66 @@ pub struct NonFinite {
     pub first_index: usize,
 }
 
+/// A table whose rows are produced on demand (a GGUF token embedding kept quantised in the
+/// mapped file): only the rows a text uses are ever dequantised.
+#[derive(Clone)]
+pub struct RowTable {
+    /// Rows (vocabulary size).
+    pub rows: usize,
+    /// Row length (model width).
+    pub cols: usize,
+    /// Bytes it occupies in its file.
+    pub bytes: u64,
+    source: Arc<RowSource>,
+}
+
+type RowSource = dyn Fn(usize, &mut [f32]) -> Result<(), String> + Send + Sync;
+
+impl std::fmt::Debug for RowTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RowTable({} × {}, {} B)",
+            self.rows, self.cols, self.bytes
+        )
+    }
+}
+
+impl RowTable {
+    /// A table of `rows × cols` whose row `r` is written by `source(r, out)`.
+    pub fn new(
+        rows: usize,
+        cols: usize,
+        bytes: u64,
+        source: impl Fn(usize, &mut [f32]) -> Result<(), String> + Send + Sync + 'static,
+    ) -> RowTable {
+        RowTable {
+            rows,
+            cols,
+            bytes,
+            source: Arc::new(source),
+        }
+    }
+
+    /// Writes row `r` (checked against `rows`) into `out` (`cols` long).
+    pub fn row(&self, r: usize, out: &mut [f32]) -> Result<(), String> {
+        if r >= self.rows || out.len() != self.cols {
+            return Err(format!(
+                "row {r} of a {} × {} table requested into {} values",
+                self.rows,
+                self.cols,
+                out.len()
+            ));
+        }
+        (self.source)(r, out)
+    }
+}
+
 /// All tensors of a checkpoint, by key.
 #[derive(Debug, Default)]
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
+    row_tables: HashMap<String, RowTable>,
     /// Non-finite values found while loading.
     pub non_finite: Vec<NonFinite>,
     /// Bytes of the file.
@@ -131,9 +188,56 @@ impl Weights {
         Ok(w)
     }
 
+    /// An empty set to fill by name (GGUF files).
+    pub fn empty(file_bytes: u64, dtype: String) -> Weights {
+        Weights {
+            file_bytes,
+            dtype,
+            ..Weights::default()
+        }
+    }
+
+    /// Adds a dense tensor.
+    pub fn insert(&mut self, name: String, t: Tensor) {
+        self.tensors.insert(name, t);
+    }
+
+    /// Adds a table read row by row (see [`RowTable`]).
+    pub fn insert_rows(&mut self, name: String, t: RowTable) {
+        self.row_tables.insert(name, t);
+    }
+
+    /// Bytes of the row tables (left in their file, not in f32).
+    pub fn row_table_bytes(&self) -> u64 {
+        self.row_tables.values().map(|t| t.bytes).sum()
+    }
+
+    /// Bytes of the dense f32 tensors still held.
+    pub fn dense_bytes(&self) -> u64 {
+        self.tensors.values().map(|t| 4 * t.data.len() as u64).sum()
+    }
+
+    /// Moves a row table out, if the key is one (its shape checked).
+    pub fn take_rows(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Result<Option<RowTable>, ModelError> {
+        match self.row_tables.remove(name) {
+            None => Ok(None),
+            Some(t) if t.rows == rows && t.cols == cols => Ok(Some(t)),
+            Some(t) => Err(ModelError::WrongShape {
+                name: name.to_owned(),
+                expected: vec![rows, cols],
+                got: vec![t.rows, t.cols],
+            }),
+        }
+    }
+
     /// Whether a key exists.
     pub fn contains(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.tensors.contains_key(name) || self.row_tables.contains_key(name)
     }
 
     /// The stored shape of a key, if present.
