@@ -194,6 +194,75 @@ fn gguf_paths_resolve_to_the_file() {
     assert!(!attnscope::model::from_gguf::is_gguf(&fixture_dir()));
 }
 
+/// The tiny GGUF file's bytes with `edit` applied to the bytes right after metadata key `key`
+/// (the value's type tag, then the value).
+fn patched(key: &str, edit: impl FnOnce(&mut [u8])) -> Vec<u8> {
+    let mut bytes = std::fs::read(fixture_dir().join("tiny-llama-induction-Q8_0.gguf")).unwrap();
+    let mut needle = (key.len() as u64).to_le_bytes().to_vec();
+    needle.extend_from_slice(key.as_bytes());
+    let at = bytes
+        .windows(needle.len())
+        .position(|w| w == needle.as_slice())
+        .unwrap_or_else(|| panic!("{key} is in the file"));
+    edit(&mut bytes[at + needle.len()..]);
+    bytes
+}
+
+/// Sets a u32 metadata value (type tag 4).
+fn with_u32(key: &str, value: u32) -> Vec<u8> {
+    patched(key, |b| {
+        assert_eq!(&b[..4], &4u32.to_le_bytes(), "{key} is a u32");
+        b[4..8].copy_from_slice(&value.to_le_bytes());
+    })
+}
+
+/// Loading these bytes fails with one line containing every word of `want`.
+fn refused(bytes: Vec<u8>, want: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("m.gguf");
+    std::fs::write(&p, bytes).unwrap();
+    let e = Model::load(&p).err().expect("refused").to_string();
+    for w in want {
+        assert!(e.contains(w), "{want:?} not in: {e}");
+    }
+    assert!(!e.contains('\n'), "one line: {e}");
+}
+
+#[test]
+fn absurd_metadata_gets_one_clear_line() {
+    refused(
+        with_u32("llama.block_count", 4_000_000_000),
+        &["llama.block_count", "4000000000", "out of range"],
+    );
+    refused(
+        with_u32("llama.attention.head_count", 0),
+        &["llama.attention.head_count", "out of range"],
+    );
+    refused(
+        with_u32("llama.embedding_length", 1 << 30),
+        &["llama.embedding_length"],
+    );
+    refused(
+        with_u32("tokenizer.ggml.bos_token_id", 1_000_000),
+        &["tokenizer.ggml.bos_token_id", "outside the vocabulary"],
+    );
+    // Head counts that disagree with each other or with the tensors.
+    refused(
+        with_u32("llama.attention.head_count", 3),
+        &["GGUF", "num_key_value_heads"],
+    );
+    refused(
+        with_u32("llama.attention.head_count", 2),
+        &["GGUF", "blk.0.attn_q.weight"],
+    );
+    // No tokenizer: the key renamed (same length) so the reader still parses the file.
+    let mut no_tok = std::fs::read(fixture_dir().join("tiny-llama-induction-Q8_0.gguf")).unwrap();
+    let key = b"tokenizer.ggml.tokens";
+    let at = no_tok.windows(key.len()).position(|w| w == key).unwrap();
+    no_tok[at + key.len() - 1] = b'z';
+    refused(no_tok, &["no tokenizer", "tokenizer.ggml.tokens"]);
+}
+
 /// A copy of the tiny GGUF file with `general.architecture` changed (same length).
 fn with_architecture(arch: &str) -> Vec<u8> {
     let mut bytes = std::fs::read(fixture_dir().join("tiny-llama-induction-Q8_0.gguf")).unwrap();
@@ -310,4 +379,29 @@ fn models_on_this_computer_are_found_in_each_store() {
     assert!(get(Store::Folder, "tiny-llama-induction").status.is_ok());
     // What the scan says opens, opens.
     Model::load(&ok.path).unwrap();
+}
+
+#[test]
+fn nan_scales_load_with_a_warning_naming_the_tensor() {
+    let mut bytes = std::fs::read(fixture_dir().join("tiny-llama-induction-Q8_0.gguf")).unwrap();
+    let file = attnscope::gguf::GgufFile::from_bytes(bytes.clone()).unwrap();
+    let t = file.tensor("blk.0.attn_q.weight").unwrap();
+    assert_eq!(t.ggml_type.name(), "Q8_0");
+    // A Q8_0 block starts with its f16 scale: make the first one NaN (0x7E00).
+    let at = t.offset as usize;
+    bytes[at..at + 2].copy_from_slice(&0x7E00u16.to_le_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("nan.gguf");
+    std::fs::write(&p, bytes).unwrap();
+    let m = Model::load(&p).expect("loads, with a warning");
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("blk.0.attn_q.weight") && w.contains("32 NaN/Inf")),
+        "{:?}",
+        m.warnings
+    );
+    // The heads that read it are marked, not shown as attention.
+    let run = m.run("The cat sat on the mat").unwrap();
+    assert!(!run.nonfinite_heads().is_empty());
 }

@@ -653,6 +653,32 @@ fn gguf_file_opens_from_the_menu_with_its_card() {
     assert!(h.query_by_label_contains("Q8_0 ×").is_some());
     assert!(h.query_by_label_contains("mapped, quantised").is_some());
     assert!(h.state().model_out.is_some(), "the run landed");
+    // Every model view draws on it (and the lab re-runs a head of it).
+    for view in [
+        "Layers × heads",
+        "Heatmap",
+        "All heads",
+        "Token lines",
+        "Plots",
+        "Neuron view",
+        "Attention lab",
+        "Head statistics",
+        "Rollout",
+    ] {
+        h.get_by_label(view).click();
+        for _ in 0..3 {
+            settle(&mut h);
+        }
+        let app = h.state();
+        assert!(
+            app.error.is_none() && app.lab_error.is_none(),
+            "{view}: {:?} {:?}",
+            app.error,
+            app.lab_error
+        );
+        assert!(app.trace.is_some(), "{view}: a layer trace");
+    }
+    assert!(h.state().lab_trace.is_some(), "the lab ran");
     // Models on this computer: add the fixture folder and see the file listed as openable.
     h.state_mut().dialog_override = Some(root.join("tests/fixtures/gguf"));
     h.state_mut().push(attnscope::app::Command::AddModelFolder);

@@ -646,7 +646,7 @@ pub fn weights(
                     let out = &mut buf[..take * row];
                     file.dequantize_rows(t, r, out)
                         .map_err(|e| gguf_err(e.to_string()))?;
-                    if let Some(nf) = non_finite(name, out, r * row) {
+                    if let Some(nf) = non_finite(&t.name, out, r * row) {
                         bad.push(nf);
                         break;
                     }
@@ -672,7 +672,7 @@ pub fn weights(
                 if arch == "gemma3" && t.name.ends_with("norm.weight") {
                     data.iter_mut().for_each(|x| *x -= 1.0);
                 }
-                let bad = non_finite(name, &data, 0).into_iter().collect();
+                let bad = non_finite(&t.name, &data, 0).into_iter().collect();
                 (name.clone(), Some(Tensor { shape, data }), bad)
             };
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
@@ -716,6 +716,28 @@ pub struct Loaded {
     pub weights: Weights,
     /// Its model card.
     pub card: GgufCard,
+    /// (checkpoint name, GGUF name) of every tensor, to name tensors in errors as the file does.
+    pub names: Vec<(String, String)>,
+}
+
+impl Loaded {
+    /// An error from building the network, in the file's terms: GGUF tensor names instead of
+    /// the checkpoint names they were mapped to, "the metadata" instead of config.json.
+    pub fn in_file_terms(&self, e: ModelError) -> ModelError {
+        let mut m = e
+            .to_string()
+            .replace("config.json implies", "the metadata implies")
+            .replace("config.json: ", "metadata: ")
+            .replace("model.safetensors has no tensor", "the file has no tensor");
+        for (hf, gguf) in &self.names {
+            let stem = hf.trim_end_matches(".weight").trim_end_matches(".bias");
+            let gstem = gguf.trim_end_matches(".weight").trim_end_matches(".bias");
+            if m.contains(stem) {
+                m = m.replace(stem, gstem);
+            }
+        }
+        ModelError::Gguf(m)
+    }
 }
 
 /// Opens a GGUF file: metadata, tokenizer and weights (progress in [0, 1]).
@@ -736,6 +758,11 @@ pub fn load(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Loaded, Mode
         .get_str("general.architecture")
         .unwrap_or("")
         .to_owned();
+    let names = file
+        .tensors()
+        .iter()
+        .filter_map(|t| hf_name(&arch, &t.name).map(|hf| (hf, t.name.clone())))
+        .collect();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for t in file.tensors() {
         *counts.entry(t.ggml_type.name()).or_default() += 1;
@@ -757,6 +784,7 @@ pub fn load(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Loaded, Mode
         tokenizer,
         weights,
         card,
+        names,
     })
 }
 

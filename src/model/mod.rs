@@ -317,16 +317,18 @@ impl Model {
 
     /// Loads a GGUF file (see [`from_gguf`]).
     fn load_gguf(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Model, ModelError> {
+        let mut loaded = from_gguf::load(path, progress)?;
+        let warnings = non_finite_warnings(&loaded.weights);
+        let (dtype, file_bytes) = (loaded.weights.dtype.clone(), loaded.weights.file_bytes);
+        let held_bytes = loaded.weights.dense_bytes();
+        let arch = Transformer::load(&loaded.config.network, &mut loaded.weights)
+            .map_err(|e| loaded.in_file_terms(e))?;
         let from_gguf::Loaded {
             config,
             tokenizer,
-            mut weights,
             card,
-        } = from_gguf::load(path, progress)?;
-        let warnings = non_finite_warnings(&weights);
-        let (dtype, file_bytes) = (weights.dtype.clone(), weights.file_bytes);
-        let held_bytes = weights.dense_bytes();
-        let arch = Transformer::load(&config.network, &mut weights)?;
+            ..
+        } = loaded;
         progress(1.0);
         let name = card.name.clone().unwrap_or_else(|| {
             path.file_stem()
