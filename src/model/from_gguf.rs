@@ -14,6 +14,11 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde_json::{Value, json};
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::{
+    AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper,
+    Tokenizer,
+};
 
 use crate::gguf::{GgufFile, TensorInfo};
 
@@ -280,44 +285,51 @@ fn pre_split(pre: &str) -> Option<Value> {
 }
 
 /// BPE merges recovered from a SentencePiece vocabulary: every split of a token into two
-/// vocabulary pieces, best score first (transformers' `generate_merges`).
+/// vocabulary pieces, best score first, then longer left and right pieces first
+/// (transformers' `generate_merges`; a stable sort, so ties keep the vocabulary's order).
 fn merges_from_scores(
     tokens: &[String],
-    vocab: &BTreeMap<&str, usize>,
+    vocab: &std::collections::HashMap<&str, usize>,
     score: &dyn Fn(usize) -> f64,
 ) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String, f64)> = Vec::new();
+    // (score, left chars, right chars, left, right)
+    let mut out: Vec<(f64, usize, usize, &str, &str)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for (idx, tok) in tokens.iter().enumerate() {
         // A later duplicate replaces an earlier one in the vocabulary (as a Python dict does).
         if vocab.get(tok.as_str()) != Some(&idx) || !seen.insert(tok.as_str()) {
             continue;
         }
-        let mut local: Vec<(&str, &str)> = tok
-            .char_indices()
-            .skip(1)
-            .map(|(i, _)| tok.split_at(i))
-            .filter(|(l, r)| vocab.contains_key(l) && vocab.contains_key(r))
-            .collect();
-        local.sort_by_key(|(l, r)| (vocab[l], vocab[r]));
         let s = score(idx);
+        let mut local: Vec<(usize, usize, usize, &str, &str)> = Vec::new();
+        for (n_left, (i, _)) in tok.char_indices().enumerate().skip(1) {
+            let (l, r) = tok.split_at(i);
+            if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
+                local.push((li, ri, n_left, l, r));
+            }
+        }
+        local.sort_by_key(|x| (x.0, x.1));
+        let total = tok.chars().count();
         out.extend(
             local
                 .into_iter()
-                .map(|(l, r)| (l.to_owned(), r.to_owned(), s)),
+                .map(|(_, _, n, l, r)| (s, n, total - n, l, r)),
         );
     }
     out.sort_by(|a, b| {
-        let ka = (a.2, a.0.chars().count(), a.1.chars().count());
-        let kb = (b.2, b.0.chars().count(), b.1.chars().count());
-        kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal)
+        b.0.partial_cmp(&a.0)
+            .unwrap_or(std::cmp::Ordering::Equal)
+            .then(b.1.cmp(&a.1))
+            .then(b.2.cmp(&a.2))
     });
-    out.into_iter().map(|(l, r, _)| (l, r)).collect()
+    out.into_iter()
+        .map(|(_, _, _, l, r)| (l.to_owned(), r.to_owned()))
+        .collect()
 }
 
-/// The `tokenizer.json` this file's `tokenizer.ggml.*` metadata describes (as transformers
-/// builds it from a GGUF file, with llama.cpp's pre-tokenizer for `tokenizer.ggml.pre`).
-pub fn tokenizer_json(file: &GgufFile) -> Result<Value, ModelError> {
+/// The tokenizer this file's `tokenizer.ggml.*` metadata describes (as transformers builds it
+/// from a GGUF file, with llama.cpp's pre-tokenizer for `tokenizer.ggml.pre`).
+pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     let model = file.get_str("tokenizer.ggml.model").ok_or_else(|| {
         gguf_err("the file has no tokenizer (metadata tokenizer.ggml.model is missing)")
     })?;
@@ -420,7 +432,7 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value, ModelError> {
                     .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
                     .collect()
             } else {
-                let vocab: BTreeMap<&str, usize> = spelled
+                let vocab: std::collections::HashMap<&str, usize> = spelled
                     .iter()
                     .enumerate()
                     .map(|(i, t)| (t.as_str(), i))
@@ -449,30 +461,29 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value, ModelError> {
             )));
         }
     };
-    let mut vocab = serde_json::Map::new();
-    for (i, t) in vocab_tokens.iter().enumerate() {
-        vocab.insert(t.clone(), json!(i));
-    }
-    // Control tokens (type 3) are special; user-defined ones (type 4) are matched whole.
+    // The vocabulary (a later duplicate wins, as in a Python dict) and the added tokens:
+    // control tokens (type 3) are special, user-defined ones (type 4) are matched whole.
+    let vocab: Vocab = vocab_tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
     let alphabet: std::collections::HashSet<char> = bytes_to_unicode().iter().copied().collect();
-    let mut added = Vec::new();
+    let mut specials = Vec::new();
+    let mut users = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
-        let special = kind(i) == 3 && (!byte_level || t.chars().all(|c| alphabet.contains(&c)));
-        let user = kind(i) == 4 && vocab.contains_key(t);
-        if special || user {
-            let id = vocab.get(t).and_then(Value::as_u64).unwrap_or(i as u64);
-            added.push(
-                json!({"id": id, "content": t, "single_word": false, "lstrip": false,
-                "rstrip": false, "normalized": false, "special": special}),
-            );
+        if kind(i) == 3 && (!byte_level || t.chars().all(|c| alphabet.contains(&c))) {
+            specials.push(AddedToken::from(t.clone(), true).normalized(false));
+        } else if kind(i) == 4 && vocab.contains_key(t) {
+            users.push(AddedToken::from(t.clone(), false).normalized(false));
         }
     }
     let token_of = |id: Option<usize>| id.map(|i| (vocab_tokens[i].clone(), i));
     let mut single = Vec::new();
-    let mut specials = serde_json::Map::new();
+    let mut template_tokens = serde_json::Map::new();
     let mut special = |tok: &(String, usize), out: &mut Vec<Value>| {
         out.push(json!({"SpecialToken": {"id": tok.0, "type_id": 0}}));
-        specials.insert(
+        template_tokens.insert(
             tok.0.clone(),
             json!({"id": tok.0, "ids": [tok.1], "tokens": [tok.0]}),
         );
@@ -485,15 +496,20 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value, ModelError> {
         special(&e, &mut single);
     }
     let post = json!({"type": "TemplateProcessing", "single": single, "pair": single,
-        "special_tokens": specials});
-    let merges: Vec<Value> = merges.into_iter().map(|(a, b)| json!([a, b])).collect();
+        "special_tokens": template_tokens});
     let unk = token_of(id_of("tokenizer.ggml.unknown_token_id")?)
         .map(|t| t.0)
         .or_else(|| (!byte_level && vocab.contains_key("<unk>")).then(|| "<unk>".to_owned()));
-    let bpe = json!({"type": "BPE", "dropout": null, "unk_token": if byte_level { Value::Null } else { json!(unk) },
-        "continuing_subword_prefix": null, "end_of_word_suffix": null,
-        "fuse_unk": !byte_level, "byte_fallback": !byte_level, "ignore_merges": false,
-        "vocab": vocab, "merges": merges});
+    let mut builder = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .fuse_unk(!byte_level)
+        .byte_fallback(!byte_level);
+    if !byte_level && let Some(u) = unk {
+        builder = builder.unk_token(u);
+    }
+    let bpe = builder
+        .build()
+        .map_err(|e| gguf_err(format!("the vocabulary does not make a BPE model: {e}")))?;
     let (normalizer, pre_tokenizer, decoder) = if byte_level {
         let pre = file.get_str("tokenizer.ggml.pre").unwrap_or("default");
         (
@@ -521,11 +537,23 @@ pub fn tokenizer_json(file: &GgufFile) -> Result<Value, ModelError> {
             )
         }
     };
-    Ok(
-        json!({"version": "1.0", "truncation": null, "padding": null, "added_tokens": added,
-        "normalizer": normalizer, "pre_tokenizer": pre_tokenizer, "post_processor": post,
-        "decoder": decoder, "model": bpe}),
-    )
+    // The small parts are described as in tokenizer.json and deserialized by `tokenizers`.
+    fn part<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<Option<T>, ModelError> {
+        if v.is_null() {
+            return Ok(None);
+        }
+        serde_json::from_value(v)
+            .map(Some)
+            .map_err(|e| gguf_err(format!("cannot build the tokenizer's {what}: {e}")))
+    }
+    let mut tok = Tokenizer::new(bpe);
+    tok.with_normalizer(part::<NormalizerWrapper>(normalizer, "normalizer")?);
+    tok.with_pre_tokenizer(part::<PreTokenizerWrapper>(pre_tokenizer, "pre-tokenizer")?);
+    tok.with_post_processor(part::<PostProcessorWrapper>(post, "post-processor")?);
+    tok.with_decoder(part::<DecoderWrapper>(decoder, "decoder")?);
+    tok.add_special_tokens(&specials);
+    tok.add_tokens(&users);
+    Ok(tok)
 }
 
 /// The HuggingFace name of a llama.cpp tensor name for this architecture (`None`: not used
@@ -742,8 +770,19 @@ impl Loaded {
 
 /// Opens a GGUF file: metadata, tokenizer and weights (progress in [0, 1]).
 pub fn load(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Loaded, ModelError> {
+    let timings = std::env::var_os("ATTNSCOPE_TIMINGS").is_some();
+    let start = std::time::Instant::now();
+    let lap = |what: &str| {
+        if timings {
+            eprintln!(
+                "gguf load: {what} at {:.0} ms",
+                start.elapsed().as_secs_f64() * 1e3
+            );
+        }
+    };
     let file = GgufFile::open(path).map_err(|e| gguf_err(e.to_string()))?;
     let file = Arc::new(file);
+    lap("header and metadata parsed");
     let config_json = hf_config(&file)?;
     let config = ModelConfig::from_json(&config_json.to_string()).map_err(|e| {
         gguf_err(format!(
@@ -751,9 +790,11 @@ pub fn load(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Loaded, Mode
             e.to_string().replace("config.json: ", "")
         ))
     })?;
-    let tokenizer = ModelTokenizer::from_json(&tokenizer_json(&file)?.to_string())?;
+    let tokenizer = ModelTokenizer::from_tokenizer(tokenizer(&file)?);
+    lap("tokenizer built");
     progress(0.1);
     let weights = weights(&file, &config, &|f| progress(0.1 + 0.85 * f))?;
+    lap("weights dequantised");
     let arch = file
         .get_str("general.architecture")
         .unwrap_or("")
@@ -865,7 +906,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let vocab: BTreeMap<&str, usize> = tokens
+        let vocab: std::collections::HashMap<&str, usize> = tokens
             .iter()
             .enumerate()
             .map(|(i, t)| (t.as_str(), i))

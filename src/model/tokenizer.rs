@@ -55,6 +55,11 @@ impl ModelTokenizer {
         Ok(ModelTokenizer { inner })
     }
 
+    /// Wraps a tokenizer built in code (a GGUF file's vocabulary).
+    pub fn from_tokenizer(inner: Tokenizer) -> ModelTokenizer {
+        ModelTokenizer { inner }
+    }
+
     /// Vocabulary size including added tokens.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
