@@ -1,0 +1,108 @@
+//! Times the linear layers at the sample models' exact shapes: attnscope's own register-tiled
+//! kernel (rows split over rayon) against the `gemm` crate (packing, runtime dispatch).
+//! Run: cargo run --release --example linear_shapes   (torch.mm at the same shapes:
+//! python3 tools/bench_linear_torch.py; BENCHMARKS.md has both, with the CPU).
+
+use std::time::Instant;
+
+use attnscope::core::kernels::{self, Backend};
+use rayon::prelude::*;
+
+fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usize) {
+    out.par_chunks_mut(32 * m)
+        .enumerate()
+        .for_each(|(blk, chunk)| {
+            let rows = chunk.len() / m;
+            let i0 = blk * 32;
+            kernels::gemm(backend, rows, m, k, 1.0, &x[i0 * k..], k, w, m, chunk, m);
+        });
+}
+
+fn crate_gemm(x: &[f32], w: &[f32], out: &mut [f32], n: usize, k: usize, m: usize) {
+    // SAFETY: row-major n×k, k×m and n×m buffers of exactly those sizes.
+    unsafe {
+        gemm::gemm(
+            n,
+            m,
+            k,
+            out.as_mut_ptr(),
+            1,
+            m as isize,
+            false,
+            x.as_ptr(),
+            1,
+            k as isize,
+            w.as_ptr(),
+            1,
+            m as isize,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            gemm::Parallelism::Rayon(rayon::current_num_threads()),
+        );
+    }
+}
+
+fn time(mut f: impl FnMut()) -> f64 {
+    f();
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        let mut reps = 0;
+        while t.elapsed().as_secs_f64() < 0.2 {
+            f();
+            reps += 1;
+        }
+        best = best.min(t.elapsed().as_secs_f64() / reps as f64);
+    }
+    best
+}
+
+fn main() {
+    let backend = Backend::best();
+    println!(
+        "backend {backend:?}, {} threads",
+        rayon::current_num_threads()
+    );
+    println!("| n | k → m | own ms | own GFLOP/s | gemm ms | gemm GFLOP/s | max |Δ| |");
+    for &(k, m) in &[
+        (576, 576),
+        (576, 192),
+        (576, 1536),
+        (1536, 576),
+        (384, 384),
+        (384, 1536),
+        (1536, 384),
+        (640, 1024),
+        (640, 2048),
+        (2048, 640),
+    ] {
+        for &n in &[128usize, 512] {
+            let x: Vec<f32> = (0..n * k)
+                .map(|i| ((i * 7919 % 1000) as f32 - 500.0) / 500.0)
+                .collect();
+            let w: Vec<f32> = (0..k * m)
+                .map(|i| ((i * 104729 % 1000) as f32 - 500.0) / 5000.0)
+                .collect();
+            let mut a = vec![0.0; n * m];
+            let mut b = vec![0.0; n * m];
+            let t_own = time(|| own(backend, &x, &w, &mut a, k, m));
+            let t_gemm = time(|| crate_gemm(&x, &w, &mut b, n, k, m));
+            let diff = a
+                .iter()
+                .zip(&b)
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0, f32::max);
+            let flops = 2.0 * (n * k * m) as f64;
+            println!(
+                "| {n} | {k} → {m} | {:.3} | {:.0} | {:.3} | {:.0} | {diff:.1e} |",
+                t_own * 1e3,
+                flops / t_own / 1e9,
+                t_gemm * 1e3,
+                flops / t_gemm / 1e9
+            );
+        }
+    }
+}
