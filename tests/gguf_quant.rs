@@ -41,7 +41,9 @@ fn every_type_matches_gguf_py_bit_for_bit() {
     assert_eq!(refs.len(), file.tensors().len(), "one reference per tensor");
     let mut seen = Vec::new();
     for (name, ty, want) in &refs {
-        let t = file.tensor(name).unwrap_or_else(|| panic!("{name} missing"));
+        let t = file
+            .tensor(name)
+            .unwrap_or_else(|| panic!("{name} missing"));
         assert_eq!(t.ggml_type.name(), ty, "{name}");
         assert_eq!(t.shape(), vec![2, 256], "{name}");
         let got = file.dequantize(t).expect(name);
@@ -83,7 +85,9 @@ fn dequantize_rows_is_a_slice_of_dequantize() {
                 file.dequantize_rows(t, first, &mut out).unwrap();
                 let want = &all[first * row_len..(first + count) * row_len];
                 assert!(
-                    out.iter().zip(want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    out.iter()
+                        .zip(want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
                     "{} rows {first}..{}",
                     t.name,
                     first + count
