@@ -26,7 +26,7 @@ w.add_tensor("output_norm.weight", np.ones(4, dtype=np.float16))
 w.write_header_to_file(); w.write_kv_data_to_file(); w.write_tensors_to_file(); w.close()
 
 w = gguf.GGUFWriter("seeds/gguf/quants.gguf", arch="llama")
-w.add_uint32("general.alignment", 64)
+w.add_custom_alignment(64)
 for qt in [T.Q4_0, T.Q4_1, T.Q5_0, T.Q5_1, T.Q8_0, T.Q2_K, T.Q3_K, T.Q4_K, T.Q5_K, T.Q6_K, T.Q8_K, T.IQ4_NL]:
     block, size = gguf.GGML_QUANT_SIZES[qt]
     b = rng.integers(0, 256, size=(1, size), dtype=np.uint8)
