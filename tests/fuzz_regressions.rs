@@ -165,3 +165,70 @@ fn session_crashes_stay_fixed_and_seeds_compute() {
     assert!(n >= 4, "{n} session seeds");
     report!("session: {} regression input(s), {n} seeds", cases.len());
 }
+
+/// The `gguf` target's checks on one input: a file that parses keeps its promises (every
+/// tensor inside the file, readable types dequantise, the last row alone equals the end of
+/// the whole). Returns whether it parsed.
+fn replay_gguf(data: &[u8]) -> bool {
+    use attnscope::gguf::GgufFile;
+    let Ok(f) = GgufFile::from_bytes(data.to_vec()) else {
+        return false;
+    };
+    for (key, _) in f.metadata() {
+        assert!(f.get(key).is_some(), "{key} listed but not found");
+        let _ = (
+            f.get_u64(key),
+            f.get_f32(key),
+            f.get_str(key),
+            f.get_bool(key),
+        );
+        let _ = (
+            f.get_str_array(key),
+            f.get_f32_array(key),
+            f.get_i64_array(key),
+        );
+    }
+    for t in f.tensors() {
+        assert!(
+            t.offset + t.n_bytes <= f.file_bytes(),
+            "{} out of the file",
+            t.name
+        );
+        assert_eq!(f.tensor_bytes(t).len() as u64, t.n_bytes);
+        if t.n_elements() > 1 << 20 {
+            continue;
+        }
+        match f.dequantize(t) {
+            Ok(all) => {
+                let (row_len, last) = (t.row_len(), t.n_rows() - 1);
+                let mut row = vec![0f32; row_len];
+                f.dequantize_rows(t, last, &mut row).expect("the last row");
+                let same = row
+                    .iter()
+                    .zip(&all[last * row_len..])
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{}: last row differs", t.name);
+            }
+            Err(e) => assert!(!t.ggml_type.can_dequantize(), "{}: {e}", t.name),
+        }
+    }
+    true
+}
+
+#[test]
+fn gguf_crashes_stay_fixed_and_seeds_parse() {
+    let cases = inputs("gguf");
+    for (_, data) in &cases {
+        replay_gguf(data);
+    }
+    let seeds = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds/gguf");
+    let mut n = 0;
+    for e in std::fs::read_dir(&seeds).expect("fuzz/seeds/gguf") {
+        let p = e.expect("entry").path();
+        let data = std::fs::read(&p).expect("readable seed");
+        assert!(replay_gguf(&data), "{} should parse", p.display());
+        n += 1;
+    }
+    assert!(n >= 2, "{n} gguf seeds");
+    report!("gguf: {} regression input(s), {n} seeds", cases.len());
+}

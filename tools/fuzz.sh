@@ -29,7 +29,7 @@ if ! command -v cargo-fuzz > /dev/null; then
     cargo install cargo-fuzz
 fi
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/fuzz/target}"
-read -r -a targets <<< "${FUZZ_TARGETS:-tokenizer_json model_files cli_args spec_compute session}"
+read -r -a targets <<< "${FUZZ_TARGETS:-tokenizer_json model_files cli_args spec_compute session gguf}"
 
 # Extra read-only seed folders per target (libFuzzer only writes to the first corpus dir).
 seeds_of() {
@@ -39,6 +39,9 @@ seeds_of() {
     if [ "$t" = spec_compute ]; then
         echo "$root/tests/fixtures/specs"
         echo "$root/sample_models/lessons"
+    fi
+    if [ "$t" = gguf ]; then
+        echo "$root/tests/fixtures/gguf"
     fi
     return 0
 }

@@ -13,8 +13,9 @@
 //! A string is a u64 byte length then UTF-8 bytes; an array is an element type (u32), a
 //! count (u64), then the elements. Every count, length, dimension, offset and type is
 //! checked before it is used: a count is bounded by the bytes left (each entry needs at
-//! least its minimum encoded size), so a hostile file can neither make the reader allocate
-//! much more than its own size nor read past its end. Tensor data is borrowed from the file
+//! least its minimum encoded size), so a hostile file can neither read past its end nor make
+//! the reader allocate more than a fixed multiple of its size. The worst case is an array of
+//! one-byte values, each of which becomes a 32-byte [`MetaValue`]: 32× the file. Tensor data is borrowed from the file
 //! (memory-mapped by [`GgufFile::open`]) and converted to f32 on request.
 
 mod quant;
@@ -249,6 +250,13 @@ pub enum GgufError {
         n_bytes: usize,
         /// Output values given.
         n_values: usize,
+    },
+    /// A [`TensorInfo`] whose dims, type, offset and size do not describe data of this file
+    /// (one from another file, or edited).
+    #[error("tensor {tensor:?}: its dims, type and byte range do not match this file's data")]
+    ForeignTensor {
+        /// The tensor.
+        tensor: String,
     },
     /// A row range outside the tensor, or an output that is not whole rows.
     #[error(
@@ -611,16 +619,24 @@ impl GgufFile {
             .try_for_each(|(o, b)| dequantize_blocks(t.ggml_type, b, o))
     }
 
+    /// Checks that `t` has a readable type and describes data inside this file, so that
+    /// the output can be allocated from its dims.
     fn check_dequantizable(&self, t: &TensorInfo) -> Result<(), GgufError> {
-        if t.ggml_type.can_dequantize() {
-            Ok(())
-        } else {
-            Err(GgufError::CannotDequantize {
+        if !t.ggml_type.can_dequantize() {
+            return Err(GgufError::CannotDequantize {
                 tensor: t.name.clone(),
                 ty: t.ggml_type,
                 supported: quant::dequantizable_names(),
-            })
+            });
         }
+        let consistent = tensor_n_bytes(&t.name, &t.dims, t.ggml_type).ok() == Some(t.n_bytes)
+            && self.tensor_bytes(t).len() as u64 == t.n_bytes;
+        if !consistent {
+            return Err(GgufError::ForeignTensor {
+                tensor: t.name.clone(),
+            });
+        }
+        Ok(())
     }
 }
 
