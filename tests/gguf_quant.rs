@@ -101,3 +101,32 @@ fn dequantize_rows_is_a_slice_of_dequantize() {
         assert!(file.dequantize_rows(t, 0, &mut out).is_err());
     }
 }
+
+/// `quant-blocks.gguf` (tools/make_gguf_samples.py) holds real quantised data, not random
+/// blocks — a large-range block, an all-zero block (scale 0), a block with no negative value —
+/// in F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K and Q6_K, each beside gguf-py's
+/// dequantisation of it as `<type>.f32`.
+#[test]
+fn quantised_blocks_decode_as_gguf_py_does() {
+    let file = GgufFile::open(&fixture("quant-blocks.gguf")).expect("fixture opens");
+    let mut checked = 0;
+    for t in file.tensors() {
+        if t.name.ends_with(".f32") || t.name.starts_with("source") {
+            continue;
+        }
+        let want = file
+            .dequantize(file.tensor(&format!("{}.f32", t.name)).expect("reference"))
+            .unwrap();
+        let got = file.dequantize(t).unwrap();
+        assert_eq!(got.len(), want.len(), "{}", t.name);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                g.to_bits() == w.to_bits(),
+                "{} [{i}]: {g} vs gguf-py {w}",
+                t.name
+            );
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 9);
+}

@@ -2,7 +2,8 @@
 //! every tensor dequantised (up to 1 Mi values each, so one execution stays fast). A file
 //! that parses must keep its promises: every tensor's bytes lie inside the file, and a
 //! tensor of a readable type dequantises, row by row the same as whole. Anything else must
-//! be a typed error, never a panic, hang or huge allocation.
+//! be a typed error, never a panic, hang or huge allocation. Then the model layer reads the
+//! same metadata: the HuggingFace config and the tokenizer it describes (errors, not panics).
 #![no_main]
 
 use attnscope::gguf::GgufFile;
@@ -39,5 +40,12 @@ fuzz_target!(|data: &[u8]| {
             }
             Err(_) => assert!(!t.ggml_type.can_dequantize(), "{} failed", t.name),
         }
+    }
+    // The model layer's reading of the same metadata: a config and a tokenizer, or errors.
+    if let Ok(cfg) = attnscope::model::from_gguf::hf_config(&f) {
+        let _ = attnscope::model::config::ModelConfig::from_json(&cfg.to_string());
+    }
+    if let Ok(tok) = attnscope::model::from_gguf::tokenizer(&f) {
+        let _ = tok.encode("The cat 我爱北京 2021 <bos>", true);
     }
 });

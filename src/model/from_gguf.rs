@@ -27,6 +27,9 @@ use super::config::ModelConfig;
 use super::tokenizer::ModelTokenizer;
 use super::weights::{NonFinite, RowTable, Tensor, Weights};
 
+/// Longest vocabulary entry accepted, in bytes.
+const MAX_TOKEN_BYTES: usize = 4096;
+
 /// The GGUF architectures attnscope runs (`general.architecture`).
 pub const GGUF_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3"];
 
@@ -343,6 +346,25 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
         .collect();
     if tokens.is_empty() {
         return Err(gguf_err("metadata tokenizer.ggml.tokens is empty"));
+    }
+    if tokens.len() > super::config::MAX_VOCAB {
+        return Err(gguf_err(format!(
+            "metadata tokenizer.ggml.tokens has {} tokens, more than the limit of {}",
+            tokens.len(),
+            super::config::MAX_VOCAB
+        )));
+    }
+    // Recovering merges looks up every split of every token: a hostile multi-megabyte token
+    // would make that quadratic. Real vocabularies stay far below this.
+    if let Some((i, t)) = tokens
+        .iter()
+        .enumerate()
+        .find(|(_, t)| t.len() > MAX_TOKEN_BYTES)
+    {
+        return Err(gguf_err(format!(
+            "token {i} of tokenizer.ggml.tokens is {} bytes long, more than the limit of {MAX_TOKEN_BYTES}",
+            t.len()
+        )));
     }
     let n = tokens.len();
     let types: Vec<i64> = file
