@@ -435,12 +435,14 @@ pub fn attention(
                 scores.mapv_inplace(|s| c * (s / c).tanh());
             }
             if p.causal || p.window.is_some() {
-                for ((i, j), s) in scores.indexed_iter_mut() {
-                    let future = p.causal && j > i;
-                    let outside = p.window.is_some_and(|w| j + w <= i);
-                    if future || outside {
-                        *s = f32::NEG_INFINITY;
-                    }
+                // Row i sees keys j with (not causal or j ≤ i) and (no window or i − w < j).
+                for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
+                    let row = row.as_slice_mut().expect("owned rows are contiguous");
+                    let n_k = row.len();
+                    let end = if p.causal { (i + 1).min(n_k) } else { n_k };
+                    let start = p.window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
+                    row[..start].fill(f32::NEG_INFINITY);
+                    row[end..].fill(f32::NEG_INFINITY);
                 }
             }
             let mut probs = scores.clone();
