@@ -583,8 +583,10 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
             "| {n} | {first_ms:.2} | {:.2} | {rss:.0} | {peak:.0} |",
             sec * 1e3
         );
-        rows.push(serde_json::json!({"n": n, "first_ms": first_ms, "ms": sec * 1e3,
-            "rss_mib": rss, "peak_rss_mib": peak, "load_ms": load_ms}));
+        rows.push(
+            serde_json::json!({"n": n, "first_ms": first_ms, "ms": sec * 1e3,
+            "rss_mib": rss, "peak_rss_mib": peak, "load_ms": load_ms}),
+        );
     }
     if let Some(path) = json {
         write_atomic(path, serde_json::to_string_pretty(&rows)?.as_bytes())?;

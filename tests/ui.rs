@@ -255,21 +255,26 @@ fn open_model(h: &mut Harness<'static, AttnApp>, dir: std::path::PathBuf) {
     }
 }
 
-/// Opens the tiny GPT-2 from Model ▸ Sample models and waits for its run and layer trace.
-fn open_tiny_gpt2() -> Harness<'static, AttnApp> {
-    let mut h = harness(State::default());
+/// Clicks Model ▸ `item` and waits for the model's load, run and layer trace.
+fn model_menu(h: &mut Harness<'static, AttnApp>, item: &str) {
     h.get_by_label("Model").click();
     h.run();
-    h.get_by_label("tiny-gpt2-induction").click();
+    h.get_by_label(item).click();
     h.step();
-    for _ in 0..5 {
-        settle(&mut h);
+    for _ in 0..6 {
+        settle(h);
     }
     assert!(
         h.state().model_error.is_none(),
         "{:?}",
         h.state().model_error
     );
+}
+
+/// Opens the tiny GPT-2 from Model ▸ Sample models and waits for its run and layer trace.
+fn open_tiny_gpt2() -> Harness<'static, AttnApp> {
+    let mut h = harness(State::default());
+    model_menu(&mut h, "tiny-gpt2-induction");
     h
 }
 
@@ -635,18 +640,7 @@ fn gguf_file_opens_from_the_menu_with_its_card() {
     let gguf = root.join("tests/fixtures/gguf/tiny-llama-induction-Q8_0.gguf");
     let mut h = harness(State::default());
     h.state_mut().dialog_override = Some(gguf.clone());
-    h.get_by_label("Model").click();
-    h.run();
-    h.get_by_label("Open GGUF file…").click();
-    h.step();
-    for _ in 0..6 {
-        settle(&mut h);
-    }
-    assert!(
-        h.state().model_error.is_none(),
-        "{:?}",
-        h.state().model_error
-    );
+    model_menu(&mut h, "Open GGUF file…");
     let m = &h.state().model.as_ref().expect("loaded").model;
     assert_eq!(m.dir, gguf);
     assert!(h.query_by_label_contains("llama (GGUF v3)").is_some());

@@ -770,24 +770,23 @@ pub struct Loaded {
     pub names: Vec<(String, String)>,
 }
 
-impl Loaded {
-    /// An error from building the network, in the file's terms: GGUF tensor names instead of
-    /// the checkpoint names they were mapped to, "the metadata" instead of config.json.
-    pub fn in_file_terms(&self, e: ModelError) -> ModelError {
-        let mut m = e
-            .to_string()
-            .replace("config.json implies", "the metadata implies")
-            .replace("config.json: ", "metadata: ")
-            .replace("model.safetensors has no tensor", "the file has no tensor");
-        for (hf, gguf) in &self.names {
-            let stem = hf.trim_end_matches(".weight").trim_end_matches(".bias");
-            let gstem = gguf.trim_end_matches(".weight").trim_end_matches(".bias");
-            if m.contains(stem) {
-                m = m.replace(stem, gstem);
-            }
+/// An error from building the network, in the file's terms: the GGUF tensor names of
+/// `names` (checkpoint name, GGUF name) instead of the checkpoint names they were mapped to,
+/// "the metadata" instead of config.json.
+pub fn in_file_terms(names: &[(String, String)], e: ModelError) -> ModelError {
+    let mut m = e
+        .to_string()
+        .replace("config.json implies", "the metadata implies")
+        .replace("config.json: ", "metadata: ")
+        .replace("model.safetensors has no tensor", "the file has no tensor");
+    for (hf, gguf) in names {
+        let stem = hf.trim_end_matches(".weight").trim_end_matches(".bias");
+        let gstem = gguf.trim_end_matches(".weight").trim_end_matches(".bias");
+        if m.contains(stem) {
+            m = m.replace(stem, gstem);
         }
-        ModelError::Gguf(m)
     }
+    ModelError::Gguf(m)
 }
 
 /// Opens a GGUF file: metadata, tokenizer and weights (progress in [0, 1]).

@@ -274,11 +274,6 @@ impl Model {
         let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
         progress(0.1);
         let mut w = Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
-        let warnings = non_finite_warnings(&w);
-        let (dtype, file_bytes) = (w.dtype.clone(), w.file_bytes);
-        let held_bytes = w.dense_bytes();
-        let arch = Transformer::load(&config.network, &mut w)?;
-        progress(1.0);
         let name = dir
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -301,6 +296,23 @@ impl Model {
         } else {
             name
         };
+        let model = Model::assemble(name, dir, config, tokenizer, &mut w, None)?;
+        progress(1.0);
+        Ok(model)
+    }
+
+    /// Builds the network from loaded weights, and the model around it.
+    fn assemble(
+        name: String,
+        dir: PathBuf,
+        config: ModelConfig,
+        tokenizer: ModelTokenizer,
+        w: &mut Weights,
+        gguf: Option<from_gguf::GgufCard>,
+    ) -> Result<Model, ModelError> {
+        let warnings = non_finite_warnings(w);
+        let (dtype, file_bytes, held_bytes) = (w.dtype.clone(), w.file_bytes, w.dense_bytes());
+        let arch = Transformer::load(&config.network, w)?;
         Ok(Model {
             name,
             dir,
@@ -310,42 +322,29 @@ impl Model {
             file_bytes,
             warnings,
             held_bytes,
-            gguf: None,
+            gguf,
             arch,
         })
     }
 
     /// Loads a GGUF file (see [`from_gguf`]).
     fn load_gguf(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Model, ModelError> {
-        let mut loaded = from_gguf::load(path, progress)?;
-        let warnings = non_finite_warnings(&loaded.weights);
-        let (dtype, file_bytes) = (loaded.weights.dtype.clone(), loaded.weights.file_bytes);
-        let held_bytes = loaded.weights.dense_bytes();
-        let arch = Transformer::load(&loaded.config.network, &mut loaded.weights)
-            .map_err(|e| loaded.in_file_terms(e))?;
         let from_gguf::Loaded {
             config,
             tokenizer,
+            mut weights,
             card,
-            ..
-        } = loaded;
-        progress(1.0);
+            names,
+        } = from_gguf::load(path, progress)?;
         let name = card.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
         });
-        Ok(Model {
-            name,
-            dir: path.to_path_buf(),
-            config,
-            tokenizer,
-            dtype,
-            file_bytes,
-            warnings,
-            held_bytes,
-            gguf: Some(card),
-            arch,
-        })
+        let dir = path.to_path_buf();
+        let model = Model::assemble(name, dir, config, tokenizer, &mut weights, Some(card))
+            .map_err(|e| from_gguf::in_file_terms(&names, e))?;
+        progress(1.0);
+        Ok(model)
     }
 
     /// Tokenizes and runs text, truncating to the model's positions (the run says so).
