@@ -175,7 +175,7 @@ def quantize(data, qtype):
         return gguf.quants.quantize(data, QT.F16), QT.F16
 
 
-# ---------------------------------------------------------------- Llama -> GGUF
+# ---------------------------------------------------------------- HF folder -> GGUF
 
 def permute(w, n_head):
     """convert_hf_to_gguf.py LlamaModel.permute: HF rotate_half rows -> interleaved pairs."""
@@ -183,34 +183,16 @@ def permute(w, n_head):
             .swapaxes(1, 2).reshape(w.shape))
 
 
-NAMES = {
-    "input_layernorm.weight": "attn_norm.weight",
-    "self_attn.q_proj.weight": "attn_q.weight",
-    "self_attn.k_proj.weight": "attn_k.weight",
-    "self_attn.v_proj.weight": "attn_v.weight",
-    "self_attn.o_proj.weight": "attn_output.weight",
-    "post_attention_layernorm.weight": "ffn_norm.weight",
-    "mlp.gate_proj.weight": "ffn_gate.weight",
-    "mlp.up_proj.weight": "ffn_up.weight",
-    "mlp.down_proj.weight": "ffn_down.weight",
-}
-
-
-def gguf_name(hf):
-    if hf == "model.embed_tokens.weight":
-        return "token_embd.weight"
-    if hf == "model.norm.weight":
-        return "output_norm.weight"
-    if hf == "lm_head.weight":
-        return "output.weight"
-    parts = hf.split(".")
-    if parts[:2] == ["model", "layers"] and ".".join(parts[3:]) in NAMES:
-        return f"blk.{parts[2]}.{NAMES['.'.join(parts[3:])]}"
-    raise SystemExit(f"no GGUF name for tensor {hf}")
+def gguf_name(name_map, hf):
+    """The converter's map_tensor_name: gguf-py's TensorNameMap for the architecture."""
+    new = name_map.get_name(hf, try_suffixes=(".weight", ".bias"))
+    if new is None:
+        raise SystemExit(f"no GGUF name for tensor {hf}")
+    return new
 
 
 def byte_vocab(tokenizer_json):
-    """(tokens, token_types) in id order, as LlamaModel._set_vocab_gpt2 lists them."""
+    """(tokens, token_types) in id order, as TextModel._set_vocab_gpt2 lists them."""
     model = tokenizer_json["model"]
     if model["type"] != "BPE" or model["merges"]:
         raise SystemExit("expected a BPE tokenizer.json with no merges")
@@ -224,27 +206,59 @@ def byte_vocab(tokenizer_json):
     return [by_id[i] for i in range(len(by_id))], [int(types[i]) for i in range(len(by_id))]
 
 
-def write_llama(path, config, tensors, tokenizer_json, qtype_of, file_type, name):
-    """tensors: HF name -> float32 array. qtype_of(gguf_name, array) -> wanted type."""
-    n_head, n_kv = config["num_attention_heads"], config["num_key_value_heads"]
-    head_dim = config.get("head_dim") or config["hidden_size"] // n_head
-    w = Writer(path, "llama")
-    w.add_type("model")
-    w.add_name(name)
+def add_llama_keys(w, config, head_dim):
+    """LlamaModel.set_gguf_parameters (as the existing tiny-llama files have them)."""
     w.add_block_count(config["num_hidden_layers"])
     w.add_context_length(config["max_position_embeddings"])
     w.add_embedding_length(config["hidden_size"])
     w.add_feed_forward_length(config["intermediate_size"])
-    w.add_head_count(n_head)
-    w.add_head_count_kv(n_kv)
+    w.add_head_count(config["num_attention_heads"])
+    w.add_head_count_kv(config["num_key_value_heads"])
     w.add_rope_freq_base(float(config["rope_parameters"]["rope_theta"]))
     w.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
     if "head_dim" in config:
         w.add_key_length(head_dim)
         w.add_value_length(head_dim)
-    w.add_file_type(int(file_type))
-    w.add_vocab_size(config["vocab_size"])
-    w.add_rope_dimension_count(head_dim)
+
+
+def add_text_model_keys(w, config, head_dim):
+    """TextModel.set_gguf_parameters, which Qwen2Model and Qwen3Model use unchanged and
+    Gemma3Model calls first: no vocab_size, no rope.dimension_count (those are LlamaModel's);
+    rope.freq_base from rope_parameters["full_attention"] when the rope is per layer type;
+    key/value_length only when config.json has head_dim."""
+    w.add_block_count(config["num_hidden_layers"])
+    w.add_context_length(config["max_position_embeddings"])
+    w.add_embedding_length(config["hidden_size"])
+    w.add_feed_forward_length(config["intermediate_size"])
+    w.add_head_count(config["num_attention_heads"])
+    w.add_head_count_kv(config["num_key_value_heads"])
+    rope = config["rope_parameters"]
+    rope = rope.get("full_attention", rope)
+    if rope.get("rope_type", "default") != "default":
+        raise SystemExit(f"rope_type {rope['rope_type']} not written by this script")
+    w.add_rope_freq_base(float(rope["rope_theta"]))
+    w.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
+    if "head_dim" in config:
+        w.add_key_length(head_dim)
+        w.add_value_length(head_dim)
+
+
+def add_gemma3_keys(w, config, head_dim):
+    """Gemma3Model.set_gguf_parameters: TextModel's keys (the values it rewrites are the same
+    here), then sliding_window (written unless sliding_window_pattern == 1) and
+    final_logit_softcapping when set. Nothing else: not query_pre_attn_scalar, not
+    rope_local_base_freq, not the layer types; llama.cpp and transformers fill those in."""
+    add_text_model_keys(w, config, head_dim)
+    if config.get("attn_logit_softcapping") is not None:
+        raise SystemExit("Gemma3Model asserts attn_logit_softcapping is None")
+    if config.get("final_logit_softcapping"):
+        w.add_final_logit_softcapping(float(config["final_logit_softcapping"]))
+    if config.get("sliding_window_pattern") != 1:
+        w.add_sliding_window(config["sliding_window"])
+
+
+def add_byte_tokenizer(w, tokenizer_json, config):
+    """_set_vocab_gpt2 for the 256-byte vocabulary (see the module notes for where it differs)."""
     tokens, types = byte_vocab(tokenizer_json)
     w.add_tokenizer_model("gpt2")
     w.add_tokenizer_pre("gpt-2")
@@ -254,16 +268,60 @@ def write_llama(path, config, tensors, tokenizer_json, qtype_of, file_type, name
     w.add_bos_token_id(config["bos_token_id"])
     w.add_eos_token_id(config["eos_token_id"])
     w.add_add_bos_token(False)
+
+
+# Per architecture: gguf-py arch, the hyper-parameter keys, how a tensor is changed before
+# it is stored (modify_tensors), as in the converter's LlamaModel / Qwen2Model / Qwen3Model /
+# Gemma3Model.
+
+def _llama_modify(hf, data, config):
+    if hf.endswith("q_proj.weight"):
+        return permute(data, config["num_attention_heads"])
+    if hf.endswith("k_proj.weight"):
+        return permute(data, config["num_key_value_heads"])
+    return data
+
+
+def _no_modify(hf, data, config):
+    return data
+
+
+def _gemma3_modify(hf, data, config):
+    if hf.endswith("norm.weight"):          # Gemma3RMSNorm computes x * (1 + w); GGUF stores 1 + w
+        return data + np.float32(1.0)
+    return data
+
+
+ARCHS = {
+    "llama": (gguf.MODEL_ARCH.LLAMA, add_llama_keys, _llama_modify),
+    "qwen2": (gguf.MODEL_ARCH.QWEN2, add_text_model_keys, _no_modify),
+    "qwen3": (gguf.MODEL_ARCH.QWEN3, add_text_model_keys, _no_modify),
+    "gemma3": (gguf.MODEL_ARCH.GEMMA3, add_gemma3_keys, _gemma3_modify),
+}
+
+
+def write_gguf(path, arch, config, tensors, tokenizer_json, qtype_of, file_type, name):
+    """tensors: HF name -> float32 array. qtype_of(gguf_name, array) -> wanted type."""
+    model_arch, add_keys, modify = ARCHS[arch]
+    head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+    w = Writer(path, gguf.MODEL_ARCH_NAMES[model_arch])
+    w.add_type("model")
+    w.add_name(name)
+    add_keys(w, config, head_dim)
+    w.add_file_type(int(file_type))
+    if arch == "llama":
+        w.add_vocab_size(config["vocab_size"])
+        w.add_rope_dimension_count(head_dim)
+    add_byte_tokenizer(w, tokenizer_json, config)
     w.add_quantization_version(gguf.GGML_QUANT_VERSION)
 
+    name_map = gguf.get_tensor_name_map(model_arch, config["num_hidden_layers"])
     summary = []
     for hf in tensors:  # safetensors order is sorted by name; the converter keeps file order
-        data = tensors[hf]
-        new = gguf_name(hf)
-        if hf.endswith("q_proj.weight"):
-            data = permute(data, n_head)
-        elif hf.endswith("k_proj.weight"):
-            data = permute(data, n_kv)
+        if hf == "lm_head.weight" and config.get("tie_word_embeddings"):
+            continue
+        new = gguf_name(name_map, hf)
+        data = modify(hf, tensors[hf], config)
         if data.ndim <= 1 or new.endswith("_norm.weight"):
             stored, used = data.astype(np.float32), QT.F32
         else:
@@ -286,7 +344,7 @@ def tiny_induction_q8_0():
         tok = json.load(f)
     tensors = load_file(os.path.join(SRC, "model.safetensors"))
     path = os.path.join(OUT, "tiny-llama-induction-Q8_0.gguf")
-    summary = write_llama(path, config, tensors, tok, lambda name, a: QT.Q8_0,
+    summary = write_gguf(path, "llama", config, tensors, tok, lambda name, a: QT.Q8_0,
                           gguf.LlamaFileType.MOSTLY_Q8_0, "tiny-llama-induction")
     return path, summary
 
@@ -331,7 +389,7 @@ def k256_q4_k_m():
     tensors = k256_weights(config)
     six = ("attn_v.weight", "ffn_down.weight", "token_embd.weight")
     path = os.path.join(OUT, "tiny-llama-k256-Q4_K_M.gguf")
-    summary = write_llama(path, config, tensors, tok,
+    summary = write_gguf(path, "llama", config, tensors, tok,
                           lambda name, a: QT.Q6_K if name.endswith(six) else QT.Q4_K,
                           gguf.LlamaFileType.MOSTLY_Q4_K_M, "tiny-llama-k256 (random weights)")
     return path, summary
