@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Small GGUF files for attnscope's GGUF reader tests, written with the `gguf` package
-the way llama.cpp's convert_hf_to_gguf.py (class LlamaModel) writes a Llama checkpoint.
+the way llama.cpp's convert_hf_to_gguf.py writes a checkpoint (classes LlamaModel,
+Qwen2Model, Qwen3Model, Gemma3Model).
 
 Output, in tests/fixtures/gguf/:
 
@@ -21,6 +22,29 @@ Output, in tests/fixtures/gguf/:
       The K-quantisers below are written here (gguf-py has only the dequantisers): simple
       min/max fits, not llama.cpp's search, but the exact block layout. Each tensor is checked
       by dequantising with gguf.quants.dequantize.
+  tiny-qwen2-Q8_0.gguf, tiny-qwen3-Q8_0.gguf, tiny-gemma3-Q8_0.gguf
+      tests/fixtures/models/{qwen2,qwen3,gemma3}-tiny (random weights, same byte tokenizer)
+      converted as `--outtype q8_0` would: every 2-D weight Q8_0 (rows of 32 or 64 values),
+      biases (qwen2 attn_q/k/v.bias), norms (incl. attn_q_norm/attn_k_norm) F32; tied LM head,
+      no output.weight. general.architecture qwen2 / qwen3 / gemma3. What differs from Llama:
+        * no q/k row permutation (llama.cpp uses NEOX-style RoPE for these architectures);
+        * keys from TextModel.set_gguf_parameters: no vocab_size, no rope.dimension_count;
+          key_length/value_length only where config.json has head_dim (qwen3, gemma3: 16);
+          rope.freq_base = rope_parameters["full_attention"].rope_theta for Gemma 3 (1e6);
+        * gemma3: every *norm.weight stored as 1 + w (Gemma3RMSNorm computes x * (1 + w)),
+          post_attention_layernorm -> post_attention_norm, pre_feedforward_layernorm ->
+          ffn_norm, post_feedforward_layernorm -> post_ffw_norm; extra key
+          gemma3.attention.sliding_window (8). Gemma3Model writes no query_pre_attn_scalar,
+          rope_local_base_freq or layer pattern: readers use their own defaults.
+      gemma3-tiny's config.json is NOT those defaults: query_pre_attn_scalar 24 (defaults:
+      transformers 256, llama.cpp and attnscope 1/sqrt(key_length) i.e. 16) and layer_types
+      [sliding, full, sliding] (a pattern of 6 makes all three layers sliding, in
+      transformers and in llama.cpp). So transformers loading this GGUF computes a different
+      model from the folder (max |dp| ~0.5 on the --check texts); rope_local_base_freq (10000)
+      and sliding_window (8) agree. The GGUF file is still what the converter would write.
+      transformers 5.23 also cannot load tiny-qwen3 by itself: its qwen3 GGUF table does not
+      map attention.key_length to head_dim, and Qwen3Config's default head_dim (128) is not
+      16; the check passes the file's key_length as head_dim (transformers_overrides).
   quant-blocks.gguf
       One [2, 256] tensor per block type the reader must decode (F16, BF16, Q4_0, Q4_1,
       Q5_0, Q5_1, Q8_0, Q4_K, Q6_K), named by type (`q4_k`), each followed by
@@ -53,8 +77,9 @@ Where this differs, and why:
     tokenizer_config.json, which this model has not; no BOS was used in training).
 
 Rerun: python3 tools/make_gguf_samples.py   (seconds; deterministic, byte-identical output)
-       python3 tools/make_gguf_samples.py --check   (also loads each file with transformers
-       and compares the GGUF tokenizer with tokenizer.json)
+       python3 tools/make_gguf_samples.py --check   (also loads each file with transformers,
+       compares the GGUF tokenizer with tokenizer.json and, for the three tiny families, the
+       attention with transformers on the safetensors folder)
 """
 import argparse
 import json
@@ -335,7 +360,7 @@ def write_gguf(path, arch, config, tensors, tokenizer_json, qtype_of, file_type,
     return summary
 
 
-# ---------------------------------------------------------------- the three files
+# ---------------------------------------------------------------- the files
 
 def tiny_induction_q8_0():
     with open(os.path.join(SRC, "config.json")) as f:
@@ -395,6 +420,33 @@ def k256_q4_k_m():
     return path, summary
 
 
+FAMILIES = {  # file stem -> (architecture, HF folder): random-weight models of the other families
+    "tiny-qwen2-Q8_0": ("qwen2", "tests/fixtures/models/qwen2-tiny"),
+    "tiny-qwen3-Q8_0": ("qwen3", "tests/fixtures/models/qwen3-tiny"),
+    "tiny-gemma3-Q8_0": ("gemma3", "tests/fixtures/models/gemma3-tiny"),
+}
+
+
+def read_folder(folder):
+    folder = os.path.join(ROOT, folder)
+    with open(os.path.join(folder, "config.json")) as f:
+        config = json.load(f)
+    with open(os.path.join(folder, "tokenizer.json"), encoding="utf-8") as f:
+        tok = json.load(f)
+    return config, tok, load_file(os.path.join(folder, "model.safetensors"))
+
+
+def family_q8_0(stem):
+    """`convert_hf_to_gguf.py --outtype q8_0` of one FAMILIES folder: every 2-D weight Q8_0
+    (all row lengths here are 32 or 64), biases and norms F32."""
+    arch, folder = FAMILIES[stem]
+    config, tok, tensors = read_folder(folder)
+    path = os.path.join(OUT, stem + ".gguf")
+    summary = write_gguf(path, arch, config, tensors, tok, lambda name, a: QT.Q8_0,
+                         gguf.LlamaFileType.MOSTLY_Q8_0, os.path.basename(folder))
+    return path, summary
+
+
 BLOCK_TYPES = [QT.F16, QT.BF16, QT.Q4_0, QT.Q4_1, QT.Q5_0, QT.Q5_1, QT.Q8_0, QT.Q4_K, QT.Q6_K]
 
 
@@ -439,15 +491,30 @@ TEXTS = ["The cat sat on the mat because it was tired.", "我爱北京天安门�
          "Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!", "  spaces\tand\nnewlines <|endoftext|> 123"]
 
 
-def check(path):
+def transformers_overrides(path):
+    """Config keys transformers 5.23 does not read from these files, taken from the file.
+
+    Its GGUF config table for qwen3 has no attention.key_length -> head_dim entry, so a
+    Qwen3 whose head_dim is not Qwen3Config's default 128 does not load (size mismatch of
+    attn_q); the file's own key_length is passed as head_dim."""
+    r = gguf.GGUFReader(path)
+    arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
+    if arch == "qwen3":
+        return {"head_dim": int(r.fields["qwen3.attention.key_length"].parts[-1][0])}
+    return {}
+
+
+def check(path, tokenizer_path=os.path.join(SRC, "tokenizer.json")):
     """transformers loads the file; the GGUF tokenizer gives tokenizer.json's ids."""
     import torch
     from tokenizers import Tokenizer
     from transformers import AutoModelForCausalLM, AutoTokenizer
     folder, name = os.path.dirname(path), os.path.basename(path)
-    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
+                                                 attn_implementation="eager",
+                                                 **transformers_overrides(path))
     gtok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    ref = Tokenizer.from_file(os.path.join(SRC, "tokenizer.json"))
+    ref = Tokenizer.from_file(tokenizer_path)
     bad = 0
     for text in TEXTS:
         a = gtok(text)["input_ids"]
@@ -475,12 +542,37 @@ def check_against_safetensors(model):
     return worst
 
 
+def compare_attention(model, folder):
+    """max |p_gguf - p_folder| of the attention probabilities, transformers loading the GGUF
+    file vs the safetensors folder, over TEXTS (byte ids), and per config difference."""
+    import torch
+    from transformers import AutoModelForCausalLM
+    ref = AutoModelForCausalLM.from_pretrained(os.path.join(ROOT, folder), dtype=torch.float32,
+                                               attn_implementation="eager").eval()
+    model.eval()
+    for key in ("head_dim", "query_pre_attn_scalar", "layer_types", "sliding_window", "rope_parameters"):
+        a, b = getattr(model.config, key, None), getattr(ref.config, key, None)
+        if a != b:
+            print(f"  config {key}: from GGUF {a}, folder {b}")
+    worst = 0.0
+    with torch.no_grad():
+        for text in TEXTS[:3]:
+            ids = torch.tensor([list(text.encode())])
+            a = torch.stack(model(input_ids=ids, output_attentions=True).attentions)
+            b = torch.stack(ref(input_ids=ids, output_attentions=True).attentions)
+            worst = max(worst, float((a - b).abs().max()))
+    print(f"  max |p(GGUF) - p(folder)| over {len(TEXTS[:3])} texts: {worst:.3e}")
+    return worst
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="load each file with transformers")
     args = ap.parse_args()
     os.makedirs(OUT, exist_ok=True)
-    for make in (tiny_induction_q8_0, k256_q4_k_m):
+    makers = [tiny_induction_q8_0, k256_q4_k_m] + [
+        (lambda stem=stem: family_q8_0(stem)) for stem in FAMILIES]
+    for make in makers:
         path, summary = make()
         print(f"{os.path.relpath(path, ROOT)}: {os.path.getsize(path)} bytes")
         for new, t, shape in summary:
@@ -496,6 +588,11 @@ def main():
             bad += b
             if "induction" in name and check_against_safetensors(model) > 0.02:
                 bad += 1
+        for stem, (arch, folder) in FAMILIES.items():
+            print(f"check {stem}.gguf")
+            model, b = check(os.path.join(OUT, stem + ".gguf"), os.path.join(ROOT, folder, "tokenizer.json"))
+            bad += b
+            compare_attention(model, folder)
         if bad:
             sys.exit(f"{bad} check(s) failed")
 
