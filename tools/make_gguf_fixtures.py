@@ -12,9 +12,12 @@ For each model and case this writes two files in tests/fixtures/gguf/:
                         (little-endian, C order; row r of the slice is query position rows[r])
 
 Models and cases:
-  * tiny-llama-induction-Q8_0 and tiny-llama-k256-Q4_K_M (tools/make_gguf_samples.py):
-    cases english (a short sentence: one token per byte), chinese, induction; every layer,
-    head and row.
+  * tiny-llama-induction-Q8_0, tiny-llama-k256-Q4_K_M, tiny-qwen2-Q8_0, tiny-qwen3-Q8_0,
+    tiny-gemma3-Q8_0 (tools/make_gguf_samples.py): cases english (a short sentence: one
+    token per byte), chinese, induction; every layer, head and row. See MODEL_NOTES for
+    tiny-qwen3 (head_dim passed from the file's key_length: transformers does not read it;
+    recorded as "config_overrides") and tiny-gemma3 (transformers' defaults for what the
+    file does not carry: query_pre_attn_scalar 256, all layers sliding).
   * SmolLM2-135M-Instruct-Q4_1 and gemma-3-270m-Q4_K_M (tools/fetch_models.sh; skipped
     with a note when absent): english and chinese, every layer and head, the last 4 query
     rows; long (a committed paragraph repeated, cut to exactly LONG_TOKENS = 520 tokens
@@ -25,8 +28,9 @@ Models and cases:
     "tokenizer_notes" in the JSON) the texts avoid the difference.
 
 How the reference is computed: AutoModelForCausalLM.from_pretrained(folder, gguf_file=...,
-dtype=float32, attn_implementation="eager") (transformers dequantises every tensor with
-gguf-py's numpy code to float32 and undoes llama.cpp's q/k row permutation), eval mode,
+dtype=float32, attn_implementation="eager", plus config_overrides where needed)
+(transformers dequantises every tensor with gguf-py's numpy code to float32 and undoes
+llama.cpp's q/k row permutation where the architecture has one), eval mode,
 one sequence, output_attentions=True, 2 CPU threads. Token ids from
 AutoTokenizer.from_pretrained(folder, gguf_file=...)(text) (BOS added when the file says
 tokenizer.ggml.add_bos_token = true: Gemma yes, SmolLM2 and the tiny models no).
@@ -49,6 +53,9 @@ import torch  # noqa: E402
 import transformers  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_gguf_samples import transformers_overrides  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tests", "fixtures", "gguf")
@@ -74,10 +81,27 @@ LONG_TOKENS = 520
 TINY = {
     "tiny-llama-induction-Q8_0": "tests/fixtures/gguf/tiny-llama-induction-Q8_0.gguf",
     "tiny-llama-k256-Q4_K_M": "tests/fixtures/gguf/tiny-llama-k256-Q4_K_M.gguf",
+    "tiny-qwen2-Q8_0": "tests/fixtures/gguf/tiny-qwen2-Q8_0.gguf",
+    "tiny-qwen3-Q8_0": "tests/fixtures/gguf/tiny-qwen3-Q8_0.gguf",
+    "tiny-gemma3-Q8_0": "tests/fixtures/gguf/tiny-gemma3-Q8_0.gguf",
 }
 REAL = {
     "SmolLM2-135M-Instruct-Q4_1": "sample_models/SmolLM2-135M-Instruct-Q4_1.gguf",
     "gemma-3-270m-Q4_K_M": "sample_models/gemma-3-270m-Q4_K_M.gguf",
+}
+
+MODEL_NOTES = {
+    "tiny-qwen3-Q8_0": (
+        "transformers 5.23 does not map qwen3.attention.key_length to head_dim, and Qwen3Config's "
+        "default head_dim (128) is not this model's 16: the model does not load without "
+        "head_dim=16, which is passed from the file's key_length (config_overrides)."),
+    "tiny-gemma3-Q8_0": (
+        "The file carries what llama.cpp's Gemma3Model writes: no query_pre_attn_scalar and no "
+        "layer types, so transformers uses Gemma3TextConfig's defaults: query_pre_attn_scalar 256 "
+        "(scores * 256^-1/2) and sliding_window_pattern 6 (all 3 layers sliding, window 8). The "
+        "source folder tests/fixtures/models/gemma3-tiny has query_pre_attn_scalar 24 and layers "
+        "[sliding, full, sliding]; llama.cpp (and attnscope) scale by key_length^-1/2 = 16^-1/2. "
+        "This reference is transformers' reading (256, all sliding)."),
 }
 
 TOKENIZER_NOTES = {
@@ -96,7 +120,8 @@ TOKENIZER_NOTES = {
 def load(path):
     folder, name = os.path.split(os.path.join(ROOT, path))
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32,
-                                                 attn_implementation="eager")
+                                                 attn_implementation="eager",
+                                                 **transformers_overrides(os.path.join(folder, name)))
     model.eval()
     tok = AutoTokenizer.from_pretrained(folder, gguf_file=name)
     return model, tok
@@ -168,6 +193,11 @@ def write_case(stem, path, model, tok, case, text, ids, layers, rows):
                          "file says (add_bos_token)",
         },
     }
+    overrides = transformers_overrides(os.path.join(ROOT, path))
+    if overrides:
+        fixture["config_overrides"] = overrides
+    if stem in MODEL_NOTES:
+        fixture["model_notes"] = MODEL_NOTES[stem]
     if stem in TOKENIZER_NOTES:
         fixture["tokenizer_notes"] = TOKENIZER_NOTES[stem]
     with open(os.path.join(OUT, f"{stem}__{case}.json"), "w", encoding="utf-8") as f:
