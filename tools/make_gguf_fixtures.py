@@ -106,7 +106,9 @@ MODEL_NOTES = {
         "(scores * 256^-1/2) and sliding_window_pattern 6 (all 3 layers sliding, window 8). The "
         "source folder tests/fixtures/models/gemma3-tiny has query_pre_attn_scalar 24 and layers "
         "[sliding, full, sliding]; llama.cpp (and attnscope) scale by key_length^-1/2 = 16^-1/2. "
-        "This reference is transformers' reading (256, all sliding)."),
+        "This reference is transformers with llama.cpp's scale (query_pre_attn_scalar = "
+        "key_length = 16, config_overrides) and its default layer pattern (all sliding, as "
+        "llama.cpp's pattern of 6 gives too)."),
 }
 
 TOKENIZER_NOTES = {

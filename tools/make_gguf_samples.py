@@ -496,11 +496,19 @@ def transformers_overrides(path):
 
     Its GGUF config table for qwen3 has no attention.key_length -> head_dim entry, so a
     Qwen3 whose head_dim is not Qwen3Config's default 128 does not load (size mismatch of
-    attn_q); the file's own key_length is passed as head_dim."""
+    attn_q); the file's own key_length is passed as head_dim.
+
+    A Gemma 3 file has no query_pre_attn_scalar; llama.cpp scales its scores by
+    key_length^-1/2 (except the 27B), transformers by Gemma3TextConfig's default 256^-1/2.
+    They agree for every released Gemma 3 but the 27B (key_length 256); for a file whose
+    key_length is not 256 the reference follows llama.cpp, the program that runs these files,
+    and passes query_pre_attn_scalar = key_length."""
     r = gguf.GGUFReader(path)
     arch = bytes(r.fields["general.architecture"].parts[-1]).decode()
     if arch == "qwen3":
         return {"head_dim": int(r.fields["qwen3.attention.key_length"].parts[-1][0])}
+    if arch == "gemma3":
+        return {"query_pre_attn_scalar": int(r.fields["gemma3.attention.key_length"].parts[-1][0])}
     return {}
 
 
