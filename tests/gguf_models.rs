@@ -127,7 +127,7 @@ fn check_fixtures(only_committed: bool) -> usize {
 fn committed_gguf_files_match_transformers() {
     let ran = check_fixtures(true);
     assert!(
-        ran >= 6,
+        ran >= 15,
         "expected the committed tiny GGUF fixtures, ran {ran}"
     );
 }
