@@ -231,23 +231,9 @@ def byte_vocab(tokenizer_json):
     return [by_id[i] for i in range(len(by_id))], [int(types[i]) for i in range(len(by_id))]
 
 
-def add_llama_keys(w, config, head_dim):
-    """LlamaModel.set_gguf_parameters (as the existing tiny-llama files have them)."""
-    w.add_block_count(config["num_hidden_layers"])
-    w.add_context_length(config["max_position_embeddings"])
-    w.add_embedding_length(config["hidden_size"])
-    w.add_feed_forward_length(config["intermediate_size"])
-    w.add_head_count(config["num_attention_heads"])
-    w.add_head_count_kv(config["num_key_value_heads"])
-    w.add_rope_freq_base(float(config["rope_parameters"]["rope_theta"]))
-    w.add_layer_norm_rms_eps(float(config["rms_norm_eps"]))
-    if "head_dim" in config:
-        w.add_key_length(head_dim)
-        w.add_value_length(head_dim)
-
-
 def add_text_model_keys(w, config, head_dim):
-    """TextModel.set_gguf_parameters, which Qwen2Model and Qwen3Model use unchanged and
+    """TextModel.set_gguf_parameters, which LlamaModel (its vocab_size and
+    rope.dimension_count are added in write_gguf), Qwen2Model and Qwen3Model call and
     Gemma3Model calls first: no vocab_size, no rope.dimension_count (those are LlamaModel's);
     rope.freq_base from rope_parameters["full_attention"] when the rope is per layer type;
     key/value_length only when config.json has head_dim."""
@@ -318,7 +304,7 @@ def _gemma3_modify(hf, data, config):
 
 
 ARCHS = {
-    "llama": (gguf.MODEL_ARCH.LLAMA, add_llama_keys, _llama_modify),
+    "llama": (gguf.MODEL_ARCH.LLAMA, add_text_model_keys, _llama_modify),
     "qwen2": (gguf.MODEL_ARCH.QWEN2, add_text_model_keys, _no_modify),
     "qwen3": (gguf.MODEL_ARCH.QWEN3, add_text_model_keys, _no_modify),
     "gemma3": (gguf.MODEL_ARCH.GEMMA3, add_gemma3_keys, _gemma3_modify),

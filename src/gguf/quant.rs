@@ -416,16 +416,20 @@ fn scale_min_k4(j: usize, s: &[u8]) -> (u8, u8) {
     }
 }
 
+/// Sub-block j's scale and minimum of a Q4_K / Q5_K block: (d·scⱼ, dmin·mⱼ).
+fn scaled_min_k4(j: usize, d: f32, dmin: f32, scales: &[u8]) -> (f32, f32) {
+    let (sc, m) = scale_min_k4(j, scales);
+    (d * f32::from(sc), dmin * f32::from(m))
+}
+
 /// `block_q4_K { d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128] }`:
 /// x = (d·scᵢ)·q − dmin·mᵢ over 8 sub-blocks of 32, q ∈ 0..16.
 fn q4_k(b: &[u8; 144], o: &mut [f32; 256]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (scales, qs) = (&b[4..16], &b[16..144]);
     for c in 0..4 {
-        let (sc1, m1) = scale_min_k4(2 * c, scales);
-        let (sc2, m2) = scale_min_k4(2 * c + 1, scales);
-        let (d1, m1) = (d * f32::from(sc1), dmin * f32::from(m1));
-        let (d2, m2) = (d * f32::from(sc2), dmin * f32::from(m2));
+        let (d1, m1) = scaled_min_k4(2 * c, d, dmin, scales);
+        let (d2, m2) = scaled_min_k4(2 * c + 1, d, dmin, scales);
         for l in 0..32 {
             let q = qs[c * 32 + l];
             o[c * 64 + l] = d1 * f32::from(q & 0x0F) - m1;
@@ -440,10 +444,8 @@ fn q5_k(b: &[u8; 176], o: &mut [f32; 256]) {
     let (d, dmin) = (f16_at(b, 0), f16_at(b, 2));
     let (scales, qh, qs) = (&b[4..16], &b[16..48], &b[48..176]);
     for c in 0..4 {
-        let (sc1, m1) = scale_min_k4(2 * c, scales);
-        let (sc2, m2) = scale_min_k4(2 * c + 1, scales);
-        let (d1, m1) = (d * f32::from(sc1), dmin * f32::from(m1));
-        let (d2, m2) = (d * f32::from(sc2), dmin * f32::from(m2));
+        let (d1, m1) = scaled_min_k4(2 * c, d, dmin, scales);
+        let (d2, m2) = scaled_min_k4(2 * c + 1, d, dmin, scales);
         for l in 0..32 {
             let q = qs[c * 32 + l];
             let h1 = ((qh[l] >> (2 * c)) & 1) << 4;

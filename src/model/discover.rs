@@ -119,10 +119,7 @@ pub fn check_gguf(path: &Path) -> Result<String, String> {
             t.ggml_type.name()
         ));
     }
-    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
-    for t in file.tensors() {
-        *counts.entry(t.ggml_type.name()).or_default() += 1;
-    }
+    let counts = super::from_gguf::type_counts(file.tensors());
     Ok(format!("{arch} · {}", super::from_gguf::main_type(&counts)))
 }
 

@@ -52,6 +52,17 @@ pub struct GgufCard {
     pub mapped_bytes: u64,
 }
 
+/// How many tensors have each type ("Q4_K" → 96).
+pub fn type_counts<'a>(
+    tensors: impl IntoIterator<Item = &'a TensorInfo>,
+) -> BTreeMap<&'static str, usize> {
+    let mut counts = BTreeMap::new();
+    for t in tensors {
+        *counts.entry(t.ggml_type.name()).or_default() += 1;
+    }
+    counts
+}
+
 /// The type most tensors have, floats (norms, small tensors) counted only when nothing is
 /// quantised: "Q4_K" for a Q4_K_M file, not "F32".
 pub fn main_type<'a>(counts: &BTreeMap<&'a str, usize>) -> &'a str {
@@ -390,7 +401,7 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     };
     let bos = id_of("tokenizer.ggml.bos_token_id")?;
     let eos = id_of("tokenizer.ggml.eos_token_id")?;
-    id_of("tokenizer.ggml.unknown_token_id")?;
+    let unk_id = id_of("tokenizer.ggml.unknown_token_id")?;
     id_of("tokenizer.ggml.padding_token_id")?;
     let arch = file.get_str("general.architecture").unwrap_or("");
     let gemma = model == "llama" && arch.starts_with("gemma");
@@ -519,7 +530,7 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     }
     let post = json!({"type": "TemplateProcessing", "single": single, "pair": single,
         "special_tokens": template_tokens});
-    let unk = token_of(id_of("tokenizer.ggml.unknown_token_id")?)
+    let unk = token_of(unk_id)
         .map(|t| t.0)
         .or_else(|| (!byte_level && vocab.contains_key("<unk>")).then(|| "<unk>".to_owned()));
     let mut builder = BPE::builder()
@@ -661,14 +672,12 @@ pub fn weights(
         .to_owned();
     let (heads, kv) = (config.heads(), config.kv_heads());
     let mut w = Weights::empty(file.file_bytes(), String::new());
-    let mut mix: BTreeMap<&str, usize> = BTreeMap::new();
     let wanted: Vec<(&TensorInfo, String)> = file
         .tensors()
         .iter()
         .filter_map(|t| hf_name(&arch, &t.name).map(|n| (t, n)))
         .collect();
     for (t, _) in &wanted {
-        *mix.entry(t.ggml_type.name()).or_default() += 1;
         if !t.ggml_type.can_dequantize() {
             return Err(gguf_err(format!(
                 "tensor {:?} has type {}, which attnscope cannot dequantise",
@@ -677,7 +686,7 @@ pub fn weights(
             )));
         }
     }
-    w.dtype = main_type(&mix).to_owned();
+    w.dtype = main_type(&type_counts(wanted.iter().map(|(t, _)| *t))).to_owned();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = wanted.len().max(1);
     let converted: Vec<Result<Converted, ModelError>> = wanted
@@ -825,12 +834,10 @@ pub fn load(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Loaded, Mode
         .iter()
         .filter_map(|t| hf_name(&arch, &t.name).map(|hf| (hf, t.name.clone())))
         .collect();
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for t in file.tensors() {
-        *counts.entry(t.ggml_type.name()).or_default() += 1;
-    }
-    let mut quant_mix: Vec<(String, usize)> =
-        counts.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    let mut quant_mix: Vec<(String, usize)> = type_counts(file.tensors())
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
     quant_mix.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let card = GgufCard {
         version: file.version(),

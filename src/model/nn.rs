@@ -442,6 +442,15 @@ fn head_slice(
 /// Query rows per block of the causal products: block [i0, i1) can only see keys [0, i1).
 const CAUSAL_ROWS: usize = 64;
 
+/// The row blocks of a causal product over n queries and n_k keys: (first row, rows, keys the
+/// block can see).
+fn causal_blocks(n: usize, n_k: usize) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..n).step_by(CAUSAL_ROWS).map(move |i0| {
+        let i1 = (i0 + CAUSAL_ROWS).min(n);
+        (i0, i1 - i0, i1.min(n_k))
+    })
+}
+
 /// scale·q·kᵀ for a causal head, computed block by block only where a row can see keys (the
 /// columns after a block's last row stay 0, to be masked): about half the work at long inputs.
 fn causal_scores(backend: Backend, q: &Array2<f32>, k: &Array2<f32>, scale: f32) -> Array2<f32> {
@@ -453,25 +462,11 @@ fn causal_scores(backend: Backend, q: &Array2<f32>, k: &Array2<f32>, scale: f32)
     let qs = q.as_slice().expect("standard layout");
     let mut out = Array2::zeros((n, n_k));
     let o = out.as_slice_mut().expect("fresh array");
-    for i0 in (0..n).step_by(CAUSAL_ROWS) {
-        let i1 = (i0 + CAUSAL_ROWS).min(n);
-        let cols = i1.min(n_k);
-        if cols == 0 || dh == 0 {
-            continue;
+    for (i0, rows, cols) in causal_blocks(n, n_k) {
+        if cols > 0 && dh > 0 {
+            let (a, c) = (&qs[i0 * dh..], &mut o[i0 * n_k..]);
+            kernels::gemm(backend, rows, cols, dh, scale, a, dh, kt, n_k, c, n_k);
         }
-        kernels::gemm(
-            backend,
-            i1 - i0,
-            cols,
-            dh,
-            scale,
-            &qs[i0 * dh..],
-            dh,
-            kt,
-            n_k,
-            &mut o[i0 * n_k..],
-            n_k,
-        );
     }
     out
 }
@@ -488,25 +483,11 @@ fn causal_context(backend: Backend, probs: &Array2<f32>, v: &Array2<f32>) -> Arr
     let vs = v.as_slice().expect("standard layout");
     let mut out = Array2::zeros((n, dh));
     let o = out.as_slice_mut().expect("fresh array");
-    for i0 in (0..n).step_by(CAUSAL_ROWS) {
-        let i1 = (i0 + CAUSAL_ROWS).min(n);
-        let cols = i1.min(n_k);
-        if cols == 0 || dh == 0 {
-            continue;
+    for (i0, rows, cols) in causal_blocks(n, n_k) {
+        if cols > 0 && dh > 0 {
+            let (a, c) = (&ps[i0 * n_k..], &mut o[i0 * dh..]);
+            kernels::gemm(backend, rows, dh, cols, 1.0, a, n_k, vs, dh, c, dh);
         }
-        kernels::gemm(
-            backend,
-            i1 - i0,
-            dh,
-            cols,
-            1.0,
-            &ps[i0 * n_k..],
-            n_k,
-            vs,
-            dh,
-            &mut o[i0 * dh..],
-            dh,
-        );
     }
     out
 }
