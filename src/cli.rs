@@ -43,8 +43,14 @@ pub struct GuiArgs {
     #[arg(long, value_name = "FILE.json")]
     pub spec: Option<PathBuf>,
     /// Start with this text (self-attention).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "text_file")]
     pub text: Option<String>,
+    /// Start with the text of this UTF-8 file (a long document for a model).
+    #[arg(long, value_name = "FILE.txt")]
+    pub text_file: Option<PathBuf>,
+    /// Run large model inputs without asking first (scripted screenshots and benchmarks).
+    #[arg(long)]
+    pub run_big: bool,
     /// User-interface language.
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,
@@ -317,12 +323,21 @@ pub fn run(command: Command) -> Result<()> {
                 (None, Some(dir)) => {
                     let m = Model::load(&dir)?;
                     let run = m.run(text.as_deref().unwrap_or_default())?;
-                    run.layer_trace(layer).with_context(|| {
-                        format!(
+                    if layer >= run.layers.len() {
+                        bail!(
                             "layer {layer} does not exist: the model has {} layer(s)",
                             run.layers.len()
-                        )
-                    })?
+                        );
+                    }
+                    match run.layer_trace(layer) {
+                        Some(t) => t,
+                        // A long run keeps no matrices: recompute the one layer and head.
+                        None => {
+                            let opened = m.open_layer(&run, layer, &[head])?;
+                            run.trace_of(layer, opened)
+                                .context("the recomputed layer does not fit the run")?
+                        }
+                    }
                 }
                 (None, None) => bail!("give --spec or --model"),
             };
@@ -353,7 +368,10 @@ pub fn run(command: Command) -> Result<()> {
 /// `attnscope run`: tokens and all attention probabilities of a model on a text.
 fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     let model = Model::load(dir)?;
-    let run = model.run(text)?;
+    let (tokens, truncated_from) = model.tokens(text)?;
+    // Every matrix is written, so the run keeps them all (up to the memory limit).
+    let mut run = model.run_tokens_with(tokens, true, None, None)?;
+    run.truncated_from = truncated_from;
     if let Some(n) = run.truncated_from {
         eprintln!(
             "note: {n} tokens truncated to the model's {} positions",
@@ -366,7 +384,9 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     // Rows whose attention is undefined are written as NaN (null in JSON), never as the
     // softmax kernels' zeros, and listed under "nonfinite".
     let nonfinite = run.nonfinite_heads();
-    let mut att = run.attentions();
+    let mut att = run
+        .attentions()
+        .context("the run did not keep its attention matrices")?;
     for h in &nonfinite {
         eprintln!(
             "warning: layer {} head {}: {} of {} query rows have NaN/Inf scores (first: row {}); written as NaN",
@@ -533,13 +553,13 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
     }
     let (rss, _) = memory_mib();
     println!(
-        "attnscope bench --model: {} forward with all attentions captured, {} threads, kernel = {}; loaded in {load_ms:.0} ms; RSS with the model loaded: {rss:.0} MiB",
+        "attnscope bench --model: {} forward computing every attention (matrices kept when they fit, else digests), {} threads, kernel = {}; loaded in {load_ms:.0} ms; RSS with the model loaded: {rss:.0} MiB",
         model.name,
         rayon::current_num_threads(),
         Backend::best()
     );
     println!(
-        "| N | first run ms | ms (median) | RSS MiB holding the result | peak RSS MiB |\n|---:|---:|---:|---:|---:|"
+        "| N | matrices kept | first run ms | ms (median) | RSS MiB holding the result | peak RSS MiB | open a head ms | peak RSS MiB after opening |\n|---:|---|---:|---:|---:|---:|---:|---:|"
     );
     let vocab = model.tokenizer.vocab_size() as u64;
     let (cls, sep) = (
@@ -576,16 +596,33 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
         let mut held = None;
         let sec = time_median(secs, || held = Some(model.run_tokens(tokens.clone())));
         let (rss, peak) = memory_mib();
-        if let Some(Err(e)) = held {
-            bail!("{e}");
-        }
+        let run = match held {
+            Some(Ok(run)) => run,
+            Some(Err(e)) => bail!("{e}"),
+            None => bail!("no run was timed"),
+        };
+        // Opening a head as the app does: the middle layer's trace (a long run recomputes it
+        // from the hidden state it kept, with the head's full matrices).
+        let layer = run.layers.len() / 2;
+        let t_open = std::time::Instant::now();
+        let trace = if run.full {
+            run.layer_trace(layer)
+        } else {
+            let opened = model.open_layer(&run, layer, &[0])?;
+            run.trace_of(layer, opened)
+        };
+        let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
+        trace.context("the layer could not be opened")?;
+        let (_, peak_open) = memory_mib();
+        let kept = if run.full { "all" } else { "digests" };
         println!(
-            "| {n} | {first_ms:.2} | {:.2} | {rss:.0} | {peak:.0} |",
+            "| {n} | {kept} | {first_ms:.2} | {:.2} | {rss:.0} | {peak:.0} | {open_ms:.0} | {peak_open:.0} |",
             sec * 1e3
         );
         rows.push(
-            serde_json::json!({"n": n, "first_ms": first_ms, "ms": sec * 1e3,
-            "rss_mib": rss, "peak_rss_mib": peak, "load_ms": load_ms}),
+            serde_json::json!({"n": n, "matrices": kept, "first_ms": first_ms, "ms": sec * 1e3,
+            "rss_mib": rss, "peak_rss_mib": peak, "load_ms": load_ms,
+            "open_head_ms": open_ms, "peak_rss_after_open_mib": peak_open}),
         );
     }
     if let Some(path) = json {

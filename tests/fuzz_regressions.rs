@@ -72,7 +72,14 @@ fn model_files_crashes_stay_fixed() {
         let n = config.max_positions().min(3);
         let ids: Vec<u32> = (0..n as u32).collect();
         if let Ok(m) = Transformer::load(&config.network, &mut w) {
-            let _ = m.forward(Backend::best(), &ids);
+            let _ = m.forward(
+                Backend::best(),
+                &ids,
+                &attnscope::model::network::ForwardOpts {
+                    full: true,
+                    ..Default::default()
+                },
+            );
         }
     }
     report!("model_files: {} regression input(s)", cases.len());
@@ -127,7 +134,14 @@ fn model_files_seeds_load_and_run() {
         let mut w = Weights::from_bytes(&data[split + 1..], &|_| {}).expect("weights parse");
         let runs = Transformer::load(&config.network, &mut w)
             .expect(name)
-            .forward(Backend::best(), &[0, 1, 2]);
+            .forward(
+                Backend::best(),
+                &[0, 1, 2],
+                &attnscope::model::network::ForwardOpts {
+                    full: true,
+                    ..Default::default()
+                },
+            );
         let (layers, _) = runs.expect("forward");
         assert_eq!(layers.len(), 1, "{name}");
     }

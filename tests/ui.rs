@@ -337,6 +337,7 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
                 run,
                 layer: l,
                 head: hd,
+                scale: attnscope::app::state::ThumbScale::Linear,
             };
             assert_eq!(
                 h.state().textures().size_of(key),
@@ -690,4 +691,117 @@ fn gguf_file_opens_from_the_menu_with_its_card() {
             .any(|f| f.label == "tiny-llama-induction-Q8_0.gguf" && f.status.is_ok()),
         "{found:#?}"
     );
+}
+
+/// A long run (here forced by a 0 MiB limit on full matrices) keeps digests only: the grid
+/// draws every head's pooled overview, opening a head recomputes its layer with that head's
+/// matrices (equal to a full run's), a recently opened head comes back without recomputing,
+/// and rollout says why it is not shown.
+#[test]
+fn a_long_run_opens_heads_on_demand_from_the_kept_hidden_state() {
+    use attnscope::app::heatmap::TexKey;
+    use attnscope::app::state::{ThumbScale, View};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-llama-induction");
+    let text = "the cat sat on the mat. the cat sat on the mat.";
+    let state = State {
+        text_q: text.into(),
+        full_capture_mib: 0,
+        ..State::default()
+    };
+    let mut h = harness(state);
+    open_model(&mut h, dir.clone());
+    let out = h.state().model_out.clone().expect("the model ran");
+    assert!(!out.run.full, "a 0 MiB limit keeps no full matrices");
+    let n = out.run.n();
+    h.get_by_label_contains("Long input: each layer keeps its hidden state");
+    h.get_by_label(&format!("exact {n}×{n}"));
+    let run = h.state().run_generation();
+    for l in 0..out.run.layers.len() {
+        for hd in 0..out.run.heads {
+            let key = TexKey::ModelHead {
+                run,
+                layer: l,
+                head: hd,
+                scale: ThumbScale::Linear,
+            };
+            assert_eq!(
+                h.state().textures().size_of(key),
+                Some([n, n]),
+                "L{l} H{hd}"
+            );
+        }
+    }
+    // The log scale makes new thumbnails.
+    h.get_by_label("log").click();
+    settle(&mut h);
+    let key = TexKey::ModelHead {
+        run,
+        layer: 0,
+        head: 0,
+        scale: ThumbScale::Log,
+    };
+    assert!(h.state().textures().size_of(key).is_some());
+    // The same text, every matrix kept: what an opened head must equal.
+    let model = attnscope::model::Model::load(&dir).unwrap();
+    let full = model.run(text).unwrap();
+    assert!(full.full);
+    let want = full.layer_trace(1).unwrap();
+    for head in [2, 3] {
+        h.state_mut().state.layer = 1;
+        h.state_mut().state.head = head;
+        h.state_mut().state.view = View::Heatmap;
+        h.step();
+        settle(&mut h);
+        settle(&mut h);
+        let trace = h.state().trace.clone().unwrap();
+        assert_eq!(
+            trace.head_traces[head], want.head_traces[head],
+            "L1 H{head}"
+        );
+        assert_eq!(
+            trace.head_traces[0].weights.len(),
+            0,
+            "only the opened head"
+        );
+    }
+    // Back to head 2: taken from the recently opened layers, not recomputed.
+    let started = h.state().trace_jobs_started();
+    h.state_mut().state.head = 2;
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().trace_jobs_started(), started);
+    let trace = h.state().trace.clone().unwrap();
+    assert_eq!(trace.head_traces[2], want.head_traces[2]);
+    h.state_mut().state.view = View::Rollout;
+    h.step();
+    h.step();
+    h.get_by_label_contains("Rollout multiplies every layer's full n × n matrices");
+}
+
+/// A run estimated to need a lot of time waits for Run, with its estimate on screen.
+#[test]
+fn a_big_run_waits_for_the_go_ahead_with_its_estimate() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-llama-induction");
+    let mut h = harness(State::default());
+    // As if this machine managed 1 kFLOP/s: every run is "long".
+    h.state_mut().run_gate.flops_per_sec = Some(1e3);
+    h.state_mut()
+        .push(attnscope::app::Command::OpenModel(Some(dir)));
+    h.step();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    assert!(h.state().model_out.is_none(), "the run waits");
+    assert_eq!(h.state().model_runs_started(), 0);
+    h.get_by_label_contains("This run is large:");
+    h.get_by_label_contains("memory about");
+    h.get_by_label("Run").click();
+    h.step();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    assert!(h.state().model_out.is_some(), "Run started it");
+    assert_eq!(h.state().model_runs_started(), 1);
 }

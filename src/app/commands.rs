@@ -260,6 +260,9 @@ impl AttnApp {
         let trace = self.trace.as_ref().context("nothing computed yet")?;
         let matrix = MatrixKind::for_step(self.state.step);
         let head = self.state.head.min(trace.heads.saturating_sub(1));
+        if !trace.has_matrices(head) {
+            anyhow::bail!("head {head} is still being opened: export it when it is on screen");
+        }
         let title = format!(
             "{} {head} · {}",
             self.t(Msg::Head),

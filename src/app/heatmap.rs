@@ -30,7 +30,7 @@ pub enum TexKey {
         /// Lab generation.
         lab: u64,
     },
-    /// A model head's probabilities from the run of generation `run`.
+    /// A model head's pooled probabilities from the run of generation `run`, on a scale.
     ModelHead {
         /// Run generation.
         run: u64,
@@ -38,12 +38,78 @@ pub enum TexKey {
         layer: usize,
         /// Head.
         head: usize,
+        /// Colour scale.
+        scale: super::state::ThumbScale,
     },
     /// The attention rollout of the run of generation `run`.
     Rollout {
         /// Run generation.
         run: u64,
     },
+    /// One tile of a big matrix: texels (`ti`, `tj`) of side [`TILE`] at `level` (each texel
+    /// the maximum of 2^level × 2^level cells).
+    Tile {
+        /// The matrix.
+        base: TileBase,
+        /// Pooling level.
+        level: u8,
+        /// Tile row.
+        ti: u32,
+        /// Tile column.
+        tj: u32,
+    },
+}
+
+/// Matrices with more cells than this are drawn in tiles (a 1,024² texture is 4 MiB; an
+/// 8,192² one would be 256 MiB and beyond many GPUs' texture size).
+pub const WHOLE_TEXTURE_CELLS: usize = 1024 * 1024;
+
+/// Texels per tile side.
+pub const TILE: usize = 256;
+
+/// Which big matrix tiles belong to: matrix `kind` of head `head` of trace generation `trace`,
+/// in colour map `cmap`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TileBase {
+    /// Trace generation.
+    pub trace: u64,
+    /// Head.
+    pub head: usize,
+    /// Which matrix.
+    pub kind: MatrixKind,
+    /// Colour map.
+    pub cmap: Colormap,
+}
+
+/// How a heatmap's pixels are drawn.
+pub enum HeatSource {
+    /// One texture of the whole matrix.
+    Whole(TextureHandle),
+    /// Tiles made as they come into view, at the zoom's resolution.
+    Tiled(TileBase),
+}
+
+/// What the widget draws from: a texture, or tiles made through the cache.
+pub enum HeatImage<'a> {
+    /// One texture.
+    Whole(&'a TextureHandle),
+    /// Tiles of `base`, made through `cache`.
+    Tiled {
+        /// The texture cache (tiles live there).
+        cache: &'a mut TextureCache,
+        /// The matrix.
+        base: TileBase,
+    },
+}
+
+impl<'a> HeatImage<'a> {
+    /// The image of a [`HeatSource`].
+    pub fn of(src: &'a HeatSource, cache: &'a mut TextureCache) -> HeatImage<'a> {
+        match src {
+            HeatSource::Whole(t) => HeatImage::Whole(t),
+            HeatSource::Tiled(base) => HeatImage::Tiled { cache, base: *base },
+        }
+    }
 }
 
 /// Textures of heatmaps, keyed by what they show and the colour map; rebuilt only when that
@@ -51,6 +117,8 @@ pub enum TexKey {
 #[derive(Default)]
 pub struct TextureCache {
     map: HashMap<(TexKey, Colormap), (TextureHandle, Range, u64)>,
+    /// Colour ranges of tiled matrices (one pass over n² cells, done once).
+    ranges: HashMap<TileBase, (Range, u64)>,
     frame: u64,
 }
 
@@ -60,6 +128,52 @@ impl TextureCache {
         self.frame += 1;
         let frame = self.frame;
         self.map.retain(|_, (_, _, used)| frame - *used <= 2);
+        self.ranges.retain(|_, (_, used)| frame - *used <= 2);
+    }
+
+    /// The colour range of a tiled matrix (computed on first use).
+    pub fn range_of(&mut self, base: TileBase, values: &Array2<f32>, kind: MatrixKind) -> Range {
+        let frame = self.frame;
+        let e = self
+            .ranges
+            .entry(base)
+            .or_insert_with(|| (kind.range(values), frame));
+        e.1 = frame;
+        e.0
+    }
+
+    /// Tile (`ti`, `tj`) of `base` at `level`, made now if it is new and `budget` allows
+    /// (`None` otherwise: draw it next frame).
+    #[allow(clippy::too_many_arguments)]
+    fn tile(
+        &mut self,
+        ctx: &egui::Context,
+        base: TileBase,
+        level: u8,
+        (ti, tj): (usize, usize),
+        values: &Array2<f32>,
+        range: Range,
+        budget: &mut Budget,
+    ) -> Option<TextureHandle> {
+        let key = TexKey::Tile {
+            base,
+            level,
+            ti: ti as u32,
+            tj: tj as u32,
+        };
+        let frame = self.frame;
+        if let Some(e) = self.map.get_mut(&(key, base.cmap)) {
+            e.2 = frame;
+            return Some(e.0.clone());
+        }
+        if !budget.left() {
+            return None;
+        }
+        let img = color_image(&tile_values(values, level, ti, tj), base.cmap, range);
+        let tex = ctx.load_texture(format!("{key:?}"), img, egui::TextureOptions::NEAREST);
+        self.map
+            .insert((key, base.cmap), (tex.clone(), range, frame));
+        Some(tex)
     }
 
     /// The texture of `values` (a `kind` matrix) under `key`, made on first use.
@@ -71,13 +185,27 @@ impl TextureCache {
         kind: MatrixKind,
         chosen: Colormap,
     ) -> (TextureHandle, Range) {
+        self.matrix_with(ctx, key, || values.clone(), kind, chosen)
+    }
+
+    /// [`TextureCache::matrix`] with the values made only when the texture is (a
+    /// transformed overview, say).
+    pub fn matrix_with(
+        &mut self,
+        ctx: &egui::Context,
+        key: TexKey,
+        values: impl FnOnce() -> Array2<f32>,
+        kind: MatrixKind,
+        chosen: Colormap,
+    ) -> (TextureHandle, Range) {
         let frame = self.frame;
         let cmap = kind.colormap(chosen);
         let entry = self.map.entry((key, cmap)).or_insert_with(|| {
-            let range = kind.range(values);
+            let values = values();
+            let range = kind.range(&values);
             let tex = ctx.load_texture(
                 format!("{key:?}/{cmap:?}"),
-                color_image(values, cmap, range),
+                color_image(&values, cmap, range),
                 egui::TextureOptions::NEAREST,
             );
             (tex, range, frame)
@@ -124,6 +252,45 @@ impl TextureCache {
     }
 }
 
+/// Time a frame may spend making tiles; the rest follow in the next frames.
+struct Budget(std::time::Instant);
+
+impl Budget {
+    const FRAME: std::time::Duration = std::time::Duration::from_millis(10);
+
+    fn left(&self) -> bool {
+        self.0.elapsed() < Self::FRAME
+    }
+}
+
+/// The texels of one tile: cell blocks of 2^level × 2^level max-pooled (masked cells, −∞ or
+/// NaN, count only when a block has nothing else).
+pub fn tile_values(values: &Array2<f32>, level: u8, ti: usize, tj: usize) -> Array2<f32> {
+    let (n, m) = values.dim();
+    let f = 1usize << level;
+    let span = TILE * f;
+    let (r0, c0) = (ti * span, tj * span);
+    let (r1, c1) = ((r0 + span).min(n), (c0 + span).min(m));
+    let (h, w) = (
+        (r1.saturating_sub(r0)).div_ceil(f),
+        (c1.saturating_sub(c0)).div_ceil(f),
+    );
+    let mut out = Array2::from_elem((h.max(1), w.max(1)), f32::NEG_INFINITY);
+    for i in r0..r1 {
+        let row = values.row(i);
+        let mut dst = out.row_mut((i - r0) / f);
+        for (b, cell) in dst.iter_mut().enumerate() {
+            let (a, z) = (c0 + b * f, (c0 + (b + 1) * f).min(c1));
+            for &v in row.slice(ndarray::s![a..z]) {
+                if v > *cell {
+                    *cell = v;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The colour-mapped pixels of a matrix (masked cells dark grey).
 pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::ColorImage {
     let (n, m) = values.dim();
@@ -154,8 +321,8 @@ const LABEL_H: f32 = 70.0;
 pub struct HeatmapWidget<'a> {
     /// Scroll area id.
     pub id: &'a str,
-    /// The colour-mapped texture of `values`.
-    pub tex: &'a TextureHandle,
+    /// The colour-mapped texture of `values`, or its tiles.
+    pub image: HeatImage<'a>,
     /// Its value range.
     pub range: Range,
     /// The matrix.
@@ -184,10 +351,13 @@ impl HeatmapWidget<'_> {
         let lang = self.lang;
         let (n, m) = self.values.dim();
         let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 10.0);
+        // A tiled (big) matrix may fit the panel at less than a pixel per cell, and zooms in
+        // to exact cells; a whole texture keeps at least a pixel per cell.
+        let tiled = matches!(self.image, HeatImage::Tiled { .. });
         let fit = (avail.x / m.max(1) as f32)
             .min(avail.y / n.max(1) as f32)
-            .clamp(1.0, 64.0);
-        let cell = (fit * self.zoom).max(0.25);
+            .clamp(if tiled { 1e-4 } else { 1.0 }, 64.0);
+        let cell = (fit * self.zoom).clamp(if tiled { fit } else { 0.25 }, 128.0);
         let mut clicked = None;
         egui::ScrollArea::both()
             .id_salt(self.id)
@@ -201,17 +371,100 @@ impl HeatmapWidget<'_> {
                 let painter = ui.painter_at(rect);
                 let origin = rect.min + Vec2::new(LABEL_W, LABEL_H);
                 let grid = Rect::from_min_size(origin, Vec2::new(m as f32 * cell, n as f32 * cell));
-                painter.image(
-                    self.tex.id(),
-                    grid,
-                    Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-                    Color32::WHITE,
-                );
+                // The cells in view: labels, numbers and tiles are made for these only.
+                let clip = ui.clip_rect().intersect(grid);
+                let span = |lo: f32, hi: f32, o: f32, len: usize| {
+                    let a = (((lo - o) / cell).floor().max(0.0) as usize).min(len);
+                    let b = (((hi - o) / cell).ceil().max(0.0) as usize).min(len);
+                    a..b
+                };
+                let (vis_i, vis_j) = if clip.is_positive() {
+                    (
+                        span(clip.min.y, clip.max.y, origin.y, n),
+                        span(clip.min.x, clip.max.x, origin.x, m),
+                    )
+                } else {
+                    (0..0, 0..0)
+                };
+                match self.image {
+                    HeatImage::Whole(tex) => {
+                        painter.image(
+                            tex.id(),
+                            grid,
+                            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                            Color32::WHITE,
+                        );
+                    }
+                    HeatImage::Tiled { cache, base } => {
+                        // One texel per screen pixel or finer: level k pools 2^k cells.
+                        let level = if cell >= 1.0 {
+                            0
+                        } else {
+                            ((1.0 / cell).log2().ceil() as u8).min(16)
+                        };
+                        let span = TILE << level;
+                        let mut budget = Budget(std::time::Instant::now());
+                        let mut pending = false;
+                        if !vis_i.is_empty() && !vis_j.is_empty() {
+                            for ti in vis_i.start / span..=(vis_i.end - 1) / span {
+                                for tj in vis_j.start / span..=(vis_j.end - 1) / span {
+                                    let (r0, c0) = (ti * span, tj * span);
+                                    let (r1, c1) = ((r0 + span).min(n), (c0 + span).min(m));
+                                    let rect = Rect::from_min_max(
+                                        origin + Vec2::new(c0 as f32, r0 as f32) * cell,
+                                        origin + Vec2::new(c1 as f32, r1 as f32) * cell,
+                                    );
+                                    match cache.tile(
+                                        ui.ctx(),
+                                        base,
+                                        level,
+                                        (ti, tj),
+                                        self.values,
+                                        self.range,
+                                        &mut budget,
+                                    ) {
+                                        Some(tex) => {
+                                            painter.image(
+                                                tex.id(),
+                                                rect,
+                                                Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                                                Color32::WHITE,
+                                            );
+                                        }
+                                        None => {
+                                            pending = true;
+                                            painter.rect_filled(rect, 0.0, Color32::from_gray(40));
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        if pending {
+                            ui.ctx().request_repaint();
+                        }
+                        if level > 0 {
+                            painter.text(
+                                grid.left_bottom() + Vec2::new(0.0, 4.0),
+                                egui::Align2::LEFT_TOP,
+                                format!(
+                                    "{} {n}×{m} · max-pooled {}×{}",
+                                    tr(lang, Msg::TiledView),
+                                    1 << level,
+                                    1 << level
+                                ),
+                                egui::FontId::proportional(11.0),
+                                ui.visuals().weak_text_color(),
+                            );
+                        }
+                    }
+                }
                 let text_color = ui.visuals().text_color();
                 let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
                 // Labels only where they are legible: every k-th token so they never overlap.
                 let every = ((13.0 / cell).ceil() as usize).max(1);
-                for (i, tok) in self.rows.iter().enumerate().step_by(every) {
+                let first = |r: &std::ops::Range<usize>| r.start.div_ceil(every) * every;
+                for i in (first(&vis_i)..vis_i.end).step_by(every) {
+                    let Some(tok) = self.rows.get(i) else { break };
                     let y = origin.y + (i as f32 + 0.5) * cell;
                     let color = if i == self.selected.0 {
                         ui.visuals().strong_text_color()
@@ -226,7 +479,8 @@ impl HeatmapWidget<'_> {
                         color,
                     );
                 }
-                for (j, tok) in self.cols.iter().enumerate().step_by(every) {
+                for j in (first(&vis_j)..vis_j.end).step_by(every) {
+                    let Some(tok) = self.cols.get(j) else { break };
                     let x = origin.x + (j as f32 + 0.5) * cell;
                     let galley =
                         painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
@@ -249,7 +503,11 @@ impl HeatmapWidget<'_> {
                     );
                 }
                 if self.show_values && cell >= 34.0 {
-                    for ((i, j), &v) in self.values.indexed_iter() {
+                    let cells = vis_i
+                        .clone()
+                        .flat_map(|i| vis_j.clone().map(move |j| (i, j)));
+                    for (i, j) in cells {
+                        let v = self.values[[i, j]];
                         let c = Pos2::new(
                             origin.x + (j as f32 + 0.5) * cell,
                             origin.y + (i as f32 + 0.5) * cell,

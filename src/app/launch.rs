@@ -30,7 +30,14 @@ impl AttnApp {
         if let Some(l) = args.layer {
             self.state.layer = l;
         }
-        if let Some(text) = &args.text {
+        let from_file = match &args.text_file {
+            Some(path) => Some(read_text_file(path)?),
+            None => None,
+        };
+        if args.run_big {
+            self.run_gate.always = true;
+        }
+        if let Some(text) = args.text.as_ref().or(from_file.as_ref()) {
             self.state.text_q = text.clone();
             if self.state.embedding == EmbeddingMode::Matrix {
                 self.state.embedding = EmbeddingMode::Toy;
@@ -120,4 +127,23 @@ pub fn run(args: GuiArgs) -> Result<()> {
         }),
     )
     .map_err(|e| anyhow::anyhow!("cannot start the window: {e}"))
+}
+
+/// The longest text file `--text-file` reads (a model's context is at most a few hundred
+/// thousand characters).
+const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
+
+/// A UTF-8 text file, refused when larger than [`MAX_TEXT_FILE_BYTES`].
+fn read_text_file(path: &std::path::Path) -> Result<String> {
+    let len = std::fs::metadata(path)
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    if len > MAX_TEXT_FILE_BYTES {
+        anyhow::bail!(
+            "{} has {len} bytes, more than the {MAX_TEXT_FILE_BYTES} --text-file reads",
+            path.display()
+        );
+    }
+    std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
 }

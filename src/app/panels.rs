@@ -467,6 +467,9 @@ fn gguf_card_ui(
     });
 }
 
+/// The largest "keep full matrices up to" setting (the model run limit is 8 GiB).
+const MAX_FULL_CAPTURE_MIB: u64 = 6 << 10;
+
 /// Text, model facts and the layer picker when a real model is the input.
 fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
@@ -504,6 +507,19 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     ui.label(RichText::new(w).small().color(ui.visuals().warn_fg_color));
                 }
             }
+            // Up to this size a run keeps every head's matrices; beyond, digests only.
+            ui.horizontal(|ui| {
+                let cap = ui
+                    .label(RichText::new(t(Msg::KeepFullUpTo)).small())
+                    .on_hover_text(t(Msg::KeepFullTip));
+                ui.add(
+                    egui::DragValue::new(&mut app.state.full_capture_mib)
+                        .range(0..=MAX_FULL_CAPTURE_MIB)
+                        .suffix(" MiB"),
+                )
+                .labelled_by(cap.id)
+                .on_hover_text(t(Msg::KeepFullTip));
+            });
             let layers = m.config.layers();
             ui.horizontal_wrapped(|ui| {
                 ui.label(t(Msg::Layer));
@@ -581,14 +597,17 @@ fn token_chips(app: &mut AttnApp, ui: &mut egui::Ui) {
     let Some(trace) = app.trace.clone() else {
         return;
     };
-    if let Some(n) = trace.truncated_q.or(trace.truncated_k) {
+    // A model's truncation is reported with the model (its positions, not the toy limit).
+    if let Some(n) = trace.truncated_q.or(trace.truncated_k)
+        && app.state.embedding != EmbeddingMode::Model
+    {
         ui.colored_label(
             ui.visuals().warn_fg_color,
             format!(
                 "{} {} → {}",
                 tr(lang, Msg::Truncated),
                 n,
-                app.state.max_tokens
+                trace.n_q().max(trace.n_k())
             ),
         );
     }

@@ -53,6 +53,20 @@ pub struct AttnApp {
     /// Why the lab could not re-run the head.
     pub lab_error: Option<JobError>,
     pub(super) jobs: Jobs,
+    /// How many traces have been put on screen.
+    pub(super) trace_serial: u64,
+    /// What the trace on screen was computed from.
+    pub(super) trace_key: Option<super::work::TraceKey>,
+    /// Layers recently opened from long runs.
+    pub(super) opened: super::work::OpenedLayers,
+    /// Big runs wait here for a go-ahead.
+    pub run_gate: super::work::RunGate,
+    /// Set to stop the model run in progress (between layers).
+    pub(super) run_cancel: Arc<std::sync::atomic::AtomicBool>,
+    /// Layers done of the run in progress, in thousandths.
+    pub(super) run_progress: Arc<AtomicU32>,
+    /// The last run's forward rate in MFLOP/s (for the next time estimate).
+    pub(super) run_rate: Arc<AtomicU32>,
     /// The last scan of Model ▸ Models on this computer.
     pub(super) found_models: Option<Arc<Vec<crate::model::discover::Found>>>,
     /// Model loading progress in thousandths, written by the loader thread.
@@ -86,6 +100,13 @@ impl AttnApp {
             lab_trace: None,
             lab_error: None,
             jobs: Jobs::spawn(),
+            trace_serial: 0,
+            trace_key: None,
+            opened: Default::default(),
+            run_gate: Default::default(),
+            run_cancel: Arc::default(),
+            run_progress: Arc::default(),
+            run_rate: Arc::default(),
             found_models: None,
             load_progress: Arc::default(),
             textures: TextureCache::default(),
@@ -120,9 +141,16 @@ impl AttnApp {
         self.jobs.run.started()
     }
 
-    /// Generation of the trace on screen (textures are keyed by it).
+    /// Generation of the trace on screen (textures are keyed by it): counts every trace put
+    /// on screen, computed or taken from the opened layers.
     pub fn trace_generation(&self) -> u64 {
-        self.jobs.trace.generation()
+        self.trace_serial
+    }
+
+    /// How many layer traces were requested from the workers (a layer taken from the opened
+    /// layers is not).
+    pub fn trace_jobs_started(&self) -> u64 {
+        self.jobs.trace.started()
     }
 
     /// Generation of the model run on screen.
@@ -146,8 +174,7 @@ impl AttnApp {
     pub fn focused_head(&self) -> Option<(Arc<Trace>, usize)> {
         let trace = self.trace.clone()?;
         let head = self.state.head.min(trace.heads.saturating_sub(1));
-        trace.head_traces.get(head)?;
-        Some((trace, head))
+        trace.has_matrices(head).then_some((trace, head))
     }
 
     /// The texture of matrix `kind` of a head of the trace on screen, in the chosen colours.
@@ -161,6 +188,31 @@ impl AttnApp {
         let generation = self.trace_generation();
         let cmap = self.state.colormap;
         self.textures.head(ctx, generation, trace, head, kind, cmap)
+    }
+
+    /// How to draw matrix `kind` of a head of the trace on screen: one texture, or (a big
+    /// matrix) tiles made at the zoom's resolution as they come into view.
+    pub(super) fn head_image(
+        &mut self,
+        ctx: &egui::Context,
+        trace: &Trace,
+        head: usize,
+        kind: crate::export::matrix::MatrixKind,
+    ) -> Option<(super::heatmap::HeatSource, crate::export::colormap::Range)> {
+        let t = trace.head_traces.get(head)?;
+        let values = kind.values(t);
+        if values.len() <= super::heatmap::WHOLE_TEXTURE_CELLS {
+            let (tex, range) = self.head_texture(ctx, trace, head, kind)?;
+            return Some((super::heatmap::HeatSource::Whole(tex), range));
+        }
+        let key = super::heatmap::TileBase {
+            trace: self.trace_generation(),
+            head,
+            kind,
+            cmap: kind.colormap(self.state.colormap),
+        };
+        let range = self.textures.range_of(key, values, kind);
+        Some((super::heatmap::HeatSource::Tiled(key), range))
     }
 
     /// The heatmap textures alive after the last frame (tests check what views drew).

@@ -58,6 +58,29 @@ pub enum EmbeddingMode {
     Model,
 }
 
+/// How the layers × heads thumbnails map a probability to a colour.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ThumbScale {
+    /// p on [0, max].
+    #[default]
+    Linear,
+    /// log₁₀ p on [−4, 0] (weak but structured attention becomes visible).
+    Log,
+    /// Each row divided by its maximum (a diffuse row's shape as visible as a sharp one's).
+    RowNormalised,
+}
+
+impl ThumbScale {
+    /// The displayed values of an overview on this scale.
+    pub fn apply(self, values: &ndarray::Array2<f32>) -> ndarray::Array2<f32> {
+        match self {
+            ThumbScale::Linear => values.clone(),
+            ThumbScale::Log => values.mapv(|p| p.max(1e-4).log10() + 4.0),
+            ThumbScale::RowNormalised => crate::core::pool::row_normalised(values),
+        }
+    }
+}
+
 /// The main view (also the CLI's `--view`).
 #[derive(
     Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
@@ -236,6 +259,11 @@ pub struct State {
     pub view: View,
     /// Colour map of weights.
     pub colormap: Colormap,
+    /// Colour scale of the layers × heads thumbnails.
+    pub thumb_scale: ThumbScale,
+    /// A model run keeps every head's full matrices while they take at most this many MiB;
+    /// longer runs keep digests and recompute a layer when it is opened.
+    pub full_capture_mib: u64,
     /// Numbers drawn in heatmap cells (small matrices).
     pub show_values: bool,
     /// Heatmap zoom.
@@ -293,6 +321,8 @@ impl Default for State {
             head: 0,
             view: View::Heatmap,
             colormap: Colormap::Viridis,
+            thumb_scale: ThumbScale::Linear,
+            full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
             heat_zoom: 1.0,
             col: 0,
@@ -333,7 +363,8 @@ impl State {
             }
         };
         self.zoom = finite_in(self.zoom, 0.5..=3.0, 1.0);
-        self.heat_zoom = finite_in(self.heat_zoom, 0.25..=8.0, 1.0);
+        self.heat_zoom = finite_in(self.heat_zoom, 0.25..=512.0, 1.0);
+        self.full_capture_mib = self.full_capture_mib.min(6 << 10);
         self.temperature = finite_in(self.temperature, TEMPERATURE_RANGE, 1.0);
         self.heads = self.heads.clamp(1, MAX_HEADS);
         self.d_model = self.d_model.clamp(1, MAX_D_MODEL);

@@ -87,7 +87,12 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
             ui.separator();
-            let Some(trace) = app.trace.clone() else {
+            let head = app.state.head;
+            let Some(trace) = app
+                .trace
+                .clone()
+                .filter(|t| t.has_matrices(head.min(t.heads.saturating_sub(1))))
+            else {
                 return;
             };
             egui::ScrollArea::vertical()

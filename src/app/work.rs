@@ -34,8 +34,8 @@ pub struct ModelOutput {
     pub run: ModelRun,
     /// Per-head statistics (induction filled in from the model).
     pub stats: Vec<HeadStat>,
-    /// Attention rollout (n × n).
-    pub rollout: ndarray::Array2<f32>,
+    /// Attention rollout (n × n); `None` for a long run, which keeps no full matrices.
+    pub rollout: Option<ndarray::Array2<f32>>,
     /// Heads whose attention is undefined (NaN/Inf) on some rows: the views mark them, since
     /// the kernels show such rows as zeros.
     pub nonfinite: Vec<NonFiniteHead>,
@@ -51,6 +51,123 @@ impl ModelOutput {
     }
 }
 
+/// The last few layers opened from long runs (recomputed traces), newest last.
+#[derive(Default)]
+pub struct OpenedLayers {
+    items: std::collections::VecDeque<(TraceKey, Arc<Trace>)>,
+}
+
+impl OpenedLayers {
+    /// How many opened layers are kept: each holds one head's n × n matrices.
+    const KEEP: usize = 3;
+
+    /// The trace opened for `key`, if kept.
+    pub fn get(&self, key: &TraceKey) -> Option<Arc<Trace>> {
+        self.items
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, t)| Arc::clone(t))
+    }
+
+    /// Keeps a newly opened trace (dropping the oldest beyond [`Self::KEEP`]).
+    pub fn put(&mut self, key: TraceKey, trace: Arc<Trace>) {
+        self.items.retain(|(k, _)| *k != key);
+        self.items.push_back((key, trace));
+        while self.items.len() > Self::KEEP {
+            self.items.pop_front();
+        }
+    }
+
+    /// Forgets everything (a new model).
+    pub fn clear(&mut self) {
+        self.items.clear();
+    }
+}
+
+/// A run waiting for the user's go-ahead, with what it would cost.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BigRun {
+    /// (model generation, text).
+    pub key: (u64, String),
+    /// Tokens after truncation.
+    pub tokens: usize,
+    /// Estimated memory (bytes).
+    pub bytes: u128,
+    /// Estimated time (seconds) at the rate of the last run.
+    pub secs: f64,
+}
+
+/// Runs that need a lot of memory or time wait until the user presses Run.
+#[derive(Default)]
+pub struct RunGate {
+    /// The (model generation, text) the user allowed.
+    pub allowed: Option<(u64, String)>,
+    /// The run waiting, if one is.
+    pub waiting: Option<BigRun>,
+    /// Forward FLOP/s of the last run (for the time estimate).
+    pub flops_per_sec: Option<f64>,
+    /// A cancelled run: it waits for Run whatever its size.
+    held: Option<(u64, String)>,
+    /// Never ask (`--run-big`).
+    pub always: bool,
+}
+
+impl RunGate {
+    /// Runs estimated above this many bytes ask first.
+    const ASK_BYTES: u128 = 1 << 30;
+    /// Runs estimated above this many seconds ask first.
+    const ASK_SECS: f64 = 5.0;
+    /// The rate assumed before a run was measured (a 2-core laptop).
+    const DEFAULT_FLOPS: f64 = 30e9;
+
+    /// Keeps the run of `key` (just cancelled) waiting for Run.
+    pub fn hold(&mut self, key: (u64, String)) {
+        self.allowed = None;
+        self.waiting = None;
+        self.held = Some(key);
+    }
+
+    /// The user pressed Run on the waiting run.
+    pub fn allow(&mut self) {
+        if let Some(w) = self.waiting.take() {
+            self.held = None;
+            self.allowed = Some(w.key);
+        }
+    }
+
+    /// Whether the run of `key` may start now; if not, it is recorded as waiting.
+    pub fn allows(&mut self, model: &Model, key: &(u64, String), full_limit: u64) -> bool {
+        if self.allowed.as_ref() == Some(key) || self.always {
+            return true;
+        }
+        if let Some(w) = &self.waiting
+            && w.key == *key
+        {
+            return false;
+        }
+        // Bad text goes on to the run, which reports it.
+        let Ok((tokens, _)) = model.tokens(&key.1) else {
+            return true;
+        };
+        let n = tokens.len();
+        let bytes = model.run_estimate(n, model.keeps_full_under(n, full_limit));
+        let rate = self.flops_per_sec.unwrap_or(Self::DEFAULT_FLOPS);
+        let secs = model.config.forward_flops(n) / rate;
+        let held = self.held.as_ref() == Some(key);
+        if !held && bytes <= Self::ASK_BYTES && secs <= Self::ASK_SECS {
+            self.waiting = None;
+            return true;
+        }
+        self.waiting = Some(BigRun {
+            key: key.clone(),
+            tokens: n,
+            bytes,
+            secs,
+        });
+        false
+    }
+}
+
 /// What the trace on screen was computed from.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TraceKey {
@@ -62,6 +179,8 @@ pub enum TraceKey {
         run: u64,
         /// Layer.
         layer: usize,
+        /// For a long run (no full matrices kept), the one head recomputed with its matrices.
+        head: Option<usize>,
     },
 }
 
@@ -135,13 +254,36 @@ impl AttnApp {
         let Some(loaded) = self.model.clone() else {
             return;
         };
+        let loaded_for_open = Arc::clone(&loaded);
         // 2. one forward pass per (model, text)
         let text = self.state.text_q.clone();
         let print = self.timings.print;
         let key = (self.jobs.load.generation(), text.clone());
-        self.jobs.run.request(ctx, key, move || {
+        let full_limit = self.state.full_capture_mib.saturating_mul(1 << 20);
+        if self.jobs.run.key() != Some(&key)
+            && !self.run_gate.allows(&loaded.model, &key, full_limit)
+        {
+            // A run that needs a lot of memory or time waits for the user's go-ahead.
+            return;
+        }
+        let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let progress = Arc::clone(&self.run_progress);
+        progress.store(0, Ordering::Relaxed);
+        let (cancel2, ctx2) = (Arc::clone(&cancel), ctx.clone());
+        let rate = Arc::clone(&self.run_rate);
+        let submitted = self.jobs.run.request(ctx, key, move || {
             let t0 = Instant::now();
-            let run = loaded.model.run(&text)?;
+            let (tokens, truncated_from) = loaded.model.tokens(&text)?;
+            let full = loaded.model.keeps_full_under(tokens.len(), full_limit);
+            let report = |f: f32| {
+                progress.store((f * 1000.0) as u32, Ordering::Relaxed);
+                ctx2.request_repaint();
+            };
+            let mut run =
+                loaded
+                    .model
+                    .run_tokens_with(tokens, full, Some(&cancel2), Some(&report))?;
+            run.truncated_from = truncated_from;
             let t1 = Instant::now();
             let mut stats = head_stats(&run);
             if let Some(ind) = &loaded.induction {
@@ -151,6 +293,11 @@ impl AttnApp {
             }
             let t2 = Instant::now();
             let rollout = rollout(&run);
+            let flops = loaded.model.config.forward_flops(run.n());
+            rate.store(
+                (flops / (t1 - t0).as_secs_f64().max(1e-6) / 1e6) as u32,
+                Ordering::Relaxed,
+            );
             let nonfinite = run.nonfinite_heads();
             if print {
                 eprintln!(
@@ -168,23 +315,44 @@ impl AttnApp {
                 nonfinite,
             }))
         });
+        if submitted {
+            self.run_cancel = cancel;
+        }
         let Some(out) = self.model_out.clone() else {
             return;
         };
         let run = self.jobs.run.generation();
         let layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
         let head = self.state.head.min(out.run.heads.saturating_sub(1));
-        // 3. the focused layer as a trace
+        // 3. the focused layer as a trace; a long run recomputes it (with the focused head's
+        //    matrices) from the hidden state it kept, and keeps the last few opened.
         let for_layer = Arc::clone(&out);
-        self.jobs
-            .trace
-            .request(ctx, TraceKey::Layer { run, layer }, move || {
-                let trace = for_layer
-                    .run
-                    .layer_trace(layer)
-                    .ok_or(JobError::Missing("the layer"))?;
-                Ok(Arc::new(trace))
+        let key = TraceKey::Layer {
+            run,
+            layer,
+            head: (!out.run.full).then_some(head),
+        };
+        if let Some(t) = self.opened.get(&key) {
+            if self.trace_key.as_ref() != Some(&key) {
+                self.jobs.trace.forget();
+                self.trace = Some(t);
+                self.trace_key = Some(key);
+                self.trace_serial += 1;
+            }
+        } else {
+            self.jobs.trace.request(ctx, key, move || {
+                let trace = if for_layer.run.full {
+                    for_layer.run.layer_trace(layer)
+                } else {
+                    let opened =
+                        loaded_for_open
+                            .model
+                            .open_layer(&for_layer.run, layer, &[head])?;
+                    for_layer.run.trace_of(layer, opened)
+                };
+                Ok(Arc::new(trace.ok_or(JobError::Missing("the layer"))?))
             });
+        }
         // 4. the lab: only the focused head, and only while the lab is on screen
         if self.state.view == View::Lab {
             let spec = self.state.lab_spec(out.run.head_dim, out.run.n());
@@ -194,13 +362,20 @@ impl AttnApp {
                 head,
                 spec: spec.clone(),
             };
+            // The head's real Q, K, V and input come from the layer trace on screen (a long
+            // run has them only there, recomputed).
+            let Some(trace) = self.trace.clone().filter(|_| {
+                matches!(self.trace_key, Some(TraceKey::Layer { run: r, layer: l, .. }) if r == run && l == layer)
+            }) else {
+                return;
+            };
             self.jobs.lab.request(ctx, key, move || {
                 let run = &out.run;
-                let l = run
-                    .layers
-                    .get(layer)
-                    .ok_or(JobError::Missing("the layer"))?;
-                let h = l.heads.get(head).ok_or(JobError::Missing("the head"))?;
+                let h = trace
+                    .head_traces
+                    .get(head)
+                    .filter(|h| h.q.nrows() == run.n())
+                    .ok_or(JobError::Missing("the head"))?;
                 let tokens = run.labels();
                 let mut real = run.mechanism.clone();
                 if let crate::core::Source::Model { layer: slot, .. } = &mut real.source {
@@ -208,7 +383,7 @@ impl AttnApp {
                 }
                 let input = LabHead {
                     tokens: &tokens,
-                    x: l.input.view(),
+                    x: trace.x_q.view(),
                     q: h.q.view(),
                     k: h.k.view(),
                     v: h.v.view(),
@@ -266,6 +441,7 @@ impl AttnApp {
                     self.state.remember_model(m.model.dir.clone());
                     self.model = Some(m);
                     self.model_out = None;
+                    self.opened.clear();
                     self.lab_trace = None;
                     self.info(format!("{} {name}", self.t(Msg::Opened)));
                 }
@@ -285,13 +461,27 @@ impl AttnApp {
             match done.result {
                 Ok(out) => {
                     self.model_error = None;
+                    let mflops = self.run_rate.load(Ordering::Relaxed);
+                    if mflops > 0 {
+                        self.run_gate.flops_per_sec = Some(f64::from(mflops) * 1e6);
+                    }
                     let n = out.run.n();
                     self.state.row = self.state.row.min(n.saturating_sub(1));
                     self.state.col = self.state.col.min(n.saturating_sub(1));
                     self.state.layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
                     self.model_out = Some(out);
                 }
-                Err(e) => self.model_error = Some(e),
+                Err(e) => {
+                    if let JobError::Model(m) = &e
+                        && matches!(**m, crate::model::ModelError::Cancelled)
+                        && let Some(key) = self.jobs.run.key().cloned()
+                    {
+                        // Cancelled: the same text runs again only when the user says so.
+                        self.jobs.run.forget();
+                        self.run_gate.hold(key);
+                    }
+                    self.model_error = Some(e);
+                }
             }
         }
         if let Some(done) = self.jobs.trace.poll() {
@@ -309,7 +499,13 @@ impl AttnApp {
                     self.state.head = self.state.head.min(trace.heads.saturating_sub(1));
                     self.state.row = self.state.row.min(trace.n_q().saturating_sub(1));
                     self.state.col = self.state.col.min(trace.n_k().saturating_sub(1));
+                    let key = self.jobs.trace.key().cloned();
+                    if let Some(k @ TraceKey::Layer { head: Some(_), .. }) = &key {
+                        self.opened.put(k.clone(), Arc::clone(&trace));
+                    }
                     self.trace = Some(trace);
+                    self.trace_key = key;
+                    self.trace_serial += 1;
                     self.error = None;
                 }
                 Err(e) => self.error = Some(e),

@@ -10,6 +10,7 @@ pub mod lab;
 pub mod limits;
 pub mod mechanism;
 pub mod pipeline;
+pub mod pool;
 pub mod rng;
 pub mod spec;
 pub mod tokenize;

@@ -86,7 +86,7 @@ pub struct RowStats {
 
 /// −Σ p ln p, max p and Σ p·|i − j| of row `i`, in eight independent lanes so the loop
 /// vectorises (a 512-token model run has 19 M weights to summarise).
-fn row_sums(i: usize, row: &[f32]) -> (f32, f32, f32) {
+pub(crate) fn row_sums(i: usize, row: &[f32]) -> (f32, f32, f32) {
     const L: usize = 8;
     let (mut ent, mut max, mut dist) = ([0.0f32; L], [0.0f32; L], [0.0f32; L]);
     let chunks = row.chunks_exact(L);
@@ -310,6 +310,14 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// Whether head `head` holds its matrices (a long model run's layer trace holds only
+    /// the opened head's; the others have their summary and 0 × 0 matrices).
+    pub fn has_matrices(&self, head: usize) -> bool {
+        self.head_traces
+            .get(head)
+            .is_some_and(|h| h.weights.dim() == (self.n_q(), self.n_k()))
+    }
+
     /// Number of query positions.
     pub fn n_q(&self) -> usize {
         self.tokens_q.len()

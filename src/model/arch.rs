@@ -5,16 +5,24 @@
 use ndarray::Array2;
 
 pub use super::network::Transformer;
-use super::nn::HeadCapture;
+use super::nn::{HeadCapture, HeadDigest};
 
 /// One layer's captured attention and the hidden state that entered it.
 #[derive(Clone, Debug)]
 pub struct LayerRun {
     /// Hidden state entering the layer (after embeddings or the previous layer), n × d.
     pub input: Array2<f32>,
-    /// Per head: Q, K, V, scores, probabilities, context.
+    /// Per captured head (all heads of a short run; none of a long run's layers until one
+    /// is opened, then that head), in head order: Q, K, V, scores, probabilities, context.
+    /// Find a head with [`LayerRun::head`].
     pub heads: Vec<HeadCapture>,
-    /// Attention output after W_O and its bias, n × d.
+    /// All heads' contexts side by side (n × h·dh), kept when some head is captured (0 × 0
+    /// otherwise).
+    pub concat: Array2<f32>,
+    /// Per head, always: statistics, undefined rows and the pooled overview.
+    pub digests: Vec<HeadDigest>,
+    /// Attention output after W_O and its bias, n × d (0 × 0 in a long run until the layer
+    /// is opened).
     pub attn_out: Array2<f32>,
     /// The multiplier this layer applied to q·k (1/√d_h, or 1 for GPT-2 with
     /// `scale_attn_weights = false`): the trace's scale step shows this, not a re-derivation.
@@ -26,4 +34,11 @@ pub struct LayerRun {
     /// This layer's RoPE base θ (Gemma 3: local and global layers differ); `None` without
     /// rotary positions.
     pub rope_theta: Option<f32>,
+}
+
+impl LayerRun {
+    /// The captured head `h`, if this run kept its matrices.
+    pub fn head(&self, h: usize) -> Option<&HeadCapture> {
+        self.heads.iter().find(|c| c.head == h)
+    }
 }

@@ -41,6 +41,10 @@ pub const MAX_WEIGHT_BYTES: u64 = 16 << 30;
 /// Largest captures one forward pass may keep (8 GiB): checked before the pass runs.
 pub const MAX_RUN_BYTES: u64 = 8 << 30;
 
+/// Runs whose n × n scores and probabilities of all heads fit in this keep them all; longer
+/// runs keep hidden states and pooled digests (see `Model::keeps_full`).
+pub const FULL_CAPTURE_BYTES: u64 = 1 << 30;
+
 /// BERT-family settings (BertModel; covers all-MiniLM-L6-v2).
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 pub struct BertConfig {
@@ -292,6 +296,48 @@ impl ModelConfig {
         let [n, d, l, h, dh] =
             [n, self.hidden(), self.layers(), a.heads, a.head_dim].map(|x| x as u128);
         4 * l * (2 * n * d + 6 * n * h * dh + 2 * h * n * n)
+    }
+
+    /// Bytes of every head's n × n scores and probabilities.
+    pub fn matrix_bytes(&self, n: usize) -> u128 {
+        let [n, l, h] = [n, self.layers(), self.network.attention.heads].map(|x| x as u128);
+        8 * l * h * n * n
+    }
+
+    /// Bytes a run of n tokens needs without full matrices: each layer's input (n × d), one
+    /// layer's working set (Q, K, V, context, MLP), per head a 64-row block of scores and the
+    /// overviews.
+    pub fn lean_run_bytes(&self, n: usize) -> u128 {
+        let a = &self.network.attention;
+        let [n, d, l, h, dh, ff] = [
+            n,
+            self.hidden(),
+            self.layers(),
+            a.heads,
+            a.head_dim,
+            self.network.mlp.intermediate,
+        ]
+        .map(|x| x as u128);
+        let side = n.min(256);
+        4 * (l * n * d + n * (5 * h * dh + 3 * ff + 6 * d) + h * 64 * n + l * h * side * side)
+    }
+
+    /// Floating-point operations of a forward pass over n tokens: the projections and MLP
+    /// (2 per weight per token) and the two attention products (halved when causal).
+    pub fn forward_flops(&self, n: usize) -> f64 {
+        let net = &self.network;
+        let a = &net.attention;
+        let (d, qw, kvw, ff) = (
+            net.hidden as f64,
+            net.q_width() as f64,
+            net.kv_width() as f64,
+            net.mlp.intermediate as f64,
+        );
+        let mlp = if net.mlp.gated { 3.0 } else { 2.0 } * d * ff;
+        let per_token = 2.0 * (d * (qw + 2.0 * kvw) + qw * d + mlp);
+        let n = n as f64;
+        let attn = 4.0 * n * n * (a.heads * a.head_dim) as f64 / if a.causal { 2.0 } else { 1.0 };
+        net.layers.len() as f64 * (per_token * n + attn)
     }
 
     /// config.json's `model_type` ("bert", "gpt2", "llama", "qwen2", …).

@@ -25,6 +25,7 @@ use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
 use crate::core::{ScoreKind, SpanKind};
 
 use arch::LayerRun;
+use nn::HeadCapture;
 use config::{ModelConfig, SUPPORTED};
 use network::{NormKind, Placement, Transformer};
 use tokenizer::{ModelTokenizer, TokenInfo};
@@ -136,6 +137,9 @@ pub enum ModelError {
     /// tokenizer.json failed to load or encode.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// The user cancelled the run.
+    #[error("cancelled")]
+    Cancelled,
     /// The text gave no tokens.
     #[error("the text is empty: type something to run the model on")]
     EmptyText,
@@ -347,8 +351,9 @@ impl Model {
         Ok(model)
     }
 
-    /// Tokenizes and runs text, truncating to the model's positions (the run says so).
-    pub fn run(&self, text: &str) -> Result<ModelRun, ModelError> {
+    /// Tokenizes text, truncating to the model's positions; returns the tokens and the count
+    /// before truncation, if truncated.
+    pub fn tokens(&self, text: &str) -> Result<(Vec<TokenInfo>, Option<usize>), ModelError> {
         let mut tokens = self.tokenizer.encode(text)?;
         if tokens.iter().all(|t| t.special) {
             return Err(ModelError::EmptyText);
@@ -364,13 +369,54 @@ impl Model {
                 tokens[max - 1] = t;
             }
         }
+        Ok((tokens, truncated_from))
+    }
+
+    /// Tokenizes and runs text, truncating to the model's positions (the run says so).
+    pub fn run(&self, text: &str) -> Result<ModelRun, ModelError> {
+        let (tokens, truncated_from) = self.tokens(text)?;
         let mut run = self.run_tokens(tokens)?;
         run.truncated_from = truncated_from;
         Ok(run)
     }
 
-    /// Runs a given token sequence.
+    /// Runs a given token sequence, keeping every head's matrices when they fit
+    /// ([`Model::keeps_full`]).
     pub fn run_tokens(&self, tokens: Vec<TokenInfo>) -> Result<ModelRun, ModelError> {
+        let full = self.keeps_full(tokens.len());
+        self.run_tokens_with(tokens, full, None, None)
+    }
+
+    /// Whether a run of n tokens keeps every head's n × n matrices: when they take at most
+    /// [`config::FULL_CAPTURE_BYTES`]. Longer runs keep hidden states and digests and
+    /// recompute a layer when it is opened ([`Model::open_layer`]).
+    pub fn keeps_full(&self, n: usize) -> bool {
+        self.keeps_full_under(n, config::FULL_CAPTURE_BYTES)
+    }
+
+    /// Whether every head's n × n matrices take at most `limit` bytes.
+    pub fn keeps_full_under(&self, n: usize, limit: u64) -> bool {
+        self.config.matrix_bytes(n) <= u128::from(limit)
+    }
+
+    /// What a run of n tokens needs in memory (bytes), with full matrices or without.
+    pub fn run_estimate(&self, n: usize, full: bool) -> u128 {
+        if full {
+            self.config.run_bytes(n)
+        } else {
+            self.config.lean_run_bytes(n)
+        }
+    }
+
+    /// Runs a token sequence: `full` keeps every head's matrices; `cancel` stops it between
+    /// layers; `progress` hears the fraction of layers done.
+    pub fn run_tokens_with(
+        &self,
+        tokens: Vec<TokenInfo>,
+        full: bool,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+        progress: Option<&(dyn Fn(f32) + Sync)>,
+    ) -> Result<ModelRun, ModelError> {
         let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
         if ids.len() > self.config.max_positions() {
             return Err(ModelError::Config(format!(
@@ -379,7 +425,11 @@ impl Model {
                 self.config.max_positions()
             )));
         }
-        let bytes = self.config.run_bytes(ids.len());
+        let bytes = if full {
+            self.config.run_bytes(ids.len())
+        } else {
+            self.config.lean_run_bytes(ids.len())
+        };
         if bytes > u128::from(config::MAX_RUN_BYTES) {
             return Err(ModelError::TooLarge {
                 what: format!("running {} tokens through {}", ids.len(), self.name),
@@ -387,8 +437,15 @@ impl Model {
                 limit: crate::core::limits::human_bytes(u128::from(config::MAX_RUN_BYTES)),
             });
         }
+        let special_keys = later_special(&tokens);
+        let opts = network::ForwardOpts {
+            full,
+            special_keys: &special_keys,
+            cancel,
+            progress,
+        };
         let backend = Backend::best();
-        let (layers, hidden) = self.arch.forward(backend, &ids)?;
+        let (layers, hidden) = self.arch.forward(backend, &ids, &opts)?;
         Ok(ModelRun {
             model: self.name.clone(),
             mechanism: self.mechanism(),
@@ -398,10 +455,59 @@ impl Model {
             heads: self.config.heads(),
             kv_heads: self.config.kv_heads(),
             head_dim: self.config.head_dim(),
+            full,
             layers,
             hidden,
         })
     }
+
+    /// Layer `layer` of a run recomputed from the hidden state the run kept, with the full
+    /// matrices of the heads in `heads` (and the digests and output of all): what opening a
+    /// layer of a long run shows. Bit for bit what the full forward computes.
+    pub fn open_layer(
+        &self,
+        run: &ModelRun,
+        layer: usize,
+        heads: &[usize],
+    ) -> Result<LayerRun, ModelError> {
+        let kept = run.layers.get(layer).ok_or(ModelError::Invalid {
+            what: "layer",
+            message: format!("{layer} is not a layer of {}", self.name),
+        })?;
+        if kept.input.nrows() != run.n() || kept.input.ncols() != self.config.hidden() {
+            return Err(ModelError::Invalid {
+                what: "layer",
+                message: format!("the run of layer {layer} is not from {}", self.name),
+            });
+        }
+        let mut capture = vec![false; self.config.heads()];
+        for &h in heads {
+            if let Some(c) = capture.get_mut(h) {
+                *c = true;
+            }
+        }
+        let special_keys = later_special(&run.tokens);
+        let (mut out, _) = self.arch.layer(
+            Backend::best(),
+            layer,
+            &kept.input,
+            &capture,
+            &special_keys,
+            false,
+        );
+        out.input = kept.input.clone();
+        Ok(out)
+    }
+}
+
+/// Positions of the special tokens after the first ([SEP]), whose share the digests report.
+fn later_special(tokens: &[TokenInfo]) -> Vec<usize> {
+    tokens
+        .iter()
+        .enumerate()
+        .filter(|(j, t)| *j > 0 && t.special)
+        .map(|(j, _)| j)
+        .collect()
 }
 
 impl Model {
@@ -482,6 +588,9 @@ pub struct ModelRun {
     pub kv_heads: usize,
     /// Head width (from the config: not always model width / heads).
     pub head_dim: usize,
+    /// Every layer holds every head's full matrices (a short run). Otherwise the layers hold
+    /// their input hidden state and digests, and [`Model::open_layer`] recomputes one.
+    pub full: bool,
     /// Per layer.
     pub layers: Vec<LayerRun>,
     /// Final hidden state (BERT: last layer output; GPT-2: after ln_f).
@@ -503,10 +612,27 @@ impl ModelRun {
     /// raw scores q·k, scaled by the layer's own scale (see [`LayerRun::scale`]), causal −∞
     /// in the logits, probabilities as weights, the layer input as X, and the attention output
     /// (after W_O) as the output. The projection matrices are not part of a model trace (0×0).
+    /// `None` when the layer does not hold its matrices (a long run: see
+    /// [`ModelRun::trace_of`] with [`Model::open_layer`]).
     pub fn layer_trace(&self, layer: usize) -> Option<Trace> {
         let l = self.layers.get(layer)?;
+        if l.heads.len() != self.heads {
+            return None;
+        }
+        self.trace_of(layer, l.clone())
+    }
+
+    /// [`ModelRun::layer_trace`] of a layer run `l` (from this run or recomputed by
+    /// [`Model::open_layer`]; its matrices move into the trace). Heads without matrices get
+    /// empty (0 × 0) matrices and their digest's summary: only the captured heads can be
+    /// viewed.
+    pub fn trace_of(&self, layer: usize, mut l: LayerRun) -> Option<Trace> {
         let labels = self.labels();
         let scale = l.scale;
+        let n = self.n();
+        if l.input.nrows() != n || l.attn_out.nrows() != n {
+            return None;
+        }
         let mut mechanism = self.mechanism.clone();
         if let Source::Model { layer: slot, .. } = &mut mechanism.source {
             *slot = layer;
@@ -517,39 +643,69 @@ impl ModelRun {
             (Some(theta), Some(r)) => Some(Rope { theta, ..r.clone() }),
             _ => None,
         };
-        let head_traces = l
-            .heads
-            .iter()
-            .map(|h| {
-                let raw = matmul_bt(Backend::best(), h.q.view(), h.k.view(), 1.0);
-                let n = raw.nrows();
-                let scaled = raw.mapv(|x| x * scale);
-                let allowed = h.scores.mapv(f32::is_finite);
-                let row_stats = RowStats::of(&h.probs);
-                let empty_rows = vec![false; n];
-                let summary: HeadSummary = row_stats.summary(&empty_rows);
-                HeadTrace {
-                    q: h.q.clone(),
-                    k: h.k.clone(),
-                    v: h.v.clone(),
-                    raw_scores: raw,
-                    scaled,
-                    logits: h.scores.clone(),
-                    allowed,
-                    weights: h.probs.clone(),
-                    context: h.context.clone(),
-                    empty_rows,
+        let empty = || Array2::<f32>::zeros((0, 0));
+        let mut captured: Vec<Option<HeadCapture>> = (0..self.heads).map(|_| None).collect();
+        for c in std::mem::take(&mut l.heads) {
+            if let Some(slot) = captured.get_mut(c.head) {
+                *slot = Some(c);
+            }
+        }
+        let head_traces = captured
+            .into_iter()
+            .enumerate()
+            .map(|(h, cap)| match cap {
+                Some(h) => {
+                    let raw = matmul_bt(Backend::best(), h.q.view(), h.k.view(), 1.0);
+                    let scaled = raw.mapv(|x| x * scale);
+                    let allowed = h.scores.mapv(f32::is_finite);
+                    let row_stats = RowStats::of(&h.probs);
+                    let empty_rows = vec![false; n];
+                    let summary: HeadSummary = row_stats.summary(&empty_rows);
+                    HeadTrace {
+                        q: h.q,
+                        k: h.k,
+                        v: h.v,
+                        raw_scores: raw,
+                        scaled,
+                        logits: h.scores,
+                        allowed,
+                        weights: h.probs,
+                        context: h.context,
+                        empty_rows,
+                        centers: None,
+                        local_p: None,
+                        q_unrotated: h.q_pre_rope,
+                        k_unrotated: h.k_pre_rope,
+                        row_stats,
+                        summary,
+                    }
+                }
+                None => HeadTrace {
+                    q: empty(),
+                    k: empty(),
+                    v: empty(),
+                    raw_scores: empty(),
+                    scaled: empty(),
+                    logits: empty(),
+                    allowed: Array2::from_elem((0, 0), false),
+                    weights: empty(),
+                    context: empty(),
+                    empty_rows: Vec::new(),
                     centers: None,
                     local_p: None,
-                    q_unrotated: h.q_pre_rope.clone(),
-                    k_unrotated: h.k_pre_rope.clone(),
-                    row_stats,
-                    summary,
-                }
+                    q_unrotated: None,
+                    k_unrotated: None,
+                    row_stats: RowStats::default(),
+                    summary: l.digests.get(h).map(|d| d.summary).unwrap_or_default(),
+                },
             })
             .collect::<Vec<_>>();
-        let contexts: Vec<_> = head_traces.iter().map(|t| t.context.view()).collect();
-        let concat = ndarray::concatenate(ndarray::Axis(1), &contexts).ok()?;
+        let concat = if l.concat.nrows() == n {
+            std::mem::take(&mut l.concat)
+        } else {
+            let contexts: Vec<_> = head_traces.iter().map(|t| t.context.view()).collect();
+            ndarray::concatenate(ndarray::Axis(1), &contexts).ok()?
+        };
         Some(Trace {
             version: 1,
             tokens_q: labels.clone(),
@@ -564,15 +720,15 @@ impl ModelRun {
             temperature: 1.0,
             mechanism,
             kernel: Backend::best().name().to_owned(),
-            x_q: l.input.clone(),
             x_k: l.input.clone(),
+            x_q: std::mem::take(&mut l.input),
             w_q: Array2::zeros((0, 0)),
             w_k: Array2::zeros((0, 0)),
             w_v: Array2::zeros((0, 0)),
             w_o: Array2::zeros((0, 0)),
             head_traces,
             concat,
-            output: l.attn_out.clone(),
+            output: std::mem::take(&mut l.attn_out),
         })
     }
 
@@ -585,24 +741,12 @@ impl ModelRun {
     pub fn nonfinite_heads(&self) -> Vec<NonFiniteHead> {
         let mut out = Vec::new();
         for (layer, l) in self.layers.iter().enumerate() {
-            for (head, cap) in l.heads.iter().enumerate() {
-                let bad: Vec<usize> = cap
-                    .scores
-                    .rows()
-                    .into_iter()
-                    .zip(cap.probs.rows())
-                    .enumerate()
-                    .filter(|(_, (s, p))| {
-                        s.iter().any(|x| x.is_nan() || *x == f32::INFINITY)
-                            || p.iter().any(|x| !x.is_finite())
-                    })
-                    .map(|(i, _)| i)
-                    .collect();
-                if !bad.is_empty() {
+            for (head, d) in l.digests.iter().enumerate() {
+                if !d.nonfinite_rows.is_empty() {
                     out.push(NonFiniteHead {
                         layer,
                         head,
-                        rows: bad,
+                        rows: d.nonfinite_rows.clone(),
                     });
                 }
             }
@@ -610,11 +754,15 @@ impl ModelRun {
         out
     }
 
-    /// All probabilities as `[layers][heads][n][n]`.
-    pub fn attentions(&self) -> ndarray::Array4<f32> {
+    /// All probabilities as `[layers][heads][n][n]`; `None` unless the run kept them all.
+    pub fn attentions(&self) -> Option<ndarray::Array4<f32>> {
         let (layers, heads, n) = (self.layers.len(), self.heads, self.n());
-        ndarray::Array4::from_shape_fn((layers, heads, n, n), |(l, h, i, j)| {
-            self.layers[l].heads[h].probs[[i, j]]
-        })
+        if !self.full || self.layers.iter().any(|l| l.heads.len() != heads) {
+            return None;
+        }
+        Some(ndarray::Array4::from_shape_fn(
+            (layers, heads, n, n),
+            |(l, h, i, j)| self.layers[l].heads[h].probs[[i, j]],
+        ))
     }
 }

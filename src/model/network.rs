@@ -574,16 +574,11 @@ impl Transformer {
         &self.net
     }
 
-    /// Runs every block on the ids (one segment, no padding); returns each layer's captures
-    /// and the final hidden state (after the final norm, where the family has one).
-    pub fn forward(
-        &self,
-        backend: Backend,
-        ids: &[u32],
-    ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
+    /// The embedded input of the blocks (n × d): token rows, scaled, plus positions and token
+    /// type, normalised where the family does.
+    fn embed_input(&self, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
         let n = ids.len();
         let net = &self.net;
-        let a = &net.attention;
         let mut x = embed(&self.embed, ids)?;
         if let Some(scale) = net.embedding.scale {
             x *= scale;
@@ -600,73 +595,153 @@ impl Transformer {
         if let Some(tt) = &self.token_type {
             x += tt;
         }
-        let mut x = apply(self.embed_norm.as_ref(), x);
-        let (qw, kvw) = (net.q_width(), net.kv_width());
-        let mut runs = Vec::with_capacity(self.blocks.len());
-        for ((block, spec), inv_freq) in self.blocks.iter().zip(&net.layers).zip(&self.inv_freq) {
-            let h_in = match &block.attn_in {
-                Some(nm) => nm.forward(&x),
-                None => x.clone(),
-            };
-            let (q, k, v) = match &block.qkv {
-                Qkv::Separate(qkv) => (
-                    qkv[0].forward(backend, &h_in),
-                    qkv[1].forward(backend, &h_in),
-                    qkv[2].forward(backend, &h_in),
-                ),
-                Qkv::Fused(f) => {
-                    let qkv = f.forward(backend, &h_in);
-                    (
-                        qkv.slice(s![.., ..qw]).to_owned(),
-                        qkv.slice(s![.., qw..qw + kvw]).to_owned(),
-                        qkv.slice(s![.., qw + kvw..]).to_owned(),
-                    )
-                }
-            };
-            let rope = inv_freq.as_ref().map(|f| RopeTable::new(f, n));
-            let params = AttnParams {
-                heads: a.heads,
-                kv_heads: a.kv_heads,
-                head_dim: a.head_dim,
-                scale: a.scale,
-                softcap: a.softcap,
-                causal: a.causal,
-                window: spec.window,
-                q_norm: block.q_norm.as_ref(),
-                k_norm: block.k_norm.as_ref(),
-                rope: rope.as_ref(),
-            };
-            let (concat, captures) = attention(backend, &q, &k, &v, &params);
-            let attn_out = block.o.forward(backend, &concat);
-            let mut x1 = &x + &apply(block.attn_out.as_ref(), attn_out.clone());
-            x1 = apply(block.attn_residual.as_ref(), x1);
-            let m_in = match &block.mlp_in {
-                Some(nm) => nm.forward(&x1),
-                None => x1.clone(),
-            };
-            let f = match &block.gate {
-                Some(gate) => {
-                    let mut g = gate.forward(backend, &m_in);
-                    activation(backend, &net.mlp.activation, &mut g);
-                    g * &block.up.forward(backend, &m_in)
-                }
-                None => {
-                    let mut f = block.up.forward(backend, &m_in);
-                    activation(backend, &net.mlp.activation, &mut f);
-                    f
-                }
-            };
-            let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
-            let next = apply(block.mlp_residual.as_ref(), &x1 + &f2);
-            runs.push(LayerRun {
-                input: std::mem::replace(&mut x, next),
-                heads: captures,
-                attn_out,
-                scale: a.scale,
-                window: spec.window,
-                rope_theta: spec.rope.as_ref().map(|r| r.theta),
-            });
+        Ok(apply(self.embed_norm.as_ref(), x))
+    }
+
+    /// Runs every block on the ids (one segment, no padding); returns each layer's captures
+    /// and the final hidden state (after the final norm, where the family has one).
+    /// `opts` says which heads keep their full matrices and when to stop.
+    pub fn forward(
+        &self,
+        backend: Backend,
+        ids: &[u32],
+        opts: &ForwardOpts<'_>,
+    ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
+        let mut x = self.embed_input(ids)?;
+        let layers = self.blocks.len();
+        let mut runs = Vec::with_capacity(layers);
+        let capture = vec![opts.full; self.net.attention.heads];
+        for l in 0..layers {
+            if opts
+                .cancel
+                .is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(ModelError::Cancelled);
+            }
+            let (mut run, next) = self.layer(backend, l, &x, &capture, opts.special_keys, true);
+            let next = next.expect("asked for the block output");
+            if !opts.full {
+                // The layer's output projection is recomputed with the layer when it is opened.
+                run.attn_out = Array2::zeros((0, 0));
+            }
+            run.input = std::mem::replace(&mut x, next);
+            runs.push(run);
+            if let Some(report) = opts.progress {
+                report((l + 1) as f32 / layers as f32);
+            }
         }
         Ok((runs, apply(self.final_norm.as_ref(), x)))
     }
+
+    /// Block `l` on its input x (n × d): the layer's run (its `input` left empty: the caller
+    /// owns x) with full matrices for the heads with `capture[h]`, and with `mlp` the block's
+    /// output (the attention alone is what opening a layer needs).
+    /// Deterministic: the same x gives the same numbers bit for bit, which is what lets a
+    /// long run drop its matrices and recompute one layer when it is opened.
+    pub fn layer(
+        &self,
+        backend: Backend,
+        l: usize,
+        x: &Array2<f32>,
+        capture: &[bool],
+        special_keys: &[usize],
+        mlp: bool,
+    ) -> (LayerRun, Option<Array2<f32>>) {
+        let net = &self.net;
+        let a = &net.attention;
+        let (block, spec) = (&self.blocks[l], &net.layers[l]);
+        let n = x.nrows();
+        let (qw, kvw) = (net.q_width(), net.kv_width());
+        let h_in = match &block.attn_in {
+            Some(nm) => nm.forward(x),
+            None => x.clone(),
+        };
+        let (q, k, v) = match &block.qkv {
+            Qkv::Separate(qkv) => (
+                qkv[0].forward(backend, &h_in),
+                qkv[1].forward(backend, &h_in),
+                qkv[2].forward(backend, &h_in),
+            ),
+            Qkv::Fused(f) => {
+                let qkv = f.forward(backend, &h_in);
+                (
+                    qkv.slice(s![.., ..qw]).to_owned(),
+                    qkv.slice(s![.., qw..qw + kvw]).to_owned(),
+                    qkv.slice(s![.., qw + kvw..]).to_owned(),
+                )
+            }
+        };
+        drop(h_in);
+        let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::new(f, n));
+        let params = AttnParams {
+            heads: a.heads,
+            kv_heads: a.kv_heads,
+            head_dim: a.head_dim,
+            scale: a.scale,
+            softcap: a.softcap,
+            causal: a.causal,
+            window: spec.window,
+            q_norm: block.q_norm.as_ref(),
+            k_norm: block.k_norm.as_ref(),
+            rope: rope.as_ref(),
+            special_keys,
+        };
+        let (concat, captures, digests) = attention(backend, &q, &k, &v, &params, capture);
+        drop((q, k, v));
+        let attn_out = block.o.forward(backend, &concat);
+        let kept_concat = if capture.iter().any(|&c| c) {
+            concat
+        } else {
+            Array2::zeros((0, 0))
+        };
+        let run = LayerRun {
+            input: Array2::zeros((0, 0)),
+            heads: captures,
+            concat: kept_concat,
+            digests,
+            attn_out,
+            scale: a.scale,
+            window: spec.window,
+            rope_theta: spec.rope.as_ref().map(|r| r.theta),
+        };
+        if !mlp {
+            return (run, None);
+        }
+        let mut x1 = x + &apply(block.attn_out.as_ref(), run.attn_out.clone());
+        x1 = apply(block.attn_residual.as_ref(), x1);
+        let m_in = match &block.mlp_in {
+            Some(nm) => nm.forward(&x1),
+            None => x1.clone(),
+        };
+        let f = match &block.gate {
+            Some(gate) => {
+                let mut g = gate.forward(backend, &m_in);
+                activation(backend, &net.mlp.activation, &mut g);
+                g * &block.up.forward(backend, &m_in)
+            }
+            None => {
+                let mut f = block.up.forward(backend, &m_in);
+                activation(backend, &net.mlp.activation, &mut f);
+                f
+            }
+        };
+        let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
+        let next = apply(block.mlp_residual.as_ref(), &x1 + &f2);
+        (run, Some(next))
+    }
+}
+
+/// How a forward pass runs.
+#[derive(Clone, Copy, Default)]
+pub struct ForwardOpts<'a> {
+    /// Keep every head's full n × n scores and probabilities (short inputs). Without, a run
+    /// keeps per layer the hidden state and the heads' digests (statistics, pooled overview),
+    /// and a layer is recomputed from its hidden state when it is opened.
+    pub full: bool,
+    /// Keys whose share the digests report (special tokens after the first).
+    pub special_keys: &'a [usize],
+    /// Checked before each layer: set, the run stops with [`ModelError::Cancelled`].
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
+    /// Called after each layer with the fraction done.
+    pub progress: Option<&'a (dyn Fn(f32) + Sync)>,
 }

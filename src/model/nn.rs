@@ -8,8 +8,9 @@
 use ndarray::{Array1, Array2, Axis, s};
 use rayon::prelude::*;
 
-use crate::core::attend::{matmul, matmul_bt};
 use crate::core::kernels::{self, Backend};
+use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
+use crate::core::trace::{HeadSummary, row_sums};
 
 /// y = x·W + b, with W stored as `in × out` (already transposed from PyTorch's `out × in`).
 #[derive(Clone, Debug)]
@@ -260,37 +261,82 @@ pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
 mod tests {
     use super::*;
 
-    /// The block-wise causal products equal the full products where a row sees its keys, at
-    /// sizes around the block edge, on every backend.
+    /// A head computed block by block equals the textbook computation (full scores, mask,
+    /// softmax, probs·v on the scalar kernels) at sizes around the block edge, causal or not,
+    /// windowed, soft-capped, on every backend; without its full matrices it gives the same
+    /// context bit for bit, and its digest equals the statistics of the full matrix.
     #[test]
-    fn causal_blocks_equal_the_full_products_on_the_visible_keys() {
+    fn block_attention_equals_the_full_computation() {
+        use crate::core::attend::{matmul, matmul_bt};
+        use crate::core::pool::pool;
+        use crate::core::trace::RowStats;
         for backend in Backend::supported() {
-            for n in [0usize, 1, 7, 63, 64, 65, 130] {
-                let dh = 5;
-                let q =
-                    Array2::from_shape_fn((n, dh), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
-                let k = Array2::from_shape_fn((n, dh), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.25);
-                let full = matmul_bt(Backend::Scalar, q.view(), k.view(), 0.5);
-                let got = causal_scores(backend, &q, &k, 0.5);
-                let p =
-                    Array2::from_shape_fn(
-                        (n, n),
-                        |(i, j)| if j <= i { 1.0 / (i + 1) as f32 } else { 0.0 },
-                    );
-                let ctx_full = matmul(Backend::Scalar, p.view(), k.view());
-                let ctx = causal_context(backend, &p, &k);
-                for i in 0..n {
-                    for j in 0..=i {
-                        assert!(
-                            (got[[i, j]] - full[[i, j]]).abs() < 1e-4,
-                            "{backend:?} n={n} ({i},{j})"
-                        );
+            for n in [1usize, 7, 63, 64, 65, 130] {
+                for (causal, window, softcap) in [
+                    (true, None, None),
+                    (false, None, None),
+                    (true, Some(5), Some(3.0)),
+                ] {
+                    let dh = 5;
+                    let q = Array2::from_shape_fn((n, dh), |(i, j)| {
+                        ((i * 7 + j * 3) % 11) as f32 * 0.3 - 1.5
+                    });
+                    let k =
+                        Array2::from_shape_fn((n, dh), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
+                    let v = Array2::from_shape_fn((n, dh), |(i, j)| ((i + 2 * j) % 7) as f32 - 3.0);
+                    let special = [n / 2];
+                    let p = AttnParams {
+                        heads: 1,
+                        kv_heads: 1,
+                        head_dim: dh,
+                        scale: 0.5,
+                        softcap,
+                        causal,
+                        window,
+                        q_norm: None,
+                        k_norm: None,
+                        rope: None,
+                        special_keys: &special,
+                    };
+                    // The textbook: every score, then the mask, then softmax.
+                    let mut want = matmul_bt(Backend::Scalar, q.view(), k.view(), 0.5);
+                    for ((i, j), s) in want.indexed_iter_mut() {
+                        if let Some(c) = softcap {
+                            *s = c * (*s / c).tanh();
+                        }
+                        let hidden = (causal && j > i) || window.is_some_and(|w| j + w <= i);
+                        if hidden {
+                            *s = f32::NEG_INFINITY;
+                        }
                     }
-                    for c in 0..dh {
-                        assert!(
-                            (ctx[[i, c]] - ctx_full[[i, c]]).abs() < 1e-4,
-                            "{backend:?} n={n} ctx ({i},{c})"
-                        );
+                    let mut want_p = want.clone();
+                    for mut row in want_p.rows_mut() {
+                        kernels::softmax_row(Backend::Scalar, row.as_slice_mut().unwrap());
+                    }
+                    let want_ctx = matmul(Backend::Scalar, want_p.view(), v.view());
+                    let kt = k
+                        .t()
+                        .as_standard_layout()
+                        .into_owned()
+                        .into_raw_vec_and_offset()
+                        .0;
+                    let full = attend_blocks(backend, &q, &kt, &v, &p, true);
+                    let lean = attend_blocks(backend, &q, &kt, &v, &p, false);
+                    let label = format!("{backend:?} n={n} causal={causal} window={window:?}");
+                    let (s, pr) = full.full.as_ref().unwrap();
+                    for ((a, b), (c, d)) in s.iter().zip(&want).zip(pr.iter().zip(&want_p)) {
+                        assert!(a == b || (a - b).abs() < 1e-5, "{label}: score {a} vs {b}");
+                        assert!((c - d).abs() < 1e-6, "{label}: prob {c} vs {d}");
+                    }
+                    for (a, b) in full.context.iter().zip(&want_ctx) {
+                        assert!((a - b).abs() < 1e-4, "{label}: context {a} vs {b}");
+                    }
+                    assert_eq!(full.context, lean.context, "{label}: lean context");
+                    let stats = RowStats::of(pr).summary(&vec![false; n]);
+                    for d in [&full.digest, &lean.digest] {
+                        assert_eq!(d.summary, stats, "{label}: digest summary");
+                        assert_eq!(d.overview, pool(pr.view(), OVERVIEW_SIDE, PoolMethod::Max));
+                        assert!(d.nonfinite_rows.is_empty());
                     }
                 }
             }
@@ -327,6 +373,8 @@ mod tests {
 /// What one attention layer keeps, per query head.
 #[derive(Clone, Debug)]
 pub struct HeadCapture {
+    /// Which query head this is.
+    pub head: usize,
     /// The query, after RoPE if the model rotates (n × dh).
     pub q: Array2<f32>,
     /// The key this head reads: its KV head's, after RoPE if any (n × dh).
@@ -412,6 +460,8 @@ pub struct AttnParams<'a> {
     pub k_norm: Option<&'a RmsNorm>,
     /// Rotary positions.
     pub rope: Option<&'a RopeTable>,
+    /// Keys whose share the digest reports (BERT's [SEP]: special tokens after the first).
+    pub special_keys: &'a [usize],
 }
 
 /// One KV head: K after norm and RoPE, K before RoPE (if any), V.
@@ -439,129 +489,288 @@ fn head_slice(
     }
 }
 
-/// Query rows per block of the causal products: block [i0, i1) can only see keys [0, i1).
-const CAUSAL_ROWS: usize = 64;
+/// Query rows per block: a block's scores (64 × n keys) are all of a head's n² that exists at
+/// once when its full matrices are not kept; 64 × 8,192 × 4 B = 2 MiB.
+const BLOCK_ROWS: usize = 64;
 
-/// The row blocks of a causal product over n queries and n_k keys: (first row, rows, keys the
-/// block can see).
-fn causal_blocks(n: usize, n_k: usize) -> impl Iterator<Item = (usize, usize, usize)> {
-    (0..n).step_by(CAUSAL_ROWS).map(move |i0| {
-        let i1 = (i0 + CAUSAL_ROWS).min(n);
-        (i0, i1 - i0, i1.min(n_k))
+/// The row blocks of a head over n queries and n_k keys: (first row, rows, keys the block can
+/// see: [0, i1) when causal, all otherwise).
+fn row_blocks(n: usize, n_k: usize, causal: bool) -> impl Iterator<Item = (usize, usize, usize)> {
+    (0..n).step_by(BLOCK_ROWS).map(move |i0| {
+        let i1 = (i0 + BLOCK_ROWS).min(n);
+        (i0, i1 - i0, if causal { i1.min(n_k) } else { n_k })
     })
 }
 
-/// scale·q·kᵀ for a causal head, computed block by block only where a row can see keys (the
-/// columns after a block's last row stay 0, to be masked): about half the work at long inputs.
-fn causal_scores(backend: Backend, q: &Array2<f32>, k: &Array2<f32>, scale: f32) -> Array2<f32> {
-    let (n, dh) = q.dim();
-    let n_k = k.nrows();
-    let kt = k.t().as_standard_layout().into_owned();
-    let kt = kt.as_slice().expect("standard layout");
-    let q = q.as_standard_layout();
-    let qs = q.as_slice().expect("standard layout");
-    let mut out = Array2::zeros((n, n_k));
-    let o = out.as_slice_mut().expect("fresh array");
-    for (i0, rows, cols) in causal_blocks(n, n_k) {
-        if cols > 0 && dh > 0 {
-            let (a, c) = (&qs[i0 * dh..], &mut o[i0 * n_k..]);
-            kernels::gemm(backend, rows, cols, dh, scale, a, dh, kt, n_k, c, n_k);
-        }
-    }
-    out
+/// What a forward pass keeps of every head at any length: its statistics, the rows where it
+/// is undefined, and a pooled overview; computed block by block as the head is computed.
+#[derive(Clone, Debug)]
+pub struct HeadDigest {
+    /// Means over all rows of entropy, max weight, distance and first-key share (the same
+    /// numbers [`crate::core::RowStats::of`] gives on the full matrix).
+    pub summary: HeadSummary,
+    /// Mean weight from token i to token i − 1 (rows 1…n−1).
+    pub previous_token: f32,
+    /// Mean over rows of the weight on the special tokens after the first ([SEP]).
+    pub later_special: f32,
+    /// Rows whose scores hold NaN or +∞ or whose probabilities are not finite (ascending).
+    pub nonfinite_rows: Vec<usize>,
+    /// The probabilities, max-pooled to at most [`OVERVIEW_SIDE`]².
+    pub overview: Pooled,
 }
 
-/// probs·v for a causal head: block [i0, i1) of probabilities is zero after key i1 − 1, so
-/// only keys [0, i1) are multiplied.
-fn causal_context(backend: Backend, probs: &Array2<f32>, v: &Array2<f32>) -> Array2<f32> {
-    let (n, n_k) = probs.dim();
-    let dh = v.ncols();
-    let ps = probs
-        .as_slice()
-        .expect("owned probabilities are contiguous");
-    let v = v.as_standard_layout();
-    let vs = v.as_slice().expect("standard layout");
-    let mut out = Array2::zeros((n, dh));
-    let o = out.as_slice_mut().expect("fresh array");
-    for (i0, rows, cols) in causal_blocks(n, n_k) {
-        if cols > 0 && dh > 0 {
-            let (a, c) = (&ps[i0 * n_k..], &mut o[i0 * dh..]);
-            kernels::gemm(backend, rows, dh, cols, 1.0, a, n_k, vs, dh, c, dh);
+/// Running sums of a [`HeadDigest`], fed one row at a time in row order.
+struct DigestBuilder<'a> {
+    n: usize,
+    sums: [f32; 4],
+    prev: f32,
+    special: f32,
+    special_keys: &'a [usize],
+    nonfinite: Vec<usize>,
+    pool: PoolBuilder,
+}
+
+impl<'a> DigestBuilder<'a> {
+    fn new(n: usize, n_k: usize, special_keys: &'a [usize]) -> Self {
+        DigestBuilder {
+            n,
+            sums: [0.0; 4],
+            prev: 0.0,
+            special: 0.0,
+            special_keys,
+            nonfinite: Vec::new(),
+            pool: PoolBuilder::new(n, n_k, OVERVIEW_SIDE, PoolMethod::Max),
         }
     }
-    out
+
+    /// Row i's probabilities (the keys it can see, and maybe zeros after them).
+    fn add_row(&mut self, i: usize, probs: &[f32], undefined: bool) {
+        let (entropy, max, dist) = row_sums(i, probs);
+        let first = probs.first().copied().unwrap_or(0.0);
+        for (s, v) in self.sums.iter_mut().zip([entropy, max, dist, first]) {
+            *s += v;
+        }
+        if i >= 1 {
+            self.prev += probs.get(i - 1).copied().unwrap_or(0.0);
+        }
+        self.special += self
+            .special_keys
+            .iter()
+            .map(|&j| probs.get(j).copied().unwrap_or(0.0))
+            .sum::<f32>();
+        if undefined || probs.iter().any(|p| !p.is_finite()) {
+            self.nonfinite.push(i);
+        }
+        self.pool.add_row(i, probs);
+    }
+
+    fn finish(self) -> HeadDigest {
+        let n = self.n;
+        let mean = |s: f32| if n == 0 { 0.0 } else { s / n as f32 };
+        HeadDigest {
+            summary: HeadSummary {
+                entropy: mean(self.sums[0]),
+                max_weight: mean(self.sums[1]),
+                mean_distance: mean(self.sums[2]),
+                first_key_share: mean(self.sums[3]),
+            },
+            previous_token: if n > 1 {
+                self.prev / (n - 1) as f32
+            } else {
+                0.0
+            },
+            later_special: if self.special_keys.is_empty() {
+                0.0
+            } else {
+                mean(self.special)
+            },
+            nonfinite_rows: self.nonfinite,
+            overview: self.pool.finish(),
+        }
+    }
+}
+
+/// One head computed block by block: its context, its full scores and probabilities when
+/// asked for, and its digest always.
+struct HeadResult {
+    context: Array2<f32>,
+    full: Option<(Array2<f32>, Array2<f32>)>,
+    digest: HeadDigest,
+}
+
+/// One head over its K (transposed, dh × n_k) and V (n_k × dh):
+/// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
+/// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
+/// pass 3 per block: the rows of probs·v.
+/// With `keep_full` the blocks are rows of the returned n × n_k matrices (masked scores −∞,
+/// probabilities 0); without, one 64 × n_k scratch is reused, so memory stays O(64·n).
+fn attend_blocks(
+    backend: Backend,
+    qh: &Array2<f32>,
+    kt: &[f32],
+    vh: &Array2<f32>,
+    p: &AttnParams<'_>,
+    keep_full: bool,
+) -> HeadResult {
+    let (n, dh) = qh.dim();
+    let n_k = vh.nrows();
+    let q = qh.as_standard_layout();
+    let qs = q.as_slice().expect("standard layout");
+    let v = vh.as_standard_layout();
+    let vs = v.as_slice().expect("standard layout");
+    let mut full = keep_full.then(|| {
+        (
+            Array2::from_elem((n, n_k), f32::NEG_INFINITY),
+            Array2::<f32>::zeros((n, n_k)),
+        )
+    });
+    let mut scratch = if keep_full {
+        Vec::new()
+    } else {
+        vec![0.0f32; BLOCK_ROWS.min(n) * n_k]
+    };
+    let mut context = Array2::zeros((n, dh));
+    let ctx = context.as_slice_mut().expect("fresh array");
+    let mut digest = DigestBuilder::new(n, n_k, p.special_keys);
+    for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
+        let (scores, probs): (&mut [f32], Option<&mut [f32]>) = match &mut full {
+            Some((s, pr)) => (
+                &mut s.as_slice_mut().expect("fresh")[i0 * n_k..(i0 + rows) * n_k],
+                Some(&mut pr.as_slice_mut().expect("fresh")[i0 * n_k..(i0 + rows) * n_k]),
+            ),
+            None => (&mut scratch[..rows * n_k], None),
+        };
+        // pass 1: the block's scores over the keys it can see.
+        if cols > 0 && dh > 0 {
+            let a = &qs[i0 * dh..];
+            kernels::gemm(
+                backend, rows, cols, dh, p.scale, a, dh, kt, n_k, scores, n_k,
+            );
+        } else {
+            for r in 0..rows {
+                scores[r * n_k..r * n_k + cols].fill(0.0);
+            }
+        }
+        // pass 2: per row, cap, mask, softmax over the visible span [start, end).
+        let mut probs = probs;
+        for r in 0..rows {
+            let i = i0 + r;
+            let end = if p.causal { (i + 1).min(n_k) } else { n_k };
+            let start = p.window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
+            let srow = &mut scores[r * n_k..(r + 1) * n_k];
+            if let Some(c) = p.softcap {
+                for s in &mut srow[start..end] {
+                    *s = c * (*s / c).tanh();
+                }
+            }
+            let undefined = srow[start..end]
+                .iter()
+                .any(|x| x.is_nan() || *x == f32::INFINITY);
+            let prow: &mut [f32] = match probs.as_deref_mut() {
+                Some(pr) => {
+                    srow[..start].fill(f32::NEG_INFINITY);
+                    srow[end..].fill(f32::NEG_INFINITY);
+                    let prow = &mut pr[r * n_k..(r + 1) * n_k];
+                    prow[start..end].copy_from_slice(&srow[start..end]);
+                    prow
+                }
+                None => {
+                    srow[..start].fill(0.0);
+                    srow[end..cols].fill(0.0);
+                    srow
+                }
+            };
+            kernels::softmax_row(backend, &mut prow[start..end]);
+            digest.add_row(i, &prow[..cols], undefined);
+        }
+        // pass 3: the block's context rows.
+        if cols > 0 && dh > 0 {
+            let pb: &[f32] = match probs {
+                Some(pr) => pr,
+                None => scores,
+            };
+            kernels::gemm(
+                backend,
+                rows,
+                dh,
+                cols,
+                1.0,
+                pb,
+                n_k,
+                vs,
+                dh,
+                &mut ctx[i0 * dh..],
+                dh,
+            );
+        }
+    }
+    HeadResult {
+        context,
+        full,
+        digest: digest.finish(),
+    }
 }
 
 /// Multi-head attention over already projected Q (n × h·dh), K and V (n × g·dh), heads in
 /// parallel; query head h reads KV head h / (h_total / g) (HuggingFace's `repeat_kv`).
-/// Returns the concatenated context (n × h·dh) and each query head's capture.
+/// Returns the concatenated context (n × h·dh), the captures of the heads with
+/// `capture[h]` (in head order), and every head's digest.
 pub fn attention(
     backend: Backend,
     q: &Array2<f32>,
     k: &Array2<f32>,
     v: &Array2<f32>,
     p: &AttnParams<'_>,
-) -> (Array2<f32>, Vec<HeadCapture>) {
+    capture: &[bool],
+) -> (Array2<f32>, Vec<HeadCapture>, Vec<HeadDigest>) {
     let dh = p.head_dim;
     let group = (p.heads / p.kv_heads.max(1)).max(1);
-    // pass 1: each KV head's K (normed, rotated) and V, once.
-    let kvs: Vec<KvHead> = (0..p.kv_heads)
+    // pass 0: each KV head's K (normed, rotated; and transposed for the scores) and V, once.
+    let kvs: Vec<(KvHead, Vec<f32>)> = (0..p.kv_heads)
         .into_par_iter()
         .map(|g| {
             let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
             let vh = v.slice(s![.., g * dh..(g + 1) * dh]).to_owned();
-            (kh, k_pre, vh)
+            let kt = kh
+                .t()
+                .as_standard_layout()
+                .into_owned()
+                .into_raw_vec_and_offset()
+                .0;
+            ((kh, k_pre, vh), kt)
         })
         .collect();
-    // pass 2: per query head, scores, mask, softmax and context against its KV head.
-    let captures: Vec<HeadCapture> = (0..p.heads)
+    // passes 1-3 per query head, against its KV head.
+    let results: Vec<(Option<HeadCapture>, Array2<f32>, HeadDigest)> = (0..p.heads)
         .into_par_iter()
         .map(|h| {
             let g = h / group;
-            let (kh, k_pre, vh) = &kvs[g];
+            let ((kh, k_pre, vh), kt) = &kvs[g];
             let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
-            let mut scores = if p.causal {
-                causal_scores(backend, &qh, kh, p.scale)
-            } else {
-                matmul_bt(backend, qh.view(), kh.view(), p.scale)
-            };
-            if let Some(c) = p.softcap {
-                scores.mapv_inplace(|s| c * (s / c).tanh());
-            }
-            if p.causal || p.window.is_some() {
-                // Row i sees keys j with (not causal or j ≤ i) and (no window or i − w < j).
-                for (i, mut row) in scores.rows_mut().into_iter().enumerate() {
-                    let row = row.as_slice_mut().expect("owned rows are contiguous");
-                    let n_k = row.len();
-                    let end = if p.causal { (i + 1).min(n_k) } else { n_k };
-                    let start = p.window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
-                    row[..start].fill(f32::NEG_INFINITY);
-                    row[end..].fill(f32::NEG_INFINITY);
-                }
-            }
-            let mut probs = scores.clone();
-            for mut row in probs.rows_mut() {
-                kernels::softmax_row(backend, row.as_slice_mut().expect("owned"));
-            }
-            let context = if p.causal {
-                causal_context(backend, &probs, vh)
-            } else {
-                matmul(backend, probs.view(), vh.view())
-            };
-            HeadCapture {
+            let keep = capture.get(h).copied().unwrap_or(false);
+            let r = attend_blocks(backend, &qh, kt, vh, p, keep);
+            let cap = r.full.map(|(scores, probs)| HeadCapture {
+                head: h,
                 q: qh,
                 k: kh.clone(),
                 v: vh.clone(),
                 scores,
                 probs,
-                context,
+                context: r.context.clone(),
                 q_pre_rope: q_pre,
                 k_pre_rope: k_pre.clone(),
                 kv_head: g,
-            }
+            });
+            (cap, r.context, r.digest)
         })
         .collect();
-    let views: Vec<_> = captures.iter().map(|c| c.context.view()).collect();
+    let views: Vec<_> = results.iter().map(|r| r.1.view()).collect();
     let concat = ndarray::concatenate(Axis(1), &views).expect("heads share n");
-    (concat, captures)
+    let mut captures = Vec::new();
+    let mut digests = Vec::with_capacity(results.len());
+    for (cap, _, d) in results {
+        captures.extend(cap);
+        digests.push(d);
+    }
+    (concat, captures, digests)
 }

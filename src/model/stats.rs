@@ -1,13 +1,11 @@
 //! Per-head statistics of a model run, the induction test, and attention rollout.
 
 use ndarray::Array2;
-use rayon::prelude::*;
 
 use crate::core::attend::matmul;
 use crate::core::kernels::Backend;
 
 use crate::core::rng::Stream;
-use crate::core::trace::RowStats;
 
 use super::tokenizer::TokenInfo;
 use super::{Model, ModelError, ModelRun};
@@ -34,61 +32,27 @@ pub struct HeadStat {
     pub induction: Option<f32>,
 }
 
-/// Statistics of every head of a run.
+/// Statistics of every head of a run, from the digests its forward pass kept (the same
+/// numbers as `RowStats::of` on each full matrix, at any length).
 pub fn head_stats(run: &ModelRun) -> Vec<HeadStat> {
-    let n = run.n();
-    let later_special: Vec<usize> = run
-        .tokens
-        .iter()
-        .enumerate()
-        .filter(|(j, t)| *j > 0 && t.special)
-        .map(|(j, _)| j)
-        .collect();
-    let pairs: Vec<(usize, usize, &super::nn::HeadCapture)> = run
-        .layers
+    run.layers
         .iter()
         .enumerate()
         .flat_map(|(l, layer)| {
             layer
-                .heads
+                .digests
                 .iter()
                 .enumerate()
-                .map(move |(h, cap)| (l, h, cap))
-        })
-        .collect();
-    pairs
-        .into_par_iter()
-        .map(|(l, h, cap)| {
-            let rs = RowStats::of(&cap.probs);
-            let s = rs.summary(&vec![false; n]);
-            let prev = if n > 1 {
-                (1..n).map(|i| cap.probs[[i, i - 1]]).sum::<f32>() / (n - 1) as f32
-            } else {
-                0.0
-            };
-            let sep = if later_special.is_empty() {
-                0.0
-            } else {
-                (0..n)
-                    .map(|i| {
-                        later_special
-                            .iter()
-                            .map(|&j| cap.probs[[i, j]])
-                            .sum::<f32>()
-                    })
-                    .sum::<f32>()
-                    / n as f32
-            };
-            HeadStat {
-                layer: l,
-                head: h,
-                entropy: s.entropy,
-                mean_distance: s.mean_distance,
-                first_token: s.first_key_share,
-                sep_share: sep,
-                previous_token: prev,
-                induction: None,
-            }
+                .map(move |(h, d)| HeadStat {
+                    layer: l,
+                    head: h,
+                    entropy: d.summary.entropy,
+                    mean_distance: d.summary.mean_distance,
+                    first_token: d.summary.first_key_share,
+                    sep_share: d.later_special,
+                    previous_token: d.previous_token,
+                    induction: None,
+                })
         })
         .collect()
 }
@@ -179,8 +143,12 @@ pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<
 
 /// Attention rollout (Abnar & Zuidema 2020): Â_l = ½·mean_h P_l + ½·I with rows
 /// renormalised, and R = Â_L ⋯ Â_1. Row i says how much each input token flows into
-/// position i at the top.
-pub fn rollout(run: &ModelRun) -> Array2<f32> {
+/// position i at the top. `None` for a run without full matrices (rollout multiplies n × n
+/// matrices of every layer: n³ per layer).
+pub fn rollout(run: &ModelRun) -> Option<Array2<f32>> {
+    if !run.full {
+        return None;
+    }
     let n = run.n();
     let mut r = Array2::<f32>::eye(n);
     for layer in &run.layers {
@@ -203,5 +171,5 @@ pub fn rollout(run: &ModelRun) -> Array2<f32> {
         let next = matmul(Backend::best(), a.view(), r.view());
         r = next;
     }
-    r
+    Some(r)
 }

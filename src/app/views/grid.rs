@@ -1,6 +1,8 @@
 //! All heads of the trace side by side; a click focuses one.
 
-use eframe::egui::{self, Color32, Sense, Stroke, Vec2};
+use eframe::egui::{self, Color32, Sense, Stroke, TextureHandle, Vec2};
+
+use crate::app::heatmap::{TexKey, WHOLE_TEXTURE_CELLS};
 
 use crate::app::i18n::{Msg, tr};
 use crate::app::state::View;
@@ -23,7 +25,18 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .spacing([10.0, 10.0])
             .show(ui, |ui| {
                 for h in 0..heads {
-                    let Some((tex, _)) = app.head_texture(ui.ctx(), &trace, h, kind) else {
+                    // A long model run: heads without matrices, or too big for one texture,
+                    // show their pooled overview.
+                    let big = trace
+                        .head_traces
+                        .get(h)
+                        .is_some_and(|t| t.weights.len() > WHOLE_TEXTURE_CELLS);
+                    let tex = if !trace.has_matrices(h) || big {
+                        overview_texture(app, ui.ctx(), h)
+                    } else {
+                        app.head_texture(ui.ctx(), &trace, h, kind).map(|t| t.0)
+                    };
+                    let Some(tex) = tex else {
                         continue;
                     };
                     ui.vertical(|ui| {
@@ -61,4 +74,27 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
     });
+}
+
+/// The pooled overview of head `h` of the focused layer of the model run on screen.
+fn overview_texture(app: &mut AttnApp, ctx: &egui::Context, h: usize) -> Option<TextureHandle> {
+    let out = app.model_out.clone()?;
+    let layer = app.state.layer;
+    let digest = out.run.layers.get(layer)?.digests.get(h)?;
+    let scale = app.state.thumb_scale;
+    let key = TexKey::ModelHead {
+        run: app.run_generation(),
+        layer,
+        head: h,
+        scale,
+    };
+    let cmap = app.state.colormap;
+    let (tex, _) = app.textures.matrix_with(
+        ctx,
+        key,
+        || scale.apply(&digest.overview.values),
+        MatrixKind::Weights,
+        cmap,
+    );
+    Some(tex)
 }

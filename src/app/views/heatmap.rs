@@ -2,10 +2,14 @@
 
 use eframe::egui;
 
-use crate::app::heatmap::HeatmapWidget;
+use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget};
 use crate::app::i18n::{Msg, tr};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
+
+/// The largest zoom of a tiled heatmap: an 8,192-token matrix fitted to ~800 px reaches
+/// ~50 px per cell.
+pub const MAX_TILED_ZOOM: f32 = 512.0;
 
 /// The legend caption of a matrix kind.
 pub fn legend_msg(kind: MatrixKind) -> Msg {
@@ -22,11 +26,17 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lang = app.lang();
     let kind = MatrixKind::for_step(app.state.step);
-    let Some((tex, range)) = app.head_texture(ui.ctx(), &trace, head, kind) else {
+    let Some((src, range)) = app.head_image(ui.ctx(), &trace, head, kind) else {
         return;
     };
     let Some(ht) = trace.head_traces.get(head) else {
         return;
+    };
+    // A big matrix zooms from the whole (pooled) down to single cells.
+    let max_zoom = if matches!(src, HeatSource::Tiled(_)) {
+        MAX_TILED_ZOOM
+    } else {
+        8.0
     };
     ui.horizontal(|ui| {
         ui.label(format!(
@@ -38,13 +48,13 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         let cap = ui
             .label(tr(lang, Msg::HeatZoom))
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
-        ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=8.0).logarithmic(true))
+        ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=max_zoom).logarithmic(true))
             .labelled_by(cap.id)
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
     });
     let hm = HeatmapWidget {
         id: "main_heatmap",
-        tex: &tex,
+        image: HeatImage::of(&src, &mut app.textures),
         range,
         values: kind.values(ht),
         head: Some(ht),
@@ -69,6 +79,6 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
     });
     if zoom != 1.0 {
-        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(0.25, 8.0);
+        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(0.25, max_zoom);
     }
 }

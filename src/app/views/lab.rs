@@ -3,7 +3,7 @@
 use eframe::egui::{self, RichText};
 
 use crate::app::describe;
-use crate::app::heatmap::{HeatmapWidget, TexKey};
+use crate::app::heatmap::{HeatImage, HeatmapWidget, TexKey};
 use crate::app::i18n::{Msg, tr};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
@@ -85,7 +85,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             );
             let c = HeatmapWidget {
                 id,
-                tex: &tex,
+                image: HeatImage::Whole(&tex),
                 range,
                 values: &ht.weights,
                 head: Some(ht),

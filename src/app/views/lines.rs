@@ -47,16 +47,21 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
             let accent = Color32::from_rgb(40, 110, 220);
-            for ((i, j), &w) in ht.weights.indexed_iter() {
-                if w < 0.01 {
-                    continue;
+            // Only the rows in view (a long input has thousands): lines from the queries in
+            // view, or every line into a hovered key.
+            let clip = ui.clip_rect();
+            let row_at = |y: f32| ((y - rect.min.y - 10.0) / row_h).max(0.0) as usize;
+            let (v0, v1) = (row_at(clip.min.y), row_at(clip.max.y) + 1);
+            let pairs: Box<dyn Iterator<Item = (usize, usize)>> = match hover {
+                Some((true, q)) => Box::new((0..m).map(move |j| (q, j))),
+                Some((false, k)) => Box::new((0..n).map(move |i| (i, k))),
+                None => {
+                    Box::new((v0.min(n)..v1.min(n)).flat_map(move |i| (0..m).map(move |j| (i, j))))
                 }
-                let visible = match hover {
-                    Some((true, q)) => q == i,
-                    Some((false, k)) => k == j,
-                    None => true,
-                };
-                if !visible {
+            };
+            for (i, j) in pairs {
+                let w = ht.weights[[i, j]];
+                if w < 0.01 {
                     continue;
                 }
                 let alpha = (w.clamp(0.0, 1.0) * 255.0) as u8;
@@ -68,7 +73,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     ),
                 );
             }
-            for (i, tok) in trace.tokens_q.iter().enumerate() {
+            for (i, tok) in trace.tokens_q.iter().enumerate().take(v1).skip(v0) {
                 let strong = matches!(hover, Some((true, q)) if q == i);
                 let c = if strong {
                     ui.visuals().strong_text_color()
@@ -83,7 +88,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     c,
                 );
             }
-            for (j, tok) in trace.tokens_k.iter().enumerate() {
+            for (j, tok) in trace.tokens_k.iter().enumerate().take(v1).skip(v0) {
                 let strong = matches!(hover, Some((false, k)) if k == j);
                 let c = if strong {
                     ui.visuals().strong_text_color()

@@ -199,8 +199,17 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         let msg = error_text(app, err);
         ui.colored_label(ui.visuals().error_fg_color, msg);
     }
+    if model {
+        run_bar_ui(app, ui);
+    }
     if model && let Some(e) = &app.model_error {
-        ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+        let text = match e {
+            JobError::Model(m) if matches!(**m, crate::model::ModelError::Cancelled) => {
+                t(Msg::RunCancelled).to_owned()
+            }
+            e => e.to_string(),
+        };
+        ui.colored_label(ui.visuals().error_fg_color, text);
     }
     let def = offered(model)
         .find(|d| d.view == app.state.view)
@@ -218,9 +227,62 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     }
     if model && needs_trace {
+        // A long run's layer trace holds one head's matrices: wait for the focused one.
+        let opening = app
+            .trace
+            .as_ref()
+            .is_some_and(|tr_| !tr_.has_matrices(app.state.head.min(tr_.heads.saturating_sub(1))));
+        if opening {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t(Msg::OpeningHead));
+            });
+            return;
+        }
         nonfinite_warning_ui(app, ui);
     }
     (def.ui)(app, ui);
+}
+
+/// A model run in progress (layers done, Cancel), a big run waiting for its go-ahead (tokens,
+/// memory and time estimates, Run), and the note that a long run keeps digests only.
+fn run_bar_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    if app.jobs.run.pending() {
+        ui.horizontal(|ui| {
+            let f = app.run_progress.load(std::sync::atomic::Ordering::Relaxed) as f32 / 1000.0;
+            ui.add(
+                egui::ProgressBar::new(f)
+                    .show_percentage()
+                    .desired_width(260.0)
+                    .text(t(Msg::RunLayers)),
+            );
+            if ui.button(t(Msg::CancelRun)).clicked() {
+                app.run_cancel
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
+    } else if let Some(big) = app.run_gate.waiting.clone() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(egui::RichText::new(t(Msg::BigRunAsk)).strong());
+            ui.label(format!(
+                "{} {} · {} {} · {} {:.0} s",
+                big.tokens,
+                t(Msg::BigRunTokens),
+                t(Msg::BigRunMemory),
+                crate::core::limits::human_bytes(big.bytes),
+                t(Msg::BigRunTime),
+                big.secs.max(1.0)
+            ));
+            if ui.button(t(Msg::RunIt)).clicked() {
+                app.run_gate.allow();
+            }
+        });
+    }
+    if app.model_out.as_ref().is_some_and(|o| !o.run.full) {
+        ui.label(egui::RichText::new(t(Msg::LongRunNote)).weak().small());
+    }
 }
 
 /// Says so when the focused model head's attention is undefined on some rows: the kernels

@@ -4,7 +4,7 @@ use eframe::egui::{self, Color32, RichText, Sense, Stroke, Vec2};
 
 use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr};
-use crate::app::state::View;
+use crate::app::state::{ThumbScale, View};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
 
@@ -18,6 +18,22 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let heads = run.heads;
     let grouped = run.kv_heads > 0 && run.kv_heads < heads;
     let any_local = run.layers.iter().any(|l| l.window.is_some());
+    // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
+    ui.horizontal_wrapped(|ui| {
+        if let Some(d) = run.layers.first().and_then(|l| l.digests.first()) {
+            ui.label(RichText::new(d.overview.describe()).small());
+            ui.separator();
+        }
+        ui.label(RichText::new(tr(lang, Msg::ThumbScale)).small());
+        for (scale, msg) in [
+            (ThumbScale::Linear, Msg::ScaleLinear),
+            (ThumbScale::Log, Msg::ScaleLog),
+            (ThumbScale::RowNormalised, Msg::ScaleRow),
+        ] {
+            ui.selectable_value(&mut app.state.thumb_scale, scale, tr(lang, msg));
+        }
+    });
+    let scale = app.state.thumb_scale;
     // Fit all heads across the panel (the layer labels take ~90 px).
     let avail = ui.available_width() - 90.0;
     let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
@@ -47,15 +63,17 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         None => String::new(),
                     };
                     ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
-                    for (h, cap) in layer.heads.iter().enumerate() {
-                        let (tex, _) = app.textures.matrix(
+                    for (h, digest) in layer.digests.iter().enumerate() {
+                        let key = TexKey::ModelHead {
+                            run: app.run_generation(),
+                            layer: l,
+                            head: h,
+                            scale,
+                        };
+                        let (tex, _) = app.textures.matrix_with(
                             ui.ctx(),
-                            TexKey::ModelHead {
-                                run: app.run_generation(),
-                                layer: l,
-                                head: h,
-                            },
-                            &cap.probs,
+                            key,
+                            || scale.apply(&digest.overview.values),
                             MatrixKind::Weights,
                             app.state.colormap,
                         );
@@ -100,7 +118,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     });
 }
 
-/// The KV head query head `h` reads (from the first layer; every layer groups alike).
+/// The KV head query head `h` reads (every layer groups alike: h / (heads / kv_heads)).
 fn layer0_kv(run: &crate::model::ModelRun, h: usize) -> Option<usize> {
-    run.layers.first()?.heads.get(h).map(|c| c.kv_head)
+    (h < run.heads && run.kv_heads > 0).then(|| h / (run.heads / run.kv_heads).max(1))
 }

@@ -3,7 +3,7 @@
 use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Bar, BarChart, Plot};
 
-use crate::app::heatmap::HeatmapWidget;
+use crate::app::heatmap::{HeatImage, HeatmapWidget};
 use crate::app::i18n::{Msg, tr};
 use crate::app::{AttnApp, Command};
 use crate::export::colormap::Colormap;
@@ -59,12 +59,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         });
     // The pair is picked on the heatmap below (click a cell).
     let kind = MatrixKind::Raw;
-    let Some((tex, range)) = app.head_texture(ui.ctx(), &trace, head, kind) else {
+    let Some((src, range)) = app.head_image(ui.ctx(), &trace, head, kind) else {
         return;
     };
     let clicked = HeatmapWidget {
         id: "neuron_heatmap",
-        tex: &tex,
+        image: HeatImage::of(&src, &mut app.textures),
         range,
         values: &ht.raw_scores,
         head: Some(ht),

@@ -2,7 +2,7 @@
 
 use eframe::egui::{self, RichText};
 
-use crate::app::heatmap::{HeatmapWidget, TexKey};
+use crate::app::heatmap::{HeatImage, HeatmapWidget, TexKey};
 use crate::app::i18n::{Msg, tr};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
@@ -14,21 +14,25 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::RolloutHint)).weak());
+    let Some(rollout) = out.rollout.as_ref() else {
+        ui.label(tr(lang, Msg::RolloutLong));
+        return;
+    };
     let labels = out.run.labels();
     let (tex, range) = app.textures.matrix(
         ui.ctx(),
         TexKey::Rollout {
             run: app.run_generation(),
         },
-        &out.rollout,
+        rollout,
         MatrixKind::Weights,
         app.state.colormap,
     );
     let clicked = HeatmapWidget {
         id: "rollout",
-        tex: &tex,
+        image: HeatImage::Whole(&tex),
         range,
-        values: &out.rollout,
+        values: rollout,
         head: None,
         rows: &labels,
         cols: &labels,

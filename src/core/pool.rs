@@ -1,0 +1,255 @@
+//! Pooled overviews of big attention matrices: an n_q × n_k matrix shrunk to at most
+//! `side × side` cells, each the maximum (or mean) of the block of cells it covers, so a
+//! thin diagonal or a stripe one key wide stays visible at any length (nearest-neighbour
+//! sampling would drop it). Built row by row while a head is computed, so the full matrix
+//! never has to exist.
+//!
+//! Bins: row i falls in bin ⌊i·r / n_q⌋ of r = min(n_q, side) bins, column j in
+//! ⌊j·c / n_k⌋ of c = min(n_k, side); `tools/make_pool_fixtures.py` pools the same way in
+//! NumPy.
+
+use ndarray::{Array2, ArrayView2};
+use serde::{Deserialize, Serialize};
+
+/// The largest overview side the app keeps per head.
+pub const OVERVIEW_SIDE: usize = 256;
+
+/// How a block of cells becomes one overview cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolMethod {
+    /// The largest value of the block (keeps thin structure visible).
+    Max,
+    /// The mean of the block (keeps mass: a row of the overview still sums to ~1/bin).
+    Mean,
+}
+
+impl PoolMethod {
+    /// "max" / "mean", as legends say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            PoolMethod::Max => "max",
+            PoolMethod::Mean => "mean",
+        }
+    }
+}
+
+/// A pooled matrix and what it was pooled from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pooled {
+    /// Rows of the full matrix.
+    pub n_q: usize,
+    /// Columns of the full matrix.
+    pub n_k: usize,
+    /// How cells were combined.
+    pub method: PoolMethod,
+    /// The overview (min(n_q, side) × min(n_k, side)).
+    pub values: Array2<f32>,
+}
+
+impl Pooled {
+    /// Whether every overview cell is exactly one cell of the full matrix.
+    pub fn is_exact(&self) -> bool {
+        self.values.dim() == (self.n_q, self.n_k)
+    }
+
+    /// "max-pooled 8192×8192 → 256×256" (or "exact 12×12").
+    pub fn describe(&self) -> String {
+        let (r, c) = self.values.dim();
+        if self.is_exact() {
+            format!("exact {}×{}", self.n_q, self.n_k)
+        } else {
+            format!(
+                "{}-pooled {}×{} → {r}×{c}",
+                self.method.name(),
+                self.n_q,
+                self.n_k
+            )
+        }
+    }
+}
+
+/// Column bins of a row of `n_k` cells into `c` bins: `(first column, end)` per bin.
+fn col_bins(n_k: usize, c: usize) -> Vec<(usize, usize)> {
+    // Column j is in bin ⌊j·c/n_k⌋, so bin b starts at the first j with j·c ≥ b·n_k.
+    let start = |b: usize| (b * n_k).div_ceil(c.max(1));
+    (0..c).map(|b| (start(b), start(b + 1))).collect()
+}
+
+/// Builds a [`Pooled`] overview from rows given in order, one at a time.
+#[derive(Clone, Debug)]
+pub struct PoolBuilder {
+    n_q: usize,
+    n_k: usize,
+    method: PoolMethod,
+    bins: Vec<(usize, usize)>,
+    acc: Array2<f32>,
+    /// Rows seen per row bin (for the mean).
+    rows_in_bin: Vec<u32>,
+}
+
+impl PoolBuilder {
+    /// An overview of an `n_q × n_k` matrix of at most `side × side` cells.
+    pub fn new(n_q: usize, n_k: usize, side: usize, method: PoolMethod) -> PoolBuilder {
+        let (r, c) = (n_q.min(side), n_k.min(side));
+        let init = match method {
+            PoolMethod::Max => f32::NEG_INFINITY,
+            PoolMethod::Mean => 0.0,
+        };
+        PoolBuilder {
+            n_q,
+            n_k,
+            method,
+            bins: col_bins(n_k, c),
+            acc: Array2::from_elem((r, c), init),
+            rows_in_bin: vec![0; r],
+        }
+    }
+
+    /// Adds row `i` (its first `row.len()` cells; the cells after them count as 0, as the
+    /// keys a causal row cannot see).
+    pub fn add_row(&mut self, i: usize, row: &[f32]) {
+        let r = self.acc.nrows();
+        if i >= self.n_q || r == 0 {
+            return;
+        }
+        let bin = i * r / self.n_q;
+        self.rows_in_bin[bin] += 1;
+        let mut out = self.acc.row_mut(bin);
+        for (cell, &(c0, c1)) in out.iter_mut().zip(&self.bins) {
+            let seen = &row[c0.min(row.len())..c1.min(row.len())];
+            let short = seen.len() < c1 - c0;
+            match self.method {
+                PoolMethod::Max => {
+                    let mut m = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    if short {
+                        m = m.max(0.0);
+                    }
+                    *cell = cell.max(m);
+                }
+                PoolMethod::Mean => *cell += seen.iter().sum::<f32>(),
+            }
+        }
+    }
+
+    /// The overview (bins no row reached stay 0).
+    pub fn finish(mut self) -> Pooled {
+        match self.method {
+            PoolMethod::Max => self
+                .acc
+                .mapv_inplace(|v| if v.is_finite() { v } else { 0.0 }),
+            PoolMethod::Mean => {
+                for (b, mut row) in self.acc.rows_mut().into_iter().enumerate() {
+                    let rows = self.rows_in_bin[b].max(1) as f32;
+                    for (cell, &(c0, c1)) in row.iter_mut().zip(&self.bins) {
+                        *cell /= rows * (c1 - c0).max(1) as f32;
+                    }
+                }
+            }
+        }
+        Pooled {
+            n_q: self.n_q,
+            n_k: self.n_k,
+            method: self.method,
+            values: self.acc,
+        }
+    }
+}
+
+/// The overview of a whole matrix (−∞ cells, masked scores, count as −∞ for max and are
+/// not expected in mean pooling: pool probabilities).
+pub fn pool(m: ArrayView2<f32>, side: usize, method: PoolMethod) -> Pooled {
+    let (n_q, n_k) = m.dim();
+    let mut b = PoolBuilder::new(n_q, n_k, side, method);
+    let m = m.as_standard_layout();
+    for (i, row) in m.rows().into_iter().enumerate() {
+        b.add_row(i, row.as_slice().expect("standard layout"));
+    }
+    b.finish()
+}
+
+/// Per-row normalisation of an overview for display: each row divided by its maximum
+/// (rows of zeros stay zero), so a diffuse row's shape is as visible as a sharp one's.
+pub fn row_normalised(values: &Array2<f32>) -> Array2<f32> {
+    let mut out = values.clone();
+    for mut row in out.rows_mut() {
+        let m = row.iter().copied().fold(0.0f32, f32::max);
+        if m > 0.0 {
+            row.mapv_inplace(|v| v / m);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: &Array2<f32>, side: usize, method: PoolMethod) -> Array2<f32> {
+        let (n, k) = m.dim();
+        let (r, c) = (n.min(side), k.min(side));
+        let mut out = Array2::zeros((r, c));
+        let mut cnt = Array2::<f32>::zeros((r, c));
+        let mut mx = Array2::from_elem((r, c), f32::NEG_INFINITY);
+        for ((i, j), &v) in m.indexed_iter() {
+            let (a, b) = (i * r / n, j * c / k);
+            out[[a, b]] += v;
+            cnt[[a, b]] += 1.0;
+            mx[[a, b]] = f32::max(mx[[a, b]], v);
+        }
+        match method {
+            PoolMethod::Max => mx,
+            PoolMethod::Mean => out / cnt,
+        }
+    }
+
+    #[test]
+    fn pooling_matches_the_definition_at_awkward_sizes() {
+        for (n, k) in [
+            (1, 1),
+            (3, 7),
+            (256, 256),
+            (257, 255),
+            (600, 513),
+            (1000, 3),
+        ] {
+            let m = Array2::from_shape_fn((n, k), |(i, j)| ((i * 31 + j * 17) % 101) as f32);
+            for method in [PoolMethod::Max, PoolMethod::Mean] {
+                let got = pool(m.view(), 256, method);
+                let want = naive(&m, 256, method);
+                assert_eq!(got.values.dim(), want.dim(), "{n}×{k}");
+                for (a, b) in got.values.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 1e-3 * b.abs().max(1.0),
+                        "{n}×{k} {method:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_one_cell_diagonal_survives_max_pooling() {
+        let n = 4096;
+        let m = Array2::from_shape_fn((n, n), |(i, j)| if j + 1 == i { 1.0 } else { 0.0 });
+        let p = pool(m.view(), 256, PoolMethod::Max);
+        assert!(!p.is_exact());
+        assert_eq!(p.describe(), "max-pooled 4096×4096 → 256×256");
+        for b in 1..256 {
+            assert_eq!(p.values[[b, b]], 1.0, "bin {b}");
+        }
+        assert_eq!(p.values[[0, 200]], 0.0);
+    }
+
+    #[test]
+    fn short_rows_count_their_missing_cells_as_zero() {
+        let mut b = PoolBuilder::new(2, 8, 4, PoolMethod::Mean);
+        b.add_row(0, &[1.0, 1.0]);
+        b.add_row(1, &[1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]);
+        let p = b.finish();
+        assert_eq!(p.values.row(0).to_vec(), vec![1.0, 0.0, 0.0, 0.0]);
+        assert_eq!(p.values.row(1).to_vec(), vec![1.0, 1.0, 1.0, 1.0]);
+        let mut b = PoolBuilder::new(1, 8, 4, PoolMethod::Max);
+        b.add_row(0, &[-1.0]);
+        assert_eq!(b.finish().values.row(0).to_vec(), vec![0.0, 0.0, 0.0, 0.0]);
+    }
+}
