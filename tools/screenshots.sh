@@ -37,6 +37,13 @@ gemma270=sample_models/gemma-3-270m-Q4_K_M.gguf
 if [[ -f $smol && -f $gemma270 ]]; then
   shot smollm2-gguf-grid.png --model "$smol" --text "Mary went to the market. John went to the park. Then Mary gave the apple to" --view model --layer 3 --head 1
   shot gemma3-gguf-zh.png --lang zh --model "$gemma270" --text "小猫坐在垫子上，因为它很累。注意力机制让模型看见上下文。" --view heatmap --layer 5 --head 0 --step 6 --row 10
+  # A long document (two licence texts, 9,854 tokens, cut to the model's 8,192): about a
+  # minute per shot on 2 cores.
+  long=$(mktemp --suffix=.txt)
+  cat /usr/share/common-licenses/GPL-3 /usr/share/common-licenses/Apache-2.0 > "$long"
+  shot smollm2-8k-grid.png --model "$smol" --text-file "$long" --run-big --view model
+  shot smollm2-8k-heatmap.png --model "$smol" --text-file "$long" --run-big --view heatmap --layer 7 --head 7
+  rm -f "$long"
 else
   echo "skipping the GGUF screenshots: run tools/fetch_models.sh first" >&2
 fi

@@ -365,7 +365,7 @@ impl HeatmapWidget<'_> {
             .show(ui, |ui| {
                 let size = Vec2::new(
                     LABEL_W + m as f32 * cell + 80.0,
-                    LABEL_H + n as f32 * cell + 10.0,
+                    LABEL_H + n as f32 * cell + 24.0,
                 );
                 let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
                 let painter = ui.painter_at(rect);
