@@ -75,6 +75,27 @@ fn col_bins(n_k: usize, c: usize) -> Vec<(usize, usize)> {
     (0..c).map(|b| (start(b), start(b + 1))).collect()
 }
 
+/// Eight running maxima, so the loop vectorises (`v > m` keeps m on NaN, as a max should).
+#[inline(always)]
+fn max_of_plain(x: &[f32]) -> f32 {
+    const L: usize = 8;
+    let mut m = [f32::NEG_INFINITY; L];
+    let chunks = x.chunks_exact(L);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for k in 0..L {
+            m[k] = if c[k] > m[k] { c[k] } else { m[k] };
+        }
+    }
+    for (k, &v) in tail.iter().enumerate() {
+        m[k] = if v > m[k] { v } else { m[k] };
+    }
+    m.into_iter().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
+}
+
+/// Bins up to this many columns wide are pooled cell by cell.
+const NARROW: usize = 4;
+
 /// Builds a [`Pooled`] overview from rows given in order, one at a time.
 #[derive(Clone, Debug)]
 pub struct PoolBuilder {
@@ -82,6 +103,9 @@ pub struct PoolBuilder {
     n_k: usize,
     method: PoolMethod,
     bins: Vec<(usize, usize)>,
+    /// Column j's bin, when bins are at most [`NARROW`] columns wide (then a row is pooled
+    /// cell by cell instead of bin by bin).
+    col_bin: Option<Vec<u32>>,
     acc: Array2<f32>,
     /// Rows seen per row bin (for the mean).
     rows_in_bin: Vec<u32>,
@@ -95,11 +119,20 @@ impl PoolBuilder {
             PoolMethod::Max => f32::NEG_INFINITY,
             PoolMethod::Mean => 0.0,
         };
+        let bins = col_bins(n_k, c);
+        let col_bin = (n_k <= NARROW * c).then(|| {
+            let mut m = vec![0u32; n_k];
+            for (b, &(c0, c1)) in bins.iter().enumerate() {
+                m[c0..c1].fill(b as u32);
+            }
+            m
+        });
         PoolBuilder {
             n_q,
             n_k,
             method,
-            bins: col_bins(n_k, c),
+            bins,
+            col_bin,
             acc: Array2::from_elem((r, c), init),
             rows_in_bin: vec![0; r],
         }
@@ -108,6 +141,27 @@ impl PoolBuilder {
     /// Adds row `i` (its first `row.len()` cells; the cells after them count as 0, as the
     /// keys a causal row cannot see).
     pub fn add_row(&mut self, i: usize, row: &[f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was checked just above.
+            unsafe { self.add_row_avx2(i, row) };
+            return;
+        }
+        self.add_row_plain(i, row);
+    }
+
+    /// [`PoolBuilder::add_row_plain`] compiled for AVX2 (same operations, same results).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn add_row_avx2(&mut self, i: usize, row: &[f32]) {
+        self.add_row_plain(i, row);
+    }
+
+    #[inline(always)]
+    fn add_row_plain(&mut self, i: usize, row: &[f32]) {
         let r = self.acc.nrows();
         if i >= self.n_q || r == 0 {
             return;
@@ -115,12 +169,28 @@ impl PoolBuilder {
         let bin = i * r / self.n_q;
         self.rows_in_bin[bin] += 1;
         let mut out = self.acc.row_mut(bin);
+        if let (Some(col_bin), PoolMethod::Max) = (&self.col_bin, self.method) {
+            let out = out.as_slice_mut().expect("owned rows are contiguous");
+            let row = &row[..row.len().min(col_bin.len())];
+            for (&v, &b) in row.iter().zip(col_bin) {
+                let cell = &mut out[b as usize];
+                *cell = if v > *cell { v } else { *cell };
+            }
+            // The cells after the row count as 0.
+            if row.len() < col_bin.len() {
+                let first = col_bin[row.len()] as usize;
+                for cell in &mut out[first..] {
+                    *cell = cell.max(0.0);
+                }
+            }
+            return;
+        }
         for (cell, &(c0, c1)) in out.iter_mut().zip(&self.bins) {
             let seen = &row[c0.min(row.len())..c1.min(row.len())];
             let short = seen.len() < c1 - c0;
             match self.method {
                 PoolMethod::Max => {
-                    let mut m = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                    let mut m = max_of_plain(seen);
                     if short {
                         m = m.max(0.0);
                     }
