@@ -90,7 +90,8 @@ fn max_of_plain(x: &[f32]) -> f32 {
     for (k, &v) in tail.iter().enumerate() {
         m[k] = if v > m[k] { v } else { m[k] };
     }
-    m.into_iter().fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
+    m.into_iter()
+        .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
 }
 
 /// Bins up to this many columns wide are pooled cell by cell.

@@ -25,9 +25,9 @@ use crate::core::trace::{HeadSummary, HeadTrace, RowStats, Trace};
 use crate::core::{ScoreKind, SpanKind};
 
 use arch::LayerRun;
-use nn::HeadCapture;
 use config::{ModelConfig, SUPPORTED};
 use network::{NormKind, Placement, Transformer};
+use nn::HeadCapture;
 use tokenizer::{ModelTokenizer, TokenInfo};
 use weights::Weights;
 
@@ -629,6 +629,7 @@ impl ModelRun {
     pub fn trace_of(&self, layer: usize, mut l: LayerRun) -> Option<Trace> {
         let labels = self.labels();
         let scale = l.scale;
+        let softcap = self.mechanism.softcap;
         let n = self.n();
         if l.input.nrows() != n || l.attn_out.nrows() != n {
             return None;
@@ -657,7 +658,21 @@ impl ModelRun {
                 Some(h) => {
                     let raw = matmul_bt(Backend::best(), h.q.view(), h.k.view(), 1.0);
                     let scaled = raw.mapv(|x| x * scale);
-                    let allowed = h.scores.mapv(f32::is_finite);
+                    // The logits the softmax saw: scaled, soft-capped, −∞ where masked.
+                    let visible = |i: usize, j: usize| {
+                        (!self.causal || j <= i) && l.window.is_none_or(|w| j + w > i)
+                    };
+                    let logits = Array2::from_shape_fn(scaled.dim(), |(i, j)| {
+                        if !visible(i, j) {
+                            return f32::NEG_INFINITY;
+                        }
+                        let s = scaled[[i, j]];
+                        match softcap {
+                            Some(c) => c * (s / c).tanh(),
+                            None => s,
+                        }
+                    });
+                    let allowed = logits.mapv(f32::is_finite);
                     let row_stats = RowStats::of(&h.probs);
                     let empty_rows = vec![false; n];
                     let summary: HeadSummary = row_stats.summary(&empty_rows);
@@ -667,7 +682,7 @@ impl ModelRun {
                         v: h.v,
                         raw_scores: raw,
                         scaled,
-                        logits: h.scores,
+                        logits,
                         allowed,
                         weights: h.probs,
                         context: h.context,

@@ -1,6 +1,6 @@
 //! The layers every family shares, on the core's kernels: linear maps, LayerNorm, RMSNorm,
 //! GELU / SiLU, rotary positions and multi-head (grouped-query) attention that keeps Q, K, V
-//! (before and after RoPE), the pre-softmax scores and the probabilities.
+//! (before and after RoPE) and the probabilities.
 //!
 //! Legend: `n` = tokens, `d` = model width, `h` = query heads, `g` = KV heads,
 //! `dh` = head width (d / h unless the config gives `head_dim`).
@@ -340,9 +340,9 @@ mod tests {
                     let full = attend_blocks(backend, &q, &kt, &v, &p, true);
                     let lean = attend_blocks(backend, &q, &kt, &v, &p, false);
                     let label = format!("{backend:?} n={n} causal={causal} window={window:?}");
-                    let (s, pr) = full.full.as_ref().unwrap();
-                    for ((a, b), (c, d)) in s.iter().zip(&want).zip(pr.iter().zip(&want_p)) {
-                        assert!(a == b || (a - b).abs() < 1e-5, "{label}: score {a} vs {b}");
+                    let pr = full.probs.as_ref().unwrap();
+                    assert!(lean.probs.is_none());
+                    for (c, d) in pr.iter().zip(&want_p) {
                         assert!((c - d).abs() < 1e-6, "{label}: prob {c} vs {d}");
                     }
                     for (a, b) in full.context.iter().zip(&want_ctx) {
@@ -398,9 +398,6 @@ pub struct HeadCapture {
     pub k: Array2<f32>,
     /// The value this head reads: its KV head's (n × dh).
     pub v: Array2<f32>,
-    /// Pre-softmax scores q·k·scale (soft-capped where the model caps), −∞ where masked
-    /// (n × n).
-    pub scores: Array2<f32>,
     /// Probabilities (n × n).
     pub probs: Array2<f32>,
     /// Σⱼ pᵢⱼ vⱼ (n × dh).
@@ -662,11 +659,11 @@ fn block_gemm(
     }
 }
 
-/// One head computed block by block: its context, its full scores and probabilities when
-/// asked for, and its digest always.
+/// One head computed block by block: its context, its full probabilities when asked for,
+/// and its digest always.
 struct HeadResult {
     context: Array2<f32>,
-    full: Option<(Array2<f32>, Array2<f32>)>,
+    probs: Option<Array2<f32>>,
     digest: HeadDigest,
 }
 
@@ -674,15 +671,17 @@ struct HeadResult {
 /// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
 /// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
 /// pass 3 per block: the rows of probs·v.
-/// With `keep_full` the blocks are rows of the returned n × n_k matrices (masked scores −∞,
-/// probabilities 0); without, one 64 × n_k scratch is reused, so memory stays O(64·n).
+/// One 64 × n_k scratch is reused for every block, so memory stays O(64·n); with
+/// `keep_probs` each block's probabilities are also copied into the returned n × n_k matrix
+/// (the scores are not kept: a trace recomputes them from Q and K), and the context is the
+/// same bit for bit either way.
 fn attend_blocks(
     backend: Backend,
     qh: &Array2<f32>,
     kt: &[f32],
     vh: &Array2<f32>,
     p: &AttnParams<'_>,
-    keep_full: bool,
+    keep_probs: bool,
 ) -> HeadResult {
     let (n, dh) = qh.dim();
     let n_k = vh.nrows();
@@ -690,28 +689,13 @@ fn attend_blocks(
     let qs = q.as_slice().expect("standard layout");
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
-    let mut full = keep_full.then(|| {
-        (
-            Array2::from_elem((n, n_k), f32::NEG_INFINITY),
-            Array2::<f32>::zeros((n, n_k)),
-        )
-    });
-    let mut scratch = if keep_full {
-        Vec::new()
-    } else {
-        vec![0.0f32; BLOCK_ROWS.min(n) * n_k]
-    };
+    let mut kept = keep_probs.then(|| Array2::<f32>::zeros((n, n_k)));
+    let mut scratch = vec![0.0f32; BLOCK_ROWS.min(n) * n_k];
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = DigestBuilder::new(n, n_k, p.special_keys);
     for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
-        let (scores, probs): (&mut [f32], Option<&mut [f32]>) = match &mut full {
-            Some((s, pr)) => (
-                &mut s.as_slice_mut().expect("fresh")[i0 * n_k..(i0 + rows) * n_k],
-                Some(&mut pr.as_slice_mut().expect("fresh")[i0 * n_k..(i0 + rows) * n_k]),
-            ),
-            None => (&mut scratch[..rows * n_k], None),
-        };
+        let block = &mut scratch[..rows * n_k];
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
         // hides the keys before k0 from every row of the block).
         let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
@@ -725,59 +709,48 @@ fn attend_blocks(
                 p.scale,
                 (a, dh),
                 (&kt[k0..], n_k),
-                (&mut scores[k0..], n_k),
+                (&mut block[k0..], n_k),
             );
         } else {
             // No head width: every score is the empty sum.
             for r in 0..rows {
-                scores[r * n_k + k0..r * n_k + cols].fill(0.0);
+                block[r * n_k + k0..r * n_k + cols].fill(0.0);
             }
         }
         // pass 2: per row, cap, mask, softmax over the visible span [start, end).
-        let mut probs = probs;
         for r in 0..rows {
             let i = i0 + r;
             let end = if p.causal { (i + 1).min(n_k) } else { n_k };
             let start = p.window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
-            let srow = &mut scores[r * n_k..(r + 1) * n_k];
+            let row = &mut block[r * n_k..(r + 1) * n_k];
             if let Some(c) = p.softcap {
-                for s in &mut srow[start..end] {
+                for s in &mut row[start..end] {
                     *s = c * (*s / c).tanh();
                 }
             }
-            let undefined = srow[start..end]
+            let undefined = row[start..end]
                 .iter()
                 .any(|x| x.is_nan() || *x == f32::INFINITY);
-            let prow: &mut [f32] = match probs.as_deref_mut() {
-                Some(pr) => {
-                    srow[..start].fill(f32::NEG_INFINITY);
-                    srow[end..].fill(f32::NEG_INFINITY);
-                    let prow = &mut pr[r * n_k..(r + 1) * n_k];
-                    prow[start..end].copy_from_slice(&srow[start..end]);
-                    prow
-                }
-                None => {
-                    srow[..start].fill(0.0);
-                    srow[end..cols].fill(0.0);
-                    srow
-                }
-            };
-            kernels::softmax_row(backend, &mut prow[start..end]);
-            digest.add_row(i, &prow[..cols], undefined);
+            row[..start].fill(0.0);
+            row[end..cols].fill(0.0);
+            kernels::softmax_row(backend, &mut row[start..end]);
+            digest.add_row(i, &row[..cols], undefined);
+            if let Some(m) = kept.as_mut() {
+                m.row_mut(i)
+                    .as_slice_mut()
+                    .expect("fresh rows are contiguous")[start..end]
+                    .copy_from_slice(&row[start..end]);
+            }
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
         if cols > k0 && dh > 0 {
-            let pb: &[f32] = match probs {
-                Some(pr) => pr,
-                None => scores,
-            };
             block_gemm(
                 backend,
                 rows,
                 dh,
                 cols - k0,
                 1.0,
-                (&pb[k0..], n_k),
+                (&block[k0..], n_k),
                 (&vs[k0 * dh..], dh),
                 (&mut ctx[i0 * dh..], dh),
             );
@@ -785,7 +758,7 @@ fn attend_blocks(
     }
     HeadResult {
         context,
-        full,
+        probs: kept,
         digest: digest.finish(),
     }
 }
@@ -828,12 +801,11 @@ pub fn attention(
             let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
             let keep = capture.get(h).copied().unwrap_or(false);
             let r = attend_blocks(backend, &qh, kt, vh, p, keep);
-            let cap = r.full.map(|(scores, probs)| HeadCapture {
+            let cap = r.probs.map(|probs| HeadCapture {
                 head: h,
                 q: qh,
                 k: kh.clone(),
                 v: vh.clone(),
-                scores,
                 probs,
                 context: r.context.clone(),
                 q_pre_rope: q_pre,
