@@ -290,18 +290,18 @@ impl ModelConfig {
 
     /// Bytes one forward pass over `n` tokens keeps: per layer the input and attention
     /// output (n×d each), every head's Q, K, V, context and pre-RoPE Q and K (n×dh each)
-    /// and its scores and probabilities (2·heads·n²).
+    /// and its probabilities (heads·n²).
     pub fn run_bytes(&self, n: usize) -> u128 {
         let a = &self.network.attention;
         let [n, d, l, h, dh] =
             [n, self.hidden(), self.layers(), a.heads, a.head_dim].map(|x| x as u128);
-        4 * l * (2 * n * d + 6 * n * h * dh + 2 * h * n * n)
+        4 * l * (2 * n * d + 6 * n * h * dh + h * n * n)
     }
 
-    /// Bytes of every head's n × n scores and probabilities.
+    /// Bytes of every head's n × n probabilities (what a full run keeps).
     pub fn matrix_bytes(&self, n: usize) -> u128 {
         let [n, l, h] = [n, self.layers(), self.network.attention.heads].map(|x| x as u128);
-        8 * l * h * n * n
+        4 * l * h * n * n
     }
 
     /// Bytes a run of n tokens needs without full matrices: each layer's input (n × d), one
