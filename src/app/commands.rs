@@ -315,7 +315,7 @@ impl AttnApp {
 }
 
 /// A text file's contents, refusing files larger than `max` bytes before reading them.
-fn read_capped(path: &Path, max: u64) -> Result<String> {
+pub(super) fn read_capped(path: &Path, max: u64) -> Result<String> {
     let len = std::fs::metadata(path)
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();

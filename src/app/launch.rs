@@ -135,15 +135,5 @@ const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
 
 /// A UTF-8 text file, refused when larger than [`MAX_TEXT_FILE_BYTES`].
 fn read_text_file(path: &std::path::Path) -> Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
-    if len > MAX_TEXT_FILE_BYTES {
-        anyhow::bail!(
-            "{} has {len} bytes, more than the {MAX_TEXT_FILE_BYTES} --text-file reads",
-            path.display()
-        );
-    }
-    std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read {} as UTF-8 text", path.display()))
+    super::commands::read_capped(path, MAX_TEXT_FILE_BYTES)
 }

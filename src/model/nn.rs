@@ -604,10 +604,8 @@ impl<'a> DigestBuilder<'a> {
     }
 }
 
-/// C = α·A·B for one block, on the calling thread (the heads are what runs in parallel):
-/// A is m × k, B k × n, C m × n, each a row-major slice with its row stride. The SIMD
-/// backends use the `gemm` crate's packed kernels; the scalar and portable backends keep
-/// attnscope's own, so the oracle path stays independent of the crate.
+/// C = α·A·B for one block (each operand a row-major slice with its row stride), on
+/// [`kernels::gemm_packed`]: the heads are what runs in parallel.
 #[allow(clippy::too_many_arguments)]
 fn block_gemm(
     backend: Backend,
@@ -619,44 +617,7 @@ fn block_gemm(
     (b, ldb): (&[f32], usize),
     (c, ldc): (&mut [f32], usize),
 ) {
-    if matches!(backend, Backend::Scalar | Backend::Portable) || m == 0 || n == 0 || k == 0 {
-        kernels::gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-        return;
-    }
-    assert!(
-        lda >= k
-            && ldb >= n
-            && ldc >= n
-            && a.len() >= (m - 1) * lda + k
-            && b.len() >= (k - 1) * ldb + n
-            && c.len() >= (m - 1) * ldc + n
-    );
-    // SAFETY: the asserts above keep every read of A (m rows of k at stride lda), B (k rows of
-    // n at stride ldb) and write of C (m rows of n at stride ldc) inside its slice; C is a
-    // `&mut` borrow, so it aliases neither A nor B.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            false,
-            a.as_ptr(),
-            1,
-            lda as isize,
-            b.as_ptr(),
-            1,
-            ldb as isize,
-            0.0,
-            alpha,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
+    kernels::gemm_packed(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
 /// One head computed block by block: its context, its full probabilities when asked for,

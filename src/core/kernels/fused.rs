@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, gemm, softmax_row, transpose};
+use super::{Backend, gemm_packed, softmax_row, transpose};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn attention_forward(
                     // Keys this block can see at all.
                     let visible = if causal { (i0 + rows).min(n_k) } else { n_k };
                     // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
-                    gemm(
+                    gemm_packed(
                         backend,
                         rows,
                         visible,
@@ -111,7 +111,7 @@ pub fn attention_forward(
                         softmax_row(backend, row);
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
-                    gemm(backend, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d);
+                    gemm_packed(backend, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d);
                 });
         });
 }

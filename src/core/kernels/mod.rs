@@ -164,6 +164,68 @@ pub fn gemm(
     }
 }
 
+/// [`gemm`] on the calling thread, with the `gemm` crate's packed, cache-blocked kernels for
+/// the SIMD backends (its own runtime ISA dispatch); the scalar and portable backends keep
+/// attnscope's own [`gemm`], so the oracle path stays independent of the crate. Callers run
+/// many of these in parallel (heads, row blocks), so the crate runs single-threaded here.
+///
+/// # Panics
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_packed(
+    backend: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if matches!(backend, Backend::Scalar | Backend::Portable) || m == 0 || n == 0 || k == 0 {
+        gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        return;
+    }
+    assert!(
+        lda >= k
+            && ldb >= n
+            && ldc >= n
+            && a.len() >= (m - 1) * lda + k
+            && b.len() >= (k - 1) * ldb + n
+            && c.len() >= (m - 1) * ldc + n,
+        "gemm_packed: a slice is too short for its shape"
+    );
+    // SAFETY: the assert above keeps every read of A (m rows of k at stride lda), B (k rows
+    // of n at stride ldb) and write of C (m rows of n at stride ldc) inside its slice; C is a
+    // `&mut` borrow, so it aliases neither A nor B.
+    unsafe {
+        ::gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            false,
+            a.as_ptr(),
+            1,
+            lda as isize,
+            b.as_ptr(),
+            1,
+            ldb as isize,
+            0.0,
+            alpha,
+            false,
+            false,
+            false,
+            ::gemm::Parallelism::None,
+        );
+    }
+}
+
 /// Numerically stable softmax of one row, in place: xᵢ ← exp(xᵢ − max) / Σ exp(x − max).
 ///
 /// −∞ entries are masked keys and come out exactly 0. A row that is entirely −∞ (or empty)
