@@ -24,6 +24,13 @@ fuzz_target!(|data: &[u8]| {
     let n = config.max_positions().min(3);
     let ids: Vec<u32> = (0..n as u32).collect();
     if let Ok(m) = Transformer::load(&config.network, &mut w) {
-        let _ = m.forward(Backend::best(), &ids, &attnscope::model::network::ForwardOpts { full: true, ..Default::default() });
+        let _ = m.forward(
+            Backend::best(),
+            &ids,
+            &attnscope::model::network::ForwardOpts {
+                full: true,
+                ..Default::default()
+            },
+        );
     }
 });

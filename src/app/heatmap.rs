@@ -610,3 +610,43 @@ fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, tex
         text,
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each texel of a tile is the maximum of its 2^level × 2^level cells (masked −∞ cells
+    /// lose to any value), and edge tiles cover only the cells that exist.
+    #[test]
+    fn tiles_max_pool_their_cells() {
+        let (n, m) = (600, 700);
+        let values = Array2::from_shape_fn((n, m), |(i, j)| {
+            if j > i {
+                f32::NEG_INFINITY
+            } else {
+                ((i * 7 + j * 13) % 97) as f32
+            }
+        });
+        for level in [0u8, 1, 2] {
+            let f = 1usize << level;
+            let span = TILE * f;
+            for ti in 0..n.div_ceil(span) {
+                for tj in 0..m.div_ceil(span) {
+                    let t = tile_values(&values, level, ti, tj);
+                    let rows = (n - ti * span).min(span).div_ceil(f);
+                    let cols = (m - tj * span).min(span).div_ceil(f);
+                    assert_eq!(t.dim(), (rows, cols), "level {level} tile ({ti}, {tj})");
+                    for ((a, b), &v) in t.indexed_iter() {
+                        let (r0, c0) = (ti * span + a * f, tj * span + b * f);
+                        let want = values
+                            .slice(ndarray::s![r0..(r0 + f).min(n), c0..(c0 + f).min(m)])
+                            .iter()
+                            .copied()
+                            .fold(f32::NEG_INFINITY, f32::max);
+                        assert_eq!(v, want, "level {level} texel ({a}, {b})");
+                    }
+                }
+            }
+        }
+    }
+}
