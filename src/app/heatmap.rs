@@ -276,18 +276,26 @@ pub fn tile_values(values: &Array2<f32>, level: u8, ti: usize, tj: usize) -> Arr
         (c1.saturating_sub(c0)).div_ceil(f),
     );
     let mut out = Array2::from_elem((h.max(1), w.max(1)), f32::NEG_INFINITY);
-    for i in r0..r1 {
-        let row = values.row(i);
-        let mut dst = out.row_mut((i - r0) / f);
-        for (b, cell) in dst.iter_mut().enumerate() {
-            let (a, z) = (c0 + b * f, (c0 + (b + 1) * f).min(c1));
-            for &v in row.slice(ndarray::s![a..z]) {
-                if v > *cell {
-                    *cell = v;
+    // Texel rows in parallel: a zoomed-out tile pools up to 16 M cells.
+    use rayon::prelude::*;
+    let width = out.ncols();
+    out.as_slice_mut()
+        .expect("fresh array")
+        .par_chunks_mut(width)
+        .enumerate()
+        .for_each(|(t, dst)| {
+            for i in (r0 + t * f)..(r0 + (t + 1) * f).min(r1) {
+                let row = values.row(i);
+                for (b, cell) in dst.iter_mut().enumerate() {
+                    let (a, z) = (c0 + b * f, (c0 + (b + 1) * f).min(c1));
+                    for &v in row.slice(ndarray::s![a..z]) {
+                        if v > *cell {
+                            *cell = v;
+                        }
+                    }
                 }
             }
-        }
-    }
+        });
     out
 }
 
