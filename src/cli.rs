@@ -122,6 +122,39 @@ pub enum Command {
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
     },
+    /// Generate text with a causal model, token by token on a KV cache, writing every step's
+    /// top tokens and the new token's attention rows.
+    Generate {
+        /// Model folder or GGUF file (a causal LM: GPT-2, Llama, Qwen, Mistral, Gemma 3).
+        #[arg(long, value_name = "DIR")]
+        model: PathBuf,
+        /// The prompt.
+        #[arg(long)]
+        prompt: String,
+        /// New tokens at most (generation also stops at the model's end-of-text token).
+        #[arg(long, default_value_t = 20)]
+        max_new: usize,
+        /// Softmax temperature; 0 is greedy.
+        #[arg(long, default_value_t = 0.0)]
+        temperature: f32,
+        /// Sample from the k most likely tokens only (0 = all).
+        #[arg(long, default_value_t = 0)]
+        top_k: usize,
+        /// Sample from the most likely tokens whose probabilities reach p (1 = all).
+        #[arg(long, default_value_t = 1.0)]
+        top_p: f32,
+        /// Seed of the draw (the same seed gives the same tokens on every machine).
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// JSON: prompt_ids, generated_ids, tokens, text, and per step the top 10 tokens
+        /// (id, token, p), the chosen id, its log p and rank.
+        #[arg(long, value_name = "FILE.json")]
+        out: PathBuf,
+        /// Also write the new token's attention rows per step as .npy
+        /// [steps, layers, heads, n_max] float32, zero-padded (lengths in the JSON).
+        #[arg(long, value_name = "FILE.npy")]
+        attn_out: Option<PathBuf>,
+    },
     /// Render one head's matrix of a spec, or of a model layer, as a heatmap (.png or .svg).
     Render {
         /// The spec (JSON file, or - for stdin).
@@ -309,6 +342,38 @@ pub fn run(command: Command) -> Result<()> {
             Ok(())
         }
         Command::Run { model, text, out } => run_model(&model, &text, &out),
+        Command::Generate {
+            model,
+            prompt,
+            max_new,
+            temperature,
+            top_k,
+            top_p,
+            seed,
+            out,
+            attn_out,
+        } => {
+            if !(temperature.is_finite() && temperature >= 0.0) {
+                bail!("--temperature must be a number ≥ 0 (0 is greedy)");
+            }
+            if !(top_p > 0.0 && top_p <= 1.0) {
+                bail!("--top-p must be in (0, 1]");
+            }
+            let sampling = crate::model::generate::Sampling {
+                temperature,
+                top_k,
+                top_p,
+                seed,
+            };
+            generate_cmd(
+                &model,
+                &prompt,
+                max_new,
+                &sampling,
+                &out,
+                attn_out.as_deref(),
+            )
+        }
         Command::Render {
             spec,
             model,
@@ -363,6 +428,76 @@ pub fn run(command: Command) -> Result<()> {
             None => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
         },
     }
+}
+
+/// `attnscope generate`: the steps as JSON, and optionally the attention rows as .npy.
+fn generate_cmd(
+    dir: &Path,
+    prompt: &str,
+    max_new: usize,
+    sampling: &crate::model::generate::Sampling,
+    out: &Path,
+    attn_out: Option<&Path>,
+) -> Result<()> {
+    let model = Model::load(dir)?;
+    if !model.can_generate() {
+        bail!(
+            "generation needs a causal LM with an LM head; {} ({}) is not one",
+            model.name,
+            model.config.model_type()
+        );
+    }
+    // The whole prompt as the tokenizer gives it (BOS included where the model adds one).
+    let tokens = model.tokenizer.encode(prompt)?;
+    if tokens.is_empty() {
+        bail!("the prompt is empty and the model adds no start token: type a prompt");
+    }
+    let prompt_ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
+    let steps = model.generate(&prompt_ids, max_new, sampling, None, &mut |_| {})?;
+    let tok = |id: u32| model.tokenizer.id_to_token(id);
+    let generated: Vec<u32> = steps.iter().map(|s| s.id).collect();
+    let all: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
+    let doc = serde_json::json!({
+        "model": model.name,
+        "prompt": prompt,
+        "prompt_ids": prompt_ids,
+        "generated_ids": generated,
+        "tokens": all.iter().map(|&i| tok(i)).collect::<Vec<_>>(),
+        "text": model.tokenizer.decode(&generated),
+        "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k,
+                     "top_p": sampling.top_p, "seed": sampling.seed},
+        "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({
+            "chosen": s.id,
+            "token": tok(s.id),
+            "logprob": s.logprob,
+            "rank": s.rank,
+            "top": s.top.iter().map(|&(id, p)| serde_json::json!({"id": id, "token": tok(id), "p": p})).collect::<Vec<_>>(),
+            "attention_len": prompt_ids.len() + i,
+        })).collect::<Vec<_>>(),
+    });
+    write_atomic(out, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    if let Some(path) = attn_out {
+        let layers = steps.first().map_or(0, |s| s.attention.len());
+        let heads = steps
+            .first()
+            .and_then(|s| s.attention.first())
+            .map_or(0, Vec::len);
+        let n_max = prompt_ids.len() + steps.len().saturating_sub(1);
+        let mut att = ndarray::Array4::<f32>::zeros((steps.len(), layers, heads, n_max));
+        for (i, s) in steps.iter().enumerate() {
+            for (l, layer) in s.attention.iter().enumerate() {
+                for (h, row) in layer.iter().enumerate() {
+                    for (j, &p) in row.iter().enumerate() {
+                        att[[i, l, h, j]] = p;
+                    }
+                }
+            }
+        }
+        let mut bytes = Vec::new();
+        ndarray_npy::WriteNpyExt::write_npy(&att, &mut bytes).context("cannot encode .npy")?;
+        write_atomic(path, &bytes)?;
+    }
+    Ok(())
 }
 
 /// `attnscope run`: tokens and all attention probabilities of a model on a text.

@@ -768,3 +768,113 @@ fn bench_sizes_that_overflow_or_exceed_the_model_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn generate_writes_steps_and_attention_rows_and_refuses_what_cannot_generate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (json, npy) = (dir.path().join("g.json"), dir.path().join("g.npy"));
+    let tiny = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let out = attnscope(
+        &[
+            "generate",
+            "--model",
+            tiny,
+            "--prompt",
+            "abc abc ab",
+            "--max-new",
+            "5",
+            "--out",
+            json.to_str().unwrap(),
+            "--attn-out",
+            npy.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(doc["prompt_ids"].as_array().unwrap().len(), 10);
+    let steps = doc["steps"].as_array().unwrap();
+    assert!(!steps.is_empty() && steps.len() <= 5);
+    assert_eq!(doc["generated_ids"].as_array().unwrap().len(), steps.len());
+    for (i, s) in steps.iter().enumerate() {
+        assert_eq!(s["top"].as_array().unwrap().len(), 10);
+        assert_eq!(s["attention_len"].as_u64().unwrap() as usize, 10 + i);
+        assert_eq!(s["rank"], 0, "greedy");
+    }
+    let att: ndarray::Array4<f32> = ndarray_npy::read_npy(&npy).unwrap();
+    assert_eq!(att.shape(), &[steps.len(), 2, 4, 10 + steps.len() - 1]);
+    for (i, step) in att.outer_iter().enumerate() {
+        for row in step.rows() {
+            let s: f32 = row.iter().take(10 + i).sum();
+            assert!((s - 1.0).abs() < 1e-5, "step {i}: a row sums to {s}");
+            assert!(row.iter().skip(10 + i).all(|&p| p == 0.0), "zero padding");
+        }
+    }
+    let bert = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/all-MiniLM-L6-v2"
+    );
+    for (args, needle) in [
+        (
+            vec![
+                "generate",
+                "--model",
+                bert,
+                "--prompt",
+                "x",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "generation needs a causal LM",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "the prompt is empty",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "a",
+                "--max-new",
+                "999",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "exceed the model's 256 positions",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "a",
+                "--temperature=-1",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "--temperature",
+        ),
+    ] {
+        let out = attnscope(&args, None);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}

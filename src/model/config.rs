@@ -138,6 +138,8 @@ pub struct ModelConfig {
     pub family: Family,
     /// What the forward pass runs.
     pub network: Network,
+    /// Tokens that end generation (`eos_token_id`: one id or a list; empty when absent).
+    pub eos: Vec<u32>,
 }
 
 impl ModelConfig {
@@ -147,6 +149,8 @@ impl ModelConfig {
         #[derive(Deserialize)]
         struct Head {
             model_type: Option<String>,
+            #[serde(default)]
+            eos_token_id: Option<serde_json::Value>,
         }
         let bad = |e: serde_json::Error| ModelError::Config(e.to_string());
         let head: Head = serde_json::from_str(text).map_err(bad)?;
@@ -173,7 +177,22 @@ impl ModelConfig {
             Family::Llama(c) => c.network()?,
             Family::Gemma3(c) => c.network()?,
         };
-        let cfg = ModelConfig { family, network };
+        // eos_token_id: an id, a list of ids, or null; anything else is ignored (it only ends
+        // generation early).
+        let eos = match &head.eos_token_id {
+            Some(serde_json::Value::Number(n)) => n.as_u64().into_iter().collect(),
+            Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_u64()).collect(),
+            _ => Vec::new(),
+        }
+        .into_iter()
+        .filter(|&id| id < network.vocab_size as u64)
+        .map(|id| id as u32)
+        .collect();
+        let cfg = ModelConfig {
+            family,
+            network,
+            eos,
+        };
         cfg.check_bytes()?;
         Ok(cfg)
     }

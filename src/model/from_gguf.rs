@@ -258,6 +258,9 @@ pub fn hf_config(file: &GgufFile) -> Result<Value, ModelError> {
         "tie_word_embeddings".into(),
         json!(file.tensor("output.weight").is_none()),
     );
+    if let Some(eos) = file.get_u64("tokenizer.ggml.eos_token_id") {
+        c.insert("eos_token_id".into(), json!(eos));
+    }
     Ok(Value::Object(c))
 }
 
@@ -589,12 +592,13 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     Ok(tok)
 }
 
-/// The HuggingFace name of a llama.cpp tensor name for this architecture (`None`: not used
-/// for attention, e.g. the LM head `output.weight`).
+/// The HuggingFace name of a llama.cpp tensor name for this architecture (`None`: a tensor
+/// attnscope does not use, e.g. `rope_freqs.weight`).
 fn hf_name(arch: &str, gguf: &str) -> Option<String> {
     let top = match gguf {
         "token_embd.weight" => Some("model.embed_tokens.weight"),
         "output_norm.weight" => Some("model.norm.weight"),
+        "output.weight" => Some("lm_head.weight"),
         _ => None,
     };
     if let Some(t) = top {
@@ -923,7 +927,10 @@ mod tests {
             hf_name("gemma3", "blk.1.post_attention_norm.weight").as_deref(),
             Some("model.layers.1.post_attention_layernorm.weight")
         );
-        assert_eq!(hf_name("llama", "output.weight"), None);
+        assert_eq!(
+            hf_name("llama", "output.weight").as_deref(),
+            Some("lm_head.weight")
+        );
         assert_eq!(hf_name("llama", "blk.x.attn_q.weight"), None);
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod discover;
 pub mod families;
 pub mod from_gguf;
+pub mod generate;
 pub mod network;
 pub mod nn;
 pub mod stats;

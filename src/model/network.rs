@@ -12,6 +12,7 @@
 //! `dh` = head width, `ff` = MLP width.
 
 use ndarray::{Array1, Array2, s};
+use rayon::prelude::*;
 
 use crate::core::kernels::Backend;
 
@@ -330,6 +331,41 @@ pub struct Transformer {
     blocks: Vec<Block>,
     final_norm: Option<NormLayer>,
     inv_freq: Vec<Option<Vec<f32>>>,
+    /// A separate LM head (`lm_head.weight`, vocab × d), when the checkpoint has one.
+    lm_head: Option<Array2<f32>>,
+    /// A tied head read from a quantised embedding: dequantised once, on first use.
+    tied_rows: std::sync::OnceLock<Result<Array2<f32>, String>>,
+}
+
+/// Keys and values of every layer for the tokens so far (K after its norm and RoPE), so a
+/// new token computes one query row per layer.
+#[derive(Clone, Debug, Default)]
+pub struct KvCache {
+    /// Per layer: K rows (t × g·dh) and V rows (t × g·dh), flat.
+    layers: Vec<(Vec<f32>, Vec<f32>)>,
+    len: usize,
+}
+
+impl KvCache {
+    /// Tokens cached.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether no token is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// One decoding step's results: the next-token logits and the new token's attention row in
+/// every layer and head (over the t + 1 tokens so far).
+#[derive(Clone, Debug)]
+pub struct StepOut {
+    /// Logits over the vocabulary (`None` when the model has no LM head).
+    pub logits: Option<Vec<f32>>,
+    /// `[layer][head][key]`.
+    pub attention: Vec<Vec<Vec<f32>>>,
 }
 
 /// Loads weights by name for one network.
@@ -557,6 +593,13 @@ impl Transformer {
             .iter()
             .map(|l| l.rope.as_ref().map(|r| r.inv_freq(net.attention.head_dim)))
             .collect();
+        // The LM head: the embedding when tied; else `lm_head.weight` if the checkpoint has
+        // it (attention does not need it, so a checkpoint without one still loads).
+        let lm_head = if net.tied_lm_head || !ld.w.contains("lm_head.weight") {
+            None
+        } else {
+            Some(ld.w.matrix("lm_head.weight", net.vocab_size, d)?)
+        };
         Ok(Transformer {
             net: net.clone(),
             embed,
@@ -566,6 +609,8 @@ impl Transformer {
             blocks,
             final_norm,
             inv_freq,
+            lm_head,
+            tied_rows: std::sync::OnceLock::new(),
         })
     }
 
@@ -576,21 +621,21 @@ impl Transformer {
 
     /// The embedded input of the blocks (n × d): token rows, scaled, plus positions and token
     /// type, normalised where the family does.
-    fn embed_input(&self, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
-        let n = ids.len();
+    fn embed_input(&self, ids: &[u32], first_pos: usize) -> Result<Array2<f32>, ModelError> {
+        let end = first_pos + ids.len();
         let net = &self.net;
         let mut x = embed(&self.embed, ids)?;
         if let Some(scale) = net.embedding.scale {
             x *= scale;
         }
         if let Some(pos) = &self.positions {
-            if n > pos.nrows() {
+            if end > pos.nrows() {
                 return Err(ModelError::Config(format!(
-                    "{n} tokens exceed the model's {} positions",
+                    "{end} tokens exceed the model's {} positions",
                     pos.nrows()
                 )));
             }
-            x += &pos.slice(s![..n, ..]);
+            x += &pos.slice(s![first_pos..end, ..]);
         }
         if let Some(tt) = &self.token_type {
             x += tt;
@@ -607,7 +652,7 @@ impl Transformer {
         ids: &[u32],
         opts: &ForwardOpts<'_>,
     ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
-        let mut x = self.embed_input(ids)?;
+        let mut x = self.embed_input(ids, 0)?;
         let layers = self.blocks.len();
         let mut runs = Vec::with_capacity(layers);
         let capture = vec![opts.full; self.net.attention.heads];
@@ -728,6 +773,170 @@ impl Transformer {
         let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
         let next = apply(block.mlp_residual.as_ref(), &x1 + &f2);
         (run, Some(next))
+    }
+
+    /// Whether this network can name a next token: causal, with an LM head (separate or the
+    /// embedding).
+    pub fn has_lm_head(&self) -> bool {
+        self.net.attention.causal && (self.net.tied_lm_head || self.lm_head.is_some())
+    }
+
+    /// The LM head as vocab × d rows.
+    fn head_rows(&self) -> Result<&Array2<f32>, ModelError> {
+        if let Some(h) = &self.lm_head {
+            return Ok(h);
+        }
+        match &self.embed {
+            Embedding::Dense(t) => Ok(t),
+            Embedding::Rows(t) => self
+                .tied_rows
+                .get_or_init(|| {
+                    let mut m = Array2::zeros((t.rows, t.cols));
+                    for (r, mut row) in m.rows_mut().into_iter().enumerate() {
+                        t.row(r, row.as_slice_mut().expect("fresh rows are contiguous"))?;
+                    }
+                    Ok(m)
+                })
+                .as_ref()
+                .map_err(|e| ModelError::Gguf(e.clone())),
+        }
+    }
+
+    /// Logits of one final hidden row (after the final norm): head · h, vocab in parallel.
+    pub fn logits(&self, h: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let head = self.head_rows()?;
+        let head = head.as_slice().expect("owned tables are contiguous");
+        let d = h.len();
+        let mut out = vec![0.0f32; head.len() / d.max(1)];
+        out.par_chunks_mut(1024).enumerate().for_each(|(c, chunk)| {
+            for (k, o) in chunk.iter_mut().enumerate() {
+                let r = c * 1024 + k;
+                let row = &head[r * d..(r + 1) * d];
+                *o = row.iter().zip(h).map(|(a, b)| a * b).sum();
+            }
+        });
+        Ok(out)
+    }
+
+    /// One decoding step: token `id` at position `cache.len()`, attending to the cached
+    /// tokens and itself; its K and V join the cache. Returns the next-token logits (when
+    /// the model has a head) and the token's attention row in every layer and head.
+    pub fn step(
+        &self,
+        backend: Backend,
+        cache: &mut KvCache,
+        id: u32,
+    ) -> Result<StepOut, ModelError> {
+        let net = &self.net;
+        let a = &net.attention;
+        let pos = cache.len;
+        if pos >= net.max_positions {
+            return Err(ModelError::Config(format!(
+                "{} tokens exceed the model's {} positions",
+                pos + 1,
+                net.max_positions
+            )));
+        }
+        if cache.layers.len() != self.blocks.len() {
+            cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];
+        }
+        let mut x = self.embed_input(&[id], pos)?;
+        let (qw, kvw, dh) = (net.q_width(), net.kv_width(), a.head_dim);
+        let group = (a.heads / a.kv_heads.max(1)).max(1);
+        let t = pos + 1;
+        let mut attention = Vec::with_capacity(self.blocks.len());
+        for (l, block) in self.blocks.iter().enumerate() {
+            let spec = &net.layers[l];
+            let h_in = apply(block.attn_in.as_ref(), x.clone());
+            let (q, k, v) = match &block.qkv {
+                Qkv::Separate(qkv) => (
+                    qkv[0].forward(backend, &h_in),
+                    qkv[1].forward(backend, &h_in),
+                    qkv[2].forward(backend, &h_in),
+                ),
+                Qkv::Fused(f) => {
+                    let qkv = f.forward(backend, &h_in);
+                    (
+                        qkv.slice(s![.., ..qw]).to_owned(),
+                        qkv.slice(s![.., qw..qw + kvw]).to_owned(),
+                        qkv.slice(s![.., qw + kvw..]).to_owned(),
+                    )
+                }
+            };
+            let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::at(f, pos));
+            // This token's K (normed, rotated) and V join the layer's cache.
+            let (kc, vc) = &mut cache.layers[l];
+            for g in 0..a.kv_heads {
+                let mut kh = k.slice(s![.., g * dh..(g + 1) * dh]).to_owned();
+                if let Some(nm) = &block.k_norm {
+                    nm.apply(&mut kh);
+                }
+                if let Some(r) = &rope {
+                    kh = r.apply(&kh);
+                }
+                kc.extend(kh.iter());
+            }
+            vc.extend(v.iter());
+            let start = spec.window.map_or(0, |w| t.saturating_sub(w));
+            let mut concat = Array2::<f32>::zeros((1, qw));
+            let mut rows = Vec::with_capacity(a.heads);
+            for hd in 0..a.heads {
+                let g = hd / group;
+                let mut qh = q.slice(s![.., hd * dh..(hd + 1) * dh]).to_owned();
+                if let Some(nm) = &block.q_norm {
+                    nm.apply(&mut qh);
+                }
+                if let Some(r) = &rope {
+                    qh = r.apply(&qh);
+                }
+                let qv = qh.as_slice().expect("fresh");
+                let mut p = vec![0.0f32; t];
+                for (j, pj) in p.iter_mut().enumerate().skip(start) {
+                    let kj = &kc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
+                    let s: f32 = qv.iter().zip(kj).map(|(x, y)| x * y).sum::<f32>() * a.scale;
+                    *pj = match a.softcap {
+                        Some(c) => c * (s / c).tanh(),
+                        None => s,
+                    };
+                }
+                crate::core::kernels::softmax_row(backend, &mut p[start..]);
+                let mut ctx = concat.slice_mut(s![0, hd * dh..(hd + 1) * dh]);
+                for (j, &pj) in p.iter().enumerate().skip(start) {
+                    let vj = &vc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
+                    for (c, &vv) in ctx.iter_mut().zip(vj) {
+                        *c += pj * vv;
+                    }
+                }
+                rows.push(p);
+            }
+            attention.push(rows);
+            let attn_out = block.o.forward(backend, &concat);
+            let mut x1 = &x + &apply(block.attn_out.as_ref(), attn_out);
+            x1 = apply(block.attn_residual.as_ref(), x1);
+            let m_in = apply(block.mlp_in.as_ref(), x1.clone());
+            let f = match &block.gate {
+                Some(gate) => {
+                    let mut gt = gate.forward(backend, &m_in);
+                    activation(backend, &net.mlp.activation, &mut gt);
+                    gt * &block.up.forward(backend, &m_in)
+                }
+                None => {
+                    let mut f = block.up.forward(backend, &m_in);
+                    activation(backend, &net.mlp.activation, &mut f);
+                    f
+                }
+            };
+            let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
+            x = apply(block.mlp_residual.as_ref(), &x1 + &f2);
+        }
+        cache.len = t;
+        let logits = if self.has_lm_head() {
+            let h = apply(self.final_norm.as_ref(), x);
+            Some(self.logits(h.as_slice().expect("fresh"))?)
+        } else {
+            None
+        };
+        Ok(StepOut { logits, attention })
     }
 }
 

@@ -434,6 +434,17 @@ impl RopeTable {
         }
     }
 
+    /// The table of the single position `pos` (one row; [`RopeTable::apply`] on a one-row
+    /// head then rotates it to that position), with the same angles as [`RopeTable::new`].
+    pub fn at(inv_freq: &[f32], pos: usize) -> RopeTable {
+        let half = inv_freq.len();
+        let angle = |i: usize| f64::from(pos as f32 * inv_freq[i]);
+        RopeTable {
+            cos: Array2::from_shape_fn((1, half), |(_, i)| angle(i).cos() as f32),
+            sin: Array2::from_shape_fn((1, half), |(_, i)| angle(i).sin() as f32),
+        }
+    }
+
     /// Rotates each row of a head (n × dh) in the "rotate half" layout:
     /// x'ᵢ = xᵢ·cos − x_{i+dh/2}·sin, x'_{i+dh/2} = x_{i+dh/2}·cos + xᵢ·sin.
     pub fn apply(&self, x: &Array2<f32>) -> Array2<f32> {

@@ -113,6 +113,12 @@ impl ModelTokenizer {
         Ok(out)
     }
 
+    /// Ids back to text, as the tokenizer's decoder joins them (byte-level pieces merged;
+    /// special tokens skipped). Undecodable ids give an empty string.
+    pub fn decode(&self, ids: &[u32]) -> String {
+        self.inner.decode(ids, true).unwrap_or_default()
+    }
+
     /// Ids back to tokens (for sequences the app makes up, such as the induction test).
     pub fn id_to_token(&self, id: u32) -> String {
         self.inner

@@ -1,0 +1,235 @@
+//! Generation, token by token, on a KV cache: each new token computes one query row per
+//! layer ([`super::network::Transformer::step`]), and every step keeps the next-token
+//! distribution and the new token's attention row in every layer and head.
+//!
+//! Sampling follows transformers' order: logits / temperature, then top-k, then top-p
+//! (the smallest set of most likely tokens whose probability reaches p), then a draw from a
+//! seeded stream (`core::rng`, the same numbers on every machine); temperature 0 is greedy.
+
+use crate::core::kernels::Backend;
+use crate::core::rng::Stream;
+
+use super::network::KvCache;
+use super::{Model, ModelError};
+
+/// How to pick tokens.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sampling {
+    /// 0 = greedy (the most likely token; the lowest id on a tie).
+    pub temperature: f32,
+    /// Keep only the k most likely tokens (0 = all).
+    pub top_k: usize,
+    /// Keep the most likely tokens whose probabilities sum to at least p (1 = all).
+    pub top_p: f32,
+    /// Seed of the draw.
+    pub seed: u64,
+}
+
+impl Default for Sampling {
+    fn default() -> Self {
+        Sampling {
+            temperature: 0.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// One generated token and what stood behind it.
+#[derive(Clone, Debug)]
+pub struct GenStep {
+    /// The chosen token.
+    pub id: u32,
+    /// log p of the chosen token under the model (temperature 1, before top-k/top-p).
+    pub logprob: f32,
+    /// Its rank in that distribution (0 = the most likely).
+    pub rank: usize,
+    /// The most likely tokens and their probabilities (temperature 1), best first.
+    pub top: Vec<(u32, f32)>,
+    /// The attention row of the token that produced this distribution, per layer and head
+    /// (over every token so far).
+    pub attention: Vec<Vec<Vec<f32>>>,
+}
+
+/// Softmax of logits / t in f64 for the reported probabilities (stable, exact enough to
+/// rank and to compare with transformers' log-softmax).
+fn log_softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let z: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+    let lz = z.ln() as f32;
+    logits.iter().map(|&l| l - max - lz).collect()
+}
+
+/// Picks the next token from logits.
+pub fn pick(logits: &[f32], s: &Sampling, rng: &mut Stream) -> u32 {
+    let argmax = || {
+        let mut best = 0;
+        for (i, &l) in logits.iter().enumerate() {
+            if l > logits[best] {
+                best = i;
+            }
+        }
+        best as u32
+    };
+    if s.temperature.is_nan() || s.temperature <= 0.0 {
+        return argmax();
+    }
+    let scaled: Vec<f32> = logits.iter().map(|&l| l / s.temperature).collect();
+    let lp = log_softmax(&scaled);
+    let mut order: Vec<usize> = (0..lp.len()).collect();
+    order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then(a.cmp(&b)));
+    if s.top_k > 0 {
+        order.truncate(s.top_k);
+    }
+    let mut kept = Vec::with_capacity(order.len());
+    let mut mass = 0.0f64;
+    for &i in &order {
+        kept.push(i);
+        mass += f64::from(lp[i]).exp();
+        if s.top_p < 1.0 && mass >= f64::from(s.top_p) {
+            break;
+        }
+    }
+    // A uniform draw in [0, mass) over the kept tokens, in order.
+    let u = (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * mass;
+    let mut acc = 0.0f64;
+    for &i in &kept {
+        acc += f64::from(lp[i]).exp();
+        if u < acc {
+            return i as u32;
+        }
+    }
+    kept.last().map_or_else(argmax, |&i| i as u32)
+}
+
+impl Model {
+    /// Whether this model can generate (a causal model with an LM head).
+    pub fn can_generate(&self) -> bool {
+        self.arch.has_lm_head()
+    }
+
+    /// Generates up to `max_new` tokens after `prompt` (ids), stopping early at an EOS token
+    /// of the config or when `cancel` is set; `on_step` hears each step as it lands. The
+    /// prompt runs through the same cached steps.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        sampling: &Sampling,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+        on_step: &mut dyn FnMut(&GenStep),
+    ) -> Result<Vec<GenStep>, ModelError> {
+        if !self.can_generate() {
+            return Err(ModelError::Invalid {
+                what: "generate",
+                message: format!("generation needs a causal LM; {} is not one", self.name),
+            });
+        }
+        if prompt.is_empty() {
+            return Err(ModelError::EmptyText);
+        }
+        let max = self.config.max_positions();
+        if prompt.len() + max_new > max {
+            return Err(ModelError::Config(format!(
+                "{} prompt tokens + {max_new} new ones exceed the model's {max} positions",
+                prompt.len()
+            )));
+        }
+        let backend = Backend::best();
+        let mut cache = KvCache::default();
+        let mut rng = Stream::new("generate", sampling.seed);
+        let mut last = None;
+        for &id in prompt {
+            last = Some(self.arch.step(backend, &mut cache, id)?);
+        }
+        let mut steps = Vec::with_capacity(max_new);
+        let mut out = last.expect("the prompt is not empty");
+        for _ in 0..max_new {
+            if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(ModelError::Cancelled);
+            }
+            let logits = out
+                .logits
+                .take()
+                .expect("a model that generates has a head");
+            let id = pick(&logits, sampling, &mut rng);
+            let lp = log_softmax(&logits);
+            let rank = lp.iter().filter(|&&x| x > lp[id as usize]).count();
+            let mut order: Vec<usize> = (0..lp.len()).collect();
+            let k = 10.min(order.len());
+            order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
+                lp[b].total_cmp(&lp[a]).then(a.cmp(&b))
+            });
+            order.truncate(k);
+            order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then(a.cmp(&b)));
+            let step = GenStep {
+                id,
+                logprob: lp[id as usize],
+                rank,
+                top: order.iter().map(|&i| (i as u32, lp[i].exp())).collect(),
+                attention: std::mem::take(&mut out.attention),
+            };
+            on_step(&step);
+            steps.push(step);
+            if self.config.eos.contains(&id) {
+                break;
+            }
+            out = self.arch.step(backend, &mut cache, id)?;
+        }
+        Ok(steps)
+    }
+
+    /// The next-token logits and attention rows for a whole sequence through the cache, step
+    /// by step (tests compare it with one full forward pass).
+    pub fn step_through(&self, ids: &[u32]) -> Result<Vec<super::network::StepOut>, ModelError> {
+        let mut cache = KvCache::default();
+        ids.iter()
+            .map(|&id| self.arch.step(Backend::best(), &mut cache, id))
+            .collect()
+    }
+
+    /// Logits of the last token of a full forward pass (no cache).
+    pub fn last_logits(&self, ids: &[u32]) -> Result<Vec<f32>, ModelError> {
+        let opts = super::network::ForwardOpts::default();
+        let (_, hidden) = self.arch.forward(Backend::best(), ids, &opts)?;
+        let last = hidden.row(hidden.nrows().saturating_sub(1));
+        self.arch.logits(&last.to_vec())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn greedy_takes_the_argmax_and_sampling_is_seeded() {
+        let logits = [0.1, 2.0, 1.9, -1.0];
+        let mut rng = Stream::new("t", 1);
+        assert_eq!(pick(&logits, &Sampling::default(), &mut rng), 1);
+        let s = Sampling {
+            temperature: 1.0,
+            seed: 7,
+            ..Sampling::default()
+        };
+        let draw = |seed| {
+            let mut r = Stream::new("generate", seed);
+            (0..50)
+                .map(|_| pick(&logits, &s, &mut r))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(7), draw(7));
+        assert_ne!(draw(7), draw(8));
+        // top-k 1 is greedy whatever the draw.
+        let k1 = Sampling {
+            top_k: 1,
+            ..s.clone()
+        };
+        let mut r = Stream::new("generate", 3);
+        assert!((0..20).all(|_| pick(&logits, &k1, &mut r) == 1));
+        // top-p 0.5: tokens 1 and 2 only (each ~0.46 of the mass).
+        let p = Sampling { top_p: 0.5, ..s };
+        let mut r = Stream::new("generate", 3);
+        assert!((0..200).all(|_| matches!(pick(&logits, &p, &mut r), 1 | 2)));
+    }
+}
