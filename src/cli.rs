@@ -208,6 +208,10 @@ pub enum Command {
         /// (random ids, BERT gets [CLS] … [SEP]) at each N, and report resident memory.
         #[arg(long, value_name = "DIR")]
         model: Option<PathBuf>,
+        /// With --model: time generating this many tokens (greedy, every step's attention
+        /// kept) after a prompt of each N random tokens, instead of the forward pass.
+        #[arg(long, value_name = "K", requires = "model")]
+        generate: Option<usize>,
     },
 }
 
@@ -364,6 +368,7 @@ pub fn run(command: Command) -> Result<()> {
                 top_k,
                 top_p,
                 seed,
+                ignore_eos: false,
             };
             generate_cmd(
                 &model,
@@ -423,11 +428,65 @@ pub fn run(command: Command) -> Result<()> {
             scalar_max_n,
             json,
             model,
-        } => match model {
-            Some(dir) => bench_model(&dir, &n, seconds, json.as_deref()),
-            None => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
+            generate,
+        } => match (model, generate) {
+            (Some(dir), Some(k)) => bench_generate(&dir, &n, k),
+            (Some(dir), None) => bench_model(&dir, &n, seconds, json.as_deref()),
+            (None, _) => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
         },
     }
+}
+
+/// `bench --model M --generate K`: per prompt length N (random ids), the time to the first
+/// new token (the prompt through the cache) and the tokens per second after it.
+fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
+    let model = Model::load(dir)?;
+    if !model.can_generate() {
+        bail!(
+            "generation needs a causal LM with an LM head; {} is not one",
+            model.name
+        );
+    }
+    println!(
+        "attnscope bench --generate: {} greedy, every step's attention kept, {} threads, kernel = {}",
+        model.name,
+        rayon::current_num_threads(),
+        Backend::best()
+    );
+    println!(
+        "| prompt N | new tokens | prompt + first token ms | tokens/s after the first |\n|---:|---:|---:|---:|"
+    );
+    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
+    for &n in ns {
+        let mut s = crate::core::rng::Stream::new("bench-generate", n as u64);
+        let ids: Vec<u32> = (0..n)
+            .map(|_| (1000.min(vocab / 2) + s.next_u64() % (vocab / 2).max(1)) as u32)
+            .collect();
+        let t0 = std::time::Instant::now();
+        let mut first = None;
+        let steps = model.generate(
+            &ids,
+            k,
+            &crate::model::generate::Sampling {
+                ignore_eos: true,
+                ..Default::default()
+            },
+            None,
+            &mut |_| {
+                first.get_or_insert_with(std::time::Instant::now);
+            },
+        )?;
+        let end = std::time::Instant::now();
+        let first = first.unwrap_or(end);
+        let rest = steps.len().saturating_sub(1);
+        let tps = rest as f64 / (end - first).as_secs_f64().max(1e-9);
+        println!(
+            "| {n} | {} | {:.1} | {tps:.1} |",
+            steps.len(),
+            (first - t0).as_secs_f64() * 1e3
+        );
+    }
+    Ok(())
 }
 
 /// `attnscope generate`: the steps as JSON, and optionally the attention rows as .npy.

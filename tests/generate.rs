@@ -63,6 +63,7 @@ fn seeded_sampling_repeats_and_bert_cannot_generate() {
         top_k: 40,
         top_p: 0.95,
         seed: 42,
+        ignore_eos: false,
     };
     let run = |s: &Sampling| -> Vec<u32> {
         model

@@ -23,6 +23,8 @@ pub struct Sampling {
     pub top_p: f32,
     /// Seed of the draw.
     pub seed: u64,
+    /// Keep going past the end-of-text token (benchmarks: a fixed number of tokens).
+    pub ignore_eos: bool,
 }
 
 impl Default for Sampling {
@@ -32,6 +34,7 @@ impl Default for Sampling {
             top_k: 0,
             top_p: 1.0,
             seed: 0,
+            ignore_eos: false,
         }
     }
 }
@@ -111,7 +114,7 @@ impl Model {
 
     /// Generates up to `max_new` tokens after `prompt` (ids), stopping early at an EOS token
     /// of the config or when `cancel` is set; `on_step` hears each step as it lands. The
-    /// prompt runs through the same cached steps.
+    /// prompt runs through the block forward once, filling the cache.
     pub fn generate(
         &self,
         prompt: &[u32],
@@ -139,12 +142,12 @@ impl Model {
         let backend = Backend::best();
         let mut cache = KvCache::default();
         let mut rng = Stream::new("generate", sampling.seed);
-        let mut last = None;
-        for &id in prompt {
-            last = Some(self.arch.step(backend, &mut cache, id)?);
-        }
+        // The prompt but its last token through the block forward, filling the cache; the
+        // last token through a step, which gives the first distribution and its attention.
+        let (head, last) = prompt.split_at(prompt.len() - 1);
+        self.arch.prefill(backend, &mut cache, head)?;
+        let mut out = self.arch.step(backend, &mut cache, last[0])?;
         let mut steps = Vec::with_capacity(max_new);
-        let mut out = last.expect("the prompt is not empty");
         for _ in 0..max_new {
             if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
                 return Err(ModelError::Cancelled);
@@ -172,7 +175,7 @@ impl Model {
             };
             on_step(&step);
             steps.push(step);
-            if self.config.eos.contains(&id) {
+            if !sampling.ignore_eos && self.config.eos.contains(&id) {
                 break;
             }
             out = self.arch.step(backend, &mut cache, id)?;

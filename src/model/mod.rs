@@ -488,14 +488,13 @@ impl Model {
             }
         }
         let special_keys = later_special(&run.tokens);
-        let (mut out, _) = self.arch.layer(
-            Backend::best(),
-            layer,
-            &kept.input,
-            &capture,
-            &special_keys,
-            false,
-        );
+        let work = network::LayerWork {
+            capture: &capture,
+            special_keys: &special_keys,
+            mlp: false,
+            kv: None,
+        };
+        let (mut out, _) = self.arch.layer(Backend::best(), layer, &kept.input, work);
         out.input = kept.input.clone();
         Ok(out)
     }

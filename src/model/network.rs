@@ -663,7 +663,13 @@ impl Transformer {
             {
                 return Err(ModelError::Cancelled);
             }
-            let (mut run, next) = self.layer(backend, l, &x, &capture, opts.special_keys, true);
+            let work = LayerWork {
+                capture: &capture,
+                special_keys: opts.special_keys,
+                mlp: true,
+                kv: None,
+            };
+            let (mut run, next) = self.layer(backend, l, &x, work);
             let next = next.expect("asked for the block output");
             if !opts.full {
                 // The layer's output projection is recomputed with the layer when it is opened.
@@ -679,8 +685,8 @@ impl Transformer {
     }
 
     /// Block `l` on its input x (n × d): the layer's run (its `input` left empty: the caller
-    /// owns x) with full matrices for the heads with `capture[h]`, and with `mlp` the block's
-    /// output (the attention alone is what opening a layer needs).
+    /// owns x) with full matrices for the heads with `work.capture[h]`, and with `work.mlp` the
+    /// block's output (the attention alone is what opening a layer needs).
     /// Deterministic: the same x gives the same numbers bit for bit, which is what lets a
     /// long run drop its matrices and recompute one layer when it is opened.
     pub fn layer(
@@ -688,10 +694,14 @@ impl Transformer {
         backend: Backend,
         l: usize,
         x: &Array2<f32>,
-        capture: &[bool],
-        special_keys: &[usize],
-        mlp: bool,
+        work: LayerWork<'_>,
     ) -> (LayerRun, Option<Array2<f32>>) {
+        let LayerWork {
+            capture,
+            special_keys,
+            mlp,
+            kv,
+        } = work;
         let net = &self.net;
         let a = &net.attention;
         let (block, spec) = (&self.blocks[l], &net.layers[l]);
@@ -718,6 +728,18 @@ impl Transformer {
         };
         drop(h_in);
         let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::new(f, n));
+        if let Some((kc, vc)) = kv {
+            // The KV cache of a prompt: K per KV head (normed, rotated), side by side per row.
+            let heads: Vec<Array2<f32>> = (0..a.kv_heads)
+                .map(|g| {
+                    super::nn::head_slice(&k, g, a.head_dim, block.k_norm.as_ref(), rope.as_ref()).0
+                })
+                .collect();
+            let views: Vec<_> = heads.iter().map(|h| h.view()).collect();
+            let rows = ndarray::concatenate(ndarray::Axis(1), &views).expect("heads share n");
+            kc.extend(rows.iter());
+            vc.extend(v.as_standard_layout().iter());
+        }
         let params = AttnParams {
             heads: a.heads,
             kv_heads: a.kv_heads,
@@ -816,6 +838,44 @@ impl Transformer {
             }
         });
         Ok(out)
+    }
+
+    /// Runs a prompt through the block forward (every head in 64-row blocks, no matrices
+    /// kept) and fills the cache with its keys and values: what decoding continues from.
+    pub fn prefill(
+        &self,
+        backend: Backend,
+        cache: &mut KvCache,
+        ids: &[u32],
+    ) -> Result<(), ModelError> {
+        if !cache.is_empty() {
+            return Err(ModelError::Invalid {
+                what: "prefill",
+                message: "the cache already holds tokens".into(),
+            });
+        }
+        if ids.len() > self.net.max_positions {
+            return Err(ModelError::Config(format!(
+                "{} tokens exceed the model's {} positions",
+                ids.len(),
+                self.net.max_positions
+            )));
+        }
+        cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];
+        let mut x = self.embed_input(ids, 0)?;
+        let capture = vec![false; self.net.attention.heads];
+        for l in 0..self.blocks.len() {
+            let work = LayerWork {
+                capture: &capture,
+                special_keys: &[],
+                mlp: true,
+                kv: Some(&mut cache.layers[l]),
+            };
+            let (_, next) = self.layer(backend, l, &x, work);
+            x = next.expect("asked for the block output");
+        }
+        cache.len = ids.len();
+        Ok(())
     }
 
     /// One decoding step: token `id` at position `cache.len()`, attending to the cached
@@ -938,6 +998,18 @@ impl Transformer {
         };
         Ok(StepOut { logits, attention })
     }
+}
+
+/// What [`Transformer::layer`] computes besides the attention.
+pub struct LayerWork<'a> {
+    /// Heads whose full probabilities are kept.
+    pub capture: &'a [bool],
+    /// Keys whose share the digests report.
+    pub special_keys: &'a [usize],
+    /// Also the MLP and the block output.
+    pub mlp: bool,
+    /// Append the layer's K (normed, rotated) and V rows here (a prompt's KV cache).
+    pub kv: Option<&'a mut (Vec<f32>, Vec<f32>)>,
 }
 
 /// How a forward pass runs.

@@ -494,7 +494,7 @@ type KvHead = (Array2<f32>, Option<Array2<f32>>, Array2<f32>);
 
 /// One head's slice of a projection (n × dh), normalised and rotated as the layer says:
 /// returns (before RoPE, after RoPE) — the same matrix twice when there is no RoPE.
-fn head_slice(
+pub(super) fn head_slice(
     x: &Array2<f32>,
     head: usize,
     dh: usize,
