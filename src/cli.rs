@@ -51,6 +51,9 @@ pub struct GuiArgs {
     /// Run large model inputs without asking first (scripted screenshots and benchmarks).
     #[arg(long)]
     pub run_big: bool,
+    /// Start generating after the model loads (the Generate view; scripted screenshots).
+    #[arg(long, requires = "model")]
+    pub generate: bool,
     /// User-interface language.
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,

@@ -805,3 +805,62 @@ fn a_big_run_waits_for_the_go_ahead_with_its_estimate() {
     assert!(h.state().model_out.is_some(), "Run started it");
     assert_eq!(h.state().model_runs_started(), 1);
 }
+
+/// Generate: the tiny Llama continues an induction prompt in the app, token by token, with
+/// the ids transformers' greedy `generate` gives (the committed fixture); the scrubber's
+/// step shows its distribution and every layer's attention rows.
+#[test]
+fn the_generate_view_writes_what_transformers_writes() {
+    use attnscope::app::heatmap::TexKey;
+    use attnscope::app::state::View;
+    let fx: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/fixtures/generate/tiny-llama-induction.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let case = &fx["cases"][1];
+    let prompt = case["prompt"].as_str().unwrap();
+    let want: Vec<u32> = serde_json::from_value(case["generated_ids"].clone()).unwrap();
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-llama-induction");
+    let state = State {
+        text_q: prompt.into(),
+        ..State::default()
+    };
+    let mut h = harness(state);
+    open_model(&mut h, dir);
+    h.state_mut().state.view = View::Generate;
+    h.step();
+    h.step();
+    h.get_by_label("Generate ▶").click();
+    h.step();
+    settle(&mut h);
+    let g = h.state().generation.clone().expect("a generation ran");
+    let got: Vec<u32> = g.steps.lock().unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(got, want, "the app's greedy ids");
+    // The scrubber's last step: the chosen token and every layer's rows are on screen.
+    h.step();
+    h.step();
+    h.get_by_label_contains("chosen: «");
+    for layer in 0..2 {
+        let key = TexKey::GenLayer {
+            session: g.serial,
+            step: want.len() - 1,
+            layer,
+        };
+        let n = prompt.len() + want.len() - 1;
+        assert_eq!(
+            h.state().textures().size_of(key),
+            Some([n, 4]),
+            "layer {layer}"
+        );
+    }
+    // Back to step 0: the first new token, copied from the prompt ("L" after "Xq7#").
+    h.state_mut().state.gen_step = 0;
+    h.step();
+    h.step();
+    h.get_by_label_contains("chosen: «L»");
+}

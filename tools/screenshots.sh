@@ -30,6 +30,7 @@ gemma=tests/fixtures/models/gemma3-tiny   # random weights, made by transformers
 shot gemma-local.png --model "$gemma" --text "Local layers see a window of 8 tokens; global layers see all of them." --view model
 llama=sample_models/tiny-llama-induction
 shot llama-gqa-grid.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view model --layer 1 --head 3
+shot generate.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#" --generate --layer 1
 shot llama-rope.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 3 --step rotate --row 5
 # The two real GGUF models (tools/fetch_models.sh installs them; skipped when absent).
 smol=sample_models/SmolLM2-135M-Instruct-Q4_1.gguf

@@ -50,6 +50,10 @@ pub enum Command {
     AddModelFolder,
     /// Focus a layer of the model.
     FocusLayer(usize),
+    /// Generate from the model input text (the Generate view's settings).
+    Generate,
+    /// Stop the generation in progress before its next token.
+    CancelGeneration,
     /// Select a (query, key) cell.
     SelectCell(usize, usize),
     /// Start or stop auto-advancing steps.
@@ -203,6 +207,12 @@ impl AttnApp {
                 }
             }
             Command::FocusLayer(l) => self.state.layer = l,
+            Command::Generate => self.start_generation(ctx),
+            Command::CancelGeneration => {
+                if let Some(g) = &self.generation {
+                    g.cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
             Command::SelectCell(i, j) => {
                 self.state.row = i;
                 self.state.col = j;

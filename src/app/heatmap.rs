@@ -46,6 +46,15 @@ pub enum TexKey {
         /// Run generation.
         run: u64,
     },
+    /// The attention rows (heads × tokens) of one layer at one step of a generation.
+    GenLayer {
+        /// Generation session.
+        session: u64,
+        /// Step.
+        step: usize,
+        /// Layer.
+        layer: usize,
+    },
     /// One tile of a big matrix: texels (`ti`, `tj`) of side [`TILE`] at `level` (each texel
     /// the maximum of 2^level × 2^level cells).
     Tile {

@@ -37,6 +37,10 @@ impl AttnApp {
         if args.run_big {
             self.run_gate.always = true;
         }
+        if args.generate {
+            self.generate_on_load = true;
+            self.state.view = View::Generate;
+        }
         if let Some(text) = args.text.as_ref().or(from_file.as_ref()) {
             self.state.text_q = text.clone();
             if self.state.embedding == EmbeddingMode::Matrix {

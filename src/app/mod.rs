@@ -40,6 +40,9 @@ mod views;
 #[cfg(feature = "gui")]
 mod work;
 
+mod generation;
+pub use generation::GenSession;
+
 #[cfg(feature = "gui")]
 pub use commands::{Command, ExportKind};
 #[cfg(feature = "gui")]

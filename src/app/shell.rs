@@ -59,6 +59,10 @@ pub struct AttnApp {
     pub(super) trace_key: Option<super::work::TraceKey>,
     /// Layers recently opened from long runs.
     pub(super) opened: super::work::OpenedLayers,
+    /// The generation on screen (running or finished).
+    pub generation: Option<Arc<super::generation::GenSession>>,
+    /// Start generating once the model has loaded (`--generate`).
+    pub(super) generate_on_load: bool,
     /// Big runs wait here for a go-ahead.
     pub run_gate: super::work::RunGate,
     /// Set to stop the model run in progress (between layers).
@@ -101,6 +105,8 @@ impl AttnApp {
             lab_error: None,
             jobs: Jobs::spawn(),
             trace_serial: 0,
+            generation: None,
+            generate_on_load: false,
             trace_key: None,
             opened: Default::default(),
             run_gate: Default::default(),
@@ -124,6 +130,10 @@ impl AttnApp {
     /// Whether a computation is still running.
     pub fn busy(&self) -> bool {
         self.jobs.busy()
+            || self
+                .generation
+                .as_ref()
+                .is_some_and(|g| !g.done.load(Ordering::Relaxed))
     }
 
     /// The last scan of Model ▸ Models on this computer, once it has landed.

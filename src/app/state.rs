@@ -105,6 +105,8 @@ pub enum View {
     Stats,
     /// Attention rollout across layers.
     Rollout,
+    /// A causal model writes after the text, token by token.
+    Generate,
 }
 
 /// Light or dark (also the CLI's `--theme`).
@@ -261,6 +263,18 @@ pub struct State {
     pub colormap: Colormap,
     /// Colour scale of the layers × heads thumbnails.
     pub thumb_scale: ThumbScale,
+    /// Generate: new tokens at most.
+    pub gen_max_new: usize,
+    /// Generate: temperature (0 = greedy).
+    pub gen_temperature: f32,
+    /// Generate: top-k (0 = all).
+    pub gen_top_k: usize,
+    /// Generate: top-p.
+    pub gen_top_p: f32,
+    /// Generate: seed.
+    pub gen_seed: u64,
+    /// Generate: the step on the scrubber (`usize::MAX`: the newest).
+    pub gen_step: usize,
     /// A model run keeps every head's full matrices while they take at most this many MiB;
     /// longer runs keep digests and recompute a layer when it is opened.
     pub full_capture_mib: u64,
@@ -322,6 +336,12 @@ impl Default for State {
             view: View::Heatmap,
             colormap: Colormap::Viridis,
             thumb_scale: ThumbScale::Linear,
+            gen_max_new: 20,
+            gen_temperature: 0.0,
+            gen_top_k: 0,
+            gen_top_p: 1.0,
+            gen_seed: 0,
+            gen_step: 0,
             full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
             heat_zoom: 1.0,
@@ -365,6 +385,10 @@ impl State {
         self.zoom = finite_in(self.zoom, 0.5..=3.0, 1.0);
         self.heat_zoom = finite_in(self.heat_zoom, 0.25..=512.0, 1.0);
         self.full_capture_mib = self.full_capture_mib.min(6 << 10);
+        self.gen_max_new = self.gen_max_new.clamp(1, 512);
+        self.gen_temperature = finite_in(self.gen_temperature, 0.0..=5.0, 0.0);
+        self.gen_top_p = finite_in(self.gen_top_p, 0.01..=1.0, 1.0);
+        self.gen_top_k = self.gen_top_k.min(1000);
         self.temperature = finite_in(self.temperature, TEMPERATURE_RANGE, 1.0);
         self.heads = self.heads.clamp(1, MAX_HEADS);
         self.d_model = self.d_model.clamp(1, MAX_D_MODEL);

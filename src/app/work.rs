@@ -255,6 +255,9 @@ impl AttnApp {
             return;
         };
         let loaded_for_open = Arc::clone(&loaded);
+        if std::mem::take(&mut self.generate_on_load) {
+            self.start_generation(ctx);
+        }
         // 2. one forward pass per (model, text)
         let text = self.state.text_q.clone();
         let print = self.timings.print;
@@ -442,6 +445,9 @@ impl AttnApp {
                     self.model = Some(m);
                     self.model_out = None;
                     self.opened.clear();
+                    if let Some(g) = self.generation.take() {
+                        g.cancel.store(true, Ordering::Relaxed);
+                    }
                     self.lab_trace = None;
                     self.info(format!("{} {name}", self.t(Msg::Opened)));
                 }

@@ -2,6 +2,7 @@
 //! [`ViewDef`] line below saying what it needs. The central panel draws the tabs from the
 //! registry, checks that what the view needs exists (or says why not), then calls it.
 
+mod generate;
 mod grid;
 pub mod heatmap;
 mod lab;
@@ -30,6 +31,8 @@ pub enum Needs {
     ModelRun,
     /// Both: the focused layer's trace and the model run (the lab).
     TraceAndModelRun,
+    /// A loaded model only (generation).
+    Model,
 }
 
 /// One entry of the registry.
@@ -111,6 +114,13 @@ pub const VIEWS: &[ViewDef] = &[
         model_only: true,
         needs: Needs::ModelRun,
         ui: rollout::ui,
+    },
+    ViewDef {
+        view: View::Generate,
+        label: Msg::ViewGenerate,
+        model_only: true,
+        needs: Needs::Model,
+        ui: generate::ui,
     },
 ];
 
@@ -219,6 +229,14 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let needs_run = matches!(def.needs, Needs::ModelRun | Needs::TraceAndModelRun);
     let needs_trace = matches!(def.needs, Needs::Trace | Needs::TraceAndModelRun);
+    if def.needs == Needs::Model && app.model.is_none() {
+        ui.label(t(if app.model_loading() {
+            Msg::LoadingModel
+        } else {
+            Msg::NoModel
+        }));
+        return;
+    }
     if needs_run && !model_ready(app, ui) {
         return;
     }

@@ -1,0 +1,123 @@
+//! A generation run in the background: the model writes token by token on its own thread,
+//! each step lands in a shared list the Generate view reads every frame, and Cancel stops it
+//! between tokens.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use eframe::egui;
+
+use crate::model::generate::{GenStep, Sampling};
+
+use super::AttnApp;
+use super::work::LoadedModel;
+
+/// One generation: its prompt, the steps so far, and how it ended.
+pub struct GenSession {
+    /// Counts sessions (textures are keyed by it).
+    pub serial: u64,
+    /// The prompt's ids.
+    pub prompt_ids: Vec<u32>,
+    /// Every token's display text (the prompt's, then the generated ones as they land).
+    pub labels: Mutex<Vec<String>>,
+    /// The steps so far.
+    pub steps: Mutex<Vec<GenStep>>,
+    /// Set when the run ended (finished, cancelled or failed).
+    pub done: AtomicBool,
+    /// Why it failed or stopped early, if it did.
+    pub error: Mutex<Option<String>>,
+    /// Set to stop it before the next token.
+    pub cancel: AtomicBool,
+}
+
+impl GenSession {
+    /// The number of steps so far.
+    pub fn len(&self) -> usize {
+        self.steps.lock().map_or(0, |s| s.len())
+    }
+
+    /// Whether no step has landed yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl AttnApp {
+    /// Starts generating from the model input text with the Generate view's settings (the
+    /// previous run, if any, is cancelled).
+    pub fn start_generation(&mut self, ctx: &egui::Context) {
+        let Some(loaded) = self.model.clone() else {
+            return;
+        };
+        if let Some(old) = &self.generation {
+            old.cancel.store(true, Ordering::Relaxed);
+        }
+        let s = &self.state;
+        let sampling = Sampling {
+            temperature: s.gen_temperature,
+            top_k: s.gen_top_k,
+            top_p: s.gen_top_p,
+            seed: s.gen_seed,
+            ignore_eos: false,
+        };
+        let max_new = s.gen_max_new;
+        let tokens = loaded.model.tokenizer.encode(&s.text_q).unwrap_or_default();
+        let serial = self.generation.as_ref().map_or(1, |g| g.serial + 1);
+        let session = Arc::new(GenSession {
+            serial,
+            prompt_ids: tokens.iter().map(|t| t.id).collect(),
+            labels: Mutex::new(tokens.iter().map(|t| t.label.clone()).collect()),
+            steps: Mutex::new(Vec::new()),
+            done: AtomicBool::new(false),
+            error: Mutex::new(None),
+            cancel: AtomicBool::new(false),
+        });
+        self.state.gen_step = usize::MAX;
+        self.generation = Some(Arc::clone(&session));
+        let ctx = ctx.clone();
+        let spawned = std::thread::Builder::new()
+            .name("attnscope-generate".into())
+            .spawn(move || run(&loaded, &session, &sampling, max_new, &ctx));
+        if spawned.is_err() {
+            self.fail("the OS refused to start a generation thread".into());
+        }
+    }
+}
+
+/// The worker: generates, appending each step as it lands.
+fn run(
+    loaded: &LoadedModel,
+    session: &GenSession,
+    sampling: &Sampling,
+    max_new: usize,
+    ctx: &egui::Context,
+) {
+    let model = &loaded.model;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        model.generate(
+            &session.prompt_ids,
+            max_new,
+            sampling,
+            Some(&session.cancel),
+            &mut |step| {
+                if let Ok(mut l) = session.labels.lock() {
+                    l.push(model.tokenizer.decode(&[step.id]));
+                }
+                if let Ok(mut s) = session.steps.lock() {
+                    s.push(step.clone());
+                }
+                ctx.request_repaint();
+            },
+        )
+    }));
+    let error = match result {
+        Ok(Ok(_)) => None,
+        Ok(Err(e)) => Some(e.to_string()),
+        Err(_) => Some("generation stopped on an internal error".into()),
+    };
+    if let Ok(mut slot) = session.error.lock() {
+        *slot = error;
+    }
+    session.done.store(true, Ordering::Relaxed);
+    ctx.request_repaint();
+}
