@@ -706,27 +706,10 @@ impl Transformer {
         let a = &net.attention;
         let (block, spec) = (&self.blocks[l], &net.layers[l]);
         let n = x.nrows();
-        let (qw, kvw) = (net.q_width(), net.kv_width());
-        let h_in = match &block.attn_in {
-            Some(nm) => nm.forward(x),
-            None => x.clone(),
+        let (q, k, v) = {
+            let h_in = apply(block.attn_in.as_ref(), x.clone());
+            self.project_qkv(backend, block, &h_in)
         };
-        let (q, k, v) = match &block.qkv {
-            Qkv::Separate(qkv) => (
-                qkv[0].forward(backend, &h_in),
-                qkv[1].forward(backend, &h_in),
-                qkv[2].forward(backend, &h_in),
-            ),
-            Qkv::Fused(f) => {
-                let qkv = f.forward(backend, &h_in);
-                (
-                    qkv.slice(s![.., ..qw]).to_owned(),
-                    qkv.slice(s![.., qw..qw + kvw]).to_owned(),
-                    qkv.slice(s![.., qw + kvw..]).to_owned(),
-                )
-            }
-        };
-        drop(h_in);
         let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::new(f, n));
         if let Some((kc, vc)) = kv {
             // The KV cache of a prompt: K per KV head (normed, rotated), side by side per row.
@@ -774,27 +757,61 @@ impl Transformer {
         if !mlp {
             return (run, None);
         }
-        let mut x1 = x + &apply(block.attn_out.as_ref(), run.attn_out.clone());
+        let next = self.finish_block(backend, block, x, run.attn_out.clone());
+        (run, Some(next))
+    }
+
+    /// The rest of a block after attention: the residual sum (with the family's norms), the
+    /// MLP, and its residual sum: the block's output.
+    fn finish_block(
+        &self,
+        backend: Backend,
+        block: &Block,
+        x: &Array2<f32>,
+        attn_out: Array2<f32>,
+    ) -> Array2<f32> {
+        let mut x1 = x + &apply(block.attn_out.as_ref(), attn_out);
         x1 = apply(block.attn_residual.as_ref(), x1);
-        let m_in = match &block.mlp_in {
-            Some(nm) => nm.forward(&x1),
-            None => x1.clone(),
-        };
+        let m_in = apply(block.mlp_in.as_ref(), x1.clone());
         let f = match &block.gate {
             Some(gate) => {
                 let mut g = gate.forward(backend, &m_in);
-                activation(backend, &net.mlp.activation, &mut g);
+                activation(backend, &self.net.mlp.activation, &mut g);
                 g * &block.up.forward(backend, &m_in)
             }
             None => {
                 let mut f = block.up.forward(backend, &m_in);
-                activation(backend, &net.mlp.activation, &mut f);
+                activation(backend, &self.net.mlp.activation, &mut f);
                 f
             }
         };
         let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
-        let next = apply(block.mlp_residual.as_ref(), &x1 + &f2);
-        (run, Some(next))
+        apply(block.mlp_residual.as_ref(), &x1 + &f2)
+    }
+
+    /// Q (n × h·dh), K and V (n × g·dh) of a block's normed input.
+    fn project_qkv(
+        &self,
+        backend: Backend,
+        block: &Block,
+        h_in: &Array2<f32>,
+    ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
+        let (qw, kvw) = (self.net.q_width(), self.net.kv_width());
+        match &block.qkv {
+            Qkv::Separate(qkv) => (
+                qkv[0].forward(backend, h_in),
+                qkv[1].forward(backend, h_in),
+                qkv[2].forward(backend, h_in),
+            ),
+            Qkv::Fused(f) => {
+                let qkv = f.forward(backend, h_in);
+                (
+                    qkv.slice(s![.., ..qw]).to_owned(),
+                    qkv.slice(s![.., qw..qw + kvw]).to_owned(),
+                    qkv.slice(s![.., qw + kvw..]).to_owned(),
+                )
+            }
+        }
     }
 
     /// Whether this network can name a next token: causal, with an LM head (separate or the
@@ -908,21 +925,7 @@ impl Transformer {
         for (l, block) in self.blocks.iter().enumerate() {
             let spec = &net.layers[l];
             let h_in = apply(block.attn_in.as_ref(), x.clone());
-            let (q, k, v) = match &block.qkv {
-                Qkv::Separate(qkv) => (
-                    qkv[0].forward(backend, &h_in),
-                    qkv[1].forward(backend, &h_in),
-                    qkv[2].forward(backend, &h_in),
-                ),
-                Qkv::Fused(f) => {
-                    let qkv = f.forward(backend, &h_in);
-                    (
-                        qkv.slice(s![.., ..qw]).to_owned(),
-                        qkv.slice(s![.., qw..qw + kvw]).to_owned(),
-                        qkv.slice(s![.., qw + kvw..]).to_owned(),
-                    )
-                }
-            };
+            let (q, k, v) = self.project_qkv(backend, block, &h_in);
             let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::at(f, pos));
             // This token's K (normed, rotated) and V join the layer's cache.
             let (kc, vc) = &mut cache.layers[l];
@@ -971,23 +974,7 @@ impl Transformer {
             }
             attention.push(rows);
             let attn_out = block.o.forward(backend, &concat);
-            let mut x1 = &x + &apply(block.attn_out.as_ref(), attn_out);
-            x1 = apply(block.attn_residual.as_ref(), x1);
-            let m_in = apply(block.mlp_in.as_ref(), x1.clone());
-            let f = match &block.gate {
-                Some(gate) => {
-                    let mut gt = gate.forward(backend, &m_in);
-                    activation(backend, &net.mlp.activation, &mut gt);
-                    gt * &block.up.forward(backend, &m_in)
-                }
-                None => {
-                    let mut f = block.up.forward(backend, &m_in);
-                    activation(backend, &net.mlp.activation, &mut f);
-                    f
-                }
-            };
-            let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
-            x = apply(block.mlp_residual.as_ref(), &x1 + &f2);
+            x = self.finish_block(backend, block, &x, attn_out);
         }
         cache.len = t;
         let logits = if self.has_lm_head() {
