@@ -39,10 +39,11 @@ mod steps;
 mod views;
 #[cfg(feature = "gui")]
 mod work;
-
+#[cfg(feature = "gui")]
 mod generation;
-pub use generation::GenSession;
 
+#[cfg(feature = "gui")]
+pub use generation::GenSession;
 #[cfg(feature = "gui")]
 pub use commands::{Command, ExportKind};
 #[cfg(feature = "gui")]
