@@ -22,6 +22,8 @@ mod describe;
 #[cfg(feature = "gui")]
 pub mod fonts;
 #[cfg(feature = "gui")]
+mod generation;
+#[cfg(feature = "gui")]
 pub mod heatmap;
 #[cfg(feature = "gui")]
 pub mod jobs;
@@ -39,15 +41,13 @@ mod steps;
 mod views;
 #[cfg(feature = "gui")]
 mod work;
-#[cfg(feature = "gui")]
-mod generation;
 
-#[cfg(feature = "gui")]
-pub use generation::GenSession;
 #[cfg(feature = "gui")]
 pub use commands::{Command, ExportKind};
 #[cfg(feature = "gui")]
 pub use fonts::install_fonts;
+#[cfg(feature = "gui")]
+pub use generation::GenSession;
 #[cfg(feature = "gui")]
 pub use launch::run;
 #[cfg(feature = "gui")]

@@ -63,38 +63,39 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     {
         ui.colored_label(ui.visuals().error_fg_color, e);
     }
-    let steps = gen_.steps.lock().map(|s| s.clone()).unwrap_or_default();
+    // Only the step on screen is copied out (a long run holds every step's attention rows).
+    let n_steps = gen_.len();
     let labels = gen_.labels.lock().map(|l| l.clone()).unwrap_or_default();
     let n_prompt = gen_.prompt_ids.len();
     if running {
         ui.horizontal(|ui| {
             ui.spinner();
-            ui.label(format!("{} {}", t(Msg::GenWriting), steps.len()));
+            ui.label(format!("{} {n_steps}", t(Msg::GenWriting)));
         });
     }
-    if steps.is_empty() {
+    if n_steps == 0 {
         return;
     }
     // `usize::MAX` follows the newest token (a new run starts there); the scrubber and the
     // arrows pick a step.
-    let step_i = app.state.gen_step.min(steps.len() - 1);
+    let step_i = app.state.gen_step.min(n_steps - 1);
     ui.horizontal(|ui| {
         ui.label(t(Msg::GenStep));
         if ui.button("◀").clicked() && step_i > 0 {
             app.state.gen_step = step_i - 1;
         }
         let mut v = step_i;
-        if ui
-            .add(egui::Slider::new(&mut v, 0..=steps.len() - 1))
-            .changed()
-        {
+        if ui.add(egui::Slider::new(&mut v, 0..=n_steps - 1)).changed() {
             app.state.gen_step = v;
         }
-        if ui.button("▶").clicked() && step_i + 1 < steps.len() {
+        if ui.button("▶").clicked() && step_i + 1 < n_steps {
             app.state.gen_step = step_i + 1;
         }
     });
-    let step = &steps[step_i];
+    let Some(step) = gen_.steps.lock().ok().and_then(|s| s.get(step_i).cloned()) else {
+        return;
+    };
+    let step = &step;
     // The text: prompt, generated tokens up to this step (the step's token framed).
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = egui::vec2(0.0, 2.0);

@@ -189,9 +189,18 @@ pub fn gemm_packed(
         gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
         return;
     }
-    assert!(fits(a.len(), m, k, lda), "gemm_packed: A too short for {m}×{k}");
-    assert!(fits(b.len(), k, n, ldb), "gemm_packed: B too short for {k}×{n}");
-    assert!(fits(c.len(), m, n, ldc), "gemm_packed: C too short for {m}×{n}");
+    assert!(
+        fits(a.len(), m, k, lda),
+        "gemm_packed: A too short for {m}×{k}"
+    );
+    assert!(
+        fits(b.len(), k, n, ldb),
+        "gemm_packed: B too short for {k}×{n}"
+    );
+    assert!(
+        fits(c.len(), m, n, ldc),
+        "gemm_packed: C too short for {m}×{n}"
+    );
     // SAFETY: the asserts above (m, n, k > 0 here) keep every read of A (m rows of k at stride lda), B (k rows
     // of n at stride ldb) and write of C (m rows of n at stride ldc) inside its slice; C is a
     // `&mut` borrow, so it aliases neither A nor B.
