@@ -659,11 +659,8 @@ impl ModelRun {
                     let raw = matmul_bt(Backend::best(), h.q.view(), h.k.view(), 1.0);
                     let scaled = raw.mapv(|x| x * scale);
                     // The logits the softmax saw: scaled, soft-capped, −∞ where masked.
-                    let visible = |i: usize, j: usize| {
-                        (!self.causal || j <= i) && l.window.is_none_or(|w| j + w > i)
-                    };
                     let logits = Array2::from_shape_fn(scaled.dim(), |(i, j)| {
-                        if !visible(i, j) {
+                        if !nn::key_span(i, n, self.causal, l.window).contains(&j) {
                             return f32::NEG_INFINITY;
                         }
                         let s = scaled[[i, j]];

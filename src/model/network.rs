@@ -940,7 +940,7 @@ impl Transformer {
                 kc.extend(kh.iter());
             }
             vc.extend(v.iter());
-            let start = spec.window.map_or(0, |w| t.saturating_sub(w));
+            let keys = super::nn::key_span(pos, t, a.causal, spec.window);
             let mut concat = Array2::<f32>::zeros((1, qw));
             let mut rows = Vec::with_capacity(a.heads);
             for hd in 0..a.heads {
@@ -954,17 +954,18 @@ impl Transformer {
                 }
                 let qv = qh.as_slice().expect("fresh");
                 let mut p = vec![0.0f32; t];
-                for (j, pj) in p.iter_mut().enumerate().skip(start) {
+                for j in keys.clone() {
                     let kj = &kc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
                     let s: f32 = qv.iter().zip(kj).map(|(x, y)| x * y).sum::<f32>() * a.scale;
-                    *pj = match a.softcap {
+                    p[j] = match a.softcap {
                         Some(c) => c * (s / c).tanh(),
                         None => s,
                     };
                 }
-                crate::core::kernels::softmax_row(backend, &mut p[start..]);
+                crate::core::kernels::softmax_row(backend, &mut p[keys.clone()]);
                 let mut ctx = concat.slice_mut(s![0, hd * dh..(hd + 1) * dh]);
-                for (j, &pj) in p.iter().enumerate().skip(start) {
+                for j in keys.clone() {
+                    let pj = p[j];
                     let vj = &vc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
                     for (c, &vv) in ctx.iter_mut().zip(vj) {
                         *c += pj * vv;

@@ -37,6 +37,7 @@ impl Linear {
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
         let w = self.w.as_slice().expect("weights are contiguous");
+        assert_eq!(self.w.nrows(), k, "linear map: input width");
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
         if matches!(backend, Backend::Scalar | Backend::Portable) || n == 0 || m == 0 {
@@ -48,32 +49,8 @@ impl Linear {
                     kernels::gemm(backend, rows, m, k, 1.0, &xs[i0 * k..], k, w, m, chunk, m);
                 });
         } else {
-            assert!(xs.len() == n * k && w.len() == k * m && self.w.nrows() == k);
-            // SAFETY: x is n×k, w is k×m and dst n×m, all row-major and contiguous with exactly
-            // those lengths (asserted above); dst does not alias x or w.
-            unsafe {
-                gemm::gemm(
-                    n,
-                    m,
-                    k,
-                    dst.as_mut_ptr(),
-                    1,
-                    m as isize,
-                    false,
-                    xs.as_ptr(),
-                    1,
-                    k as isize,
-                    w.as_ptr(),
-                    1,
-                    m as isize,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    gemm::Parallelism::Rayon(rayon::current_num_threads()),
-                );
-            }
+            let threads = rayon::current_num_threads();
+            kernels::gemm_packed(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
         }
         out += &self.b;
         out
@@ -426,22 +403,22 @@ impl RopeTable {
     /// The table for `n` positions and inverse frequencies ω (dh/2 of them). The angle is
     /// formed in f32 as HuggingFace does (position · ω), its cos and sin in f64.
     pub fn new(inv_freq: &[f32], n: usize) -> RopeTable {
-        let half = inv_freq.len();
-        let angle = |p: usize, i: usize| f64::from(p as f32 * inv_freq[i]);
-        RopeTable {
-            cos: Array2::from_shape_fn((n, half), |(p, i)| angle(p, i).cos() as f32),
-            sin: Array2::from_shape_fn((n, half), |(p, i)| angle(p, i).sin() as f32),
-        }
+        RopeTable::positions(inv_freq, 0, n)
     }
 
     /// The table of the single position `pos` (one row; [`RopeTable::apply`] on a one-row
     /// head then rotates it to that position), with the same angles as [`RopeTable::new`].
     pub fn at(inv_freq: &[f32], pos: usize) -> RopeTable {
+        RopeTable::positions(inv_freq, pos, 1)
+    }
+
+    /// Rows for positions first..first + n.
+    fn positions(inv_freq: &[f32], first: usize, n: usize) -> RopeTable {
         let half = inv_freq.len();
-        let angle = |i: usize| f64::from(pos as f32 * inv_freq[i]);
+        let angle = |r: usize, i: usize| f64::from((first + r) as f32 * inv_freq[i]);
         RopeTable {
-            cos: Array2::from_shape_fn((1, half), |(_, i)| angle(i).cos() as f32),
-            sin: Array2::from_shape_fn((1, half), |(_, i)| angle(i).sin() as f32),
+            cos: Array2::from_shape_fn((n, half), |(r, i)| angle(r, i).cos() as f32),
+            sin: Array2::from_shape_fn((n, half), |(r, i)| angle(r, i).sin() as f32),
         }
     }
 
@@ -517,6 +494,20 @@ pub(super) fn head_slice(
 /// Query rows per block: a block's scores (64 × n keys) are all of a head's n² that exists at
 /// once when its full matrices are not kept; 64 × 8,192 × 4 B = 2 MiB.
 const BLOCK_ROWS: usize = 64;
+
+/// The keys query i sees, [start, end): those up to i when causal, and with a sliding window
+/// W those after i − W (HuggingFace's convention). The block forward, the decode step and a
+/// trace's mask all follow this one rule.
+pub fn key_span(
+    i: usize,
+    n_k: usize,
+    causal: bool,
+    window: Option<usize>,
+) -> std::ops::Range<usize> {
+    let end = if causal { (i + 1).min(n_k) } else { n_k };
+    let start = window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
+    start..end
+}
 
 /// The row blocks of a head over n queries and n_k keys: (first row, rows, keys the block can
 /// see: [0, i1) when causal, all otherwise).
@@ -615,22 +606,6 @@ impl<'a> DigestBuilder<'a> {
     }
 }
 
-/// C = α·A·B for one block (each operand a row-major slice with its row stride), on
-/// [`kernels::gemm_packed`]: the heads are what runs in parallel.
-#[allow(clippy::too_many_arguments)]
-fn block_gemm(
-    backend: Backend,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    (a, lda): (&[f32], usize),
-    (b, ldb): (&[f32], usize),
-    (c, ldc): (&mut [f32], usize),
-) {
-    kernels::gemm_packed(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-}
-
 /// One head computed block by block: its context, its full probabilities when asked for,
 /// and its digest always.
 struct HeadResult {
@@ -673,15 +648,20 @@ fn attend_blocks(
         let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
         if cols > k0 && dh > 0 {
             let a = &qs[i0 * dh..];
-            block_gemm(
+            // One head's blocks run on one thread: the heads are what runs in parallel.
+            kernels::gemm_packed(
                 backend,
+                1,
                 rows,
                 cols - k0,
                 dh,
                 p.scale,
-                (a, dh),
-                (&kt[k0..], n_k),
-                (&mut block[k0..], n_k),
+                a,
+                dh,
+                &kt[k0..],
+                n_k,
+                &mut block[k0..],
+                n_k,
             );
         } else {
             // No head width: every score is the empty sum.
@@ -692,8 +672,7 @@ fn attend_blocks(
         // pass 2: per row, cap, mask, softmax over the visible span [start, end).
         for r in 0..rows {
             let i = i0 + r;
-            let end = if p.causal { (i + 1).min(n_k) } else { n_k };
-            let start = p.window.map_or(0, |w| (i + 1).saturating_sub(w)).min(end);
+            let std::ops::Range { start, end } = key_span(i, n_k, p.causal, p.window);
             let row = &mut block[r * n_k..(r + 1) * n_k];
             if let Some(c) = p.softcap {
                 for s in &mut row[start..end] {
@@ -716,15 +695,19 @@ fn attend_blocks(
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
         if cols > k0 && dh > 0 {
-            block_gemm(
+            kernels::gemm_packed(
                 backend,
+                1,
                 rows,
                 dh,
                 cols - k0,
                 1.0,
-                (&block[k0..], n_k),
-                (&vs[k0 * dh..], dh),
-                (&mut ctx[i0 * dh..], dh),
+                &block[k0..],
+                n_k,
+                &vs[k0 * dh..],
+                dh,
+                &mut ctx[i0 * dh..],
+                dh,
             );
         }
     }

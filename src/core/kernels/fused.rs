@@ -92,6 +92,7 @@ pub fn attention_forward(
                     // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
                     gemm_packed(
                         backend,
+                        1,
                         rows,
                         visible,
                         d,
@@ -111,7 +112,9 @@ pub fn attention_forward(
                         softmax_row(backend, row);
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
-                    gemm_packed(backend, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d);
+                    gemm_packed(
+                        backend, 1, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d,
+                    );
                 });
         });
 }

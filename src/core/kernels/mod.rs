@@ -164,16 +164,18 @@ pub fn gemm(
     }
 }
 
-/// [`gemm`] on the calling thread, with the `gemm` crate's packed, cache-blocked kernels for
-/// the SIMD backends (its own runtime ISA dispatch); the scalar and portable backends keep
-/// attnscope's own [`gemm`], so the oracle path stays independent of the crate. Callers run
-/// many of these in parallel (heads, row blocks), so the crate runs single-threaded here.
+/// [`gemm`] with the `gemm` crate's packed, cache-blocked kernels for the SIMD backends
+/// (its own runtime ISA dispatch), on `threads` rayon threads (1: the calling thread, for
+/// callers that run many products in parallel, such as heads and row blocks). The scalar and
+/// portable backends keep attnscope's own [`gemm`] on the calling thread, so the oracle path
+/// stays independent of the crate. The one place attnscope calls the crate.
 ///
 /// # Panics
 /// As [`gemm`].
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_packed(
     backend: Backend,
+    threads: usize,
     m: usize,
     n: usize,
     k: usize,
@@ -224,7 +226,11 @@ pub fn gemm_packed(
             false,
             false,
             false,
-            ::gemm::Parallelism::None,
+            if threads > 1 {
+                ::gemm::Parallelism::Rayon(threads)
+            } else {
+                ::gemm::Parallelism::None
+            },
         );
     }
 }
