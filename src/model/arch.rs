@@ -24,6 +24,9 @@ pub struct LayerRun {
     /// Attention output after W_O and its bias, n × d (0 × 0 in a long run until the layer
     /// is opened).
     pub attn_out: Array2<f32>,
+    /// Each head's context averaged over the first rows a run asked for (h·dh; empty
+    /// otherwise): what a mean knock-out puts in a head's place.
+    pub context_mean: Vec<f32>,
     /// The multiplier this layer applied to q·k (1/√d_h, or 1 for GPT-2 with
     /// `scale_attn_weights = false`): the trace's scale step shows this, not a re-derivation.
     pub scale: f32,

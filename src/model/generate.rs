@@ -9,7 +9,8 @@
 use crate::core::kernels::Backend;
 use crate::core::rng::Stream;
 
-use super::network::KvCache;
+use super::ablate::{Ablation, Knockout};
+use super::network::{Ablate, KvCache};
 use super::{Model, ModelError};
 
 /// How to pick tokens.
@@ -57,11 +58,26 @@ pub struct GenStep {
 
 /// Softmax of logits / t in f64 for the reported probabilities (stable, exact enough to
 /// rank and to compare with transformers' log-softmax).
-fn log_softmax(logits: &[f32]) -> Vec<f32> {
+pub fn log_softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let z: f64 = logits.iter().map(|&l| f64::from(l - max).exp()).sum();
     let lz = z.ln() as f32;
     logits.iter().map(|&l| l - max - lz).collect()
+}
+
+/// The k most likely tokens of log-probabilities and their probabilities, best first (the
+/// lower id first on a tie).
+pub fn top_k(lp: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut order: Vec<usize> = (0..lp.len()).collect();
+    let k = k.min(order.len());
+    if k == 0 {
+        return Vec::new();
+    }
+    let by_p = |a: &usize, b: &usize| lp[*b].total_cmp(&lp[*a]).then(a.cmp(b));
+    order.select_nth_unstable_by(k - 1, by_p);
+    order.truncate(k);
+    order.sort_by(by_p);
+    order.iter().map(|&i| (i as u32, lp[i].exp())).collect()
 }
 
 /// Picks the next token from logits.
@@ -123,6 +139,21 @@ impl Model {
         cancel: Option<&std::sync::atomic::AtomicBool>,
         on_step: &mut dyn FnMut(&GenStep),
     ) -> Result<Vec<GenStep>, ModelError> {
+        let none = Ablation::default();
+        self.generate_ablated(prompt, max_new, sampling, &none, cancel, on_step)
+    }
+
+    /// [`Model::generate`] with heads knocked out and edges blocked at every step (a mean
+    /// knock-out uses the head's mean output over the prompt, from one clean prompt run).
+    pub fn generate_ablated(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        sampling: &Sampling,
+        ablation: &Ablation,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+        on_step: &mut dyn FnMut(&GenStep),
+    ) -> Result<Vec<GenStep>, ModelError> {
         if !self.can_generate() {
             return Err(ModelError::Invalid {
                 what: "generate",
@@ -140,13 +171,30 @@ impl Model {
             )));
         }
         let backend = Backend::best();
+        ablation.check(
+            self.config.layers(),
+            self.config.heads(),
+            prompt.len() + max_new,
+        )?;
+        let means = if ablation.mode == Knockout::Mean && !ablation.heads.is_empty() {
+            self.arch
+                .clean_layers(backend, prompt, prompt.len(), cancel)?
+                .1
+        } else {
+            Vec::new()
+        };
+        let ab = Ablate {
+            ablation,
+            means: &means,
+        };
+        let ab = (!ablation.is_empty()).then_some(&ab);
         let mut cache = KvCache::default();
         let mut rng = Stream::new("generate", sampling.seed);
         // The prompt but its last token through the block forward, filling the cache; the
         // last token through a step, which gives the first distribution and its attention.
         let (head, last) = prompt.split_at(prompt.len() - 1);
-        self.arch.prefill(backend, &mut cache, head)?;
-        let mut out = self.arch.step(backend, &mut cache, last[0])?;
+        self.arch.prefill(backend, &mut cache, head, ab)?;
+        let mut out = self.arch.step(backend, &mut cache, last[0], ab)?;
         let mut steps = Vec::with_capacity(max_new);
         for _ in 0..max_new {
             if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
@@ -159,18 +207,11 @@ impl Model {
             let id = pick(&logits, sampling, &mut rng);
             let lp = log_softmax(&logits);
             let rank = lp.iter().filter(|&&x| x > lp[id as usize]).count();
-            let mut order: Vec<usize> = (0..lp.len()).collect();
-            let k = 10.min(order.len());
-            order.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| {
-                lp[b].total_cmp(&lp[a]).then(a.cmp(&b))
-            });
-            order.truncate(k);
-            order.sort_by(|&a, &b| lp[b].total_cmp(&lp[a]).then(a.cmp(&b)));
             let step = GenStep {
                 id,
                 logprob: lp[id as usize],
                 rank,
-                top: order.iter().map(|&i| (i as u32, lp[i].exp())).collect(),
+                top: top_k(&lp, 10),
                 attention: std::mem::take(&mut out.attention),
             };
             on_step(&step);
@@ -178,7 +219,7 @@ impl Model {
             if !sampling.ignore_eos && self.config.eos.contains(&id) {
                 break;
             }
-            out = self.arch.step(backend, &mut cache, id)?;
+            out = self.arch.step(backend, &mut cache, id, ab)?;
         }
         Ok(steps)
     }
@@ -188,7 +229,7 @@ impl Model {
     pub fn step_through(&self, ids: &[u32]) -> Result<Vec<super::network::StepOut>, ModelError> {
         let mut cache = KvCache::default();
         ids.iter()
-            .map(|&id| self.arch.step(Backend::best(), &mut cache, id))
+            .map(|&id| self.arch.step(Backend::best(), &mut cache, id, None))
             .collect()
     }
 

@@ -3,6 +3,7 @@
 //! kernels, capturing every layer's and head's Q, K, V, scores and probabilities.
 //! No egui here, and no third-party inference engine.
 
+pub mod ablate;
 pub mod arch;
 pub mod config;
 pub mod discover;
@@ -489,10 +490,8 @@ impl Model {
         }
         let special_keys = later_special(&run.tokens);
         let work = network::LayerWork {
-            capture: &capture,
-            special_keys: &special_keys,
             mlp: false,
-            kv: None,
+            ..network::LayerWork::shown(&capture, &special_keys)
         };
         let (mut out, _) = self.arch.layer(Backend::best(), layer, &kept.input, work);
         out.input = kept.input.clone();

@@ -663,12 +663,7 @@ impl Transformer {
             {
                 return Err(ModelError::Cancelled);
             }
-            let work = LayerWork {
-                capture: &capture,
-                special_keys: opts.special_keys,
-                mlp: true,
-                kv: None,
-            };
+            let work = LayerWork::shown(&capture, opts.special_keys);
             let (mut run, next) = self.layer(backend, l, &x, work);
             let next = next.expect("asked for the block output");
             if !opts.full {
@@ -701,6 +696,9 @@ impl Transformer {
             special_keys,
             mlp,
             kv,
+            digests,
+            ablate,
+            mean_rows,
         } = work;
         let net = &self.net;
         let a = &net.attention;
@@ -735,9 +733,22 @@ impl Transformer {
             k_norm: block.k_norm.as_ref(),
             rope: rope.as_ref(),
             special_keys,
+            digests,
+            blocked: &ablate.map(|ab| ab.blocked(l)).unwrap_or_default(),
         };
-        let (concat, captures, digests) = attention(backend, &q, &k, &v, &params, capture);
+        let (mut concat, captures, digests) = attention(backend, &q, &k, &v, &params, capture);
         drop((q, k, v));
+        let context_mean = if mean_rows > 0 {
+            let rows = concat.slice(s![..mean_rows.min(n), ..]);
+            rows.mean_axis(ndarray::Axis(0))
+                .map(|m| m.to_vec())
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        if let Some(ab) = ablate {
+            ab.knock(l, a.head_dim, &mut concat);
+        }
         let attn_out = block.o.forward(backend, &concat);
         let kept_concat = if capture.iter().any(|&c| c) {
             concat
@@ -750,6 +761,7 @@ impl Transformer {
             concat: kept_concat,
             digests,
             attn_out,
+            context_mean,
             scale: a.scale,
             window: spec.window,
             rope_theta: spec.rope.as_ref().map(|r| r.theta),
@@ -864,6 +876,7 @@ impl Transformer {
         backend: Backend,
         cache: &mut KvCache,
         ids: &[u32],
+        ablate: Option<&Ablate<'_>>,
     ) -> Result<(), ModelError> {
         if !cache.is_empty() {
             return Err(ModelError::Invalid {
@@ -883,10 +896,10 @@ impl Transformer {
         let capture = vec![false; self.net.attention.heads];
         for l in 0..self.blocks.len() {
             let work = LayerWork {
-                capture: &capture,
-                special_keys: &[],
-                mlp: true,
                 kv: Some(&mut cache.layers[l]),
+                digests: false,
+                ablate,
+                ..LayerWork::shown(&capture, &[])
             };
             let (_, next) = self.layer(backend, l, &x, work);
             x = next.expect("asked for the block output");
@@ -903,6 +916,7 @@ impl Transformer {
         backend: Backend,
         cache: &mut KvCache,
         id: u32,
+        ablate: Option<&Ablate<'_>>,
     ) -> Result<StepOut, ModelError> {
         let net = &self.net;
         let a = &net.attention;
@@ -941,6 +955,7 @@ impl Transformer {
             }
             vc.extend(v.iter());
             let keys = super::nn::key_span(pos, t, a.causal, spec.window);
+            let blocked = ablate.map(|ab| ab.blocked(l)).unwrap_or_default();
             let mut concat = Array2::<f32>::zeros((1, qw));
             let mut rows = Vec::with_capacity(a.heads);
             for hd in 0..a.heads {
@@ -962,7 +977,17 @@ impl Transformer {
                         None => s,
                     };
                 }
-                crate::core::kernels::softmax_row(backend, &mut p[keys.clone()]);
+                let edges: Vec<(usize, usize)> = blocked
+                    .iter()
+                    .filter(|b| b.0 == hd)
+                    .map(|b| (b.1, b.2))
+                    .collect();
+                super::nn::block_edges(&edges, pos, keys.clone(), &mut p);
+                if p[keys.clone()].iter().all(|&x| x == f32::NEG_INFINITY) {
+                    p[keys.clone()].fill(0.0); // every visible key blocked
+                } else {
+                    crate::core::kernels::softmax_row(backend, &mut p[keys.clone()]);
+                }
                 let mut ctx = concat.slice_mut(s![0, hd * dh..(hd + 1) * dh]);
                 for j in keys.clone() {
                     let pj = p[j];
@@ -974,6 +999,9 @@ impl Transformer {
                 rows.push(p);
             }
             attention.push(rows);
+            if let Some(ab) = ablate {
+                ab.knock(l, dh, &mut concat);
+            }
             let attn_out = block.o.forward(backend, &concat);
             x = self.finish_block(backend, block, &x, attn_out);
         }
@@ -988,6 +1016,77 @@ impl Transformer {
     }
 }
 
+impl Transformer {
+    /// A clean run for ablations: every layer's input, each layer's mean head contexts over
+    /// the first `mean_rows` rows, and the last token's final hidden row (after the final
+    /// norm). No digests, no matrices kept.
+    pub fn clean_layers(
+        &self,
+        backend: Backend,
+        ids: &[u32],
+        mean_rows: usize,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<CleanLayers, ModelError> {
+        let mut x = self.embed_input(ids, 0)?;
+        let capture = vec![false; self.net.attention.heads];
+        let (mut inputs, mut means) = (Vec::new(), Vec::new());
+        for l in 0..self.blocks.len() {
+            if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+                return Err(ModelError::Cancelled);
+            }
+            let work = LayerWork {
+                digests: false,
+                mean_rows,
+                ..LayerWork::shown(&capture, &[])
+            };
+            let (run, next) = self.layer(backend, l, &x, work);
+            means.push(run.context_mean);
+            inputs.push(std::mem::replace(
+                &mut x,
+                next.expect("asked for the block output"),
+            ));
+        }
+        Ok((inputs, means, self.last_row(x)))
+    }
+
+    /// Layers `first..` on x (layer `first`'s input) with an ablation; the last token's final
+    /// hidden row.
+    pub fn forward_from(
+        &self,
+        backend: Backend,
+        first: usize,
+        x: &Array2<f32>,
+        ablate: &Ablate<'_>,
+    ) -> Vec<f32> {
+        let capture = vec![false; self.net.attention.heads];
+        let mut x = x.clone();
+        for l in first..self.blocks.len() {
+            let work = LayerWork {
+                digests: false,
+                ablate: Some(ablate),
+                ..LayerWork::shown(&capture, &[])
+            };
+            x = self
+                .layer(backend, l, &x, work)
+                .1
+                .expect("asked for the block output");
+        }
+        self.last_row(x)
+    }
+
+    /// The last row of the blocks' output, after the final norm.
+    fn last_row(&self, x: Array2<f32>) -> Vec<f32> {
+        let n = x.nrows();
+        let last = x.slice(s![n.saturating_sub(1).., ..]).to_owned();
+        apply(self.final_norm.as_ref(), last)
+            .into_raw_vec_and_offset()
+            .0
+    }
+}
+
+/// Per layer its input and its heads' mean contexts, and the last final hidden row.
+pub type CleanLayers = (Vec<Array2<f32>>, Vec<Vec<f32>>, Vec<f32>);
+
 /// What [`Transformer::layer`] computes besides the attention.
 pub struct LayerWork<'a> {
     /// Heads whose full probabilities are kept.
@@ -998,6 +1097,39 @@ pub struct LayerWork<'a> {
     pub mlp: bool,
     /// Append the layer's K (normed, rotated) and V rows here (a prompt's KV cache).
     pub kv: Option<&'a mut (Vec<f32>, Vec<f32>)>,
+    /// Compute the heads' digests (statistics, overviews): what a run shows; an ablation's
+    /// re-run skips them.
+    pub digests: bool,
+    /// Knock-outs and blocked edges to apply.
+    pub ablate: Option<&'a Ablate<'a>>,
+    /// Average each head's context over the first `mean_rows` rows into
+    /// [`LayerRun::context_mean`] (0: none).
+    pub mean_rows: usize,
+}
+
+impl<'a> LayerWork<'a> {
+    /// A run's layer: the heads in `capture` keep their matrices, every head its digest, and
+    /// the block's output is computed.
+    pub fn shown(capture: &'a [bool], special_keys: &'a [usize]) -> LayerWork<'a> {
+        LayerWork {
+            capture,
+            special_keys,
+            mlp: true,
+            kv: None,
+            digests: true,
+            ablate: None,
+            mean_rows: 0,
+        }
+    }
+}
+
+/// An ablation resolved for one clean run: what to knock out, and each layer's mean head
+/// outputs over the prompt (h·dh) for the mean knock-out.
+pub struct Ablate<'a> {
+    /// Heads and edges.
+    pub ablation: &'a super::ablate::Ablation,
+    /// Per layer: the heads' mean contexts.
+    pub means: &'a [Vec<f32>],
 }
 
 /// How a forward pass runs.

@@ -291,6 +291,9 @@ mod tests {
                         k_norm: None,
                         rope: None,
                         special_keys: &special,
+                        digests: true,
+                        // One blocked edge: the last query may not read key n / 3.
+                        blocked: &[(0, n - 1, n / 3)],
                     };
                     // The textbook: every score, then the mask, then softmax.
                     let mut want = matmul_bt(Backend::Scalar, q.view(), k.view(), 0.5);
@@ -298,14 +301,20 @@ mod tests {
                         if let Some(c) = softcap {
                             *s = c * (*s / c).tanh();
                         }
-                        let hidden = (causal && j > i) || window.is_some_and(|w| j + w <= i);
+                        let hidden = (causal && j > i)
+                            || window.is_some_and(|w| j + w <= i)
+                            || (i == n - 1 && j == n / 3);
                         if hidden {
                             *s = f32::NEG_INFINITY;
                         }
                     }
                     let mut want_p = want.clone();
                     for mut row in want_p.rows_mut() {
-                        kernels::softmax_row(Backend::Scalar, row.as_slice_mut().unwrap());
+                        if row.iter().all(|&x| x == f32::NEG_INFINITY) {
+                            row.fill(0.0); // n = 1: the one key is blocked
+                        } else {
+                            kernels::softmax_row(Backend::Scalar, row.as_slice_mut().unwrap());
+                        }
                     }
                     let want_ctx = matmul(Backend::Scalar, want_p.view(), v.view());
                     let kt = k
@@ -314,8 +323,8 @@ mod tests {
                         .into_owned()
                         .into_raw_vec_and_offset()
                         .0;
-                    let full = attend_blocks(backend, &q, &kt, &v, &p, true);
-                    let lean = attend_blocks(backend, &q, &kt, &v, &p, false);
+                    let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
+                    let lean = attend_blocks(backend, &q, &kt, &v, &p, 0, false);
                     let label = format!("{backend:?} n={n} causal={causal} window={window:?}");
                     let pr = full.probs.as_ref().unwrap();
                     assert!(lean.probs.is_none());
@@ -328,6 +337,7 @@ mod tests {
                     assert_eq!(full.context, lean.context, "{label}: lean context");
                     let stats = RowStats::of(pr).summary(&vec![false; n]);
                     for d in [&full.digest, &lean.digest] {
+                        let d = d.as_ref().expect("digests asked for");
                         assert_eq!(d.summary, stats, "{label}: digest summary");
                         assert_eq!(d.overview, pool(pr.view(), OVERVIEW_SIDE, PoolMethod::Max));
                         assert!(d.nonfinite_rows.is_empty());
@@ -464,6 +474,11 @@ pub struct AttnParams<'a> {
     pub rope: Option<&'a RopeTable>,
     /// Keys whose share the digest reports (BERT's [SEP]: special tokens after the first).
     pub special_keys: &'a [usize],
+    /// Compute each head's digest (statistics, overview); an ablation's re-run needs none.
+    pub digests: bool,
+    /// Blocked edges (head, query i, key j): the score is −∞ before the softmax, so the row
+    /// renormalises over its other keys (a row with nothing left attends nowhere: zeros).
+    pub blocked: &'a [(usize, usize, usize)],
 }
 
 /// One KV head: K after norm and RoPE, K before RoPE (if any), V.
@@ -611,7 +626,7 @@ impl<'a> DigestBuilder<'a> {
 struct HeadResult {
     context: Array2<f32>,
     probs: Option<Array2<f32>>,
-    digest: HeadDigest,
+    digest: Option<HeadDigest>,
 }
 
 /// One head over its K (transposed, dh × n_k) and V (n_k × dh):
@@ -628,6 +643,7 @@ fn attend_blocks(
     kt: &[f32],
     vh: &Array2<f32>,
     p: &AttnParams<'_>,
+    head: usize,
     keep_probs: bool,
 ) -> HeadResult {
     let (n, dh) = qh.dim();
@@ -640,7 +656,15 @@ fn attend_blocks(
     let mut scratch = vec![0.0f32; BLOCK_ROWS.min(n) * n_k];
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
-    let mut digest = DigestBuilder::new(n, n_k, p.special_keys);
+    let mut digest = p
+        .digests
+        .then(|| DigestBuilder::new(n, n_k, p.special_keys));
+    let blocked: Vec<(usize, usize)> = p
+        .blocked
+        .iter()
+        .filter(|b| b.0 == head)
+        .map(|b| (b.1, b.2))
+        .collect();
     for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
         let block = &mut scratch[..rows * n_k];
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
@@ -684,8 +708,16 @@ fn attend_blocks(
                 .any(|x| x.is_nan() || *x == f32::INFINITY);
             row[..start].fill(0.0);
             row[end..cols].fill(0.0);
-            kernels::softmax_row(backend, &mut row[start..end]);
-            digest.add_row(i, &row[..cols], undefined);
+            block_edges(&blocked, i, start..end, row);
+            if row[start..end].iter().all(|&x| x == f32::NEG_INFINITY) {
+                // Every visible key blocked: the row attends nowhere.
+                row[start..end].fill(0.0);
+            } else {
+                kernels::softmax_row(backend, &mut row[start..end]);
+            }
+            if let Some(d) = digest.as_mut() {
+                d.add_row(i, &row[..cols], undefined);
+            }
             if let Some(m) = kept.as_mut() {
                 m.row_mut(i)
                     .as_slice_mut()
@@ -714,7 +746,21 @@ fn attend_blocks(
     HeadResult {
         context,
         probs: kept,
-        digest: digest.finish(),
+        digest: digest.map(DigestBuilder::finish),
+    }
+}
+
+/// Sets the scores of row i's blocked keys (pairs (i, j) of `blocked`) within `span` to −∞.
+pub(super) fn block_edges(
+    blocked: &[(usize, usize)],
+    i: usize,
+    span: std::ops::Range<usize>,
+    row: &mut [f32],
+) {
+    for &(bi, j) in blocked {
+        if bi == i && span.contains(&j) {
+            row[j] = f32::NEG_INFINITY;
+        }
     }
 }
 
@@ -748,14 +794,14 @@ pub fn attention(
         })
         .collect();
     // passes 1-3 per query head, against its KV head.
-    let results: Vec<(Option<HeadCapture>, Array2<f32>, HeadDigest)> = (0..p.heads)
+    let results: Vec<(Option<HeadCapture>, Array2<f32>, Option<HeadDigest>)> = (0..p.heads)
         .into_par_iter()
         .map(|h| {
             let g = h / group;
             let ((kh, k_pre, vh), kt) = &kvs[g];
             let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
             let keep = capture.get(h).copied().unwrap_or(false);
-            let r = attend_blocks(backend, &qh, kt, vh, p, keep);
+            let r = attend_blocks(backend, &qh, kt, vh, p, h, keep);
             let cap = r.probs.map(|probs| HeadCapture {
                 head: h,
                 q: qh,
@@ -776,7 +822,7 @@ pub fn attention(
     let mut digests = Vec::with_capacity(results.len());
     for (cap, _, d) in results {
         captures.extend(cap);
-        digests.push(d);
+        digests.extend(d);
     }
     (concat, captures, digests)
 }
