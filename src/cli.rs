@@ -157,6 +157,17 @@ pub enum Command {
         /// [steps, layers, heads, n_max] float32, zero-padded (lengths in the JSON).
         #[arg(long, value_name = "FILE.npy")]
         attn_out: Option<PathBuf>,
+        /// Knock out heads while generating: LAYER:HEAD[,LAYER:HEAD…] (0-based).
+        #[arg(long, value_name = "L:H,…")]
+        ablate: Option<String>,
+        /// What replaces a knocked-out head's output: zero, or its mean over the prompt.
+        #[arg(
+            long,
+            default_value = "zero",
+            value_name = "zero|mean",
+            requires = "ablate"
+        )]
+        ablate_mode: String,
     },
     /// Render one head's matrix of a spec, or of a model layer, as a heatmap (.png or .svg).
     Render {
@@ -215,6 +226,10 @@ pub enum Command {
         /// kept) after a prompt of each N random tokens, instead of the forward pass.
         #[arg(long, value_name = "K", requires = "model")]
         generate: Option<usize>,
+        /// With --model: time the head-importance table (every head knocked out alone, the
+        /// drop in log p of the next token) after each N random tokens.
+        #[arg(long, requires = "model", conflicts_with = "generate")]
+        importance: bool,
     },
 }
 
@@ -359,7 +374,18 @@ pub fn run(command: Command) -> Result<()> {
             seed,
             out,
             attn_out,
+            ablate,
+            ablate_mode,
         } => {
+            let ablation = match ablate {
+                Some(spec) => crate::model::ablate::Ablation::heads(
+                    crate::model::ablate::Ablation::parse_heads(&spec)
+                        .map_err(|e| anyhow::anyhow!("--ablate: {e}"))?,
+                    crate::model::ablate::Knockout::parse(&ablate_mode)
+                        .map_err(|e| anyhow::anyhow!("--ablate-mode: {e}"))?,
+                ),
+                None => Default::default(),
+            };
             if !(temperature.is_finite() && temperature >= 0.0) {
                 bail!("--temperature must be a number ≥ 0 (0 is greedy)");
             }
@@ -378,6 +404,7 @@ pub fn run(command: Command) -> Result<()> {
                 &prompt,
                 max_new,
                 &sampling,
+                &ablation,
                 &out,
                 attn_out.as_deref(),
             )
@@ -432,7 +459,9 @@ pub fn run(command: Command) -> Result<()> {
             json,
             model,
             generate,
+            importance,
         } => match (model, generate) {
+            (Some(dir), _) if importance => bench_importance(&dir, &n),
             (Some(dir), Some(k)) => bench_generate(&dir, &n, k),
             (Some(dir), None) => bench_model(&dir, &n, seconds, json.as_deref()),
             (None, _) => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
@@ -492,12 +521,62 @@ fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
     Ok(())
 }
 
+/// `bench --model M --importance`: per prompt length N (random ids), the time of the clean
+/// run and of the head-importance table (every head knocked out alone, zeroed).
+fn bench_importance(dir: &Path, ns: &[usize]) -> Result<()> {
+    let model = Model::load(dir)?;
+    if !model.can_generate() {
+        bail!(
+            "head importance needs a causal LM; {} is not one",
+            model.name
+        );
+    }
+    let (layers, heads) = (model.config.layers(), model.config.heads());
+    println!(
+        "attnscope bench --importance: {} ({layers} layers × {heads} heads), {} threads, kernel = {}",
+        model.name,
+        rayon::current_num_threads(),
+        Backend::best()
+    );
+    println!(
+        "| N | clean run ms | head-importance table ms | per head ms |\n|---:|---:|---:|---:|"
+    );
+    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
+    for &n in ns {
+        let mut s = crate::core::rng::Stream::new("bench-importance", n as u64);
+        let ids: Vec<u32> = (0..n)
+            .map(|_| (s.next_u64() % vocab.max(1)) as u32)
+            .collect();
+        let t0 = std::time::Instant::now();
+        let base = model.ablation_base(&ids, n, None)?;
+        let t1 = std::time::Instant::now();
+        let target = crate::model::generate::top_k(&base.logprobs, 1)[0].0;
+        let table = model.head_importance(
+            &base,
+            target,
+            crate::model::ablate::Knockout::Zero,
+            None,
+            None,
+        )?;
+        let t2 = std::time::Instant::now();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "| {n} | {:.1} | {:.1} | {:.2} |",
+            ms(t1 - t0),
+            ms(t2 - t1),
+            ms(t2 - t1) / table.len().max(1) as f64
+        );
+    }
+    Ok(())
+}
+
 /// `attnscope generate`: the steps as JSON, and optionally the attention rows as .npy.
 fn generate_cmd(
     dir: &Path,
     prompt: &str,
     max_new: usize,
     sampling: &crate::model::generate::Sampling,
+    ablation: &crate::model::ablate::Ablation,
     out: &Path,
     attn_out: Option<&Path>,
 ) -> Result<()> {
@@ -515,7 +594,8 @@ fn generate_cmd(
         bail!("the prompt is empty and the model adds no start token: type a prompt");
     }
     let prompt_ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
-    let steps = model.generate(&prompt_ids, max_new, sampling, None, &mut |_| {})?;
+    let steps =
+        model.generate_ablated(&prompt_ids, max_new, sampling, ablation, None, &mut |_| {})?;
     let tok = |id: u32| model.tokenizer.id_to_token(id);
     let generated: Vec<u32> = steps.iter().map(|s| s.id).collect();
     let all: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
@@ -528,6 +608,8 @@ fn generate_cmd(
         "text": model.tokenizer.decode(&generated),
         "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k,
                      "top_p": sampling.top_p, "seed": sampling.seed},
+        "ablation": {"heads": ablation.heads.iter().map(|h| [h.layer, h.head]).collect::<Vec<_>>(),
+                     "mode": ablation.mode.name()},
         "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({
             "chosen": s.id,
             "token": tok(s.id),

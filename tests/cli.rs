@@ -870,6 +870,50 @@ fn generate_writes_steps_and_attention_rows_and_refuses_what_cannot_generate() {
             ],
             "--temperature",
         ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "a",
+                "--ablate",
+                "2:0",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "head 2:0 is not in a model of 2 layers × 4 heads",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "a",
+                "--ablate",
+                "1-0",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "--ablate",
+        ),
+        (
+            vec![
+                "generate",
+                "--model",
+                tiny,
+                "--prompt",
+                "a",
+                "--ablate",
+                "1:0",
+                "--ablate-mode",
+                "half",
+                "--out",
+                "/tmp/x.json",
+            ],
+            "--ablate-mode",
+        ),
     ] {
         let out = attnscope(&args, None);
         assert_eq!(out.status.code(), Some(2), "{args:?}");
@@ -877,4 +921,54 @@ fn generate_writes_steps_and_attention_rows_and_refuses_what_cannot_generate() {
         assert_eq!(err.lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{args:?}: {err}");
     }
+}
+
+/// `--ablate` knocks the induction head out while generating: on a repeated random segment the
+/// copy's log p falls, and the JSON says which heads were knocked out and how.
+#[test]
+fn generate_with_the_induction_head_knocked_out_loses_the_copy() {
+    let dir = tempfile::tempdir().unwrap();
+    let tiny = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let prompt = "orzxqsgfvpubhecwiatdymklorzxqsgfvpubhec";
+    let run = |extra: &[&str]| {
+        let json = dir.path().join("g.json");
+        let mut args = vec![
+            "generate",
+            "--model",
+            tiny,
+            "--prompt",
+            prompt,
+            "--max-new",
+            "1",
+            "--out",
+            json.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert_ok(&attnscope(&args, None));
+        let doc: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        doc
+    };
+    let clean = run(&[]);
+    let knocked = run(&["--ablate", "1:0", "--ablate-mode", "zero"]);
+    assert_eq!(clean["steps"][0]["token"], "w", "the clean model copies");
+    assert_eq!(knocked["ablation"]["heads"], serde_json::json!([[1, 0]]));
+    assert_eq!(knocked["ablation"]["mode"], "zero");
+    let p_of = |doc: &serde_json::Value| {
+        doc["steps"][0]["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["token"] == "w")
+            .map_or(0.0, |t| t["p"].as_f64().unwrap())
+    };
+    assert!(
+        p_of(&knocked) < p_of(&clean) / 3.0,
+        "p(copy) {} knocked out vs {} clean",
+        p_of(&knocked),
+        p_of(&clean)
+    );
 }
