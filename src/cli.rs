@@ -54,6 +54,16 @@ pub struct GuiArgs {
     /// Start generating after the model loads (the Generate view; scripted screenshots).
     #[arg(long, requires = "model")]
     pub generate: bool,
+    /// Pick these heads for the Generate view's knock-out: LAYER:HEAD[,LAYER:HEAD…].
+    #[arg(long, value_name = "L:H,…", requires = "generate")]
+    pub ablate: Option<String>,
+    /// Show this step of the generation (0-based; default: the newest).
+    #[arg(long, requires = "generate")]
+    pub gen_step: Option<usize>,
+    /// After generating, re-run the shown step with the picked heads knocked out and compute
+    /// the head-importance table (scripted screenshots).
+    #[arg(long, requires = "generate")]
+    pub whatif: bool,
     /// User-interface language.
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,

@@ -19,17 +19,22 @@ fn harness(state: State) -> Harness<'static, AttnApp> {
     h
 }
 
-/// Steps frames until the background computation has landed.
+/// Steps frames until the background computation has landed and three frames in a row
+/// started nothing new (a frame may start work, e.g. a guess's clean run).
 fn settle(h: &mut Harness<'static, AttnApp>) {
+    let mut idle = 0;
     for _ in 0..2000 {
         h.step();
-        if !h.state().busy() {
-            break;
+        if h.state().busy() {
+            idle = 0;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        } else {
+            idle += 1;
+            if idle >= 3 {
+                break;
+            }
         }
-        std::thread::sleep(std::time::Duration::from_millis(2));
     }
-    h.step();
-    h.step();
     assert!(
         !h.state().busy(),
         "computation did not finish: text {:?}, error {:?}, trace {:?}",
@@ -863,4 +868,125 @@ fn the_generate_view_writes_what_transformers_writes() {
     h.step();
     h.step();
     h.get_by_label_contains("chosen: «L»");
+}
+
+/// Classroom and what-if on the tiny GPT-2's copy: Step +1 writes one token and waits; in
+/// guess mode its distribution stays hidden until a guess, which then gets its rank and
+/// probability; with the induction head picked, the step re-run shows the copy's drop (the
+/// model's own numbers, which tests/ablation.rs checks against transformers); the importance
+/// table lists every head; a second Step continues from the cache.
+#[test]
+fn guess_then_knock_out_the_induction_head() {
+    use attnscope::app::state::View;
+    use attnscope::model::Model;
+    use attnscope::model::ablate::{Ablation, HeadRef, Knockout};
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    let prompt = "orzxqsgfvpubhecwiatdymklorzxqsgfvpubhec";
+    let state = State {
+        text_q: prompt.into(),
+        gen_guess_mode: true,
+        ..State::default()
+    };
+    let mut h = harness(state);
+    open_model(&mut h, dir.clone());
+    h.state_mut().state.view = View::Generate;
+    h.step();
+    h.get_by_label("Step +1").click();
+    h.step();
+    for _ in 0..200 {
+        h.step();
+        let g = h.state().generation.clone().unwrap();
+        if g.waiting() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let g = h.state().generation.clone().unwrap();
+    assert_eq!(g.len(), 1, "Step +1 writes one token and waits");
+    h.step();
+    assert!(
+        h.query_by_label_contains("chosen: «").is_none(),
+        "hidden until a guess"
+    );
+    h.get_by_label("What comes next? Type your guess:").focus();
+    h.step();
+    h.get_by_label("What comes next? Type your guess:")
+        .type_text("w");
+    h.step();
+    h.get_by_label("Check").click();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    h.get_by_label_contains("chosen: «w»");
+    let model = Model::load(&dir).unwrap();
+    let ids: Vec<u32> = model
+        .tokens(prompt)
+        .unwrap()
+        .0
+        .iter()
+        .map(|t| t.id)
+        .collect();
+    let base = model.ablation_base(&ids, ids.len(), None).unwrap();
+    let p = base.logprobs[usize::from(b'w')].exp();
+    h.get_by_label_contains(&format!(
+        "your guess «w» (as the token «w»): rank 1 · p = {p:.4}"
+    ));
+    // Knock out the induction head (the strip click picks it the same way).
+    h.state_mut().state.gen_knock = vec![HeadRef { layer: 1, head: 0 }];
+    h.step();
+    h.get_by_label("Re-run this step with them").click();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    let ab = Ablation::heads(vec![HeadRef { layer: 1, head: 0 }], Knockout::Zero);
+    let want = model.ablated_logprobs(&base, &ab).unwrap();
+    let w = h.state().whatif.clone().unwrap();
+    let (got_ab, got) = w.compare.lock().unwrap().clone().unwrap().unwrap();
+    assert_eq!(got_ab, ab);
+    assert_eq!(got, want);
+    let d = want[usize::from(b'w')] - base.logprobs[usize::from(b'w')];
+    h.get_by_label(&format!("{d:+.3}"));
+    assert!(d < -1.0, "the copy falls without the induction head: {d}");
+    // The importance table: every head, the model's numbers.
+    h.get_by_label_contains("Head importance for this step (")
+        .click();
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    let (_, table) = w.importance.lock().unwrap().clone().unwrap().unwrap();
+    assert_eq!(table.len(), 8);
+    let want = model
+        .head_importance(&base, u32::from(b'w'), Knockout::Zero, None, None)
+        .unwrap();
+    assert_eq!(table, want);
+    h.get_by_label("L1 H0");
+    // A blocked edge is listed with its tokens.
+    h.state_mut()
+        .state
+        .gen_blocked
+        .push(attnscope::model::ablate::BlockedEdge {
+            layer: 1,
+            head: 0,
+            from: 38,
+            to: 15,
+        });
+    h.step();
+    h.get_by_label_contains("L1 H0: «c» 38 ↛ «w» 15");
+    // Step again: the second token, as greedy generation writes it.
+    h.get_by_label("Step +1").click();
+    for _ in 0..200 {
+        h.step();
+        if g.len() == 2 && g.waiting() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let greedy = model
+        .generate(&ids, 2, &Default::default(), None, &mut |_| {})
+        .unwrap();
+    let got: Vec<u32> = g.steps.lock().unwrap().iter().map(|s| s.id).collect();
+    assert_eq!(got, greedy.iter().map(|s| s.id).collect::<Vec<_>>());
+    h.get_by_label("Cancel").click();
+    settle(&mut h);
 }

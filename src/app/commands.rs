@@ -52,6 +52,8 @@ pub enum Command {
     FocusLayer(usize),
     /// Generate from the model input text (the Generate view's settings).
     Generate,
+    /// One more token (a run waiting for Step continues; otherwise a new run writes one).
+    StepGeneration,
     /// Stop the generation in progress before its next token.
     CancelGeneration,
     /// Select a (query, key) cell.
@@ -207,7 +209,8 @@ impl AttnApp {
                 }
             }
             Command::FocusLayer(l) => self.state.layer = l,
-            Command::Generate => self.start_generation(ctx),
+            Command::Generate => self.generate_all(ctx),
+            Command::StepGeneration => self.step_generation(ctx),
             Command::CancelGeneration => {
                 if let Some(g) = &self.generation {
                     g.cancel.store(true, std::sync::atomic::Ordering::Relaxed);

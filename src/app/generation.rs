@@ -2,12 +2,14 @@
 //! each step lands in a shared list the Generate view reads every frame, and Cancel stops it
 //! between tokens.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
+use ndarray::Array2;
 
 use crate::model::generate::{GenStep, Sampling};
+use crate::model::tokenizer::TokenInfo;
 
 use super::AttnApp;
 use super::work::LoadedModel;
@@ -28,7 +30,16 @@ pub struct GenSession {
     pub error: Mutex<Option<String>>,
     /// Set to stop it before the next token.
     pub cancel: AtomicBool,
+    /// Tokens it may write before it waits (Step raises it by one; Generate sets the maximum).
+    pub budget: AtomicUsize,
+    /// The prompt's attention matrices `[layer][head]` (n × n), for the growing causal heatmap:
+    /// kept when they fit in [`PROMPT_MATRICES_BYTES`].
+    pub prompt_attention: Mutex<Option<Vec<Vec<Array2<f32>>>>>,
 }
+
+/// The most the prompt's matrices may take for the growing heatmap (a longer prompt shows the
+/// generated rows only).
+pub const PROMPT_MATRICES_BYTES: u128 = 128 << 20;
 
 impl GenSession {
     /// The number of steps so far.
@@ -40,12 +51,42 @@ impl GenSession {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Whether it is waiting for Step.
+    pub fn waiting(&self) -> bool {
+        !self.done.load(Ordering::Relaxed) && self.len() >= self.budget.load(Ordering::Relaxed)
+    }
 }
 
 impl AttnApp {
-    /// Starts generating from the model input text with the Generate view's settings (the
-    /// previous run, if any, is cancelled).
-    pub fn start_generation(&mut self, ctx: &egui::Context) {
+    /// Generate: a run waiting for Step goes on to the maximum; otherwise a new run starts.
+    pub fn generate_all(&mut self, ctx: &egui::Context) {
+        match &self.generation {
+            Some(g) if g.waiting() => {
+                g.budget.store(usize::MAX, Ordering::Relaxed);
+                self.state.gen_step = usize::MAX;
+            }
+            _ => self.start_generation(ctx, usize::MAX),
+        }
+    }
+
+    /// One more token: a run waiting for Step writes it; otherwise a new run starts that
+    /// writes one token and waits.
+    pub fn step_generation(&mut self, ctx: &egui::Context) {
+        match &self.generation {
+            Some(g) if g.waiting() => {
+                g.budget.fetch_add(1, Ordering::Relaxed);
+                self.state.gen_step = usize::MAX;
+            }
+            Some(g) if !g.done.load(Ordering::Relaxed) => {}
+            _ => self.start_generation(ctx, 1),
+        }
+    }
+
+    /// Starts generating from the model input text with the Generate view's settings, writing
+    /// up to `budget` tokens before it waits for Step (the previous run, if any, is
+    /// cancelled).
+    pub fn start_generation(&mut self, ctx: &egui::Context, budget: usize) {
         let Some(loaded) = self.model.clone() else {
             return;
         };
@@ -71,13 +112,15 @@ impl AttnApp {
             done: AtomicBool::new(false),
             error: Mutex::new(None),
             cancel: AtomicBool::new(false),
+            budget: AtomicUsize::new(budget),
+            prompt_attention: Mutex::new(None),
         });
         self.state.gen_step = usize::MAX;
         self.generation = Some(Arc::clone(&session));
         let ctx = ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("attnscope-generate".into())
-            .spawn(move || run(&loaded, &session, &sampling, max_new, &ctx));
+            .spawn(move || run(&loaded, &session, tokens, &sampling, max_new, &ctx));
         if spawned.is_err() {
             self.fail("the OS refused to start a generation thread".into());
         }
@@ -88,12 +131,14 @@ impl AttnApp {
 fn run(
     loaded: &LoadedModel,
     session: &GenSession,
+    tokens: Vec<TokenInfo>,
     sampling: &Sampling,
     max_new: usize,
     ctx: &egui::Context,
 ) {
     let model = &loaded.model;
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        keep_prompt_attention(loaded, session, tokens);
         model.generate(
             &session.prompt_ids,
             max_new,
@@ -107,6 +152,10 @@ fn run(
                     s.push(step.clone());
                 }
                 ctx.request_repaint();
+                // Step mode: wait here (the next token is not computed) until Step or Cancel.
+                while session.waiting() && !session.cancel.load(Ordering::Relaxed) {
+                    std::thread::sleep(std::time::Duration::from_millis(15));
+                }
             },
         )
     }));
@@ -120,4 +169,24 @@ fn run(
     }
     session.done.store(true, Ordering::Relaxed);
     ctx.request_repaint();
+}
+
+/// The prompt's attention matrices, for the heatmap that grows as the text grows: one full
+/// forward of the prompt when its matrices fit in [`PROMPT_MATRICES_BYTES`].
+fn keep_prompt_attention(loaded: &LoadedModel, session: &GenSession, tokens: Vec<TokenInfo>) {
+    let model = &loaded.model;
+    let n = tokens.len();
+    if n == 0 || model.config.matrix_bytes(n) > PROMPT_MATRICES_BYTES {
+        return;
+    }
+    if let Ok(run) = model.run_tokens_with(tokens, true, Some(&session.cancel), None) {
+        let probs = run
+            .layers
+            .into_iter()
+            .map(|l| l.heads.into_iter().map(|h| h.probs).collect())
+            .collect();
+        if let Ok(mut slot) = session.prompt_attention.lock() {
+            *slot = Some(probs);
+        }
+    }
 }

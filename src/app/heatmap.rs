@@ -55,6 +55,17 @@ pub enum TexKey {
         /// Layer.
         layer: usize,
     },
+    /// The growing causal heatmap of one head at one step of a generation.
+    GenHeat {
+        /// Generation session.
+        session: u64,
+        /// Step.
+        step: usize,
+        /// Layer.
+        layer: usize,
+        /// Head.
+        head: usize,
+    },
     /// One tile of a big matrix: texels (`ti`, `tj`) of side [`TILE`] at `level` (each texel
     /// the maximum of 2^level × 2^level cells).
     Tile {

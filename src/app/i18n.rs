@@ -308,6 +308,41 @@ messages! {
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";
     HeatZoomTip => "Enlarge the heatmap (Ctrl + mouse wheel over it works too); scroll to pan when it is larger than the view.", "放大热力图（在热力图上按住 Ctrl 滚动鼠标滚轮也可以）；比视图大时滚动即可平移。";
     TopKeys => "the keys with the largest weights:", "权重最大的键：";
+    GenStepOne => "Step +1", "单步 +1";
+    GenStepTip => "Write one more token and wait (Generate ▶ goes on to the end).", "再生成一个词元然后暂停（“开始生成 ▶”会一直生成到结束）。";
+    GenWaiting => "waiting for Step · tokens so far:", "等待单步 · 已生成词元：";
+    GuessMode => "Guess first (classroom)", "先猜（课堂模式）";
+    GuessModeTip => "Each step's distribution stays hidden until a guess is typed or Reveal is pressed; then the guess's rank and probability are shown.", "每一步的概率分布先隐藏，直到输入猜测或点击“揭晓”；随后显示猜测的排名和概率。";
+    GuessPrompt => "What comes next? Type your guess:", "下一个词元是什么？输入你的猜测：";
+    GuessCheck => "Check", "核对";
+    GuessReveal => "Reveal", "揭晓";
+    GuessYour => "your guess", "你的猜测";
+    GuessFirstPiece => "is not one token of this model; ranked as its first token", "不是该模型的单个词元；按其第一个词元排名";
+    GuessAsToken => "as the token", "对应词元";
+    HeatGrow => "The focused head's causal heatmap, growing with the text (rows: queries, columns: keys; the generated part is right of and below the orange line; click a layer strip's head row to focus it).", "聚焦头的因果热力图，随文本增长（行：查询，列：键；橙线右侧和下方是生成部分；点击下方某层的头行即可聚焦）。";
+    HeatNoPrompt => "The prompt is too long to keep its matrices: only the generated rows are drawn.", "提示太长，无法保留其矩阵：只画出生成部分的行。";
+    WhatIfTitle => "What if… knock out heads, block attention", "如果……移除注意力头、屏蔽注意力";
+    KnockHint => "Click a head's row in the layer strips below to knock it out; shift-click to add or remove more.", "在下方各层的条带中单击某个头的行即可移除它；按住 Shift 单击可添加或取消。";
+    Knocked => "knocked out:", "已移除：";
+    KnockZero => "zeroed (the head's output is 0)", "置零（该头的输出为 0）";
+    KnockMean => "replaced by its mean output over the prompt", "替换为它在提示上的平均输出";
+    BlockEdge => "block attention in head", "屏蔽注意力：头";
+    BlockFrom => "from token", "从词元";
+    BlockTo => "to token", "到词元";
+    AddItem => "Add", "添加";
+    ClearItems => "Clear", "清除";
+    RunWhatIf => "Re-run this step with them", "用这些修改重新计算这一步";
+    WhatIfNone => "Pick heads or block an edge first.", "请先选择要移除的头或屏蔽一条边。";
+    RecomputedFrom => "recomputed from layer (earlier layers reused):", "从这一层起重新计算（之前的层直接复用）：";
+    WhatIfStale => "computed for another choice; press Re-run.", "这是针对另一组选择的结果；请重新计算。";
+    ColToken => "token", "词元";
+    ColPClean => "p clean", "原始 p";
+    ColPAfter => "p after", "修改后 p";
+    ColDeltaLogp => "Δ log p", "Δ log p（对数概率变化）";
+    Importance => "Head importance for this step", "本步各头的重要性";
+    ImportanceHint => "For every head alone, knocked out as chosen above: how much the log-probability of the chosen token drops (positive: the head helped write it). Click a row to knock that head out.", "依次单独移除每个头（方式如上）：所选词元的对数概率下降多少（正数：该头帮助写出了它）。点击一行即可移除该头。";
+    ColDrop => "drop in log p", "log p 下降";
+    ColRankAfter => "rank after", "之后排名";
 }
 
 /// Shorthand: the message in `lang`.

@@ -41,6 +41,14 @@ impl AttnApp {
             self.generate_on_load = true;
             self.state.view = View::Generate;
         }
+        if let Some(spec) = &args.ablate {
+            self.state.gen_knock = crate::model::ablate::Ablation::parse_heads(spec)
+                .map_err(|e| anyhow::anyhow!("--ablate: {e}"))?;
+        }
+        self.whatif_on_done = args.whatif;
+        if let Some(step) = args.gen_step {
+            self.gen_step_on_load = Some(step);
+        }
         if let Some(text) = args.text.as_ref().or(from_file.as_ref()) {
             self.state.text_q = text.clone();
             if self.state.embedding == EmbeddingMode::Matrix {

@@ -40,6 +40,8 @@ mod steps;
 #[cfg(feature = "gui")]
 mod views;
 #[cfg(feature = "gui")]
+mod whatif;
+#[cfg(feature = "gui")]
 mod work;
 
 #[cfg(feature = "gui")]
@@ -54,5 +56,7 @@ pub use launch::run;
 pub use lessons::LESSONS;
 #[cfg(feature = "gui")]
 pub use shell::{AttnApp, Notice};
+#[cfg(feature = "gui")]
+pub use whatif::{WhatIf, WhatIfJob};
 #[cfg(feature = "gui")]
 pub use work::{LoadedModel, ModelOutput};

@@ -61,8 +61,16 @@ pub struct AttnApp {
     pub(super) opened: super::work::OpenedLayers,
     /// The generation on screen (running or finished).
     pub generation: Option<Arc<super::generation::GenSession>>,
+    /// What-if work of the generation step on screen.
+    pub whatif: Option<Arc<super::whatif::WhatIf>>,
+    /// Guesses typed in the Generate view's classroom mode, per (session, step): the text.
+    pub guesses: std::collections::HashMap<(u64, usize), String>,
     /// Start generating once the model has loaded (`--generate`).
     pub(super) generate_on_load: bool,
+    /// Once the generation is done, run the what-if panel on its last step (`--whatif`).
+    pub(super) whatif_on_done: bool,
+    /// The step to show once the generation started by `--generate` has begun (`--gen-step`).
+    pub(super) gen_step_on_load: Option<usize>,
     /// Big runs wait here for a go-ahead.
     pub run_gate: super::work::RunGate,
     /// Set to stop the model run in progress (between layers).
@@ -106,7 +114,11 @@ impl AttnApp {
             jobs: Jobs::spawn(),
             trace_serial: 0,
             generation: None,
+            whatif: None,
+            guesses: Default::default(),
             generate_on_load: false,
+            whatif_on_done: false,
+            gen_step_on_load: None,
             trace_key: None,
             opened: Default::default(),
             run_gate: Default::default(),
@@ -130,10 +142,15 @@ impl AttnApp {
     /// Whether a computation is still running.
     pub fn busy(&self) -> bool {
         self.jobs.busy()
+            || self.whatif_on_done
             || self
                 .generation
                 .as_ref()
-                .is_some_and(|g| !g.done.load(Ordering::Relaxed))
+                .is_some_and(|g| !g.done.load(Ordering::Relaxed) && !g.waiting())
+            || self
+                .whatif
+                .as_ref()
+                .is_some_and(|w| w.busy.iter().any(|b| b.load(Ordering::Relaxed)))
     }
 
     /// The last scan of Model ▸ Models on this computer, once it has landed.

@@ -275,6 +275,17 @@ pub struct State {
     pub gen_seed: u64,
     /// Generate: the step on the scrubber (`usize::MAX`: the newest).
     pub gen_step: usize,
+    /// Generate: hide each step's distribution until a guess is typed or Reveal is pressed
+    /// (classrooms).
+    pub gen_guess_mode: bool,
+    /// What if: heads to knock out.
+    pub gen_knock: Vec<crate::model::ablate::HeadRef>,
+    /// What if: what replaces them.
+    pub gen_knock_mode: crate::model::ablate::Knockout,
+    /// What if: blocked edges.
+    pub gen_blocked: Vec<crate::model::ablate::BlockedEdge>,
+    /// Head-importance table sort: column index and descending.
+    pub gen_importance_sort: (usize, bool),
     /// A model run keeps every head's full matrices while they take at most this many MiB;
     /// longer runs keep digests and recompute a layer when it is opened.
     pub full_capture_mib: u64,
@@ -342,6 +353,11 @@ impl Default for State {
             gen_top_p: 1.0,
             gen_seed: 0,
             gen_step: 0,
+            gen_guess_mode: false,
+            gen_knock: Vec::new(),
+            gen_knock_mode: Default::default(),
+            gen_blocked: Vec::new(),
+            gen_importance_sort: (1, true),
             full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
             heat_zoom: 1.0,
@@ -357,6 +373,8 @@ impl Default for State {
     }
 }
 
+/// Most heads knocked out, and most edges blocked, at once in the app.
+pub const MAX_ABLATED: usize = 1024;
 /// Most heads the toy controls offer.
 pub const MAX_HEADS: usize = 16;
 /// Widest toy embedding the controls offer.
@@ -389,6 +407,10 @@ impl State {
         self.gen_temperature = finite_in(self.gen_temperature, 0.0..=5.0, 0.0);
         self.gen_top_p = finite_in(self.gen_top_p, 0.01..=1.0, 1.0);
         self.gen_top_k = self.gen_top_k.min(1000);
+        // A session file may list any number of heads and edges: the model checks each one
+        // against its shape before a run; here only the count is bounded.
+        self.gen_knock.truncate(MAX_ABLATED);
+        self.gen_blocked.truncate(MAX_ABLATED);
         self.temperature = finite_in(self.temperature, TEMPERATURE_RANGE, 1.0);
         self.heads = self.heads.clamp(1, MAX_HEADS);
         self.d_model = self.d_model.clamp(1, MAX_D_MODEL);

@@ -256,8 +256,12 @@ impl AttnApp {
         };
         let loaded_for_open = Arc::clone(&loaded);
         if std::mem::take(&mut self.generate_on_load) {
-            self.start_generation(ctx);
+            self.start_generation(ctx, usize::MAX);
+            if let Some(step) = self.gen_step_on_load.take() {
+                self.state.gen_step = step;
+            }
         }
+        self.whatif_when_done(ctx);
         // 2. one forward pass per (model, text)
         let text = self.state.text_q.clone();
         let print = self.timings.print;

@@ -113,6 +113,16 @@ impl ModelTokenizer {
         Ok(out)
     }
 
+    /// The ids of text alone, without the special tokens the post-processor would add (a
+    /// guessed next token).
+    pub fn encode_plain(&self, text: &str) -> Result<Vec<u32>, ModelError> {
+        let enc = self
+            .inner
+            .encode(text, false)
+            .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
     /// Ids back to text, as the tokenizer's decoder joins them (byte-level pieces merged;
     /// special tokens skipped). Undecodable ids give an empty string.
     pub fn decode(&self, ids: &[u32]) -> String {

@@ -1,15 +1,28 @@
-//! Generate: the model writes after the input text, token by token; a scrubber picks a step,
-//! which shows the next-token distribution (the chosen token marked, with its rank) and the
-//! new token's attention row in every layer and head, and where the focused head looked.
+//! Generate: the model writes after the input text, token by token (Generate ▶ to the end, or
+//! Step ⏭ one token at a time); a scrubber picks a step, which shows the next-token
+//! distribution (the chosen token marked, with its rank) — hidden until a guess in classroom
+//! mode —, where each head of the focused layer looked, the focused head's causal heatmap
+//! growing with the text, the new token's attention row in every layer and head (click a head
+//! to pick it for a knock-out), and the what-if panel.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use eframe::egui::{self, Color32, RichText, Vec2};
+use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
 
 use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr};
-use crate::app::{AttnApp, Command};
+use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
 use crate::export::matrix::MatrixKind;
+use crate::model::ablate::{HeadRef, rank_of};
+use crate::model::generate::GenStep;
+
+/// Height of one head's row in the layer strips (points).
+const STRIP_ROW: f32 = 7.0;
+/// The growing heatmap is drawn up to this many tokens (its texture is n × n).
+const HEAT_MAX: usize = 1024;
+/// Orange of the chosen token, the prompt / generated boundary and picked heads.
+pub const MARK: Color32 = Color32::from_rgb(230, 120, 30);
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
@@ -20,40 +33,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         ui.label(t(Msg::GenNeedsCausal));
         return;
     }
-    let running = app
-        .generation
-        .as_ref()
-        .is_some_and(|g| !g.done.load(Ordering::Relaxed));
-    ui.horizontal_wrapped(|ui| {
-        let s = &mut app.state;
-        ui.label(t(Msg::GenMaxNew));
-        ui.add(egui::DragValue::new(&mut s.gen_max_new).range(1..=512));
-        ui.label(t(Msg::GenTemperature));
-        ui.add(
-            egui::DragValue::new(&mut s.gen_temperature)
-                .range(0.0..=5.0)
-                .speed(0.05),
-        );
-        ui.label("top-k");
-        ui.add(egui::DragValue::new(&mut s.gen_top_k).range(0..=1000));
-        ui.label("top-p");
-        ui.add(
-            egui::DragValue::new(&mut s.gen_top_p)
-                .range(0.01..=1.0)
-                .speed(0.01),
-        );
-        ui.label(t(Msg::GenSeed));
-        ui.add(egui::DragValue::new(&mut s.gen_seed));
-        if ui
-            .add_enabled(!running, egui::Button::new(t(Msg::GenStart)))
-            .clicked()
-        {
-            app.push(Command::Generate);
-        }
-        if running && ui.button(t(Msg::CancelRun)).clicked() {
-            app.push(Command::CancelGeneration);
-        }
+    let (running, waiting) = app.generation.as_ref().map_or((false, false), |g| {
+        (!g.done.load(Ordering::Relaxed), g.waiting())
     });
+    controls_ui(app, ui, running, waiting);
     let Some(gen_) = app.generation.clone() else {
         ui.label(RichText::new(t(Msg::GenHint)).weak());
         return;
@@ -69,8 +52,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let n_prompt = gen_.prompt_ids.len();
     if running {
         ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(format!("{} {n_steps}", t(Msg::GenWriting)));
+            if waiting {
+                ui.label(format!("{} {n_steps}", t(Msg::GenWaiting)));
+            } else {
+                ui.spinner();
+                ui.label(format!("{} {n_steps}", t(Msg::GenWriting)));
+            }
         });
     }
     if n_steps == 0 {
@@ -95,15 +82,87 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let Some(step) = gen_.steps.lock().ok().and_then(|s| s.get(step_i).cloned()) else {
         return;
     };
-    let step = &step;
-    // The text: prompt, generated tokens up to this step (the step's token framed).
+    let hidden = app.state.gen_guess_mode && !app.guesses.contains_key(&(gen_.serial, step_i));
+    text_ui(ui, &labels, n_prompt, step_i, hidden);
+    ui.separator();
+    egui::ScrollArea::vertical()
+        .auto_shrink(false)
+        .show(ui, |ui| {
+            ui.columns(2, |cols| {
+                if hidden {
+                    guess_ui(app, &mut cols[0], gen_.serial, step_i);
+                } else {
+                    distribution_ui(app, &mut cols[0], &gen_, &step, step_i, &labels);
+                }
+                sources_ui(app, &mut cols[1], &step, &labels);
+            });
+            ui.separator();
+            ui.columns(2, |cols| {
+                growing_heatmap_ui(app, &mut cols[0], &gen_, step_i, &labels);
+                cols[0].separator();
+                strips_ui(app, &mut cols[0], &gen_, &step, step_i);
+                super::whatif::ui(app, &mut cols[1], step_i, &labels);
+            });
+        });
+}
+
+/// Settings, Generate ▶ / Step ⏭ / Cancel, and the classroom switch.
+fn controls_ui(app: &mut AttnApp, ui: &mut egui::Ui, running: bool, waiting: bool) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    ui.horizontal_wrapped(|ui| {
+        let s = &mut app.state;
+        ui.label(t(Msg::GenMaxNew));
+        ui.add(egui::DragValue::new(&mut s.gen_max_new).range(1..=512));
+        ui.label(t(Msg::GenTemperature));
+        ui.add(
+            egui::DragValue::new(&mut s.gen_temperature)
+                .range(0.0..=5.0)
+                .speed(0.05),
+        );
+        ui.label("top-k");
+        ui.add(egui::DragValue::new(&mut s.gen_top_k).range(0..=1000));
+        ui.label("top-p");
+        ui.add(
+            egui::DragValue::new(&mut s.gen_top_p)
+                .range(0.01..=1.0)
+                .speed(0.01),
+        );
+        ui.label(t(Msg::GenSeed));
+        ui.add(egui::DragValue::new(&mut s.gen_seed));
+        ui.checkbox(&mut s.gen_guess_mode, t(Msg::GuessMode))
+            .on_hover_text(t(Msg::GuessModeTip));
+        if ui
+            .add_enabled(!running || waiting, egui::Button::new(t(Msg::GenStart)))
+            .clicked()
+        {
+            app.push(Command::Generate);
+        }
+        if ui
+            .add_enabled(!running || waiting, egui::Button::new(t(Msg::GenStepOne)))
+            .on_hover_text(t(Msg::GenStepTip))
+            .clicked()
+        {
+            app.push(Command::StepGeneration);
+        }
+        if running && ui.button(t(Msg::CancelRun)).clicked() {
+            app.push(Command::CancelGeneration);
+        }
+    });
+}
+
+/// The text so far: the prompt faint, the generated tokens strong, this step's token framed
+/// (a "?" while it is to be guessed).
+fn text_ui(ui: &mut egui::Ui, labels: &[String], n_prompt: usize, step_i: usize, hidden: bool) {
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = egui::vec2(0.0, 2.0);
         for (i, l) in labels.iter().enumerate().take(n_prompt + step_i + 1) {
-            let text = RichText::new(l.replace('\n', "⏎"));
+            let this = i == n_prompt + step_i;
+            let shown = if this && hidden { " ？ " } else { l.as_str() };
+            let text = RichText::new(shown.replace('\n', "⏎"));
             let text = if i < n_prompt {
                 text.weak()
-            } else if i == n_prompt + step_i {
+            } else if this {
                 text.strong()
                     .background_color(Color32::from_rgb(255, 220, 120))
                     .color(Color32::BLACK)
@@ -113,108 +172,368 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.label(text);
         }
     });
-    ui.separator();
-    ui.columns(2, |cols| {
-        // The distribution: the top tokens as bars, the chosen one marked.
-        let ui = &mut cols[0];
-        ui.label(
-            RichText::new(format!(
-                "{}: «{}» · p = {:.3} · {} {}",
-                t(Msg::GenChosen),
-                labels.get(n_prompt + step_i).map_or("", String::as_str),
-                step.logprob.exp(),
-                t(Msg::GenRank),
-                step.rank + 1
-            ))
-            .strong(),
-        );
-        let tok = |id: u32| {
-            app.model
-                .as_ref()
-                .map_or_else(String::new, |m| m.model.tokenizer.decode(&[id]))
-        };
-        for &(id, p) in &step.top {
-            let chosen = id == step.id;
-            ui.horizontal(|ui| {
-                let label = format!("{:>8}", tok(id).replace('\n', "⏎"));
-                ui.label(if chosen {
-                    RichText::new(label).strong().monospace()
-                } else {
-                    RichText::new(label).monospace()
-                });
-                let bar = egui::ProgressBar::new(p)
-                    .desired_width(220.0)
-                    .text(format!("{p:.3}"));
-                ui.add(if chosen {
-                    bar.fill(Color32::from_rgb(230, 120, 30))
-                } else {
-                    bar
-                });
-            });
+}
+
+/// Classroom mode: the distribution stays hidden until a guess is typed or Reveal is pressed.
+fn guess_ui(app: &mut AttnApp, ui: &mut egui::Ui, serial: u64, step_i: usize) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let prompt = ui.label(RichText::new(t(Msg::GuessPrompt)).strong());
+    let id = ui.scope_id().with(("guess", serial, step_i));
+    let mut text = ui.data_mut(|d| d.get_temp::<String>(id).unwrap_or_default());
+    let mut go = None;
+    ui.horizontal(|ui| {
+        let edit = ui
+            .add(egui::TextEdit::singleline(&mut text).desired_width(140.0))
+            .labelled_by(prompt.id);
+        if edit.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) {
+            go = Some(text.clone());
         }
-        // Where each head of the focused layer looked from the new token.
-        let ui = &mut cols[1];
-        let layer = app.state.layer.min(step.attention.len().saturating_sub(1));
-        ui.label(
-            RichText::new(format!(
-                "{} {layer}: {}",
-                t(Msg::Layer),
-                t(Msg::GenTopSources)
-            ))
-            .strong(),
+        if ui
+            .add_enabled(
+                !text.trim().is_empty(),
+                egui::Button::new(t(Msg::GuessCheck)),
+            )
+            .clicked()
+        {
+            go = Some(text.clone());
+        }
+        if ui.button(t(Msg::GuessReveal)).clicked() {
+            go = Some(String::new());
+        }
+    });
+    ui.data_mut(|d| d.insert_temp(id, text));
+    if let Some(g) = go {
+        app.guesses.insert((serial, step_i), g);
+    }
+}
+
+/// The next-token distribution: the top tokens as bars, the chosen one marked; with a guess,
+/// the guess's rank and probability.
+fn distribution_ui(
+    app: &mut AttnApp,
+    ui: &mut egui::Ui,
+    gen_: &Arc<GenSession>,
+    step: &GenStep,
+    step_i: usize,
+    labels: &[String],
+) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let n_prompt = gen_.prompt_ids.len();
+    ui.label(
+        RichText::new(format!(
+            "{}: «{}» · p = {:.3} · {} {}",
+            t(Msg::GenChosen),
+            labels.get(n_prompt + step_i).map_or("", String::as_str),
+            step.logprob.exp(),
+            t(Msg::GenRank),
+            step.rank + 1
+        ))
+        .strong(),
+    );
+    if let Some(guess) = app.guesses.get(&(gen_.serial, step_i)).cloned()
+        && !guess.trim().is_empty()
+    {
+        guess_result_ui(app, ui, step_i, &guess);
+    }
+    let Some(loaded) = app.model.clone() else {
+        return;
+    };
+    let tok = |id: u32| loaded.model.tokenizer.decode(&[id]);
+    for &(id, p) in &step.top {
+        let chosen = id == step.id;
+        ui.horizontal(|ui| {
+            let label = format!("{:>8}", tok(id).replace('\n', "⏎"));
+            ui.label(if chosen {
+                RichText::new(label).strong().monospace()
+            } else {
+                RichText::new(label).monospace()
+            });
+            let bar = egui::ProgressBar::new(p)
+                .desired_width(220.0)
+                .text(format!("{p:.3}"));
+            ui.add(if chosen { bar.fill(MARK) } else { bar });
+        });
+    }
+}
+
+/// The rank and probability of a typed guess, from the clean run of the step (computed on a
+/// worker the first time). The guess is matched as typed and with a leading space (BPE
+/// vocabularies spell most words " word"), whichever is one token and more likely.
+fn guess_result_ui(app: &mut AttnApp, ui: &mut egui::Ui, step_i: usize, guess: &str) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let (Some(w), Some(loaded)) = (app.whatif_for(step_i), app.model.clone()) else {
+        return;
+    };
+    let base = match w.base() {
+        Some(Ok(b)) => Arc::clone(b),
+        Some(Err(e)) => {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+            return;
+        }
+        None => {
+            if !w.busy[0].load(Ordering::Relaxed) {
+                app.start_whatif(ui.ctx(), Arc::clone(&w), WhatIfJob::Base);
+            }
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t(Msg::Computing));
+            });
+            return;
+        }
+    };
+    let tokz = &loaded.model.tokenizer;
+    let lp = &base.logprobs;
+    let mut spellings = vec![guess.to_owned()];
+    if !guess.starts_with(char::is_whitespace) {
+        spellings.push(format!(" {guess}"));
+    }
+    let single = spellings
+        .iter()
+        .filter_map(|s| match tokz.encode_plain(s).ok()?.as_slice() {
+            [id] if (*id as usize) < lp.len() => Some(*id),
+            _ => None,
+        })
+        .max_by(|a, b| lp[*a as usize].total_cmp(&lp[*b as usize]));
+    let (id, note) = match single {
+        Some(id) => (id, None),
+        None => match tokz
+            .encode_plain(guess)
+            .ok()
+            .and_then(|v| v.first().copied())
+        {
+            Some(id) if (id as usize) < lp.len() => (id, Some(t(Msg::GuessFirstPiece))),
+            _ => return,
+        },
+    };
+    let p = lp[id as usize].exp();
+    ui.label(
+        RichText::new(format!(
+            "{} «{guess}» ({} «{}»): {} {} · p = {p:.4}",
+            t(Msg::GuessYour),
+            t(Msg::GuessAsToken),
+            tokz.decode(&[id]).replace('\n', "⏎"),
+            t(Msg::GenRank),
+            rank_of(lp, id) + 1,
+        ))
+        .color(MARK)
+        .strong(),
+    );
+    if let Some(note) = note {
+        ui.label(RichText::new(note).small().weak());
+    }
+}
+
+/// Where each head of the focused layer looked from the new token (its top three sources;
+/// the token being guessed is not among them: it is not written yet).
+fn sources_ui(app: &mut AttnApp, ui: &mut egui::Ui, step: &GenStep, labels: &[String]) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let layer = app.state.layer.min(step.attention.len().saturating_sub(1));
+    ui.label(
+        RichText::new(format!(
+            "{} {layer}: {}",
+            t(Msg::Layer),
+            t(Msg::GenTopSources)
+        ))
+        .strong(),
+    );
+    let Some(rows) = step.attention.get(layer) else {
+        return;
+    };
+    for (h, row) in rows.iter().enumerate() {
+        let mut idx: Vec<usize> = (0..row.len()).collect();
+        idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
+        let top: Vec<String> = idx
+            .iter()
+            .take(3)
+            .map(|&j| {
+                let l = labels.get(j).map_or("", String::as_str);
+                format!("«{}» {:.2}", l.replace('\n', "⏎"), row[j])
+            })
+            .collect();
+        ui.label(RichText::new(format!("{} {h}: {}", t(Msg::Head), top.join(", "))).small());
+    }
+}
+
+/// One attention weight of the focused head: row i (a query), key j, at step `step_i`: the
+/// prompt's rows from its kept matrices, each later row from the step that computed it.
+fn grown_value(
+    prompt: Option<&ndarray::Array2<f32>>,
+    steps: &[GenStep],
+    n_prompt: usize,
+    (layer, head): (usize, usize),
+    (i, j): (usize, usize),
+) -> f32 {
+    if i < n_prompt {
+        return prompt.and_then(|m| m.get((i, j)).copied()).unwrap_or(0.0);
+    }
+    steps
+        .get(i + 1 - n_prompt)
+        .and_then(|s| s.attention.get(layer)?.get(head)?.get(j).copied())
+        .unwrap_or(0.0)
+}
+
+/// The focused head's causal heatmap over every token so far, the generated part past the
+/// orange line; hover names the query and key and gives the weight.
+fn growing_heatmap_ui(
+    app: &mut AttnApp,
+    ui: &mut egui::Ui,
+    gen_: &Arc<GenSession>,
+    step_i: usize,
+    labels: &[String],
+) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let n_prompt = gen_.prompt_ids.len();
+    // The rows so far: the prompt's, then one per step after the first (the step's token has
+    // no row until the next step computes it).
+    let n = n_prompt + step_i;
+    let Ok(steps) = gen_.steps.lock() else { return };
+    let (layers, heads) = steps.first().map_or((0, 0), |s| {
+        (s.attention.len(), s.attention.first().map_or(0, Vec::len))
+    });
+    if n == 0 || n > HEAT_MAX || layers == 0 || heads == 0 {
+        return;
+    }
+    let (layer, head) = (
+        app.state.layer.min(layers - 1),
+        app.state.head.min(heads - 1),
+    );
+    let prompt_lock = gen_.prompt_attention.lock().ok();
+    let prompt = prompt_lock
+        .as_ref()
+        .and_then(|p| p.as_ref())
+        .and_then(|p| p.get(layer)?.get(head));
+    ui.label(
+        RichText::new(format!(
+            "{} {layer} · {} {head}",
+            t(Msg::Layer),
+            t(Msg::Head)
+        ))
+        .strong(),
+    );
+    ui.label(RichText::new(t(Msg::HeatGrow)).weak().small());
+    if prompt.is_none() {
+        ui.label(RichText::new(t(Msg::HeatNoPrompt)).small());
+    }
+    let key = TexKey::GenHeat {
+        session: gen_.serial,
+        step: step_i,
+        layer,
+        head,
+    };
+    let values = || {
+        ndarray::Array2::from_shape_fn((n, n), |(i, j)| {
+            grown_value(prompt, &steps, n_prompt, (layer, head), (i, j))
+        })
+    };
+    let (tex, _) = app.textures.matrix_with(
+        ui.ctx(),
+        key,
+        values,
+        MatrixKind::Weights,
+        app.state.colormap,
+    );
+    let side = ui.available_width().clamp(120.0, 360.0);
+    let resp = ui.add(
+        egui::Image::new(&tex)
+            .fit_to_exact_size(Vec2::splat(side))
+            .sense(egui::Sense::hover()),
+    );
+    let rect = resp.rect;
+    let cut = n_prompt as f32 / n as f32 * side;
+    let stroke = Stroke::new(1.5, MARK);
+    let painter = ui.painter_at(rect.expand(2.0));
+    painter.vline(rect.left() + cut, rect.y_range(), stroke);
+    painter.hline(rect.x_range(), rect.top() + cut, stroke);
+    if let Some(pos) = resp.hover_pos() {
+        let cell = side / n as f32;
+        let i = (((pos.y - rect.top()) / cell) as usize).min(n - 1);
+        let j = (((pos.x - rect.left()) / cell) as usize).min(n - 1);
+        let p = grown_value(prompt, &steps, n_prompt, (layer, head), (i, j));
+        let name = |k: usize| labels.get(k).map_or("", String::as_str).replace('\n', "⏎");
+        resp.on_hover_text(format!("«{}» {i} → «{}» {j}: {p:.4}", name(i), name(j)));
+    }
+}
+
+/// Every layer's heads: the new token's attention row over all tokens so far. A click on a
+/// head's row focuses it and picks it for a knock-out; shift-click adds or removes it.
+fn strips_ui(
+    app: &mut AttnApp,
+    ui: &mut egui::Ui,
+    gen_: &Arc<GenSession>,
+    step: &GenStep,
+    step_i: usize,
+) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    ui.label(RichText::new(t(Msg::GenRows)).weak());
+    ui.label(RichText::new(t(Msg::KnockHint)).weak());
+    let width = (ui.available_width() - 60.0).max(60.0);
+    for (l, rows) in step.attention.iter().enumerate() {
+        let n = rows.first().map_or(0, Vec::len);
+        let values = || ndarray::Array2::from_shape_fn((rows.len(), n), |(h, j)| rows[h][j]);
+        let key = TexKey::GenLayer {
+            session: gen_.serial,
+            step: step_i,
+            layer: l,
+        };
+        let (tex, _) = app.textures.matrix_with(
+            ui.ctx(),
+            key,
+            values,
+            MatrixKind::Weights,
+            app.state.colormap,
         );
-        if let Some(rows) = step.attention.get(layer) {
-            for (h, row) in rows.iter().enumerate() {
-                let mut idx: Vec<usize> = (0..row.len()).collect();
-                idx.sort_by(|&a, &b| row[b].total_cmp(&row[a]));
-                let top: Vec<String> = idx
-                    .iter()
-                    .take(3)
-                    .map(|&j| {
-                        format!(
-                            "«{}» {:.2}",
-                            labels.get(j).map_or("", String::as_str).replace('\n', "⏎"),
-                            row[j]
-                        )
-                    })
-                    .collect();
-                ui.label(
-                    RichText::new(format!("{} {h}: {}", t(Msg::Head), top.join(", "))).small(),
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("{} {l}", t(Msg::Layer))).small());
+            let resp = ui.add(
+                egui::Image::new(&tex)
+                    .fit_to_exact_size(Vec2::new(width, rows.len() as f32 * STRIP_ROW))
+                    .sense(egui::Sense::click()),
+            );
+            let rect = resp.rect;
+            // Picked heads are framed in orange.
+            for k in app.state.gen_knock.iter().filter(|k| k.layer == l) {
+                let top = rect.top() + k.head as f32 * STRIP_ROW;
+                let row = egui::Rect::from_min_size(
+                    egui::pos2(rect.left(), top),
+                    Vec2::new(rect.width(), STRIP_ROW),
+                );
+                ui.painter().rect_stroke(
+                    row,
+                    0.0,
+                    Stroke::new(1.5, MARK),
+                    egui::StrokeKind::Inside,
                 );
             }
+            if resp.clicked()
+                && let Some(pos) = resp.interact_pointer_pos()
+            {
+                let h = (((pos.y - rect.top()) / STRIP_ROW) as usize).min(rows.len() - 1);
+                let shift = ui.input(|i| i.modifiers.shift);
+                pick_head(app, HeadRef { layer: l, head: h }, shift);
+            }
+        });
+    }
+}
+
+/// Focuses a head and picks it for a knock-out (alone, or toggled in the set with shift).
+pub fn pick_head(app: &mut AttnApp, h: HeadRef, add: bool) {
+    app.push(Command::FocusLayer(h.layer));
+    app.push(Command::FocusHead(h.head));
+    let set = &mut app.state.gen_knock;
+    if add {
+        if let Some(k) = set.iter().position(|x| *x == h) {
+            set.remove(k);
+        } else {
+            set.push(h);
+            set.sort();
         }
-    });
-    ui.separator();
-    // Every layer's heads: the new token's attention row over all tokens so far.
-    ui.label(RichText::new(t(Msg::GenRows)).weak());
-    let width = ui.available_width() - 80.0;
-    egui::ScrollArea::vertical().show(ui, |ui| {
-        for (l, rows) in step.attention.iter().enumerate() {
-            let n = rows.first().map_or(0, Vec::len);
-            let values = ndarray::Array2::from_shape_fn((rows.len(), n), |(h, j)| rows[h][j]);
-            let key = TexKey::GenLayer {
-                session: gen_.serial,
-                step: step_i,
-                layer: l,
-            };
-            let (tex, _) = app.textures.matrix_with(
-                ui.ctx(),
-                key,
-                || values,
-                MatrixKind::Weights,
-                app.state.colormap,
-            );
-            ui.horizontal(|ui| {
-                ui.label(RichText::new(format!("{} {l}", t(Msg::Layer))).small());
-                let resp = ui.add(
-                    egui::Image::new(&tex)
-                        .fit_to_exact_size(Vec2::new(width, rows.len() as f32 * 7.0))
-                        .sense(egui::Sense::click()),
-                );
-                if resp.clicked() {
-                    app.push(Command::FocusLayer(l));
-                }
-            });
-        }
-    });
+    } else {
+        *set = vec![h];
+    }
 }

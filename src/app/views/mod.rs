@@ -12,6 +12,7 @@ mod neuron;
 mod plots;
 mod rollout;
 mod stats;
+mod whatif;
 
 use eframe::egui;
 
@@ -326,6 +327,22 @@ fn nonfinite_warning_ui(app: &AttnApp, ui: &mut egui::Ui) {
             tr(lang, Msg::NonFiniteShownAsZero)
         ),
     );
+}
+
+/// A sortable table's column header: shows ▼ / ▲ on the sorted column; a click sorts by it
+/// (a second click reverses).
+pub fn sort_header(ui: &mut egui::Ui, idx: usize, text: &str, sort: &mut (usize, bool)) {
+    let arrow = match (sort.0 == idx, sort.1) {
+        (true, true) => " ▼",
+        (true, false) => " ▲",
+        _ => "",
+    };
+    if ui
+        .button(egui::RichText::new(format!("{text}{arrow}")).strong())
+        .clicked()
+    {
+        *sort = (idx, sort.0 == idx && !sort.1);
+    }
 }
 
 #[cfg(test)]

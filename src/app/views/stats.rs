@@ -49,35 +49,11 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .striped(true)
                 .spacing([14.0, 4.0])
                 .show(ui, |ui| {
-                    let header =
-                        |ui: &mut egui::Ui, idx: usize, text: String, app: &mut AttnApp| {
-                            let arrow = if app.state.stats_sort.0 == idx {
-                                if app.state.stats_sort.1 {
-                                    " ▼"
-                                } else {
-                                    " ▲"
-                                }
-                            } else {
-                                ""
-                            };
-                            if ui
-                                .button(RichText::new(format!("{text}{arrow}")).strong())
-                                .clicked()
-                            {
-                                app.state.stats_sort = (
-                                    idx,
-                                    app.state.stats_sort.0 == idx && !app.state.stats_sort.1,
-                                );
-                            }
-                        };
-                    header(
-                        ui,
-                        0,
-                        format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head)),
-                        app,
-                    );
+                    let sort = &mut app.state.stats_sort;
+                    let first = format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head));
+                    super::sort_header(ui, 0, &first, sort);
                     for (k, (m, _)) in cols.iter().enumerate() {
-                        header(ui, k + 1, tr(lang, *m).to_owned(), app);
+                        super::sort_header(ui, k + 1, tr(lang, *m), sort);
                     }
                     ui.end_row();
                     for s in rows {
