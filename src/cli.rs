@@ -57,6 +57,9 @@ pub struct GuiArgs {
     /// Pick these heads for the Generate view's knock-out: LAYER:HEAD[,LAYER:HEAD…].
     #[arg(long, value_name = "L:H,…", requires = "generate")]
     pub ablate: Option<String>,
+    /// Classroom mode in the Generate view: each step's distribution hidden until a guess.
+    #[arg(long, requires = "generate")]
+    pub guess: bool,
     /// Show this step of the generation (0-based; default: the newest).
     #[arg(long, requires = "generate")]
     pub gen_step: Option<usize>,

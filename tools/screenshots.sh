@@ -9,7 +9,7 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"; chmod 700 "$XDG_RUNTI
 shot() {
   local out=$1; shift
   # A large virtual screen keeps xvfb-run's centred pointer off the window (no hover effects).
-  xvfb-run -a -s "-screen 0 2400x1600x24 -nolisten tcp" "$bin" --fresh --size 1600x1000 --screenshot "screenshots/$out" "$@"
+  xvfb-run -a -s "-screen 0 2400x1600x24 -nolisten tcp" "$bin" --fresh --size "${SIZE:-1600x1000}" --screenshot "screenshots/$out" "$@"
   echo "screenshots/$out"
 }
 mkdir -p screenshots
@@ -31,6 +31,9 @@ shot gemma-local.png --model "$gemma" --text "Local layers see a window of 8 tok
 llama=sample_models/tiny-llama-induction
 shot llama-gqa-grid.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view model --layer 1 --head 3
 shot generate.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#" --generate --layer 1
+# What if: the tiny GPT-2 copies a random segment; its induction head (1.0) knocked out.
+SIZE=1600x1300 shot whatif.png --model "$tiny" --text "orzxqsgfvpubhecwiatdymklorzxqsgfvpubhec" --generate --gen-step 0 --ablate 1:0 --whatif --layer 1 --head 0
+shot guess-zh.png --lang zh --model "$llama" --text "复制：北京 Xq7#Lp2 上海 北京 Xq7#" --generate --guess --gen-step 2 --layer 1 --head 3
 shot llama-rope.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 3 --step rotate --row 5
 # The two real GGUF models (tools/fetch_models.sh installs them; skipped when absent).
 smol=sample_models/SmolLM2-135M-Instruct-Q4_1.gguf

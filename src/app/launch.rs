@@ -46,6 +46,9 @@ impl AttnApp {
                 .map_err(|e| anyhow::anyhow!("--ablate: {e}"))?;
         }
         self.whatif_on_done = args.whatif;
+        if args.guess {
+            self.state.gen_guess_mode = true;
+        }
         if let Some(step) = args.gen_step {
             self.gen_step_on_load = Some(step);
         }

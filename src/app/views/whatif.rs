@@ -30,7 +30,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui, step_i: usize, labels: &[String]
     ui.heading(t(Msg::WhatIfTitle));
     choice_ui(app, ui, &w, labels);
     let ablation = app.current_ablation();
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         let busy = w.busy[1].load(Ordering::Relaxed);
         if ui
             .add_enabled(
