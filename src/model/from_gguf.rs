@@ -24,6 +24,7 @@ use crate::gguf::{GgufFile, TensorInfo};
 
 use super::ModelError;
 use super::config::ModelConfig;
+use super::packed::PackedRows;
 use super::tokenizer::ModelTokenizer;
 use super::weights::{NonFinite, RowTable, Tensor, Weights};
 
@@ -630,23 +631,44 @@ fn hf_name(arch: &str, gguf: &str) -> Option<String> {
 
 /// Undoes llama.cpp's `permute` of Q/K rows (pairs interleaved for its RoPE): row
 /// h·2·half + 2i + j of the file is row h·2·half + j·half + i of the checkpoint.
-fn unpermute_rows(data: &[f32], rows: usize, cols: usize, heads: usize) -> Option<Vec<f32>> {
-    if heads == 0 || !rows.is_multiple_of(2 * heads) || data.len() != rows * cols {
+/// The packed form of a 2-D tensor for one-row products (rows reordered by `order`, where
+/// row i is the file's row `order[i]`), when its type has one.
+fn packed_of(file: &GgufFile, t: &TensorInfo, order: Option<&[usize]>) -> Option<PackedRows> {
+    let p = PackedRows::from_gguf(t.ggml_type, file.tensor_bytes(t), t.n_rows(), t.row_len())?;
+    match order {
+        Some(o) => p.permute_rows(o),
+        None => Some(p),
+    }
+}
+
+/// The row order [`unpermute_rows`] gives: row i of the result is row `order[i]` of the file.
+fn unpermuted_order(rows: usize, heads: usize) -> Option<Vec<usize>> {
+    if heads == 0 || !rows.is_multiple_of(2 * heads) {
         return None;
     }
     let half = rows / heads / 2;
-    let mut out = vec![0.0; data.len()];
+    let mut order = vec![0; rows];
     for h in 0..heads {
         for i in 0..half {
             for j in 0..2 {
-                let src = h * 2 * half + 2 * i + j;
-                let dst = h * 2 * half + j * half + i;
-                out[dst * cols..(dst + 1) * cols]
-                    .copy_from_slice(&data[src * cols..(src + 1) * cols]);
+                order[h * 2 * half + j * half + i] = h * 2 * half + 2 * i + j;
             }
         }
     }
-    Some(out)
+    Some(order)
+}
+
+fn unpermute_rows(data: &[f32], rows: usize, cols: usize, heads: usize) -> Option<Vec<f32>> {
+    let order = unpermuted_order(rows, heads)?;
+    if data.len() != rows * cols {
+        return None;
+    }
+    Some(
+        order
+            .iter()
+            .flat_map(|&r| data[r * cols..(r + 1) * cols].iter().copied())
+            .collect(),
+    )
 }
 
 /// The first non-finite value of a slice.
@@ -660,8 +682,9 @@ fn non_finite(name: &str, data: &[f32], offset: usize) -> Option<NonFinite> {
     })
 }
 
-/// One tensor's name, its f32 data (`None`: left quantised as a row table) and its NaN/Inf.
-type Converted = (String, Option<Tensor>, Vec<NonFinite>);
+/// One tensor's name, its f32 data (`None`: left quantised as a row table), its NaN/Inf,
+/// and its packed form for one-row products when its type has one.
+type Converted = (String, Option<Tensor>, Vec<NonFinite>, Option<PackedRows>);
 
 /// The weights of a GGUF file under their HuggingFace names, dequantised to f32 (the token
 /// embedding as a row table over the mapped file).
@@ -715,14 +738,17 @@ pub fn weights(
                     }
                     r += take;
                 }
-                (name.clone(), None, bad)
+                let packed = packed_of(file, t, None);
+                (name.clone(), None, bad, packed)
             } else {
                 let mut data = file.dequantize(t).map_err(|e| gguf_err(e.to_string()))?;
                 let is_q = t.name.contains(".attn_q.");
                 let is_k = t.name.contains(".attn_k.");
+                let mut order = None;
                 if arch == "llama" && (is_q || is_k) {
                     let rows = shape.first().copied().unwrap_or(0);
                     let cols = if shape.len() > 1 { shape[1] } else { 1 };
+                    order = unpermuted_order(rows, if is_q { heads } else { kv });
                     data = unpermute_rows(&data, rows, cols, if is_q { heads } else { kv })
                         .ok_or_else(|| {
                             gguf_err(format!(
@@ -736,7 +762,12 @@ pub fn weights(
                     data.iter_mut().for_each(|x| *x -= 1.0);
                 }
                 let bad = non_finite(&t.name, &data, 0).into_iter().collect();
-                (name.clone(), Some(Tensor { shape, data }), bad)
+                let packed = if shape.len() == 2 {
+                    packed_of(file, t, order.as_deref())
+                } else {
+                    None
+                };
+                (name.clone(), Some(Tensor { shape, data }), bad, packed)
             };
             let d = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             progress(d as f32 / total as f32);
@@ -744,8 +775,11 @@ pub fn weights(
         })
         .collect();
     for r in converted {
-        let (name, tensor, bad) = r?;
+        let (name, tensor, bad, packed) = r?;
         w.non_finite.extend(bad);
+        if let Some(p) = packed {
+            w.insert_packed(name.clone(), p);
+        }
         match tensor {
             Some(t) => w.insert(name, t),
             None => {

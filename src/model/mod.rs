@@ -12,6 +12,7 @@ pub mod from_gguf;
 pub mod generate;
 pub mod network;
 pub mod nn;
+pub mod packed;
 pub mod stats;
 pub mod tokenizer;
 pub mod weights;

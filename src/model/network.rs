@@ -333,6 +333,9 @@ pub struct Transformer {
     inv_freq: Vec<Option<Vec<f32>>>,
     /// A separate LM head (`lm_head.weight`, vocab × d), when the checkpoint has one.
     lm_head: Option<Array2<f32>>,
+    /// The LM head packed, when the file quantised it in a packed type (a decoding step's
+    /// logits read these; a quantised tied head is then never dequantised).
+    head_packed: Option<std::sync::Arc<super::packed::PackedRows>>,
     /// A tied head read from a quantised embedding: dequantised once, on first use.
     tied_rows: std::sync::OnceLock<Result<Array2<f32>, String>>,
 }
@@ -398,7 +401,11 @@ impl Loader<'_> {
         } else {
             Array1::zeros(n_out)
         };
-        Ok(Linear { w, b })
+        let packed = match self.net.keys.layout {
+            LinearLayout::Torch => self.w.take_packed(&format!("{name}.weight"), n_out, n_in),
+            LinearLayout::Conv1d => None,
+        };
+        Ok(Linear { w, b, packed })
     }
 
     fn rms(&mut self, name: &str, d: usize) -> Result<RmsNorm, ModelError> {
@@ -595,10 +602,14 @@ impl Transformer {
             .collect();
         // The LM head: the embedding when tied; else `lm_head.weight` if the checkpoint has
         // it (attention does not need it, so a checkpoint without one still loads).
-        let lm_head = if net.tied_lm_head || !ld.w.contains("lm_head.weight") {
-            None
+        let (lm_head, head_packed) = if net.tied_lm_head || !ld.w.contains("lm_head.weight") {
+            (None, ld.w.take_packed(&embed_key, net.vocab_size, d))
         } else {
-            Some(ld.w.matrix("lm_head.weight", net.vocab_size, d)?)
+            let packed = ld.w.take_packed("lm_head.weight", net.vocab_size, d);
+            (
+                Some(ld.w.matrix("lm_head.weight", net.vocab_size, d)?),
+                packed,
+            )
         };
         Ok(Transformer {
             net: net.clone(),
@@ -610,6 +621,7 @@ impl Transformer {
             final_norm,
             inv_freq,
             lm_head,
+            head_packed,
             tied_rows: std::sync::OnceLock::new(),
         })
     }
@@ -855,6 +867,13 @@ impl Transformer {
 
     /// Logits of one final hidden row (after the final norm): head · h, vocab in parallel.
     pub fn logits(&self, h: &[f32]) -> Result<Vec<f32>, ModelError> {
+        if let Some(p) = &self.head_packed
+            && p.cols() == h.len()
+        {
+            let mut out = vec![0.0f32; p.rows()];
+            p.gemv(Backend::best(), h, &mut out);
+            return Ok(out);
+        }
         let head = self.head_rows()?;
         let head = head.as_slice().expect("owned tables are contiguous");
         let d = h.len();
@@ -971,7 +990,7 @@ impl Transformer {
                 let mut p = vec![0.0f32; t];
                 for j in keys.clone() {
                     let kj = &kc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
-                    let s: f32 = qv.iter().zip(kj).map(|(x, y)| x * y).sum::<f32>() * a.scale;
+                    let s = super::packed::dot_f32(backend, qv, kj) * a.scale;
                     p[j] = match a.softcap {
                         Some(c) => c * (s / c).tanh(),
                         None => s,
@@ -989,12 +1008,10 @@ impl Transformer {
                     crate::core::kernels::softmax_row(backend, &mut p[keys.clone()]);
                 }
                 let mut ctx = concat.slice_mut(s![0, hd * dh..(hd + 1) * dh]);
+                let ctx = ctx.as_slice_mut().expect("a row slice of a fresh array");
                 for j in keys.clone() {
-                    let pj = p[j];
                     let vj = &vc[j * kvw + g * dh..j * kvw + (g + 1) * dh];
-                    for (c, &vv) in ctx.iter_mut().zip(vj) {
-                        *c += pj * vv;
-                    }
+                    super::packed::axpy_f32(backend, p[j], vj, ctx);
                 }
                 rows.push(p);
             }

@@ -19,6 +19,9 @@ pub struct Linear {
     pub w: Array2<f32>,
     /// out.
     pub b: Array1<f32>,
+    /// The same weights quantised and packed (out × in), when the file had them so: one-row
+    /// products (a decoding step) read these instead of the f32 copy.
+    pub packed: Option<std::sync::Arc<crate::model::packed::PackedRows>>,
 }
 
 /// Rows per parallel task of a linear map on attnscope's own kernels.
@@ -32,6 +35,13 @@ impl Linear {
     /// attnscope's own kernels, rows split over the rayon pool, so the oracle path stays
     /// independent of the crate.
     pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {
+        if let (Some(p), 1) = (&self.packed, x.nrows()) {
+            let row = x.row(0).to_vec();
+            let mut out = Array2::zeros((1, p.rows()));
+            p.gemv(backend, &row, out.as_slice_mut().expect("fresh array"));
+            out += &self.b;
+            return out;
+        }
         let (n, k) = x.dim();
         let m = self.w.ncols();
         let x = x.as_standard_layout();

@@ -91,6 +91,8 @@ impl RowTable {
 pub struct Weights {
     tensors: HashMap<String, Tensor>,
     row_tables: HashMap<String, RowTable>,
+    /// Quantised matrices also kept packed for one-row products (GGUF Q4_0 / Q4_1 / Q8_0).
+    packed: HashMap<String, Arc<super::packed::PackedRows>>,
     /// Non-finite values found while loading.
     pub non_finite: Vec<NonFinite>,
     /// Bytes of the file.
@@ -205,6 +207,28 @@ impl Weights {
     /// Adds a table read row by row (see [`RowTable`]).
     pub fn insert_rows(&mut self, name: String, t: RowTable) {
         self.row_tables.insert(name, t);
+    }
+
+    /// Adds the packed form of a quantised matrix (PyTorch's `out × in` rows).
+    pub fn insert_packed(&mut self, name: String, p: super::packed::PackedRows) {
+        self.packed.insert(name, Arc::new(p));
+    }
+
+    /// The packed form of a matrix of `rows × cols`, if one was kept and has that shape.
+    pub fn take_packed(
+        &mut self,
+        name: &str,
+        rows: usize,
+        cols: usize,
+    ) -> Option<Arc<super::packed::PackedRows>> {
+        self.packed
+            .remove(name)
+            .filter(|p| p.rows() == rows && p.cols() == cols)
+    }
+
+    /// Bytes of the packed matrices.
+    pub fn packed_bytes(&self) -> u64 {
+        self.packed.values().map(|p| p.bytes() as u64).sum()
     }
 
     /// Bytes of the row tables (left in their file, not in f32).
