@@ -868,6 +868,14 @@ fn the_generate_view_writes_what_transformers_writes() {
     h.step();
     h.step();
     h.get_by_label_contains("chosen: «L»");
+    // → and ← walk the steps.
+    h.key_press(eframe::egui::Key::ArrowRight);
+    h.step();
+    assert_eq!(h.state().state.gen_step, 1);
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.key_press(eframe::egui::Key::ArrowLeft);
+    h.step();
+    assert_eq!(h.state().state.gen_step, 0);
 }
 
 /// Classroom and what-if on the tiny GPT-2's copy: Step +1 writes one token and waits; in

@@ -333,6 +333,22 @@ impl AttnApp {
                 i.key_pressed(egui::Key::Space),
             )
         });
+        // In the Generate view the arrows walk the generation's steps.
+        if self.state.view == super::state::View::Generate
+            && let Some(g) = &self.generation
+        {
+            let n = g.len();
+            if n > 0 {
+                let at = self.state.gen_step.min(n - 1);
+                if left {
+                    self.state.gen_step = at.saturating_sub(1);
+                }
+                if right {
+                    self.state.gen_step = (at + 1).min(n - 1);
+                }
+            }
+            return;
+        }
         let rotary = self.rotary();
         if left && let Some(s) = self.state.step.neighbour(rotary, -1) {
             self.push(Command::SetStep(s));
