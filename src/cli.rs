@@ -482,16 +482,32 @@ pub fn run(command: Command) -> Result<()> {
     }
 }
 
-/// `bench --model M --generate K`: per prompt length N (random ids), the time to the first
-/// new token (the prompt through the cache) and the tokens per second after it.
-fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
+/// A model that can generate, or one line saying `what` needs one.
+fn load_causal(dir: &Path, what: &str) -> Result<Model> {
     let model = Model::load(dir)?;
     if !model.can_generate() {
         bail!(
-            "generation needs a causal LM with an LM head; {} is not one",
+            "{what} needs a causal LM with an LM head; {} is not one",
             model.name
         );
     }
+    Ok(model)
+}
+
+/// n seeded random token ids from the upper half of the vocabulary (clear of the special
+/// tokens most vocabularies put first).
+fn random_prompt(model: &Model, seed_name: &str, n: usize) -> Vec<u32> {
+    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
+    let mut s = crate::core::rng::Stream::new(seed_name, n as u64);
+    (0..n)
+        .map(|_| (1000.min(vocab / 2) + s.next_u64() % (vocab / 2).max(1)) as u32)
+        .collect()
+}
+
+/// `bench --model M --generate K`: per prompt length N (random ids), the time to the first
+/// new token (the prompt through the cache) and the tokens per second after it.
+fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
+    let model = load_causal(dir, "generation")?;
     println!(
         "attnscope bench --generate: {} greedy, every step's attention kept, {} threads, kernel = {}",
         model.name,
@@ -501,12 +517,8 @@ fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
     println!(
         "| prompt N | new tokens | prompt + first token ms | tokens/s after the first |\n|---:|---:|---:|---:|"
     );
-    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
     for &n in ns {
-        let mut s = crate::core::rng::Stream::new("bench-generate", n as u64);
-        let ids: Vec<u32> = (0..n)
-            .map(|_| (1000.min(vocab / 2) + s.next_u64() % (vocab / 2).max(1)) as u32)
-            .collect();
+        let ids = random_prompt(&model, "bench-generate", n);
         let t0 = std::time::Instant::now();
         let mut first = None;
         let steps = model.generate(
@@ -537,13 +549,7 @@ fn bench_generate(dir: &Path, ns: &[usize], k: usize) -> Result<()> {
 /// `bench --model M --importance`: per prompt length N (random ids), the time of the clean
 /// run and of the head-importance table (every head knocked out alone, zeroed).
 fn bench_importance(dir: &Path, ns: &[usize]) -> Result<()> {
-    let model = Model::load(dir)?;
-    if !model.can_generate() {
-        bail!(
-            "head importance needs a causal LM; {} is not one",
-            model.name
-        );
-    }
+    let model = load_causal(dir, "head importance")?;
     let (layers, heads) = (model.config.layers(), model.config.heads());
     println!(
         "attnscope bench --importance: {} ({layers} layers × {heads} heads), {} threads, kernel = {}",
@@ -554,12 +560,8 @@ fn bench_importance(dir: &Path, ns: &[usize]) -> Result<()> {
     println!(
         "| N | clean run ms | head-importance table ms | per head ms |\n|---:|---:|---:|---:|"
     );
-    let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
     for &n in ns {
-        let mut s = crate::core::rng::Stream::new("bench-importance", n as u64);
-        let ids: Vec<u32> = (0..n)
-            .map(|_| (s.next_u64() % vocab.max(1)) as u32)
-            .collect();
+        let ids = random_prompt(&model, "bench-importance", n);
         let t0 = std::time::Instant::now();
         let base = model.ablation_base(&ids, n, None)?;
         let t1 = std::time::Instant::now();
