@@ -37,6 +37,9 @@ pub struct LayerRun {
     /// This layer's RoPE base θ (Gemma 3: local and global layers differ); `None` without
     /// rotary positions.
     pub rope_theta: Option<f32>,
+    /// A decoder layer's cross-attention over the encoder output (its `input` is the
+    /// self-attention's residual output; its heads' K and V come from the encoder).
+    pub cross: Option<Box<LayerRun>>,
 }
 
 impl LayerRun {

@@ -20,6 +20,8 @@ pub const SUPPORTED: &[&str] = &[
     "qwen3",
     "mistral",
     "gemma3_text",
+    "bart",
+    "marian",
 ];
 
 /// Most vocabulary rows a config may declare (2²¹; large LLM vocabularies are ~256 k).
@@ -164,6 +166,11 @@ impl ModelConfig {
                 Family::Llama(serde_json::from_str(text).map_err(bad)?)
             }
             "gemma3_text" => Family::Gemma3(serde_json::from_str(text).map_err(bad)?),
+            "bart" | "marian" => {
+                return Err(ModelError::EncoderDecoder {
+                    model_type: kind.clone(),
+                });
+            }
             other => {
                 return Err(ModelError::Unsupported {
                     model_type: other.to_owned(),

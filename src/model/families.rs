@@ -25,7 +25,7 @@ pub const ACTIVATIONS: &[&str] = &[
     "swish",
 ];
 
-fn field(field: impl Into<String>, message: impl Into<String>) -> ModelError {
+pub(super) fn field(field: impl Into<String>, message: impl Into<String>) -> ModelError {
     ModelError::Field {
         field: field.into(),
         message: message.into(),
@@ -228,7 +228,7 @@ fn heads_and_width(
     Ok(dh)
 }
 
-fn check_activation(f: &str, act: &str) -> Result<(), ModelError> {
+pub(super) fn check_activation(f: &str, act: &str) -> Result<(), ModelError> {
     if ACTIVATIONS.contains(&act) {
         Ok(())
     } else {
@@ -275,6 +275,7 @@ const BERT_KEYS: Keys = Keys {
     gate: None,
     up: "intermediate.dense",
     down: "output.dense",
+    cross: None,
 };
 
 const GPT2_KEYS: Keys = Keys {
@@ -299,6 +300,7 @@ const GPT2_KEYS: Keys = Keys {
     gate: None,
     up: "mlp.c_fc",
     down: "mlp.c_proj",
+    cross: None,
 };
 
 const LLAMA_KEYS: Keys = Keys {
@@ -327,6 +329,7 @@ const LLAMA_KEYS: Keys = Keys {
     gate: Some("mlp.gate_proj"),
     up: "mlp.up_proj",
     down: "mlp.down_proj",
+    cross: None,
 };
 
 const GEMMA3_KEYS: Keys = Keys {
@@ -363,6 +366,7 @@ impl BertConfig {
                 token_type: Some(self.type_vocab_size),
                 norm: true,
                 scale: None,
+                ..EmbeddingSpec::default()
             },
             attention: AttentionSpec {
                 heads: h,
@@ -420,6 +424,7 @@ impl Gpt2Config {
                 token_type: None,
                 norm: false,
                 scale: None,
+                ..EmbeddingSpec::default()
             },
             attention: AttentionSpec {
                 heads: h,
@@ -676,6 +681,7 @@ impl LlamaConfig {
                 token_type: None,
                 norm: false,
                 scale: None,
+                ..EmbeddingSpec::default()
             },
             attention: AttentionSpec {
                 heads: h,
@@ -864,6 +870,7 @@ impl Gemma3TextConfig {
                 token_type: None,
                 norm: false,
                 scale: Some((d as f64).sqrt() as f32),
+                ..EmbeddingSpec::default()
             },
             attention: AttentionSpec {
                 heads: h,

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod network;
 pub mod nn;
 pub mod packed;
+pub mod seq2seq;
 pub mod stats;
 pub mod tokenizer;
 pub mod weights;
@@ -140,6 +141,14 @@ pub enum ModelError {
     /// tokenizer.json failed to load or encode.
     #[error("tokenizer: {0}")]
     Tokenizer(String),
+    /// An encoder–decoder checkpoint given where a single stack is expected.
+    #[error(
+        "model_type {model_type:?} is an encoder–decoder model: open it as a translator (the app's Translate view, or `attnscope run --model M --source …`)"
+    )]
+    EncoderDecoder {
+        /// The config's model_type.
+        model_type: String,
+    },
     /// The user cancelled the run.
     #[error("cancelled")]
     Cancelled,
@@ -225,6 +234,57 @@ pub fn resolve_dir(path: &Path) -> PathBuf {
     path.to_path_buf()
 }
 
+/// A folder's `model.safetensors`, or why there is none (only pickles, or nothing).
+pub(crate) fn weights_file(dir: &Path) -> Result<PathBuf, ModelError> {
+    let weights_path = dir.join("model.safetensors");
+    if weights_path.is_file() {
+        return Ok(weights_path);
+    }
+    for pickle in [
+        "pytorch_model.bin",
+        "model.bin",
+        "model.pt",
+        "pytorch_model.pt",
+    ] {
+        if dir.join(pickle).is_file() {
+            return Err(ModelError::PickleOnly {
+                dir: dir.to_path_buf(),
+                file: pickle.to_owned(),
+            });
+        }
+    }
+    Err(ModelError::MissingFile {
+        dir: dir.to_path_buf(),
+        file: "model.safetensors",
+    })
+}
+
+/// A model folder's display name: the folder's, or for a HuggingFace cache snapshot
+/// ORG/NAME from `models--ORG--NAME` (not the revision hash).
+pub(crate) fn folder_name(dir: &Path) -> String {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "model".into());
+    if dir
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|p| p == "snapshots")
+    {
+        dir.ancestors()
+            .nth(2)
+            .and_then(Path::file_name)
+            .map(|n| {
+                n.to_string_lossy()
+                    .trim_start_matches("models--")
+                    .replace("--", "/")
+            })
+            .unwrap_or(name)
+    } else {
+        name
+    }
+}
+
 impl Model {
     /// Loads a model folder (see [`resolve_dir`] for what counts as one).
     pub fn load(path: &Path) -> Result<Model, ModelError> {
@@ -258,51 +318,11 @@ impl Model {
             source,
         })?;
         let config = ModelConfig::from_json(&text)?;
-        let weights_path = dir.join("model.safetensors");
-        if !weights_path.is_file() {
-            for pickle in [
-                "pytorch_model.bin",
-                "model.bin",
-                "model.pt",
-                "pytorch_model.pt",
-            ] {
-                if dir.join(pickle).is_file() {
-                    return Err(ModelError::PickleOnly {
-                        dir: dir.clone(),
-                        file: pickle.to_owned(),
-                    });
-                }
-            }
-            return Err(ModelError::MissingFile {
-                dir: dir.clone(),
-                file: "model.safetensors",
-            });
-        }
+        let weights_path = weights_file(&dir)?;
         let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
         progress(0.1);
         let mut w = Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
-        let name = dir
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        let name = if dir
-            .parent()
-            .and_then(Path::file_name)
-            .is_some_and(|p| p == "snapshots")
-        {
-            // HF cache: name it after models--ORG--NAME, not the revision hash.
-            dir.ancestors()
-                .nth(2)
-                .and_then(Path::file_name)
-                .map(|n| {
-                    n.to_string_lossy()
-                        .trim_start_matches("models--")
-                        .replace("--", "/")
-                })
-                .unwrap_or(name)
-        } else {
-            name
-        };
+        let name = folder_name(&dir);
         let model = Model::assemble(name, dir, config, tokenizer, &mut w, None)?;
         progress(1.0);
         Ok(model)
@@ -446,6 +466,7 @@ impl Model {
             special_keys: &special_keys,
             cancel,
             progress,
+            cross: None,
         };
         let backend = Backend::best();
         let (layers, hidden) = self.arch.forward(backend, &ids, &opts)?;

@@ -171,7 +171,7 @@ pub struct MlpSpec {
 }
 
 /// How the token embedding is formed.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct EmbeddingSpec {
     /// A learned position table is added (BERT, GPT-2).
     pub learned_positions: bool,
@@ -181,6 +181,11 @@ pub struct EmbeddingSpec {
     pub norm: bool,
     /// The embedding is multiplied by this (Gemma: √d).
     pub scale: Option<f32>,
+    /// Rows of the learned position table before position 0 (BART's table starts at row 2).
+    pub position_offset: usize,
+    /// Fixed sinusoidal positions are added (Marian): for i < d/2, sin(p·ωᵢ) in column i and
+    /// cos(p·ωᵢ) in column d/2 + i, ωᵢ = 10000^(−2i/d).
+    pub sinusoidal: bool,
 }
 
 /// How the projections are stored.
@@ -255,6 +260,24 @@ pub struct Keys {
     pub up: &'static str,
     /// Down projection.
     pub down: &'static str,
+    /// Cross-attention over an encoder's output (a decoder of an encoder–decoder model).
+    pub cross: Option<CrossKeys>,
+}
+
+/// A decoder block's cross-attention: its projections and its norm (before the sub-layer
+/// when the placement is Pre, after its residual sum when Post).
+#[derive(Clone, Debug, PartialEq)]
+pub struct CrossKeys {
+    /// Q (from the decoder).
+    pub q: &'static str,
+    /// K (from the encoder output).
+    pub k: &'static str,
+    /// V (from the encoder output).
+    pub v: &'static str,
+    /// Output projection.
+    pub o: &'static str,
+    /// Its norm.
+    pub norm: &'static str,
 }
 
 /// A whole network, as data.
@@ -314,6 +337,29 @@ struct Block {
     gate: Option<Linear>,
     up: Linear,
     down: Linear,
+    cross: Option<Box<CrossBlock>>,
+}
+
+/// Cross-attention weights of one decoder block.
+struct CrossBlock {
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    o: Linear,
+    /// Before the sub-layer (Pre).
+    norm_in: Option<NormLayer>,
+    /// After the residual sum (Post).
+    norm_residual: Option<NormLayer>,
+}
+
+/// The encoder output projected once for one decoder layer's cross-attention: K and V
+/// (n_source × h·dh), what every decoder row and every decoding step reads.
+#[derive(Clone, Debug)]
+pub struct CrossKv {
+    /// Keys.
+    pub k: Array2<f32>,
+    /// Values.
+    pub v: Array2<f32>,
 }
 
 enum Qkv {
@@ -347,9 +393,20 @@ pub struct KvCache {
     /// Per layer: K rows (t × g·dh) and V rows (t × g·dh), flat.
     layers: Vec<(Vec<f32>, Vec<f32>)>,
     len: usize,
+    /// Per layer the encoder output's K and V (a decoder of an encoder–decoder model).
+    cross: Vec<CrossKv>,
 }
 
 impl KvCache {
+    /// An empty cache whose steps also attend over an encoder output, projected per layer
+    /// ([`Transformer::cross_kv`]).
+    pub fn with_cross(cross: Vec<CrossKv>) -> KvCache {
+        KvCache {
+            cross,
+            ..KvCache::default()
+        }
+    }
+
     /// Tokens cached.
     pub fn len(&self) -> usize {
         self.len
@@ -369,6 +426,9 @@ pub struct StepOut {
     pub logits: Option<Vec<f32>>,
     /// `[layer][head][key]`.
     pub attention: Vec<Vec<Vec<f32>>>,
+    /// `[layer][head][source token]`: the new token's cross-attention row (empty without an
+    /// encoder).
+    pub cross: Vec<Vec<Vec<f32>>>,
 }
 
 /// Loads weights by name for one network.
@@ -510,6 +570,17 @@ impl Loader<'_> {
             },
             up: self.linear(&format!("{b}{}", keys.up), d, m.intermediate, m.bias)?,
             down: self.linear(&format!("{b}{}", keys.down), m.intermediate, d, m.bias)?,
+            cross: match &keys.cross {
+                Some(c) => Some(Box::new(CrossBlock {
+                    q: self.linear(&format!("{b}{}", c.q), d, qw, a.qkv_bias)?,
+                    k: self.linear(&format!("{b}{}", c.k), d, qw, a.qkv_bias)?,
+                    v: self.linear(&format!("{b}{}", c.v), d, qw, a.qkv_bias)?,
+                    o: self.linear(&format!("{b}{}", c.o), qw, d, a.o_bias)?,
+                    norm_in: self.opt_norm(&b, pick(pre, Some(c.norm)), d)?,
+                    norm_residual: self.opt_norm(&b, pick(post, Some(c.norm)), d)?,
+                })),
+                None => None,
+            },
         })
     }
 }
@@ -574,9 +645,11 @@ impl Transformer {
             None => Embedding::Dense(ld.w.matrix(&embed_key, net.vocab_size, d)?),
         };
         let positions = match keys.positions {
-            Some(k) if net.embedding.learned_positions => {
-                Some(ld.w.matrix(&format!("{p}{k}.weight"), net.max_positions, d)?)
-            }
+            Some(k) if net.embedding.learned_positions => Some(ld.w.matrix(
+                &format!("{p}{k}.weight"),
+                net.max_positions + net.embedding.position_offset,
+                d,
+            )?),
             _ => None,
         };
         let token_type = match (keys.token_type, net.embedding.token_type) {
@@ -640,14 +713,18 @@ impl Transformer {
         if let Some(scale) = net.embedding.scale {
             x *= scale;
         }
+        if (self.positions.is_some() || net.embedding.sinusoidal) && end > net.max_positions {
+            return Err(ModelError::Config(format!(
+                "{end} tokens exceed the model's {} positions",
+                net.max_positions
+            )));
+        }
         if let Some(pos) = &self.positions {
-            if end > pos.nrows() {
-                return Err(ModelError::Config(format!(
-                    "{end} tokens exceed the model's {} positions",
-                    pos.nrows()
-                )));
-            }
-            x += &pos.slice(s![first_pos..end, ..]);
+            let off = net.embedding.position_offset;
+            x += &pos.slice(s![first_pos + off..end + off, ..]);
+        }
+        if net.embedding.sinusoidal {
+            x += &sinusoidal_positions(first_pos, ids.len(), net.hidden);
         }
         if let Some(tt) = &self.token_type {
             x += tt;
@@ -675,7 +752,10 @@ impl Transformer {
             {
                 return Err(ModelError::Cancelled);
             }
-            let work = LayerWork::shown(&capture, opts.special_keys);
+            let work = LayerWork {
+                cross: opts.cross.and_then(|c| c.get(l)),
+                ..LayerWork::shown(&capture, opts.special_keys)
+            };
             let (mut run, next) = self.layer(backend, l, &x, work);
             let next = next.expect("asked for the block output");
             if !opts.full {
@@ -708,9 +788,10 @@ impl Transformer {
             special_keys,
             mlp,
             kv,
-            digests,
+            digests: want_digests,
             ablate,
             mean_rows,
+            cross,
         } = work;
         let net = &self.net;
         let a = &net.attention;
@@ -745,7 +826,7 @@ impl Transformer {
             k_norm: block.k_norm.as_ref(),
             rope: rope.as_ref(),
             special_keys,
-            digests,
+            digests: want_digests,
             blocked: &ablate.map(|ab| ab.blocked(l)).unwrap_or_default(),
         };
         let (mut concat, captures, digests) = attention(backend, &q, &k, &v, &params, capture);
@@ -777,25 +858,105 @@ impl Transformer {
             scale: a.scale,
             window: spec.window,
             rope_theta: spec.rope.as_ref().map(|r| r.theta),
+            cross: None,
         };
         if !mlp {
             return (run, None);
         }
-        let next = self.finish_block(backend, block, x, run.attn_out.clone());
+        let mut run = run;
+        let x1 = self.attn_residual(block, x, run.attn_out.clone());
+        let x1 = match (&block.cross, cross) {
+            (Some(cb), Some(ckv)) => {
+                let (x2, cross_run) =
+                    self.cross_attend(backend, cb, x1, ckv, capture, want_digests);
+                run.cross = Some(Box::new(cross_run));
+                x2
+            }
+            _ => x1,
+        };
+        let next = self.mlp_residual(backend, block, x1);
         (run, Some(next))
     }
 
-    /// The rest of a block after attention: the residual sum (with the family's norms), the
-    /// MLP, and its residual sum: the block's output.
-    fn finish_block(
+    /// The encoder output's K and V for every decoder layer's cross-attention (empty for a
+    /// network without cross-attention).
+    pub fn cross_kv(&self, backend: Backend, memory: &Array2<f32>) -> Vec<CrossKv> {
+        self.blocks
+            .iter()
+            .filter_map(|b| b.cross.as_ref())
+            .map(|c| CrossKv {
+                k: c.k.forward(backend, memory),
+                v: c.v.forward(backend, memory),
+            })
+            .collect()
+    }
+
+    /// Whether the blocks attend over an encoder output.
+    pub fn has_cross(&self) -> bool {
+        self.blocks.iter().any(|b| b.cross.is_some())
+    }
+
+    /// Cross-attention of a decoder block on x1 (its self-attention's residual output):
+    /// queries from x1, keys and values from the encoder (`ckv`), every source token visible.
+    /// Returns the sub-layer's residual output and the run of its heads.
+    fn cross_attend(
         &self,
         backend: Backend,
-        block: &Block,
-        x: &Array2<f32>,
-        attn_out: Array2<f32>,
-    ) -> Array2<f32> {
-        let mut x1 = x + &apply(block.attn_out.as_ref(), attn_out);
-        x1 = apply(block.attn_residual.as_ref(), x1);
+        cb: &CrossBlock,
+        x1: Array2<f32>,
+        ckv: &CrossKv,
+        capture: &[bool],
+        digests: bool,
+    ) -> (Array2<f32>, LayerRun) {
+        let a = &self.net.attention;
+        let q =
+            cb.q.forward(backend, &apply(cb.norm_in.as_ref(), x1.clone()));
+        let params = AttnParams {
+            heads: a.heads,
+            kv_heads: a.heads,
+            head_dim: a.head_dim,
+            scale: a.scale,
+            softcap: None,
+            causal: false,
+            window: None,
+            q_norm: None,
+            k_norm: None,
+            rope: None,
+            special_keys: &[],
+            digests,
+            blocked: &[],
+        };
+        let (concat, heads, digests) = attention(backend, &q, &ckv.k, &ckv.v, &params, capture);
+        let attn_out = cb.o.forward(backend, &concat);
+        let x2 = apply(cb.norm_residual.as_ref(), &x1 + &attn_out);
+        let kept_concat = if capture.iter().any(|&c| c) {
+            concat
+        } else {
+            Array2::zeros((0, 0))
+        };
+        let run = LayerRun {
+            input: x1,
+            heads,
+            concat: kept_concat,
+            digests,
+            attn_out,
+            context_mean: Vec::new(),
+            scale: a.scale,
+            window: None,
+            rope_theta: None,
+            cross: None,
+        };
+        (x2, run)
+    }
+
+    /// The self-attention's residual sum, with the family's norms.
+    fn attn_residual(&self, block: &Block, x: &Array2<f32>, attn_out: Array2<f32>) -> Array2<f32> {
+        let x1 = x + &apply(block.attn_out.as_ref(), attn_out);
+        apply(block.attn_residual.as_ref(), x1)
+    }
+
+    /// The MLP on x1 and its residual sum: the block's output.
+    fn mlp_residual(&self, backend: Backend, block: &Block, x1: Array2<f32>) -> Array2<f32> {
         let m_in = apply(block.mlp_in.as_ref(), x1.clone());
         let f = match &block.gate {
             Some(gate) => {
@@ -955,6 +1116,7 @@ impl Transformer {
         let group = (a.heads / a.kv_heads.max(1)).max(1);
         let t = pos + 1;
         let mut attention = Vec::with_capacity(self.blocks.len());
+        let mut cross = Vec::new();
         for (l, block) in self.blocks.iter().enumerate() {
             let spec = &net.layers[l];
             let h_in = apply(block.attn_in.as_ref(), x.clone());
@@ -1020,7 +1182,14 @@ impl Transformer {
                 ab.knock(l, dh, &mut concat);
             }
             let attn_out = block.o.forward(backend, &concat);
-            x = self.finish_block(backend, block, &x, attn_out);
+            let mut x1 = self.attn_residual(block, &x, attn_out);
+            if let (Some(cb), Some(ckv)) = (&block.cross, cache.cross.get(l)) {
+                let all = vec![true; a.heads];
+                let (x2, run) = self.cross_attend(backend, cb, x1, ckv, &all, false);
+                cross.push(run.heads.iter().map(|c| c.probs.row(0).to_vec()).collect());
+                x1 = x2;
+            }
+            x = self.mlp_residual(backend, block, x1);
         }
         cache.len = t;
         let logits = if self.has_lm_head() {
@@ -1029,7 +1198,11 @@ impl Transformer {
         } else {
             None
         };
-        Ok(StepOut { logits, attention })
+        Ok(StepOut {
+            logits,
+            attention,
+            cross,
+        })
     }
 }
 
@@ -1122,6 +1295,8 @@ pub struct LayerWork<'a> {
     /// Average each head's context over the first `mean_rows` rows into
     /// [`LayerRun::context_mean`] (0: none).
     pub mean_rows: usize,
+    /// The encoder output's K and V for this layer's cross-attention (a decoder layer).
+    pub cross: Option<&'a CrossKv>,
 }
 
 impl<'a> LayerWork<'a> {
@@ -1136,6 +1311,7 @@ impl<'a> LayerWork<'a> {
             digests: true,
             ablate: None,
             mean_rows: 0,
+            cross: None,
         }
     }
 }
@@ -1162,4 +1338,26 @@ pub struct ForwardOpts<'a> {
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
     /// Called after each layer with the fraction done.
     pub progress: Option<&'a (dyn Fn(f32) + Sync)>,
+    /// Per layer the encoder output's K and V, for a decoder's cross-attention.
+    pub cross: Option<&'a [CrossKv]>,
+}
+
+/// Fixed sinusoidal positions first..first + n (n × d), Marian's layout: for i < ⌈d/2⌉,
+/// column i holds sin(p·ωᵢ) and column ⌈d/2⌉ + i cos(p·ωᵢ), ωᵢ = 10000^(−2i/d).
+/// Computed in f64 and rounded, as HuggingFace builds its table with NumPy.
+pub fn sinusoidal_positions(first: usize, n: usize, d: usize) -> Array2<f32> {
+    let half = d.div_ceil(2);
+    let mut out = Array2::zeros((n, d));
+    for (r, mut row) in out.rows_mut().into_iter().enumerate() {
+        let p = (first + r) as f64;
+        for j in 0..d {
+            let angle = p / 10000f64.powf((2 * (j / 2)) as f64 / d as f64);
+            if j % 2 == 0 {
+                row[j / 2] = angle.sin() as f32;
+            } else {
+                row[half + j / 2] = angle.cos() as f32;
+            }
+        }
+    }
+    out
 }

@@ -269,6 +269,21 @@ impl Weights {
         self.tensors.get(name).map(|t| t.shape.as_slice())
     }
 
+    /// Makes `to` a copy of `from` when `to` is absent and `from` present (a tied embedding
+    /// that a checkpoint stores once, e.g. BART's `model.shared.weight`, read by both stacks).
+    pub fn alias(&mut self, from: &str, to: &str) {
+        if self.tensors.contains_key(to) {
+            return;
+        }
+        if let Some(t) = self.tensors.get(from) {
+            let copy = Tensor {
+                shape: t.shape.clone(),
+                data: t.data.clone(),
+            };
+            self.tensors.insert(to.to_owned(), copy);
+        }
+    }
+
     /// Moves a tensor out (each weight is used once, so the f32 copy is never doubled).
     fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor, ModelError> {
         let t = self
