@@ -20,6 +20,7 @@ use crate::export::colormap::Colormap;
 use crate::export::matrix::MatrixKind;
 use crate::export::{self, write_atomic};
 use crate::model::Model;
+use crate::model::seq2seq::{AttnKind, Seq2Seq};
 
 /// attnscope: see attention compute, one step at a time.
 #[derive(Debug, Parser)]
@@ -128,9 +129,18 @@ pub enum Command {
         /// Model folder, GGUF file, or a HuggingFace cache entry models--ORG--NAME.
         #[arg(long, value_name = "DIR")]
         model: PathBuf,
-        /// Input text.
+        /// Input text (a single-stack model).
+        #[arg(long, required_unless_present = "source", conflicts_with = "source")]
+        text: Option<String>,
+        /// Source text of an encoder–decoder model (bart, marian). The JSON then holds
+        /// `encoder`, `decoder` and `cross`, each [layers, heads, n_q, n_k], with both token
+        /// lists; without --target the source is translated greedily and the decoder runs on
+        /// the translation (written too).
         #[arg(long)]
-        text: String,
+        source: Option<String>,
+        /// Target text for the decoder (teacher forcing), with --source.
+        #[arg(long, requires = "source")]
+        target: Option<String>,
         /// Output: .json (tokens, shapes, probabilities) or .npy ([layers, heads, n, n] float32,
         /// with the tokens in FILE.tokens.json beside it). Query rows whose scores were not
         /// finite (NaN weights) are NaN in .npy and null in .json, listed under "nonfinite"
@@ -193,11 +203,21 @@ pub enum Command {
         )]
         spec: Option<String>,
         /// A model folder or GGUF file instead of a spec.
-        #[arg(long, value_name = "DIR", requires = "text")]
+        #[arg(long, value_name = "DIR")]
         model: Option<PathBuf>,
         /// Text for the model.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "source")]
         text: Option<String>,
+        /// Source text of an encoder–decoder model (with --kind).
+        #[arg(long, requires = "model")]
+        source: Option<String>,
+        /// Target text of an encoder–decoder model (default: its greedy translation).
+        #[arg(long, requires = "source")]
+        target: Option<String>,
+        /// Which attention of an encoder–decoder model: encoder, decoder or cross (target
+        /// tokens down the side, source tokens across the top).
+        #[arg(long, default_value = "cross", value_name = "encoder|decoder|cross")]
+        kind: String,
         /// Layer (with --model).
         #[arg(long, default_value_t = 0)]
         layer: usize,
@@ -376,7 +396,17 @@ pub fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Run { model, text, out } => run_model(&model, &text, &out),
+        Command::Run {
+            model,
+            text,
+            source,
+            target,
+            out,
+        } => match (text, source) {
+            (Some(text), _) => run_model(&model, &text, &out),
+            (None, Some(source)) => run_seq2seq(&model, &source, target.as_deref(), &out),
+            (None, None) => bail!("give --text (or --source for an encoder–decoder model)"),
+        },
         Command::Generate {
             model,
             prompt,
@@ -426,16 +456,27 @@ pub fn run(command: Command) -> Result<()> {
             spec,
             model,
             text,
+            source,
+            target,
+            kind,
             layer,
             head,
             matrix,
             out,
         } => {
+            if let (Some(dir), Some(source)) = (&model, &source) {
+                return render_seq2seq(dir, source, target.as_deref(), &kind, layer, head, &out);
+            }
             let trace = match (spec, model) {
                 (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
                 (None, Some(dir)) => {
+                    let Some(text) = text else {
+                        bail!(
+                            "render --model needs --text (or --source for an encoder–decoder model)"
+                        );
+                    };
                     let m = Model::load(&dir)?;
-                    let run = m.run(text.as_deref().unwrap_or_default())?;
+                    let run = m.run(&text)?;
                     if layer >= run.layers.len() {
                         bail!(
                             "layer {layer} does not exist: the model has {} layer(s)",
@@ -474,6 +515,9 @@ pub fn run(command: Command) -> Result<()> {
             generate,
             importance,
         } => match (model, generate) {
+            (Some(dir), k) if Seq2Seq::is_seq2seq_dir(&dir) => {
+                bench_seq2seq(&dir, &n, k.unwrap_or(20), seconds)
+            }
             (Some(dir), _) if importance => bench_importance(&dir, &n),
             (Some(dir), Some(k)) => bench_generate(&dir, &n, k),
             (Some(dir), None) => bench_model(&dir, &n, seconds, json.as_deref()),
@@ -655,6 +699,158 @@ fn generate_cmd(
         let mut bytes = Vec::new();
         ndarray_npy::WriteNpyExt::write_npy(&att, &mut bytes).context("cannot encode .npy")?;
         write_atomic(path, &bytes)?;
+    }
+    Ok(())
+}
+
+/// Nested lists of an `[layers, heads, n_q, n_k]` array (what the JSON outputs hold).
+fn nested4(a: &ndarray::Array4<f32>) -> Vec<Vec<Vec<Vec<f32>>>> {
+    a.outer_iter()
+        .map(|l| {
+            l.outer_iter()
+                .map(|h| h.rows().into_iter().map(|r| r.to_vec()).collect())
+                .collect()
+        })
+        .collect()
+}
+
+/// `attnscope run --source`: an encoder–decoder model's three kinds of attention.
+fn run_seq2seq(dir: &Path, source: &str, target: Option<&str>, out: &Path) -> Result<()> {
+    let ext = out
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    if ext.as_deref() != Some("json") {
+        bail!(
+            "{}: an encoder–decoder run is written as .json (encoder, decoder and cross differ in shape)",
+            out.display()
+        );
+    }
+    let model = Seq2Seq::load(dir)?;
+    for w in &model.warnings {
+        eprintln!("warning: {w}");
+    }
+    let run = model.run(source, target)?;
+    let tokens = |t: &[crate::model::tokenizer::TokenInfo]| {
+        serde_json::json!({
+            "tokens": t.iter().map(|t| t.label.clone()).collect::<Vec<_>>(),
+            "ids": t.iter().map(|t| t.id).collect::<Vec<_>>(),
+        })
+    };
+    let mut doc = serde_json::json!({
+        "model": run.model,
+        "model_type": model.config.model_type,
+        "source": tokens(&run.source),
+        "target": tokens(&run.target),
+        "target_note": "decoder inputs: the start token, then the target; row i predicts token i + 1",
+    });
+    if target.is_none() {
+        let ids: Vec<u32> = run.target.iter().skip(1).map(|t| t.id).collect();
+        doc["translation"] = serde_json::json!({
+            "text": model.tokenizer.decode(&ids),
+            "ids": ids,
+            "how": "greedy, on the decoder's KV cache",
+        });
+    }
+    for kind in AttnKind::ALL {
+        let a = run.stacked(kind);
+        doc[kind.key()] = serde_json::to_value(nested4(&a))?;
+        doc[format!("{}_shape", kind.key())] = serde_json::to_value(a.shape())?;
+    }
+    write_atomic(out, serde_json::to_string(&doc)?.as_bytes())?;
+    Ok(())
+}
+
+/// `attnscope render --source`: one head of an encoder–decoder model as a heatmap.
+fn render_seq2seq(
+    dir: &Path,
+    source: &str,
+    target: Option<&str>,
+    kind: &str,
+    layer: usize,
+    head: usize,
+    out: &Path,
+) -> Result<()> {
+    let Some(kind) = AttnKind::parse(kind) else {
+        bail!("--kind must be encoder, decoder or cross, got {kind:?}");
+    };
+    let model = Seq2Seq::load(dir)?;
+    let run = model.run(source, target)?;
+    let layers = run.layers(kind).len();
+    if layer >= layers {
+        bail!(
+            "layer {layer} does not exist: the {} has {layers} layer(s)",
+            kind.key()
+        );
+    }
+    let Some(values) = run.probs(kind, layer, head) else {
+        bail!(
+            "head {head} does not exist: the {} has {} head(s)",
+            kind.key(),
+            run.layers(kind)[layer].heads.len()
+        );
+    };
+    let (rows, cols) = run.labels(kind);
+    let h = crate::export::heatmap::Heatmap {
+        values,
+        rows: &rows,
+        cols: &cols,
+        colormap: Colormap::Viridis,
+        range: crate::export::colormap::Range { lo: 0.0, hi: 1.0 },
+        title: format!("{} attention, layer {layer} head {head}", kind.key()),
+    };
+    render_heatmap(&h, out)
+}
+
+/// `bench --model M` on an encoder–decoder model: the forward with every attention kept
+/// (source and target of N random tokens each) and greedy translation of K tokens.
+fn bench_seq2seq(dir: &Path, ns: &[usize], k: usize, secs: f64) -> Result<()> {
+    let model = Seq2Seq::load(dir)?;
+    let (el, eh, dl, dh) = model.shape();
+    println!(
+        "attnscope bench: {} ({}, encoder {el}×{eh}, decoder {dl}×{dh}, d {}), {} threads, kernel {}",
+        model.name,
+        model.config.model_type,
+        model.config.d_model,
+        rayon::current_num_threads(),
+        Backend::best()
+    );
+    println!(
+        "| N source = N target | forward, all attentions, ms | greedy {k} tokens, ms | tokens/s |\n|---:|---:|---:|---:|"
+    );
+    let vocab = model
+        .config
+        .vocab_size
+        .min(model.tokenizer.vocab_size())
+        .max(5) as u64;
+    for &n in ns {
+        let mut s = crate::core::rng::Stream::new("bench-seq2seq", n as u64);
+        let mut ids = || -> Vec<u32> {
+            (0..n)
+                .map(|_| (4 + s.next_u64() % (vocab - 4)) as u32)
+                .collect()
+        };
+        let (src, tgt) = (model.infos(&ids()), model.infos(&ids()));
+        let fwd = time_median(secs, || {
+            std::hint::black_box(
+                model
+                    .run_tokens(src.clone(), tgt.clone())
+                    .expect("bench run"),
+            );
+        });
+        let src_ids: Vec<u32> = src.iter().map(|t| t.id).collect();
+        let mut written = 0;
+        let gen_ = time_median(secs, || {
+            // EOS is not a stop here: a benchmark writes all k tokens.
+            let tr = model.translate_n(&src_ids, k).expect("bench translation");
+            written = tr.ids.len();
+        });
+        println!(
+            "| {n} | {:.2} | {:.2} | {:.0} |",
+            fwd * 1e3,
+            gen_ * 1e3,
+            written as f64 / gen_
+        );
     }
     Ok(())
 }

@@ -972,3 +972,149 @@ fn generate_with_the_induction_head_knocked_out_loses_the_copy() {
         p_of(&clean)
     );
 }
+
+#[test]
+fn run_on_the_translator_writes_encoder_decoder_and_cross_attention() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/tiny-translator");
+    let dir = std::env::temp_dir().join(format!("attnscope-cli-s2s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let out = dir.join("t.json");
+    // Without --target: translated greedily, the decoder runs on the translation.
+    let o = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--source",
+            "March 5, 2021",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(doc["translation"]["text"], "2021年3月5日");
+    assert_eq!(doc["source"]["tokens"].as_array().unwrap().len(), 15);
+    assert_eq!(doc["encoder_shape"], serde_json::json!([2, 4, 15, 15]));
+    assert_eq!(doc["decoder_shape"], serde_json::json!([2, 4, 10, 10]));
+    assert_eq!(doc["cross_shape"], serde_json::json!([2, 4, 10, 15]));
+    // Each cross row is a distribution over the 15 source tokens.
+    for row in doc["cross"][1][1].as_array().unwrap() {
+        let s: f64 = row
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_f64().unwrap())
+            .sum();
+        assert!((s - 1.0).abs() < 1e-4);
+    }
+    // With --target: teacher forcing on the given text.
+    let o = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--source",
+            "forty-two",
+            "--target",
+            "四十二",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&o);
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(
+        doc["target"]["tokens"],
+        serde_json::json!(["</s>", "四", "十", "二"])
+    );
+    assert!(doc.get("translation").is_none());
+    for ext in ["png", "svg"] {
+        let img = dir.join(format!("cross.{ext}"));
+        let o = attnscope(
+            &[
+                "render",
+                "--model",
+                model,
+                "--source",
+                "March 5, 2021",
+                "--kind",
+                "cross",
+                "--layer",
+                "1",
+                "--head",
+                "1",
+                "--out",
+                img.to_str().unwrap(),
+            ],
+            None,
+        );
+        assert_ok(&o);
+        assert!(std::fs::metadata(&img).unwrap().len() > 100);
+    }
+    let svg = std::fs::read_to_string(dir.join("cross.svg")).unwrap();
+    assert!(svg.contains("年"), "the target labels are drawn");
+    // Bad input: one line, exit 2.
+    assert_refused(
+        &[
+            "run",
+            "--model",
+            model,
+            "--text",
+            "hi",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &["encoder–decoder"],
+    );
+    assert_refused(
+        &[
+            "run",
+            "--model",
+            model,
+            "--source",
+            "",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &["empty"],
+    );
+    assert_refused(
+        &[
+            "render",
+            "--model",
+            model,
+            "--source",
+            "x",
+            "--kind",
+            "cross",
+            "--layer",
+            "5",
+            "--out",
+            out.with_extension("png").to_str().unwrap(),
+        ],
+        None,
+        &["layer 5"],
+    );
+    assert_refused(
+        &[
+            "render",
+            "--model",
+            model,
+            "--source",
+            "x",
+            "--kind",
+            "sideways",
+            "--out",
+            out.with_extension("png").to_str().unwrap(),
+        ],
+        None,
+        &["--kind"],
+    );
+}

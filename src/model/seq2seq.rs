@@ -733,6 +733,22 @@ impl Seq2Seq {
         cancel: Option<&std::sync::atomic::AtomicBool>,
         on_step: &mut dyn FnMut(&TranslateStep),
     ) -> Result<Translation, ModelError> {
+        self.translate_with(source, max_new, true, cancel, on_step)
+    }
+
+    /// Exactly `n` greedy tokens (EOS does not stop it): what a benchmark times.
+    pub fn translate_n(&self, source: &[u32], n: usize) -> Result<Translation, ModelError> {
+        self.translate_with(source, n, false, None, &mut |_| {})
+    }
+
+    fn translate_with(
+        &self,
+        source: &[u32],
+        max_new: usize,
+        stop_at_eos: bool,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+        on_step: &mut dyn FnMut(&TranslateStep),
+    ) -> Result<Translation, ModelError> {
         if source.is_empty() {
             return Err(ModelError::EmptyText);
         }
@@ -771,7 +787,7 @@ impl Seq2Seq {
             on_step(&step);
             steps.push(step);
             ids.push(id);
-            if Some(id) == self.eos {
+            if stop_at_eos && Some(id) == self.eos {
                 break;
             }
             token = id;
