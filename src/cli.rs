@@ -68,6 +68,16 @@ pub struct GuiArgs {
     /// the head-importance table (scripted screenshots).
     #[arg(long, requires = "generate")]
     pub whatif: bool,
+    /// Start in the Translate view with this source text (an encoder–decoder model: the
+    /// tiny translator unless --model names another).
+    #[arg(long)]
+    pub source: Option<String>,
+    /// The Translate view's target text (default: the model translates).
+    #[arg(long, requires = "source")]
+    pub target: Option<String>,
+    /// Focus this translation step (decoder row, 0-based) in the Translate view.
+    #[arg(long, requires = "source")]
+    pub tr_step: Option<usize>,
     /// User-interface language.
     #[arg(long, value_enum)]
     pub lang: Option<Lang>,

@@ -998,3 +998,64 @@ fn guess_then_knock_out_the_induction_head() {
     h.get_by_label("Cancel").click();
     settle(&mut h);
 }
+
+#[test]
+fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
+    use attnscope::app::state::View;
+    use attnscope::model::seq2seq::{Aggregate, AttnKind, Seq2Seq};
+    let mut h = harness(State::default());
+    model_menu(&mut h, "tiny-translator");
+    assert_eq!(h.state().state.view, View::Translate);
+    // The default source, translated greedily; the year moves to the front.
+    h.get_by_label("Translation: 2021年3月5日");
+    // The arrows walk the decoder's rows: row 5 reads 年 and writes 3 (March).
+    for _ in 0..5 {
+        h.key_press(eframe::egui::Key::ArrowRight);
+        h.step();
+    }
+    h.step();
+    assert_eq!(h.state().state.tr.step, 5);
+    h.get_by_label_contains("reads «年» → writes «3»");
+    // The heatmap in focus is decoder layer 1 head 1's cross-attention: the numbers are the
+    // model's own (and those equal transformers', tests/seq2seq.rs).
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-translator");
+    let model = Seq2Seq::load(&dir).unwrap();
+    let run = model.run("March 5, 2021", None).unwrap();
+    let shown = h.state().translator.out.clone().unwrap();
+    assert_eq!(
+        shown.run.probs(AttnKind::Cross, 1, 1),
+        run.probs(AttnKind::Cross, 1, 1)
+    );
+    // The title (and the thumbnail's hover text) name the head in focus.
+    assert!(
+        h.query_all_by_label("Cross-attention (target × source) · layer 1 · head 1")
+            .count()
+            >= 1
+    );
+    // The aggregate over heads replaces the head.
+    h.get_by_label("max of all heads").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.tr.aggregate, Some(Aggregate::Max));
+    h.get_by_label_contains("Cross-attention (target × source) · max of all heads");
+    // A typed target: teacher forcing on it, no translation.
+    h.state_mut().state.tr.target = "2021年3月5日".into();
+    settle(&mut h);
+    settle(&mut h);
+    h.get_by_label_contains("teacher forcing");
+    assert!(h.query_by_label_contains("Translation:").is_none());
+    // An empty source: one clear message, and the last run stays on screen.
+    h.state_mut().state.tr.source.clear();
+    settle(&mut h);
+    settle(&mut h);
+    h.get_by_label_contains("the text is empty");
+    assert!(h.state().translator.out.is_some());
+    // In Chinese.
+    h.state_mut().state.tr.source = "forty-two".into();
+    h.state_mut().state.tr.target.clear();
+    h.state_mut().state.lang = Lang::Zh;
+    settle(&mut h);
+    settle(&mut h);
+    h.get_by_label("译文： 四十二");
+}

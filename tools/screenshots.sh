@@ -35,6 +35,9 @@ shot generate.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then 
 SIZE=1600x1300 shot whatif.png --model "$tiny" --text "orzxqsgfvpubhecwiatdymklorzxqsgfvpubhec" --generate --gen-step 0 --ablate 1:0 --whatif --layer 1 --head 0
 shot guess-zh.png --lang zh --model "$llama" --text "复制：北京 Xq7#Lp2 上海 北京 Xq7#" --generate --guess --gen-step 2 --layer 1 --head 3
 shot llama-rope.png --model "$llama" --text "Rotary heads copy: Xq7#Lp2 Zu9! then again Xq7#Lp2 Zu9!" --view heatmap --layer 1 --head 3 --step rotate --row 5
+# The tiny translator (BART): the date's year moves to the front; row 5 reads 年, writes 3.
+shot translate.png --source "March 5, 2021" --tr-step 5
+shot translate-zh.png --lang zh --source "three hundred and twelve" --tr-step 1
 # The two real GGUF models (tools/fetch_models.sh installs them; skipped when absent).
 smol=sample_models/SmolLM2-135M-Instruct-Q4_1.gguf
 gemma270=sample_models/gemma-3-270m-Q4_K_M.gguf

@@ -177,7 +177,13 @@ impl AttnApp {
                     }
                     rfd::FileDialog::new().pick_folder()
                 });
-                if let Some(p) = path {
+                if let Some(p) = &path
+                    && crate::model::seq2seq::Seq2Seq::is_seq2seq_dir(p)
+                {
+                    // An encoder–decoder model opens in the Translate view; the model of the
+                    // other views stays.
+                    self.open_translator(ctx, crate::model::resolve_dir(p));
+                } else if let Some(p) = path {
                     if self.state.embedding != EmbeddingMode::Model {
                         self.state.embedding = EmbeddingMode::Model;
                         self.state.view = View::Model;

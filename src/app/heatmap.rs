@@ -66,6 +66,19 @@ pub enum TexKey {
         /// Head.
         head: usize,
     },
+    /// An encoder–decoder run's head (or the cross-attention aggregated over heads).
+    Translate {
+        /// Run generation.
+        run: u64,
+        /// Encoder, decoder or cross.
+        kind: crate::model::seq2seq::AttnKind,
+        /// Layer.
+        layer: usize,
+        /// Head.
+        head: usize,
+        /// Aggregated over heads instead (then `layer` and `head` are 0).
+        aggregate: Option<crate::model::seq2seq::Aggregate>,
+    },
     /// One tile of a big matrix: texels (`ti`, `tj`) of side [`TILE`] at `level` (each texel
     /// the maximum of 2^level × 2^level cells).
     Tile {

@@ -23,9 +23,25 @@ impl AttnApp {
             self.state.load_spec(&spec);
         }
         if let Some(dir) = &args.model {
-            self.state.model_dir = Some(crate::model::resolve_dir(dir));
-            self.state.embedding = EmbeddingMode::Model;
-            self.state.view = View::Model;
+            if crate::model::seq2seq::Seq2Seq::is_seq2seq_dir(dir) {
+                // An encoder–decoder model: the Translate view loads it.
+                self.state.tr.model = Some(crate::model::resolve_dir(dir));
+                self.state.view = View::Translate;
+            } else {
+                self.state.model_dir = Some(crate::model::resolve_dir(dir));
+                self.state.embedding = EmbeddingMode::Model;
+                self.state.view = View::Model;
+            }
+        }
+        if let Some(s) = &args.source {
+            self.state.tr.source = s.clone();
+            self.state.view = View::Translate;
+        }
+        if let Some(t) = &args.target {
+            self.state.tr.target = t.clone();
+        }
+        if let Some(s) = args.tr_step {
+            self.state.tr.step = s;
         }
         if let Some(l) = args.layer {
             self.state.layer = l;

@@ -38,6 +38,8 @@ mod shell;
 #[cfg(feature = "gui")]
 mod steps;
 #[cfg(feature = "gui")]
+mod translate;
+#[cfg(feature = "gui")]
 mod views;
 #[cfg(feature = "gui")]
 mod whatif;

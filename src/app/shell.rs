@@ -63,6 +63,8 @@ pub struct AttnApp {
     pub generation: Option<Arc<super::generation::GenSession>>,
     /// What-if work of the generation step on screen.
     pub whatif: Option<Arc<super::whatif::WhatIf>>,
+    /// The Translate view's encoder–decoder model and runs.
+    pub translator: super::translate::Translator,
     /// Guesses typed in the Generate view's classroom mode, per (session, step): the text.
     pub guesses: std::collections::HashMap<(u64, usize), String>,
     /// Start generating once the model has loaded (`--generate`).
@@ -116,6 +118,7 @@ impl AttnApp {
             generation: None,
             whatif: None,
             guesses: Default::default(),
+            translator: Default::default(),
             generate_on_load: false,
             whatif_on_done: false,
             gen_step_on_load: None,
@@ -151,6 +154,7 @@ impl AttnApp {
                 .whatif
                 .as_ref()
                 .is_some_and(|w| w.busy.iter().any(|b| b.load(Ordering::Relaxed)))
+            || self.translator.busy()
     }
 
     /// The last scan of Model ▸ Models on this computer, once it has landed.
@@ -280,6 +284,7 @@ impl AttnApp {
             ThemeChoice::Dark => egui::Theme::Dark,
         });
         self.poll_jobs();
+        self.poll_translate();
         self.handle_keys(&ctx);
         if let Some(path) = ctx.input(|i| {
             i.raw
@@ -294,8 +299,11 @@ impl AttnApp {
 
         panels::menu_bar(self, ui);
         panels::status_bar(self, ui);
-        panels::controls_panel(self, ui);
-        steps::steps_panel(self, ui);
+        // The Translate view has its own inputs and no toy pipeline: it takes the width.
+        if self.state.view != super::state::View::Translate {
+            panels::controls_panel(self, ui);
+            steps::steps_panel(self, ui);
+        }
         egui::CentralPanel::default().show(ui, |ui| views::central(self, ui));
         panels::about_window(self, &ctx);
 
@@ -304,6 +312,7 @@ impl AttnApp {
         }
         // After the panels: an edit made this frame is computed now, not one frame later.
         self.submit_jobs(&ctx);
+        self.submit_translate(&ctx);
         self.state.zoom = ctx.zoom_factor();
         self.timings.frame_cpu = frame_start.elapsed();
         if self.timings.print && self.trace.is_some() && !self.busy() {
@@ -333,6 +342,22 @@ impl AttnApp {
                 i.key_pressed(egui::Key::Space),
             )
         });
+        // In the Translate view the arrows walk the decoder's rows (the translation's steps).
+        if self.state.view == super::state::View::Translate {
+            let n = self
+                .translator
+                .out
+                .as_ref()
+                .map_or(0, |o| o.run.target.len());
+            let s = &mut self.state.tr.step;
+            if left {
+                *s = s.saturating_sub(1);
+            }
+            if right && n > 0 {
+                *s = (*s + 1).min(n - 1);
+            }
+            return;
+        }
         // In the Generate view the arrows walk the generation's steps.
         if self.state.view == super::state::View::Generate
             && let Some(g) = &self.generation

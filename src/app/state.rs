@@ -107,6 +107,8 @@ pub enum View {
     Rollout,
     /// A causal model writes after the text, token by token.
     Generate,
+    /// An encoder–decoder model: source, target, and the cross-attention between them.
+    Translate,
 }
 
 /// Light or dark (also the CLI's `--theme`).
@@ -286,6 +288,8 @@ pub struct State {
     pub gen_blocked: Vec<crate::model::ablate::BlockedEdge>,
     /// Head-importance table sort: column index and descending.
     pub gen_importance_sort: (usize, bool),
+    /// The Translate view's model, texts and focus.
+    pub tr: TranslateState,
     /// A model run keeps every head's full matrices while they take at most this many MiB;
     /// longer runs keep digests and recompute a layer when it is opened.
     pub full_capture_mib: u64,
@@ -358,6 +362,7 @@ impl Default for State {
             gen_knock_mode: Default::default(),
             gen_blocked: Vec::new(),
             gen_importance_sort: (1, true),
+            tr: TranslateState::default(),
             full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
             heat_zoom: 1.0,
@@ -410,6 +415,14 @@ impl State {
         // A session file may list any number of heads and edges: the model checks each one
         // against its shape before a run; here only the count is bounded.
         self.gen_knock.truncate(MAX_ABLATED);
+        for text in [&mut self.tr.source, &mut self.tr.target] {
+            // Cut at a character boundary (a session file may hold any text).
+            let cut = (0..=MAX_TRANSLATE_CHARS.min(text.len()))
+                .rev()
+                .find(|&i| text.is_char_boundary(i))
+                .unwrap_or(0);
+            text.truncate(cut);
+        }
         self.gen_blocked.truncate(MAX_ABLATED);
         self.temperature = finite_in(self.temperature, TEMPERATURE_RANGE, 1.0);
         self.heads = self.heads.clamp(1, MAX_HEADS);
@@ -689,6 +702,46 @@ impl State {
         self.imported = (imported != Imported::default()).then_some(imported);
         self.preset = None;
         self.fit_d_model_to_heads();
+    }
+}
+
+/// Longest source or target text the Translate view keeps (a model's positions are fewer).
+pub const MAX_TRANSLATE_CHARS: usize = 4096;
+
+/// The Translate view: which encoder–decoder model, the two texts, and what is in focus.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TranslateState {
+    /// The model folder (default: the tiny translator sample).
+    pub model: Option<std::path::PathBuf>,
+    /// Source text.
+    pub source: String,
+    /// Target text; empty: the model translates greedily.
+    pub target: String,
+    /// Which attention is in focus.
+    pub kind: crate::model::seq2seq::AttnKind,
+    /// Its layer.
+    pub layer: usize,
+    /// Its head.
+    pub head: usize,
+    /// Cross-attention aggregated over heads instead of one head.
+    pub aggregate: Option<crate::model::seq2seq::Aggregate>,
+    /// The decoder row (the translation step) in focus.
+    pub step: usize,
+}
+
+impl Default for TranslateState {
+    fn default() -> Self {
+        TranslateState {
+            model: None,
+            source: "March 5, 2021".into(),
+            target: String::new(),
+            kind: crate::model::seq2seq::AttnKind::Cross,
+            layer: 1,
+            head: 1,
+            aggregate: None,
+            step: 0,
+        }
     }
 }
 

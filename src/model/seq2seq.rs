@@ -431,7 +431,7 @@ impl Seq2SeqRun {
 }
 
 /// Cross-attention aggregated over heads and layers (t × s), as the alignment views offer it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Aggregate {
     /// Mean over every layer and head.
     Mean,
@@ -657,18 +657,35 @@ impl Seq2Seq {
     /// (teacher forcing), keeping every head of all three kinds. Without a target, the
     /// source is translated greedily first and the decoder runs on that translation.
     pub fn run(&self, source: &str, target: Option<&str>) -> Result<Seq2SeqRun, ModelError> {
+        Ok(self.run_and_translate(source, target, None)?.0)
+    }
+
+    /// [`Seq2Seq::run`], also returning the greedy translation (its steps with their
+    /// cross-attention rows) when there is no target.
+    pub fn run_and_translate(
+        &self,
+        source: &str,
+        target: Option<&str>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<(Seq2SeqRun, Option<Translation>), ModelError> {
         let src = self.source_tokens(source)?;
-        let tgt = match target {
-            Some(t) => self.target_tokens(t)?,
+        let (tgt, translation) = match target {
+            Some(t) => (self.target_tokens(t)?, None),
             None => {
                 let ids: Vec<u32> = src.iter().map(|t| t.id).collect();
-                let tr = self.translate(&ids, DEFAULT_MAX_NEW, None, &mut |_| {})?;
-                let mut dec = vec![self.decoder_start];
-                dec.extend(tr.ids.iter().copied().filter(|&i| Some(i) != self.eos));
-                self.infos(&dec)
+                let tr = self.translate(&ids, DEFAULT_MAX_NEW, cancel, &mut |_| {})?;
+                (self.infos(&self.decoder_inputs(&tr)), Some(tr))
             }
         };
-        self.run_tokens(src, tgt)
+        Ok((self.run_tokens(src, tgt)?, translation))
+    }
+
+    /// The decoder inputs that replay a translation: the start token and every written token
+    /// but a final EOS (row i of the decoder is the step that wrote token i).
+    pub fn decoder_inputs(&self, tr: &Translation) -> Vec<u32> {
+        let mut dec = vec![self.decoder_start];
+        dec.extend(tr.ids.iter().copied().filter(|&i| Some(i) != self.eos));
+        dec
     }
 
     /// [`Seq2Seq::run`] on given tokens.

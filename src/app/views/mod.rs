@@ -12,6 +12,7 @@ mod neuron;
 mod plots;
 mod rollout;
 mod stats;
+mod translate;
 mod whatif;
 
 use eframe::egui;
@@ -34,6 +35,8 @@ pub enum Needs {
     TraceAndModelRun,
     /// A loaded model only (generation).
     Model,
+    /// Nothing of the other views: it loads its own model (Translate).
+    Own,
 }
 
 /// One entry of the registry.
@@ -123,6 +126,13 @@ pub const VIEWS: &[ViewDef] = &[
         needs: Needs::Model,
         ui: generate::ui,
     },
+    ViewDef {
+        view: View::Translate,
+        label: Msg::ViewTranslate,
+        model_only: false,
+        needs: Needs::Own,
+        ui: translate::ui,
+    },
 ];
 
 /// The views offered for the current input (model views only with a model).
@@ -177,6 +187,7 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
         if let Some(trace) = app.trace.clone()
             && trace.heads > 1
+            && app.state.view != View::Translate
         {
             ui.separator();
             ui.label(t(Msg::Head));
@@ -206,6 +217,11 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
     });
     ui.separator();
+    if app.state.view == View::Translate {
+        // Its own model and errors: the other views' trace and model are not its business.
+        translate::ui(app, ui);
+        return;
+    }
     if let Some(err) = &app.error {
         let msg = error_text(app, err);
         ui.colored_label(ui.visuals().error_fg_color, msg);

@@ -1,0 +1,163 @@
+//! The Translate view's model and runs, off the UI thread: an encoder–decoder model loads on
+//! its own worker (the single-stack model in the other views stays), and each (model, source,
+//! target) runs once: with a target, the decoder reads it (teacher forcing); without, the
+//! source is translated greedily on the decoder's KV cache and the decoder then replays the
+//! translation, so every step's row is on screen.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use eframe::egui;
+use ndarray::Array2;
+
+use super::AttnApp;
+use super::i18n::Msg;
+use super::jobs::{JobError, JobSlot};
+use super::state::View;
+use crate::model::seq2seq::{Aggregate, Seq2Seq, Seq2SeqRun, Translation};
+
+/// One run of the Translate view.
+pub struct TranslateOut {
+    /// Encoder, decoder and cross attention of every layer and head.
+    pub run: Seq2SeqRun,
+    /// The greedy translation, when no target was typed.
+    pub translation: Option<Translation>,
+}
+
+/// (model generation, source, target).
+type RunKey = (u64, String, String);
+
+/// An aggregate matrix and what it was made from: (run generation, aggregate).
+type AggCache = ((u64, Aggregate), Arc<Array2<f32>>);
+
+/// The encoder–decoder model, its run, and their workers.
+pub struct Translator {
+    load: JobSlot<PathBuf, Arc<Seq2Seq>>,
+    run: JobSlot<RunKey, Arc<TranslateOut>>,
+    /// The loaded model.
+    pub model: Option<Arc<Seq2Seq>>,
+    /// The run on screen.
+    pub out: Option<Arc<TranslateOut>>,
+    /// Why the model could not be loaded or run (the previous ones stay on screen).
+    pub error: Option<String>,
+    /// The aggregate on screen, made once per (run, aggregate).
+    aggregate: Option<AggCache>,
+}
+
+impl Default for Translator {
+    fn default() -> Self {
+        Translator {
+            load: JobSlot::spawn("translate-load"),
+            run: JobSlot::spawn("translate-run"),
+            model: None,
+            out: None,
+            error: None,
+            aggregate: None,
+        }
+    }
+}
+
+impl Translator {
+    /// Whether a load or a run is in progress.
+    pub fn busy(&self) -> bool {
+        self.load.pending() || self.run.pending()
+    }
+
+    /// How many runs have landed (textures are keyed by it).
+    pub fn run_generation(&self) -> u64 {
+        self.run.generation()
+    }
+
+    /// The cross-attention aggregated over heads (and layers) for the run on screen.
+    pub fn aggregate(&mut self, agg: Aggregate) -> Option<Arc<Array2<f32>>> {
+        let key = (self.run.generation(), agg);
+        if let Some((k, m)) = &self.aggregate
+            && *k == key
+        {
+            return Some(Arc::clone(m));
+        }
+        let m = Arc::new(agg.of(&self.out.as_ref()?.run)?);
+        self.aggregate = Some((key, Arc::clone(&m)));
+        Some(m)
+    }
+}
+
+/// The tiny translator shipped in `sample_models/`, if present.
+pub fn default_translator() -> Option<PathBuf> {
+    super::panels::sample_models()
+        .into_iter()
+        .find(|p| p.file_name().is_some_and(|n| n == "tiny-translator"))
+}
+
+impl AttnApp {
+    /// Loads an encoder–decoder folder for the Translate view and shows that view.
+    pub(super) fn open_translator(&mut self, ctx: &egui::Context, dir: PathBuf) {
+        self.state.tr.model = Some(dir.clone());
+        self.state.view = View::Translate;
+        self.translator.load.submit(ctx, dir.clone(), move || {
+            Ok(Arc::new(Seq2Seq::load(&dir).map_err(JobError::from)?))
+        });
+    }
+
+    /// What the Translate view needs: its model (the remembered one, or the sample), then one
+    /// run per (model, source, target).
+    pub(super) fn submit_translate(&mut self, ctx: &egui::Context) {
+        if self.state.view != View::Translate {
+            return;
+        }
+        if self.translator.load.key().is_none()
+            && let Some(dir) = self.state.tr.model.clone().or_else(default_translator)
+        {
+            self.open_translator(ctx, dir);
+        }
+        let Some(model) = self.translator.model.clone() else {
+            return;
+        };
+        let (source, target) = (self.state.tr.source.clone(), self.state.tr.target.clone());
+        let key = (
+            self.translator.load.generation(),
+            source.clone(),
+            target.clone(),
+        );
+        self.translator.run.request(ctx, key, move || {
+            let target = Some(target.as_str()).filter(|t| !t.trim().is_empty());
+            let (run, translation) = model.run_and_translate(&source, target, None)?;
+            Ok(Arc::new(TranslateOut { run, translation }))
+        });
+    }
+
+    /// Takes in the Translate view's results.
+    pub(super) fn poll_translate(&mut self) {
+        if let Some(done) = self.translator.load.poll() {
+            match done.result {
+                Ok(m) => {
+                    self.info(format!("{} {}", self.t(Msg::Opened), m.name));
+                    self.translator.model = Some(m);
+                    self.translator.out = None;
+                    self.translator.error = None;
+                }
+                Err(e) => {
+                    let msg = format!("{} {e}", self.t(Msg::OpenFailed));
+                    self.fail(msg.clone());
+                    self.translator.error = Some(msg);
+                }
+            }
+        }
+        if let Some(done) = self.translator.run.poll() {
+            match done.result {
+                Ok(out) => {
+                    let tr = &mut self.state.tr;
+                    let run = &out.run;
+                    let kinds = run.layers(tr.kind);
+                    tr.layer = tr.layer.min(kinds.len().saturating_sub(1));
+                    let heads = kinds.get(tr.layer).map_or(1, |l| l.heads.len());
+                    tr.head = tr.head.min(heads.saturating_sub(1));
+                    tr.step = tr.step.min(run.target.len().saturating_sub(1));
+                    self.translator.out = Some(out);
+                    self.translator.error = None;
+                }
+                Err(e) => self.translator.error = Some(e.to_string()),
+            }
+        }
+    }
+}

@@ -1,0 +1,565 @@
+//! Translate: an encoder–decoder model (BART, Marian; the tiny translator by default) on a
+//! source and a target — typed, or written by the model greedily. A grid of every head in three
+//! labelled groups (encoder self-attention, decoder masked self-attention, cross-attention),
+//! the focused head as a heatmap (for cross-attention the Bahdanau picture: target tokens down
+//! the side, source tokens across the top) or the cross-attention aggregated over heads, an
+//! alignment view (source above, target below), and the translation step by step, each step's
+//! written token with the cross-attention row that stood behind it.
+
+use std::sync::Arc;
+
+use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
+use ndarray::Array2;
+
+use crate::app::AttnApp;
+use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget, TexKey};
+use crate::app::i18n::{Lang, Msg, tr};
+use crate::app::translate::TranslateOut;
+use crate::export::matrix::MatrixKind;
+use crate::model::seq2seq::{Aggregate, AttnKind};
+
+use super::generate::MARK;
+
+/// Side of a head's thumbnail in the grid (points).
+const THUMB: f32 = 46.0;
+/// Width of the left column (inputs' tokens, grid, steps).
+const LEFT_W: f32 = 400.0;
+
+/// Draws the view.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    inputs_ui(app, ui);
+    if let Some(e) = &app.translator.error {
+        ui.colored_label(ui.visuals().error_fg_color, e.clone());
+    }
+    let Some(out) = app.translator.out.clone() else {
+        if app.translator.busy() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(t(Msg::TrLoading));
+            });
+        } else if app.translator.model.is_none() {
+            ui.label(t(Msg::TrNoModel));
+        }
+        return;
+    };
+    tokens_ui(app, ui, &out);
+    ui.separator();
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.set_width(LEFT_W);
+            egui::ScrollArea::vertical()
+                .id_salt("translate_left")
+                .auto_shrink([false, false])
+                .show(ui, |ui| {
+                    step_ui(app, ui, &out);
+                    ui.separator();
+                    grid_ui(app, ui, &out);
+                });
+        });
+        ui.separator();
+        ui.vertical(|ui| focus_ui(app, ui, &out));
+    });
+}
+
+/// The model's name, the source and target boxes, and what the target means.
+fn inputs_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    ui.horizontal(|ui| {
+        if let Some(m) = &app.translator.model {
+            let (el, eh, dl, dh) = m.shape();
+            ui.label(RichText::new(&m.name).strong());
+            ui.label(
+                RichText::new(format!(
+                    "{} · {} {el}×{eh} · {} {dl}×{dh} · d {}",
+                    m.config.model_type,
+                    t(Msg::TrEncoder),
+                    t(Msg::TrDecoder),
+                    m.config.d_model
+                ))
+                .weak(),
+            );
+        }
+        if app.translator.busy() {
+            ui.spinner();
+        }
+    });
+    let tr_ = &mut app.state.tr;
+    egui::Grid::new("translate_inputs")
+        .num_columns(2)
+        .show(ui, |ui| {
+            let l = ui.label(t(Msg::TrSource));
+            ui.add(egui::TextEdit::singleline(&mut tr_.source).desired_width(420.0))
+                .labelled_by(l.id);
+            ui.end_row();
+            let l = ui.label(t(Msg::TrTarget));
+            ui.add(
+                egui::TextEdit::singleline(&mut tr_.target)
+                    .desired_width(420.0)
+                    .hint_text(t(Msg::TrTargetHint)),
+            )
+            .labelled_by(l.id);
+            ui.end_row();
+        });
+}
+
+/// Both token lists, and the translation when the model wrote it.
+fn tokens_ui(app: &AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let run = &out.run;
+    let step = app.state.tr.step;
+    let chips = |ui: &mut egui::Ui, name: Msg, labels: &[String], mark: Option<usize>| {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(t(name)).weak());
+            ui.spacing_mut().item_spacing.x = 3.0;
+            for (i, l) in labels.iter().enumerate() {
+                let text = RichText::new(l).monospace();
+                let text = if Some(i) == mark {
+                    text.background_color(Color32::from_rgb(255, 220, 120))
+                        .color(Color32::BLACK)
+                } else {
+                    text
+                };
+                ui.label(text).on_hover_text(format!("#{i}"));
+            }
+        });
+    };
+    let (rows, cols) = run.labels(AttnKind::Cross);
+    chips(ui, Msg::TrSourceTokens, &cols, None);
+    chips(ui, Msg::TrDecoderInputs, &rows, Some(step));
+    if let Some(tr_) = &out.translation {
+        ui.label(
+            RichText::new(format!("{} {}", t(Msg::TrTranslation), tr_.text))
+                .strong()
+                .size(18.0),
+        );
+        ui.label(RichText::new(t(Msg::TrGreedy)).weak().small());
+    } else {
+        ui.label(RichText::new(t(Msg::TrTeacher)).weak().small());
+    }
+}
+
+/// The step slider: decoder row i reads token i and writes the next; in a greedy
+/// translation, the token written, its probability and the runners-up; and where the row
+/// looked in the source.
+fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let run = &out.run;
+    let n = run.target.len();
+    if n == 0 {
+        return;
+    }
+    let tr_ = &mut app.state.tr;
+    tr_.step = tr_.step.min(n - 1);
+    ui.horizontal(|ui| {
+        let l = ui.label(RichText::new(t(Msg::TrStep)).strong());
+        ui.add(egui::Slider::new(&mut tr_.step, 0..=n - 1))
+            .labelled_by(l.id);
+        if ui.button("◀").clicked() {
+            tr_.step = tr_.step.saturating_sub(1);
+        }
+        if ui.button("▶").clicked() {
+            tr_.step = (tr_.step + 1).min(n - 1);
+        }
+    });
+    let i = tr_.step;
+    let (rows, cols) = run.labels(AttnKind::Cross);
+    let tok = |id: u32| {
+        app.translator
+            .model
+            .as_ref()
+            .map_or_else(String::new, |m| m.tokenizer.id_to_token(id))
+    };
+    match out.translation.as_ref().and_then(|tr_| tr_.steps.get(i)) {
+        Some(st) => {
+            ui.label(
+                RichText::new(format!(
+                    "{} «{}» → {} «{}»  p = {:.3}",
+                    t(Msg::TrReads),
+                    rows[i],
+                    t(Msg::TrWrites),
+                    tok(st.id),
+                    st.p
+                ))
+                .strong(),
+            );
+            for &(id, p) in st.top.iter().take(4) {
+                ui.horizontal(|ui| {
+                    ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
+                    let bar = egui::ProgressBar::new(p)
+                        .desired_width(200.0)
+                        .text(format!("{p:.3}"));
+                    ui.add(if id == st.id { bar.fill(MARK) } else { bar });
+                });
+            }
+        }
+        None => {
+            ui.label(
+                RichText::new(format!(
+                    "{} «{}» → {} «{}»",
+                    t(Msg::TrReads),
+                    rows[i],
+                    t(Msg::TrPredicts),
+                    rows.get(i + 1).map_or("</s>", String::as_str)
+                ))
+                .strong(),
+            );
+        }
+    }
+    // The row of the cross-attention in focus (one head, or the aggregate).
+    let (values, what) = cross_in_focus(app);
+    let Some(values) = values else { return };
+    ui.label(RichText::new(format!("{} ({what})", t(Msg::TrCrossRow))).weak());
+    let row = values.row(i.min(values.nrows().saturating_sub(1)));
+    cross_row_ui(ui, row.as_slice().unwrap_or(&[]), &cols);
+}
+
+/// One cross-attention row as bars over the source tokens (the largest in orange), the
+/// tokens under them; hover gives the number.
+fn cross_row_ui(ui: &mut egui::Ui, row: &[f32], cols: &[String]) {
+    let n = row.len().min(cols.len());
+    if n == 0 {
+        return;
+    }
+    let w = ui.available_width().min(LEFT_W);
+    let (rect, resp) = ui.allocate_exact_size(Vec2::new(w, 96.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let text_color = ui.visuals().text_color();
+    let slot = rect.width() / n as f32;
+    let base = rect.bottom() - 18.0;
+    let best = row.iter().copied().fold(0.0f32, f32::max);
+    for (j, &p) in row.iter().take(n).enumerate() {
+        let x = rect.left() + j as f32 * slot;
+        let bar = egui::Rect::from_min_max(
+            egui::pos2(
+                x + slot * 0.15,
+                base - p.clamp(0.0, 1.0) * (base - rect.top() - 12.0),
+            ),
+            egui::pos2(x + slot * 0.85, base),
+        );
+        let fill = if p == best {
+            MARK
+        } else {
+            ui.visuals().selection.bg_fill
+        };
+        painter.rect_filled(bar, 1.0, fill);
+        if p >= 0.1 {
+            painter.text(
+                egui::pos2(bar.center().x, bar.top() - 1.0),
+                egui::Align2::CENTER_BOTTOM,
+                format!("{p:.2}"),
+                egui::FontId::proportional(9.0),
+                text_color,
+            );
+        }
+        painter.text(
+            egui::pos2(x + slot * 0.5, rect.bottom()),
+            egui::Align2::CENTER_BOTTOM,
+            &cols[j],
+            egui::FontId::monospace(12.0),
+            text_color,
+        );
+    }
+    if let Some(pos) = resp.hover_pos() {
+        let j = (((pos.x - rect.left()) / slot) as usize).min(n - 1);
+        resp.on_hover_text(format!("«{}» #{j}: {:.4}", cols[j], row[j]));
+    }
+}
+
+/// The cross-attention matrix the alignment views show: the focused cross head, or the
+/// chosen aggregate (mean over all heads when the focus is on a self-attention head), and
+/// its name.
+fn cross_in_focus(app: &mut AttnApp) -> (Option<Arc<Array2<f32>>>, String) {
+    let lang = app.lang();
+    let s = &app.state.tr;
+    if s.kind == AttnKind::Cross && s.aggregate.is_none() {
+        let (l, h) = (s.layer, s.head);
+        let m = app
+            .translator
+            .out
+            .as_ref()
+            .and_then(|o| o.run.probs(AttnKind::Cross, l, h).cloned())
+            .map(Arc::new);
+        return (
+            m,
+            format!("{} {l} · {} {h}", tr(lang, Msg::Layer), tr(lang, Msg::Head)),
+        );
+    }
+    let agg = s.aggregate.unwrap_or(Aggregate::Mean);
+    (
+        app.translator.aggregate(agg),
+        tr(lang, agg_msg(agg)).to_owned(),
+    )
+}
+
+fn agg_msg(a: Aggregate) -> Msg {
+    match a {
+        Aggregate::Mean => Msg::TrAggMean,
+        Aggregate::Max => Msg::TrAggMax,
+        Aggregate::LastLayerMean => Msg::TrAggLast,
+    }
+}
+
+fn kind_msgs(kind: AttnKind) -> (Msg, Msg) {
+    match kind {
+        AttnKind::Encoder => (Msg::TrEncoderGroup, Msg::TrFormulaEncoder),
+        AttnKind::Decoder => (Msg::TrDecoderGroup, Msg::TrFormulaDecoder),
+        AttnKind::Cross => (Msg::TrCrossGroup, Msg::TrFormulaCross),
+    }
+}
+
+/// Every head in three labelled groups, a row per layer; a click focuses a head. The cross
+/// group also offers its aggregates.
+fn grid_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let gen_ = app.translator.run_generation();
+    let ctx = ui.ctx().clone();
+    for kind in AttnKind::ALL {
+        let (group, _) = kind_msgs(kind);
+        ui.label(RichText::new(t(group)).strong());
+        for (l, layer) in out.run.layers(kind).iter().enumerate() {
+            ui.horizontal(|ui| {
+                ui.label(RichText::new(format!("L{l}")).monospace().weak());
+                for cap in &layer.heads {
+                    let h = cap.head;
+                    let key = TexKey::Translate {
+                        run: gen_,
+                        kind,
+                        layer: l,
+                        head: h,
+                        aggregate: None,
+                    };
+                    let (tex, _) = app.textures.matrix(
+                        &ctx,
+                        key,
+                        &cap.probs,
+                        MatrixKind::Weights,
+                        app.state.colormap,
+                    );
+                    let (nq, nk) = cap.probs.dim();
+                    let aspect = nk.max(1) as f32 / nq.max(1) as f32;
+                    let size = if aspect >= 1.0 {
+                        Vec2::new(THUMB, THUMB / aspect)
+                    } else {
+                        Vec2::new(THUMB * aspect, THUMB)
+                    };
+                    let resp = ui
+                        .add(
+                            egui::Image::new(&tex)
+                                .fit_to_exact_size(size)
+                                .sense(egui::Sense::click()),
+                        )
+                        .on_hover_text(format!(
+                            "{} · {} {l} · {} {h}",
+                            t(group),
+                            t(Msg::Layer),
+                            t(Msg::Head)
+                        ));
+                    let s = &app.state.tr;
+                    if s.kind == kind && s.layer == l && s.head == h && s.aggregate.is_none() {
+                        ui.painter().rect_stroke(
+                            resp.rect.expand(2.0),
+                            2.0,
+                            Stroke::new(2.0, MARK),
+                            egui::StrokeKind::Outside,
+                        );
+                    }
+                    if resp.clicked() {
+                        let s = &mut app.state.tr;
+                        (s.kind, s.layer, s.head, s.aggregate) = (kind, l, h, None);
+                    }
+                }
+            });
+        }
+    }
+    ui.horizontal_wrapped(|ui| {
+        ui.label(RichText::new(t(Msg::TrAggregate)).weak());
+        for a in Aggregate::ALL {
+            let on = app.state.tr.aggregate == Some(a);
+            if ui.selectable_label(on, t(agg_msg(a))).clicked() {
+                let s = &mut app.state.tr;
+                s.kind = AttnKind::Cross;
+                s.aggregate = Some(a);
+            }
+        }
+    });
+}
+
+/// The focused matrix: what it is and how it is computed, its heatmap, and the alignment
+/// lines of the cross-attention.
+fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let s = app.state.tr.clone();
+    let (group, formula) = kind_msgs(s.kind);
+    let title = match s.aggregate {
+        Some(a) => format!("{} · {}", t(Msg::TrCrossGroup), t(agg_msg(a))),
+        None => format!(
+            "{} · {} {} · {} {}",
+            t(group),
+            t(Msg::Layer),
+            s.layer,
+            t(Msg::Head),
+            s.head
+        ),
+    };
+    ui.label(RichText::new(title).strong().size(16.0));
+    ui.label(t(formula));
+    let dk = app.translator.model.as_ref().map_or(0, |m| {
+        m.config.d_model / m.config.decoder_attention_heads.max(1)
+    });
+    let (rows, cols) = out.run.labels(s.kind);
+    ui.label(
+        RichText::new(format!(
+            "softmax(Q·Kᵀ / √{dk}) · V   ·   Q: {} × {dk}, K, V: {} × {dk}   ·   {}",
+            rows.len(),
+            cols.len(),
+            formula_note(lang, s.kind)
+        ))
+        .monospace()
+        .small(),
+    );
+    let agg_arc;
+    let values: &Array2<f32> = match s.aggregate {
+        Some(a) => {
+            let Some(m) = app.translator.aggregate(a) else {
+                return;
+            };
+            agg_arc = m;
+            &agg_arc
+        }
+        None => {
+            let Some(p) = out.run.probs(s.kind, s.layer, s.head) else {
+                return;
+            };
+            p
+        }
+    };
+    let key = TexKey::Translate {
+        run: app.translator.run_generation(),
+        kind: s.kind,
+        layer: if s.aggregate.is_some() { 0 } else { s.layer },
+        head: if s.aggregate.is_some() { 0 } else { s.head },
+        aggregate: s.aggregate,
+    };
+    let (tex, range) = app.textures.matrix(
+        ui.ctx(),
+        key,
+        values,
+        MatrixKind::Weights,
+        app.state.colormap,
+    );
+    let src = HeatSource::Whole(tex);
+    let avail = ui.available_size();
+    let heat_h = (avail.y * 0.62).max(160.0);
+    let selected_row = if s.kind == AttnKind::Encoder {
+        0
+    } else {
+        s.step
+    };
+    let clicked = ui
+        .allocate_ui(Vec2::new(avail.x, heat_h), |ui| {
+            HeatmapWidget {
+                id: "translate_heatmap",
+                image: HeatImage::of(&src, &mut app.textures),
+                range,
+                values,
+                head: None,
+                rows: &rows,
+                cols: &cols,
+                cmap: MatrixKind::Weights.colormap(app.state.colormap),
+                selected: (selected_row, 0),
+                show_values: app.state.show_values,
+                zoom: 1.0,
+                lang,
+            }
+            .ui(ui)
+        })
+        .inner;
+    if let Some((i, _)) = clicked
+        && s.kind != AttnKind::Encoder
+    {
+        app.state.tr.step = i;
+    }
+    ui.separator();
+    alignment_ui(app, ui, out);
+}
+
+/// What the mask is for each kind, in a few words.
+fn formula_note(lang: Lang, kind: AttnKind) -> &'static str {
+    tr(
+        lang,
+        match kind {
+            AttnKind::Encoder => Msg::TrNoteEncoder,
+            AttnKind::Decoder => Msg::TrNoteDecoder,
+            AttnKind::Cross => Msg::TrNoteCross,
+        },
+    )
+}
+
+/// Source tokens along the top, target tokens along the bottom, a line from each target
+/// token to each source token it attends to, as strong as the weight (the focused step's
+/// lines in orange).
+fn alignment_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let (values, what) = cross_in_focus(app);
+    let Some(values) = values else { return };
+    ui.label(
+        RichText::new(format!("{} ({what})", tr(lang, Msg::TrLines)))
+            .weak()
+            .small(),
+    );
+    let (rows, cols) = out.run.labels(AttnKind::Cross);
+    let w = ui.available_width().max(200.0);
+    let h = ui.available_height().clamp(90.0, 220.0);
+    let (rect, _) = ui.allocate_exact_size(Vec2::new(w, h), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    let text_color = ui.visuals().text_color();
+    let font = egui::FontId::monospace(13.0);
+    let x_of = |k: usize, n: usize| rect.left() + (k as f32 + 0.5) * rect.width() / n.max(1) as f32;
+    let (top, bottom) = (rect.top() + 18.0, rect.bottom() - 18.0);
+    let step = app.state.tr.step;
+    for (i, row) in values.rows().into_iter().enumerate() {
+        for (j, &p) in row.iter().enumerate() {
+            if p < 0.04 {
+                continue;
+            }
+            let colour = if i == step {
+                MARK.gamma_multiply(p.clamp(0.15, 1.0))
+            } else {
+                text_color.gamma_multiply((p * 0.8).clamp(0.05, 0.8))
+            };
+            painter.line_segment(
+                [
+                    egui::pos2(x_of(j, cols.len()), top + 2.0),
+                    egui::pos2(x_of(i, rows.len()), bottom - 2.0),
+                ],
+                Stroke::new(0.5 + 3.0 * p, colour),
+            );
+        }
+    }
+    for (j, c) in cols.iter().enumerate() {
+        painter.text(
+            egui::pos2(x_of(j, cols.len()), rect.top()),
+            egui::Align2::CENTER_TOP,
+            c,
+            font.clone(),
+            text_color,
+        );
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let colour = if i == step { MARK } else { text_color };
+        painter.text(
+            egui::pos2(x_of(i, rows.len()), rect.bottom()),
+            egui::Align2::CENTER_BOTTOM,
+            r,
+            font.clone(),
+            colour,
+        );
+    }
+}
