@@ -258,3 +258,42 @@ fn each_translation_step_equals_the_full_decoder_pass_over_the_same_tokens() {
         assert!(worst <= 1e-5, "{source}: cached vs full |Δp| {worst:e}");
     }
 }
+
+#[test]
+fn the_core_reruns_a_cross_head_on_its_real_q_k_v() {
+    // The step-through's numbers come from the core's own attention on the head's Q (from
+    // the decoder), K and V (from the encoder): with the scaled dot product they are the
+    // model's probabilities; another score function changes them.
+    use attnscope::core::ScoreKind;
+    let m = load("sample_models/tiny-translator");
+    let run = m.run("March 5, 2021", None).unwrap();
+    for kind in AttnKind::ALL {
+        let t = run.head_trace(kind, 1, 1, ScoreKind::ScaledDot).unwrap();
+        let model = run.probs(kind, 1, 1).unwrap();
+        let got = &t.head_traces[0].weights;
+        assert_eq!(got.dim(), model.dim(), "{kind:?}");
+        let d = got
+            .iter()
+            .zip(model.iter())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(d <= 1e-5, "{kind:?}: |Δp| {d:e}");
+        assert_eq!(t.self_attention, kind != AttnKind::Cross);
+        assert_eq!(t.mechanism.causal, kind == AttnKind::Decoder);
+    }
+    let t = run
+        .head_trace(AttnKind::Cross, 1, 1, ScoreKind::Cosine)
+        .unwrap();
+    let (rows, cols) = run.labels(AttnKind::Cross);
+    assert_eq!((t.tokens_q.clone(), t.tokens_k.clone()), (rows, cols));
+    let cos = &t.head_traces[0];
+    assert!(
+        cos.raw_scores
+            .iter()
+            .all(|s| (-1.0001..=1.0001).contains(s))
+    );
+    assert!(
+        run.head_trace(AttnKind::Cross, 9, 0, ScoreKind::Dot)
+            .is_err()
+    );
+}

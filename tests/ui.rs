@@ -1033,6 +1033,14 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
             .count()
             >= 1
     );
+    // The step-through: the core's re-run of this head on its real Q, K, V is the model's row;
+    // another score function moves it.
+    h.get_by_label_contains("= the model's own probabilities");
+    h.state_mut().state.tr.score = attnscope::core::ScoreKind::Cosine;
+    settle(&mut h);
+    h.get_by_label_contains("with this score function the row moves by");
+    h.state_mut().state.tr.score = attnscope::core::ScoreKind::ScaledDot;
+    settle(&mut h);
     // The aggregate over heads replaces the head.
     h.get_by_label("max of all heads").click();
     h.step();

@@ -263,6 +263,11 @@ messages! {
     TrAggMax => "max of all heads", "所有头的最大值";
     TrAggLast => "mean of the last layer", "最后一层的平均";
     TrStep => "Step", "步骤";
+    TrStepThrough => "Step-through of the focused head", "逐步计算（当前头）";
+    TrQFromDecoder => "Q: the decoder's own queries (target); K, V: projected from the encoder's output (source) — computed again by attnscope's core.", "Q：解码器自己的查询（目标）；K、V：由编码器输出（源）投影而来——由 attnscope 的核心重新计算。";
+    TrQkvSame => "Q, K, V: the head's own (one sequence) — computed again by attnscope's core.", "Q、K、V：该头自己的（同一序列）——由 attnscope 的核心重新计算。";
+    TrSameAsModel => "= the model's own probabilities", "= 模型自己的概率";
+    TrVsModel => "the model uses the scaled dot product; with this score function the row moves by", "模型使用缩放点积；换成这个打分函数后，这一行的变化为";
     TrReads => "reads", "读入";
     TrWrites => "writes", "写出";
     TrPredicts => "next in the target", "目标中的下一个";

@@ -728,6 +728,8 @@ pub struct TranslateState {
     pub aggregate: Option<crate::model::seq2seq::Aggregate>,
     /// The decoder row (the translation step) in focus.
     pub step: usize,
+    /// The step-through's score function (scaled dot is the model's own).
+    pub score: crate::core::ScoreKind,
 }
 
 impl Default for TranslateState {
@@ -741,6 +743,7 @@ impl Default for TranslateState {
             head: 1,
             aggregate: None,
             step: 0,
+            score: crate::core::ScoreKind::ScaledDot,
         }
     }
 }

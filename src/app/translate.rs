@@ -14,7 +14,8 @@ use super::AttnApp;
 use super::i18n::Msg;
 use super::jobs::{JobError, JobSlot};
 use super::state::View;
-use crate::model::seq2seq::{Aggregate, Seq2Seq, Seq2SeqRun, Translation};
+use crate::core::{ScoreKind, Trace};
+use crate::model::seq2seq::{Aggregate, AttnKind, Seq2Seq, Seq2SeqRun, Translation};
 
 /// One run of the Translate view.
 pub struct TranslateOut {
@@ -27,6 +28,9 @@ pub struct TranslateOut {
 /// (model generation, source, target).
 type RunKey = (u64, String, String);
 
+/// (run generation, kind, layer, head, score function).
+type LabKey = (u64, AttnKind, usize, usize, ScoreKind);
+
 /// An aggregate matrix and what it was made from: (run generation, aggregate).
 type AggCache = ((u64, Aggregate), Arc<Array2<f32>>);
 
@@ -34,6 +38,9 @@ type AggCache = ((u64, Aggregate), Arc<Array2<f32>>);
 pub struct Translator {
     load: JobSlot<PathBuf, Arc<Seq2Seq>>,
     run: JobSlot<RunKey, Arc<TranslateOut>>,
+    lab: JobSlot<LabKey, Arc<Trace>>,
+    /// The focused head re-run by the core for the step-through, and for which key.
+    pub lab_trace: Option<(LabKey, Arc<Trace>)>,
     /// The loaded model.
     pub model: Option<Arc<Seq2Seq>>,
     /// The run on screen.
@@ -49,6 +56,8 @@ impl Default for Translator {
         Translator {
             load: JobSlot::spawn("translate-load"),
             run: JobSlot::spawn("translate-run"),
+            lab: JobSlot::spawn("translate-lab"),
+            lab_trace: None,
             model: None,
             out: None,
             error: None,
@@ -60,7 +69,7 @@ impl Default for Translator {
 impl Translator {
     /// Whether a load or a run is in progress.
     pub fn busy(&self) -> bool {
-        self.load.pending() || self.run.pending()
+        self.load.pending() || self.run.pending() || self.lab.pending()
     }
 
     /// How many runs have landed (textures are keyed by it).
@@ -124,6 +133,23 @@ impl AttnApp {
             let (run, translation) = model.run_and_translate(&source, target, None)?;
             Ok(Arc::new(TranslateOut { run, translation }))
         });
+        // The step-through: the focused head re-run by the core (not for an aggregate).
+        let s = &self.state.tr;
+        if let Some(out) = self.translator.out.clone()
+            && s.aggregate.is_none()
+        {
+            let key = (
+                self.translator.run.generation(),
+                s.kind,
+                s.layer,
+                s.head,
+                s.score,
+            );
+            let (kind, layer, head, score) = (s.kind, s.layer, s.head, s.score);
+            self.translator.lab.request(ctx, key, move || {
+                Ok(Arc::new(out.run.head_trace(kind, layer, head, score)?))
+            });
+        }
     }
 
     /// Takes in the Translate view's results.
@@ -141,6 +167,14 @@ impl AttnApp {
                     self.fail(msg.clone());
                     self.translator.error = Some(msg);
                 }
+            }
+        }
+        if let Some(done) = self.translator.lab.poll()
+            && let Some(key) = self.translator.lab.key().copied()
+        {
+            match done.result {
+                Ok(t) => self.translator.lab_trace = Some((key, t)),
+                Err(e) => self.translator.error = Some(e.to_string()),
             }
         }
         if let Some(done) = self.translator.run.poll() {

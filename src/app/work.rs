@@ -394,6 +394,7 @@ impl AttnApp {
                     q: h.q.view(),
                     k: h.k.view(),
                     v: h.v.view(),
+                    keys: None,
                     head,
                     heads: run.heads,
                     real: &real,

@@ -13,7 +13,8 @@ use super::spec::Spec;
 use super::trace::Trace;
 
 /// A real head to re-run: its tokens, the layer input X, and its Q, K, V.
-/// Legend: n = tokens, d_model = width of X, d_k = head width.
+/// Legend: n = tokens (queries), n_k = keys (= n for self-attention), d_model = width of X,
+/// d_k = head width.
 #[derive(Clone, Copy, Debug)]
 pub struct LabHead<'a> {
     /// Token labels (n).
@@ -22,10 +23,13 @@ pub struct LabHead<'a> {
     pub x: ArrayView2<'a, f32>,
     /// Queries (n × d_k).
     pub q: ArrayView2<'a, f32>,
-    /// Keys (n × d_k).
+    /// Keys (n_k × d_k).
     pub k: ArrayView2<'a, f32>,
-    /// Values (n × d_k).
+    /// Values (n_k × d_k).
     pub v: ArrayView2<'a, f32>,
+    /// A cross-attention head's key side: its tokens and the sequence K and V were projected
+    /// from (an encoder's output, n_k × d_model); `None` for self-attention.
+    pub keys: Option<(&'a [String], ArrayView2<'a, f32>)>,
     /// Which head of how many (seeded score parameters are per head).
     pub head: usize,
     /// Heads in the layer.
@@ -39,10 +43,17 @@ pub struct LabHead<'a> {
 /// concat and output are the head's context.
 pub fn lab_trace(h: LabHead<'_>, spec: &Spec, backend: Backend) -> Result<Trace, CoreError> {
     let (n, d_k) = h.q.dim();
-    if h.k.dim() != (n, d_k) || h.v.dim() != (n, d_k) || h.tokens.len() != n || h.x.nrows() != n {
+    let (tokens_k, x_k) = h.keys.unwrap_or((h.tokens, h.x));
+    let n_k = tokens_k.len();
+    if h.k.dim() != (n_k, d_k)
+        || h.v.dim() != (n_k, d_k)
+        || h.tokens.len() != n
+        || h.x.nrows() != n
+        || x_k.nrows() != n_k
+    {
         return Err(CoreError::Shape {
             what: "lab head".into(),
-            expected: format!("Q, K, V of {n}×{d_k} and {n} tokens"),
+            expected: format!("Q of {n}×{d_k}, K, V of {n_k}×{d_k}, {n} and {n_k} tokens"),
             got: format!(
                 "K {:?}, V {:?}, {} tokens, X {:?}",
                 h.k.dim(),
@@ -52,7 +63,7 @@ pub fn lab_trace(h: LabHead<'_>, spec: &Spec, backend: Backend) -> Result<Trace,
             ),
         });
     }
-    let cfg = head_config(spec, h.head, h.heads.max(1), d_k, n)?;
+    let cfg = head_config(spec, h.head, h.heads.max(1), d_k, n_k)?;
     // Luong's local-p may predict its centre from the layer input X (`local_p_source`).
     let t = attend_head_with_input(backend, h.q, h.k, h.v, Some(h.x), &cfg);
     let mechanism = Mechanism {
@@ -66,10 +77,10 @@ pub fn lab_trace(h: LabHead<'_>, spec: &Spec, backend: Backend) -> Result<Trace,
     Ok(Trace {
         version: 1,
         tokens_q: h.tokens.to_vec(),
-        tokens_k: h.tokens.to_vec(),
+        tokens_k: tokens_k.to_vec(),
         truncated_q: None,
         truncated_k: None,
-        self_attention: true,
+        self_attention: h.keys.is_none(),
         d_model: h.x.ncols(),
         heads: 1,
         d_k,
@@ -78,7 +89,7 @@ pub fn lab_trace(h: LabHead<'_>, spec: &Spec, backend: Backend) -> Result<Trace,
         mechanism,
         kernel: backend.name().to_owned(),
         x_q: h.x.to_owned(),
-        x_k: h.x.to_owned(),
+        x_k: x_k.to_owned(),
         w_q: ndarray::Array2::zeros((0, 0)),
         w_k: ndarray::Array2::zeros((0, 0)),
         w_v: ndarray::Array2::zeros((0, 0)),

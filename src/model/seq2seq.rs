@@ -333,6 +333,8 @@ pub struct Seq2Seq {
 pub struct Seq2SeqRun {
     /// Model name.
     pub model: String,
+    /// config.json's model_type.
+    pub model_type: String,
     /// Source tokens (the encoder's input, with the tokenizer's special tokens).
     pub source: Vec<TokenInfo>,
     /// The decoder's inputs: the start token, then the target's tokens.
@@ -427,6 +429,65 @@ impl Seq2SeqRun {
             }
         }
         out
+    }
+}
+
+impl Seq2SeqRun {
+    /// One head re-run by the core (`core::lab`) on its real Q, K and V with `score` (and the
+    /// kind's mask: causal for the decoder's self-attention): the step-through's numbers. A
+    /// cross head reads queries from the decoder and keys and values from the encoder output,
+    /// n_q ≠ n_k; with the scaled dot product it reproduces the model's own probabilities.
+    pub fn head_trace(
+        &self,
+        kind: AttnKind,
+        layer: usize,
+        head: usize,
+        score: crate::core::ScoreKind,
+    ) -> Result<crate::core::Trace, ModelError> {
+        use crate::core::lab::{LabHead, lab_trace};
+        let missing = |what: &str| ModelError::Invalid {
+            what: "head_trace",
+            message: format!("{} layer {layer} head {head}: no {what}", kind.key()),
+        };
+        let run = self
+            .layers(kind)
+            .get(layer)
+            .copied()
+            .ok_or_else(|| missing("layer"))?;
+        let cap = run.head(head).ok_or_else(|| missing("head"))?;
+        let (rows, cols) = self.labels(kind);
+        let spec = crate::core::Spec {
+            score,
+            causal: kind == AttnKind::Decoder,
+            ..crate::core::Spec::default()
+        };
+        let real = crate::core::mechanism::Mechanism {
+            source: crate::core::mechanism::Source::Model {
+                family: self.model_type.clone(),
+                layer,
+            },
+            pre_norm: None,
+            qkv_bias: true,
+            ..crate::core::mechanism::Mechanism::of_spec(&spec)
+        };
+        let keys = (kind == AttnKind::Cross).then(|| (cols.as_slice(), self.encoder_out.view()));
+        let input = LabHead {
+            tokens: &rows,
+            x: run.input.view(),
+            q: cap.q.view(),
+            k: cap.k.view(),
+            v: cap.v.view(),
+            keys,
+            head,
+            heads: run.heads.len().max(1),
+            real: &real,
+        };
+        lab_trace(input, &spec, crate::core::kernels::Backend::best()).map_err(|e| {
+            ModelError::Invalid {
+                what: "head_trace",
+                message: e.to_string(),
+            }
+        })
     }
 }
 
@@ -718,6 +779,7 @@ impl Seq2Seq {
         let logits_last = self.logits(&last)?;
         Ok(Seq2SeqRun {
             model: self.name.clone(),
+            model_type: self.config.model_type.clone(),
             source,
             target,
             encoder,

@@ -56,6 +56,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     step_ui(app, ui, &out);
                     ui.separator();
                     grid_ui(app, ui, &out);
+                    ui.separator();
+                    stepthrough_ui(app, ui, &out);
                 });
         });
         ui.separator();
@@ -267,6 +269,147 @@ fn cross_row_ui(ui: &mut egui::Ui, row: &[f32], cols: &[String]) {
     if let Some(pos) = resp.hover_pos() {
         let j = (((pos.x - rect.left()) / slot) as usize).min(n - 1);
         resp.on_hover_text(format!("«{}» #{j}: {:.4}", cols[j], row[j]));
+    }
+}
+
+/// The focused head's row, step by step, as the core computes it on the head's real Q, K and
+/// V (for a cross head: Q from the decoder, K and V from the encoder output), through the
+/// model's scaled dot product or another score function (the lab).
+fn stepthrough_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    let s = app.state.tr.clone();
+    if s.aggregate.is_some() {
+        return;
+    }
+    let (group, _) = kind_msgs(s.kind);
+    ui.label(
+        RichText::new(format!(
+            "{} · {} {} · {} {}",
+            t(Msg::TrStepThrough),
+            t(Msg::Layer),
+            s.layer,
+            t(Msg::Head),
+            s.head
+        ))
+        .strong(),
+    );
+    ui.label(RichText::new(t(group)).weak().small());
+    ui.horizontal(|ui| {
+        let l = ui.label(t(Msg::Score));
+        egui::ComboBox::from_id_salt("translate_score")
+            .selected_text(t(crate::app::describe::score_msg(s.score)))
+            .show_ui(ui, |ui| {
+                for k in crate::core::ScoreKind::ALL {
+                    ui.selectable_value(
+                        &mut app.state.tr.score,
+                        k,
+                        t(crate::app::describe::score_msg(k)),
+                    );
+                }
+            })
+            .response
+            .labelled_by(l.id);
+    });
+    let want = (
+        app.translator.run_generation(),
+        s.kind,
+        s.layer,
+        s.head,
+        s.score,
+    );
+    let Some((key, trace)) = app.translator.lab_trace.clone() else {
+        ui.spinner();
+        return;
+    };
+    if key != want {
+        ui.spinner();
+        return;
+    }
+    let Some(h) = trace.head_traces.first() else {
+        return;
+    };
+    let i = match s.kind {
+        AttnKind::Encoder => 0,
+        _ => s.step.min(h.weights.nrows().saturating_sub(1)),
+    };
+    let (rows, cols) = (&trace.tokens_q, &trace.tokens_k);
+    let f = |step| crate::app::describe::formula(step, &trace);
+    use crate::core::Step;
+    let q_src = if s.kind == AttnKind::Cross {
+        t(Msg::TrQFromDecoder)
+    } else {
+        t(Msg::TrQkvSame)
+    };
+    ui.label(RichText::new(q_src).small());
+    let dims = |v: ndarray::ArrayView1<f32>| {
+        let shown: Vec<String> = v.iter().take(6).map(|x| format!("{x:.3}")).collect();
+        let more = if v.len() > 6 { ", …" } else { "" };
+        format!("[{}{more}]", shown.join(", "))
+    };
+    ui.label(
+        RichText::new(format!(
+            "q{i} («{}») = {}",
+            rows.get(i).map_or("", String::as_str),
+            dims(h.q.row(i))
+        ))
+        .monospace()
+        .small(),
+    );
+    for step in [Step::Scores, Step::Scale, Step::Mask, Step::Softmax] {
+        ui.label(RichText::new(f(step)).monospace().small());
+    }
+    egui::Grid::new("translate_arith")
+        .striped(true)
+        .num_columns(4)
+        .show(ui, |ui| {
+            for head in ["j", "sᵢⱼ", "s′ᵢⱼ", "pᵢⱼ"] {
+                ui.label(RichText::new(head).small().strong());
+            }
+            ui.end_row();
+            for (j, c) in cols.iter().enumerate() {
+                let p = h.weights[[i, j]];
+                ui.label(RichText::new(format!("{j} «{c}»")).monospace().small());
+                ui.label(RichText::new(format!("{:.3}", h.raw_scores[[i, j]])).small());
+                let z = h.logits[[i, j]];
+                ui.label(
+                    RichText::new(if z.is_finite() {
+                        format!("{z:.3}")
+                    } else {
+                        "−∞".into()
+                    })
+                    .small(),
+                );
+                let text = RichText::new(format!("{p:.3}")).small();
+                ui.label(if p >= 0.3 {
+                    text.strong().color(MARK)
+                } else {
+                    text
+                });
+                ui.end_row();
+            }
+        });
+    ui.label(RichText::new(f(Step::WeightedSum)).monospace().small());
+    ui.label(
+        RichText::new(format!("o{i} = {}", dims(h.context.row(i))))
+            .monospace()
+            .small(),
+    );
+    // How far this score function's row is from the model's own.
+    if let Some(model) = out.run.probs(s.kind, s.layer, s.head) {
+        let d = h
+            .weights
+            .row(i)
+            .iter()
+            .zip(model.row(i))
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        let msg = if s.score == crate::core::ScoreKind::ScaledDot {
+            format!("{} (max |Δp| = {d:.1e})", t(Msg::TrSameAsModel))
+        } else {
+            format!("{} max |Δp| = {d:.3}", t(Msg::TrVsModel))
+        };
+        ui.label(RichText::new(msg).small().weak());
     }
 }
 
