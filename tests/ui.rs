@@ -1047,6 +1047,17 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     h.step();
     assert_eq!(h.state().state.tr.aggregate, Some(Aggregate::Max));
     h.get_by_label_contains("Cross-attention (target × source) · max of all heads");
+    // The same pair through the toy cross-attention (the toy-vs-trained lesson).
+    h.get_by_label("Compare with the toy ▸").click();
+    h.step();
+    settle(&mut h);
+    assert_eq!(h.state().state.view, View::Heatmap);
+    let toy = h.state().trace.clone().unwrap();
+    assert_eq!(toy.tokens_q.concat(), "2021年3月5日");
+    assert!(!toy.self_attention);
+    assert_eq!(toy.tokens_k.concat().replace(' ', ""), "March5,2021");
+    h.state_mut().state.view = View::Translate;
+    settle(&mut h);
     // A typed target: teacher forcing on it, no translation.
     h.state_mut().state.tr.target = "2021年3月5日".into();
     settle(&mut h);

@@ -374,6 +374,23 @@ LESSONS = [
         "target": {"text": "I love Beijing ."}, "source": {"text": "我爱北京。"},
         "tokenizer": "words", "d_model": 8, "seed": 42, "heads": 1, "score": "additive",
     }),
+    ("toy_vs_trained_cross", {
+        "title": "Cross-attention: toy vs trained / 交叉注意力：玩具与训练好的模型",
+        "description": "The tiny translator's own pair, March 5, 2021 -> 2021年3月5日, through "
+                       "cross-attention with seeded toy embeddings and projections: the Chinese "
+                       "target characters query the English source characters. Nothing was "
+                       "learned, so the weights follow chance similarities of random vectors. "
+                       "Then open the Translate tab: the trained model's cross head (decoder "
+                       "layer 1, head 1) looks at the year while writing it first, at M while "
+                       "writing 3 (March) and at 5 while writing the day: alignment learned "
+                       "from data. / 小翻译模型自己的句对 March 5, 2021 -> 2021年3月5日，这里用"
+                       "种子生成的玩具嵌入和投影做交叉注意力：中文目标字符向英文源字符查询。"
+                       "没有经过训练，权重只反映随机向量之间偶然的相似。再打开“翻译”标签页："
+                       "训练好的模型的交叉注意力头（解码器第 1 层第 1 个头）在先写年份时看源句末"
+                       "尾的年份，写 3（三月）时看 M，写日期时看 5：这是从数据中学到的对齐。",
+        "target": {"text": "2021年3月5日"}, "source": {"text": "March 5, 2021"},
+        "tokenizer": "chars", "d_model": 8, "seed": 42, "heads": 1, "score": "scaled_dot",
+    }),
     ("gpt_causal", {
         "title": "GPT-style causal self-attention / GPT 式因果自注意力",
         "description": "A decoder only looks back: with the causal mask token i sees keys "

@@ -40,6 +40,14 @@ pub enum Command {
     OpenSpec,
     /// Load a built-in lesson by index.
     LoadLesson(usize),
+    /// The toy-vs-trained lesson on the Translate tab's own source and target (the toy's
+    /// cross-attention over the same characters).
+    CompareWithToy {
+        /// Target (the toy's queries).
+        target: String,
+        /// Source (the toy's keys and values).
+        source: String,
+    },
     /// Open a model folder (a dialog when `None`).
     OpenModel(Option<PathBuf>),
     /// Pick a GGUF file and load it.
@@ -164,6 +172,9 @@ impl AttnApp {
                             self.state.lesson = Some(lesson.name.to_owned());
                             self.state.step = Step::Embed;
                             self.state.row = 0;
+                            if self.state.view == View::Translate {
+                                self.state.view = View::Heatmap;
+                            }
                             self.info(format!("{} {title}", self.t(Msg::Opened)));
                         }
                         Err(e) => self.fail(format!("{} {title}: {e}", self.t(Msg::OpenFailed))),
@@ -189,6 +200,23 @@ impl AttnApp {
                         self.state.view = View::Model;
                     }
                     self.start_model_load(ctx, crate::model::resolve_dir(&p));
+                }
+            }
+            Command::CompareWithToy { target, source } => {
+                let found = LESSONS.iter().find(|l| l.name == "toy_vs_trained_cross");
+                if let Some(l) = found
+                    && let Ok(mut spec) = l.spec()
+                {
+                    spec.target.text = Some(target);
+                    spec.source = Some(crate::core::Sequence {
+                        text: Some(source),
+                        ..Default::default()
+                    });
+                    self.state.load_spec(&spec);
+                    self.state.lesson = Some(l.name.to_owned());
+                    self.state.step = Step::Softmax;
+                    self.state.row = 0;
+                    self.state.view = View::Heatmap;
                 }
             }
             Command::OpenGguf => {

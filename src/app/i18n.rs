@@ -263,6 +263,8 @@ messages! {
     TrAggMax => "max of all heads", "所有头的最大值";
     TrAggLast => "mean of the last layer", "最后一层的平均";
     TrStep => "Step", "步骤";
+    TrCompareToy => "Compare with the toy ▸", "与玩具模型比较 ▸";
+    TrCompareToyTip => "The same source and target through the toy cross-attention (seeded random embeddings, nothing learned): the lesson 'Cross-attention: toy vs trained'.", "用玩具交叉注意力（种子生成的随机嵌入，未经训练）计算同样的源和目标：课程“交叉注意力：玩具与训练好的模型”。";
     TrStepThrough => "Step-through of the focused head", "逐步计算（当前头）";
     TrQFromDecoder => "Q: the decoder's own queries (target); K, V: projected from the encoder's output (source) — computed again by attnscope's core.", "Q：解码器自己的查询（目标）；K、V：由编码器输出（源）投影而来——由 attnscope 的核心重新计算。";
     TrQkvSame => "Q, K, V: the head's own (one sequence) — computed again by attnscope's core.", "Q、K、V：该头自己的（同一序列）——由 attnscope 的核心重新计算。";

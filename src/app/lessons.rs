@@ -30,6 +30,7 @@ pub const LESSONS: &[Lesson] = &[
     lesson!("toy_x123"),
     lesson!("wo_ai_beijing_tiananmen"),
     lesson!("translation_cross_attention"),
+    lesson!("toy_vs_trained_cross"),
     lesson!("gpt_causal"),
 ];
 

@@ -108,7 +108,7 @@ fn inputs_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 }
 
 /// Both token lists, and the translation when the model wrote it.
-fn tokens_ui(app: &AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
+fn tokens_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let run = &out.run;
@@ -141,6 +141,20 @@ fn tokens_ui(app: &AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
         ui.label(RichText::new(t(Msg::TrGreedy)).weak().small());
     } else {
         ui.label(RichText::new(t(Msg::TrTeacher)).weak().small());
+    }
+    let target = match &out.translation {
+        Some(tr_) => tr_.text.clone(),
+        None => app.state.tr.target.clone(),
+    };
+    if ui
+        .button(t(Msg::TrCompareToy))
+        .on_hover_text(t(Msg::TrCompareToyTip))
+        .clicked()
+    {
+        app.push(crate::app::Command::CompareWithToy {
+            target,
+            source: app.state.tr.source.clone(),
+        });
     }
 }
 
