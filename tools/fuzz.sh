@@ -29,7 +29,7 @@ if ! command -v cargo-fuzz > /dev/null; then
     cargo install cargo-fuzz
 fi
 export CARGO_TARGET_DIR="${FUZZ_TARGET_DIR:-$root/fuzz/target}"
-read -r -a targets <<< "${FUZZ_TARGETS:-tokenizer_json model_files cli_args spec_compute session gguf}"
+read -r -a targets <<< "${FUZZ_TARGETS:-tokenizer_json model_files seq2seq_files cli_args spec_compute session gguf}"
 
 # Extra read-only seed folders per target (libFuzzer only writes to the first corpus dir).
 seeds_of() {

@@ -43,6 +43,18 @@ pub const MAX_WEIGHT_BYTES: u64 = 16 << 30;
 /// Largest captures one forward pass may keep (8 GiB): checked before the pass runs.
 pub const MAX_RUN_BYTES: u64 = 8 << 30;
 
+/// Refuses the first (config.json field, value, cap) whose value is over its cap.
+pub(super) fn check_limits(sizes: &[(&'static str, usize, usize)]) -> Result<(), ModelError> {
+    match sizes.iter().find(|(_, value, limit)| value > limit) {
+        Some(&(field, value, limit)) => Err(ModelError::OverLimit {
+            field,
+            value,
+            limit,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Runs whose n × n scores and probabilities of all heads fit in this keep them all; longer
 /// runs keep hidden states and pooled digests (see `Model::keeps_full`).
 pub const FULL_CAPTURE_BYTES: u64 = 1 << 30;
@@ -257,16 +269,7 @@ impl ModelConfig {
                 ("intermediate_size", c.intermediate_size, MAX_INTERMEDIATE),
             ],
         };
-        for (field, value, limit) in sizes {
-            if value > limit {
-                return Err(ModelError::OverLimit {
-                    field,
-                    value,
-                    limit,
-                });
-            }
-        }
-        Ok(())
+        check_limits(&sizes)
     }
 
     fn check_bytes(&self) -> Result<(), ModelError> {

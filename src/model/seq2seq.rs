@@ -148,7 +148,7 @@ impl Seq2SeqConfig {
                 FAMILIES.join(", ")
             )));
         }
-        for (name, value, limit) in [
+        let sizes = [
             ("vocab_size", c.vocab_size, MAX_VOCAB),
             ("d_model", c.d_model, MAX_HIDDEN),
             ("encoder_layers", c.encoder_layers, MAX_LAYERS),
@@ -170,17 +170,10 @@ impl Seq2SeqConfig {
                 c.max_position_embeddings,
                 MAX_POSITIONS,
             ),
-        ] {
-            if value > limit {
-                return Err(ModelError::OverLimit {
-                    field: name,
-                    value,
-                    limit,
-                });
-            }
-            if value == 0 {
-                return Err(field(name, "must be at least 1"));
-            }
+        ];
+        super::config::check_limits(&sizes)?;
+        if let Some(&(name, _, _)) = sizes.iter().find(|s| s.1 == 0) {
+            return Err(field(name, "must be at least 1"));
         }
         for (name, heads) in [
             ("encoder_attention_heads", c.encoder_attention_heads),
@@ -614,7 +607,19 @@ impl Seq2Seq {
             });
         }
         let tokenizer = ModelTokenizer::load(&tok_path)?;
-        let mut w = Weights::load(&weights_path)?;
+        let w = Weights::load(&weights_path)?;
+        Seq2Seq::assemble(folder_name(&dir), dir, config, tokenizer, w)
+    }
+
+    /// Builds both stacks from loaded weights (every key by its checkpoint name; a missing or
+    /// misshapen one names itself).
+    pub fn assemble(
+        name: String,
+        dir: PathBuf,
+        config: Seq2SeqConfig,
+        tokenizer: ModelTokenizer,
+        mut w: Weights,
+    ) -> Result<Seq2Seq, ModelError> {
         let warnings = w
             .non_finite
             .iter()
@@ -646,7 +651,7 @@ impl Seq2Seq {
             .or(config.eos_token_id)
             .unwrap_or(0);
         Ok(Seq2Seq {
-            name: folder_name(&dir),
+            name,
             dir,
             eos: config.eos_token_id,
             decoder_start,
