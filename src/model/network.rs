@@ -1043,7 +1043,7 @@ impl Transformer {
             for (k, o) in chunk.iter_mut().enumerate() {
                 let r = c * 1024 + k;
                 let row = &head[r * d..(r + 1) * d];
-                *o = row.iter().zip(h).map(|(a, b)| a * b).sum();
+                *o = super::packed::dot_f32(Backend::best(), row, h);
             }
         });
         Ok(out)

@@ -24,6 +24,9 @@ pub struct Linear {
     pub packed: Option<std::sync::Arc<crate::model::packed::PackedRows>>,
 }
 
+/// Weights below which a one-row product runs on one thread (a task costs more than it saves).
+const GEMV_PARALLEL: usize = 1 << 18;
+
 /// Rows per parallel task of a linear map on attnscope's own kernels.
 const LINEAR_ROWS: usize = 32;
 
@@ -50,7 +53,26 @@ impl Linear {
         assert_eq!(self.w.nrows(), k, "linear map: input width");
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
-        if matches!(backend, Backend::Scalar | Backend::Portable) || n == 0 || m == 0 {
+        if n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0 {
+            // One row (a decoding step): y = Σᵢ xᵢ·W[i, :], streaming each row of W once in
+            // column blocks over the pool (a packed GEMM would first copy all of W). Each
+            // column is summed by one task in the order i = 0, 1, …, whatever the threads.
+            let block = |c0: usize, chunk: &mut [f32]| {
+                for (i, &xi) in xs[..k].iter().enumerate() {
+                    let row = &w[i * m + c0..i * m + c0 + chunk.len()];
+                    crate::model::packed::axpy_f32(backend, xi, row, chunk);
+                }
+            };
+            if k * m < GEMV_PARALLEL {
+                block(0, dst);
+            } else {
+                let threads = rayon::current_num_threads().max(1);
+                let cols = m.div_ceil(threads * 4).next_multiple_of(16).max(64);
+                dst.par_chunks_mut(cols)
+                    .enumerate()
+                    .for_each(|(c, chunk)| block(c * cols, chunk));
+            }
+        } else if matches!(backend, Backend::Scalar | Backend::Portable) || n == 0 || m == 0 {
             dst.par_chunks_mut(LINEAR_ROWS * m.max(1))
                 .enumerate()
                 .for_each(|(blk, chunk)| {
