@@ -212,6 +212,39 @@ fn best_backend_uses_simd_where_the_cpu_has_it() {
     }
 }
 
+/// A row whose scores overflowed (+∞, as 1/τ = ∞ makes them) or hold NaN has no softmax:
+/// every fast path must say so with NaN like the scalar oracle, at every length and lane
+/// position, or the "every number must be finite" check passes a made-up distribution.
+#[test]
+fn softmax_of_overflowed_or_nan_scores_is_nan_on_every_backend() {
+    for &len in &[3usize, 8, 9, 16, 17, 40, 1031] {
+        for at in [0, len / 2, len - 1] {
+            for bad in [f32::INFINITY, f32::NAN] {
+                let mut row = fill(len, len as u64);
+                row[1] = f32::NEG_INFINITY;
+                row[at] = bad;
+                row[len - 1 - at] = bad;
+                let mut want = row.clone();
+                scalar::softmax_row(&mut want);
+                if bad == f32::INFINITY {
+                    assert!(want.iter().all(|x| x.is_nan()), "oracle, len {len}");
+                }
+                for backend in Backend::supported() {
+                    let mut got = row.clone();
+                    softmax_row(backend, &mut got);
+                    for (j, (g, w)) in got.iter().zip(&want).enumerate() {
+                        assert_eq!(
+                            g.is_nan(),
+                            w.is_nan(),
+                            "{backend} len {len} bad {bad} at {at}: p[{j}] = {g}, oracle {w}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 

@@ -163,9 +163,11 @@ pub(super) unsafe fn gemm_avx512(
 #[target_feature(enable = "avx512f")]
 fn exp512(x: __m512) -> __m512 {
     let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, _mm512_set1_ps(-87.3));
+    // Clamp with x as the second operand: max/min return it when it is NaN, so a NaN
+    // score stays NaN (as the scalar oracle's `exp` does) instead of becoming e^−87.3.
     let x = _mm512_min_ps(
-        _mm512_max_ps(x, _mm512_set1_ps(-87.3)),
         _mm512_set1_ps(88.7),
+        _mm512_max_ps(_mm512_set1_ps(-87.3), x),
     );
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
@@ -351,9 +353,10 @@ pub(super) unsafe fn gemm_avx2(
 #[target_feature(enable = "avx2,fma")]
 fn exp256(x: __m256) -> __m256 {
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.3));
+    // x second, so NaN propagates (see `exp512`).
     let x = _mm256_min_ps(
-        _mm256_max_ps(x, _mm256_set1_ps(-87.3)),
         _mm256_set1_ps(88.7),
+        _mm256_max_ps(_mm256_set1_ps(-87.3), x),
     );
     let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
         x,
