@@ -18,10 +18,11 @@ fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usi
         });
 }
 
-/// The `gemm` crate through attnscope's one call site, on every rayon thread.
+/// The `gemm` crate through attnscope's one call site, on every rayon thread (what
+/// `kernels::gemm_packed` runs on AVX2 machines).
 fn crate_gemm(x: &[f32], w: &[f32], out: &mut [f32], n: usize, k: usize, m: usize) {
     let threads = rayon::current_num_threads();
-    kernels::gemm_packed(Backend::best(), threads, n, m, k, 1.0, x, k, w, m, out, m);
+    kernels::gemm_crate(threads, n, m, k, 1.0, x, k, w, m, out, m);
 }
 
 fn time(mut f: impl FnMut()) -> f64 {

@@ -164,11 +164,16 @@ pub fn gemm(
     }
 }
 
-/// [`gemm`] with the `gemm` crate's packed, cache-blocked kernels for the SIMD backends
-/// (its own runtime ISA dispatch), on `threads` rayon threads (1: the calling thread, for
-/// callers that run many products in parallel, such as heads and row blocks). The scalar and
-/// portable backends keep attnscope's own [`gemm`] on the calling thread, so the oracle path
-/// stays independent of the crate. The one place attnscope calls the crate.
+/// [`gemm`] on the fastest kernel this machine has, measured at the models' shapes
+/// (`examples/linear_shapes.rs`, BENCHMARKS.md), on `threads` rayon threads (1: the calling
+/// thread, for callers that run many products in parallel, such as heads and row blocks):
+/// - AVX-512: attnscope's own register-tiled kernel, rows split over the threads in blocks
+///   of [`ROW_BLOCK`]. The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
+///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches 197–217.
+/// - AVX2: the `gemm` crate's packed, cache-blocked kernels ([`gemm_crate`]), faster than
+///   attnscope's AVX2 kernel on the AVX2 machines measured.
+/// - scalar and portable: attnscope's own [`gemm`] on the calling thread, so the oracle path
+///   stays independent of the crate.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -187,10 +192,69 @@ pub fn gemm_packed(
     c: &mut [f32],
     ldc: usize,
 ) {
-    if matches!(backend, Backend::Scalar | Backend::Portable) || m == 0 || n == 0 || k == 0 {
-        gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-        return;
+    match backend {
+        Backend::Avx2 if m > 0 && n > 0 && k > 0 => {
+            gemm_crate(threads, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        }
+        Backend::Avx512 if threads > 1 && m > ROW_BLOCK => {
+            use rayon::prelude::*;
+            assert!(
+                fits(a.len(), m, k, lda),
+                "gemm_packed: A too short for {m}×{k}"
+            );
+            assert!(
+                fits(c.len(), m, n, ldc),
+                "gemm_packed: C too short for {m}×{n}"
+            );
+            let blocks = m.div_ceil(ROW_BLOCK);
+            c.par_chunks_mut(ROW_BLOCK * ldc)
+                .take(blocks)
+                .enumerate()
+                .for_each(|(blk, chunk)| {
+                    let i0 = blk * ROW_BLOCK;
+                    let rows = ROW_BLOCK.min(m - i0);
+                    gemm(
+                        backend,
+                        rows,
+                        n,
+                        k,
+                        alpha,
+                        &a[i0 * lda..],
+                        lda,
+                        b,
+                        ldb,
+                        chunk,
+                        ldc,
+                    );
+                });
+        }
+        _ => gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc),
     }
+}
+
+/// Rows of C per task when [`gemm_packed`] splits attnscope's own kernel over threads.
+pub const ROW_BLOCK: usize = 32;
+
+/// C = α·A·B (shapes and strides as [`gemm`]) on the `gemm` crate, on `threads` rayon
+/// threads: the one place attnscope calls the crate.
+///
+/// # Panics
+/// As [`gemm`], and when m, n or k is 0.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_crate(
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(m > 0 && n > 0 && k > 0, "gemm_crate: empty product");
     assert!(
         fits(a.len(), m, k, lda),
         "gemm_packed: A too short for {m}×{k}"
@@ -203,9 +267,9 @@ pub fn gemm_packed(
         fits(c.len(), m, n, ldc),
         "gemm_packed: C too short for {m}×{n}"
     );
-    // SAFETY: the asserts above (m, n, k > 0 here) keep every read of A (m rows of k at stride lda), B (k rows
-    // of n at stride ldb) and write of C (m rows of n at stride ldc) inside its slice; C is a
-    // `&mut` borrow, so it aliases neither A nor B.
+    // SAFETY: the asserts above (m, n, k > 0) keep every read of A (m rows of k at stride
+    // lda), B (k rows of n at stride ldb) and write of C (m rows of n at stride ldc) inside
+    // its slice; C is a `&mut` borrow, so it aliases neither A nor B.
     unsafe {
         ::gemm::gemm(
             m,

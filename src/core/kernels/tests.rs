@@ -212,6 +212,51 @@ fn best_backend_uses_simd_where_the_cpu_has_it() {
     }
 }
 
+/// The dispatching product the model and the fused kernel run on (the `gemm` crate on AVX2,
+/// attnscope's own kernel split in row blocks on AVX-512) equals the scalar oracle on one
+/// thread and on several, with strides wider than the matrices and a C longer than its m
+/// rows (the attention blocks write into a slice of the whole context), and leaves the rows
+/// after m alone.
+#[test]
+fn gemm_packed_matches_scalar_threaded_and_strided() {
+    for backend in Backend::supported() {
+        for &(m, n, k) in &[
+            (1usize, 5usize, 3usize),
+            (31, 17, 9),
+            (33, 64, 64),
+            (97, 130, 65),
+            (200, 7, 129),
+        ] {
+            let (lda, ldb, ldc) = (k + 3, n + 2, n + 5);
+            let a = fill(m * lda, 3 + m as u64);
+            let b = fill(k * ldb, 4 + n as u64);
+            let extra = 2 * ldc;
+            let mut want = vec![9.0; m * ldc + extra];
+            scalar::gemm(m, n, k, 0.25, &a, lda, &b, ldb, &mut want, ldc);
+            for threads in [1, 2, 3] {
+                let mut got = vec![9.0; m * ldc + extra];
+                gemm_packed(
+                    backend, threads, m, n, k, 0.25, &a, lda, &b, ldb, &mut got, ldc,
+                );
+                for i in 0..m {
+                    assert_close(
+                        &format!(
+                            "{backend} gemm_packed m={m} n={n} k={k} threads={threads} row {i}"
+                        ),
+                        &got[i * ldc..i * ldc + n],
+                        &want[i * ldc..i * ldc + n],
+                        1e-5 * k as f32,
+                    );
+                }
+                assert!(
+                    got[m * ldc..].iter().all(|&x| x == 9.0),
+                    "{backend}: wrote past row m"
+                );
+            }
+        }
+    }
+}
+
 /// A row whose scores overflowed (+∞, as 1/τ = ∞ makes them) or hold NaN has no softmax:
 /// every fast path must say so with NaN like the scalar oracle, at every length and lane
 /// position, or the "every number must be finite" check passes a made-up distribution.
