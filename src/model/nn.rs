@@ -42,7 +42,9 @@ impl Linear {
             let row = x.row(0).to_vec();
             let mut out = Array2::zeros((1, p.rows()));
             p.gemv(backend, &row, out.as_slice_mut().expect("fresh array"));
-            out += &self.b;
+            if self.b.iter().any(|&b| b != 0.0) {
+                out += &self.b;
+            }
             return out;
         }
         let (n, k) = x.dim();
@@ -84,7 +86,10 @@ impl Linear {
             let threads = rayon::current_num_threads();
             kernels::gemm_packed(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
         }
-        out += &self.b;
+        // Llama-style maps have no bias (zeros here): skip a pass over the output.
+        if self.b.iter().any(|&b| b != 0.0) {
+            out += &self.b;
+        }
         out
     }
 }
@@ -278,7 +283,7 @@ pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
     data.par_chunks_mut(4096).for_each(|c| match name {
         "gelu" => gelu_erf_slice(backend, c),
         "relu" => map_slice(c, |v| v.max(0.0)),
-        "silu" | "swish" => map_slice(c, silu),
+        "silu" | "swish" => kernels::silu(backend, c),
         _ => map_slice(c, gelu_tanh),
     });
 }

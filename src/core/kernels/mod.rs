@@ -299,6 +299,28 @@ pub fn gemm_crate(
     }
 }
 
+/// SiLU in place, xᵢ ← xᵢ·σ(xᵢ) = xᵢ / (1 + e^−xᵢ) (Llama's MLP activation), with the
+/// softmax's vector exp on the SIMD backends (within a few ulp of libm's; NaN stays NaN).
+pub fn silu(backend: Backend, x: &mut [f32]) {
+    match backend {
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx512 if backend.is_supported() => {
+            // SAFETY: AVX-512F was detected just above.
+            unsafe { x86::silu_avx512(x) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Backend::Avx2 if backend.is_supported() => {
+            // SAFETY: AVX2 and FMA were detected just above.
+            unsafe { x86::silu_avx2(x) }
+        }
+        _ => {
+            for v in x {
+                *v /= 1.0 + (-*v).exp();
+            }
+        }
+    }
+}
+
 /// Numerically stable softmax of one row, in place: xᵢ ← exp(xᵢ − max) / Σ exp(x − max).
 ///
 /// −∞ entries are masked keys and come out exactly 0. A row that is entirely −∞ (or empty)
