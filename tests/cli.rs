@@ -443,7 +443,7 @@ fn huge_sizes_in_a_spec_are_refused_before_anything_is_allocated() {
         ),
         (
             r#"{"target": {"text": "a b"}, "window": 9223372036854775807}"#.into(),
-            vec!["window = 9223372036854775807", "limit of 2048"],
+            vec!["window = 9223372036854775807", "limit of 4096"],
         ),
         (
             r#"{"target": {"text": "a b"}, "span": "local_m", "local_d": 1000000000000000}"#.into(),
@@ -451,7 +451,7 @@ fn huge_sizes_in_a_spec_are_refused_before_anything_is_allocated() {
         ),
         (
             r#"{"target": {"text": "a b"}, "max_tokens": 18446744073709551615}"#.into(),
-            vec!["max_tokens = 18446744073709551615", "limit of 2048"],
+            vec!["max_tokens = 18446744073709551615", "limit of 4096"],
         ),
         (
             r#"{"target": {"text": "a b"}, "max_tokens": 18446744073709551616}"#.into(),

@@ -360,6 +360,7 @@ pub fn attend_head_with_input(
         k_unrotated: None,
         row_stats,
         summary,
+        overview: None,
     }
 }
 

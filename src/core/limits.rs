@@ -65,6 +65,26 @@ impl TraceSize {
             + 2 * d_k;
         4 * (global + h * per_head)
     }
+
+    /// Bytes of the n × n matrices (scores, scaled, logits, weights, mask) of one head.
+    pub fn head_matrix_bytes(&self) -> u128 {
+        let (n_q, n_k) = (self.n_q as u128, self.n_k as u128);
+        4 * (4 * n_q * n_k + n_q * n_k / 4)
+    }
+
+    /// Estimated peak bytes of a lean trace: the whole trace without any head's n × n
+    /// matrices, plus those of the `kept` heads and of the `in_flight` heads being computed,
+    /// plus every head's overview (≤ 256² floats) and row statistics.
+    pub fn lean_bytes(&self, kept: usize, in_flight: usize) -> u128 {
+        let h = self.heads as u128;
+        let side = super::pool::OVERVIEW_SIDE as u128;
+        let small = self.bytes() - h * self.head_matrix_bytes();
+        let overview = (self.n_q as u128).min(side) * (self.n_k as u128).min(side);
+        let stats = 4 * self.n_q as u128;
+        small
+            + (kept.min(self.heads) + in_flight.min(self.heads)) as u128 * self.head_matrix_bytes()
+            + h * 4 * (overview + stats)
+    }
 }
 
 /// Formats a byte count the way people read it: "512 B", "3.5 MiB", "64 GiB", "2.0e3 EiB".
@@ -96,6 +116,43 @@ pub fn human_bytes_f64(bytes: f64) -> String {
 /// `budget_bytes`, without allocating anything proportional to them (text is tokenized,
 /// which costs what the text itself costs). Returns the sizes on success.
 pub fn check_spec(spec: &Spec, budget_bytes: u64) -> Result<TraceSize, CoreError> {
+    let size = sizes(spec)?;
+    within(&size, size.bytes(), budget_bytes)
+}
+
+/// [`check_spec`] for a lean trace ([`compute_lean`](super::pipeline::compute_lean)) that
+/// keeps the n × n matrices of `kept` heads and computes `in_flight` heads at a time.
+pub fn check_spec_lean(
+    spec: &Spec,
+    budget_bytes: u64,
+    kept: usize,
+    in_flight: usize,
+) -> Result<TraceSize, CoreError> {
+    let size = sizes(spec)?;
+    within(&size, size.lean_bytes(kept, in_flight), budget_bytes)
+}
+
+/// `size` if `bytes` fits the budget, else the error that says how much it needed.
+fn within(size: &TraceSize, bytes: u128, budget_bytes: u64) -> Result<TraceSize, CoreError> {
+    if bytes > u128::from(budget_bytes) {
+        let TraceSize {
+            n_q,
+            n_k,
+            d_model,
+            heads,
+            ..
+        } = *size;
+        return Err(CoreError::TooLarge {
+            what: format!("n_q = {n_q}, n_k = {n_k}, d_model = {d_model}, heads = {heads}"),
+            need: human_bytes(bytes),
+            limit: human_bytes(u128::from(budget_bytes)),
+        });
+    }
+    Ok(*size)
+}
+
+/// Every size of a spec checked against its cap (nothing allocated).
+fn sizes(spec: &Spec) -> Result<TraceSize, CoreError> {
     let heads = spec.heads_checked()?;
     if heads > MAX_HEADS {
         return Err(over("heads", heads, MAX_HEADS, String::new()));
@@ -152,22 +209,13 @@ pub fn check_spec(spec: &Spec, budget_bytes: u64) -> Result<TraceSize, CoreError
         .and_then(|l| l.iter().map(Vec::len).max())
         .unwrap_or(d_k)
         .max(d_k);
-    let size = TraceSize {
+    Ok(TraceSize {
         n_q,
         n_k,
         d_model,
         heads,
         d_a,
-    };
-    let bytes = size.bytes();
-    if bytes > u128::from(budget_bytes) {
-        return Err(CoreError::TooLarge {
-            what: format!("n_q = {n_q}, n_k = {n_k}, d_model = {d_model}, heads = {heads}"),
-            need: human_bytes(bytes),
-            limit: human_bytes(u128::from(budget_bytes)),
-        });
-    }
-    Ok(size)
+    })
 }
 
 /// Width of explicit vectors (the longest row, so a ragged list is not under-counted).

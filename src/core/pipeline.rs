@@ -16,7 +16,9 @@ use super::spec::{
     Spec, check_finite, rows_to_array,
 };
 use super::tokenize::Tokenizer;
-use super::trace::Trace;
+use super::limits::MAX_TRACE_BYTES;
+use super::pool::{OVERVIEW_SIDE, PoolMethod, pool};
+use super::trace::{HeadTrace, Trace};
 
 /// d_model for text when the spec does not give one.
 pub const DEFAULT_D_MODEL: usize = 8;
@@ -458,6 +460,74 @@ pub fn compute_with_budget(
     budget_bytes: u64,
 ) -> Result<Trace, CoreError> {
     super::limits::check_spec(spec, budget_bytes)?;
+    compute_checked(spec, backend, None)
+}
+
+/// A full trace of `spec` would hold this many bytes or more: the app computes it lean
+/// ([`compute_lean`]) instead, keeping the n × n matrices of the focused head only.
+pub const LEAN_ABOVE_BYTES: u64 = 1 << 30;
+
+/// Whether a full trace of `spec` would pass [`LEAN_ABOVE_BYTES`] (an invalid spec: no; its
+/// compute reports the problem).
+pub fn wants_lean(spec: &Spec) -> bool {
+    super::limits::check_spec(spec, LEAN_ABOVE_BYTES)
+        .is_err_and(|e| matches!(e, CoreError::TooLarge { .. }))
+}
+
+/// The trace of `spec` keeping the n × n matrices (scores, scaled, logits, mask, weights)
+/// of the heads in `keep` only. Every head is still computed in full, one per thread at a
+/// time, and keeps its Q, K, V, context, row statistics, summary and a max-pooled overview
+/// of its weights, so memory grows with n² for `keep` and the heads in flight, not for all
+/// heads. [`open_head`] recomputes any other head's matrices; everything else (concat,
+/// output) is the full trace's, bit for bit.
+pub fn compute_lean(spec: &Spec, backend: Backend, keep: &[usize]) -> Result<Trace, CoreError> {
+    let in_flight = rayon::current_num_threads().max(1);
+    super::limits::check_spec_lean(spec, MAX_TRACE_BYTES, keep.len(), in_flight)?;
+    compute_checked(spec, backend, Some(keep))
+}
+
+/// Head `head` of a lean trace of `spec` with all its matrices, recomputed from the Q, K, V
+/// the trace kept: the same arithmetic as [`compute_with`], so the same bits.
+pub fn open_head(
+    spec: &Spec,
+    backend: Backend,
+    trace: &Trace,
+    head: usize,
+) -> Result<HeadTrace, CoreError> {
+    let t = trace.head_traces.get(head).ok_or_else(|| {
+        CoreError::invalid("head", format!("the trace has {} heads", trace.heads))
+    })?;
+    let cfg = head_config(spec, head, trace.heads, trace.d_k, trace.n_k())?;
+    Ok(attend_head_with_input(
+        backend,
+        t.q.view(),
+        t.k.view(),
+        t.v.view(),
+        Some(trace.x_q.view()),
+        &cfg,
+    ))
+}
+
+/// Drops a computed head's n × n matrices, keeping a max-pooled overview of its weights.
+fn thin(t: &mut HeadTrace) {
+    t.overview = Some(pool(
+        t.weights.view(),
+        OVERVIEW_SIDE,
+        PoolMethod::Max,
+    ));
+    for m in [&mut t.raw_scores, &mut t.scaled, &mut t.logits, &mut t.weights] {
+        *m = Array2::zeros((0, 0));
+    }
+    t.allowed = Array2::from_elem((0, 0), false);
+}
+
+/// The pipeline of a spec whose sizes were checked; `keep`: lean, with the matrices of
+/// these heads only.
+fn compute_checked(
+    spec: &Spec,
+    backend: Backend,
+    keep: Option<&[usize]>,
+) -> Result<Trace, CoreError> {
     let heads = spec.heads_checked()?;
     // step: embed
     let tq = embed(
@@ -499,7 +569,7 @@ pub fn compute_with_budget(
         check_finite(name, m)?;
     }
     // steps: scores … weighted sum, per head in parallel
-    let head_traces: Vec<_> = configs
+    let head_traces: Vec<HeadTrace> = configs
         .par_iter()
         .enumerate()
         .map(|(h, cfg)| {
@@ -508,26 +578,28 @@ pub fn compute_with_budget(
                 head_columns(&k, h, d_k),
                 head_columns(&v, h, d_k),
             );
-            attend_head_with_input(
+            let mut t = attend_head_with_input(
                 backend,
                 qh.view(),
                 kh.view(),
                 vh.view(),
                 Some(tq.x.view()),
                 cfg,
-            )
+            );
+            // Finite inputs can still overflow f32 on the way (q·k of huge vectors, a huge
+            // score_scale, a tiny τ whose 1/τ is ∞): refuse rather than hand out NaN weights.
+            check_finite(
+                &format!(
+                    "head {h}'s weights (its scores overflow f32: lower the inputs or score_scale, or raise τ)"
+                ),
+                &t.weights,
+            )?;
+            if keep.is_some_and(|k| !k.contains(&h)) {
+                thin(&mut t);
+            }
+            Ok(t)
         })
-        .collect();
-    // Finite inputs can still overflow f32 on the way (q·k of huge vectors, a huge
-    // score_scale, a tiny τ whose 1/τ is ∞): refuse rather than hand out NaN weights.
-    for (h, t) in head_traces.iter().enumerate() {
-        check_finite(
-            &format!(
-                "head {h}'s weights (its scores overflow f32: lower the inputs or score_scale, or raise τ)"
-            ),
-            &t.weights,
-        )?;
-    }
+        .collect::<Result<_, CoreError>>()?;
     // steps: concat, output projection
     let contexts: Vec<_> = head_traces.iter().map(|t| &t.context).collect();
     let concat = concat_heads(&contexts);
@@ -575,6 +647,58 @@ mod tests {
             heads: 2,
             ..Spec::for_text("the cat sat on the mat")
         }
+    }
+
+    /// A lean trace is the full trace without the other heads' n × n matrices: the kept
+    /// head, Q, K, V, contexts, statistics, concat and output are the same bits; the other
+    /// heads carry the max-pooled overview of their weights; reopening a head gives exactly
+    /// the full trace's head. Over 256 tokens, so the overview really pools.
+    #[test]
+    fn lean_trace_keeps_one_head_and_reopens_the_others_bit_for_bit() {
+        let words: Vec<String> = (0..300).map(|i| format!("w{}", i % 37)).collect();
+        for (score, causal) in [(ScoreKind::ScaledDot, true), (ScoreKind::Additive, false)] {
+            let spec = Spec {
+                heads: 3,
+                d_model: Some(12),
+                score,
+                causal,
+                ..Spec::for_text(&words.join(" "))
+            };
+            let backend = Backend::best();
+            let full = compute_with(&spec, backend).unwrap();
+            let lean = compute_lean(&spec, backend, &[1]).unwrap();
+            assert_eq!(lean.n_q(), 300);
+            assert_eq!(lean.concat, full.concat);
+            assert_eq!(lean.output, full.output);
+            assert_eq!(lean.head_traces[1], full.head_traces[1]);
+            for h in [0, 2] {
+                let (l, f) = (&lean.head_traces[h], &full.head_traces[h]);
+                assert!(!lean.has_matrices(h) && full.has_matrices(h));
+                assert_eq!((&l.q, &l.k, &l.v, &l.context), (&f.q, &f.k, &f.v, &f.context));
+                assert_eq!((&l.row_stats, &l.summary), (&f.row_stats, &f.summary));
+                let o = l.overview.as_ref().expect("a thinned head has an overview");
+                assert_eq!(o, &pool(f.weights.view(), OVERVIEW_SIDE, PoolMethod::Max));
+                assert_eq!(o.values.dim(), (256, 256));
+                assert_eq!(open_head(&spec, backend, &lean, h).unwrap(), *f);
+            }
+        }
+    }
+
+    /// 12 heads at 4,096 tokens: the full trace (3.3 GB of n × n matrices) is over the lean
+    /// threshold, and the lean one (the focused head and two in flight) is well under it.
+    #[test]
+    fn toy_4096_tokens_is_lean_and_fits() {
+        let words = vec!["w"; 4096].join(" ");
+        let spec = Spec {
+            heads: 12,
+            d_model: Some(96),
+            ..Spec::for_text(&words)
+        };
+        assert!(wants_lean(&spec));
+        let size = crate::core::limits::check_spec_lean(&spec, u64::MAX, 1, 2).unwrap();
+        assert!(size.bytes() > 3 << 30, "{}", size.bytes());
+        assert!(size.lean_bytes(1, 2) < 900 << 20, "{}", size.lean_bytes(1, 2));
+        assert!(!wants_lean(&Spec::for_text("the cat sat on the mat")));
     }
 
     #[test]

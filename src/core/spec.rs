@@ -12,8 +12,11 @@ use super::tokenize::Tokenizer;
 /// A matrix as JSON writes it: a list of rows.
 pub type Rows = Vec<Vec<f32>>;
 
-/// Longest sequence the core materialises (n² scores per head are kept for every step).
-pub const MAX_TOKENS: usize = 2048;
+/// Longest sequence the core computes. Above [`LEAN_ABOVE_BYTES`](super::pipeline::LEAN_ABOVE_BYTES)
+/// of n × n matrices the app keeps them for the focused head only
+/// ([`compute_lean`](super::pipeline::compute_lean)); 12 heads at 4,096 tokens would hold
+/// 3.3 GB in full.
+pub const MAX_TOKENS: usize = 4096;
 
 /// One input sequence: typed text (toy embeddings) or explicit vectors.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

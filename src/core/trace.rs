@@ -252,6 +252,11 @@ pub struct HeadTrace {
     pub row_stats: RowStats,
     /// Head-level means.
     pub summary: HeadSummary,
+    /// A lean trace's head without its n × n matrices (see
+    /// [`compute_lean`](super::pipeline::compute_lean)): its weights max-pooled to at most
+    /// [`OVERVIEW_SIDE`](super::pool::OVERVIEW_SIDE)², for thumbnails. Not serialised.
+    #[serde(skip)]
+    pub overview: Option<super::pool::Pooled>,
 }
 
 /// What a local-p head used: the predictor's input uᵢ and sizes, the half width D and σ.

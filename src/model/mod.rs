@@ -711,6 +711,7 @@ impl ModelRun {
                         k_unrotated: h.k_pre_rope,
                         row_stats,
                         summary,
+                        overview: None,
                     }
                 }
                 None => HeadTrace {
@@ -730,6 +731,7 @@ impl ModelRun {
                     k_unrotated: None,
                     row_stats: RowStats::default(),
                     summary: l.digests.get(h).map(|d| d.summary).unwrap_or_default(),
+                    overview: l.digests.get(h).map(|d| d.overview.clone()),
                 },
             })
             .collect::<Vec<_>>();
