@@ -784,6 +784,56 @@ fn a_long_run_opens_heads_on_demand_from_the_kept_hidden_state() {
     h.get_by_label_contains("Rollout multiplies every layer's full n × n matrices");
 }
 
+/// A toy input whose full trace would pass 1 GiB (4 heads at 4,096 tokens: 1.1 GB) is
+/// computed lean: the focused head keeps its matrices, the grid shows the others' pooled
+/// overviews and says so, and focusing another head reopens it from its kept Q, K, V with
+/// exactly the numbers the core computes.
+#[test]
+fn a_long_toy_text_keeps_the_focused_heads_matrices_and_reopens_others() {
+    use attnscope::app::heatmap::TexKey;
+    use attnscope::app::state::{ThumbScale, View};
+    use attnscope::core::pipeline::compute_lean;
+    let words: Vec<String> = (0..4096).map(|i| format!("w{}", i % 97)).collect();
+    let state = State {
+        text_q: words.join(" "),
+        heads: 4,
+        d_model: 16,
+        max_tokens: 4096,
+        view: View::Grid,
+        ..State::default()
+    };
+    let mut h = harness(state);
+    let trace = h.state().trace.clone().expect("computed");
+    assert_eq!(trace.n_q(), 4096);
+    assert!(trace.has_matrices(0));
+    assert!((1..4).all(|hd| !trace.has_matrices(hd)));
+    h.get_by_label_contains("Long input: only the focused head keeps");
+    h.step();
+    let generation = h.state().trace_generation();
+    for hd in 1..4 {
+        let key = TexKey::ToyOverview {
+            trace: generation,
+            head: hd,
+            scale: ThumbScale::Linear,
+        };
+        assert_eq!(
+            h.state().textures().size_of(key),
+            Some([256, 256]),
+            "head {hd}"
+        );
+    }
+    h.state_mut().state.head = 2;
+    h.state_mut().state.view = View::Heatmap;
+    h.step();
+    settle(&mut h);
+    let trace = h.state().trace.clone().unwrap();
+    assert!(trace.has_matrices(2) && !trace.has_matrices(0));
+    let spec = h.state().state.to_spec();
+    let want = compute_lean(&spec, attnscope::core::Backend::best(), &[2]).unwrap();
+    assert_eq!(trace.head_traces[2], want.head_traces[2]);
+    assert_eq!(trace.output, want.output);
+}
+
 /// A run estimated to need a lot of time waits for Run, with its estimate on screen.
 #[test]
 fn a_big_run_waits_for_the_go_ahead_with_its_estimate() {

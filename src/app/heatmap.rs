@@ -41,6 +41,16 @@ pub enum TexKey {
         /// Colour scale.
         scale: super::state::ThumbScale,
     },
+    /// The pooled weights of head `head` of a toy trace (generation `trace`), on a scale:
+    /// the thumbnail of a lean trace's head, or of one too big for one texture.
+    ToyOverview {
+        /// Trace generation.
+        trace: u64,
+        /// Head.
+        head: usize,
+        /// Colour scale.
+        scale: super::state::ThumbScale,
+    },
     /// The attention rollout of the run of generation `run`.
     Rollout {
         /// Run generation.

@@ -319,6 +319,8 @@ messages! {
     BigRunTime => "time about", "时间约";
     RunIt => "Run", "运行";
     OpeningHead => "Recomputing this layer from its kept hidden state, with this head's full matrices…", "正在根据保存的隐藏状态重新计算这一层，并保留该头的完整矩阵…";
+    OpeningToyHead => "Recomputing this head's matrices from its kept Q, K and V…", "正在根据保存的 Q、K、V 重新计算该头的完整矩阵…";
+    LeanToyNote => "Long input: only the focused head keeps its n × n matrices; the other heads show max-pooled overviews and are recomputed when you focus one.", "长输入：只有当前头保留完整的 n × n 矩阵；其他头显示最大池化概览，切换到某个头时再重新计算。";
     LongRunNote => "Long input: each layer keeps its hidden state, per-head statistics and a pooled overview; a head's full matrices are recomputed when you open it.", "长输入：每层只保留隐藏状态、各头统计和池化概览；打开某个头时再重新计算其完整矩阵。";
     RolloutLong => "Rollout multiplies every layer's full n × n matrices; it is shown for runs that keep them (shorter inputs).", "注意力展开需要每一层完整的 n × n 矩阵；只在保留这些矩阵的（较短）输入上显示。";
     ThumbScale => "Colour scale", "颜色刻度";

@@ -57,6 +57,9 @@ pub struct AttnApp {
     pub(super) trace_serial: u64,
     /// What the trace on screen was computed from.
     pub(super) trace_key: Option<super::work::TraceKey>,
+    /// The last toy spec asked about and whether its full trace would be too big (so the
+    /// text is tokenized for the estimate once per edit, not once per frame).
+    pub(super) lean_for: Option<(crate::core::Spec, bool)>,
     /// Layers recently opened from long runs.
     pub(super) opened: super::work::OpenedLayers,
     /// The generation on screen (running or finished).
@@ -123,6 +126,7 @@ impl AttnApp {
             whatif_on_done: false,
             gen_step_on_load: None,
             trace_key: None,
+            lean_for: None,
             opened: Default::default(),
             run_gate: Default::default(),
             run_cancel: Arc::default(),

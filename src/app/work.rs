@@ -173,6 +173,13 @@ impl RunGate {
 pub enum TraceKey {
     /// Toy embeddings or a typed matrix.
     Spec(Box<Spec>),
+    /// A toy spec too big to keep every head's matrices: a lean trace with those of `head`.
+    Lean {
+        /// The spec.
+        spec: Box<Spec>,
+        /// The head whose matrices are kept.
+        head: usize,
+    },
     /// Layer `layer` of the model run of generation `run`.
     Layer {
         /// Run generation.
@@ -233,15 +240,53 @@ impl AttnApp {
             self.submit_model_jobs(ctx);
         } else {
             let spec = self.state.to_spec();
-            self.jobs
-                .trace
-                .request(ctx, TraceKey::Spec(Box::new(spec.clone())), move || {
-                    Ok(Arc::new(crate::core::compute(&spec)?))
-                });
+            if self.lean_wanted(&spec) {
+                self.submit_lean(ctx, spec);
+            } else {
+                self.jobs
+                    .trace
+                    .request(ctx, TraceKey::Spec(Box::new(spec.clone())), move || {
+                        Ok(Arc::new(crate::core::compute(&spec)?))
+                    });
+            }
         }
         if self.busy() {
             ctx.request_repaint_after(Duration::from_millis(16));
         }
+    }
+
+    /// Whether `spec`'s full trace is over the lean threshold (asked once per spec).
+    fn lean_wanted(&mut self, spec: &Spec) -> bool {
+        if let Some((s, lean)) = &self.lean_for
+            && s == spec
+        {
+            return *lean;
+        }
+        let lean = crate::core::pipeline::wants_lean(spec);
+        self.lean_for = Some((spec.clone(), lean));
+        lean
+    }
+
+    /// A lean toy trace with the focused head's matrices: computed once per spec, then
+    /// refocused (one head reopened from its kept Q, K, V) when another head is focused.
+    fn submit_lean(&mut self, ctx: &egui::Context, spec: Spec) {
+        let heads = usize::try_from(spec.heads).unwrap_or(1).max(1);
+        let head = self.state.head.min(heads - 1);
+        let prev = self.trace.clone().filter(
+            |_| matches!(&self.trace_key, Some(TraceKey::Lean { spec: s, .. }) if **s == spec),
+        );
+        let key = TraceKey::Lean {
+            spec: Box::new(spec.clone()),
+            head,
+        };
+        self.jobs.trace.request(ctx, key, move || {
+            let backend = crate::core::Backend::best();
+            let trace = match prev {
+                Some(p) => crate::core::pipeline::refocus_lean(&spec, backend, &p, head)?,
+                None => crate::core::pipeline::compute_lean(&spec, backend, &[head])?,
+            };
+            Ok(Arc::new(trace))
+        });
     }
 
     fn submit_model_jobs(&mut self, ctx: &egui::Context) {

@@ -9,15 +9,15 @@ use super::attend::{
 };
 use super::error::CoreError;
 use super::kernels::Backend;
+use super::limits::MAX_TRACE_BYTES;
 use super::mechanism::Mechanism;
+use super::pool::{OVERVIEW_SIDE, PoolMethod, pool};
 use super::rng::{Stream, seeded_matrix, seeded_vector, sinusoidal, token_embedding};
 use super::spec::{
     LocalPSource, MAX_TOKENS, ProjectionKind, Projections, Rows, ScoreKind, Sequence, SpanKind,
     Spec, check_finite, rows_to_array,
 };
 use super::tokenize::Tokenizer;
-use super::limits::MAX_TRACE_BYTES;
-use super::pool::{OVERVIEW_SIDE, PoolMethod, pool};
 use super::trace::{HeadTrace, Trace};
 
 /// d_model for text when the spec does not give one.
@@ -508,14 +508,41 @@ pub fn open_head(
     ))
 }
 
+/// The lean trace `trace` of `spec` focused on `head` instead: `head` reopened
+/// ([`open_head`]) unless it has its matrices, every other head thinned to its overview.
+pub fn refocus_lean(
+    spec: &Spec,
+    backend: Backend,
+    trace: &Trace,
+    head: usize,
+) -> Result<Trace, CoreError> {
+    let opened = if trace.has_matrices(head) {
+        None
+    } else {
+        Some(open_head(spec, backend, trace, head)?)
+    };
+    let dims = (trace.n_q(), trace.n_k());
+    let mut t = trace.clone();
+    for (h, ht) in t.head_traces.iter_mut().enumerate() {
+        if h != head && ht.overview.is_none() && ht.weights.dim() == dims {
+            thin(ht);
+        }
+    }
+    if let Some(o) = opened {
+        t.head_traces[head] = o;
+    }
+    Ok(t)
+}
+
 /// Drops a computed head's n × n matrices, keeping a max-pooled overview of its weights.
 fn thin(t: &mut HeadTrace) {
-    t.overview = Some(pool(
-        t.weights.view(),
-        OVERVIEW_SIDE,
-        PoolMethod::Max,
-    ));
-    for m in [&mut t.raw_scores, &mut t.scaled, &mut t.logits, &mut t.weights] {
+    t.overview = Some(pool(t.weights.view(), OVERVIEW_SIDE, PoolMethod::Max));
+    for m in [
+        &mut t.raw_scores,
+        &mut t.scaled,
+        &mut t.logits,
+        &mut t.weights,
+    ] {
         *m = Array2::zeros((0, 0));
     }
     t.allowed = Array2::from_elem((0, 0), false);
@@ -662,7 +689,7 @@ mod tests {
                 d_model: Some(12),
                 score,
                 causal,
-                ..Spec::for_text(&words.join(" "))
+                ..Spec::for_text(words.join(" "))
             };
             let backend = Backend::best();
             let full = compute_with(&spec, backend).unwrap();
@@ -674,13 +701,30 @@ mod tests {
             for h in [0, 2] {
                 let (l, f) = (&lean.head_traces[h], &full.head_traces[h]);
                 assert!(!lean.has_matrices(h) && full.has_matrices(h));
-                assert_eq!((&l.q, &l.k, &l.v, &l.context), (&f.q, &f.k, &f.v, &f.context));
+                assert_eq!(
+                    (&l.q, &l.k, &l.v, &l.context),
+                    (&f.q, &f.k, &f.v, &f.context)
+                );
                 assert_eq!((&l.row_stats, &l.summary), (&f.row_stats, &f.summary));
                 let o = l.overview.as_ref().expect("a thinned head has an overview");
                 assert_eq!(o, &pool(f.weights.view(), OVERVIEW_SIDE, PoolMethod::Max));
                 assert_eq!(o.values.dim(), (256, 256));
                 assert_eq!(open_head(&spec, backend, &lean, h).unwrap(), *f);
             }
+            // Focusing head 2 instead: its matrices back, head 1 thinned like the others.
+            let moved = refocus_lean(&spec, backend, &lean, 2).unwrap();
+            assert_eq!(moved.head_traces[2], full.head_traces[2]);
+            assert!(!moved.has_matrices(1) && !moved.has_matrices(0));
+            let o = moved.head_traces[1].overview.as_ref().unwrap();
+            assert_eq!(
+                o,
+                &pool(
+                    full.head_traces[1].weights.view(),
+                    OVERVIEW_SIDE,
+                    PoolMethod::Max
+                )
+            );
+            assert_eq!(moved.output, full.output);
         }
     }
 
@@ -697,7 +741,11 @@ mod tests {
         assert!(wants_lean(&spec));
         let size = crate::core::limits::check_spec_lean(&spec, u64::MAX, 1, 2).unwrap();
         assert!(size.bytes() > 3 << 30, "{}", size.bytes());
-        assert!(size.lean_bytes(1, 2) < 900 << 20, "{}", size.lean_bytes(1, 2));
+        assert!(
+            size.lean_bytes(1, 2) < 900 << 20,
+            "{}",
+            size.lean_bytes(1, 2)
+        );
         assert!(!wants_lean(&Spec::for_text("the cat sat on the mat")));
     }
 

@@ -5,8 +5,10 @@ use eframe::egui::{self, Color32, Sense, Stroke, TextureHandle, Vec2};
 use crate::app::heatmap::{TexKey, WHOLE_TEXTURE_CELLS};
 
 use crate::app::i18n::{Msg, tr};
-use crate::app::state::View;
+use crate::app::state::{EmbeddingMode, View};
 use crate::app::{AttnApp, Command};
+use crate::core::Trace;
+use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, pool};
 use crate::export::matrix::MatrixKind;
 
 /// Draws the view.
@@ -20,6 +22,9 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let cols = (heads as f32).sqrt().ceil().max(1.0) as usize;
     let avail = ui.available_width();
     let side = ((avail / cols as f32) - 16.0).clamp(60.0, 360.0);
+    if app.state.embedding != EmbeddingMode::Model && (0..heads).any(|h| !trace.has_matrices(h)) {
+        ui.label(egui::RichText::new(tr(lang, Msg::LeanToyNote)).small());
+    }
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("heads_grid")
             .spacing([10.0, 10.0])
@@ -32,7 +37,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         .get(h)
                         .is_some_and(|t| t.weights.len() > WHOLE_TEXTURE_CELLS);
                     let tex = if !trace.has_matrices(h) || big {
-                        overview_texture(app, ui.ctx(), h)
+                        overview_texture(app, ui.ctx(), &trace, h)
                     } else {
                         app.head_texture(ui.ctx(), &trace, h, kind).map(|t| t.0)
                     };
@@ -76,19 +81,47 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     });
 }
 
-/// The pooled overview of head `h` of the focused layer of the model run on screen.
-fn overview_texture(app: &mut AttnApp, ctx: &egui::Context, h: usize) -> Option<TextureHandle> {
+/// The pooled overview of head `h`: of the focused layer of the model run on screen, or of
+/// a toy trace's head (kept by a lean trace, or pooled here from a matrix too big for one
+/// texture).
+fn overview_texture(
+    app: &mut AttnApp,
+    ctx: &egui::Context,
+    trace: &Trace,
+    h: usize,
+) -> Option<TextureHandle> {
+    let scale = app.state.thumb_scale;
+    let cmap = app.state.colormap;
+    if app.state.embedding != EmbeddingMode::Model {
+        let head = trace.head_traces.get(h)?;
+        let key = TexKey::ToyOverview {
+            trace: app.trace_generation(),
+            head: h,
+            scale,
+        };
+        let (tex, _) = app.textures.matrix_with(
+            ctx,
+            key,
+            || match &head.overview {
+                Some(p) => scale.apply(&p.values),
+                None => {
+                    scale.apply(&pool(head.weights.view(), OVERVIEW_SIDE, PoolMethod::Max).values)
+                }
+            },
+            MatrixKind::Weights,
+            cmap,
+        );
+        return Some(tex);
+    }
     let out = app.model_out.clone()?;
     let layer = app.state.layer;
     let digest = out.run.layers.get(layer)?.digests.get(h)?;
-    let scale = app.state.thumb_scale;
     let key = TexKey::ModelHead {
         run: app.run_generation(),
         layer,
         head: h,
         scale,
     };
-    let cmap = app.state.colormap;
     let (tex, _) = app.textures.matrix_with(
         ctx,
         key,

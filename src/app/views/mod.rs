@@ -261,8 +261,9 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         ui.label(t(Msg::NoTrace));
         return;
     }
-    if model && needs_trace {
-        // A long run's layer trace holds one head's matrices: wait for the focused one.
+    if needs_trace {
+        // A long run's layer trace, or a lean toy trace, holds one head's matrices: wait for
+        // the focused one.
         let opening = app
             .trace
             .as_ref()
@@ -270,11 +271,17 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         if opening {
             ui.horizontal(|ui| {
                 ui.spinner();
-                ui.label(t(Msg::OpeningHead));
+                ui.label(t(if model {
+                    Msg::OpeningHead
+                } else {
+                    Msg::OpeningToyHead
+                }));
             });
             return;
         }
-        nonfinite_warning_ui(app, ui);
+        if model {
+            nonfinite_warning_ui(app, ui);
+        }
     }
     (def.ui)(app, ui);
 }
