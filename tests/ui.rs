@@ -822,6 +822,15 @@ fn a_long_toy_text_keeps_the_focused_heads_matrices_and_reopens_others() {
             "head {hd}"
         );
     }
+    h.get_by_label("max-pooled 4096×4096 → 256×256");
+    h.get_by_label("log").click();
+    settle(&mut h);
+    let key = TexKey::ToyOverview {
+        trace: generation,
+        head: 3,
+        scale: ThumbScale::Log,
+    };
+    assert_eq!(h.state().textures().size_of(key), Some([256, 256]));
     h.state_mut().state.head = 2;
     h.state_mut().state.view = View::Heatmap;
     h.step();

@@ -24,6 +24,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let side = ((avail / cols as f32) - 16.0).clamp(60.0, 360.0);
     if app.state.embedding != EmbeddingMode::Model && (0..heads).any(|h| !trace.has_matrices(h)) {
         ui.label(egui::RichText::new(tr(lang, Msg::LeanToyNote)).small());
+        let pooling = trace
+            .head_traces
+            .iter()
+            .find_map(|t| t.overview.as_ref())
+            .map(|o| o.describe());
+        super::model_grid::thumb_scale_picker(app, ui, pooling);
     }
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("heads_grid")

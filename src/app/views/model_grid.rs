@@ -8,20 +8,13 @@ use crate::app::state::{ThumbScale, View};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
 
-/// Layers × heads thumbnails; a click focuses that layer and head in the other views.
-pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(out) = app.model_out.clone() else {
-        return;
-    };
+/// How pooled thumbnails were made (`pooling`, e.g. "max-pooled 8192×8192 → 256×256") and
+/// the colour-scale choice for them (linear, log, per-row normalised).
+pub(crate) fn thumb_scale_picker(app: &mut AttnApp, ui: &mut egui::Ui, pooling: Option<String>) {
     let lang = app.lang();
-    let run = &out.run;
-    let heads = run.heads;
-    let grouped = run.kv_heads > 0 && run.kv_heads < heads;
-    let any_local = run.layers.iter().any(|l| l.window.is_some());
-    // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
     ui.horizontal_wrapped(|ui| {
-        if let Some(d) = run.layers.first().and_then(|l| l.digests.first()) {
-            ui.label(RichText::new(d.overview.describe()).small());
+        if let Some(p) = pooling {
+            ui.label(RichText::new(p).small());
             ui.separator();
         }
         ui.label(RichText::new(tr(lang, Msg::ThumbScale)).small());
@@ -33,6 +26,25 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.selectable_value(&mut app.state.thumb_scale, scale, tr(lang, msg));
         }
     });
+}
+
+/// Layers × heads thumbnails; a click focuses that layer and head in the other views.
+pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let Some(out) = app.model_out.clone() else {
+        return;
+    };
+    let lang = app.lang();
+    let run = &out.run;
+    let heads = run.heads;
+    let grouped = run.kv_heads > 0 && run.kv_heads < heads;
+    let any_local = run.layers.iter().any(|l| l.window.is_some());
+    // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
+    let pooling = run
+        .layers
+        .first()
+        .and_then(|l| l.digests.first())
+        .map(|d| d.overview.describe());
+    thumb_scale_picker(app, ui, pooling);
     let scale = app.state.thumb_scale;
     // Fit all heads across the panel (the layer labels take ~90 px).
     let avail = ui.available_width() - 90.0;
