@@ -24,6 +24,17 @@ pub enum JobError {
     /// What the job needed is gone (a layer or head that no longer exists).
     #[error("{0} does not exist")]
     Missing(&'static str),
+    /// A model run that needs a lot of memory or time: it waits for the user's go-ahead
+    /// (estimated on the worker after tokenizing, so typing never tokenizes on the UI thread).
+    #[error("the run needs a go-ahead: {tokens} tokens")]
+    NeedsGoAhead {
+        /// Tokens after truncation.
+        tokens: usize,
+        /// Estimated memory (bytes).
+        bytes: u128,
+        /// Estimated time (seconds).
+        secs: f64,
+    },
     /// The job panicked: a bug, reported instead of taking the app down.
     #[error("internal error while computing (please report it)")]
     Panicked,

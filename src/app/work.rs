@@ -135,36 +135,48 @@ impl RunGate {
         }
     }
 
-    /// Whether the run of `key` may start now; if not, it is recorded as waiting.
-    pub fn allows(&mut self, model: &Model, key: &(u64, String), full_limit: u64) -> bool {
+    /// Whether the run of `key` waits for Run: its estimate came back too big, or it was
+    /// cancelled and held.
+    pub fn waits(&self, key: &(u64, String)) -> bool {
+        self.waiting.as_ref().is_some_and(|w| w.key == *key)
+    }
+
+    /// What the worker must check before running `key`: nothing when the user allowed it
+    /// (or `--run-big`), else the thresholds, at the last measured rate, and whether it was
+    /// held (cancelled runs ask whatever their size).
+    pub fn check_for(&self, key: &(u64, String)) -> Option<GateCheck> {
         if self.allowed.as_ref() == Some(key) || self.always {
-            return true;
+            return None;
         }
-        if let Some(w) = &self.waiting
-            && w.key == *key
-        {
-            return false;
-        }
-        // Bad text goes on to the run, which reports it.
-        let Ok((tokens, _)) = model.tokens(&key.1) else {
-            return true;
-        };
-        let n = tokens.len();
+        Some(GateCheck {
+            rate: self.flops_per_sec.unwrap_or(Self::DEFAULT_FLOPS),
+            held: self.held.as_ref() == Some(key),
+        })
+    }
+}
+
+/// The go-ahead check a model run makes on the worker once it knows its token count.
+#[derive(Clone, Copy, Debug)]
+pub struct GateCheck {
+    /// Forward FLOP/s assumed for the time estimate.
+    rate: f64,
+    /// A cancelled run: ask whatever the size.
+    held: bool,
+}
+
+impl GateCheck {
+    /// `Err(NeedsGoAhead)` with the estimate if a run of `n` tokens must ask first.
+    fn check(&self, model: &Model, n: usize, full_limit: u64) -> Result<(), JobError> {
         let bytes = model.run_estimate(n, model.keeps_full_under(n, full_limit));
-        let rate = self.flops_per_sec.unwrap_or(Self::DEFAULT_FLOPS);
-        let secs = model.config.forward_flops(n) / rate;
-        let held = self.held.as_ref() == Some(key);
-        if !held && bytes <= Self::ASK_BYTES && secs <= Self::ASK_SECS {
-            self.waiting = None;
-            return true;
+        let secs = model.config.forward_flops(n) / self.rate;
+        if self.held || bytes > RunGate::ASK_BYTES || secs > RunGate::ASK_SECS {
+            return Err(JobError::NeedsGoAhead {
+                tokens: n,
+                bytes,
+                secs,
+            });
         }
-        self.waiting = Some(BigRun {
-            key: key.clone(),
-            tokens: n,
-            bytes,
-            secs,
-        });
-        false
+        Ok(())
     }
 }
 
@@ -234,6 +246,12 @@ impl Jobs {
 }
 
 impl AttnApp {
+    /// The user pressed Run on the waiting big run: it starts with no further check.
+    pub fn allow_big_run(&mut self) {
+        self.run_gate.allow();
+        self.jobs.run.forget();
+    }
+
     /// Sends whatever the screen needs and is not computed yet to the job slots.
     pub(super) fn submit_jobs(&mut self, ctx: &egui::Context) {
         if self.state.embedding == EmbeddingMode::Model {
@@ -312,12 +330,11 @@ impl AttnApp {
         let print = self.timings.print;
         let key = (self.jobs.load.generation(), text.clone());
         let full_limit = self.state.full_capture_mib.saturating_mul(1 << 20);
-        if self.jobs.run.key() != Some(&key)
-            && !self.run_gate.allows(&loaded.model, &key, full_limit)
-        {
+        if self.jobs.run.key() != Some(&key) && self.run_gate.waits(&key) {
             // A run that needs a lot of memory or time waits for the user's go-ahead.
             return;
         }
+        let gate = self.run_gate.check_for(&key);
         let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let progress = Arc::clone(&self.run_progress);
         progress.store(0, Ordering::Relaxed);
@@ -326,6 +343,9 @@ impl AttnApp {
         let submitted = self.jobs.run.request(ctx, key, move || {
             let t0 = Instant::now();
             let (tokens, truncated_from) = loaded.model.tokens(&text)?;
+            if let Some(g) = gate {
+                g.check(&loaded.model, tokens.len(), full_limit)?;
+            }
             let full = loaded.model.keeps_full_under(tokens.len(), full_limit);
             let report = |f: f32| {
                 progress.store((f * 1000.0) as u32, Ordering::Relaxed);
@@ -526,6 +546,22 @@ impl AttnApp {
                     self.state.col = self.state.col.min(n.saturating_sub(1));
                     self.state.layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
                     self.model_out = Some(out);
+                }
+                Err(JobError::NeedsGoAhead {
+                    tokens,
+                    bytes,
+                    secs,
+                }) => {
+                    // Nothing ran: the estimate waits on screen for Run (the slot keeps the
+                    // key, so the same text does not start again by itself).
+                    if let Some(key) = self.jobs.run.key().cloned() {
+                        self.run_gate.waiting = Some(BigRun {
+                            key,
+                            tokens,
+                            bytes,
+                            secs,
+                        });
+                    }
                 }
                 Err(e) => {
                     if let JobError::Model(m) = &e

@@ -318,7 +318,7 @@ fn run_bar_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 big.secs.max(1.0)
             ));
             if ui.button(t(Msg::RunIt)).clicked() {
-                app.run_gate.allow();
+                app.allow_big_run();
             }
         });
     }
