@@ -614,11 +614,12 @@ fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
     Ok(x)
 }
 
-fn apply(norm: Option<&NormLayer>, x: Array2<f32>) -> Array2<f32> {
-    match norm {
-        Some(n) => n.forward(&x),
-        None => x,
+/// `x` normalised in place by `norm`, if the block has one there.
+fn apply(norm: Option<&NormLayer>, mut x: Array2<f32>) -> Array2<f32> {
+    if let Some(n) = norm {
+        n.apply(&mut x);
     }
+    x
 }
 
 impl Transformer {
@@ -951,7 +952,9 @@ impl Transformer {
 
     /// The self-attention's residual sum, with the family's norms.
     fn attn_residual(&self, block: &Block, x: &Array2<f32>, attn_out: Array2<f32>) -> Array2<f32> {
-        let x1 = x + &apply(block.attn_out.as_ref(), attn_out);
+        // x + a, summed into a's buffer (the same sums: f32 addition commutes).
+        let mut x1 = apply(block.attn_out.as_ref(), attn_out);
+        x1 += x;
         apply(block.attn_residual.as_ref(), x1)
     }
 
@@ -970,8 +973,9 @@ impl Transformer {
                 f
             }
         };
-        let f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
-        apply(block.mlp_residual.as_ref(), &x1 + &f2)
+        let mut f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
+        f2 += &x1;
+        apply(block.mlp_residual.as_ref(), f2)
     }
 
     /// Q (n × h·dh), K and V (n × g·dh) of a block's normed input.

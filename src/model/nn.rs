@@ -105,11 +105,28 @@ pub struct LayerNorm {
     pub eps: f32,
 }
 
+/// Applies `f` to every row of `x`, rows in parallel blocks when `x` is big enough for the
+/// threads to pay (each row's arithmetic is the same either way).
+fn for_rows(x: &mut Array2<f32>, f: impl Fn(ndarray::ArrayViewMut1<f32>) + Sync) {
+    const PARALLEL_CELLS: usize = 1 << 15;
+    let cols = x.ncols();
+    match x.as_slice_mut() {
+        Some(data) if data.len() >= PARALLEL_CELLS && cols > 0 => {
+            let rows = (PARALLEL_CELLS / cols).max(1);
+            data.par_chunks_mut(rows * cols).for_each(|block| {
+                block
+                    .chunks_mut(cols)
+                    .for_each(|row| f(ndarray::ArrayViewMut1::from(row)));
+            });
+        }
+        _ => x.rows_mut().into_iter().for_each(f),
+    }
+}
+
 impl LayerNorm {
-    /// Normalises each row.
-    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
-        let mut out = x.to_owned();
-        for mut row in out.rows_mut() {
+    /// Normalises each row of `x` in place.
+    pub fn apply(&self, x: &mut Array2<f32>) {
+        for_rows(x, |mut row| {
             let n = row.len() as f32;
             let mean = row.sum() / n;
             let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
@@ -117,7 +134,13 @@ impl LayerNorm {
             for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
                 *v = (*v - mean) * inv * g + b;
             }
-        }
+        });
+    }
+
+    /// Normalises each row.
+    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
+        let mut out = x.to_owned();
+        self.apply(&mut out);
         out
     }
 }
@@ -135,14 +158,14 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
-        for mut row in x.rows_mut() {
+        for_rows(x, |mut row| {
             let n = row.len() as f32;
             let ms = row.iter().map(|v| v * v).sum::<f32>() / n;
             let inv = 1.0 / (ms + self.eps).sqrt();
             for (v, g) in row.iter_mut().zip(&self.weight) {
                 *v = *v * inv * g;
             }
-        }
+        });
     }
 
     /// Normalises each row.
@@ -168,6 +191,14 @@ impl NormLayer {
         match self {
             NormLayer::Layer(n) => n.forward(x),
             NormLayer::Rms(n) => n.forward(x),
+        }
+    }
+
+    /// Normalises each row of `x` in place.
+    pub fn apply(&self, x: &mut Array2<f32>) {
+        match self {
+            NormLayer::Layer(n) => n.apply(x),
+            NormLayer::Rms(n) => n.apply(x),
         }
     }
 }
