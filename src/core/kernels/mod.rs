@@ -140,9 +140,7 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert!(fits(a.len(), m, k, lda), "gemm: A too short for {m}×{k}");
-    assert!(fits(b.len(), k, n, ldb), "gemm: B too short for {k}×{n}");
-    assert!(fits(c.len(), m, n, ldc), "gemm: C too short for {m}×{n}");
+    assert_fits("gemm", [m, n, k], (a, lda), (b, ldb), (c, ldc));
     if m == 0 || n == 0 {
         return;
     }
@@ -198,14 +196,7 @@ pub fn gemm_packed(
         }
         Backend::Avx512 if threads > 1 && m > ROW_BLOCK => {
             use rayon::prelude::*;
-            assert!(
-                fits(a.len(), m, k, lda),
-                "gemm_packed: A too short for {m}×{k}"
-            );
-            assert!(
-                fits(c.len(), m, n, ldc),
-                "gemm_packed: C too short for {m}×{n}"
-            );
+            assert_fits("gemm_packed", [m, n, k], (a, lda), (b, ldb), (c, ldc));
             let blocks = m.div_ceil(ROW_BLOCK);
             c.par_chunks_mut(ROW_BLOCK * ldc)
                 .take(blocks)
@@ -232,6 +223,20 @@ pub fn gemm_packed(
     }
 }
 
+/// Panics (naming `who`) unless A (m × k at row stride lda), B (k × n at ldb) and C (m × n
+/// at ldc) each fit their slice.
+fn assert_fits(
+    who: &str,
+    [m, n, k]: [usize; 3],
+    (a, lda): (&[f32], usize),
+    (b, ldb): (&[f32], usize),
+    (c, ldc): (&[f32], usize),
+) {
+    assert!(fits(a.len(), m, k, lda), "{who}: A too short for {m}×{k}");
+    assert!(fits(b.len(), k, n, ldb), "{who}: B too short for {k}×{n}");
+    assert!(fits(c.len(), m, n, ldc), "{who}: C too short for {m}×{n}");
+}
+
 /// Rows of C per task when [`gemm_packed`] splits attnscope's own kernel over threads.
 pub const ROW_BLOCK: usize = 32;
 
@@ -255,18 +260,7 @@ pub fn gemm_crate(
     ldc: usize,
 ) {
     assert!(m > 0 && n > 0 && k > 0, "gemm_crate: empty product");
-    assert!(
-        fits(a.len(), m, k, lda),
-        "gemm_packed: A too short for {m}×{k}"
-    );
-    assert!(
-        fits(b.len(), k, n, ldb),
-        "gemm_packed: B too short for {k}×{n}"
-    );
-    assert!(
-        fits(c.len(), m, n, ldc),
-        "gemm_packed: C too short for {m}×{n}"
-    );
+    assert_fits("gemm_crate", [m, n, k], (a, lda), (b, ldb), (c, ldc));
     // SAFETY: the asserts above (m, n, k > 0) keep every read of A (m rows of k at stride
     // lda), B (k rows of n at stride ldb) and write of C (m rows of n at stride ldc) inside
     // its slice; C is a `&mut` borrow, so it aliases neither A nor B.
