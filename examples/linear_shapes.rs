@@ -6,16 +6,13 @@
 use std::time::Instant;
 
 use attnscope::core::kernels::{self, Backend};
-use rayon::prelude::*;
 
+/// attnscope's own kernel, rows split over every rayon thread (what `kernels::gemm_packed`
+/// runs on AVX-512 machines).
 fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usize) {
-    out.par_chunks_mut(32 * m)
-        .enumerate()
-        .for_each(|(blk, chunk)| {
-            let rows = chunk.len() / m;
-            let i0 = blk * 32;
-            kernels::gemm(backend, rows, m, k, 1.0, &x[i0 * k..], k, w, m, chunk, m);
-        });
+    let threads = rayon::current_num_threads();
+    let n = out.len() / m;
+    kernels::gemm_rows(backend, threads, n, m, k, 1.0, x, k, w, m, out, m);
 }
 
 /// The `gemm` crate through attnscope's one call site, on every rayon thread (what

@@ -27,24 +27,18 @@ pub struct Linear {
 /// Weights below which a one-row product runs on one thread (a task costs more than it saves).
 const GEMV_PARALLEL: usize = 1 << 18;
 
-/// Rows per parallel task of a linear map on attnscope's own kernels.
-const LINEAR_ROWS: usize = 32;
-
 impl Linear {
-    /// x (n × in) → n × out. With a SIMD backend the product runs on the `gemm` crate
-    /// (packed panels, its own runtime ISA dispatch, rayon over the pool): at the sample
-    /// models' shapes it is 1.2–2.5× faster than attnscope's unpacked register-tiled kernel
-    /// (`examples/linear_shapes.rs`, BENCHMARKS.md). The scalar and portable backends keep
-    /// attnscope's own kernels, rows split over the rayon pool, so the oracle path stays
-    /// independent of the crate.
+    /// x (n × in) → n × out. With a SIMD backend the product runs on the fastest kernel the
+    /// machine has (`kernels::gemm_packed`: attnscope's own on AVX-512, the `gemm` crate on
+    /// AVX2; `examples/linear_shapes.rs`, BENCHMARKS.md); one row streams W instead. The
+    /// scalar and portable backends keep attnscope's own kernels, rows split over the rayon
+    /// pool, so the oracle path stays independent of the crate.
     pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {
         if let (Some(p), 1) = (&self.packed, x.nrows()) {
             let row = x.row(0).to_vec();
             let mut out = Array2::zeros((1, p.rows()));
             p.gemv(backend, &row, out.as_slice_mut().expect("fresh array"));
-            if self.b.iter().any(|&b| b != 0.0) {
-                out += &self.b;
-            }
+            self.add_bias(&mut out);
             return out;
         }
         let (n, k) = x.dim();
@@ -74,23 +68,24 @@ impl Linear {
                     .enumerate()
                     .for_each(|(c, chunk)| block(c * cols, chunk));
             }
-        } else if matches!(backend, Backend::Scalar | Backend::Portable) || n == 0 || m == 0 {
-            dst.par_chunks_mut(LINEAR_ROWS * m.max(1))
-                .enumerate()
-                .for_each(|(blk, chunk)| {
-                    let rows = chunk.len() / m;
-                    let i0 = blk * LINEAR_ROWS;
-                    kernels::gemm(backend, rows, m, k, 1.0, &xs[i0 * k..], k, w, m, chunk, m);
-                });
         } else {
             let threads = rayon::current_num_threads();
-            kernels::gemm_packed(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+            if matches!(backend, Backend::Scalar | Backend::Portable) {
+                kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+            } else {
+                kernels::gemm_packed(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+            }
         }
-        // Llama-style maps have no bias (zeros here): skip a pass over the output.
-        if self.b.iter().any(|&b| b != 0.0) {
-            out += &self.b;
-        }
+        self.add_bias(&mut out);
         out
+    }
+
+    /// out += b on every row; Llama-style maps have no bias (zeros here), so that pass is
+    /// skipped.
+    fn add_bias(&self, out: &mut Array2<f32>) {
+        if self.b.iter().any(|&b| b != 0.0) {
+            *out += &self.b;
+        }
     }
 }
 

@@ -165,8 +165,8 @@ pub fn gemm(
 /// [`gemm`] on the fastest kernel this machine has, measured at the models' shapes
 /// (`examples/linear_shapes.rs`, BENCHMARKS.md), on `threads` rayon threads (1: the calling
 /// thread, for callers that run many products in parallel, such as heads and row blocks):
-/// - AVX-512: attnscope's own register-tiled kernel, rows split over the threads in blocks
-///   of [`ROW_BLOCK`]. The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
+/// - AVX-512: attnscope's own register-tiled kernel, rows split over the threads
+///   ([`gemm_rows`]). The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
 ///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches 197–217.
 /// - AVX2: the `gemm` crate's packed, cache-blocked kernels ([`gemm_crate`]), faster than
 ///   attnscope's AVX2 kernel on the AVX2 machines measured.
@@ -194,33 +194,58 @@ pub fn gemm_packed(
         Backend::Avx2 if m > 0 && n > 0 && k > 0 => {
             gemm_crate(threads, m, n, k, alpha, a, lda, b, ldb, c, ldc);
         }
-        Backend::Avx512 if threads > 1 && m > ROW_BLOCK => {
-            use rayon::prelude::*;
-            assert_fits("gemm_packed", [m, n, k], (a, lda), (b, ldb), (c, ldc));
-            let blocks = m.div_ceil(ROW_BLOCK);
-            c.par_chunks_mut(ROW_BLOCK * ldc)
-                .take(blocks)
-                .enumerate()
-                .for_each(|(blk, chunk)| {
-                    let i0 = blk * ROW_BLOCK;
-                    let rows = ROW_BLOCK.min(m - i0);
-                    gemm(
-                        backend,
-                        rows,
-                        n,
-                        k,
-                        alpha,
-                        &a[i0 * lda..],
-                        lda,
-                        b,
-                        ldb,
-                        chunk,
-                        ldc,
-                    );
-                });
-        }
+        Backend::Avx512 => gemm_rows(backend, threads, m, n, k, alpha, a, lda, b, ldb, c, ldc),
         _ => gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc),
     }
+}
+
+/// attnscope's own [`gemm`] with C's rows split over the rayon pool in blocks of
+/// [`ROW_BLOCK`] when `threads` > 1 and there is more than one block (each element is the
+/// same sum either way).
+///
+/// # Panics
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_rows(
+    backend: Backend,
+    threads: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    if threads <= 1 || m <= ROW_BLOCK || n == 0 {
+        gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        return;
+    }
+    use rayon::prelude::*;
+    assert_fits("gemm_rows", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+    c.par_chunks_mut(ROW_BLOCK * ldc)
+        .take(m.div_ceil(ROW_BLOCK))
+        .enumerate()
+        .for_each(|(blk, chunk)| {
+            let i0 = blk * ROW_BLOCK;
+            let rows = ROW_BLOCK.min(m - i0);
+            gemm(
+                backend,
+                rows,
+                n,
+                k,
+                alpha,
+                &a[i0 * lda..],
+                lda,
+                b,
+                ldb,
+                chunk,
+                ldc,
+            );
+        });
 }
 
 /// Panics (naming `who`) unless A (m × k at row stride lda), B (k × n at ldb) and C (m × n
@@ -237,7 +262,7 @@ fn assert_fits(
     assert!(fits(c.len(), m, n, ldc), "{who}: C too short for {m}×{n}");
 }
 
-/// Rows of C per task when [`gemm_packed`] splits attnscope's own kernel over threads.
+/// Rows of C per task when [`gemm_rows`] splits attnscope's own kernel over threads.
 pub const ROW_BLOCK: usize = 32;
 
 /// C = α·A·B (shapes and strides as [`gemm`]) on the `gemm` crate, on `threads` rayon

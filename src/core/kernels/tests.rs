@@ -213,7 +213,8 @@ fn best_backend_uses_simd_where_the_cpu_has_it() {
 }
 
 /// The dispatching product the model and the fused kernel run on (the `gemm` crate on AVX2,
-/// attnscope's own kernel split in row blocks on AVX-512) equals the scalar oracle on one
+/// attnscope's own kernel split in row blocks on AVX-512), and that row split itself on every
+/// backend (the scalar and portable linear maps run on it), equal the scalar oracle on one
 /// thread and on several, with strides wider than the matrices and a C longer than its m
 /// rows (the attention blocks write into a slice of the whole context), and leaves the rows
 /// after m alone.
@@ -233,16 +234,32 @@ fn gemm_packed_matches_scalar_threaded_and_strided() {
             let extra = 2 * ldc;
             let mut want = vec![9.0; m * ldc + extra];
             scalar::gemm(m, n, k, 0.25, &a, lda, &b, ldb, &mut want, ldc);
-            for threads in [1, 2, 3] {
+            type Product = fn(
+                Backend,
+                usize,
+                usize,
+                usize,
+                usize,
+                f32,
+                &[f32],
+                usize,
+                &[f32],
+                usize,
+                &mut [f32],
+                usize,
+            );
+            let products: [(&str, Product); 2] =
+                [("gemm_packed", gemm_packed), ("gemm_rows", gemm_rows)];
+            for (threads, (name, product)) in
+                [1, 2, 3].into_iter().flat_map(|t| products.map(|p| (t, p)))
+            {
                 let mut got = vec![9.0; m * ldc + extra];
-                gemm_packed(
+                product(
                     backend, threads, m, n, k, 0.25, &a, lda, &b, ldb, &mut got, ldc,
                 );
                 for i in 0..m {
                     assert_close(
-                        &format!(
-                            "{backend} gemm_packed m={m} n={n} k={k} threads={threads} row {i}"
-                        ),
+                        &format!("{backend} {name} m={m} n={n} k={k} threads={threads} row {i}"),
                         &got[i * ldc..i * ldc + n],
                         &want[i * ldc..i * ldc + n],
                         1e-5 * k as f32,
