@@ -1094,7 +1094,12 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
         }
         drop(first);
         let mut held = None;
-        let sec = time_median(secs, || held = Some(model.run_tokens(tokens.clone())));
+        // Each timed run starts with the previous result dropped, as transformers' baseline
+        // (`del out`) does: the memory it frees is what the next run writes into.
+        let sec = time_median(secs, || {
+            held = None;
+            held = Some(model.run_tokens(tokens.clone()));
+        });
         let (rss, peak) = memory_mib();
         let run = match held {
             Some(Ok(run)) => run,
