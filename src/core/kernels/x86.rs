@@ -39,6 +39,7 @@ unsafe fn tile512<const R: usize, const NV: usize>(
     c: *mut f32,
     ldc: usize,
     last: __mmask16,
+    prefetch: bool,
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
     for p in 0..k {
@@ -50,7 +51,7 @@ unsafe fn tile512<const R: usize, const NV: usize>(
             // otherwise waits on memory at every p (a 128-token SmolLM2-shaped forward on the
             // Zen 4: 191–195 → 185–191 ms). Row p + 16 exists and every vector starts inside
             // it, so the addresses stay in B; a prefetch never faults.
-            if p + 16 < k {
+            if prefetch && p + 16 < k {
                 let pf = brow.add(16 * ldb);
                 for v in 0..NV {
                     _mm_prefetch::<_MM_HINT_T0>(pf.add(v * 16) as *const i8);
@@ -135,6 +136,9 @@ pub(super) unsafe fn gemm_avx512(
 ) {
     const NB: usize = 64;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    // Software prefetch for a long, strided B (a weight matrix, cold in cache); attention's
+    // Kᵀ (k = head dim) and V (ldb = head dim) are short or contiguous and already warm.
+    let prefetch = k >= 128 && ldb > NB;
     // B's column block outside, A's row blocks inside: a 64-wide block of B is reused by
     // every row block while it sits in L1.
     for j0 in (0..n).step_by(NB) {
@@ -160,7 +164,8 @@ pub(super) unsafe fn gemm_avx512(
                         ldb,
                         cp.add(i0 * ldc + j0),
                         ldc,
-                        last
+                        last,
+                        prefetch
                     )
                 )
             }
