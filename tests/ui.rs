@@ -837,6 +837,14 @@ fn a_long_toy_text_keeps_the_focused_heads_matrices_and_reopens_others() {
     settle(&mut h);
     let trace = h.state().trace.clone().unwrap();
     assert!(trace.has_matrices(2) && !trace.has_matrices(0));
+    // The 4,096² heatmap is drawn in tiles pooled on workers: every tile in view lands,
+    // after frames that drew a coarser tile or grey in its place instead of waiting.
+    assert_eq!(h.state().textures().tiles_pending(), 0);
+    assert!(
+        h.state().textures().tiles() >= 4,
+        "{} tiles",
+        h.state().textures().tiles()
+    );
     let spec = h.state().state.to_spec();
     let want = compute_lean(&spec, attnscope::core::Backend::best(), &[2]).unwrap();
     assert_eq!(trace.head_traces[2], want.head_traces[2]);

@@ -1,7 +1,8 @@
 //! The heatmap widget: a matrix drawn as one texture with token labels, a legend, hover
 //! details and click-to-select, and the cache of those textures, keyed by what they show.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, mpsc};
 
 use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, TextureHandle, Vec2};
 use ndarray::Array2;
@@ -128,8 +129,9 @@ pub struct TileBase {
 pub enum HeatSource {
     /// One texture of the whole matrix.
     Whole(TextureHandle),
-    /// Tiles made as they come into view, at the zoom's resolution.
-    Tiled(TileBase),
+    /// Tiles made on workers as they come into view, at the zoom's resolution, from the
+    /// trace that holds the matrix.
+    Tiled(TileBase, Arc<crate::core::Trace>),
 }
 
 /// What the widget draws from: a texture, or tiles made through the cache.
@@ -142,6 +144,8 @@ pub enum HeatImage<'a> {
         cache: &'a mut TextureCache,
         /// The matrix.
         base: TileBase,
+        /// The trace holding it (a worker making a tile keeps it alive).
+        trace: &'a Arc<crate::core::Trace>,
     },
 }
 
@@ -150,19 +154,53 @@ impl<'a> HeatImage<'a> {
     pub fn of(src: &'a HeatSource, cache: &'a mut TextureCache) -> HeatImage<'a> {
         match src {
             HeatSource::Whole(t) => HeatImage::Whole(t),
-            HeatSource::Tiled(base) => HeatImage::Tiled { cache, base: *base },
+            HeatSource::Tiled(base, trace) => HeatImage::Tiled {
+                cache,
+                base: *base,
+                trace,
+            },
         }
     }
 }
 
+/// A tile a worker made: its key, colour map and range, and its pixels (`None` if making
+/// them failed; the tile is then asked for again).
+struct TileDone {
+    key: TexKey,
+    cmap: Colormap,
+    range: Range,
+    image: Option<egui::ColorImage>,
+}
+
+/// Tiles being made on workers at once; more wait for a later frame, so a fast zoom does
+/// not queue work for levels already left behind.
+const TILE_JOBS: usize = 8;
+
 /// Textures of heatmaps, keyed by what they show and the colour map; rebuilt only when that
 /// changes, and dropped when no view has drawn them for a few frames.
-#[derive(Default)]
 pub struct TextureCache {
     map: HashMap<(TexKey, Colormap), (TextureHandle, Range, u64)>,
     /// Colour ranges of tiled matrices (one pass over n² cells, done once).
     ranges: HashMap<TileBase, (Range, u64)>,
     frame: u64,
+    /// Tiles being made on workers, and the channel they arrive on.
+    in_flight: HashSet<(TexKey, Colormap)>,
+    done_tx: mpsc::Sender<TileDone>,
+    done_rx: mpsc::Receiver<TileDone>,
+}
+
+impl Default for TextureCache {
+    fn default() -> Self {
+        let (done_tx, done_rx) = mpsc::channel();
+        TextureCache {
+            map: HashMap::new(),
+            ranges: HashMap::new(),
+            frame: 0,
+            in_flight: HashSet::new(),
+            done_tx,
+            done_rx,
+        }
+    }
 }
 
 impl TextureCache {
@@ -185,18 +223,48 @@ impl TextureCache {
         e.0
     }
 
-    /// Tile (`ti`, `tj`) of `base` at `level`, made now if it is new and `budget` allows
-    /// (`None` otherwise: draw it next frame).
-    #[allow(clippy::too_many_arguments)]
+    /// Turns the tiles workers have finished into textures (on the UI thread, which owns
+    /// the texture manager's order of uploads).
+    fn receive_tiles(&mut self, ctx: &egui::Context) {
+        while let Ok(done) = self.done_rx.try_recv() {
+            self.in_flight.remove(&(done.key, done.cmap));
+            if let Some(image) = done.image {
+                let tex = ctx.load_texture(
+                    format!("{:?}", done.key),
+                    image,
+                    egui::TextureOptions::NEAREST,
+                );
+                self.map
+                    .insert((done.key, done.cmap), (tex, done.range, self.frame));
+            }
+        }
+    }
+
+    /// Tiles asked for and not yet made.
+    pub fn tiles_pending(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// How many tile textures are alive.
+    pub fn tiles(&self) -> usize {
+        self.map
+            .keys()
+            .filter(|(k, _)| matches!(k, TexKey::Tile { .. }))
+            .count()
+    }
+
+    /// Tile (`ti`, `tj`) of `base` at `level` if it is made; otherwise `None`, and a worker
+    /// pools and colours it from `trace` (it arrives a frame or a few later, with a
+    /// repaint). Pooling a zoomed-out tile reads up to 16 M cells: on the UI thread that cost
+    /// frames.
     fn tile(
         &mut self,
         ctx: &egui::Context,
         base: TileBase,
         level: u8,
         (ti, tj): (usize, usize),
-        values: &Array2<f32>,
+        trace: &Arc<crate::core::Trace>,
         range: Range,
-        budget: &mut Budget,
     ) -> Option<TextureHandle> {
         let key = TexKey::Tile {
             base,
@@ -209,14 +277,58 @@ impl TextureCache {
             e.2 = frame;
             return Some(e.0.clone());
         }
-        if !budget.left() {
-            return None;
+        if self.in_flight.len() < TILE_JOBS && self.in_flight.insert((key, base.cmap)) {
+            let (tx, ctx, trace) = (self.done_tx.clone(), ctx.clone(), Arc::clone(trace));
+            rayon::spawn(move || {
+                let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    let t = trace.head_traces.get(base.head)?;
+                    let values = tile_values(base.kind.values(t), level, ti, tj);
+                    Some(color_image(&values, base.cmap, range))
+                }))
+                .ok()
+                .flatten();
+                let cmap = base.cmap;
+                if tx.send(TileDone { key, cmap, range, image }).is_ok() {
+                    ctx.request_repaint();
+                }
+            });
         }
-        let img = color_image(&tile_values(values, level, ti, tj), base.cmap, range);
-        let tex = ctx.load_texture(format!("{key:?}"), img, egui::TextureOptions::NEAREST);
-        self.map
-            .insert((key, base.cmap), (tex.clone(), range, frame));
-        Some(tex)
+        None
+    }
+
+    /// A made tile of a coarser level (up to 4 levels up) that covers rows `r0..r1` and
+    /// columns `c0..c1` of `base` (an n × m matrix), with the part of it that does: drawn
+    /// stretched while the exact tile is being made, so zooming in never shows a gap.
+    fn coarser(
+        &mut self,
+        base: TileBase,
+        level: u8,
+        (r0, r1, c0, c1): (usize, usize, usize, usize),
+    ) -> Option<(TextureHandle, Rect)> {
+        let frame = self.frame;
+        for up in level + 1..=level.saturating_add(4).min(16) {
+            let f = 1usize << up;
+            let span = TILE * f;
+            let (ti, tj) = (r0 / span, c0 / span);
+            let key = TexKey::Tile {
+                base,
+                level: up,
+                ti: ti as u32,
+                tj: tj as u32,
+            };
+            if let Some(e) = self.map.get_mut(&(key, base.cmap)) {
+                e.2 = frame;
+                let [w, h] = e.0.size();
+                let (y0, x0) = (ti * span, tj * span);
+                let uv = |a: usize, o: usize, len: usize| (a - o) as f32 / f as f32 / len as f32;
+                let rect = Rect::from_min_max(
+                    Pos2::new(uv(c0, x0, w), uv(r0, y0, h)),
+                    Pos2::new(uv(c1, x0, w).min(1.0), uv(r1, y0, h).min(1.0)),
+                );
+                return Some((e.0.clone(), rect));
+            }
+        }
+        None
     }
 
     /// The texture of `values` (a `kind` matrix) under `key`, made on first use.
@@ -292,17 +404,6 @@ impl TextureCache {
             .iter()
             .find(|((k, _), _)| *k == key)
             .map(|(_, (t, _, _))| t.size())
-    }
-}
-
-/// Time a frame may spend making tiles; the rest follow in the next frames.
-struct Budget(std::time::Instant);
-
-impl Budget {
-    const FRAME: std::time::Duration = std::time::Duration::from_millis(10);
-
-    fn left(&self) -> bool {
-        self.0.elapsed() < Self::FRAME
     }
 }
 
@@ -446,7 +547,8 @@ impl HeatmapWidget<'_> {
                             Color32::WHITE,
                         );
                     }
-                    HeatImage::Tiled { cache, base } => {
+                    HeatImage::Tiled { cache, base, trace } => {
+                        cache.receive_tiles(ui.ctx());
                         // One texel per screen pixel or finer: level k pools 2^k cells.
                         let level = if cell >= 1.0 {
                             0
@@ -454,7 +556,6 @@ impl HeatmapWidget<'_> {
                             ((1.0 / cell).log2().ceil() as u8).min(16)
                         };
                         let span = TILE << level;
-                        let mut budget = Budget(std::time::Instant::now());
                         let mut pending = false;
                         if !vis_i.is_empty() && !vis_j.is_empty() {
                             for ti in vis_i.start / span..=(vis_i.end - 1) / span {
@@ -465,25 +566,33 @@ impl HeatmapWidget<'_> {
                                         origin + Vec2::new(c0 as f32, r0 as f32) * cell,
                                         origin + Vec2::new(c1 as f32, r1 as f32) * cell,
                                     );
-                                    match cache.tile(
+                                    let made = cache.tile(
                                         ui.ctx(),
                                         base,
                                         level,
                                         (ti, tj),
-                                        self.values,
+                                        trace,
                                         self.range,
-                                        &mut budget,
-                                    ) {
-                                        Some(tex) => {
-                                            painter.image(
-                                                tex.id(),
-                                                rect,
-                                                Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
-                                                Color32::WHITE,
-                                            );
-                                        }
+                                    );
+                                    let (tex, uv) = match made {
+                                        Some(tex) => (
+                                            Some(tex),
+                                            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0)),
+                                        ),
                                         None => {
                                             pending = true;
+                                            cache
+                                                .coarser(base, level, (r0, r1, c0, c1))
+                                                .map_or((None, Rect::NOTHING), |(t, uv)| {
+                                                    (Some(t), uv)
+                                                })
+                                        }
+                                    };
+                                    match tex {
+                                        Some(tex) => {
+                                            painter.image(tex.id(), rect, uv, Color32::WHITE);
+                                        }
+                                        None => {
                                             painter.rect_filled(rect, 0.0, Color32::from_gray(40));
                                         }
                                     }

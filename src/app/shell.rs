@@ -159,6 +159,7 @@ impl AttnApp {
                 .as_ref()
                 .is_some_and(|w| w.busy.iter().any(|b| b.load(Ordering::Relaxed)))
             || self.translator.busy()
+            || self.textures.tiles_pending() > 0
     }
 
     /// The last scan of Model ▸ Models on this computer, once it has landed.
@@ -230,7 +231,7 @@ impl AttnApp {
     pub(super) fn head_image(
         &mut self,
         ctx: &egui::Context,
-        trace: &Trace,
+        trace: &Arc<Trace>,
         head: usize,
         kind: crate::export::matrix::MatrixKind,
     ) -> Option<(super::heatmap::HeatSource, crate::export::colormap::Range)> {
@@ -247,7 +248,10 @@ impl AttnApp {
             cmap: kind.colormap(self.state.colormap),
         };
         let range = self.textures.range_of(key, values, kind);
-        Some((super::heatmap::HeatSource::Tiled(key), range))
+        Some((
+            super::heatmap::HeatSource::Tiled(key, Arc::clone(trace)),
+            range,
+        ))
     }
 
     /// The heatmap textures alive after the last frame (tests check what views drew).

@@ -33,7 +33,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     // A big matrix zooms from the whole (pooled) down to single cells.
-    let max_zoom = if matches!(src, HeatSource::Tiled(_)) {
+    let max_zoom = if matches!(src, HeatSource::Tiled(..)) {
         MAX_TILED_ZOOM
     } else {
         8.0
