@@ -522,30 +522,57 @@ pub fn refocus_lean(
         Some(open_head(spec, backend, trace, head)?)
     };
     let dims = (trace.n_q(), trace.n_k());
-    let mut t = trace.clone();
-    for (h, ht) in t.head_traces.iter_mut().enumerate() {
-        if h != head && ht.overview.is_none() && ht.weights.dim() == dims {
-            thin(ht);
+    let mut opened = opened;
+    // Copied head by head: the previously focused head's matrices are pooled from the
+    // shared trace, never copied (272 MB at 4,096 tokens).
+    Ok(trace.with_heads(|h, ht| {
+        if h == head {
+            opened.take().unwrap_or_else(|| ht.clone())
+        } else if ht.overview.is_none() && ht.weights.dim() == dims {
+            let mut thin_copy = without_matrices(ht);
+            thin_copy.overview = Some(overview_of(ht));
+            thin_copy
+        } else {
+            ht.clone()
         }
-    }
-    if let Some(o) = opened {
-        t.head_traces[head] = o;
-    }
-    Ok(t)
+    }))
 }
 
 /// Drops a computed head's n × n matrices, keeping a max-pooled overview of its weights.
 fn thin(t: &mut HeadTrace) {
-    t.overview = Some(pool(t.weights.view(), OVERVIEW_SIDE, PoolMethod::Max));
-    for m in [
-        &mut t.raw_scores,
-        &mut t.scaled,
-        &mut t.logits,
-        &mut t.weights,
-    ] {
-        *m = Array2::zeros((0, 0));
+    let overview = overview_of(t);
+    *t = without_matrices(t);
+    t.overview = Some(overview);
+}
+
+/// A head's weights max-pooled to at most [`OVERVIEW_SIDE`]² (what a lean trace keeps).
+fn overview_of(t: &HeadTrace) -> super::pool::Pooled {
+    pool(t.weights.view(), OVERVIEW_SIDE, PoolMethod::Max)
+}
+
+/// A copy of a head without its n × n matrices (they become 0 × 0); the n × d ones, the
+/// statistics and the overview are kept.
+fn without_matrices(t: &HeadTrace) -> HeadTrace {
+    let none = || Array2::zeros((0, 0));
+    HeadTrace {
+        q: t.q.clone(),
+        k: t.k.clone(),
+        v: t.v.clone(),
+        raw_scores: none(),
+        scaled: none(),
+        logits: none(),
+        allowed: Array2::from_elem((0, 0), false),
+        weights: none(),
+        context: t.context.clone(),
+        empty_rows: t.empty_rows.clone(),
+        centers: t.centers.clone(),
+        local_p: t.local_p.clone(),
+        q_unrotated: t.q_unrotated.clone(),
+        k_unrotated: t.k_unrotated.clone(),
+        row_stats: t.row_stats.clone(),
+        summary: t.summary,
+        overview: t.overview.clone(),
     }
-    t.allowed = Array2::from_elem((0, 0), false);
 }
 
 /// The pipeline of a spec whose sizes were checked; `keep`: lean, with the matrices of
@@ -715,6 +742,12 @@ mod tests {
             let moved = refocus_lean(&spec, backend, &lean, 2).unwrap();
             assert_eq!(moved.head_traces[2], full.head_traces[2]);
             assert!(!moved.has_matrices(1) && !moved.has_matrices(0));
+            assert_eq!(moved.head_traces[0], lean.head_traces[0]);
+            let (m, f) = (&moved.head_traces[1], &full.head_traces[1]);
+            assert_eq!(
+                (&m.q, &m.k, &m.v, &m.context, &m.row_stats, &m.summary),
+                (&f.q, &f.k, &f.v, &f.context, &f.row_stats, &f.summary)
+            );
             let o = moved.head_traces[1].overview.as_ref().unwrap();
             assert_eq!(
                 o,

@@ -336,6 +336,59 @@ pub struct Trace {
 }
 
 impl Trace {
+    /// A copy of this trace whose heads are `head(h, &self.head_traces[h])`: the heads'
+    /// n × n matrices (hundreds of MB at 4,096 tokens) are copied only if `head` copies them.
+    pub fn with_heads(&self, mut head: impl FnMut(usize, &HeadTrace) -> HeadTrace) -> Trace {
+        let Trace {
+            version,
+            tokens_q,
+            tokens_k,
+            truncated_q,
+            truncated_k,
+            self_attention,
+            d_model,
+            heads,
+            d_k,
+            scale,
+            temperature,
+            mechanism,
+            kernel,
+            x_q,
+            x_k,
+            w_q,
+            w_k,
+            w_v,
+            w_o,
+            head_traces,
+            concat,
+            output,
+        } = self;
+        Trace {
+            version: *version,
+            tokens_q: tokens_q.clone(),
+            tokens_k: tokens_k.clone(),
+            truncated_q: *truncated_q,
+            truncated_k: *truncated_k,
+            self_attention: *self_attention,
+            d_model: *d_model,
+            heads: *heads,
+            d_k: *d_k,
+            scale: *scale,
+            temperature: *temperature,
+            mechanism: mechanism.clone(),
+            kernel: kernel.clone(),
+            x_q: x_q.clone(),
+            x_k: x_k.clone(),
+            w_q: w_q.clone(),
+            w_k: w_k.clone(),
+            w_v: w_v.clone(),
+            w_o: w_o.clone(),
+            head_traces: head_traces.iter().enumerate().map(|(h, t)| head(h, t)).collect(),
+            concat: concat.clone(),
+            output: output.clone(),
+        }
+    }
+
     /// Whether head `head` holds its matrices (a long model run's layer trace holds only
     /// the opened head's; the others have their summary and 0 × 0 matrices).
     pub fn has_matrices(&self, head: usize) -> bool {
