@@ -566,7 +566,7 @@ fn without_matrices(t: &HeadTrace) -> HeadTrace {
         context: t.context.clone(),
         empty_rows: t.empty_rows.clone(),
         centers: t.centers.clone(),
-        local_p: t.local_p.clone(),
+        local_p: t.local_p,
         q_unrotated: t.q_unrotated.clone(),
         k_unrotated: t.k_unrotated.clone(),
         row_stats: t.row_stats.clone(),
