@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use attnscope::core::kernels::{self, Backend};
 
-/// attnscope's own kernel, rows split over every rayon thread (what `kernels::gemm_packed`
+/// attnscope's own kernel, rows split over every rayon thread (what `kernels::gemm_fast`
 /// runs on AVX-512 machines).
 fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usize) {
     let threads = rayon::current_num_threads();
@@ -16,7 +16,7 @@ fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usi
 }
 
 /// The `gemm` crate through attnscope's one call site, on every rayon thread (what
-/// `kernels::gemm_packed` runs on AVX2 machines).
+/// `kernels::gemm_fast` runs on AVX2 machines).
 fn crate_gemm(x: &[f32], w: &[f32], out: &mut [f32], n: usize, k: usize, m: usize) {
     let threads = rayon::current_num_threads();
     kernels::gemm_crate(threads, n, m, k, 1.0, x, k, w, m, out, m);

@@ -288,7 +288,15 @@ impl TextureCache {
                 .ok()
                 .flatten();
                 let cmap = base.cmap;
-                if tx.send(TileDone { key, cmap, range, image }).is_ok() {
+                if tx
+                    .send(TileDone {
+                        key,
+                        cmap,
+                        range,
+                        image,
+                    })
+                    .is_ok()
+                {
                     ctx.request_repaint();
                 }
             });

@@ -383,7 +383,11 @@ impl Trace {
             w_k: w_k.clone(),
             w_v: w_v.clone(),
             w_o: w_o.clone(),
-            head_traces: head_traces.iter().enumerate().map(|(h, t)| head(h, t)).collect(),
+            head_traces: head_traces
+                .iter()
+                .enumerate()
+                .map(|(h, t)| head(h, t))
+                .collect(),
             concat: concat.clone(),
             output: output.clone(),
         }

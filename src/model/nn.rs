@@ -29,7 +29,7 @@ const GEMV_PARALLEL: usize = 1 << 18;
 
 impl Linear {
     /// x (n × in) → n × out. With a SIMD backend the product runs on the fastest kernel the
-    /// machine has (`kernels::gemm_packed`: attnscope's own on AVX-512, the `gemm` crate on
+    /// machine has (`kernels::gemm_fast`: attnscope's own on AVX-512, the `gemm` crate on
     /// AVX2; `examples/linear_shapes.rs`, BENCHMARKS.md); one row streams W instead. The
     /// scalar and portable backends keep attnscope's own kernels, rows split over the rayon
     /// pool, so the oracle path stays independent of the crate.
@@ -73,7 +73,7 @@ impl Linear {
             if matches!(backend, Backend::Scalar | Backend::Portable) {
                 kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
             } else {
-                kernels::gemm_packed(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+                kernels::gemm_fast(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
             }
         }
         self.add_bias(&mut out);
@@ -736,7 +736,7 @@ fn attend_blocks(
         if cols > k0 && dh > 0 {
             let a = &qs[i0 * dh..];
             // One head's blocks run on one thread: the heads are what runs in parallel.
-            kernels::gemm_packed(
+            kernels::gemm_fast(
                 backend,
                 1,
                 rows,
@@ -790,7 +790,7 @@ fn attend_blocks(
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
         if cols > k0 && dh > 0 {
-            kernels::gemm_packed(
+            kernels::gemm_fast(
                 backend,
                 1,
                 rows,

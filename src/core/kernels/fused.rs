@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, gemm_packed, softmax_row, transpose};
+use super::{Backend, gemm_fast, softmax_row, transpose};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub fn attention_forward(
                     // Keys this block can see at all.
                     let visible = if causal { (i0 + rows).min(n_k) } else { n_k };
                     // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
-                    gemm_packed(
+                    gemm_fast(
                         backend,
                         1,
                         rows,
@@ -112,7 +112,7 @@ pub fn attention_forward(
                         softmax_row(backend, row);
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
-                    gemm_packed(
+                    gemm_fast(
                         backend, 1, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d,
                     );
                 });

@@ -176,7 +176,7 @@ pub fn gemm(
 /// # Panics
 /// As [`gemm`].
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_packed(
+pub fn gemm_fast(
     backend: Backend,
     threads: usize,
     m: usize,

@@ -219,7 +219,7 @@ fn best_backend_uses_simd_where_the_cpu_has_it() {
 /// rows (the attention blocks write into a slice of the whole context), and leaves the rows
 /// after m alone.
 #[test]
-fn gemm_packed_matches_scalar_threaded_and_strided() {
+fn gemm_fast_matches_scalar_threaded_and_strided() {
     for backend in Backend::supported() {
         for &(m, n, k) in &[
             (1usize, 5usize, 3usize),
@@ -249,7 +249,7 @@ fn gemm_packed_matches_scalar_threaded_and_strided() {
                 usize,
             );
             let products: [(&str, Product); 2] =
-                [("gemm_packed", gemm_packed), ("gemm_rows", gemm_rows)];
+                [("gemm_fast", gemm_fast), ("gemm_rows", gemm_rows)];
             for (threads, (name, product)) in
                 [1, 2, 3].into_iter().flat_map(|t| products.map(|p| (t, p)))
             {
