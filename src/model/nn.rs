@@ -716,7 +716,13 @@ fn attend_blocks(
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
     let mut kept = keep_probs.then(|| Array2::<f32>::zeros((n, n_k)));
-    let mut scratch = vec![0.0f32; BLOCK_ROWS.min(n) * n_k];
+    // A kept matrix is itself where each block's scores become probabilities; without
+    // one, a block's rows go through a scratch buffer.
+    let mut scratch = if keep_probs {
+        Vec::new()
+    } else {
+        vec![0.0f32; BLOCK_ROWS.min(n) * n_k]
+    };
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
@@ -729,7 +735,12 @@ fn attend_blocks(
         .map(|b| (b.1, b.2))
         .collect();
     for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
-        let block = &mut scratch[..rows * n_k];
+        let block = match kept.as_mut() {
+            Some(m) => {
+                &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k]
+            }
+            None => &mut scratch[..rows * n_k],
+        };
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
         // hides the keys before k0 from every row of the block).
         let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
@@ -780,12 +791,6 @@ fn attend_blocks(
             }
             if let Some(d) = digest.as_mut() {
                 d.add_row(i, &row[..cols], undefined);
-            }
-            if let Some(m) = kept.as_mut() {
-                m.row_mut(i)
-                    .as_slice_mut()
-                    .expect("fresh rows are contiguous")[start..end]
-                    .copy_from_slice(&row[start..end]);
             }
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
