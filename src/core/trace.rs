@@ -338,58 +338,36 @@ pub struct Trace {
 impl Trace {
     /// A copy of this trace whose heads are `head(h, &self.head_traces[h])`: the heads'
     /// n × n matrices (hundreds of MB at 4,096 tokens) are copied only if `head` copies them.
+    /// Every field is named, so a new one must be decided on here.
     pub fn with_heads(&self, mut head: impl FnMut(usize, &HeadTrace) -> HeadTrace) -> Trace {
-        let Trace {
-            version,
-            tokens_q,
-            tokens_k,
-            truncated_q,
-            truncated_k,
-            self_attention,
-            d_model,
-            heads,
-            d_k,
-            scale,
-            temperature,
-            mechanism,
-            kernel,
-            x_q,
-            x_k,
-            w_q,
-            w_k,
-            w_v,
-            w_o,
-            head_traces,
-            concat,
-            output,
-        } = self;
         Trace {
-            version: *version,
-            tokens_q: tokens_q.clone(),
-            tokens_k: tokens_k.clone(),
-            truncated_q: *truncated_q,
-            truncated_k: *truncated_k,
-            self_attention: *self_attention,
-            d_model: *d_model,
-            heads: *heads,
-            d_k: *d_k,
-            scale: *scale,
-            temperature: *temperature,
-            mechanism: mechanism.clone(),
-            kernel: kernel.clone(),
-            x_q: x_q.clone(),
-            x_k: x_k.clone(),
-            w_q: w_q.clone(),
-            w_k: w_k.clone(),
-            w_v: w_v.clone(),
-            w_o: w_o.clone(),
-            head_traces: head_traces
+            version: self.version,
+            tokens_q: self.tokens_q.clone(),
+            tokens_k: self.tokens_k.clone(),
+            truncated_q: self.truncated_q,
+            truncated_k: self.truncated_k,
+            self_attention: self.self_attention,
+            d_model: self.d_model,
+            heads: self.heads,
+            d_k: self.d_k,
+            scale: self.scale,
+            temperature: self.temperature,
+            mechanism: self.mechanism.clone(),
+            kernel: self.kernel.clone(),
+            x_q: self.x_q.clone(),
+            x_k: self.x_k.clone(),
+            w_q: self.w_q.clone(),
+            w_k: self.w_k.clone(),
+            w_v: self.w_v.clone(),
+            w_o: self.w_o.clone(),
+            head_traces: self
+                .head_traces
                 .iter()
                 .enumerate()
                 .map(|(h, t)| head(h, t))
                 .collect(),
-            concat: concat.clone(),
-            output: output.clone(),
+            concat: self.concat.clone(),
+            output: self.output.clone(),
         }
     }
 
