@@ -164,7 +164,7 @@ impl<'a> HeatImage<'a> {
 }
 
 /// A tile a worker made: its key, colour map and range, and its pixels (`None` if making
-/// them failed; the tile is then asked for again).
+/// them failed; the tile is then drawn grey and not asked for again).
 struct TileDone {
     key: TexKey,
     cmap: Colormap,
@@ -185,6 +185,8 @@ pub struct TextureCache {
     frame: u64,
     /// Tiles being made on workers, and the channel they arrive on.
     in_flight: HashSet<(TexKey, Colormap)>,
+    /// Tiles whose making failed (not asked for again).
+    failed: HashSet<(TexKey, Colormap)>,
     done_tx: mpsc::Sender<TileDone>,
     done_rx: mpsc::Receiver<TileDone>,
 }
@@ -197,6 +199,7 @@ impl Default for TextureCache {
             ranges: HashMap::new(),
             frame: 0,
             in_flight: HashSet::new(),
+            failed: HashSet::new(),
             done_tx,
             done_rx,
         }
@@ -204,8 +207,10 @@ impl Default for TextureCache {
 }
 
 impl TextureCache {
-    /// Starts a frame: forgets textures unused for more than two frames.
-    pub fn begin_frame(&mut self) {
+    /// Starts a frame: takes in the tiles workers have finished (whichever view is on
+    /// screen now) and forgets textures unused for more than two frames.
+    pub fn begin_frame(&mut self, ctx: &egui::Context) {
+        self.receive_tiles(ctx);
         self.frame += 1;
         let frame = self.frame;
         self.map.retain(|_, (_, _, used)| frame - *used <= 2);
@@ -228,15 +233,17 @@ impl TextureCache {
     fn receive_tiles(&mut self, ctx: &egui::Context) {
         while let Ok(done) = self.done_rx.try_recv() {
             self.in_flight.remove(&(done.key, done.cmap));
-            if let Some(image) = done.image {
-                let tex = ctx.load_texture(
-                    format!("{:?}", done.key),
-                    image,
-                    egui::TextureOptions::NEAREST,
-                );
-                self.map
-                    .insert((done.key, done.cmap), (tex, done.range, self.frame));
-            }
+            let Some(image) = done.image else {
+                self.failed.insert((done.key, done.cmap));
+                continue;
+            };
+            let tex = ctx.load_texture(
+                format!("{:?}", done.key),
+                image,
+                egui::TextureOptions::NEAREST,
+            );
+            self.map
+                .insert((done.key, done.cmap), (tex, done.range, self.frame));
         }
     }
 
@@ -277,7 +284,10 @@ impl TextureCache {
             e.2 = frame;
             return Some(e.0.clone());
         }
-        if self.in_flight.len() < TILE_JOBS && self.in_flight.insert((key, base.cmap)) {
+        if self.in_flight.len() < TILE_JOBS
+            && !self.failed.contains(&(key, base.cmap))
+            && self.in_flight.insert((key, base.cmap))
+        {
             let (tx, ctx, trace) = (self.done_tx.clone(), ctx.clone(), Arc::clone(trace));
             rayon::spawn(move || {
                 let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -326,14 +336,8 @@ impl TextureCache {
             };
             if let Some(e) = self.map.get_mut(&(key, base.cmap)) {
                 e.2 = frame;
-                let [w, h] = e.0.size();
-                let (y0, x0) = (ti * span, tj * span);
-                let uv = |a: usize, o: usize, len: usize| (a - o) as f32 / f as f32 / len as f32;
-                let rect = Rect::from_min_max(
-                    Pos2::new(uv(c0, x0, w), uv(r0, y0, h)),
-                    Pos2::new(uv(c1, x0, w).min(1.0), uv(r1, y0, h).min(1.0)),
-                );
-                return Some((e.0.clone(), rect));
+                let uv = covering_uv(up, (ti, tj), e.0.size(), (r0, r1, c0, c1));
+                return Some((e.0.clone(), uv));
             }
         }
         None
@@ -413,6 +417,27 @@ impl TextureCache {
             .find(|((k, _), _)| *k == key)
             .map(|(_, (t, _, _))| t.size())
     }
+}
+
+/// Where cells `r0..r1` × `c0..c1` lie, in texture coordinates, on tile (`ti`, `tj`) of
+/// level `level` (whose texture is `[w, h]` texels; an edge tile's is smaller than
+/// [`TILE`]²): the part of a coarser tile drawn in place of a finer one still being made.
+fn covering_uv(
+    level: u8,
+    (ti, tj): (usize, usize),
+    [w, h]: [usize; 2],
+    (r0, r1, c0, c1): (usize, usize, usize, usize),
+) -> Rect {
+    let f = 1usize << level;
+    let span = TILE * f;
+    let (y0, x0) = (ti * span, tj * span);
+    let at = |a: usize, o: usize, len: usize| {
+        (a.saturating_sub(o) as f32 / f as f32 / len.max(1) as f32).min(1.0)
+    };
+    Rect::from_min_max(
+        Pos2::new(at(c0, x0, w), at(r0, y0, h)),
+        Pos2::new(at(c1, x0, w), at(r1, y0, h)),
+    )
 }
 
 /// The texels of one tile: cell blocks of 2^level × 2^level max-pooled (masked cells, −∞ or
@@ -556,7 +581,6 @@ impl HeatmapWidget<'_> {
                         );
                     }
                     HeatImage::Tiled { cache, base, trace } => {
-                        cache.receive_tiles(ui.ctx());
                         // One texel per screen pixel or finer: level k pools 2^k cells.
                         let level = if cell >= 1.0 {
                             0
@@ -607,7 +631,9 @@ impl HeatmapWidget<'_> {
                                 }
                             }
                         }
-                        if pending {
+                        // Tiles on their way repaint when they land; until then (or while
+                        // more wait for a free worker) keep drawing. A failed tile stays grey.
+                        if pending && cache.tiles_pending() > 0 {
                             ui.ctx().request_repaint();
                         }
                         if level > 0 {
@@ -782,6 +808,34 @@ fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A coarser tile stands in for a finer one with exactly the texels of its cells: the
+    /// lower-right quarter of a full tile one level up, every row of an edge tile's texture
+    /// when the finer tile is that edge, and a half texel short where the rows run out.
+    #[test]
+    fn a_coarser_tile_covers_the_finer_tiles_cells() {
+        let r = |x0: f32, y0: f32, x1: f32, y1: f32| {
+            Rect::from_min_max(Pos2::new(x0, y0), Pos2::new(x1, y1))
+        };
+        // Level 0 tile (1, 1) is cells 256..512; level 1 tile (0, 0) is cells 0..512.
+        assert_eq!(
+            covering_uv(1, (0, 0), [256, 256], (256, 512, 256, 512)),
+            r(0.5, 0.5, 1.0, 1.0)
+        );
+        // Two levels up, tile (0, 0) is cells 0..1024 in 256 texels of 4 cells.
+        assert_eq!(
+            covering_uv(2, (0, 0), [256, 256], (512, 768, 0, 256)),
+            r(0.0, 0.5, 0.25, 0.75)
+        );
+        // A 600-row matrix: level 1 tile (1, 0) holds rows 512..600 in 44 texels.
+        assert_eq!(
+            covering_uv(1, (1, 0), [256, 44], (512, 600, 0, 256)),
+            r(0.0, 0.0, 0.5, 1.0)
+        );
+        // 599 rows: the 44th texel pools row 598 alone.
+        let uv = covering_uv(1, (1, 0), [256, 44], (512, 599, 0, 256));
+        assert!((uv.max.y - 87.0 / 88.0).abs() < 1e-6, "{uv:?}");
+    }
 
     /// Each texel of a tile is the maximum of its 2^level × 2^level cells (masked −∞ cells
     /// lose to any value), and edge tiles cover only the cells that exist.

@@ -282,7 +282,7 @@ impl AttnApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
-        self.textures.begin_frame();
+        self.textures.begin_frame(&ctx);
         if !self.fonts_installed {
             fonts::install_fonts(&ctx);
             self.fonts_installed = true;
