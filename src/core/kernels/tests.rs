@@ -227,6 +227,8 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
             (33, 64, 64),
             (97, 130, 65),
             (200, 7, 129),
+            // k ≥ 128 and B wider than one panel: the AVX-512 tile's prefetch path.
+            (13, 130, 160),
         ] {
             let (lda, ldb, ldc) = (k + 3, n + 2, n + 5);
             let a = fill(m * lda, 3 + m as u64);

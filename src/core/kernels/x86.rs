@@ -46,11 +46,12 @@ unsafe fn tile512<const R: usize, const NV: usize>(
         // SAFETY: bounds are the caller's contract; masked lanes are never touched.
         unsafe {
             let brow = b.add(p * ldb);
-            // Ask for B's row p + 16 now: each row of a weight panel sits on its own page,
-            // which the hardware prefetchers do not cross, so the first tile over a panel
-            // otherwise waits on memory at every p (a 128-token SmolLM2-shaped forward on the
-            // Zen 4: 191–195 → 185–191 ms). Row p + 16 exists and every vector starts inside
-            // it, so the addresses stay in B; a prefetch never faults.
+            // Ask for B's row p + 16 now: a weight panel's rows are 1.5–6 KiB apart, a new
+            // page every row or three, and the hardware prefetchers do not cross pages, so
+            // the first tile over a panel would wait on memory at most p (a 128-token
+            // SmolLM2-shaped forward on the Zen 4: 191–195 → 185–191 ms). Later tiles find
+            // the panel in cache and the prefetches cost little. Row p + 16 exists and every
+            // vector starts inside it, so the addresses stay in B; a prefetch never faults.
             if prefetch && p + 16 < k {
                 let pf = brow.add(16 * ldb);
                 for v in 0..NV {
@@ -136,8 +137,9 @@ pub(super) unsafe fn gemm_avx512(
 ) {
     const NB: usize = 64;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
-    // Software prefetch for a long, strided B (a weight matrix, cold in cache); attention's
-    // Kᵀ (k = head dim) and V (ldb = head dim) are short or contiguous and already warm.
+    // Software prefetch for a long B wider than one panel (a weight matrix, cold in cache).
+    // Attention's Kᵀ (k = head dim) and V (ldb = head dim) at head dims up to 64 stay out:
+    // short or one contiguous panel, and already in cache.
     let prefetch = k >= 128 && ldb > NB;
     // B's column block outside, A's row blocks inside: a 64-wide block of B is reused by
     // every row block while it sits in L1.
