@@ -1097,7 +1097,7 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
         // Each timed run starts with the previous result dropped, as transformers' baseline
         // (`del out`) does: the memory it frees is what the next run writes into.
         let sec = time_median(secs, || {
-            held = None;
+            drop(held.take());
             held = Some(model.run_tokens(tokens.clone()));
         });
         let (rss, peak) = memory_mib();

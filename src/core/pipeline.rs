@@ -516,13 +516,12 @@ pub fn refocus_lean(
     trace: &Trace,
     head: usize,
 ) -> Result<Trace, CoreError> {
-    let opened = if trace.has_matrices(head) {
+    let mut opened = if trace.has_matrices(head) {
         None
     } else {
         Some(open_head(spec, backend, trace, head)?)
     };
     let dims = (trace.n_q(), trace.n_k());
-    let mut opened = opened;
     // Copied head by head: the previously focused head's matrices are pooled from the
     // shared trace, never copied (272 MB at 4,096 tokens).
     Ok(trace.with_heads(|h, ht| {
@@ -538,11 +537,19 @@ pub fn refocus_lean(
     }))
 }
 
-/// Drops a computed head's n × n matrices, keeping a max-pooled overview of its weights.
+/// Drops a computed head's n × n matrices in place, keeping a max-pooled overview of its
+/// weights (what [`without_matrices`] copies, without copying the rest).
 fn thin(t: &mut HeadTrace) {
-    let overview = overview_of(t);
-    *t = without_matrices(t);
-    t.overview = Some(overview);
+    t.overview = Some(overview_of(t));
+    for m in [
+        &mut t.raw_scores,
+        &mut t.scaled,
+        &mut t.logits,
+        &mut t.weights,
+    ] {
+        *m = Array2::zeros((0, 0));
+    }
+    t.allowed = Array2::from_elem((0, 0), false);
 }
 
 /// A head's weights max-pooled to at most [`OVERVIEW_SIDE`]² (what a lean trace keeps).

@@ -696,10 +696,10 @@ struct HeadResult {
 /// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
 /// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
 /// pass 3 per block: the rows of probs·v.
-/// One 64 × n_k scratch is reused for every block, so memory stays O(64·n); with
-/// `keep_probs` each block's probabilities are also copied into the returned n × n_k matrix
-/// (the scores are not kept: a trace recomputes them from Q and K), and the context is the
-/// same bit for bit either way.
+/// Without `keep_probs` one 64 × n_k scratch is reused for every block, so memory stays
+/// O(64·n); with it, each block is computed in place in its rows of the returned n × n_k
+/// matrix, which ends up holding the probabilities (the scores are not kept: a trace
+/// recomputes them from Q and K). The context is the same bit for bit either way.
 fn attend_blocks(
     backend: Backend,
     qh: &Array2<f32>,
@@ -736,9 +736,7 @@ fn attend_blocks(
         .collect();
     for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
         let block = match kept.as_mut() {
-            Some(m) => {
-                &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k]
-            }
+            Some(m) => &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k],
             None => &mut scratch[..rows * n_k],
         };
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
