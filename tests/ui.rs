@@ -845,6 +845,15 @@ fn a_long_toy_text_keeps_the_focused_heads_matrices_and_reopens_others() {
         "{} tiles",
         h.state().textures().tiles()
     );
+    // Zooming in asks for finer tiles; leaving the heatmap before they land still lets
+    // them in, and the app goes idle.
+    h.state_mut().state.heat_zoom = 4.0;
+    h.step();
+    assert!(h.state().textures().tiles_pending() > 0);
+    h.state_mut().state.view = View::Grid;
+    settle(&mut h);
+    assert_eq!(h.state().textures().tiles_pending(), 0);
+    h.state_mut().state.view = View::Heatmap;
     let spec = h.state().state.to_spec();
     let want = compute_lean(&spec, attnscope::core::Backend::best(), &[2]).unwrap();
     assert_eq!(trace.head_traces[2], want.head_traces[2]);
