@@ -213,6 +213,7 @@ messages! {
     PlotDistance => "Mean attention distance per head (positions)", "各头的平均注意力距离（位置）";
     LinesHint => "Hover a token to see only its lines. Line opacity = weight.", "把鼠标移到一个词元上，只看它的连线。线条透明度 = 权重。";
     Computing => "computing…", "计算中…";
+    DrawingTiles => "drawing tiles…", "正在绘制图块…";
     ComputedIn => "computed in", "计算耗时";
     Kernel => "kernel", "内核";
     Tokens => "tokens", "词元";

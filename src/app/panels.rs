@@ -129,7 +129,10 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
     let t = |m| tr(lang, m);
     egui::Panel::bottom("status").show(ui, |ui| {
         ui.horizontal_wrapped(|ui| {
-            if app.busy() {
+            // Tiles being pooled for a zoom keep the line (a small note after it): only a
+            // computation replaces it with the spinner.
+            let tiles = app.textures().tiles_pending();
+            if app.computing() {
                 ui.spinner();
                 ui.label(t(Msg::Computing));
             } else if let Some(tr_) = &app.trace {
@@ -147,6 +150,11 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                     t(Msg::Frame),
                     app.timings.frame_cpu.as_secs_f64() * 1e3
                 ));
+                if tiles > 0 {
+                    ui.separator();
+                    ui.spinner();
+                    ui.label(t(Msg::DrawingTiles));
+                }
             }
             if let Some(n) = &app.notice {
                 ui.separator();

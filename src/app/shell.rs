@@ -146,8 +146,15 @@ impl AttnApp {
         }
     }
 
-    /// Whether a computation is still running.
+    /// Whether a computation is still running, or heatmap tiles are being made (what the
+    /// screenshots and tests wait for).
     pub fn busy(&self) -> bool {
+        self.computing() || self.textures.tiles_pending() > 0
+    }
+
+    /// Whether a computation (a trace, a model run, generation, what-if, translation) is
+    /// still running.
+    pub fn computing(&self) -> bool {
         self.jobs.busy()
             || self.whatif_on_done
             || self
@@ -159,7 +166,6 @@ impl AttnApp {
                 .as_ref()
                 .is_some_and(|w| w.busy.iter().any(|b| b.load(Ordering::Relaxed)))
             || self.translator.busy()
-            || self.textures.tiles_pending() > 0
     }
 
     /// The last scan of Model ▸ Models on this computer, once it has landed.
