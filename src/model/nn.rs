@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
-use crate::core::trace::{HeadSummary, row_sums};
+use crate::core::trace::{HeadSummary, row_sums, row_sums_scored};
 
 /// y = x·W + b, with W stored as `in × out` (already transposed from PyTorch's `out × in`).
 #[derive(Clone, Debug)]
@@ -401,7 +401,20 @@ mod tests {
                     let stats = RowStats::of(pr).summary(&vec![false; n]);
                     for d in [&full.digest, &lean.digest] {
                         let d = d.as_ref().expect("digests asked for");
-                        assert_eq!(d.summary, stats, "{label}: digest summary");
+                        // Entropy from the scores (one ln per row) agrees with −Σ p ln p
+                        // to rounding; the other statistics are the same sums.
+                        let (got, want) = (d.summary, stats);
+                        assert!(
+                            (got.entropy - want.entropy).abs() <= 1e-5 * (1.0 + want.entropy),
+                            "{label}: digest entropy {} vs {}",
+                            got.entropy,
+                            want.entropy
+                        );
+                        assert_eq!(
+                            (got.max_weight, got.mean_distance, got.first_key_share),
+                            (want.max_weight, want.mean_distance, want.first_key_share),
+                            "{label}: digest summary"
+                        );
                         assert_eq!(d.overview, pool(pr.view(), OVERVIEW_SIDE, PoolMethod::Max));
                         assert!(d.nonfinite_rows.is_empty());
                     }
@@ -637,9 +650,14 @@ impl<'a> DigestBuilder<'a> {
         }
     }
 
-    /// Row i's probabilities (the keys it can see, and maybe zeros after them).
-    fn add_row(&mut self, i: usize, probs: &[f32], undefined: bool) {
-        let (entropy, max, dist) = row_sums(i, probs);
+    /// Row i's probabilities (the keys it can see, and maybe zeros after them), and the
+    /// scores they came from with their maximum when the row was defined (then the entropy
+    /// needs no `ln` per weight: [`row_sums_scored`]).
+    fn add_row(&mut self, i: usize, probs: &[f32], scores: Option<(&[f32], f32)>, undefined: bool) {
+        let (entropy, max, dist) = match scores {
+            Some((s, max_score)) => row_sums_scored(i, probs, s, max_score),
+            None => row_sums(i, probs),
+        };
         let first = probs.first().copied().unwrap_or(0.0);
         for (s, v) in self.sums.iter_mut().zip([entropy, max, dist, first]) {
             *s += v;
@@ -725,6 +743,11 @@ fn attend_blocks(
     };
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
+    let mut row_scores = if p.digests {
+        vec![0.0f32; n_k]
+    } else {
+        Vec::new()
+    };
     let mut digest = p
         .digests
         .then(|| DigestBuilder::new(n, n_k, p.special_keys));
@@ -781,14 +804,23 @@ fn attend_blocks(
             row[..start].fill(0.0);
             row[end..cols].fill(0.0);
             block_edges(&blocked, i, start..end, row);
-            if row[start..end].iter().all(|&x| x == f32::NEG_INFINITY) {
+            let all_blocked = row[start..end].iter().all(|&x| x == f32::NEG_INFINITY);
+            // The digest's entropy reads the scores (one `ln` per row, not per weight).
+            let scored = digest.is_some() && !undefined && !all_blocked;
+            let mut max_score = f32::NEG_INFINITY;
+            if scored {
+                row_scores[..cols].copy_from_slice(&row[..cols]);
+                max_score = row[start..end].iter().copied().fold(max_score, f32::max);
+            }
+            if all_blocked {
                 // Every visible key blocked: the row attends nowhere.
                 row[start..end].fill(0.0);
             } else {
                 kernels::softmax_row(backend, &mut row[start..end]);
             }
             if let Some(d) = digest.as_mut() {
-                d.add_row(i, &row[..cols], undefined);
+                let scores = scored.then(|| (&row_scores[..cols], max_score));
+                d.add_row(i, &row[..cols], scores, undefined);
             }
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
