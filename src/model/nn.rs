@@ -131,13 +131,6 @@ impl LayerNorm {
             }
         });
     }
-
-    /// Normalises each row.
-    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
-        let mut out = x.to_owned();
-        self.apply(&mut out);
-        out
-    }
 }
 
 /// RMSNorm over the last axis: x / √(mean(x²) + ε) · γ (Llama). Gemma's (1 + γ) is folded
@@ -162,13 +155,6 @@ impl RmsNorm {
             }
         });
     }
-
-    /// Normalises each row.
-    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
-        let mut out = x.to_owned();
-        self.apply(&mut out);
-        out
-    }
 }
 
 /// A block's normalisation, as its family defines it.
@@ -181,14 +167,6 @@ pub enum NormLayer {
 }
 
 impl NormLayer {
-    /// Normalises each row.
-    pub fn forward(&self, x: &Array2<f32>) -> Array2<f32> {
-        match self {
-            NormLayer::Layer(n) => n.forward(x),
-            NormLayer::Rms(n) => n.forward(x),
-        }
-    }
-
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
         match self {
