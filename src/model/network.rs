@@ -14,7 +14,7 @@
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
-use crate::core::kernels::Backend;
+use crate::core::kernels::{self, Backend};
 
 use super::ModelError;
 use super::arch::LayerRun;
@@ -742,6 +742,15 @@ impl Transformer {
         ids: &[u32],
         opts: &ForwardOpts<'_>,
     ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
+        kernels::on_pool(|| self.forward_on_pool(backend, ids, opts))
+    }
+
+    fn forward_on_pool(
+        &self,
+        backend: Backend,
+        ids: &[u32],
+        opts: &ForwardOpts<'_>,
+    ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
         let mut x = self.embed_input(ids, 0)?;
         let layers = self.blocks.len();
         let mut runs = Vec::with_capacity(layers);
@@ -777,7 +786,18 @@ impl Transformer {
     /// block's output (the attention alone is what opening a layer needs).
     /// Deterministic: the same x gives the same numbers bit for bit, which is what lets a
     /// long run drop its matrices and recompute one layer when it is opened.
+    /// Runs on rayon's pool ([`kernels::on_pool`]).
     pub fn layer(
+        &self,
+        backend: Backend,
+        l: usize,
+        x: &Array2<f32>,
+        work: LayerWork<'_>,
+    ) -> (LayerRun, Option<Array2<f32>>) {
+        kernels::on_pool(|| self.layer_on_pool(backend, l, x, work))
+    }
+
+    fn layer_on_pool(
         &self,
         backend: Backend,
         l: usize,
