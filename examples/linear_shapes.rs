@@ -1,5 +1,7 @@
 //! Times the linear layers at the sample models' exact shapes: attnscope's own register-tiled
-//! kernel (rows split over rayon) against the `gemm` crate (packing, runtime dispatch).
+//! kernel (rows split over rayon) on the row-major weights and on the weights laid out in
+//! 64-column panels (what the models load on AVX-512 machines), against the `gemm` crate
+//! (packing, runtime dispatch).
 //! Run: cargo run --release --example linear_shapes   (torch.mm at the same shapes:
 //! python3 tools/bench_linear_torch.py; BENCHMARKS.md has both, with the CPU).
 
@@ -13,6 +15,14 @@ fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usi
     let threads = rayon::current_num_threads();
     let n = out.len() / m;
     kernels::gemm_rows(backend, threads, n, m, k, 1.0, x, k, w, m, out, m);
+}
+
+/// attnscope's own kernel on weights laid out in panels, rows split over every rayon thread
+/// (what a model's linear maps run on AVX-512 machines).
+fn panels(backend: Backend, x: &[f32], w: &kernels::PackedB, out: &mut [f32]) {
+    let threads = rayon::current_num_threads();
+    let n = out.len() / w.n();
+    kernels::gemm_panels(backend, threads, n, 1.0, x, w.k(), w, out, w.n());
 }
 
 /// The `gemm` crate through attnscope's one call site, on every rayon thread (what
@@ -43,7 +53,9 @@ fn main() {
         "backend {backend:?}, {} threads",
         rayon::current_num_threads()
     );
-    println!("| n | k → m | own ms | own GFLOP/s | gemm ms | gemm GFLOP/s | max |Δ| |");
+    println!(
+        "| n | k → m | own ms | own GFLOP/s | panels ms | panels GFLOP/s | gemm ms | gemm GFLOP/s | max |Δ| |"
+    );
     for &(k, m) in &[
         (576, 576),
         (576, 192),
@@ -67,6 +79,10 @@ fn main() {
             let mut b = vec![0.0; n * m];
             let t_own = time(|| own(backend, &x, &w, &mut a, k, m));
             let t_gemm = time(|| crate_gemm(&x, &w, &mut b, n, k, m));
+            let pb = kernels::PackedB::new(k, m, &w, m);
+            let mut pc = vec![0.0; n * m];
+            let t_p = time(|| panels(backend, &x, &pb, &mut pc));
+            assert_eq!(pc, a, "panels and row-major give the same bits");
             let diff = a
                 .iter()
                 .zip(&b)
@@ -74,9 +90,11 @@ fn main() {
                 .fold(0.0, f32::max);
             let flops = 2.0 * (n * k * m) as f64;
             println!(
-                "| {n} | {k} → {m} | {:.3} | {:.0} | {:.3} | {:.0} | {diff:.1e} |",
+                "| {n} | {k} → {m} | {:.3} | {:.0} | {:.3} | {:.0} | {:.3} | {:.0} | {diff:.1e} |",
                 t_own * 1e3,
                 flops / t_own / 1e9,
+                t_p * 1e3,
+                flops / t_p / 1e9,
                 t_gemm * 1e3,
                 flops / t_gemm / 1e9
             );

@@ -19,7 +19,8 @@ use crate::core::kernels::{self, Backend};
 use super::ModelError;
 use super::arch::LayerRun;
 use super::nn::{
-    AttnParams, LayerNorm, Linear, NormLayer, RmsNorm, RopeTable, activation, attention,
+    AttnParams, LayerNorm, Linear, LinearWeights, NormLayer, RmsNorm, RopeTable, activation,
+    attention,
 };
 use super::weights::{RowTable, Weights};
 
@@ -465,7 +466,11 @@ impl Loader<'_> {
             LinearLayout::Torch => self.w.take_packed(&format!("{name}.weight"), n_out, n_in),
             LinearLayout::Conv1d => None,
         };
-        Ok(Linear { w, b, packed })
+        Ok(Linear {
+            w: LinearWeights::for_machine(w),
+            b,
+            packed,
+        })
     }
 
     fn rms(&mut self, name: &str, d: usize) -> Result<RmsNorm, ModelError> {

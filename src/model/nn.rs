@@ -12,11 +12,12 @@ use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_sums, row_sums_scored};
 
-/// y = x·W + b, with W stored as `in × out` (already transposed from PyTorch's `out × in`).
+/// y = x·W + b, with W (`in × out`, already transposed from PyTorch's `out × in`) laid out
+/// for the kernel that multiplies it.
 #[derive(Clone, Debug)]
 pub struct Linear {
-    /// in × out.
-    pub w: Array2<f32>,
+    /// W, in × out.
+    pub w: LinearWeights,
     /// out.
     pub b: Array1<f32>,
     /// The same weights quantised and packed (out × in), when the file had them so: one-row
@@ -24,15 +25,52 @@ pub struct Linear {
     pub packed: Option<std::sync::Arc<crate::model::packed::PackedRows>>,
 }
 
+/// How a linear map's W (in × out) is stored: one layout per machine, chosen at load.
+#[derive(Clone, Debug)]
+pub enum LinearWeights {
+    /// Row-major, for the `gemm` crate (AVX2 machines) and the scalar and portable kernels.
+    Dense(Array2<f32>),
+    /// 64-column panels for attnscope's AVX-512 tiles ([`kernels::PackedB`]).
+    Panels(kernels::PackedB),
+}
+
+impl LinearWeights {
+    /// W (in × out) in the layout the machine's fastest kernel reads best: panels where that
+    /// kernel is attnscope's AVX-512 tile, row-major elsewhere.
+    pub fn for_machine(w: Array2<f32>) -> LinearWeights {
+        if Backend::best() == Backend::Avx512 {
+            let w = w.as_standard_layout();
+            let (k, n) = w.dim();
+            LinearWeights::Panels(kernels::PackedB::new(
+                k,
+                n,
+                w.as_slice().expect("standard layout"),
+                n,
+            ))
+        } else {
+            LinearWeights::Dense(w)
+        }
+    }
+
+    /// (in, out).
+    pub fn dim(&self) -> (usize, usize) {
+        match self {
+            LinearWeights::Dense(w) => w.dim(),
+            LinearWeights::Panels(p) => (p.k(), p.n()),
+        }
+    }
+}
+
 /// Weights below which a one-row product runs on one thread (a task costs more than it saves).
 const GEMV_PARALLEL: usize = 1 << 18;
 
 impl Linear {
     /// x (n × in) → n × out. With a SIMD backend the product runs on the fastest kernel the
-    /// machine has (`kernels::gemm_fast`: attnscope's own on AVX-512, the `gemm` crate on
-    /// AVX2; `examples/linear_shapes.rs`, BENCHMARKS.md); one row streams W instead. The
-    /// scalar and portable backends keep attnscope's own kernels, rows split over the rayon
-    /// pool, so the oracle path stays independent of the crate.
+    /// machine has (attnscope's own on panels on AVX-512, the `gemm` crate on AVX2;
+    /// `examples/linear_shapes.rs`, BENCHMARKS.md); one row streams W instead. The scalar
+    /// and portable backends keep attnscope's own kernels, rows split over the rayon pool,
+    /// so the oracle path stays independent of the crate. Either layout gives the same bits,
+    /// except AVX2's many-row products, which the crate sums in its own order.
     pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {
         if let (Some(p), 1) = (&self.packed, x.nrows()) {
             let row = x.row(0).to_vec();
@@ -42,38 +80,69 @@ impl Linear {
             return out;
         }
         let (n, k) = x.dim();
-        let m = self.w.ncols();
+        let (w_in, m) = self.w.dim();
+        assert_eq!(w_in, k, "linear map: input width");
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
-        let w = self.w.as_slice().expect("weights are contiguous");
-        assert_eq!(self.w.nrows(), k, "linear map: input width");
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
+        let threads = rayon::current_num_threads();
         if n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0 {
             // One row (a decoding step): y = Σᵢ xᵢ·W[i, :], streaming each row of W once in
             // column blocks over the pool (a packed GEMM would first copy all of W). Each
             // column is summed by one task in the order i = 0, 1, …, whatever the threads.
-            let block = |c0: usize, chunk: &mut [f32]| {
-                for (i, &xi) in xs[..k].iter().enumerate() {
-                    let row = &w[i * m + c0..i * m + c0 + chunk.len()];
-                    crate::model::packed::axpy_f32(backend, xi, row, chunk);
+            let parallel = k * m >= GEMV_PARALLEL;
+            match &self.w {
+                LinearWeights::Dense(w) => {
+                    let w = w.as_slice().expect("weights are contiguous");
+                    let block = |c0: usize, chunk: &mut [f32]| {
+                        for (i, &xi) in xs[..k].iter().enumerate() {
+                            let row = &w[i * m + c0..i * m + c0 + chunk.len()];
+                            crate::model::packed::axpy_f32(backend, xi, row, chunk);
+                        }
+                    };
+                    if parallel {
+                        let cols = m.div_ceil(threads * 4).next_multiple_of(16).max(64);
+                        dst.par_chunks_mut(cols)
+                            .enumerate()
+                            .for_each(|(c, chunk)| block(c * cols, chunk));
+                    } else {
+                        block(0, dst);
+                    }
                 }
-            };
-            if k * m < GEMV_PARALLEL {
-                block(0, dst);
-            } else {
-                let threads = rayon::current_num_threads().max(1);
-                let cols = m.div_ceil(threads * 4).next_multiple_of(16).max(64);
-                dst.par_chunks_mut(cols)
-                    .enumerate()
-                    .for_each(|(c, chunk)| block(c * cols, chunk));
+                LinearWeights::Panels(p) => {
+                    // A panel's rows are 64 apart: row i of panel j is W[i, 64j..64j + w].
+                    let panel = |(_, w, vals): (usize, usize, &[f32]), chunk: &mut [f32]| {
+                        for (i, &xi) in xs[..k].iter().enumerate() {
+                            let row = &vals[i * kernels::PANEL..i * kernels::PANEL + w];
+                            crate::model::packed::axpy_f32(backend, xi, row, chunk);
+                        }
+                    };
+                    if parallel {
+                        let panels: Vec<_> = p.panels().collect();
+                        dst.par_chunks_mut(kernels::PANEL)
+                            .zip(panels)
+                            .for_each(|(chunk, pan)| panel(pan, chunk));
+                    } else {
+                        for (chunk, pan) in dst.chunks_mut(kernels::PANEL).zip(p.panels()) {
+                            panel(pan, chunk);
+                        }
+                    }
+                }
             }
         } else {
-            let threads = rayon::current_num_threads();
-            if matches!(backend, Backend::Scalar | Backend::Portable) {
-                kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
-            } else {
-                kernels::gemm_fast(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+            match &self.w {
+                LinearWeights::Panels(p) => {
+                    kernels::gemm_panels(backend, threads, n, 1.0, xs, k, p, dst, m);
+                }
+                LinearWeights::Dense(w) => {
+                    let w = w.as_slice().expect("weights are contiguous");
+                    if matches!(backend, Backend::Scalar | Backend::Portable) {
+                        kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+                    } else {
+                        kernels::gemm_fast(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
+                    }
+                }
             }
         }
         self.add_bias(&mut out);
@@ -295,6 +364,49 @@ pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A linear map gives the same bits whichever layout holds W (row-major or panels), for
+    /// one row (a decoding step, small and large enough to run in parallel) and many rows,
+    /// on every backend, with a bias and with a last panel narrower than 64.
+    #[test]
+    fn linear_layouts_give_the_same_bits() {
+        for (k, m) in [(24usize, 70usize), (600, 600)] {
+            let w = Array2::from_shape_fn((k, m), |(i, j)| {
+                ((i * 31 + j * 17) % 23) as f32 * 0.01 - 0.1
+            });
+            let b = Array1::from_shape_fn(m, |j| j as f32 * 0.001);
+            let dense = Linear {
+                w: LinearWeights::Dense(w.clone()),
+                b: b.clone(),
+                packed: None,
+            };
+            let panels = Linear {
+                w: LinearWeights::Panels(kernels::PackedB::new(k, m, w.as_slice().unwrap(), m)),
+                b,
+                packed: None,
+            };
+            assert_eq!(panels.w.dim(), (k, m));
+            for backend in Backend::supported() {
+                for n in [1usize, 3, 70] {
+                    let x =
+                        Array2::from_shape_fn((n, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+                    let (a, c) = (dense.forward(backend, &x), panels.forward(backend, &x));
+                    assert_eq!(a.dim(), (n, m));
+                    // AVX2's many-row products on a row-major W run on the `gemm` crate,
+                    // which sums in its own order: those agree to rounding, the rest to the bit.
+                    let crate_sums = backend == Backend::Avx2 && n > 1;
+                    assert!(
+                        a.iter().zip(&c).all(|(p, q)| if crate_sums {
+                            (p - q).abs() <= 1e-5 * (1.0 + p.abs())
+                        } else {
+                            p.to_bits() == q.to_bits()
+                        }),
+                        "{backend} k={k} m={m} n={n}: the layouts differ"
+                    );
+                }
+            }
+        }
+    }
 
     /// A head computed block by block equals the textbook computation (full scores, mask,
     /// softmax, probs·v on the scalar kernels) at sizes around the block edge, causal or not,

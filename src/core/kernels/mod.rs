@@ -16,6 +16,7 @@
 //!   model forward pass runs on).
 
 mod fused;
+mod panels;
 mod portable;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
@@ -25,6 +26,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 pub use fused::{AttnShape, attention_forward};
+pub use panels::{PANEL, PackedB, gemm_panels};
 
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -268,9 +270,9 @@ fn assert_fits(
 /// every layer's heads). Started from a thread outside the pool, each region is injected
 /// into the pool while the caller sleeps on a lock, so every region costs two or three
 /// wake-ups; started on a worker, the region runs on that worker and the other workers
-/// join in. A 128-token SmolLM2-shaped forward on 2 threads of the Zen 4 made 1,500
-/// context switches instead of about 300 and went from 185 to 180 ms, 512 tokens from
-/// 761–848 to 730–735 ms.
+/// join in. A 128-token SmolLM2-shaped forward on 2 threads of the Zen 4 made about 450
+/// context switches instead of 1,600 and went from 185 to 178–182 ms, 512 tokens from
+/// 761–848 to 725–736 ms.
 pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }

@@ -276,6 +276,47 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
     }
 }
 
+/// Weights laid out in panels give the same bits as the row-major matrix, on every backend
+/// and thread count, with a last panel narrower than 64, and C's padding left alone.
+#[test]
+fn gemm_on_panels_gives_the_row_major_bits() {
+    for backend in Backend::supported() {
+        for &(m, n, k) in &[
+            (1usize, 5usize, 3usize),
+            (31, 64, 9),
+            (97, 130, 65),
+            (70, 192, 576),
+            (13, 1, 160),
+            (8, 0, 4),
+        ] {
+            let (lda, ldb, ldc) = (k + 3, n + 2, n + 5);
+            let a = fill(m * lda, 5 + m as u64);
+            let b = fill(k * ldb, 6 + n as u64);
+            let packed = PackedB::new(k, n, &b, ldb);
+            assert_eq!((packed.k(), packed.n()), (k, n));
+            for p in 0..k {
+                for j in 0..n {
+                    assert_eq!(packed.get(p, j).to_bits(), b[p * ldb + j].to_bits());
+                }
+            }
+            for threads in [1, 2, 3] {
+                let mut want = vec![9.0; m * ldc + ldc];
+                gemm_rows(
+                    backend, threads, m, n, k, 0.5, &a, lda, &b, ldb, &mut want, ldc,
+                );
+                let mut got = vec![9.0; m * ldc + ldc];
+                gemm_panels(backend, threads, m, 0.5, &a, lda, &packed, &mut got, ldc);
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{backend} m={m} n={n} k={k} threads={threads}: panels differ from row-major"
+                );
+            }
+        }
+    }
+}
+
 /// A row whose scores overflowed (+∞, as 1/τ = ∞ makes them) or hold NaN has no softmax:
 /// every fast path must say so with NaN like the scalar oracle, at every length and lane
 /// position, or the "every number must be finite" check passes a made-up distribution.
