@@ -619,6 +619,32 @@ fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
     Ok(x)
 }
 
+/// Runs `f` on row blocks of an n-row input, in parallel, and stacks each of its N outputs
+/// by rows. `f` gets its rows and the threads its products may use: 1 when the blocks run in
+/// parallel, all of them when there is one block. Blocks are ⌈n / threads⌉ rows, at least 8
+/// and at most [`kernels::ROW_BLOCK`], as even as possible, so no block of a many-row input
+/// has a single row (a one-row product takes the decoding path, which sums differently).
+/// Every row's numbers are the same however the rows are split.
+fn by_row_blocks<const N: usize>(
+    n: usize,
+    f: impl Fn(std::ops::Range<usize>, usize) -> [Array2<f32>; N] + Sync,
+) -> [Array2<f32>; N] {
+    let threads = rayon::current_num_threads().max(1);
+    let rb = n.div_ceil(threads).clamp(8, kernels::ROW_BLOCK);
+    let blocks = n.div_ceil(rb).max(1);
+    if blocks == 1 {
+        return f(0..n, threads);
+    }
+    let parts: Vec<[Array2<f32>; N]> = (0..blocks)
+        .into_par_iter()
+        .map(|b| f(b * n / blocks..(b + 1) * n / blocks, 1))
+        .collect();
+    std::array::from_fn(|i| {
+        let views: Vec<_> = parts.iter().map(|p| p[i].view()).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).expect("blocks share their columns")
+    })
+}
+
 /// `x` normalised in place by `norm`, if the block has one there.
 fn apply(norm: Option<&NormLayer>, mut x: Array2<f32>) -> Array2<f32> {
     if let Some(n) = norm {
@@ -824,8 +850,12 @@ impl Transformer {
         let (block, spec) = (&self.blocks[l], &net.layers[l]);
         let n = x.nrows();
         let (q, k, v) = {
-            let h_in = apply(block.attn_in.as_ref(), x.clone());
-            self.project_qkv(backend, block, &h_in)
+            let [q, k, v] = by_row_blocks(n, |rows, threads| {
+                let h_in = apply(block.attn_in.as_ref(), x.slice(s![rows, ..]).to_owned());
+                let (q, k, v) = self.project_qkv(backend, threads, block, &h_in);
+                [q, k, v]
+            });
+            (q, k, v)
         };
         let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::new(f, n));
         if let Some((kc, vc)) = kv {
@@ -868,7 +898,24 @@ impl Transformer {
         if let Some(ab) = ablate {
             ab.knock(l, a.head_dim, &mut concat);
         }
-        let attn_out = block.o.forward(backend, &concat);
+        // The rest of the block is row by row: the output projection, the residual sums and
+        // the MLP run on each row block in one parallel task (a decoder's cross-attention,
+        // which reads all rows, splits it).
+        let whole_block = mlp && block.cross.is_none();
+        let [attn_out, next] = by_row_blocks(n, |rows, threads| {
+            let attn_out = block.o.forward_on(
+                backend,
+                threads,
+                &concat.slice(s![rows.clone(), ..]).to_owned(),
+            );
+            let next = if whole_block {
+                let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out.clone());
+                self.mlp_residual(backend, threads, block, x1)
+            } else {
+                Array2::zeros((attn_out.nrows(), 0))
+            };
+            [attn_out, next]
+        });
         let kept_concat = if capture.iter().any(|&c| c) {
             concat
         } else {
@@ -889,8 +936,11 @@ impl Transformer {
         if !mlp {
             return (run, None);
         }
+        if whole_block {
+            return (run, Some(next));
+        }
         let mut run = run;
-        let x1 = self.attn_residual(block, x, run.attn_out.clone());
+        let x1 = self.attn_residual(block, &x.view(), run.attn_out.clone());
         let x1 = match (&block.cross, cross) {
             (Some(cb), Some(ckv)) => {
                 let (x2, cross_run) =
@@ -900,7 +950,7 @@ impl Transformer {
             }
             _ => x1,
         };
-        let next = self.mlp_residual(backend, block, x1);
+        let next = self.mlp_residual(backend, rayon::current_num_threads(), block, x1);
         (run, Some(next))
     }
 
@@ -976,29 +1026,43 @@ impl Transformer {
     }
 
     /// The self-attention's residual sum, with the family's norms.
-    fn attn_residual(&self, block: &Block, x: &Array2<f32>, attn_out: Array2<f32>) -> Array2<f32> {
+    fn attn_residual(
+        &self,
+        block: &Block,
+        x: &ndarray::ArrayView2<f32>,
+        attn_out: Array2<f32>,
+    ) -> Array2<f32> {
         // x + a, summed into a's buffer (the same sums: f32 addition commutes).
         let mut x1 = apply(block.attn_out.as_ref(), attn_out);
         x1 += x;
         apply(block.attn_residual.as_ref(), x1)
     }
 
-    /// The MLP on x1 and its residual sum: the block's output.
-    fn mlp_residual(&self, backend: Backend, block: &Block, x1: Array2<f32>) -> Array2<f32> {
+    /// The MLP on x1 and its residual sum: the block's output. Its products run on `threads`.
+    fn mlp_residual(
+        &self,
+        backend: Backend,
+        threads: usize,
+        block: &Block,
+        x1: Array2<f32>,
+    ) -> Array2<f32> {
         let m_in = apply(block.mlp_in.as_ref(), x1.clone());
         let f = match &block.gate {
             Some(gate) => {
-                let mut g = gate.forward(backend, &m_in);
+                let mut g = gate.forward_on(backend, threads, &m_in);
                 activation(backend, &self.net.mlp.activation, &mut g);
-                g * &block.up.forward(backend, &m_in)
+                g * &block.up.forward_on(backend, threads, &m_in)
             }
             None => {
-                let mut f = block.up.forward(backend, &m_in);
+                let mut f = block.up.forward_on(backend, threads, &m_in);
                 activation(backend, &self.net.mlp.activation, &mut f);
                 f
             }
         };
-        let mut f2 = apply(block.mlp_out.as_ref(), block.down.forward(backend, &f));
+        let mut f2 = apply(
+            block.mlp_out.as_ref(),
+            block.down.forward_on(backend, threads, &f),
+        );
         f2 += &x1;
         apply(block.mlp_residual.as_ref(), f2)
     }
@@ -1007,18 +1071,19 @@ impl Transformer {
     fn project_qkv(
         &self,
         backend: Backend,
+        threads: usize,
         block: &Block,
         h_in: &Array2<f32>,
     ) -> (Array2<f32>, Array2<f32>, Array2<f32>) {
         let (qw, kvw) = (self.net.q_width(), self.net.kv_width());
         match &block.qkv {
             Qkv::Separate(qkv) => (
-                qkv[0].forward(backend, h_in),
-                qkv[1].forward(backend, h_in),
-                qkv[2].forward(backend, h_in),
+                qkv[0].forward_on(backend, threads, h_in),
+                qkv[1].forward_on(backend, threads, h_in),
+                qkv[2].forward_on(backend, threads, h_in),
             ),
             Qkv::Fused(f) => {
-                let qkv = f.forward(backend, h_in);
+                let qkv = f.forward_on(backend, threads, h_in);
                 (
                     qkv.slice(s![.., ..qw]).to_owned(),
                     qkv.slice(s![.., qw..qw + kvw]).to_owned(),
@@ -1141,6 +1206,7 @@ impl Transformer {
             cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];
         }
         let mut x = self.embed_input(&[id], pos)?;
+        let threads = rayon::current_num_threads();
         let (qw, kvw, dh) = (net.q_width(), net.kv_width(), a.head_dim);
         let group = (a.heads / a.kv_heads.max(1)).max(1);
         let t = pos + 1;
@@ -1149,7 +1215,7 @@ impl Transformer {
         for (l, block) in self.blocks.iter().enumerate() {
             let spec = &net.layers[l];
             let h_in = apply(block.attn_in.as_ref(), x.clone());
-            let (q, k, v) = self.project_qkv(backend, block, &h_in);
+            let (q, k, v) = self.project_qkv(backend, threads, block, &h_in);
             let rope = self.inv_freq[l].as_ref().map(|f| RopeTable::at(f, pos));
             // This token's K (normed, rotated) and V join the layer's cache.
             let (kc, vc) = &mut cache.layers[l];
@@ -1211,14 +1277,14 @@ impl Transformer {
                 ab.knock(l, dh, &mut concat);
             }
             let attn_out = block.o.forward(backend, &concat);
-            let mut x1 = self.attn_residual(block, &x, attn_out);
+            let mut x1 = self.attn_residual(block, &x.view(), attn_out);
             if let (Some(cb), Some(ckv)) = (&block.cross, cache.cross.get(l)) {
                 let all = vec![true; a.heads];
                 let (x2, run) = self.cross_attend(backend, cb, x1, ckv, &all, false);
                 cross.push(run.heads.iter().map(|c| c.probs.row(0).to_vec()).collect());
                 x1 = x2;
             }
-            x = self.mlp_residual(backend, block, x1);
+            x = self.mlp_residual(backend, threads, block, x1);
         }
         cache.len = t;
         let logits = if self.has_lm_head() {

@@ -72,6 +72,12 @@ impl Linear {
     /// so the oracle path stays independent of the crate. Either layout gives the same bits,
     /// except AVX2's many-row products, which the crate sums in its own order.
     pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {
+        self.forward_on(backend, rayon::current_num_threads(), x)
+    }
+
+    /// [`Linear::forward`] with its many-row product on `threads` rayon threads (1: the
+    /// calling thread, for a caller that runs row blocks in parallel itself).
+    pub fn forward_on(&self, backend: Backend, threads: usize, x: &Array2<f32>) -> Array2<f32> {
         if let (Some(p), 1) = (&self.packed, x.nrows()) {
             let row = x.row(0).to_vec();
             let mut out = Array2::zeros((1, p.rows()));
@@ -86,12 +92,11 @@ impl Linear {
         let xs = x.as_slice().expect("standard layout");
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
-        let threads = rayon::current_num_threads();
         if n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0 {
             // One row (a decoding step): y = Σᵢ xᵢ·W[i, :], streaming each row of W once in
             // column blocks over the pool (a packed GEMM would first copy all of W). Each
             // column is summed by one task in the order i = 0, 1, …, whatever the threads.
-            let parallel = k * m >= GEMV_PARALLEL;
+            let parallel = threads > 1 && k * m >= GEMV_PARALLEL;
             match &self.w {
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");
