@@ -192,13 +192,33 @@ fn for_rows(x: &mut Array2<f32>, f: impl Fn(ndarray::ArrayViewMut1<f32>) + Sync)
     }
 }
 
+/// Σ f(xᵢ) in 16 interleaved partial sums, added up at the end: a loop the compiler turns
+/// into vector adds (one running sum is a chain of dependent additions, 4 cycles each: the
+/// norms' sums were 2% of a 128-token SmolLM2-shaped forward). Closer to the exact sum than
+/// one running sum, and the same order on every backend and thread count.
+fn lane_sum(row: &ndarray::ArrayViewMut1<f32>, f: impl Fn(f32) -> f32) -> f32 {
+    const LANES: usize = 16;
+    let Some(xs) = row.as_slice() else {
+        return row.iter().map(|&v| f(v)).sum();
+    };
+    let mut acc = [0.0f32; LANES];
+    let chunks = xs.chunks_exact(LANES);
+    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a += f(v);
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 impl LayerNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
         for_rows(x, |mut row| {
             let n = row.len() as f32;
-            let mean = row.sum() / n;
-            let var = row.iter().map(|v| (v - mean) * (v - mean)).sum::<f32>() / n;
+            let mean = lane_sum(&row, |v| v) / n;
+            let var = lane_sum(&row, |v| (v - mean) * (v - mean)) / n;
             let inv = 1.0 / (var + self.eps).sqrt();
             for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
                 *v = (*v - mean) * inv * g + b;
@@ -222,7 +242,7 @@ impl RmsNorm {
     pub fn apply(&self, x: &mut Array2<f32>) {
         for_rows(x, |mut row| {
             let n = row.len() as f32;
-            let ms = row.iter().map(|v| v * v).sum::<f32>() / n;
+            let ms = lane_sum(&row, |v| v * v) / n;
             let inv = 1.0 / (ms + self.eps).sqrt();
             for (v, g) in row.iter_mut().zip(&self.weight) {
                 *v = *v * inv * g;
