@@ -381,7 +381,7 @@ pub struct Transformer {
     /// The rotary tables of the last run's length, per distinct set of frequencies (every
     /// layer of a Llama shares one; Gemma 3's local and global layers have two): computing
     /// n × dh/2 sines and cosines in f64 for each of 30 layers was 1–2% of a forward.
-    rope_tables: std::sync::Mutex<Vec<(Vec<f32>, usize, std::sync::Arc<RopeTable>)>>,
+    rope_tables: std::sync::Mutex<Vec<RopeEntry>>,
     /// A separate LM head (`lm_head.weight`, vocab × d), when the checkpoint has one.
     lm_head: Option<Array2<f32>>,
     /// The LM head packed, when the file quantised it in a packed type (a decoding step's
@@ -390,6 +390,9 @@ pub struct Transformer {
     /// A tied head read from a quantised embedding: dequantised once, on first use.
     tied_rows: std::sync::OnceLock<Result<Array2<f32>, String>>,
 }
+
+/// A cached rotary table: its frequencies, its length and the table.
+type RopeEntry = (Vec<f32>, usize, std::sync::Arc<RopeTable>);
 
 /// Keys and values of every layer for the tokens so far (K after its norm and RoPE), so a
 /// new token computes one query row per layer.
