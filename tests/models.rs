@@ -488,6 +488,9 @@ fn rope_families_capture_kv_heads_pre_rope_windows_and_thetas() {
     let l0 = &run.layers[0];
     assert_eq!(l0.heads[0].k, l0.heads[1].k);
     assert_eq!(l0.heads[2].v, l0.heads[3].v);
+    // Query heads of one KV head hold its K and V once, not a copy each.
+    assert!(std::sync::Arc::ptr_eq(&l0.heads[0].k, &l0.heads[1].k));
+    assert!(std::sync::Arc::ptr_eq(&l0.heads[2].v, &l0.heads[3].v));
     assert_ne!(l0.heads[1].k, l0.heads[2].k);
     for h in &l0.heads {
         // Position 0 is rotated by angle 0; later positions are not left as they were.

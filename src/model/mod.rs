@@ -696,8 +696,8 @@ impl ModelRun {
                     let summary: HeadSummary = row_stats.summary(&empty_rows);
                     HeadTrace {
                         q: h.q,
-                        k: h.k,
-                        v: h.v,
+                        k: std::sync::Arc::unwrap_or_clone(h.k),
+                        v: std::sync::Arc::unwrap_or_clone(h.v),
                         raw_scores: raw,
                         scaled,
                         logits,
@@ -708,7 +708,7 @@ impl ModelRun {
                         centers: None,
                         local_p: None,
                         q_unrotated: h.q_pre_rope,
-                        k_unrotated: h.k_pre_rope,
+                        k_unrotated: h.k_pre_rope.map(std::sync::Arc::unwrap_or_clone),
                         row_stats,
                         summary,
                         overview: None,

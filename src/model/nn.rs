@@ -5,6 +5,8 @@
 //! Legend: `n` = tokens, `d` = model width, `h` = query heads, `g` = KV heads,
 //! `dh` = head width (d / h unless the config gives `head_dim`).
 
+use std::sync::Arc;
+
 use ndarray::{Array1, Array2, Axis, s};
 use rayon::prelude::*;
 
@@ -572,10 +574,11 @@ pub struct HeadCapture {
     pub head: usize,
     /// The query, after RoPE if the model rotates (n × dh).
     pub q: Array2<f32>,
-    /// The key this head reads: its KV head's, after RoPE if any (n × dh).
-    pub k: Array2<f32>,
-    /// The value this head reads: its KV head's (n × dh).
-    pub v: Array2<f32>,
+    /// The key this head reads: its KV head's, after RoPE if any (n × dh). Shared, not
+    /// copied, by the query heads of one KV head.
+    pub k: Arc<Array2<f32>>,
+    /// The value this head reads: its KV head's (n × dh), shared as K is.
+    pub v: Arc<Array2<f32>>,
     /// Probabilities (n × n).
     pub probs: Array2<f32>,
     /// Σⱼ pᵢⱼ vⱼ (n × dh).
@@ -583,9 +586,9 @@ pub struct HeadCapture {
     /// The query before RoPE (after the projection, its bias and any q-norm); `None` when the
     /// model has no rotary positions.
     pub q_pre_rope: Option<Array2<f32>>,
-    /// The key before RoPE (after the projection, its bias and any k-norm); `None` without
-    /// RoPE.
-    pub k_pre_rope: Option<Array2<f32>>,
+    /// The key before RoPE (after the projection, its bias and any k-norm), shared as K is;
+    /// `None` without RoPE.
+    pub k_pre_rope: Option<Arc<Array2<f32>>>,
     /// The KV head whose K and V this query head reads (h / (heads / kv_heads); = the head
     /// itself without grouped-query attention).
     pub kv_head: usize,
@@ -692,7 +695,7 @@ pub struct AttnParams<'a> {
 }
 
 /// One KV head: K after norm and RoPE, K before RoPE (if any), V.
-type KvHead = (Array2<f32>, Option<Array2<f32>>, Array2<f32>);
+type KvHead = (Arc<Array2<f32>>, Option<Arc<Array2<f32>>>, Arc<Array2<f32>>);
 
 /// One head's slice of a projection (n × dh), normalised and rotated as the layer says:
 /// returns (before RoPE, after RoPE) — the same matrix twice when there is no RoPE.
@@ -1065,10 +1068,11 @@ pub fn attention(
                 .into_owned()
                 .into_raw_vec_and_offset()
                 .0;
-            ((kh, k_pre, vh), kt)
+            ((Arc::new(kh), k_pre.map(Arc::new), Arc::new(vh)), kt)
         })
         .collect();
-    // passes 1-3 per query head, against its KV head.
+    // passes 1-3 per query head, against its KV head. A captured head's context goes into
+    // its capture after the concatenation has read it (moved, not copied).
     let results: Vec<(Option<HeadCapture>, Array2<f32>, Option<HeadDigest>)> = (0..p.heads)
         .into_par_iter()
         .map(|h| {
@@ -1080,10 +1084,10 @@ pub fn attention(
             let cap = r.probs.map(|probs| HeadCapture {
                 head: h,
                 q: qh,
-                k: kh.clone(),
-                v: vh.clone(),
+                k: Arc::clone(kh),
+                v: Arc::clone(vh),
                 probs,
-                context: r.context.clone(),
+                context: Array2::zeros((0, 0)),
                 q_pre_rope: q_pre,
                 k_pre_rope: k_pre.clone(),
                 kv_head: g,
@@ -1095,8 +1099,8 @@ pub fn attention(
     let concat = ndarray::concatenate(Axis(1), &views).expect("heads share n");
     let mut captures = Vec::new();
     let mut digests = Vec::with_capacity(results.len());
-    for (cap, _, d) in results {
-        captures.extend(cap);
+    for (cap, context, d) in results {
+        captures.extend(cap.map(|c| HeadCapture { context, ..c }));
         digests.extend(d);
     }
     (concat, captures, digests)
