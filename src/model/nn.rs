@@ -222,8 +222,24 @@ impl LayerNorm {
             let mean = lane_sum(&row, |v| v) / n;
             let var = lane_sum(&row, |v| (v - mean) * (v - mean)) / n;
             let inv = 1.0 / (var + self.eps).sqrt();
-            for ((v, g), b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
-                *v = (*v - mean) * inv * g + b;
+            let affine = |v: &mut f32, g: f32, b: f32| *v = (*v - mean) * inv * g + b;
+            match (
+                row.as_slice_mut(),
+                self.weight.as_slice(),
+                self.bias.as_slice(),
+            ) {
+                // Slices let the compiler vectorise the loop (2.5% of a MiniLM forward as
+                // three zipped ndarray iterators); the same arithmetic either way.
+                (Some(xs), Some(gs), Some(bs)) => {
+                    for ((v, &g), &b) in xs.iter_mut().zip(gs).zip(bs) {
+                        affine(v, g, b);
+                    }
+                }
+                _ => {
+                    for ((v, &g), &b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
+                        affine(v, g, b);
+                    }
+                }
             }
         });
     }
@@ -246,8 +262,17 @@ impl RmsNorm {
             let n = row.len() as f32;
             let ms = lane_sum(&row, |v| v * v) / n;
             let inv = 1.0 / (ms + self.eps).sqrt();
-            for (v, g) in row.iter_mut().zip(&self.weight) {
-                *v = *v * inv * g;
+            match (row.as_slice_mut(), self.weight.as_slice()) {
+                (Some(xs), Some(gs)) => {
+                    for (v, &g) in xs.iter_mut().zip(gs) {
+                        *v = *v * inv * g;
+                    }
+                }
+                _ => {
+                    for (v, &g) in row.iter_mut().zip(&self.weight) {
+                        *v = *v * inv * g;
+                    }
+                }
             }
         });
     }
