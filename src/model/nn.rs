@@ -176,70 +176,79 @@ pub struct LayerNorm {
     pub eps: f32,
 }
 
-/// Applies `f` to every row of `x`, rows in parallel blocks when `x` is big enough for the
-/// threads to pay (each row's arithmetic is the same either way).
-fn for_rows(x: &mut Array2<f32>, f: impl Fn(ndarray::ArrayViewMut1<f32>) + Sync) {
+/// Applies `f` to every row of `x` as a slice, rows in parallel blocks when `x` is big
+/// enough for the threads to pay (each row's arithmetic is the same either way). A view
+/// that is not in standard layout (never the case for a product's output) is made so first.
+fn for_rows(x: &mut Array2<f32>, f: impl Fn(&mut [f32]) + Sync) {
     const PARALLEL_CELLS: usize = 1 << 15;
+    if !x.is_standard_layout() {
+        *x = x.as_standard_layout().into_owned();
+    }
     let cols = x.ncols();
-    match x.as_slice_mut() {
-        Some(data) if data.len() >= PARALLEL_CELLS && cols > 0 => {
-            let rows = (PARALLEL_CELLS / cols).max(1);
-            data.par_chunks_mut(rows * cols).for_each(|block| {
-                block
-                    .chunks_mut(cols)
-                    .for_each(|row| f(ndarray::ArrayViewMut1::from(row)));
-            });
-        }
-        _ => x.rows_mut().into_iter().for_each(f),
+    let data = x.as_slice_mut().expect("standard layout");
+    if cols == 0 {
+        return;
+    }
+    if data.len() >= PARALLEL_CELLS {
+        let rows = (PARALLEL_CELLS / cols).max(1);
+        data.par_chunks_mut(rows * cols)
+            .for_each(|block| block.chunks_mut(cols).for_each(&f));
+    } else {
+        data.chunks_mut(cols).for_each(f);
     }
 }
 
-/// Σ f(xᵢ) in 16 interleaved partial sums, added up at the end: a loop the compiler turns
-/// into vector adds (one running sum is a chain of dependent additions, 4 cycles each: the
-/// norms' sums were 2% of a 128-token SmolLM2-shaped forward). Closer to the exact sum than
-/// one running sum, and the same order on every backend and thread count.
-fn lane_sum(row: &ndarray::ArrayViewMut1<f32>, f: impl Fn(f32) -> f32) -> f32 {
+/// Folds a row in 16 interleaved lanes (lane k takes the elements k, k + 16, …), then the
+/// lanes and the tail: `step(acc, x)` takes in an element, `merge` joins two lane results.
+/// The compiler turns the lane loop into vector code, where one running fold is a chain of
+/// dependent operations; the order is the same on every backend and thread count.
+fn lane_fold(
+    xs: &[f32],
+    init: f32,
+    step: impl Fn(f32, f32) -> f32,
+    merge: impl Fn(f32, f32) -> f32,
+) -> f32 {
     const LANES: usize = 16;
-    let Some(xs) = row.as_slice() else {
-        return row.iter().map(|&v| f(v)).sum();
-    };
-    let mut acc = [0.0f32; LANES];
+    let mut acc = [init; LANES];
     let chunks = xs.chunks_exact(LANES);
-    let tail: f32 = chunks.remainder().iter().map(|&v| f(v)).sum();
+    let tail = chunks.remainder().iter().fold(init, |a, &x| step(a, x));
     for c in chunks {
-        for (a, &v) in acc.iter_mut().zip(c) {
-            *a += f(v);
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a = step(*a, x);
         }
     }
-    acc.iter().sum::<f32>() + tail
+    merge(acc.iter().fold(init, |a, &b| merge(a, b)), tail)
+}
+
+/// Σ f(xᵢ) by [`lane_fold`]: vector adds instead of one chain of dependent additions (the
+/// norms' sums were 2% of a 128-token SmolLM2-shaped forward), and closer to the exact sum.
+fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
+    lane_fold(xs, 0.0, |a, x| a + f(x), |a, b| a + b)
+}
+
+/// The largest of a row without NaN (−∞ when empty) by [`lane_fold`]: vector max
+/// instructions, and the same value as a running `f32::max`, which is exact in any order.
+fn lane_max(xs: &[f32]) -> f32 {
+    let max = |m: f32, x: f32| if x > m { x } else { m };
+    lane_fold(xs, f32::NEG_INFINITY, max, max)
 }
 
 impl LayerNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
-        for_rows(x, |mut row| {
+        let (gs, bs) = (
+            self.weight.as_slice().expect("an owned vector"),
+            self.bias.as_slice().expect("an owned vector"),
+        );
+        for_rows(x, |row| {
             let n = row.len() as f32;
-            let mean = lane_sum(&row, |v| v) / n;
-            let var = lane_sum(&row, |v| (v - mean) * (v - mean)) / n;
+            let mean = lane_sum(row, |v| v) / n;
+            let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
             let inv = 1.0 / (var + self.eps).sqrt();
-            let affine = |v: &mut f32, g: f32, b: f32| *v = (*v - mean) * inv * g + b;
-            match (
-                row.as_slice_mut(),
-                self.weight.as_slice(),
-                self.bias.as_slice(),
-            ) {
-                // Slices let the compiler vectorise the loop (2.5% of a MiniLM forward as
-                // three zipped ndarray iterators); the same arithmetic either way.
-                (Some(xs), Some(gs), Some(bs)) => {
-                    for ((v, &g), &b) in xs.iter_mut().zip(gs).zip(bs) {
-                        affine(v, g, b);
-                    }
-                }
-                _ => {
-                    for ((v, &g), &b) in row.iter_mut().zip(&self.weight).zip(&self.bias) {
-                        affine(v, g, b);
-                    }
-                }
+            // On slices this vectorises (2.5% of a MiniLM forward as three zipped ndarray
+            // iterators).
+            for ((v, &g), &b) in row.iter_mut().zip(gs).zip(bs) {
+                *v = (*v - mean) * inv * g + b;
             }
         });
     }
@@ -258,21 +267,13 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
-        for_rows(x, |mut row| {
+        let gs = self.weight.as_slice().expect("an owned vector");
+        for_rows(x, |row| {
             let n = row.len() as f32;
-            let ms = lane_sum(&row, |v| v * v) / n;
+            let ms = lane_sum(row, |v| v * v) / n;
             let inv = 1.0 / (ms + self.eps).sqrt();
-            match (row.as_slice_mut(), self.weight.as_slice()) {
-                (Some(xs), Some(gs)) => {
-                    for (v, &g) in xs.iter_mut().zip(gs) {
-                        *v = *v * inv * g;
-                    }
-                }
-                _ => {
-                    for (v, &g) in row.iter_mut().zip(&self.weight) {
-                        *v = *v * inv * g;
-                    }
-                }
+            for (v, &g) in row.iter_mut().zip(gs) {
+                *v = *v * inv * g;
             }
         });
     }
@@ -888,25 +889,6 @@ impl<'a> DigestBuilder<'a> {
 fn any_undefined(row: &[f32]) -> bool {
     row.iter()
         .fold(false, |bad, &x| bad | (x.is_nan() | (x == f32::INFINITY)))
-}
-
-/// The largest of a row without NaN (−∞ when empty), in 16 interleaved lanes the compiler
-/// turns into vector max instructions; the same value as a running `f32::max`, which is
-/// exact in any order.
-fn lane_max(row: &[f32]) -> f32 {
-    const LANES: usize = 16;
-    let mut acc = [f32::NEG_INFINITY; LANES];
-    let chunks = row.chunks_exact(LANES);
-    let tail = chunks
-        .remainder()
-        .iter()
-        .fold(f32::NEG_INFINITY, |m, &x| if x > m { x } else { m });
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a = if x > *a { x } else { *a };
-        }
-    }
-    acc.iter().fold(tail, |m, &x| if x > m { x } else { m })
 }
 
 /// One head computed block by block: its context, its full probabilities when asked for,
