@@ -628,17 +628,17 @@ fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
 
 /// Runs `f` on row blocks of an n-row input, in parallel, and stacks each of its N outputs
 /// by rows. `f` gets its rows and the threads its products may use: 1 when the blocks run in
-/// parallel, all of them when there is one block. Blocks are ⌈n / threads⌉ rows, at least 8
-/// and at most [`kernels::ROW_BLOCK`], as even as possible, so no block of a many-row input
-/// has a single row (a one-row product takes the decoding path, which sums differently).
+/// parallel, all of them when there is one block. Blocks are about [`kernels::row_block`]
+/// rows (⌈n / threads⌉, 8 to [`kernels::ROW_BLOCK`]), as even as possible, so no block of a
+/// many-row input has a single row (a one-row product takes the decoding path, which sums
+/// differently).
 /// Every row's numbers are the same however the rows are split.
 fn by_row_blocks<const N: usize>(
     n: usize,
     f: impl Fn(std::ops::Range<usize>, usize) -> [Array2<f32>; N] + Sync,
 ) -> [Array2<f32>; N] {
     let threads = rayon::current_num_threads().max(1);
-    let rb = n.div_ceil(threads).clamp(8, kernels::ROW_BLOCK);
-    let blocks = n.div_ceil(rb).max(1);
+    let blocks = n.div_ceil(kernels::row_block(n, threads)).max(1);
     if blocks == 1 {
         return f(0..n, threads);
     }

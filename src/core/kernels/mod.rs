@@ -202,8 +202,7 @@ pub fn gemm_fast(
 }
 
 /// attnscope's own [`gemm`] with C's rows split over the rayon pool when `threads` > 1, in
-/// blocks of ⌈m / threads⌉ rows, at least 8 and at most [`ROW_BLOCK`] (each element is the
-/// same sum either way).
+/// blocks of [`row_block`] rows (each element is the same sum either way).
 ///
 /// # Panics
 /// As [`gemm`].
@@ -222,32 +221,56 @@ pub fn gemm_rows(
     c: &mut [f32],
     ldc: usize,
 ) {
-    let rb = m.div_ceil(threads.max(1)).clamp(8, ROW_BLOCK);
-    if threads <= 1 || m <= rb || n == 0 {
+    if n == 0 {
         gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
         return;
     }
-    use rayon::prelude::*;
     assert_fits("gemm_rows", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+    split_rows(threads, m, c, ldc, |i0, rows, chunk| {
+        gemm(
+            backend,
+            rows,
+            n,
+            k,
+            alpha,
+            &a[i0 * lda..],
+            lda,
+            b,
+            ldb,
+            chunk,
+            ldc,
+        );
+    });
+}
+
+/// Rows per parallel task when m rows are split over `threads`: ⌈m / threads⌉, at least 8
+/// and at most [`ROW_BLOCK`].
+pub fn row_block(m: usize, threads: usize) -> usize {
+    m.div_ceil(threads.max(1)).clamp(8, ROW_BLOCK)
+}
+
+/// Runs `f(first row, rows, C from that row on)` on blocks of [`row_block`] rows of C (m rows
+/// at row stride `ldc`), in parallel over the rayon pool; on the calling thread as one block
+/// when `threads` ≤ 1 or m fits in one block.
+fn split_rows(
+    threads: usize,
+    m: usize,
+    c: &mut [f32],
+    ldc: usize,
+    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+) {
+    let rb = row_block(m, threads);
+    if threads <= 1 || m <= rb {
+        f(0, m, c);
+        return;
+    }
+    use rayon::prelude::*;
     c.par_chunks_mut(rb * ldc)
         .take(m.div_ceil(rb))
         .enumerate()
         .for_each(|(blk, chunk)| {
             let i0 = blk * rb;
-            let rows = rb.min(m - i0);
-            gemm(
-                backend,
-                rows,
-                n,
-                k,
-                alpha,
-                &a[i0 * lda..],
-                lda,
-                b,
-                ldb,
-                chunk,
-                ldc,
-            );
+            f(i0, rb.min(m - i0), chunk);
         });
 }
 

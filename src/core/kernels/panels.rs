@@ -106,7 +106,7 @@ pub fn gemm_panels(
     if m == 0 || n == 0 {
         return;
     }
-    let block = |a: &[f32], rows: usize, c: &mut [f32]| {
+    super::split_rows(threads, m, c, ldc, |i0, rows, c| {
         for (j0, w, panel) in b.panels() {
             gemm(
                 backend,
@@ -114,7 +114,7 @@ pub fn gemm_panels(
                 w,
                 k,
                 alpha,
-                a,
+                &a[i0 * lda..],
                 lda,
                 panel,
                 PANEL,
@@ -122,18 +122,5 @@ pub fn gemm_panels(
                 ldc,
             );
         }
-    };
-    let rb = m.div_ceil(threads.max(1)).clamp(8, super::ROW_BLOCK);
-    if threads <= 1 || m <= rb {
-        block(a, m, c);
-        return;
-    }
-    use rayon::prelude::*;
-    c.par_chunks_mut(rb * ldc)
-        .take(m.div_ceil(rb))
-        .enumerate()
-        .for_each(|(blk, chunk)| {
-            let i0 = blk * rb;
-            block(&a[i0 * lda..], rb.min(m - i0), chunk);
-        });
+    });
 }
