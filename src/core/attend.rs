@@ -34,7 +34,7 @@
 //! assert!((t.context[[0, 1]] - 2.53788).abs() < 1e-5);
 //! ```
 
-use ndarray::{Array1, Array2, ArrayView2, Axis, s};
+use ndarray::{Array1, Array2, ArrayView2, s};
 
 use super::kernels::{self, Backend};
 use super::spec::LocalPSource;
@@ -402,7 +402,49 @@ pub fn head_columns(x: &Array2<f32>, head: usize, d: usize) -> Array2<f32> {
 /// Concatenates per-head contexts along columns.
 pub fn concat_heads(contexts: &[&Array2<f32>]) -> Array2<f32> {
     let views: Vec<_> = contexts.iter().map(|c| c.view()).collect();
-    ndarray::concatenate(Axis(1), &views).unwrap_or_else(|_| Array2::zeros((0, 0)))
+    side_by_side(&views).unwrap_or_else(|| Array2::zeros((0, 0)))
+}
+
+/// Matrices of one height side by side, as a row-major matrix (None if the heights differ).
+/// ndarray's `concatenate` along columns gives a column-major result, which every later
+/// copy of a row range then reads element by element.
+pub fn side_by_side(parts: &[ArrayView2<'_, f32>]) -> Option<Array2<f32>> {
+    let n = parts.first().map_or(0, |p| p.nrows());
+    if parts.iter().any(|p| p.nrows() != n) {
+        return None;
+    }
+    let parts: Vec<_> = parts.iter().map(|p| p.as_standard_layout()).collect();
+    let slices: Vec<&[f32]> = parts
+        .iter()
+        .map(|p| p.as_slice().expect("standard layout"))
+        .collect();
+    let width: usize = parts.iter().map(|p| p.ncols()).sum();
+    let mut out = Vec::with_capacity(n * width);
+    for i in 0..n {
+        for (p, s) in parts.iter().zip(&slices) {
+            let w = p.ncols();
+            out.extend_from_slice(&s[i * w..(i + 1) * w]);
+        }
+    }
+    Array2::from_shape_vec((n, width), out).ok()
+}
+
+/// Matrices of one width stacked top to bottom, as a row-major matrix (None if the widths
+/// differ): one copy of each part's span.
+pub fn stacked(parts: &[ArrayView2<'_, f32>]) -> Option<Array2<f32>> {
+    let d = parts.first().map_or(0, |p| p.ncols());
+    if parts.iter().any(|p| p.ncols() != d) {
+        return None;
+    }
+    let rows: usize = parts.iter().map(|p| p.nrows()).sum();
+    let mut out = Vec::with_capacity(rows * d);
+    for p in parts {
+        match p.as_slice() {
+            Some(s) => out.extend_from_slice(s),
+            None => out.extend(p.iter()),
+        }
+    }
+    Array2::from_shape_vec((rows, d), out).ok()
 }
 
 #[cfg(test)]

@@ -739,7 +739,7 @@ impl ModelRun {
             std::mem::take(&mut l.concat)
         } else {
             let contexts: Vec<_> = head_traces.iter().map(|t| t.context.view()).collect();
-            ndarray::concatenate(ndarray::Axis(1), &contexts).ok()?
+            crate::core::attend::side_by_side(&contexts)?
         };
         Some(Trace {
             version: 1,

@@ -15,6 +15,7 @@ use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
 use crate::core::kernels::{self, Backend};
+use crate::core::attend::{side_by_side, stacked};
 
 use super::ModelError;
 use super::arch::LayerRun;
@@ -648,7 +649,7 @@ fn by_row_blocks<const N: usize>(
         .collect();
     std::array::from_fn(|i| {
         let views: Vec<_> = parts.iter().map(|p| p[i].view()).collect();
-        ndarray::concatenate(ndarray::Axis(0), &views).expect("blocks share their columns")
+        stacked(&views).expect("blocks share their columns")
     })
 }
 
@@ -888,7 +889,7 @@ impl Transformer {
                 })
                 .collect();
             let views: Vec<_> = heads.iter().map(|h| h.view()).collect();
-            let rows = ndarray::concatenate(ndarray::Axis(1), &views).expect("heads share n");
+            let rows = side_by_side(&views).expect("heads share n");
             kc.extend(rows.iter());
             vc.extend(v.as_standard_layout().iter());
         }

@@ -7,10 +7,11 @@
 
 use std::sync::Arc;
 
-use ndarray::{Array1, Array2, Axis, s};
+use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
 use crate::core::kernels::{self, Backend};
+use crate::core::attend::side_by_side;
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_sums, row_sums_scored};
 
@@ -1103,7 +1104,7 @@ pub fn attention(
         })
         .collect();
     let views: Vec<_> = results.iter().map(|r| r.1.view()).collect();
-    let concat = ndarray::concatenate(Axis(1), &views).expect("heads share n");
+    let concat = side_by_side(&views).expect("heads share n");
     let mut captures = Vec::new();
     let mut digests = Vec::with_capacity(results.len());
     for (cap, context, d) in results {
