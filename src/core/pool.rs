@@ -94,6 +94,33 @@ fn max_of_plain(x: &[f32]) -> f32 {
         .fold(f32::NEG_INFINITY, |a, b| if b > a { b } else { a })
 }
 
+/// Max-pools a row into bins of exactly `W` columns each, `out[b]` covering columns
+/// `[W·b, W·(b + 1))`; the cells after the row count as 0 (as in [`PoolBuilder::add_row`]).
+#[inline(always)]
+fn max_into_bins<const W: usize>(out: &mut [f32], row: &[f32]) {
+    let chunks = row.chunks_exact(W);
+    let tail = chunks.remainder();
+    let full = chunks.len();
+    for (cell, c) in out.iter_mut().zip(chunks) {
+        let mut m = *cell;
+        for &v in c {
+            m = if v > m { v } else { m };
+        }
+        *cell = m;
+    }
+    if full < out.len() {
+        // A partly seen bin, then the bins the row does not reach.
+        let mut m = out[full].max(0.0);
+        for &v in tail {
+            m = if v > m { v } else { m };
+        }
+        out[full] = m;
+        for cell in &mut out[full + 1..] {
+            *cell = cell.max(0.0);
+        }
+    }
+}
+
 /// Bins up to this many columns wide are pooled cell by cell.
 const NARROW: usize = 4;
 
@@ -173,6 +200,17 @@ impl PoolBuilder {
         if let (Some(col_bin), PoolMethod::Max) = (&self.col_bin, self.method) {
             let out = out.as_slice_mut().expect("owned rows are contiguous");
             let row = &row[..row.len().min(col_bin.len())];
+            // Bins of one width (n_k = w·c, as at 128 or 512 keys): chunk by chunk, which
+            // vectorises; a scatter into the bins waits on its own stores.
+            if self.n_k % out.len().max(1) == 0 {
+                match self.n_k / out.len().max(1) {
+                    1 => return max_into_bins::<1>(out, row),
+                    2 => return max_into_bins::<2>(out, row),
+                    3 => return max_into_bins::<3>(out, row),
+                    4 => return max_into_bins::<4>(out, row),
+                    _ => {}
+                }
+            }
             for (&v, &b) in row.iter().zip(col_bin) {
                 let cell = &mut out[b as usize];
                 *cell = if v > *cell { v } else { *cell };
@@ -295,6 +333,29 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn short_rows_pool_as_rows_padded_with_zeros_at_every_bin_width() {
+        // Key counts whose bins are 1, 2, 3 or 4 columns wide (the chunked path), one whose
+        // bins differ in width, and rows that stop anywhere, mid-bin included (causal rows).
+        for n_k in [200, 512, 768, 1024, 700] {
+            let n_q = 300;
+            let len = |i: usize| (i * 7 + 1) % (n_k + 1);
+            let full = Array2::from_shape_fn((n_q, n_k), |(i, j)| {
+                if j < len(i) {
+                    ((i * 13 + j * 29) % 97) as f32 / 97.0 - 0.25
+                } else {
+                    0.0
+                }
+            });
+            let mut b = PoolBuilder::new(n_q, n_k, 256, PoolMethod::Max);
+            for i in 0..n_q {
+                b.add_row(i, &full.row(i).as_slice().unwrap()[..len(i)]);
+            }
+            let got = b.finish();
+            assert_eq!(got.values, naive(&full, 256, PoolMethod::Max), "{n_k} keys");
         }
     }
 
