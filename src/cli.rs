@@ -841,12 +841,10 @@ fn bench_seq2seq(dir: &Path, ns: &[usize], k: usize, secs: f64) -> Result<()> {
                 .collect()
         };
         let (src, tgt) = (model.infos(&ids()), model.infos(&ids()));
-        let fwd = time_median(secs, || {
-            std::hint::black_box(
-                model
-                    .run_tokens(src.clone(), tgt.clone())
-                    .expect("bench run"),
-            );
+        let (fwd, _) = time_median_keep(secs, || {
+            model
+                .run_tokens(src.clone(), tgt.clone())
+                .expect("bench run")
         });
         let src_ids: Vec<u32> = src.iter().map(|t| t.id).collect();
         let mut written = 0;
@@ -986,16 +984,25 @@ pub struct BenchRow {
 
 /// Median seconds of `f` over repeated runs lasting at least `min_secs` (≥ 3 runs).
 pub fn time_median(min_secs: f64, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up
+    time_median_keep(min_secs, || f()).0
+}
+
+/// [`time_median`] of a call that returns a result, and the last result. Each result is
+/// dropped just before the next call starts, outside the timed span, as the Python
+/// baselines do (`out = model(...)` timed, `del out` after), so the memory it frees is what
+/// the next call writes into.
+pub fn time_median_keep<T>(min_secs: f64, mut f: impl FnMut() -> T) -> (f64, T) {
+    let mut last = f(); // warm-up
     let mut times = Vec::new();
     let start = Instant::now();
     while times.len() < 3 || (start.elapsed().as_secs_f64() < min_secs && times.len() < 1000) {
+        drop(last);
         let t = Instant::now();
-        f();
+        last = f();
         times.push(t.elapsed().as_secs_f64());
     }
     times.sort_by(f64::total_cmp);
-    times[times.len() / 2]
+    (times[times.len() / 2], last)
 }
 
 /// Straightforward ndarray attention (matrixmultiply GEMM, mapv softmax), heads in parallel:
@@ -1093,18 +1100,11 @@ fn bench_model(dir: &Path, ns: &[usize], secs: f64, json: Option<&Path>) -> Resu
             bail!("{e}");
         }
         drop(first);
-        let mut held = None;
-        // Each timed run starts with the previous result dropped, as transformers' baseline
-        // (`del out`) does: the memory it frees is what the next run writes into.
-        let sec = time_median(secs, || {
-            drop(held.take());
-            held = Some(model.run_tokens(tokens.clone()));
-        });
+        let (sec, held) = time_median_keep(secs, || model.run_tokens(tokens.clone()));
         let (rss, peak) = memory_mib();
         let run = match held {
-            Some(Ok(run)) => run,
-            Some(Err(e)) => bail!("{e}"),
-            None => bail!("no run was timed"),
+            Ok(run) => run,
+            Err(e) => bail!("{e}"),
         };
         // Opening a head as the app does: the middle layer's trace (a long run recomputes it
         // from the hidden state it kept, with the head's full matrices).
