@@ -106,65 +106,39 @@ unsafe fn row_sums_avx2(i: usize, row: &[f32]) -> (f32, f32, f32) {
     row_sums_plain(i, row)
 }
 
-/// [`row_sums`] of a softmax row `probs` whose scores `scores` (the same length; masked
-/// keys −∞ or any value where p = 0) peak at `max_score`: ln pⱼ = (sⱼ − max) + ln pₘₐₓ, so
-/// the entropy is −ln pₘₐₓ·Σp − Σ p·(s − max), with one `ln` per row instead of one per
-/// weight (the per-weight `ln` was 15% of a 4,096-token forward). Max and distance are the
-/// same sums in the same lanes as [`row_sums`], so the same bits; the entropy agrees to
-/// a few ulp of ln n.
-pub(crate) fn row_sums_scored(
-    i: usize,
-    probs: &[f32],
-    scores: &[f32],
-    max_score: f32,
-) -> (f32, f32, f32) {
+/// Max p and Σ p·|i − j| of row `i`: [`row_sums`] without the entropy, for a row whose
+/// entropy came from its softmax ([`crate::core::kernels::SoftmaxSums`]; the per-weight
+/// `ln` was 15% of a 4,096-token forward). The same sums in the same lanes as
+/// [`row_sums`], so the same bits.
+pub(crate) fn row_max_dist(i: usize, probs: &[f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: AVX2 support was checked just above.
-        return unsafe { row_sums_scored_avx2(i, probs, scores, max_score) };
+        return unsafe { row_max_dist_avx2(i, probs) };
     }
-    row_sums_scored_plain(i, probs, scores, max_score)
+    row_max_dist_plain(i, probs)
 }
 
-/// [`row_sums_scored_plain`] on AVX2 registers: the same operations on the same lanes
-/// (lane k takes every column j ≡ k mod 8; products and sums unfused), so the same bits.
-/// Written with intrinsics because the compiler kept `max` scalar.
+/// [`row_max_dist_plain`] on AVX2 registers: the same operations on the same lanes (lane k
+/// takes every column j ≡ k mod 8; products and sums unfused), so the same bits. Written
+/// with intrinsics because the compiler kept `max` scalar.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn row_sums_scored_avx2(
-    i: usize,
-    probs: &[f32],
-    scores: &[f32],
-    max_score: f32,
-) -> (f32, f32, f32) {
+unsafe fn row_max_dist_avx2(i: usize, probs: &[f32]) -> (f32, f32) {
     use std::arch::x86_64::*;
     const L: usize = 8;
-    let scores = &scores[..probs.len()];
     let full = probs.len() / L * L;
     let zero = _mm256_setzero_ps();
-    let (mut mass, mut shifted, mut max, mut dist) = (zero, zero, zero, zero);
-    let (vi, vm, sign) = (
-        _mm256_set1_ps(i as f32),
-        _mm256_set1_ps(max_score),
-        _mm256_set1_ps(-0.0),
-    );
+    let (mut max, mut dist) = (zero, zero);
+    let (vi, sign) = (_mm256_set1_ps(i as f32), _mm256_set1_ps(-0.0));
     let mut vj = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     let step = _mm256_set1_ps(L as f32);
     for c in (0..full).step_by(L) {
-        // SAFETY: c + 8 ≤ full ≤ len of both slices.
-        let (p, s) = unsafe {
-            (
-                _mm256_loadu_ps(probs.as_ptr().add(c)),
-                _mm256_loadu_ps(scores.as_ptr().add(c)),
-            )
-        };
-        mass = _mm256_add_ps(mass, p);
-        let positive = _mm256_cmp_ps::<_CMP_GT_OQ>(p, zero);
-        let term = _mm256_mul_ps(p, _mm256_sub_ps(s, vm));
-        shifted = _mm256_add_ps(shifted, _mm256_and_ps(positive, term));
+        // SAFETY: c + 8 ≤ full ≤ len.
+        let p = unsafe { _mm256_loadu_ps(probs.as_ptr().add(c)) };
         max = _mm256_max_ps(p, max);
         let away = _mm256_andnot_ps(sign, _mm256_sub_ps(vi, vj));
         dist = _mm256_add_ps(dist, _mm256_mul_ps(p, away));
@@ -176,60 +150,46 @@ unsafe fn row_sums_scored_avx2(
         unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
         out
     };
-    let mut acc = ScoredLanes {
-        mass: lanes(mass),
-        shifted: lanes(shifted),
+    let mut acc = MaxDistLanes {
         max: lanes(max),
         dist: lanes(dist),
     };
-    acc.add(i, full, &probs[full..], &scores[full..], max_score);
+    acc.add(i, full, &probs[full..]);
     acc.totals()
 }
 
-fn row_sums_scored_plain(
-    i: usize,
-    probs: &[f32],
-    scores: &[f32],
-    max_score: f32,
-) -> (f32, f32, f32) {
-    let mut acc = ScoredLanes::default();
-    acc.add(i, 0, probs, &scores[..probs.len()], max_score);
+fn row_max_dist_plain(i: usize, probs: &[f32]) -> (f32, f32) {
+    let mut acc = MaxDistLanes::default();
+    acc.add(i, 0, probs);
     acc.totals()
 }
 
-/// [`row_sums_scored`]'s eight lanes: Σp, Σ p·(s − max), max p and Σ p·|i − j| of the
-/// columns j ≡ k (mod 8) in lane k.
+/// [`row_max_dist`]'s eight lanes: max p and Σ p·|i − j| of the columns j ≡ k (mod 8) in
+/// lane k.
 #[derive(Default)]
-struct ScoredLanes {
-    mass: [f32; 8],
-    shifted: [f32; 8],
+struct MaxDistLanes {
     max: [f32; 8],
     dist: [f32; 8],
 }
 
-impl ScoredLanes {
-    /// Adds columns `from`, `from` + 1, … (their probabilities and scores) of row `i`.
+impl MaxDistLanes {
+    /// Adds columns `from`, `from` + 1, … of row `i`.
     #[inline(always)]
-    fn add(&mut self, i: usize, from: usize, probs: &[f32], scores: &[f32], max_score: f32) {
-        for (t, (&p, &s)) in probs.iter().zip(scores).enumerate() {
+    fn add(&mut self, i: usize, from: usize, probs: &[f32]) {
+        for (t, &p) in probs.iter().enumerate() {
             let j = from + t;
             let k = j % 8;
-            self.mass[k] += p;
-            self.shifted[k] += if p > 0.0 { p * (s - max_score) } else { 0.0 };
             self.max[k] = if p > self.max[k] { p } else { self.max[k] };
             self.dist[k] += p * (i as f32 - j as f32).abs();
         }
     }
 
-    /// (entropy, max p, distance).
-    fn totals(&self) -> (f32, f32, f32) {
-        let p_max = self.max.iter().copied().fold(0.0, f32::max);
-        let entropy = if p_max > 0.0 {
-            -ln_f32(p_max) * self.mass.iter().sum::<f32>() - self.shifted.iter().sum::<f32>()
-        } else {
-            0.0
-        };
-        (entropy.max(0.0), p_max, self.dist.iter().sum())
+    /// (max p, distance).
+    fn totals(&self) -> (f32, f32) {
+        (
+            self.max.iter().copied().fold(0.0, f32::max),
+            self.dist.iter().sum(),
+        )
     }
 }
 
@@ -521,12 +481,13 @@ impl Trace {
 mod tests {
     use super::*;
 
-    /// Statistics from the scores equal −Σ p ln p, max p and Σ p·|i − j| of the softmax
-    /// rows they make (max and distance bit for bit): peaked, flat, large scores, masked keys
-    /// inside the row, zeros after the visible span, every backend's softmax.
+    /// The entropy from a softmax's sums equals −Σ p ln p of the weights it makes, and max p
+    /// and Σ p·|i − j| without the entropy are [`row_sums`]' bit for bit: peaked, flat, large
+    /// scores, masked keys inside the row, zeros after the visible span, every backend's
+    /// softmax (whose weights are [`softmax_row`]'s, bit for bit).
     #[test]
-    fn row_sums_from_scores_match_those_from_probabilities() {
-        use crate::core::kernels::{Backend, softmax_row};
+    fn row_entropy_from_softmax_sums_matches_the_per_weight_sum() {
+        use crate::core::kernels::{Backend, softmax_row, softmax_row_sums};
         let rows: Vec<Vec<f32>> = vec![
             vec![0.0; 37],
             (0..50).map(|j| (j as f32 * 0.37).sin() * 3.0).collect(),
@@ -549,20 +510,18 @@ mod tests {
                 for visible in [scores.len(), scores.len() * 2 / 3] {
                     let mut row = scores.clone();
                     row[visible..].fill(0.0);
-                    let kept = row.clone();
-                    let max = row[..visible]
-                        .iter()
-                        .copied()
-                        .fold(f32::NEG_INFINITY, f32::max);
-                    softmax_row(backend, &mut row[..visible]);
+                    let mut plain = row.clone();
+                    let sums = softmax_row_sums(backend, &mut row[..visible]);
+                    assert_eq!(sums.is_some(), softmax_row(backend, &mut plain[..visible]));
+                    assert_eq!(row, plain, "{backend} row {r}: the weights");
                     let i = visible / 2;
                     let (e0, m0, d0) = row_sums(i, &row);
-                    let (e1, m1, d1) = row_sums_scored(i, &row, &kept, max);
+                    let e1 = sums.map_or(0.0, |s| s.entropy());
+                    let (m1, d1) = row_max_dist(i, &row);
                     let label = format!("{backend} row {r} visible {visible}");
                     assert_eq!((m1, d1), (m0, d0), "{label}");
                     // The portable loop and the AVX2 one are the same sums, lane for lane.
-                    let plain = row_sums_scored_plain(i, &row, &kept, max);
-                    assert_eq!(plain, (e1, m1, d1), "{label}: plain");
+                    assert_eq!(row_max_dist_plain(i, &row), (m1, d1), "{label}: plain");
                     assert!(
                         (e1 - e0).abs() <= 2e-6 * (1.0 + e0),
                         "{label}: {e1} vs {e0}"

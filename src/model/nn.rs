@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::core::kernels::{self, Backend};
 use crate::core::attend::side_by_side;
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
-use crate::core::trace::{HeadSummary, row_sums, row_sums_scored};
+use crate::core::trace::{HeadSummary, row_max_dist, row_sums};
 
 /// y = x·W + b, with W (`in × out`, already transposed from PyTorch's `out × in`) laid out
 /// for the kernel that multiplies it.
@@ -225,13 +225,6 @@ fn lane_fold(
 /// norms' sums were 2% of a 128-token SmolLM2-shaped forward), and closer to the exact sum.
 fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
     lane_fold(xs, 0.0, |a, x| a + f(x), |a, b| a + b)
-}
-
-/// The largest of a row without NaN (−∞ when empty) by [`lane_fold`]: vector max
-/// instructions, and the same value as a running `f32::max`, which is exact in any order.
-fn lane_max(xs: &[f32]) -> f32 {
-    let max = |m: f32, x: f32| if x > m { x } else { m };
-    lane_fold(xs, f32::NEG_INFINITY, max, max)
 }
 
 impl LayerNorm {
@@ -831,12 +824,14 @@ impl<'a> DigestBuilder<'a> {
         }
     }
 
-    /// Row i's probabilities (the keys it can see, and maybe zeros after them), and the
-    /// scores they came from with their maximum when the row was defined (then the entropy
-    /// needs no `ln` per weight: [`row_sums_scored`]).
-    fn add_row(&mut self, i: usize, probs: &[f32], scores: Option<(&[f32], f32)>, undefined: bool) {
-        let (entropy, max, dist) = match scores {
-            Some((s, max_score)) => row_sums_scored(i, probs, s, max_score),
+    /// Row i's probabilities (the keys it can see, and maybe zeros after them), and their
+    /// entropy when the softmax gave it (then no `ln` per weight: [`SoftmaxSums`]).
+    fn add_row(&mut self, i: usize, probs: &[f32], from_softmax: Option<f32>, undefined: bool) {
+        let (entropy, max, dist) = match from_softmax {
+            Some(e) => {
+                let (max, dist) = row_max_dist(i, probs);
+                (e, max, dist)
+            }
             None => row_sums(i, probs),
         };
         let first = probs.first().copied().unwrap_or(0.0);
@@ -853,7 +848,7 @@ impl<'a> DigestBuilder<'a> {
             .sum::<f32>();
         // A defined row's weights are finite (exp of scores at most the maximum, over a sum
         // of at least 1), so only rows without their scores are looked through.
-        if undefined || (scores.is_none() && probs.iter().any(|p| !p.is_finite())) {
+        if undefined || (from_softmax.is_none() && probs.iter().any(|p| !p.is_finite())) {
             self.nonfinite.push(i);
         }
         self.pool.add_row(i, probs);
@@ -933,11 +928,6 @@ fn attend_blocks(
     };
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
-    let mut row_scores = if p.digests {
-        vec![0.0f32; n_k]
-    } else {
-        Vec::new()
-    };
     let mut digest = p
         .digests
         .then(|| DigestBuilder::new(n, n_k, p.special_keys));
@@ -992,23 +982,12 @@ fn attend_blocks(
             row[..start].fill(0.0);
             row[end..cols].fill(0.0);
             block_edges(&blocked, i, start..end, row);
-            let all_blocked = row[start..end].iter().all(|&x| x == f32::NEG_INFINITY);
-            // The digest's entropy reads the scores (one `ln` per row, not per weight).
-            let scored = digest.is_some() && !undefined && !all_blocked;
-            let mut max_score = f32::NEG_INFINITY;
-            if scored {
-                row_scores[..cols].copy_from_slice(&row[..cols]);
-                max_score = lane_max(&row[start..end]);
-            }
-            if all_blocked {
-                // Every visible key blocked: the row attends nowhere.
-                row[start..end].fill(0.0);
-            } else {
-                kernels::softmax_row(backend, &mut row[start..end]);
-            }
+            // A defined row's entropy comes from its softmax's sums (one `ln` per row, not
+            // per weight); an undefined row's (NaN, +∞) from its weights.
+            let sums = kernels::softmax_row_sums(backend, &mut row[start..end]);
             if let Some(d) = digest.as_mut() {
-                let scores = scored.then(|| (&row_scores[..cols], max_score));
-                d.add_row(i, &row[..cols], scores, undefined);
+                let entropy = sums.filter(|_| !undefined).map(|s| s.entropy());
+                d.add_row(i, &row[..cols], entropy, undefined);
             }
         }
         // pass 3: the block's context rows, over the keys [k0, cols).

@@ -387,6 +387,30 @@ pub fn silu(backend: Backend, x: &mut [f32]) {
 /// −∞ entries are masked keys and come out exactly 0. A row that is entirely −∞ (or empty)
 /// becomes all zeros and the function returns `false` ("nothing to attend to"), never NaN.
 pub fn softmax_row(backend: Backend, row: &mut [f32]) -> bool {
+    softmax_row_sums(backend, row).is_some()
+}
+
+/// The sums a softmax row forms on the way, which give its entropy without a logarithm per
+/// weight: Z = Σ eⱼ and Σ eⱼ·(xⱼ − max), where eⱼ = exp(xⱼ − max).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SoftmaxSums {
+    /// Z = Σ eⱼ (at least 1: the maximum's e is 1).
+    pub z: f32,
+    /// Σ eⱼ·(xⱼ − max) over the keys with eⱼ > 0 (at most 0).
+    pub shifted: f32,
+}
+
+impl SoftmaxSums {
+    /// The entropy −Σ pⱼ ln pⱼ of the row in nats: with ln pⱼ = (xⱼ − max) − ln Z it is
+    /// ln Z − Σ eⱼ·(xⱼ − max) / Z, a sum of two terms ≥ 0 (no cancellation).
+    pub fn entropy(&self) -> f32 {
+        (crate::core::trace::ln_f32(self.z) - self.shifted / self.z).max(0.0)
+    }
+}
+
+/// [`softmax_row`] that also returns its [`SoftmaxSums`] (None for a row with nothing to
+/// attend to). The same weights, bit for bit.
+pub fn softmax_row_sums(backend: Backend, row: &mut [f32]) -> Option<SoftmaxSums> {
     match backend {
         Backend::Scalar => scalar::softmax_row(row),
         #[cfg(target_arch = "x86_64")]

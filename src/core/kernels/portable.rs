@@ -4,6 +4,8 @@
 //!
 //! Legend: `m` = rows of A/C, `n` = columns of B/C, `k` = shared dimension.
 
+use super::SoftmaxSums;
+
 /// C = α·A·B via row-axpy updates (i-p-j loop order).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(
@@ -37,23 +39,27 @@ pub(super) fn gemm(
 }
 
 /// Stable softmax in place (same contract as the scalar one), with vectorisable max/scale.
-pub(super) fn softmax_row(row: &mut [f32]) -> bool {
+pub(super) fn softmax_row(row: &mut [f32]) -> Option<SoftmaxSums> {
     // pass 1: max over lanes
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
-        return false;
+        return None;
     }
     // pass 2: exp and sum (−∞ − max = −∞ and exp(−∞) = 0 exactly)
-    let mut sum = 0.0f32;
+    let (mut sum, mut shifted) = (0.0f32, 0.0f32);
     for x in row.iter_mut() {
-        *x = (*x - max).exp();
+        let d = *x - max;
+        *x = d.exp();
         sum += *x;
+        if *x > 0.0 {
+            shifted += *x * d;
+        }
     }
     // pass 3: normalise
     let inv = 1.0 / sum;
     for x in row.iter_mut() {
         *x *= inv;
     }
-    true
+    Some(SoftmaxSums { z: sum, shifted })
 }

@@ -3,6 +3,8 @@
 //!
 //! Legend: `m` = rows of A/C, `n` = columns of B/C, `k` = shared dimension.
 
+use super::SoftmaxSums;
+
 /// C = α·A·B, one dot product per output element, summed in index order.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn gemm(
@@ -29,27 +31,27 @@ pub(super) fn gemm(
 }
 
 /// Stable softmax in place; −∞ entries are masked and become 0; an all-masked row is zeros.
-pub(super) fn softmax_row(row: &mut [f32]) -> bool {
+pub(super) fn softmax_row(row: &mut [f32]) -> Option<SoftmaxSums> {
     // pass 1: the row max, so exp never overflows
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
-        return false;
+        return None;
     }
     // pass 2: exponentials and their sum
-    let mut sum = 0.0f32;
+    let (mut sum, mut shifted) = (0.0f32, 0.0f32);
     for x in row.iter_mut() {
-        *x = if *x == f32::NEG_INFINITY {
-            0.0
-        } else {
-            (*x - max).exp()
-        };
+        let d = *x - max;
+        *x = if *x == f32::NEG_INFINITY { 0.0 } else { d.exp() };
         sum += *x;
+        if *x > 0.0 {
+            shifted += *x * d;
+        }
     }
     // pass 3: normalise
     let inv = 1.0 / sum;
     for x in row.iter_mut() {
         *x *= inv;
     }
-    true
+    Some(SoftmaxSums { z: sum, shifted })
 }

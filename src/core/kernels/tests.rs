@@ -95,8 +95,14 @@ fn softmax_matches_scalar_at_awkward_sizes() {
             }
             let mut got = want.clone();
             let a = scalar::softmax_row(&mut want);
-            let b = softmax_row(backend, &mut got);
-            assert_eq!(a, b);
+            let b = softmax_row_sums(backend, &mut got);
+            assert_eq!(a.is_some(), b.is_some());
+            if let (Some(a), Some(b)) = (a, b) {
+                // Z and Σ e·(x − max), the entropy's sums, agree with the scalar oracle's.
+                assert!((a.z - b.z).abs() <= 1e-5 * a.z, "{backend} len={len}: Z");
+                let tol = 1e-5 * a.shifted.abs().max(1.0);
+                assert!((a.shifted - b.shifted).abs() <= tol, "{backend} len={len}");
+            }
             assert_close(&format!("{backend} softmax len={len}"), &got, &want, 2e-6);
             if len > 3 {
                 assert_eq!(got[2], 0.0, "{backend}: a masked key must get exactly 0");

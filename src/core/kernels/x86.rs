@@ -12,6 +12,8 @@
 //! Every function here is `unsafe` because it requires a CPU feature; callers check it with
 //! `is_x86_feature_detected!` (see `Backend::is_supported`) and the slice bounds.
 
+use super::SoftmaxSums;
+
 use std::arch::x86_64::*;
 
 /// Rows per register tile.
@@ -226,7 +228,7 @@ pub(super) unsafe fn silu_avx512(x: &mut [f32]) {
 /// # Safety
 /// AVX-512F must be available.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> bool {
+pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> Option<SoftmaxSums> {
     let len = row.len();
     let ptr = row.as_mut_ptr();
     let mask_at = |i: usize| -> __mmask16 {
@@ -244,23 +246,33 @@ pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> bool {
     let max = _mm512_reduce_max_ps(vmax);
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
-        return false;
+        return None;
     }
-    // pass 2: exponentials, stored in place, and their sum
+    // pass 2: exponentials, stored in place, their sum and Σ e·(x − max) over e > 0 (a
+    // masked key's e is 0 and its x − max is −∞)
     let vm = _mm512_set1_ps(max);
-    let mut vsum = _mm512_setzero_ps();
+    let zero = _mm512_setzero_ps();
+    let mut vsum = zero;
+    let mut vshift = zero;
     for i in (0..len).step_by(16) {
         let m = mask_at(i);
         // SAFETY: masked to the row.
         unsafe {
             let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
-            let e = _mm512_maskz_mov_ps(m, exp512(_mm512_sub_ps(x, vm)));
+            let d = _mm512_sub_ps(x, vm);
+            let e = _mm512_maskz_mov_ps(m, exp512(d));
             _mm512_mask_storeu_ps(ptr.add(i), m, e);
             vsum = _mm512_add_ps(vsum, e);
+            let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
+            vshift = _mm512_mask3_fmadd_ps(e, d, vshift, seen);
         }
     }
+    let sums = SoftmaxSums {
+        z: _mm512_reduce_add_ps(vsum),
+        shifted: _mm512_reduce_add_ps(vshift),
+    };
     // pass 3: normalise
-    let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(vsum));
+    let inv = _mm512_set1_ps(1.0 / sums.z);
     for i in (0..len).step_by(16) {
         let m = mask_at(i);
         // SAFETY: masked to the row.
@@ -269,7 +281,7 @@ pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> bool {
             _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_mul_ps(x, inv));
         }
     }
-    true
+    Some(sums)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -460,7 +472,7 @@ pub(super) unsafe fn silu_avx2(x: &mut [f32]) {
 /// # Safety
 /// AVX2 and FMA must be available.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> bool {
+pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> Option<SoftmaxSums> {
     let len = row.len();
     let full = len / 8 * 8;
     let ptr = row.as_mut_ptr();
@@ -476,23 +488,33 @@ pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> bool {
     }
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
-        return false;
+        return None;
     }
-    // pass 2: exponentials and sum
+    // pass 2: exponentials, their sum and Σ e·(x − max) over e > 0
     let vm = _mm256_set1_ps(max);
-    let mut vsum = _mm256_setzero_ps();
+    let zero = _mm256_setzero_ps();
+    let mut vsum = zero;
+    let mut vshift = zero;
     for i in (0..full).step_by(8) {
         // SAFETY: i + 8 ≤ len.
         unsafe {
-            let e = exp256(_mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm));
+            let d = _mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm);
+            let e = exp256(d);
             _mm256_storeu_ps(ptr.add(i), e);
             vsum = _mm256_add_ps(vsum, e);
+            let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
+            vshift = _mm256_add_ps(vshift, _mm256_and_ps(seen, _mm256_mul_ps(e, d)));
         }
     }
     let mut sum = hreduce(vsum, |a, b| _mm_add_ps(a, b));
+    let mut shifted = hreduce(vshift, |a, b| _mm_add_ps(a, b));
     for x in &mut row[full..] {
-        *x = (*x - max).exp();
+        let d = *x - max;
+        *x = d.exp();
         sum += *x;
+        if *x > 0.0 {
+            shifted += *x * d;
+        }
     }
     // pass 3: normalise
     let inv = 1.0 / sum;
@@ -504,5 +526,5 @@ pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> bool {
     for x in &mut row[full..] {
         *x *= inv;
     }
-    true
+    Some(SoftmaxSums { z: sum, shifted })
 }
