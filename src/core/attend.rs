@@ -423,10 +423,26 @@ pub fn side_by_side(parts: &[ArrayView2<'_, f32>]) -> Option<Array2<f32>> {
     for i in 0..n {
         for (p, s) in parts.iter().zip(&slices) {
             let w = p.ncols();
-            out.extend_from_slice(&s[i * w..(i + 1) * w]);
+            extend_span(&mut out, &s[i * w..(i + 1) * w]);
         }
     }
     Array2::from_shape_vec((n, width), out).ok()
+}
+
+/// Appends a short span (a row of one head: 32 or 64 floats) to `out` in fixed-size copies
+/// of 16 floats, which the compiler inlines; `extend_from_slice` of a span whose length is
+/// only known at run time calls `memcpy` once per row (4% of a 128-token MiniLM forward).
+#[inline]
+pub fn extend_span(out: &mut Vec<f32>, span: &[f32]) {
+    let chunks = span.chunks_exact(16);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let c: &[f32; 16] = c.try_into().expect("16 floats");
+        out.extend_from_slice(c);
+    }
+    for &x in tail {
+        out.push(x);
+    }
 }
 
 /// Matrices of one width stacked top to bottom, as a row-major matrix (None if the widths

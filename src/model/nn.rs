@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
 use crate::core::kernels::{self, Backend};
-use crate::core::attend::side_by_side;
+use crate::core::attend::{extend_span, side_by_side};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_max_dist, row_sums};
 
@@ -750,7 +750,7 @@ pub(super) fn columns(x: &Array2<f32>, c0: usize, w: usize) -> Array2<f32> {
     let mut out = Vec::with_capacity(n * w);
     if w > 0 {
         for row in src.chunks_exact(cols) {
-            out.extend_from_slice(&row[c0..c0 + w]);
+            extend_span(&mut out, &row[c0..c0 + w]);
         }
     }
     Array2::from_shape_vec((n, w), out).expect("n rows of w")
@@ -1049,12 +1049,10 @@ pub fn attention(
         .map(|g| {
             let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
             let vh = columns(v, g * dh, dh);
-            let kt = kh
-                .t()
-                .as_standard_layout()
-                .into_owned()
-                .into_raw_vec_and_offset()
-                .0;
+            let mut kt = vec![0.0; kh.len()];
+            let ks = kh.as_standard_layout();
+            let ks = ks.as_slice().expect("standard layout");
+            kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt);
             ((Arc::new(kh), k_pre.map(Arc::new), Arc::new(vh)), kt)
         })
         .collect();
