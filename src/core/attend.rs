@@ -445,24 +445,6 @@ pub fn extend_span(out: &mut Vec<f32>, span: &[f32]) {
     }
 }
 
-/// Matrices of one width stacked top to bottom, as a row-major matrix (None if the widths
-/// differ): one copy of each part's span.
-pub fn stacked(parts: &[ArrayView2<'_, f32>]) -> Option<Array2<f32>> {
-    let d = parts.first().map_or(0, |p| p.ncols());
-    if parts.iter().any(|p| p.ncols() != d) {
-        return None;
-    }
-    let rows: usize = parts.iter().map(|p| p.nrows()).sum();
-    let mut out = Vec::with_capacity(rows * d);
-    for p in parts {
-        match p.as_slice() {
-            Some(s) => out.extend_from_slice(s),
-            None => out.extend(p.iter()),
-        }
-    }
-    Array2::from_shape_vec((rows, d), out).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

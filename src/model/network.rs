@@ -15,7 +15,7 @@ use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
 use crate::core::kernels::{self, Backend};
-use crate::core::attend::{side_by_side, stacked};
+use crate::core::attend::side_by_side;
 
 use super::ModelError;
 use super::arch::LayerRun;
@@ -628,14 +628,22 @@ fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
 }
 
 /// Runs `f` on row blocks of an n-row input, in parallel, and stacks each of its N outputs
-/// by rows. `f` gets its rows and the threads its products may use: 1 when the blocks run in
-/// parallel, all of them when there is one block. Blocks are about [`kernels::row_block`]
-/// rows (⌈n / threads⌉, 8 to [`kernels::ROW_BLOCK`]), as even as possible, so no block of a
-/// many-row input has a single row (a one-row product takes the decoding path, which sums
-/// differently).
+/// (output i is `widths[i]` wide) by rows. `f` gets its rows and the threads its products
+/// may use: 1 when the blocks run in parallel, all of them when there is one block. Blocks
+/// are about [`kernels::row_block`] rows (⌈n / threads⌉, 8 to [`kernels::ROW_BLOCK`]), as
+/// even as possible, so no block of a many-row input has a single row (a one-row product
+/// takes the decoding path, which sums differently).
 /// Every row's numbers are the same however the rows are split.
+///
+/// Each block copies its rows into the outputs from its own task, while they are in its
+/// cache. Stacking them after the blocks was a serial copy between two parallel regions,
+/// long enough for the idle worker to fall asleep and be woken again for the next region.
+///
+/// # Panics
+/// If a block's output i is not its rows × `widths[i]` (a programming error).
 fn by_row_blocks<const N: usize>(
     n: usize,
+    widths: [usize; N],
     f: impl Fn(std::ops::Range<usize>, usize) -> [Array2<f32>; N] + Sync,
 ) -> [Array2<f32>; N] {
     let threads = rayon::current_num_threads().max(1);
@@ -643,14 +651,36 @@ fn by_row_blocks<const N: usize>(
     if blocks == 1 {
         return f(0..n, threads);
     }
-    let parts: Vec<[Array2<f32>; N]> = (0..blocks)
-        .into_par_iter()
-        .map(|b| f(b * n / blocks..(b + 1) * n / blocks, 1))
+    let bounds: Vec<std::ops::Range<usize>> = (0..blocks)
+        .map(|b| b * n / blocks..(b + 1) * n / blocks)
         .collect();
-    std::array::from_fn(|i| {
-        let views: Vec<_> = parts.iter().map(|p| p[i].view()).collect();
-        stacked(&views).expect("blocks share their columns")
-    })
+    let mut outs = widths.map(|w| Array2::<f32>::uninit((n, w)));
+    let mut dsts: Vec<Vec<&mut [std::mem::MaybeUninit<f32>]>> =
+        bounds.iter().map(|_| Vec::with_capacity(N)).collect();
+    for (out, &w) in outs.iter_mut().zip(&widths) {
+        let mut rest = out.as_slice_mut().expect("a fresh array");
+        for (rows, dst) in bounds.iter().zip(dsts.iter_mut()) {
+            let (mine, after) = std::mem::take(&mut rest).split_at_mut(rows.len() * w);
+            dst.push(mine);
+            rest = after;
+        }
+    }
+    dsts.into_par_iter()
+        .zip(bounds)
+        .for_each(|(dst, rows)| {
+            let parts = f(rows, 1);
+            for (d, part) in dst.into_iter().zip(&parts) {
+                let part = part.as_standard_layout();
+                let src = part.as_slice().expect("standard layout");
+                assert_eq!(src.len(), d.len(), "a block's output: its rows × the width");
+                for (slot, &x) in d.iter_mut().zip(src) {
+                    slot.write(x);
+                }
+            }
+        });
+    // SAFETY: the blocks' row ranges partition 0..n, and each block wrote all of its rows of
+    // every output (the lengths are asserted), so every element is initialised.
+    outs.map(|o| unsafe { o.assume_init() })
 }
 
 /// Rows `rows` of x as a new array: one copy of their span (ndarray's `to_owned` of a row
@@ -872,7 +902,8 @@ impl Transformer {
         let (block, spec) = (&self.blocks[l], &net.layers[l]);
         let n = x.nrows();
         let (q, k, v) = {
-            let [q, k, v] = by_row_blocks(n, |rows, threads| {
+            let widths = [self.net.q_width(), self.net.kv_width(), self.net.kv_width()];
+            let [q, k, v] = by_row_blocks(n, widths, |rows, threads| {
                 let h_in = apply(block.attn_in.as_ref(), rows_of(x, rows));
                 let (q, k, v) = self.project_qkv(backend, threads, block, &h_in);
                 [q, k, v]
@@ -925,7 +956,9 @@ impl Transformer {
         // the MLP run on each row block in one parallel task (a decoder's cross-attention,
         // which reads all rows, splits it).
         let whole_block = mlp && block.cross.is_none();
-        let [attn_out, next] = by_row_blocks(n, |rows, threads| {
+        let d = x.ncols();
+        let widths = [d, if whole_block { d } else { 0 }];
+        let [attn_out, next] = by_row_blocks(n, widths, |rows, threads| {
             let attn_out = block
                 .o
                 .forward_on(backend, threads, &rows_of(&concat, rows.clone()));
