@@ -714,9 +714,6 @@ pub struct AttnParams<'a> {
     pub blocked: &'a [(usize, usize, usize)],
 }
 
-/// One KV head: K after norm and RoPE, K before RoPE (if any), V.
-type KvHead = (Arc<Array2<f32>>, Option<Arc<Array2<f32>>>, Arc<Array2<f32>>);
-
 /// One head's slice of a projection (n × dh), normalised and rotated as the layer says:
 /// returns (before RoPE, after RoPE) — the same matrix twice when there is no RoPE.
 pub(super) fn head_slice(
@@ -1043,41 +1040,55 @@ pub fn attention(
 ) -> (Array2<f32>, Vec<HeadCapture>, Vec<HeadDigest>) {
     let dh = p.head_dim;
     let group = (p.heads / p.kv_heads.max(1)).max(1);
-    // pass 0: each KV head's K (normed, rotated; and transposed for the scores) and V, once.
-    let kvs: Vec<(KvHead, Vec<f32>)> = (0..p.kv_heads)
-        .into_par_iter()
-        .map(|g| {
-            let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
-            let vh = columns(v, g * dh, dh);
-            let mut kt = vec![0.0; kh.len()];
-            let ks = kh.as_standard_layout();
-            let ks = ks.as_slice().expect("standard layout");
-            kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt);
-            ((Arc::new(kh), k_pre.map(Arc::new), Arc::new(vh)), kt)
-        })
-        .collect();
-    // passes 1-3 per query head, against its KV head. A captured head's context goes into
-    // its capture after the concatenation has read it (moved, not copied).
-    let results: Vec<(Option<HeadCapture>, Array2<f32>, Option<HeadDigest>)> = (0..p.heads)
-        .into_par_iter()
-        .map(|h| {
-            let g = h / group;
-            let ((kh, k_pre, vh), kt) = &kvs[g];
-            let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
-            let keep = capture.get(h).copied().unwrap_or(false);
-            let r = attend_blocks(backend, &qh, kt, vh, p, h, keep);
-            let cap = r.probs.map(|probs| HeadCapture {
-                head: h,
-                q: qh,
-                k: Arc::clone(kh),
-                v: Arc::clone(vh),
-                probs,
-                context: Array2::zeros((0, 0)),
-                q_pre_rope: q_pre,
-                k_pre_rope: k_pre.clone(),
-                kv_head: g,
+    type HeadOut = (Option<HeadCapture>, Array2<f32>, Option<HeadDigest>);
+    let slots: Vec<std::sync::Mutex<Option<HeadOut>>> =
+        (0..p.heads).map(|_| Default::default()).collect();
+    // One parallel region: a task per KV head (pass 0: its K normed, rotated and transposed
+    // for the scores, and its V, once), which then spawns a task per query head reading it
+    // (passes 1-3). Two regions with a collect between them let the idle worker fall asleep
+    // and be woken again. A captured head's context goes into its capture after the
+    // concatenation has read it (moved, not copied).
+    rayon::scope(|scope| {
+        for g in 0..p.kv_heads {
+            let slots = &slots;
+            scope.spawn(move |scope| {
+                let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
+                let vh = Arc::new(columns(v, g * dh, dh));
+                let mut kt = vec![0.0; kh.len()];
+                let ks = kh.as_standard_layout();
+                let ks = ks.as_slice().expect("standard layout");
+                kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt);
+                let (kh, k_pre, kt) = (Arc::new(kh), k_pre.map(Arc::new), Arc::new(kt));
+                for h in (g * group..(g + 1) * group).filter(|&h| h < p.heads) {
+                    let (kh, k_pre, vh, kt) =
+                        (Arc::clone(&kh), k_pre.clone(), Arc::clone(&vh), Arc::clone(&kt));
+                    scope.spawn(move |_| {
+                        let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
+                        let keep = capture.get(h).copied().unwrap_or(false);
+                        let r = attend_blocks(backend, &qh, &kt, &vh, p, h, keep);
+                        let cap = r.probs.map(|probs| HeadCapture {
+                            head: h,
+                            q: qh,
+                            k: kh,
+                            v: vh,
+                            probs,
+                            context: Array2::zeros((0, 0)),
+                            q_pre_rope: q_pre,
+                            k_pre_rope: k_pre,
+                            kv_head: g,
+                        });
+                        *slots[h].lock().expect("a head's slot") = Some((cap, r.context, r.digest));
+                    });
+                }
             });
-            (cap, r.context, r.digest)
+        }
+    });
+    let results: Vec<HeadOut> = slots
+        .into_iter()
+        .map(|s| {
+            s.into_inner()
+                .expect("a head's slot")
+                .expect("every query head has a KV head")
         })
         .collect();
     let views: Vec<_> = results.iter().map(|r| r.1.view()).collect();
