@@ -983,8 +983,8 @@ pub struct BenchRow {
 }
 
 /// Median seconds of `f` over repeated runs lasting at least `min_secs` (≥ 3 runs).
-pub fn time_median(min_secs: f64, mut f: impl FnMut()) -> f64 {
-    time_median_keep(min_secs, || f()).0
+pub fn time_median(min_secs: f64, f: impl FnMut()) -> f64 {
+    time_median_keep(min_secs, f).0
 }
 
 /// [`time_median`] of a call that returns a result, and the last result. Each result is

@@ -202,7 +202,7 @@ impl PoolBuilder {
             let row = &row[..row.len().min(col_bin.len())];
             // Bins of one width (n_k = w·c, as at 128 or 512 keys): chunk by chunk, which
             // vectorises; a scatter into the bins waits on its own stores.
-            if self.n_k % out.len().max(1) == 0 {
+            if self.n_k.is_multiple_of(out.len().max(1)) {
                 match self.n_k / out.len().max(1) {
                     1 => return max_into_bins::<1>(out, row),
                     2 => return max_into_bins::<2>(out, row),

@@ -14,8 +14,8 @@
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
-use crate::core::kernels::{self, Backend};
 use crate::core::attend::side_by_side;
+use crate::core::kernels::{self, Backend};
 
 use super::ModelError;
 use super::arch::LayerRun;
@@ -665,19 +665,17 @@ fn by_row_blocks<const N: usize>(
             rest = after;
         }
     }
-    dsts.into_par_iter()
-        .zip(bounds)
-        .for_each(|(dst, rows)| {
-            let parts = f(rows, 1);
-            for (d, part) in dst.into_iter().zip(&parts) {
-                let part = part.as_standard_layout();
-                let src = part.as_slice().expect("standard layout");
-                assert_eq!(src.len(), d.len(), "a block's output: its rows × the width");
-                for (slot, &x) in d.iter_mut().zip(src) {
-                    slot.write(x);
-                }
+    dsts.into_par_iter().zip(bounds).for_each(|(dst, rows)| {
+        let parts = f(rows, 1);
+        for (d, part) in dst.into_iter().zip(&parts) {
+            let part = part.as_standard_layout();
+            let src = part.as_slice().expect("standard layout");
+            assert_eq!(src.len(), d.len(), "a block's output: its rows × the width");
+            for (slot, &x) in d.iter_mut().zip(src) {
+                slot.write(x);
             }
-        });
+        }
+    });
     // SAFETY: the blocks' row ranges partition 0..n, and each block wrote all of its rows of
     // every output (the lengths are asserted), so every element is initialised.
     outs.map(|o| unsafe { o.assume_init() })

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
-use crate::core::kernels::{self, Backend};
 use crate::core::attend::{extend_span, side_by_side};
+use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_max_dist, row_sums};
 
@@ -1060,8 +1060,12 @@ pub fn attention(
                 kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt);
                 let (kh, k_pre, kt) = (Arc::new(kh), k_pre.map(Arc::new), Arc::new(kt));
                 for h in (g * group..(g + 1) * group).filter(|&h| h < p.heads) {
-                    let (kh, k_pre, vh, kt) =
-                        (Arc::clone(&kh), k_pre.clone(), Arc::clone(&vh), Arc::clone(&kt));
+                    let (kh, k_pre, vh, kt) = (
+                        Arc::clone(&kh),
+                        k_pre.clone(),
+                        Arc::clone(&vh),
+                        Arc::clone(&kt),
+                    );
                     scope.spawn(move |_| {
                         let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
                         let keep = capture.get(h).copied().unwrap_or(false);

@@ -42,7 +42,11 @@ pub(super) fn softmax_row(row: &mut [f32]) -> Option<SoftmaxSums> {
     let (mut sum, mut shifted) = (0.0f32, 0.0f32);
     for x in row.iter_mut() {
         let d = *x - max;
-        *x = if *x == f32::NEG_INFINITY { 0.0 } else { d.exp() };
+        *x = if *x == f32::NEG_INFINITY {
+            0.0
+        } else {
+            d.exp()
+        };
         sum += *x;
         if *x > 0.0 {
             shifted += *x * d;
