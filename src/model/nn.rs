@@ -844,7 +844,7 @@ impl<'a> DigestBuilder<'a> {
             .map(|&j| probs.get(j).copied().unwrap_or(0.0))
             .sum::<f32>();
         // A defined row's weights are finite (exp of scores at most the maximum, over a sum
-        // of at least 1), so only rows without their scores are looked through.
+        // of at least 1), so only rows without softmax sums are looked through.
         if undefined || (from_softmax.is_none() && probs.iter().any(|p| !p.is_finite())) {
             self.nonfinite.push(i);
         }
