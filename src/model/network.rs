@@ -21,7 +21,7 @@ use super::ModelError;
 use super::arch::LayerRun;
 use super::nn::{
     AttnParams, LayerNorm, Linear, LinearWeights, NormLayer, RmsNorm, RopeTable, activation,
-    attention,
+    attention, attention_heads,
 };
 use super::weights::{RowTable, Weights};
 
@@ -937,42 +937,68 @@ impl Transformer {
             digests: want_digests,
             blocked: &ablate.map(|ab| ab.blocked(l)).unwrap_or_default(),
         };
-        let (mut concat, captures, digests) = attention(backend, &q, &k, &v, &params, capture);
+        let mut heads = attention_heads(backend, &q, &k, &v, &params, capture);
         drop((q, k, v));
-        let context_mean = if mean_rows > 0 {
-            let rows = concat.slice(s![..mean_rows.min(n), ..]);
-            rows.mean_axis(ndarray::Axis(0))
-                .map(|m| m.to_vec())
-                .unwrap_or_default()
-        } else {
-            Vec::new()
+        // The context side by side (n × h·dh), built here only when it is changed or read as
+        // a whole first; otherwise each row block below builds its own rows of it.
+        let mut concat = (ablate.is_some() || mean_rows > 0).then(|| {
+            let views: Vec<_> = heads.contexts.iter().map(|c| c.view()).collect();
+            side_by_side(&views).expect("heads share n")
+        });
+        let context_mean = match &concat {
+            Some(c) if mean_rows > 0 => {
+                let rows = c.slice(s![..mean_rows.min(n), ..]);
+                rows.mean_axis(ndarray::Axis(0))
+                    .map(|m| m.to_vec())
+                    .unwrap_or_default()
+            }
+            _ => Vec::new(),
         };
-        if let Some(ab) = ablate {
-            ab.knock(l, a.head_dim, &mut concat);
+        if let (Some(ab), Some(c)) = (ablate, concat.as_mut()) {
+            ab.knock(l, a.head_dim, c);
         }
         // The rest of the block is row by row: the output projection, the residual sums and
         // the MLP run on each row block in one parallel task (a decoder's cross-attention,
-        // which reads all rows, splits it).
+        // which reads all rows, splits it). A run that captures heads keeps the context too.
         let whole_block = mlp && block.cross.is_none();
-        let d = x.ncols();
-        let widths = [d, if whole_block { d } else { 0 }];
-        let [attn_out, next] = by_row_blocks(n, widths, |rows, threads| {
-            let attn_out = block
-                .o
-                .forward_on(backend, threads, &rows_of(&concat, rows.clone()));
+        let keep_concat = capture.iter().any(|&c| c);
+        let (d, hd) = (x.ncols(), a.heads * a.head_dim);
+        let widths = [
+            d,
+            if whole_block { d } else { 0 },
+            if keep_concat && concat.is_none() { hd } else { 0 },
+        ];
+        let [attn_out, next, concat_rows] = by_row_blocks(n, widths, |rows, threads| {
+            let input = match &concat {
+                Some(c) => rows_of(c, rows.clone()),
+                None => {
+                    let views: Vec<_> = (heads.contexts.iter())
+                        .map(|c| c.slice(s![rows.clone(), ..]))
+                        .collect();
+                    side_by_side(&views).expect("heads share n")
+                }
+            };
+            let attn_out = block.o.forward_on(backend, threads, &input);
             let next = if whole_block {
                 let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out.clone());
                 self.mlp_residual(backend, threads, block, x1)
             } else {
                 Array2::zeros((attn_out.nrows(), 0))
             };
-            [attn_out, next]
+            let kept = if keep_concat && concat.is_none() {
+                input
+            } else {
+                Array2::zeros((attn_out.nrows(), 0))
+            };
+            [attn_out, next, kept]
         });
-        let kept_concat = if capture.iter().any(|&c| c) {
-            concat
-        } else {
-            Array2::zeros((0, 0))
+        let kept_concat = match concat {
+            Some(c) if keep_concat => c,
+            _ if keep_concat => concat_rows,
+            _ => Array2::zeros((0, 0)),
         };
+        let captures = heads.captures_with_contexts();
+        let digests = std::mem::take(&mut heads.digests);
         let run = LayerRun {
             input: Array2::zeros((0, 0)),
             heads: captures,

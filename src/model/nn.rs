@@ -1038,6 +1038,49 @@ pub fn attention(
     p: &AttnParams<'_>,
     capture: &[bool],
 ) -> (Array2<f32>, Vec<HeadCapture>, Vec<HeadDigest>) {
+    let mut heads = attention_heads(backend, q, k, v, p, capture);
+    let views: Vec<_> = heads.contexts.iter().map(|c| c.view()).collect();
+    let concat = side_by_side(&views).expect("heads share n");
+    let captures = heads.captures_with_contexts();
+    (concat, captures, std::mem::take(&mut heads.digests))
+}
+
+/// [`attention`]'s heads before their contexts are put side by side: a layer whose output
+/// projection reads the context row block by row block builds each block's rows there.
+pub struct HeadsOut {
+    /// Every query head's context (n × dh), in head order.
+    pub contexts: Vec<Array2<f32>>,
+    /// The captures of the heads with `capture[h]`, their `context` still empty.
+    pub captures: Vec<HeadCapture>,
+    /// Every head's digest (when the parameters ask for them).
+    pub digests: Vec<HeadDigest>,
+}
+
+impl HeadsOut {
+    /// The captures, each with its head's context moved in (the contexts of heads without
+    /// a capture are dropped).
+    pub fn captures_with_contexts(&mut self) -> Vec<HeadCapture> {
+        let mut contexts: Vec<Option<Array2<f32>>> =
+            std::mem::take(&mut self.contexts).into_iter().map(Some).collect();
+        std::mem::take(&mut self.captures)
+            .into_iter()
+            .map(|c| HeadCapture {
+                context: contexts[c.head].take().expect("one capture per head"),
+                ..c
+            })
+            .collect()
+    }
+}
+
+/// [`attention`] without the concatenation.
+pub fn attention_heads(
+    backend: Backend,
+    q: &Array2<f32>,
+    k: &Array2<f32>,
+    v: &Array2<f32>,
+    p: &AttnParams<'_>,
+    capture: &[bool],
+) -> HeadsOut {
     let dh = p.head_dim;
     let group = (p.heads / p.kv_heads.max(1)).max(1);
     type HeadOut = (Option<HeadCapture>, Array2<f32>, Option<HeadDigest>);
@@ -1046,8 +1089,7 @@ pub fn attention(
     // One parallel region: a task per KV head (pass 0: its K normed, rotated and transposed
     // for the scores, and its V, once), which then spawns a task per query head reading it
     // (passes 1-3). Two regions with a collect between them let the idle worker fall asleep
-    // and be woken again. A captured head's context goes into its capture after the
-    // concatenation has read it (moved, not copied).
+    // and be woken again.
     rayon::scope(|scope| {
         for g in 0..p.kv_heads {
             let slots = &slots;
@@ -1095,13 +1137,15 @@ pub fn attention(
                 .expect("every query head has a KV head")
         })
         .collect();
-    let views: Vec<_> = results.iter().map(|r| r.1.view()).collect();
-    let concat = side_by_side(&views).expect("heads share n");
-    let mut captures = Vec::new();
-    let mut digests = Vec::with_capacity(results.len());
+    let mut out = HeadsOut {
+        contexts: Vec::with_capacity(results.len()),
+        captures: Vec::new(),
+        digests: Vec::with_capacity(results.len()),
+    };
     for (cap, context, d) in results {
-        captures.extend(cap.map(|c| HeadCapture { context, ..c }));
-        digests.extend(d);
+        out.contexts.push(context);
+        out.captures.extend(cap);
+        out.digests.extend(d);
     }
-    (concat, captures, digests)
+    out
 }
