@@ -120,6 +120,37 @@ fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
     rows == 0 || cols == 0 || (ld >= cols && (rows - 1) * ld + cols <= len)
 }
 
+/// [`gemm`] that also asks the cache for `ahead`, memory the caller reads next, while it
+/// multiplies (on AVX-512; elsewhere it is [`gemm`]). Same results.
+///
+/// # Panics
+/// As [`gemm`].
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_ahead(
+    backend: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &[f32],
+    ldb: usize,
+    c: &mut [f32],
+    ldc: usize,
+    ahead: &[f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() && m > 0 && n > 0 {
+        assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+        // SAFETY: AVX-512F detected; the shapes fit their slices (asserted).
+        unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c, ldc, ahead) };
+        return;
+    }
+    let _ = ahead;
+    gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+}
+
 /// C = α·A·B, overwriting C.
 ///
 /// Shapes: A is `m × k` (stride `lda`), B is `k × n` (stride `ldb`), C is `m × n` (stride
@@ -158,7 +189,7 @@ pub fn gemm(
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512 if backend.is_supported() => {
             // SAFETY: AVX-512F was detected just above; shapes checked as for AVX2.
-            unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c, ldc) }
+            unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c, ldc, &[]) }
         }
         _ => portable::gemm(m, n, k, alpha, a, lda, b, ldb, c, ldc),
     }

@@ -6,13 +6,13 @@
 //! forward on the Zen 4 (2 threads, AVX-512) went from 180 to 160 ms, 512 tokens from 730
 //! to 700 ms.
 
-use super::{Backend, fits, gemm};
+use super::{Backend, fits};
 
 /// Columns per panel: the width of the AVX-512 tile (4 vectors of 16).
 pub const PANEL: usize = 64;
 
 /// A k × n matrix as ⌈n / 64⌉ panels of k × 64 (row stride 64), the last one padded with
-/// zeros. Every product on it ([`gemm_panels`]) gives the same bits as [`gemm`] on the
+/// zeros. Every product on it ([`gemm_panels`]) gives the same bits as [`super::gemm`] on the
 /// row-major matrix: each element is the same sum in the same order.
 #[derive(Clone, Debug)]
 pub struct PackedB {
@@ -78,7 +78,7 @@ impl PackedB {
 
 /// C = α·A·B for a laid-out B (A is m × k at `lda`, C is m × n at `ldc`), C's rows split
 /// over `threads` rayon threads in blocks as [`super::gemm_rows`] splits them, each block
-/// running [`gemm`] on `backend` panel after panel.
+/// running [`super::gemm`] on `backend` panel after panel.
 ///
 /// # Panics
 /// If A or C is too short for its shape.
@@ -107,8 +107,11 @@ pub fn gemm_panels(
         return;
     }
     super::split_rows(threads, m, c, ldc, |i0, rows, c| {
-        for (j0, w, panel) in b.panels() {
-            gemm(
+        // Each panel's product asks for the next panel meanwhile (`gemm_ahead`).
+        let panels: Vec<_> = b.panels().collect();
+        for (i, &(j0, w, panel)) in panels.iter().enumerate() {
+            let next = panels.get(i + 1).map_or(&[][..], |p| p.2);
+            super::gemm_ahead(
                 backend,
                 rows,
                 w,
@@ -120,6 +123,7 @@ pub fn gemm_panels(
                 PANEL,
                 &mut c[j0..],
                 ldc,
+                next,
             );
         }
     });

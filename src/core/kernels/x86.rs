@@ -42,9 +42,24 @@ unsafe fn tile512<const R: usize, const NV: usize>(
     ldc: usize,
     last: __mmask16,
     prefetch: bool,
+    (ahead, ahead_lines): (*const i8, usize),
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
+    // `ahead_lines` cache lines from `ahead` (the next weight panel) asked into L2 one at a
+    // time, spread over the k steps (see `gemm_avx512`).
+    let every = if ahead_lines == 0 {
+        usize::MAX
+    } else {
+        (k / ahead_lines).max(1)
+    };
+    let (mut sent, mut due) = (0, 0);
     for p in 0..k {
+        if sent < ahead_lines && p == due {
+            // A prefetch never faults; wrapping_add keeps the address arithmetic defined.
+            _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(sent * 64));
+            sent += 1;
+            due += every;
+        }
         // SAFETY: bounds are the caller's contract; masked lanes are never touched.
         unsafe {
             let brow = b.add(p * ldb);
@@ -75,6 +90,10 @@ unsafe fn tile512<const R: usize, const NV: usize>(
                 }
             }
         }
+    }
+    while sent < ahead_lines {
+        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(sent * 64));
+        sent += 1;
     }
     let al = _mm512_set1_ps(alpha);
     for (r, row) in acc.iter().enumerate() {
@@ -121,6 +140,12 @@ macro_rules! dispatch_tile {
 
 /// C = α·A·B with AVX-512 tiles of 6 × 64.
 ///
+/// `ahead` is memory the next product will read (the next 64-column weight panel), or empty.
+/// Its cache lines are asked into L2 a few at a time by every tile of this product. The
+/// first tile over a panel streams it from memory at 3 flops per byte, more than memory
+/// delivers, while the later tiles find it in cache and leave memory idle; asking for the
+/// next panel during those tiles has it in L2 when its first tile starts.
+///
 /// # Safety
 /// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`).
 #[target_feature(enable = "avx512f")]
@@ -136,6 +161,7 @@ pub(super) unsafe fn gemm_avx512(
     ldb: usize,
     c: &mut [f32],
     ldc: usize,
+    ahead: &[f32],
 ) {
     const NB: usize = 64;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
@@ -143,6 +169,10 @@ pub(super) unsafe fn gemm_avx512(
     // Attention's Kᵀ (k = head dim) and V (ldb = head dim) at head dims up to 64 stay out:
     // short or one contiguous panel, and already in cache.
     let prefetch = k >= 128 && ldb > NB;
+    let lines = (std::mem::size_of_val(ahead)).div_ceil(64);
+    let tiles = n.div_ceil(NB) * m.div_ceil(MR);
+    let ahead_ptr = ahead.as_ptr().cast::<i8>();
+    let mut tile = 0;
     // B's column block outside, A's row blocks inside: a 64-wide block of B is reused by
     // every row block while it sits in L1.
     for j0 in (0..n).step_by(NB) {
@@ -152,6 +182,11 @@ pub(super) unsafe fn gemm_avx512(
         let last: __mmask16 = if rem == 16 { 0xFFFF } else { (1u16 << rem) - 1 };
         for i0 in (0..m).step_by(MR) {
             let rows = MR.min(m - i0);
+            // This tile's share of `ahead`'s lines.
+            let first = tile * lines / tiles;
+            let share = (tile + 1) * lines / tiles - first;
+            tile += 1;
+            let ahead = (ahead_ptr.wrapping_add(first * 64), share);
             // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the masks cover exactly w columns.
             unsafe {
                 dispatch_tile!(
@@ -169,7 +204,8 @@ pub(super) unsafe fn gemm_avx512(
                         cp.add(i0 * ldc + j0),
                         ldc,
                         last,
-                        prefetch
+                        prefetch,
+                        ahead
                     )
                 )
             }
