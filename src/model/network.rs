@@ -978,7 +978,12 @@ impl Transformer {
                     side_by_side(&views).expect("heads share n")
                 }
             };
-            let attn_out = block.o.forward_on(backend, threads, &input);
+            let then = if whole_block {
+                block.gate.as_ref().or(Some(&block.up))
+            } else {
+                None
+            };
+            let attn_out = block.o.forward_then(backend, threads, &input, then);
             let next = if whole_block {
                 let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out.clone());
                 self.mlp_residual(backend, threads, block, x1)
@@ -1141,12 +1146,12 @@ impl Transformer {
         let m_in = apply(block.mlp_in.as_ref(), x1.clone());
         let f = match &block.gate {
             Some(gate) => {
-                let mut g = gate.forward_on(backend, threads, &m_in);
+                let mut g = gate.forward_then(backend, threads, &m_in, Some(&block.up));
                 activation(backend, &self.net.mlp.activation, &mut g);
-                g * &block.up.forward_on(backend, threads, &m_in)
+                g * &block.up.forward_then(backend, threads, &m_in, Some(&block.down))
             }
             None => {
-                let mut f = block.up.forward_on(backend, threads, &m_in);
+                let mut f = block.up.forward_then(backend, threads, &m_in, Some(&block.down));
                 activation(backend, &self.net.mlp.activation, &mut f);
                 f
             }
@@ -1170,8 +1175,8 @@ impl Transformer {
         let (qw, kvw) = (self.net.q_width(), self.net.kv_width());
         match &block.qkv {
             Qkv::Separate(qkv) => (
-                qkv[0].forward_on(backend, threads, h_in),
-                qkv[1].forward_on(backend, threads, h_in),
+                qkv[0].forward_then(backend, threads, h_in, Some(&qkv[1])),
+                qkv[1].forward_then(backend, threads, h_in, Some(&qkv[2])),
                 qkv[2].forward_on(backend, threads, h_in),
             ),
             Qkv::Fused(f) => {

@@ -81,6 +81,19 @@ impl Linear {
     /// [`Linear::forward`] with its many-row product on `threads` rayon threads (1: the
     /// calling thread, for a caller that runs row blocks in parallel itself).
     pub fn forward_on(&self, backend: Backend, threads: usize, x: &Array2<f32>) -> Array2<f32> {
+        self.forward_then(backend, threads, x, None)
+    }
+
+    /// [`Linear::forward_on`] for a caller whose next product is `then`: a product on
+    /// panels asks the cache for `then`'s first panel while it ends (the rest of `then`
+    /// follows panel by panel, see `kernels::gemm_panels_then`). Same results.
+    pub fn forward_then(
+        &self,
+        backend: Backend,
+        threads: usize,
+        x: &Array2<f32>,
+        then: Option<&Linear>,
+    ) -> Array2<f32> {
         if let (Some(p), 1) = (&self.packed, x.nrows()) {
             let row = x.row(0).to_vec();
             let mut out = Array2::zeros((1, p.rows()));
@@ -141,7 +154,11 @@ impl Linear {
         } else {
             match &self.w {
                 LinearWeights::Panels(p) => {
-                    kernels::gemm_panels(backend, threads, n, 1.0, xs, k, p, dst, m);
+                    let then = match then.map(|t| &t.w) {
+                        Some(LinearWeights::Panels(t)) => t.first_panel(),
+                        _ => &[],
+                    };
+                    kernels::gemm_panels_then(backend, threads, n, 1.0, xs, k, p, dst, m, then);
                 }
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");

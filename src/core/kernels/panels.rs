@@ -22,6 +22,11 @@ pub struct PackedB {
 }
 
 impl PackedB {
+    /// The first panel's values (k × 64), or nothing for an empty matrix.
+    pub fn first_panel(&self) -> &[f32] {
+        self.panels().next().map_or(&[], |p| p.2)
+    }
+
     /// Lays out B (k × n at row stride `ldb`).
     ///
     /// # Panics
@@ -94,6 +99,24 @@ pub fn gemm_panels(
     c: &mut [f32],
     ldc: usize,
 ) {
+    gemm_panels_then(backend, threads, m, alpha, a, lda, b, c, ldc, &[]);
+}
+
+/// [`gemm_panels`] whose last panel's product asks for `then` (the first panel of the
+/// product that comes next, or empty) as every panel's asks for the next panel.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_panels_then(
+    backend: Backend,
+    threads: usize,
+    m: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [f32],
+    ldc: usize,
+    then: &[f32],
+) {
     let (n, k) = (b.n, b.k);
     assert!(
         fits(a.len(), m, k, lda),
@@ -110,7 +133,7 @@ pub fn gemm_panels(
         // Each panel's product asks for the next panel meanwhile (`gemm_ahead`).
         let panels: Vec<_> = b.panels().collect();
         for (i, &(j0, w, panel)) in panels.iter().enumerate() {
-            let next = panels.get(i + 1).map_or(&[][..], |p| p.2);
+            let next = panels.get(i + 1).map_or(then, |p| p.2);
             super::gemm_ahead(
                 backend,
                 rows,
