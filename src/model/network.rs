@@ -966,7 +966,11 @@ impl Transformer {
         let widths = [
             d,
             if whole_block { d } else { 0 },
-            if keep_concat && concat.is_none() { hd } else { 0 },
+            if keep_concat && concat.is_none() {
+                hd
+            } else {
+                0
+            },
         ];
         let [attn_out, next, concat_rows] = by_row_blocks(n, widths, |rows, threads| {
             let input = match &concat {
@@ -1148,10 +1152,14 @@ impl Transformer {
             Some(gate) => {
                 let mut g = gate.forward_then(backend, threads, &m_in, Some(&block.up));
                 activation(backend, &self.net.mlp.activation, &mut g);
-                g * &block.up.forward_then(backend, threads, &m_in, Some(&block.down))
+                g * &block
+                    .up
+                    .forward_then(backend, threads, &m_in, Some(&block.down))
             }
             None => {
-                let mut f = block.up.forward_then(backend, threads, &m_in, Some(&block.down));
+                let mut f = block
+                    .up
+                    .forward_then(backend, threads, &m_in, Some(&block.down));
                 activation(backend, &self.net.mlp.activation, &mut f);
                 f
             }

@@ -1077,8 +1077,10 @@ impl HeadsOut {
     /// The captures, each with its head's context moved in (the contexts of heads without
     /// a capture are dropped).
     pub fn captures_with_contexts(&mut self) -> Vec<HeadCapture> {
-        let mut contexts: Vec<Option<Array2<f32>>> =
-            std::mem::take(&mut self.contexts).into_iter().map(Some).collect();
+        let mut contexts: Vec<Option<Array2<f32>>> = std::mem::take(&mut self.contexts)
+            .into_iter()
+            .map(Some)
+            .collect();
         std::mem::take(&mut self.captures)
             .into_iter()
             .map(|c| HeadCapture {

@@ -47,11 +47,7 @@ unsafe fn tile512<const R: usize, const NV: usize>(
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
     // `ahead_lines` cache lines from `ahead` (the next weight panel) asked into L2 one at a
     // time, spread over the k steps (see `gemm_avx512`).
-    let every = if ahead_lines == 0 {
-        usize::MAX
-    } else {
-        (k / ahead_lines).max(1)
-    };
+    let every = k.checked_div(ahead_lines).map_or(usize::MAX, |e| e.max(1));
     let (mut sent, mut due) = (0, 0);
     for p in 0..k {
         if sent < ahead_lines && p == due {
