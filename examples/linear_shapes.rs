@@ -22,7 +22,7 @@ fn own(backend: Backend, x: &[f32], w: &[f32], out: &mut [f32], k: usize, m: usi
 fn panels(backend: Backend, x: &[f32], w: &kernels::PackedB, out: &mut [f32]) {
     let threads = rayon::current_num_threads();
     let n = out.len() / w.n();
-    kernels::gemm_panels(backend, threads, n, 1.0, x, w.k(), w, out, w.n());
+    kernels::gemm_panels(backend, threads, n, 1.0, x, w.k(), w, out, w.n(), &[]);
 }
 
 /// The `gemm` crate through attnscope's one call site, on every rayon thread (what

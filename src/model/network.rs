@@ -21,7 +21,7 @@ use super::ModelError;
 use super::arch::LayerRun;
 use super::nn::{
     AttnParams, LayerNorm, Linear, LinearWeights, NormLayer, RmsNorm, RopeTable, activation,
-    attention, attention_heads,
+    attention_heads,
 };
 use super::weights::{RowTable, Weights};
 
@@ -1089,7 +1089,13 @@ impl Transformer {
             digests,
             blocked: &[],
         };
-        let (concat, heads, digests) = attention(backend, &q, &ckv.k, &ckv.v, &params, capture);
+        let mut out = attention_heads(backend, &q, &ckv.k, &ckv.v, &params, capture);
+        let views: Vec<_> = out.contexts.iter().map(|c| c.view()).collect();
+        let concat = side_by_side(&views).expect("heads share n");
+        let (heads, digests) = (
+            out.captures_with_contexts(),
+            std::mem::take(&mut out.digests),
+        );
         let attn_out = cb.o.forward(backend, &concat);
         let x2 = apply(cb.norm_residual.as_ref(), &x1 + &attn_out);
         let kept_concat = if capture.iter().any(|&c| c) {

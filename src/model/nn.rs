@@ -10,7 +10,7 @@ use std::sync::Arc;
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
-use crate::core::attend::{extend_span, side_by_side};
+use crate::core::attend::extend_span;
 use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_max_dist, row_sums};
@@ -86,7 +86,7 @@ impl Linear {
 
     /// [`Linear::forward_on`] for a caller whose next product is `then`: a product on
     /// panels asks the cache for `then`'s first panel while it ends (the rest of `then`
-    /// follows panel by panel, see `kernels::gemm_panels_then`). Same results.
+    /// follows panel by panel, see `kernels::gemm_panels`). Same results.
     pub fn forward_then(
         &self,
         backend: Backend,
@@ -158,7 +158,7 @@ impl Linear {
                         Some(LinearWeights::Panels(t)) => t.first_panel(),
                         _ => &[],
                     };
-                    kernels::gemm_panels_then(backend, threads, n, 1.0, xs, k, p, dst, m, then);
+                    kernels::gemm_panels(backend, threads, n, 1.0, xs, k, p, dst, m, then);
                 }
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");
@@ -1043,27 +1043,8 @@ pub(super) fn block_edges(
     }
 }
 
-/// Multi-head attention over already projected Q (n × h·dh), K and V (n × g·dh), heads in
-/// parallel; query head h reads KV head h / (h_total / g) (HuggingFace's `repeat_kv`).
-/// Returns the concatenated context (n × h·dh), the captures of the heads with
-/// `capture[h]` (in head order), and every head's digest.
-pub fn attention(
-    backend: Backend,
-    q: &Array2<f32>,
-    k: &Array2<f32>,
-    v: &Array2<f32>,
-    p: &AttnParams<'_>,
-    capture: &[bool],
-) -> (Array2<f32>, Vec<HeadCapture>, Vec<HeadDigest>) {
-    let mut heads = attention_heads(backend, q, k, v, p, capture);
-    let views: Vec<_> = heads.contexts.iter().map(|c| c.view()).collect();
-    let concat = side_by_side(&views).expect("heads share n");
-    let captures = heads.captures_with_contexts();
-    (concat, captures, std::mem::take(&mut heads.digests))
-}
-
-/// [`attention`]'s heads before their contexts are put side by side: a layer whose output
-/// projection reads the context row block by row block builds each block's rows there.
+/// What [`attention_heads`] gives: each head's context, before the caller puts them side by
+/// side (n × h·dh) for the output projection, whole or row block by row block.
 pub struct HeadsOut {
     /// Every query head's context (n × dh), in head order.
     pub contexts: Vec<Array2<f32>>,
@@ -1091,7 +1072,10 @@ impl HeadsOut {
     }
 }
 
-/// [`attention`] without the concatenation.
+/// Multi-head attention over already projected Q (n × h·dh), K and V (n × g·dh), heads in
+/// parallel; query head h reads KV head h / (h_total / g) (HuggingFace's `repeat_kv`).
+/// Returns every head's context, the captures of the heads with `capture[h]` (in head
+/// order), and every head's digest.
 pub fn attention_heads(
     backend: Backend,
     q: &Array2<f32>,

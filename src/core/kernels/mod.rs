@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 pub use fused::{AttnShape, attention_forward};
-pub use panels::{PANEL, PackedB, gemm_panels, gemm_panels_then};
+pub use panels::{PANEL, PackedB, gemm_panels};
 
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -83,29 +83,14 @@ impl PackedB {
 
 /// C = α·A·B for a laid-out B (A is m × k at `lda`, C is m × n at `ldc`), C's rows split
 /// over `threads` rayon threads in blocks as [`super::gemm_rows`] splits them, each block
-/// running [`super::gemm`] on `backend` panel after panel.
+/// running [`super::gemm`] on `backend` panel after panel. Each panel's product asks the
+/// cache for the next panel meanwhile ([`super::gemm_ahead`]), and the last panel's for
+/// `then`: the first panel of the product the caller runs next, or empty.
 ///
 /// # Panics
 /// If A or C is too short for its shape.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_panels(
-    backend: Backend,
-    threads: usize,
-    m: usize,
-    alpha: f32,
-    a: &[f32],
-    lda: usize,
-    b: &PackedB,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    gemm_panels_then(backend, threads, m, alpha, a, lda, b, c, ldc, &[]);
-}
-
-/// [`gemm_panels`] whose last panel's product asks for `then` (the first panel of the
-/// product that comes next, or empty) as every panel's asks for the next panel.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_panels_then(
     backend: Backend,
     threads: usize,
     m: usize,
@@ -130,7 +115,6 @@ pub fn gemm_panels_then(
         return;
     }
     super::split_rows(threads, m, c, ldc, |i0, rows, c| {
-        // Each panel's product asks for the next panel meanwhile (`gemm_ahead`).
         let panels: Vec<_> = b.panels().collect();
         for (i, &(j0, w, panel)) in panels.iter().enumerate() {
             let next = panels.get(i + 1).map_or(then, |p| p.2);

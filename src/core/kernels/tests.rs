@@ -311,7 +311,18 @@ fn gemm_on_panels_gives_the_row_major_bits() {
                     backend, threads, m, n, k, 0.5, &a, lda, &b, ldb, &mut want, ldc,
                 );
                 let mut got = vec![9.0; m * ldc + ldc];
-                gemm_panels(backend, threads, m, 0.5, &a, lda, &packed, &mut got, ldc);
+                gemm_panels(
+                    backend,
+                    threads,
+                    m,
+                    0.5,
+                    &a,
+                    lda,
+                    &packed,
+                    &mut got,
+                    ldc,
+                    &[],
+                );
                 assert!(
                     got.iter()
                         .zip(&want)
