@@ -534,12 +534,7 @@ mod tests {
                         }
                     }
                     let want_ctx = matmul(Backend::Scalar, want_p.view(), v.view());
-                    let kt = k
-                        .t()
-                        .as_standard_layout()
-                        .into_owned()
-                        .into_raw_vec_and_offset()
-                        .0;
+                    let kt = keys_transposed(&k);
                     let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
                     let lean = attend_blocks(backend, &q, &kt, &v, &p, 0, false);
                     let label = format!("{backend:?} n={n} causal={causal} window={window:?}");
@@ -909,7 +904,19 @@ struct HeadResult {
     digest: Option<HeadDigest>,
 }
 
-/// One head over its K (transposed, dh × n_k) and V (n_k × dh):
+/// A head's K (n_k × dh) as Kᵀ (dh × n_k) at row stride `kernels::spread_ld(n_k)`, whose rows
+/// fall into different cache sets, for [`attend_blocks`].
+fn keys_transposed(kh: &Array2<f32>) -> Vec<f32> {
+    let ld = kernels::spread_ld(kh.nrows());
+    let mut kt = vec![0.0; kh.ncols() * ld];
+    let ks = kh.as_standard_layout();
+    let ks = ks.as_slice().expect("standard layout");
+    kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt, ld);
+    kt
+}
+
+/// One head over its K (transposed, dh × n_k at row stride `kernels::spread_ld(n_k)`) and V
+/// (n_k × dh):
 /// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
 /// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
 /// pass 3 per block: the rows of probs·v.
@@ -932,13 +939,14 @@ fn attend_blocks(
     let qs = q.as_slice().expect("standard layout");
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
-    let mut kept = keep_probs.then(|| Array2::<f32>::zeros((n, n_k)));
     // A kept matrix is itself where each block's scores become probabilities; without
-    // one, a block's rows go through a scratch buffer.
+    // one, a block's rows go through a scratch buffer. Neither is zeroed first: pass 1
+    // writes every element of a block's rows.
+    let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
     let mut scratch = if keep_probs {
         Vec::new()
     } else {
-        vec![0.0f32; BLOCK_ROWS.min(n) * n_k]
+        vec![std::mem::MaybeUninit::<f32>::uninit(); BLOCK_ROWS.min(n) * n_k]
     };
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
@@ -957,14 +965,23 @@ fn attend_blocks(
             None => &mut scratch[..rows * n_k],
         };
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
-        // hides the keys before k0 from every row of the block).
+        // hides the keys before k0 from every row of the block), zeros elsewhere.
         let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
+        let zero = |span: &mut [std::mem::MaybeUninit<f32>]| {
+            for x in span {
+                x.write(0.0);
+            }
+        };
+        for r in 0..rows {
+            let row = &mut block[r * n_k..(r + 1) * n_k];
+            zero(&mut row[..k0]);
+            zero(&mut row[cols..]);
+        }
         if cols > k0 && dh > 0 {
             let a = &qs[i0 * dh..];
             // One head's blocks run on one thread: the heads are what runs in parallel.
-            kernels::gemm_fast(
+            kernels::gemm_uninit(
                 backend,
-                1,
                 rows,
                 cols - k0,
                 dh,
@@ -972,16 +989,20 @@ fn attend_blocks(
                 a,
                 dh,
                 &kt[k0..],
-                n_k,
+                kernels::spread_ld(n_k),
                 &mut block[k0..],
                 n_k,
             );
         } else {
             // No head width: every score is the empty sum.
             for r in 0..rows {
-                block[r * n_k + k0..r * n_k + cols].fill(0.0);
+                zero(&mut block[r * n_k + k0..r * n_k + cols]);
             }
         }
+        // SAFETY: every element of the block's rows was written just above: [0, k0) and
+        // [cols, n_k) with zeros, [k0, cols) by the product (which writes all of its rows ×
+        // columns) or with zeros. `MaybeUninit<f32>` has f32's layout.
+        let block: &mut [f32] = unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) };
         // pass 2: per row, cap, mask, softmax over the visible span [start, end).
         for r in 0..rows {
             let i = i0 + r;
@@ -1024,7 +1045,9 @@ fn attend_blocks(
     }
     HeadResult {
         context,
-        probs: kept,
+        // SAFETY: the row blocks cover rows 0..n, and pass 1 wrote every element of each
+        // block's rows of the kept matrix.
+        probs: kept.map(|m| unsafe { m.assume_init() }),
         digest: digest.map(DigestBuilder::finish),
     }
 }
@@ -1099,10 +1122,7 @@ pub fn attention_heads(
             scope.spawn(move |scope| {
                 let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
                 let vh = Arc::new(columns(v, g * dh, dh));
-                let mut kt = vec![0.0; kh.len()];
-                let ks = kh.as_standard_layout();
-                let ks = ks.as_slice().expect("standard layout");
-                kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt);
+                let kt = keys_transposed(&kh);
                 let (kh, k_pre, kt) = (Arc::new(kh), k_pre.map(Arc::new), Arc::new(kt));
                 for h in (g * group..(g + 1) * group).filter(|&h| h < p.heads) {
                     let (kh, k_pre, vh, kt) = (

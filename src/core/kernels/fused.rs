@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, gemm_fast, softmax_row, transpose};
+use super::{Backend, gemm_fast, softmax_row, spread_ld, transpose};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,8 +78,9 @@ pub fn attention_forward(
             let kh = &k[head * n_k * d..(head + 1) * n_k * d];
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
             // Kᵀ once per head (d × n_k), so the score product streams contiguous rows.
-            let mut kt = vec![0.0f32; d * n_k];
-            transpose(kh, n_k, d, &mut kt);
+            let ld = spread_ld(n_k);
+            let mut kt = vec![0.0f32; d * ld];
+            transpose(kh, n_k, d, &mut kt, ld);
             p_head
                 .par_chunks_mut(ROW_BLOCK * n_k)
                 .zip(o_head.par_chunks_mut(ROW_BLOCK * d))
@@ -100,7 +101,7 @@ pub fn attention_forward(
                         &qh[i0 * d..],
                         d,
                         &kt,
-                        n_k,
+                        ld,
                         p_blk,
                         n_k,
                     );

@@ -334,6 +334,74 @@ fn gemm_on_panels_gives_the_row_major_bits() {
     }
 }
 
+/// The kept attention probabilities are computed in memory that was never zeroed: the
+/// product must write every element of its m × n, give `gemm`'s bits, and leave the rest of
+/// C (the gaps between rows) alone.
+#[test]
+fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
+    use std::mem::MaybeUninit;
+    for backend in Backend::supported() {
+        for &(m, n, k) in &[
+            (1usize, 1usize, 1usize),
+            (7, 65, 64),
+            (13, 17, 3),
+            (6, 64, 0),
+            (0, 4, 4),
+            (5, 0, 2),
+        ] {
+            let (lda, ldb, ldc) = (k + 1, n + 3, n + 5);
+            let a = fill(m * lda, 11 + m as u64);
+            let b = fill(k * ldb, 12 + n as u64);
+            let mut want = vec![9.0; m * ldc];
+            gemm(backend, m, n, k, 0.25, &a, lda, &b, ldb, &mut want, ldc);
+            // Stand-in for garbage: a value the product never gives, in every cell.
+            let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
+            gemm_uninit(backend, m, n, k, 0.25, &a, lda, &b, ldb, &mut got, ldc);
+            // SAFETY: every cell was initialised with 9.0 above.
+            let got: Vec<f32> = got
+                .into_iter()
+                .map(|x| unsafe { x.assume_init() })
+                .collect();
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                "{backend} m={m} n={n} k={k}: gemm_uninit differs from gemm"
+            );
+        }
+    }
+}
+
+/// Kᵀ at a spread stride: every element where the stride puts it, and 64 consecutive rows
+/// starting in 64 different 64-byte cache sets at any key count (a power of two included).
+#[test]
+fn keys_transposed_at_a_spread_stride_land_in_different_cache_sets() {
+    for n in [1usize, 15, 16, 17, 64, 128, 500, 512, 2048, 4096] {
+        let ld = spread_ld(n);
+        assert!(
+            ld >= n && ld.is_multiple_of(16) && (ld / 16) % 2 == 1,
+            "n={n}: ld={ld}"
+        );
+        let sets: std::collections::HashSet<usize> = (0..64).map(|r| (r * ld / 16) % 64).collect();
+        assert_eq!(
+            sets.len(),
+            64,
+            "n={n}: ld={ld} folds 64 rows into {} sets",
+            sets.len()
+        );
+    }
+    let (rows, cols) = (37, 5);
+    let src = fill(rows * cols, 21);
+    let ld = spread_ld(rows);
+    let mut out = vec![f32::NAN; (cols - 1) * ld + rows];
+    transpose(&src, rows, cols, &mut out, ld);
+    for i in 0..rows {
+        for j in 0..cols {
+            assert_eq!(out[j * ld + i].to_bits(), src[i * cols + j].to_bits());
+        }
+    }
+}
+
 /// A row whose scores overflowed (+∞, as 1/τ = ∞ makes them) or hold NaN has no softmax:
 /// every fast path must say so with NaN like the scalar oracle, at every length and lane
 /// position, or the "every number must be finite" check passes a made-up distribution.

@@ -5,9 +5,10 @@
 //!
 //! GEMM is an outer-product register tile: for each p in 0..k, load NV vectors of B's row p,
 //! broadcast A[r, p] for each of the R rows and FMA into R×NV accumulators that never leave
-//! registers. No packing is needed because attention feeds it B = Kᵀ (packed once per head,
-//! d × n_k, so a 64-column block is 16 KiB and stays in L1) or B = V (n_k × d, contiguous
-//! rows). Column tails use masked loads/stores, so every shape is handled in the fast path.
+//! registers. No packing is needed because attention feeds it B = Kᵀ (transposed once per
+//! head, d × n_k at the row stride `spread_ld` gives, so a 64-column block is 16 KiB and stays
+//! in L1) or B = V (n_k × d, contiguous rows). Column tails use masked loads/stores, so every
+//! shape is handled in the fast path.
 //!
 //! Every function here is `unsafe` because it requires a CPU feature; callers check it with
 //! `is_x86_feature_detected!` (see `Backend::is_supported`) and the slice bounds.
@@ -142,8 +143,11 @@ macro_rules! dispatch_tile {
 /// delivers, while the later tiles find it in cache and leave memory idle; asking for the
 /// next panel during those tiles has it in L2 when its first tile starts.
 ///
+/// Every element of C's m × n is written (never read), so C may be uninitialised memory.
+///
 /// # Safety
-/// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`).
+/// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`),
+/// and `c` must be valid for writes of m × n elements at row stride `ldc`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx512(
@@ -155,12 +159,12 @@ pub(super) unsafe fn gemm_avx512(
     lda: usize,
     b: &[f32],
     ldb: usize,
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
     ahead: &[f32],
 ) {
     const NB: usize = 64;
-    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
     // Software prefetch for a long B wider than one panel (a weight matrix, cold in cache).
     // Attention's Kᵀ (k = head dim) and V (ldb = head dim) at head dims up to 64 stay out:
     // short or one contiguous panel, and already in cache.
