@@ -1,0 +1,43 @@
+//! The AVX-512 (or best available) register tile on one core, where its operands stay in
+//! cache: the ceiling the products of a forward pass can reach on this machine, and the
+//! attention shapes (Q·Kᵀ with d = 64, P·V) at the strides the kernels give them.
+//! Run: cargo run --release --example tile_peak   (BENCHMARKS.md records it with the CPU)
+
+use std::time::Instant;
+
+use attnscope::core::kernels::{self, Backend};
+
+/// GFLOP/s of `kernels::gemm` (one thread) on m × k · k × n at the given strides, over about
+/// two GFLOP of repeats.
+fn gflops(backend: Backend, [m, n, k]: [usize; 3], lda: usize, ldb: usize, ldc: usize) -> f64 {
+    let a: Vec<f32> = (0..m * lda).map(|i| (i % 13) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * ldb).map(|i| (i % 7) as f32 * 0.1).collect();
+    let mut c = vec![0.0; m * ldc];
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (2e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        kernels::gemm(backend, m, n, k, 1.0, &a, lda, &b, ldb, &mut c, ldc);
+    }
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+fn main() {
+    let backend = Backend::best();
+    println!("backend {backend}, one thread");
+    println!("| what | m × n × k | lda / ldb / ldc | GFLOP/s |");
+    println!("|---|---|---|---:|");
+    let kt = kernels::spread_ld(2048);
+    let rows: [(&str, [usize; 3], [usize; 3]); 6] = [
+        ("B in L1 (64 × 64)", [600, 64, 64], [64, 64, 64]),
+        ("B in L2 (576 × 64 panel)", [600, 64, 576], [576, 64, 64]),
+        ("Q·Kᵀ, 2,048 keys, Kᵀ at a spread stride", [30, 2048, 64], [64, kt, 2048]),
+        ("Q·Kᵀ, 2,048 keys, Kᵀ at 2,048", [30, 2048, 64], [64, 2048, 2048]),
+        ("P·V, 2,048 keys", [30, 64, 2048], [2048, 64, 64]),
+        ("P·V, 512 keys", [60, 64, 512], [512, 64, 64]),
+    ];
+    for (what, [m, n, k], [lda, ldb, ldc]) in rows {
+        let g = gflops(backend, [m, n, k], lda, ldb, ldc);
+        println!("| {what} | {m} × {n} × {k} | {lda} / {ldb} / {ldc} | {g:.1} |");
+    }
+}
