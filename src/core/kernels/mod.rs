@@ -142,7 +142,7 @@ pub fn gemm_ahead(
 ) {
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() && m > 0 && n > 0 {
-        assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+        assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
         // SAFETY: AVX-512F detected; the shapes fit their slices (asserted).
         unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c.as_mut_ptr(), ldc, ahead) };
         return;
@@ -173,7 +173,7 @@ pub fn gemm(
     c: &mut [f32],
     ldc: usize,
 ) {
-    assert_fits("gemm", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+    assert_fits("gemm", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     if m == 0 || n == 0 {
         return;
     }
@@ -218,18 +218,7 @@ pub fn gemm_uninit(
     c: &mut [std::mem::MaybeUninit<f32>],
     ldc: usize,
 ) {
-    assert!(
-        fits(a.len(), m, k, lda),
-        "gemm_uninit: A too short for {m}×{k}"
-    );
-    assert!(
-        fits(b.len(), k, n, ldb),
-        "gemm_uninit: B too short for {k}×{n}"
-    );
-    assert!(
-        fits(c.len(), m, n, ldc),
-        "gemm_uninit: C too short for {m}×{n}"
-    );
+    assert_fits("gemm_uninit", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     if m == 0 || n == 0 {
         return;
     }
@@ -324,7 +313,7 @@ pub fn gemm_rows(
         gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
         return;
     }
-    assert_fits("gemm_rows", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+    assert_fits("gemm_rows", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     split_rows(threads, m, c, ldc, |i0, rows, chunk| {
         gemm(
             backend,
@@ -374,17 +363,17 @@ fn split_rows(
 }
 
 /// Panics (naming `who`) unless A (m × k at row stride lda), B (k × n at ldb) and C (m × n
-/// at ldc) each fit their slice.
+/// at ldc, in a slice of `c_len` elements, which may be uninitialised) each fit their slice.
 fn assert_fits(
     who: &str,
     [m, n, k]: [usize; 3],
     (a, lda): (&[f32], usize),
     (b, ldb): (&[f32], usize),
-    (c, ldc): (&[f32], usize),
+    (c_len, ldc): (usize, usize),
 ) {
     assert!(fits(a.len(), m, k, lda), "{who}: A too short for {m}×{k}");
     assert!(fits(b.len(), k, n, ldb), "{who}: B too short for {k}×{n}");
-    assert!(fits(c.len(), m, n, ldc), "{who}: C too short for {m}×{n}");
+    assert!(fits(c_len, m, n, ldc), "{who}: C too short for {m}×{n}");
 }
 
 /// Runs `work` on a thread of rayon's pool and returns its result; inline when the caller
@@ -426,7 +415,7 @@ pub fn gemm_crate(
     ldc: usize,
 ) {
     assert!(m > 0 && n > 0 && k > 0, "gemm_crate: empty product");
-    assert_fits("gemm_crate", [m, n, k], (a, lda), (b, ldb), (c, ldc));
+    assert_fits("gemm_crate", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     // SAFETY: the asserts above (m, n, k > 0) keep every read of A (m rows of k at stride
     // lda), B (k rows of n at stride ldb) and write of C (m rows of n at stride ldc) inside
     // its slice; C is a `&mut` borrow, so it aliases neither A nor B.
