@@ -939,14 +939,15 @@ fn attend_blocks(
     let qs = q.as_slice().expect("standard layout");
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
-    // A kept matrix is itself where each block's scores become probabilities; without
-    // one, a block's rows go through a scratch buffer. Neither is zeroed first: pass 1
-    // writes every element of a block's rows.
+    // A kept matrix is itself where each block's scores become probabilities; it is not
+    // zeroed first: pass 1 writes every element of a block's rows. Without one, a block's
+    // rows go through a scratch buffer, zeroed once: the columns a block cannot see are
+    // never read there.
     let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
     let mut scratch = if keep_probs {
         Vec::new()
     } else {
-        vec![std::mem::MaybeUninit::<f32>::uninit(); BLOCK_ROWS.min(n) * n_k]
+        vec![std::mem::MaybeUninit::new(0.0f32); BLOCK_ROWS.min(n) * n_k]
     };
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
@@ -972,10 +973,12 @@ fn attend_blocks(
                 x.write(0.0);
             }
         };
-        for r in 0..rows {
-            let row = &mut block[r * n_k..(r + 1) * n_k];
-            zero(&mut row[..k0]);
-            zero(&mut row[cols..]);
+        if keep_probs {
+            for r in 0..rows {
+                let row = &mut block[r * n_k..(r + 1) * n_k];
+                zero(&mut row[..k0]);
+                zero(&mut row[cols..]);
+            }
         }
         if cols > k0 && dh > 0 {
             let a = &qs[i0 * dh..];
@@ -999,9 +1002,10 @@ fn attend_blocks(
                 zero(&mut block[r * n_k + k0..r * n_k + cols]);
             }
         }
-        // SAFETY: every element of the block's rows was written just above: [0, k0) and
-        // [cols, n_k) with zeros, [k0, cols) by the product (which writes all of its rows ×
-        // columns) or with zeros. `MaybeUninit<f32>` has f32's layout.
+        // SAFETY: every element of the block's rows is initialised: [k0, cols) was written
+        // just above by the product (which writes all of its rows × columns) or with zeros;
+        // [0, k0) and [cols, n_k) were written with zeros above in the kept matrix, and the
+        // scratch was initialised when it was made. `MaybeUninit<f32>` has f32's layout.
         let block: &mut [f32] = unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) };
         // pass 2: per row, cap, mask, softmax over the visible span [start, end).
         for r in 0..rows {

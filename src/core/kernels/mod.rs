@@ -195,12 +195,12 @@ pub fn gemm(
     }
 }
 
-/// [`gemm`] on the calling thread into C that may be uninitialised: every element of C's
-/// m × n (at row stride `ldc`) is written, nothing else, so the caller may treat those as
-/// initialised afterwards. The kept attention probabilities are computed in place in memory
-/// that needs no zeroing first (72 MiB a 512-token MiniLM forward: 5% of its time on an
-/// Intel Xeon). AVX-512 writes C directly; the other kernels compute into a scratch and
-/// copy, with the same bits.
+/// [`gemm_fast`] on the calling thread (`threads` = 1) into C that may be uninitialised:
+/// every element of C's m × n (at row stride `ldc`) is written, nothing else, so the caller
+/// may treat those as initialised afterwards. The kept attention probabilities are computed
+/// in place in memory that needs no zeroing first (72 MiB a 512-token MiniLM forward: 5% of
+/// its time on an Intel Xeon). AVX-512 writes C directly; the other backends run their
+/// [`gemm_fast`] kernel (the `gemm` crate on AVX2) into a scratch and copy, with its bits.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -244,7 +244,7 @@ pub fn gemm_uninit(
         return;
     }
     let mut out = vec![0.0f32; m * n];
-    gemm(backend, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
+    gemm_fast(backend, 1, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
     for (dst, src) in c.chunks_mut(ldc).zip(out.chunks_exact(n)) {
         for (d, &x) in dst.iter_mut().zip(src) {
             d.write(x);
