@@ -907,12 +907,9 @@ struct HeadResult {
 /// A head's K (n_k × dh) as Kᵀ (dh × n_k) at row stride `kernels::spread_ld(n_k)`, whose rows
 /// fall into different cache sets, for [`attend_blocks`].
 fn keys_transposed(kh: &Array2<f32>) -> Vec<f32> {
-    let ld = kernels::spread_ld(kh.nrows());
-    let mut kt = vec![0.0; kh.ncols() * ld];
     let ks = kh.as_standard_layout();
     let ks = ks.as_slice().expect("standard layout");
-    kernels::transpose(ks, kh.nrows(), kh.ncols(), &mut kt, ld);
-    kt
+    kernels::transposed_spread(ks, kh.nrows(), kh.ncols())
 }
 
 /// One head over its K (transposed, dh × n_k at row stride `kernels::spread_ld(n_k)`) and V

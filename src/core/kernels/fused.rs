@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, gemm_fast, softmax_row, spread_ld, transpose};
+use super::{Backend, gemm_fast, softmax_row, spread_ld, transposed_spread};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,9 +78,7 @@ pub fn attention_forward(
             let kh = &k[head * n_k * d..(head + 1) * n_k * d];
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
             // Kᵀ once per head (d × n_k), so the score product streams contiguous rows.
-            let ld = spread_ld(n_k);
-            let mut kt = vec![0.0f32; d * ld];
-            transpose(kh, n_k, d, &mut kt, ld);
+            let (kt, ld) = (transposed_spread(kh, n_k, d), spread_ld(n_k));
             p_head
                 .par_chunks_mut(ROW_BLOCK * n_k)
                 .zip(o_head.par_chunks_mut(ROW_BLOCK * d))

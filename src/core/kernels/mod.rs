@@ -525,6 +525,15 @@ pub fn spread_ld(n: usize) -> usize {
     (n.div_ceil(16) | 1) * 16
 }
 
+/// A row-major `rows × cols` matrix transposed into a new `cols × rows` one at row stride
+/// [`spread_ld`]`(rows)`: how the score products lay out Kᵀ (padding zeros).
+pub fn transposed_spread(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let ld = spread_ld(rows);
+    let mut out = vec![0.0; cols * ld];
+    transpose(src, rows, cols, &mut out, ld);
+    out
+}
+
 /// Transposes a row-major `rows × cols` matrix into `out` (`cols × rows` at row stride `ld`,
 /// at least `rows`; the padding between rows is left as it is).
 pub fn transpose(src: &[f32], rows: usize, cols: usize, out: &mut [f32], ld: usize) {
