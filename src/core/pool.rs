@@ -137,6 +137,10 @@ pub struct PoolBuilder {
     acc: Array2<f32>,
     /// Rows seen per row bin (for the mean).
     rows_in_bin: Vec<u32>,
+    /// Max pooling into one cell per cell (n_q, n_k ≤ side): each row is copied, its
+    /// non-finite cells as 0, into an overview that starts at 0 (what pooling from −∞ and
+    /// then zeroing the non-finite cells gives, in one pass instead of three).
+    exact: bool,
 }
 
 impl PoolBuilder {
@@ -147,6 +151,7 @@ impl PoolBuilder {
             PoolMethod::Max => f32::NEG_INFINITY,
             PoolMethod::Mean => 0.0,
         };
+        let exact = method == PoolMethod::Max && (r, c) == (n_q, n_k);
         let bins = col_bins(n_k, c);
         let col_bin = (n_k <= NARROW * c).then(|| {
             let mut m = vec![0u32; n_k];
@@ -161,8 +166,13 @@ impl PoolBuilder {
             method,
             bins,
             col_bin,
-            acc: Array2::from_elem((r, c), init),
+            acc: if exact {
+                Array2::zeros((r, c))
+            } else {
+                Array2::from_elem((r, c), init)
+            },
             rows_in_bin: vec![0; r],
+            exact,
         }
     }
 
@@ -197,6 +207,15 @@ impl PoolBuilder {
         let bin = i * r / self.n_q;
         self.rows_in_bin[bin] += 1;
         let mut out = self.acc.row_mut(bin);
+        if self.exact {
+            let out = out.as_slice_mut().expect("owned rows are contiguous");
+            let seen = row.len().min(out.len());
+            for (cell, &v) in out.iter_mut().zip(&row[..seen]) {
+                *cell = if v.is_finite() { v } else { 0.0 };
+            }
+            out[seen..].fill(0.0);
+            return;
+        }
         if let (Some(col_bin), PoolMethod::Max) = (&self.col_bin, self.method) {
             let out = out.as_slice_mut().expect("owned rows are contiguous");
             let row = &row[..row.len().min(col_bin.len())];
@@ -243,6 +262,7 @@ impl PoolBuilder {
     /// The overview (bins no row reached stay 0).
     pub fn finish(mut self) -> Pooled {
         match self.method {
+            PoolMethod::Max if self.exact => {}
             PoolMethod::Max => self
                 .acc
                 .mapv_inplace(|v| if v.is_finite() { v } else { 0.0 }),
@@ -356,6 +376,34 @@ mod tests {
             }
             let got = b.finish();
             assert_eq!(got.values, naive(&full, 256, PoolMethod::Max), "{n_k} keys");
+        }
+    }
+
+    #[test]
+    fn an_exact_overview_is_the_matrix_with_its_non_finite_cells_as_zero() {
+        // One cell per cell: negative, NaN and ±∞ cells, short rows and a row never given.
+        let (n_q, n_k) = (9, 13);
+        let cell = |i: usize, j: usize| match (i * 5 + j * 3) % 11 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            v => v as f32 / 4.0 - 1.0,
+        };
+        let len = |i: usize| (i * 4) % (n_k + 1);
+        let mut b = PoolBuilder::new(n_q, n_k, 256, PoolMethod::Max);
+        for i in (0..n_q).filter(|&i| i != 4) {
+            let row: Vec<f32> = (0..len(i)).map(|j| cell(i, j)).collect();
+            b.add_row(i, &row);
+        }
+        let got = b.finish();
+        assert!(got.is_exact());
+        for ((i, j), &v) in got.values.indexed_iter() {
+            let want = if i == 4 || j >= len(i) || !cell(i, j).is_finite() {
+                0.0
+            } else {
+                cell(i, j)
+            };
+            assert_eq!(v.to_bits(), want.to_bits(), "({i}, {j})");
         }
     }
 

@@ -106,9 +106,29 @@ impl Linear {
         assert_eq!(w_in, k, "linear map: input width");
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
+        // One row (a decoding step) on a SIMD backend streams W (below).
+        let one_row = n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0;
+        if let LinearWeights::Panels(p) = &self.w
+            && !one_row
+        {
+            // The product writes every element and adds the bias: no zeroing first and no
+            // second pass.
+            let then = match then.map(|t| &t.w) {
+                Some(LinearWeights::Panels(t)) => t.first_panel(),
+                _ => &[],
+            };
+            let b = self.b.as_standard_layout();
+            let b = b.as_slice().expect("standard layout");
+            let bias = if b.iter().any(|&x| x != 0.0) { b } else { &[] };
+            let mut out = Array2::<f32>::uninit((n, m));
+            let dst = out.as_slice_mut().expect("fresh array");
+            kernels::gemm_panels_uninit(backend, threads, n, 1.0, xs, k, p, dst, m, then, bias);
+            // SAFETY: `gemm_panels_uninit` wrote all n × m elements (C's row stride is m).
+            return unsafe { out.assume_init() };
+        }
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
-        if n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0 {
+        if one_row {
             // One row (a decoding step): y = Σᵢ xᵢ·W[i, :], streaming each row of W once in
             // column blocks over the pool (a packed GEMM would first copy all of W). Each
             // column is summed by one task in the order i = 0, 1, …, whatever the threads.
@@ -153,13 +173,7 @@ impl Linear {
             }
         } else {
             match &self.w {
-                LinearWeights::Panels(p) => {
-                    let then = match then.map(|t| &t.w) {
-                        Some(LinearWeights::Panels(t)) => t.first_panel(),
-                        _ => &[],
-                    };
-                    kernels::gemm_panels(backend, threads, n, 1.0, xs, k, p, dst, m, then);
-                }
+                LinearWeights::Panels(_) => unreachable!("products on panels return above"),
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");
                     if matches!(backend, Backend::Scalar | Backend::Portable) {

@@ -26,7 +26,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 pub use fused::{AttnShape, attention_forward};
-pub use panels::{PANEL, PackedB, gemm_panels};
+pub use panels::{PANEL, PackedB, gemm_panels, gemm_panels_uninit};
 
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -120,11 +120,14 @@ fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
     rows == 0 || cols == 0 || (ld >= cols && (rows - 1) * ld + cols <= len)
 }
 
-/// [`gemm`] that also asks the cache for `ahead`, memory the caller reads next, while it
-/// multiplies (on AVX-512; elsewhere it is [`gemm`]). Same results.
+/// [`gemm`] into C that may be uninitialised (as [`gemm_uninit`]), plus `bias` (n values,
+/// or empty for none) on every row, asking the cache for `ahead`, memory the caller reads
+/// next, while it multiplies (on AVX-512; elsewhere it is [`gemm`] into a scratch, copied
+/// with the bias added). Every element of C's m × n is written, nothing else; the same bits
+/// as [`gemm`] followed by adding the bias.
 ///
 /// # Panics
-/// As [`gemm`].
+/// As [`gemm`], or if `bias` is neither empty nor n long.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_ahead(
     backend: Backend,
@@ -136,19 +139,62 @@ pub fn gemm_ahead(
     lda: usize,
     b: &[f32],
     ldb: usize,
-    c: &mut [f32],
+    c: &mut [std::mem::MaybeUninit<f32>],
     ldc: usize,
     ahead: &[f32],
+    bias: &[f32],
 ) {
+    assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
+    assert!(
+        bias.is_empty() || bias.len() == n,
+        "gemm_ahead: a bias of {} for {n} columns",
+        bias.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
-    if backend == Backend::Avx512 && backend.is_supported() && m > 0 && n > 0 {
-        assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
-        // SAFETY: AVX-512F detected; the shapes fit their slices (asserted).
-        unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c.as_mut_ptr(), ldc, ahead) };
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // SAFETY: AVX-512F detected; A and B fit their shapes, C holds m × n at ldc and the
+        // bias is empty or n long (asserted); the kernel only writes C.
+        unsafe {
+            x86::gemm_avx512(
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                lda,
+                b,
+                ldb,
+                c.as_mut_ptr().cast(),
+                ldc,
+                ahead,
+                bias,
+            )
+        };
         return;
     }
     let _ = ahead;
-    gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    let mut out = vec![0.0f32; m * n];
+    gemm(backend, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
+    if !bias.is_empty() {
+        for row in out.chunks_exact_mut(n) {
+            for (x, &b) in row.iter_mut().zip(bias) {
+                *x += b;
+            }
+        }
+    }
+    write_rows(c, ldc, &out, n);
+}
+
+/// Writes the rows of `src` (rows of `n`) into C's first n columns (row stride `ldc`).
+fn write_rows(c: &mut [std::mem::MaybeUninit<f32>], ldc: usize, src: &[f32], n: usize) {
+    for (dst, src) in c.chunks_mut(ldc).zip(src.chunks_exact(n)) {
+        for (d, &x) in dst.iter_mut().zip(src) {
+            d.write(x);
+        }
+    }
 }
 
 /// C = α·A·B, overwriting C.
@@ -189,7 +235,22 @@ pub fn gemm(
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512 if backend.is_supported() => {
             // SAFETY: AVX-512F was detected just above; shapes checked as for AVX2.
-            unsafe { x86::gemm_avx512(m, n, k, alpha, a, lda, b, ldb, c.as_mut_ptr(), ldc, &[]) }
+            unsafe {
+                x86::gemm_avx512(
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    a,
+                    lda,
+                    b,
+                    ldb,
+                    c.as_mut_ptr(),
+                    ldc,
+                    &[],
+                    &[],
+                )
+            }
         }
         _ => portable::gemm(m, n, k, alpha, a, lda, b, ldb, c, ldc),
     }
@@ -239,17 +300,14 @@ pub fn gemm_uninit(
                 c.as_mut_ptr().cast(),
                 ldc,
                 &[],
+                &[],
             )
         };
         return;
     }
     let mut out = vec![0.0f32; m * n];
     gemm_fast(backend, 1, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
-    for (dst, src) in c.chunks_mut(ldc).zip(out.chunks_exact(n)) {
-        for (d, &x) in dst.iter_mut().zip(src) {
-            d.write(x);
-        }
-    }
+    write_rows(c, ldc, &out, n);
 }
 
 /// [`gemm`] on the fastest kernel this machine has, measured at the models' shapes
@@ -340,12 +398,12 @@ pub fn row_block(m: usize, threads: usize) -> usize {
 /// Runs `f(first row, rows, C from that row on)` on blocks of [`row_block`] rows of C (m rows
 /// at row stride `ldc`), in parallel over the rayon pool; on the calling thread as one block
 /// when `threads` ≤ 1 or m fits in one block.
-fn split_rows(
+fn split_rows<T: Send>(
     threads: usize,
     m: usize,
-    c: &mut [f32],
+    c: &mut [T],
     ldc: usize,
-    f: impl Fn(usize, usize, &mut [f32]) + Sync,
+    f: impl Fn(usize, usize, &mut [T]) + Sync,
 ) {
     let rb = row_block(m, threads);
     if threads <= 1 || m <= rb {

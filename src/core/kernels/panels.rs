@@ -6,6 +6,8 @@
 //! forward on the Zen 4 (2 threads, AVX-512) went from 180 to 160 ms, 512 tokens from 730
 //! to 700 ms.
 
+use std::mem::MaybeUninit;
+
 use super::{Backend, fits};
 
 /// Columns per panel: the width of the AVX-512 tile (4 vectors of 16).
@@ -102,7 +104,40 @@ pub fn gemm_panels(
     ldc: usize,
     then: &[f32],
 ) {
+    // SAFETY: `MaybeUninit<f32>` has f32's layout, and the product writes only f32 values
+    // into C, so C stays initialised.
+    let c = unsafe { &mut *(std::ptr::from_mut(c) as *mut [MaybeUninit<f32>]) };
+    gemm_panels_uninit(backend, threads, m, alpha, a, lda, b, c, ldc, then, &[]);
+}
+
+/// [`gemm_panels`] into C that may be uninitialised, plus `bias` (n values, or empty for
+/// none) on every row: every element of C's m × n (at row stride `ldc`) is written, nothing
+/// else, so a layer's output needs no zeroing first and no second pass for its bias (on an
+/// Intel Xeon, 2% and 1.6% of a 128-token MiniLM forward). The same bits as
+/// [`gemm_panels`] followed by adding the bias.
+///
+/// # Panics
+/// If A or C is too short for its shape, or `bias` is neither empty nor n long.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_panels_uninit(
+    backend: Backend,
+    threads: usize,
+    m: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    c: &mut [MaybeUninit<f32>],
+    ldc: usize,
+    then: &[f32],
+    bias: &[f32],
+) {
     let (n, k) = (b.n, b.k);
+    assert!(
+        bias.is_empty() || bias.len() == n,
+        "gemm_panels: a bias of {} for {n} columns",
+        bias.len()
+    );
     assert!(
         fits(a.len(), m, k, lda),
         "gemm_panels: A too short for {m}×{k}"
@@ -131,6 +166,7 @@ pub fn gemm_panels(
                 &mut c[j0..],
                 ldc,
                 next,
+                bias.get(j0..j0 + w).unwrap_or_default(),
             );
         }
     });

@@ -372,6 +372,65 @@ fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
     }
 }
 
+/// A layer's product on panels into uninitialised memory with its bias added in the tile:
+/// the bits of the row-major product followed by a separate bias pass, C's padding left
+/// alone, on every backend and thread count (a last panel narrower than 64 included).
+#[test]
+fn gemm_on_panels_with_a_bias_writes_the_product_then_the_bias_and_nothing_else() {
+    use std::mem::MaybeUninit;
+    for backend in Backend::supported() {
+        for &(m, n, k) in &[
+            (1usize, 5usize, 3usize),
+            (31, 64, 9),
+            (97, 130, 65),
+            (7, 1, 160),
+        ] {
+            let (lda, ldc) = (k + 3, n + 5);
+            let a = fill(m * lda, 31 + m as u64);
+            let b = fill(k * n, 32 + n as u64);
+            let bias = fill(n, 33 + k as u64);
+            let packed = PackedB::new(k, n, &b, n);
+            for threads in [1, 2, 3] {
+                let mut want = vec![9.0; m * ldc];
+                gemm_rows(
+                    backend, threads, m, n, k, 1.0, &a, lda, &b, n, &mut want, ldc,
+                );
+                for row in want.chunks_mut(ldc) {
+                    for (x, &y) in row.iter_mut().zip(&bias) {
+                        *x += y;
+                    }
+                }
+                // Stand-in for garbage: a value the product never gives, in every cell.
+                let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
+                gemm_panels_uninit(
+                    backend,
+                    threads,
+                    m,
+                    1.0,
+                    &a,
+                    lda,
+                    &packed,
+                    &mut got,
+                    ldc,
+                    &[],
+                    &bias,
+                );
+                // SAFETY: every cell was initialised with 9.0 above.
+                let got: Vec<f32> = got
+                    .into_iter()
+                    .map(|x| unsafe { x.assume_init() })
+                    .collect();
+                assert!(
+                    got.iter()
+                        .zip(&want)
+                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    "{backend} m={m} n={n} k={k} threads={threads}: product + bias differs"
+                );
+            }
+        }
+    }
+}
+
 /// Kᵀ at a spread stride: every element where the stride puts it, and 64 consecutive rows
 /// starting in 64 different 64-byte cache sets at any key count (a power of two included).
 #[test]

@@ -24,12 +24,13 @@ const MR: usize = 6;
 // AVX-512
 // ---------------------------------------------------------------------------------------
 
-/// One R × (NV·16) tile of C = α·A·B; the last vector of each row is masked by `last`.
+/// One R × (NV·16) tile of C = α·A·B (+ the bias row, when `bias` is not null); the last
+/// vector of each row is masked by `last`.
 ///
 /// # Safety
 /// AVX-512F must be available. For r < R and p < k: `a.add(r*lda + p)` must be readable; for
 /// p < k and every unmasked column c: `b.add(p*ldb + c)` readable; `c.add(r*ldc + col)`
-/// writable for every unmasked column.
+/// writable and, unless null, `bias.add(col)` readable for every unmasked column.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile512<const R: usize, const NV: usize>(
@@ -44,6 +45,7 @@ unsafe fn tile512<const R: usize, const NV: usize>(
     last: __mmask16,
     prefetch: bool,
     (ahead, ahead_lines): (*const i8, usize),
+    bias: *const f32,
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
     // `ahead_lines` cache lines from `ahead` (the next weight panel) asked into L2 one at a
@@ -93,12 +95,25 @@ unsafe fn tile512<const R: usize, const NV: usize>(
         sent += 1;
     }
     let al = _mm512_set1_ps(alpha);
+    // The bias row, added after the scaling: the sums a separate pass over C would make.
+    let mut bv = [_mm512_setzero_ps(); NV];
+    if !bias.is_null() {
+        for (v, slot) in bv.iter_mut().enumerate() {
+            // SAFETY: as above; masked lanes are never touched.
+            *slot = unsafe {
+                _mm512_maskz_loadu_ps(if v + 1 == NV { last } else { 0xFFFF }, bias.add(v * 16))
+            };
+        }
+    }
     for (r, row) in acc.iter().enumerate() {
         for (v, &x) in row.iter().enumerate() {
             // SAFETY: as above.
             unsafe {
                 let dst = c.add(r * ldc + v * 16);
-                let y = _mm512_mul_ps(x, al);
+                let mut y = _mm512_mul_ps(x, al);
+                if !bias.is_null() {
+                    y = _mm512_add_ps(y, bv[v]);
+                }
                 if v + 1 == NV {
                     _mm512_mask_storeu_ps(dst, last, y);
                 } else {
@@ -144,10 +159,12 @@ macro_rules! dispatch_tile {
 /// next panel during those tiles has it in L2 when its first tile starts.
 ///
 /// Every element of C's m × n is written (never read), so C may be uninitialised memory.
+/// A non-empty `bias` (n values) is added to every row of C after the scaling.
 ///
 /// # Safety
 /// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`),
-/// and `c` must be valid for writes of m × n elements at row stride `ldc`.
+/// `bias` must be empty or hold n values, and `c` must be valid for writes of m × n elements
+/// at row stride `ldc`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx512(
@@ -162,6 +179,7 @@ pub(super) unsafe fn gemm_avx512(
     c: *mut f32,
     ldc: usize,
     ahead: &[f32],
+    bias: &[f32],
 ) {
     const NB: usize = 64;
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
@@ -205,7 +223,12 @@ pub(super) unsafe fn gemm_avx512(
                         ldc,
                         last,
                         prefetch,
-                        ahead
+                        ahead,
+                        if bias.is_empty() {
+                            std::ptr::null()
+                        } else {
+                            bias.as_ptr().add(j0)
+                        }
                     )
                 )
             }
