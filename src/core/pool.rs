@@ -54,17 +54,21 @@ impl Pooled {
 
     /// "max-pooled 8192×8192 → 256×256" (or "exact 12×12").
     pub fn describe(&self) -> String {
-        let (r, c) = self.values.dim();
-        if self.is_exact() {
-            format!("exact {}×{}", self.n_q, self.n_k)
-        } else {
-            format!(
-                "{}-pooled {}×{} → {r}×{c}",
-                self.method.name(),
-                self.n_q,
-                self.n_k
-            )
-        }
+        describe(self.n_q, self.n_k, self.values.dim(), self.method)
+    }
+}
+
+/// What pooling an `n_q × n_k` matrix to at most `side × side` cells gives, said as
+/// [`Pooled::describe`] says it, without pooling.
+pub fn describe_pooling(n_q: usize, n_k: usize, side: usize, method: PoolMethod) -> String {
+    describe(n_q, n_k, (n_q.min(side), n_k.min(side)), method)
+}
+
+fn describe(n_q: usize, n_k: usize, (r, c): (usize, usize), method: PoolMethod) -> String {
+    if (r, c) == (n_q, n_k) {
+        format!("exact {n_q}×{n_k}")
+    } else {
+        format!("{}-pooled {n_q}×{n_k} → {r}×{c}", method.name())
     }
 }
 

@@ -2,7 +2,11 @@
 //! ([`super::network::Network`], built by `families.rs`) run by one forward
 //! ([`Transformer`]).
 
+use std::borrow::Cow;
+
 use ndarray::Array2;
+
+use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, Pooled, describe_pooling, pool};
 
 pub use super::network::Transformer;
 use super::nn::{HeadCapture, HeadDigest};
@@ -19,7 +23,8 @@ pub struct LayerRun {
     /// All heads' contexts side by side (n × h·dh), kept when some head is captured (0 × 0
     /// otherwise).
     pub concat: Array2<f32>,
-    /// Per head, always: statistics, undefined rows and the pooled overview.
+    /// Per head, always: statistics, undefined rows and, for a head whose matrix is not
+    /// kept, the pooled overview (see [`LayerRun::overview`]).
     pub digests: Vec<HeadDigest>,
     /// Attention output after W_O and its bias, n × d (0 × 0 in a long run until the layer
     /// is opened).
@@ -46,5 +51,34 @@ impl LayerRun {
     /// The captured head `h`, if this run kept its matrices.
     pub fn head(&self, h: usize) -> Option<&HeadCapture> {
         self.heads.iter().find(|c| c.head == h)
+    }
+
+    /// Head `h`'s probabilities max-pooled to at most [`OVERVIEW_SIDE`]²: the one its digest
+    /// kept, or, for a head whose full matrix the run kept (the digest then keeps none), the
+    /// pooling of that matrix, made now (callers cache what they draw from it).
+    pub fn overview(&self, h: usize) -> Option<Cow<'_, Pooled>> {
+        match self.digests.get(h).and_then(|d| d.overview.as_ref()) {
+            Some(o) => Some(Cow::Borrowed(o)),
+            None => self
+                .head(h)
+                .map(|c| Cow::Owned(pool(c.probs.view(), OVERVIEW_SIDE, PoolMethod::Max))),
+        }
+    }
+
+    /// Whether head `h` has an overview to draw ([`LayerRun::overview`] gives it).
+    pub fn has_overview(&self, h: usize) -> bool {
+        self.digests.get(h).is_some_and(|d| d.overview.is_some()) || self.head(h).is_some()
+    }
+
+    /// How head `h`'s overview is pooled ("max-pooled 4096×4096 → 256×256"), without
+    /// pooling a kept matrix to say it.
+    pub fn overview_description(&self, h: usize) -> Option<String> {
+        match self.digests.get(h).and_then(|d| d.overview.as_ref()) {
+            Some(o) => Some(o.describe()),
+            None => self.head(h).map(|c| {
+                let (n_q, n_k) = c.probs.dim();
+                describe_pooling(n_q, n_k, OVERVIEW_SIDE, PoolMethod::Max)
+            }),
+        }
     }
 }

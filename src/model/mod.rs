@@ -731,7 +731,7 @@ impl ModelRun {
                     k_unrotated: None,
                     row_stats: RowStats::default(),
                     summary: l.digests.get(h).map(|d| d.summary).unwrap_or_default(),
-                    overview: l.digests.get(h).map(|d| d.overview.clone()),
+                    overview: l.digests.get(h).and_then(|d| d.overview.clone()),
                 },
             })
             .collect::<Vec<_>>();

@@ -578,9 +578,16 @@ mod tests {
                             (want.max_weight, want.mean_distance, want.first_key_share),
                             "{label}: digest summary"
                         );
-                        assert_eq!(d.overview, pool(pr.view(), OVERVIEW_SIDE, PoolMethod::Max));
                         assert!(d.nonfinite_rows.is_empty());
                     }
+                    // The lean head pools as it goes; the kept one leaves it to its matrix.
+                    let lean_overview = lean.digest.as_ref().and_then(|d| d.overview.clone());
+                    let want = pool(pr.view(), OVERVIEW_SIDE, PoolMethod::Max);
+                    assert_eq!(lean_overview, Some(want), "{label}: lean overview");
+                    assert_eq!(
+                        full.digest.as_ref().map(|d| d.overview.is_none()),
+                        Some(true)
+                    );
                 }
             }
         }
@@ -819,8 +826,10 @@ pub struct HeadDigest {
     pub later_special: f32,
     /// Rows whose scores hold NaN or +∞ or whose probabilities are not finite (ascending).
     pub nonfinite_rows: Vec<usize>,
-    /// The probabilities, max-pooled to at most [`OVERVIEW_SIDE`]².
-    pub overview: Pooled,
+    /// The probabilities, max-pooled to at most [`OVERVIEW_SIDE`]²; `None` for a head whose
+    /// full matrix the run keeps (pool that instead: [`super::arch::LayerRun::overview`]),
+    /// so the forward does not build, fill and hold a second copy of what it keeps.
+    pub overview: Option<Pooled>,
 }
 
 /// Running sums of a [`HeadDigest`], fed one row at a time in row order.
@@ -831,11 +840,13 @@ struct DigestBuilder<'a> {
     special: f32,
     special_keys: &'a [usize],
     nonfinite: Vec<usize>,
-    pool: PoolBuilder,
+    pool: Option<PoolBuilder>,
 }
 
 impl<'a> DigestBuilder<'a> {
-    fn new(n: usize, n_k: usize, special_keys: &'a [usize]) -> Self {
+    /// With `overview`, the probabilities are also pooled as they come (a head whose full
+    /// matrix is kept needs no overview: it is pooled from the matrix when drawn).
+    fn new(n: usize, n_k: usize, special_keys: &'a [usize], overview: bool) -> Self {
         DigestBuilder {
             n,
             sums: [0.0; 4],
@@ -843,7 +854,7 @@ impl<'a> DigestBuilder<'a> {
             special: 0.0,
             special_keys,
             nonfinite: Vec::new(),
-            pool: PoolBuilder::new(n, n_k, OVERVIEW_SIDE, PoolMethod::Max),
+            pool: overview.then(|| PoolBuilder::new(n, n_k, OVERVIEW_SIDE, PoolMethod::Max)),
         }
     }
 
@@ -874,7 +885,9 @@ impl<'a> DigestBuilder<'a> {
         if undefined || (from_softmax.is_none() && probs.iter().any(|p| !p.is_finite())) {
             self.nonfinite.push(i);
         }
-        self.pool.add_row(i, probs);
+        if let Some(pool) = self.pool.as_mut() {
+            pool.add_row(i, probs);
+        }
     }
 
     fn finish(self) -> HeadDigest {
@@ -898,7 +911,7 @@ impl<'a> DigestBuilder<'a> {
                 mean(self.special)
             },
             nonfinite_rows: self.nonfinite,
-            overview: self.pool.finish(),
+            overview: self.pool.map(PoolBuilder::finish),
         }
     }
 }
@@ -964,7 +977,7 @@ fn attend_blocks(
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
         .digests
-        .then(|| DigestBuilder::new(n, n_k, p.special_keys));
+        .then(|| DigestBuilder::new(n, n_k, p.special_keys, !keep_probs));
     let blocked: Vec<(usize, usize)> = p
         .blocked
         .iter()

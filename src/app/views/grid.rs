@@ -121,7 +121,10 @@ fn overview_texture(
     }
     let out = app.model_out.clone()?;
     let layer = app.state.layer;
-    let digest = out.run.layers.get(layer)?.digests.get(h)?;
+    let run_layer = out.run.layers.get(layer)?;
+    if !run_layer.has_overview(h) {
+        return None;
+    }
     let key = TexKey::ModelHead {
         run: app.run_generation(),
         layer,
@@ -131,7 +134,10 @@ fn overview_texture(
     let (tex, _) = app.textures.matrix_with(
         ctx,
         key,
-        || scale.apply(&digest.overview.values),
+        || match run_layer.overview(h) {
+            Some(o) => scale.apply(&o.values),
+            None => ndarray::Array2::zeros((0, 0)),
+        },
         MatrixKind::Weights,
         cmap,
     );

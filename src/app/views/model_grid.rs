@@ -39,11 +39,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let grouped = run.kv_heads > 0 && run.kv_heads < heads;
     let any_local = run.layers.iter().any(|l| l.window.is_some());
     // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
-    let pooling = run
-        .layers
-        .first()
-        .and_then(|l| l.digests.first())
-        .map(|d| d.overview.describe());
+    let pooling = run.layers.first().and_then(|l| l.overview_description(0));
     thumb_scale_picker(app, ui, pooling);
     let scale = app.state.thumb_scale;
     // Fit all heads across the panel (the layer labels take ~90 px).
@@ -75,7 +71,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         None => String::new(),
                     };
                     ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
-                    for (h, digest) in layer.digests.iter().enumerate() {
+                    for h in (0..layer.digests.len()).filter(|&h| layer.has_overview(h)) {
                         let key = TexKey::ModelHead {
                             run: app.run_generation(),
                             layer: l,
@@ -85,7 +81,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         let (tex, _) = app.textures.matrix_with(
                             ui.ctx(),
                             key,
-                            || scale.apply(&digest.overview.values),
+                            || match layer.overview(h) {
+                                Some(o) => scale.apply(&o.values),
+                                None => ndarray::Array2::zeros((0, 0)),
+                            },
                             MatrixKind::Weights,
                             app.state.colormap,
                         );
