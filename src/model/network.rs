@@ -11,6 +11,8 @@
 //! Legend: `n` = tokens, `d` = model width, `h` = query heads, `g` = KV heads,
 //! `dh` = head width, `ff` = MLP width.
 
+use std::mem::MaybeUninit;
+
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
@@ -21,7 +23,7 @@ use super::ModelError;
 use super::arch::LayerRun;
 use super::nn::{
     AttnParams, LayerNorm, Linear, LinearWeights, NormLayer, RmsNorm, RopeTable, activation,
-    attention_heads,
+    attention_heads, write_into,
 };
 use super::weights::{RowTable, Weights};
 
@@ -627,35 +629,33 @@ fn embed(table: &Embedding, ids: &[u32]) -> Result<Array2<f32>, ModelError> {
     Ok(x)
 }
 
-/// Runs `f` on row blocks of an n-row input, in parallel, and stacks each of its N outputs
-/// (output i is `widths[i]` wide) by rows. `f` gets its rows and the threads its products
-/// may use: 1 when the blocks run in parallel, all of them when there is one block. Blocks
+/// Runs `f` on row blocks of an n-row input, in parallel, each block writing its rows of N
+/// outputs (output i is `widths[i]` wide) in place: `f` gets its rows, the threads its
+/// products may use (1 when the blocks run in parallel, all of them when there is one
+/// block), and its rows of each output as uninitialised memory (rows × `widths[i]`). Blocks
 /// are about [`kernels::row_block`] rows (⌈n / threads⌉, 8 to [`kernels::ROW_BLOCK`]), as
 /// even as possible, so no block of a many-row input has a single row (a one-row product
 /// takes the decoding path, which sums differently).
 /// Every row's numbers are the same however the rows are split.
 ///
-/// Each block copies its rows into the outputs from its own task, while they are in its
-/// cache. Stacking them after the blocks was a serial copy between two parallel regions,
-/// long enough for the idle worker to fall asleep and be woken again for the next region.
+/// A block's products land in its rows of the outputs ([`Linear::forward_into`]): stacking
+/// per-block arrays afterwards was a copy of every output (2% of a 512-token MiniLM
+/// forward), and doing that after the blocks, a serial copy between two parallel regions.
 ///
-/// # Panics
-/// If a block's output i is not its rows × `widths[i]` (a programming error).
-fn by_row_blocks<const N: usize>(
+/// # Safety
+/// `f` must write every element of every output slice it is given.
+unsafe fn by_row_blocks<const N: usize>(
     n: usize,
     widths: [usize; N],
-    f: impl Fn(std::ops::Range<usize>, usize) -> [Array2<f32>; N] + Sync,
+    f: impl Fn(std::ops::Range<usize>, usize, [&mut [MaybeUninit<f32>]; N]) + Sync,
 ) -> [Array2<f32>; N] {
     let threads = rayon::current_num_threads().max(1);
     let blocks = n.div_ceil(kernels::row_block(n, threads)).max(1);
-    if blocks == 1 {
-        return f(0..n, threads);
-    }
     let bounds: Vec<std::ops::Range<usize>> = (0..blocks)
         .map(|b| b * n / blocks..(b + 1) * n / blocks)
         .collect();
     let mut outs = widths.map(|w| Array2::<f32>::uninit((n, w)));
-    let mut dsts: Vec<Vec<&mut [std::mem::MaybeUninit<f32>]>> =
+    let mut dsts: Vec<Vec<&mut [MaybeUninit<f32>]>> =
         bounds.iter().map(|_| Vec::with_capacity(N)).collect();
     for (out, &w) in outs.iter_mut().zip(&widths) {
         let mut rest = out.as_slice_mut().expect("a fresh array");
@@ -665,20 +665,30 @@ fn by_row_blocks<const N: usize>(
             rest = after;
         }
     }
-    dsts.into_par_iter().zip(bounds).for_each(|(dst, rows)| {
-        let parts = f(rows, 1);
-        for (d, part) in dst.into_iter().zip(&parts) {
-            let part = part.as_standard_layout();
-            let src = part.as_slice().expect("standard layout");
-            assert_eq!(src.len(), d.len(), "a block's output: its rows × the width");
-            for (slot, &x) in d.iter_mut().zip(src) {
-                slot.write(x);
-            }
-        }
-    });
-    // SAFETY: the blocks' row ranges partition 0..n, and each block wrote all of its rows of
-    // every output (the lengths are asserted), so every element is initialised.
+    fn parts<const N: usize>(dst: Vec<&mut [MaybeUninit<f32>]>) -> [&mut [MaybeUninit<f32>]; N] {
+        dst.try_into()
+            .unwrap_or_else(|_| unreachable!("one slice per output"))
+    }
+    if blocks == 1 {
+        let dst = dsts.pop().expect("one block");
+        f(0..n, threads, parts(dst));
+    } else {
+        dsts.into_par_iter()
+            .zip(bounds)
+            .for_each(|(dst, rows)| f(rows, 1, parts(dst)));
+    }
+    // SAFETY: the blocks' row ranges partition 0..n, each block's slices are its rows of
+    // every output, and `f` wrote every element of them (the caller's contract).
     outs.map(|o| unsafe { o.assume_init() })
+}
+
+/// Memory a block wrote in full, read back as numbers.
+///
+/// # Safety
+/// Every element of `out` must have been written.
+unsafe fn written(out: &[MaybeUninit<f32>]) -> &[f32] {
+    // SAFETY: the caller's contract; `MaybeUninit<f32>` has f32's layout.
+    unsafe { &*(std::ptr::from_ref(out) as *const [f32]) }
 }
 
 /// Rows `rows` of x as a new array: one copy of their span (ndarray's `to_owned` of a row
@@ -901,11 +911,13 @@ impl Transformer {
         let n = x.nrows();
         let (q, k, v) = {
             let widths = [self.net.q_width(), self.net.kv_width(), self.net.kv_width()];
-            let [q, k, v] = by_row_blocks(n, widths, |rows, threads| {
-                let h_in = apply(block.attn_in.as_ref(), rows_of(x, rows));
-                let (q, k, v) = self.project_qkv(backend, threads, block, &h_in);
-                [q, k, v]
-            });
+            // SAFETY: `project_qkv_into` writes all of each block's rows of Q, K and V.
+            let [q, k, v] = unsafe {
+                by_row_blocks(n, widths, |rows, threads, dst| {
+                    let h_in = apply(block.attn_in.as_ref(), rows_of(x, rows));
+                    self.project_qkv_into(backend, threads, block, &h_in, dst);
+                })
+            };
             (q, k, v)
         };
         let rope = self.inv_freq[l].as_ref().map(|f| self.rope_table(f, n));
@@ -972,7 +984,9 @@ impl Transformer {
                 0
             },
         ];
-        let [attn_out, next, concat_rows] = by_row_blocks(n, widths, |rows, threads| {
+        let work = |rows: std::ops::Range<usize>,
+                    threads: usize,
+                    [d_out, d_next, d_concat]: [&mut [MaybeUninit<f32>]; 3]| {
             let input = match &concat {
                 Some(c) => rows_of(c, rows.clone()),
                 None => {
@@ -987,20 +1001,22 @@ impl Transformer {
             } else {
                 None
             };
-            let attn_out = block.o.forward_then(backend, threads, &input, then);
-            let next = if whole_block {
-                let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out.clone());
-                self.mlp_residual(backend, threads, block, x1)
-            } else {
-                Array2::zeros((attn_out.nrows(), 0))
-            };
-            let kept = if keep_concat && concat.is_none() {
-                input
-            } else {
-                Array2::zeros((attn_out.nrows(), 0))
-            };
-            [attn_out, next, kept]
-        });
+            block.o.forward_into(backend, threads, &input, then, d_out);
+            if whole_block {
+                // SAFETY: `forward_into` wrote all of `d_out`.
+                let attn_out =
+                    Array2::from_shape_vec((rows.len(), d), unsafe { written(d_out) }.to_vec())
+                        .expect("rows × d values");
+                let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out);
+                write_into(d_next, &self.mlp_residual(backend, threads, block, x1));
+            }
+            if !d_concat.is_empty() {
+                write_into(d_concat, &input);
+            }
+        };
+        // SAFETY: each block writes all of its rows of the three outputs (the last two only
+        // when they are wanted; otherwise they are 0 wide).
+        let [attn_out, next, concat_rows] = unsafe { by_row_blocks(n, widths, work) };
         let kept_concat = match concat {
             Some(c) if keep_concat => c,
             _ if keep_concat => concat_rows,
@@ -1176,6 +1192,31 @@ impl Transformer {
         );
         f2 += &x1;
         apply(block.mlp_residual.as_ref(), f2)
+    }
+
+    /// [`Transformer::project_qkv`] into Q, K and V's rows (n × h·dh, n × g·dh, n × g·dh;
+    /// uninitialised, all written).
+    fn project_qkv_into(
+        &self,
+        backend: Backend,
+        threads: usize,
+        block: &Block,
+        h_in: &Array2<f32>,
+        [dq, dk, dv]: [&mut [MaybeUninit<f32>]; 3],
+    ) {
+        match &block.qkv {
+            Qkv::Separate(qkv) => {
+                qkv[0].forward_into(backend, threads, h_in, Some(&qkv[1]), dq);
+                qkv[1].forward_into(backend, threads, h_in, Some(&qkv[2]), dk);
+                qkv[2].forward_into(backend, threads, h_in, None, dv);
+            }
+            Qkv::Fused(_) => {
+                let (q, k, v) = self.project_qkv(backend, threads, block, h_in);
+                for (d, a) in [(dq, q), (dk, k), (dv, v)] {
+                    write_into(d, &a);
+                }
+            }
+        }
     }
 
     /// Q (n × h·dh), K and V (n × g·dh) of a block's normed input.

@@ -104,28 +104,22 @@ impl Linear {
         let (n, k) = x.dim();
         let (w_in, m) = self.w.dim();
         assert_eq!(w_in, k, "linear map: input width");
+        if self.writes_directly(backend, n) {
+            let mut out = Array2::<f32>::uninit((n, m));
+            self.forward_into(
+                backend,
+                threads,
+                x,
+                then,
+                out.as_slice_mut().expect("fresh"),
+            );
+            // SAFETY: `forward_into` wrote all n × m elements.
+            return unsafe { out.assume_init() };
+        }
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout");
         // One row (a decoding step) on a SIMD backend streams W (below).
         let one_row = n == 1 && matches!(backend, Backend::Avx2 | Backend::Avx512) && m > 0;
-        if let LinearWeights::Panels(p) = &self.w
-            && !one_row
-        {
-            // The product writes every element and adds the bias: no zeroing first and no
-            // second pass.
-            let then = match then.map(|t| &t.w) {
-                Some(LinearWeights::Panels(t)) => t.first_panel(),
-                _ => &[],
-            };
-            let b = self.b.as_standard_layout();
-            let b = b.as_slice().expect("standard layout");
-            let bias = if b.iter().any(|&x| x != 0.0) { b } else { &[] };
-            let mut out = Array2::<f32>::uninit((n, m));
-            let dst = out.as_slice_mut().expect("fresh array");
-            kernels::gemm_panels_uninit(backend, threads, n, 1.0, xs, k, p, dst, m, then, bias);
-            // SAFETY: `gemm_panels_uninit` wrote all n × m elements (C's row stride is m).
-            return unsafe { out.assume_init() };
-        }
         let mut out = Array2::zeros((n, m));
         let dst = out.as_slice_mut().expect("fresh array");
         if one_row {
@@ -173,7 +167,7 @@ impl Linear {
             }
         } else {
             match &self.w {
-                LinearWeights::Panels(_) => unreachable!("products on panels return above"),
+                LinearWeights::Panels(_) => unreachable!("products on panels write directly"),
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");
                     if matches!(backend, Backend::Scalar | Backend::Portable) {
@@ -188,12 +182,69 @@ impl Linear {
         out
     }
 
+    /// Whether a product of `n` rows runs on panels straight into its destination (one row on
+    /// a SIMD backend streams W instead; a quantised one-row product reads its packed rows).
+    fn writes_directly(&self, backend: Backend, n: usize) -> bool {
+        let simd = matches!(backend, Backend::Avx2 | Backend::Avx512) && self.w.dim().1 > 0;
+        let streams = n == 1 && (self.packed.is_some() || simd);
+        matches!(self.w, LinearWeights::Panels(_)) && !streams
+    }
+
+    /// [`Linear::forward_then`] into `out` (n × out, contiguous, maybe uninitialised), every
+    /// element of which it writes: a caller assembling a bigger matrix from row blocks has
+    /// each block's product land in its rows, with no copy. Products on panels write there
+    /// directly, their bias added in the tile; the others are computed and copied. The same
+    /// bits either way.
+    ///
+    /// # Panics
+    /// If `out` is not n × out long or x is not n × in.
+    pub fn forward_into(
+        &self,
+        backend: Backend,
+        threads: usize,
+        x: &Array2<f32>,
+        then: Option<&Linear>,
+        out: &mut [std::mem::MaybeUninit<f32>],
+    ) {
+        let (n, k) = x.dim();
+        let (w_in, m) = self.w.dim();
+        assert_eq!(w_in, k, "linear map: input width");
+        assert_eq!(out.len(), n * m, "linear map: output size");
+        match &self.w {
+            LinearWeights::Panels(p) if self.writes_directly(backend, n) => {
+                let then = match then.map(|t| &t.w) {
+                    Some(LinearWeights::Panels(t)) => t.first_panel(),
+                    _ => &[],
+                };
+                let b = self.b.as_standard_layout();
+                let b = b.as_slice().expect("standard layout");
+                let bias = if b.iter().any(|&x| x != 0.0) { b } else { &[] };
+                let x = x.as_standard_layout();
+                let xs = x.as_slice().expect("standard layout");
+                kernels::gemm_panels_uninit(backend, threads, n, 1.0, xs, k, p, out, m, then, bias);
+            }
+            _ => write_into(out, &self.forward_then(backend, threads, x, then)),
+        }
+    }
+
     /// out += b on every row; Llama-style maps have no bias (zeros here), so that pass is
     /// skipped.
     fn add_bias(&self, out: &mut Array2<f32>) {
         if self.b.iter().any(|&b| b != 0.0) {
             *out += &self.b;
         }
+    }
+}
+
+/// Writes `a` (in standard order) into `out`, which must hold exactly its elements.
+///
+/// # Panics
+/// If the lengths differ.
+pub fn write_into(out: &mut [std::mem::MaybeUninit<f32>], a: &Array2<f32>) {
+    assert_eq!(out.len(), a.len(), "a destination of the array's size");
+    let a = a.as_standard_layout();
+    for (slot, &x) in out.iter_mut().zip(a.as_slice().expect("standard layout")) {
+        slot.write(x);
     }
 }
 
