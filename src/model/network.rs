@@ -23,7 +23,7 @@ use super::ModelError;
 use super::arch::LayerRun;
 use super::nn::{
     AttnParams, LayerNorm, Linear, LinearWeights, NormLayer, RmsNorm, RopeTable, activation,
-    attention_heads, write_into,
+    attention_heads, gated, write_into,
 };
 use super::weights::{RowTable, Weights};
 
@@ -1173,10 +1173,11 @@ impl Transformer {
         let f = match &block.gate {
             Some(gate) => {
                 let mut g = gate.forward_then(backend, threads, &m_in, Some(&block.up));
-                activation(backend, &self.net.mlp.activation, &mut g);
-                g * &block
+                let u = block
                     .up
-                    .forward_then(backend, threads, &m_in, Some(&block.down))
+                    .forward_then(backend, threads, &m_in, Some(&block.down));
+                gated(backend, &self.net.mlp.activation, &mut g, &u);
+                g
             }
             None => {
                 let mut f = block

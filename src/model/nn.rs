@@ -490,6 +490,25 @@ pub fn activation(backend: Backend, name: &str, x: &mut Array2<f32>) {
     });
 }
 
+/// A gated MLP's hidden layer in place: g ← act(g)·u. SiLU (SwiGLU) does it in one pass over
+/// both; the others apply the activation and then multiply. The same bits either way.
+///
+/// # Panics
+/// If g and u differ in shape.
+pub fn gated(backend: Backend, name: &str, g: &mut Array2<f32>, u: &Array2<f32>) {
+    assert_eq!(g.dim(), u.dim(), "gate and up projections");
+    if matches!(name, "silu" | "swish")
+        && let (Some(gs), Some(us)) = (g.as_slice_mut(), u.as_slice())
+    {
+        gs.par_chunks_mut(4096)
+            .zip(us.par_chunks(4096))
+            .for_each(|(g, u)| kernels::silu_times(backend, g, u));
+        return;
+    }
+    activation(backend, name, g);
+    *g *= u;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

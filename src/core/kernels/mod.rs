@@ -509,22 +509,43 @@ pub fn gemm_crate(
 /// SiLU in place, xᵢ ← xᵢ·σ(xᵢ) = xᵢ / (1 + e^−xᵢ) (Llama's MLP activation), with the
 /// softmax's vector exp on the SIMD backends (within a few ulp of libm's; NaN stays NaN).
 pub fn silu(backend: Backend, x: &mut [f32]) {
+    silu_times(backend, x, &[]);
+}
+
+/// SwiGLU's product in one pass: xᵢ ← silu(xᵢ)·byᵢ (`by` empty: [`silu`]). The bits of
+/// [`silu`] followed by a separate product: the same operations per element.
+///
+/// # Panics
+/// If `by` is neither empty nor as long as x.
+pub fn silu_times(backend: Backend, x: &mut [f32], by: &[f32]) {
+    assert!(
+        by.is_empty() || by.len() == x.len(),
+        "silu_times: {} factors for {} values",
+        by.len(),
+        x.len()
+    );
     match backend {
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512 if backend.is_supported() => {
-            // SAFETY: AVX-512F was detected just above.
-            unsafe { x86::silu_avx512(x) }
+            // SAFETY: AVX-512F was detected just above; `by` is empty or x's length.
+            unsafe { x86::silu_avx512(x, by) }
         }
         #[cfg(target_arch = "x86_64")]
         Backend::Avx2 if backend.is_supported() => {
-            // SAFETY: AVX2 and FMA were detected just above.
-            unsafe { x86::silu_avx2(x) }
+            // SAFETY: AVX2 and FMA were detected just above; `by` is empty or x's length.
+            unsafe { x86::silu_avx2(x, by) }
         }
-        _ => {
-            for v in x {
-                *v /= 1.0 + (-*v).exp();
-            }
-        }
+        _ => silu_plain(x, by),
+    }
+}
+
+/// [`silu_times`] element by element with libm's exp.
+fn silu_plain(x: &mut [f32], by: &[f32]) {
+    for v in x.iter_mut() {
+        *v /= 1.0 + (-*v).exp();
+    }
+    for (v, &b) in x.iter_mut().zip(by) {
+        *v *= b;
     }
 }
 

@@ -558,3 +558,46 @@ fn silu_matches_the_definition_on_every_backend() {
         }
     }
 }
+
+/// SwiGLU's one-pass product gives the bits of SiLU followed by a separate product, on every
+/// backend, at lengths with and without a vector tail (NaN and ±∞ included).
+#[test]
+fn silu_times_is_silu_then_the_product_bit_for_bit() {
+    for backend in Backend::supported() {
+        for len in [0usize, 1, 7, 8, 15, 16, 17, 100, 1536] {
+            let mut x: Vec<f32> = fill(len, 41 + len as u64)
+                .iter()
+                .map(|v| v * 12.0)
+                .collect();
+            if len > 3 {
+                x[1] = f32::NAN;
+                x[2] = f32::INFINITY;
+                x[3] = f32::NEG_INFINITY;
+            }
+            let by = fill(len, 42 + len as u64);
+            let mut want = x.clone();
+            silu(backend, &mut want);
+            for (w, &b) in want.iter_mut().zip(&by) {
+                *w *= b;
+            }
+            let mut got = x.clone();
+            silu_times(backend, &mut got, &by);
+            assert!(
+                got.iter()
+                    .zip(&want)
+                    .all(|(g, w)| g.to_bits() == w.to_bits()),
+                "{backend} len={len}"
+            );
+            let mut alone = x.clone();
+            silu_times(backend, &mut alone, &[]);
+            let mut plain = x;
+            silu(backend, &mut plain);
+            assert!(
+                alone
+                    .iter()
+                    .zip(&plain)
+                    .all(|(a, p)| a.to_bits() == p.to_bits())
+            );
+        }
+    }
+}

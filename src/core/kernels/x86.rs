@@ -260,12 +260,13 @@ fn exp512(x: __m512) -> __m512 {
     _mm512_maskz_mov_ps(!tiny, _mm512_scalef_ps(p, n))
 }
 
-/// x·σ(x) = x / (1 + e^−x) over a slice with AVX-512 (see `kernels::silu`).
+/// x·σ(x) = x / (1 + e^−x) over a slice with AVX-512, times `by` elementwise when it is
+/// not empty (see `kernels::silu`).
 ///
 /// # Safety
-/// AVX-512F must be available.
+/// AVX-512F must be available; `by` must be empty or as long as `x`.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn silu_avx512(x: &mut [f32]) {
+pub(super) unsafe fn silu_avx512(x: &mut [f32], by: &[f32]) {
     let len = x.len();
     let ptr = x.as_mut_ptr();
     let one = _mm512_set1_ps(1.0);
@@ -273,11 +274,15 @@ pub(super) unsafe fn silu_avx512(x: &mut [f32]) {
     for i in (0..len).step_by(16) {
         let rem = len - i;
         let m: __mmask16 = if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 };
-        // SAFETY: the mask limits the load and store to x[i..len].
+        // SAFETY: the mask limits the loads and the store to x[i..len] (and by[i..len]).
         unsafe {
             let v = _mm512_maskz_loadu_ps(m, ptr.add(i));
             let e = exp512(_mm512_sub_ps(zero, v));
-            _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_div_ps(v, _mm512_add_ps(one, e)));
+            let mut y = _mm512_div_ps(v, _mm512_add_ps(one, e));
+            if !by.is_empty() {
+                y = _mm512_mul_ps(y, _mm512_maskz_loadu_ps(m, by.as_ptr().add(i)));
+            }
+            _mm512_mask_storeu_ps(ptr.add(i), m, y);
         }
     }
 }
@@ -503,27 +508,30 @@ fn hreduce(v: __m256, op: fn(__m128, __m128) -> __m128) -> f32 {
     _mm_cvtss_f32(x)
 }
 
-/// x·σ(x) over a slice with AVX2 (see `kernels::silu`).
+/// x·σ(x) over a slice with AVX2, times `by` elementwise when it is not empty (see
+/// `kernels::silu`).
 ///
 /// # Safety
-/// AVX2 and FMA must be available.
+/// AVX2 and FMA must be available; `by` must be empty or as long as `x`.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn silu_avx2(x: &mut [f32]) {
+pub(super) unsafe fn silu_avx2(x: &mut [f32], by: &[f32]) {
     let full = x.len() / 8 * 8;
     let ptr = x.as_mut_ptr();
     let one = _mm256_set1_ps(1.0);
     let zero = _mm256_setzero_ps();
     for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 ≤ full ≤ len.
+        // SAFETY: i + 8 ≤ full ≤ len (= by's length when by is not empty).
         unsafe {
             let v = _mm256_loadu_ps(ptr.add(i));
             let e = exp256(_mm256_sub_ps(zero, v));
-            _mm256_storeu_ps(ptr.add(i), _mm256_div_ps(v, _mm256_add_ps(one, e)));
+            let mut y = _mm256_div_ps(v, _mm256_add_ps(one, e));
+            if !by.is_empty() {
+                y = _mm256_mul_ps(y, _mm256_loadu_ps(by.as_ptr().add(i)));
+            }
+            _mm256_storeu_ps(ptr.add(i), y);
         }
     }
-    for v in &mut x[full..] {
-        *v /= 1.0 + (-*v).exp();
-    }
+    super::silu_plain(&mut x[full..], by.get(full..).unwrap_or_default());
 }
 
 /// Stable softmax of one row with AVX2 (see `kernels::softmax_row`).
