@@ -71,7 +71,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         None => String::new(),
                     };
                     ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
-                    for h in (0..layer.digests.len()).filter(|&h| layer.has_overview(h)) {
+                    for h in 0..layer.digests.len() {
+                        if !layer.has_overview(h) {
+                            // Nothing to draw (never in a run's own layers): keep the column.
+                            ui.label("");
+                            continue;
+                        }
                         let key = TexKey::ModelHead {
                             run: app.run_generation(),
                             layer: l,
