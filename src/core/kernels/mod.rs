@@ -279,30 +279,12 @@ pub fn gemm_uninit(
     c: &mut [std::mem::MaybeUninit<f32>],
     ldc: usize,
 ) {
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // The AVX-512 tile writes C directly: `gemm_ahead` with nothing ahead and no bias.
+        return gemm_ahead(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc, &[], &[]);
+    }
     assert_fits("gemm_uninit", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     if m == 0 || n == 0 {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    if backend == Backend::Avx512 && backend.is_supported() {
-        // SAFETY: AVX-512F detected; A and B fit their shapes and C holds m × n at ldc
-        // (asserted); the kernel only writes C.
-        unsafe {
-            x86::gemm_avx512(
-                m,
-                n,
-                k,
-                alpha,
-                a,
-                lda,
-                b,
-                ldb,
-                c.as_mut_ptr().cast(),
-                ldc,
-                &[],
-                &[],
-            )
-        };
         return;
     }
     let mut out = vec![0.0f32; m * n];
