@@ -248,6 +248,15 @@ fn exp512(x: __m512) -> __m512 {
         _mm512_set1_ps(88.7),
         _mm512_max_ps(_mm512_set1_ps(-87.3), x),
     );
+    _mm512_maskz_mov_ps(!tiny, exp512_unclamped(x))
+}
+
+/// [`exp512`] without its clamps and its zeroing: the same value for x in [−87.3, 88.7] and
+/// NaN for NaN; lanes below −87.3 are left to the caller to zero. The softmax's exponents
+/// x − max are never above 0, and its one mask zeroes both the masked keys and those lanes
+/// (three of a row's twenty-odd vector operations per 16 keys saved; the same bits).
+#[target_feature(enable = "avx512f")]
+fn exp512_unclamped(x: __m512) -> __m512 {
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(x, _mm512_set1_ps(std::f32::consts::LOG2_E)),
     );
@@ -257,7 +266,7 @@ fn exp512(x: __m512) -> __m512 {
     for coef in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
         p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(coef));
     }
-    _mm512_maskz_mov_ps(!tiny, _mm512_scalef_ps(p, n))
+    _mm512_scalef_ps(p, n)
 }
 
 /// x·σ(x) = x / (1 + e^−x) over a slice with AVX-512, times `by` elementwise when it is
@@ -300,14 +309,25 @@ pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> Option<SoftmaxSums> 
         if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 }
     };
     let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
-    // pass 1: running max (masked lanes read as −∞)
-    let mut vmax = neg_inf;
-    for i in (0..len).step_by(16) {
+    // pass 1: running max (masked lanes read as −∞), in four registers so that each `max`
+    // does not wait on the one before (a maximum is the same in any order)
+    let mut vmax = [neg_inf; 4];
+    let full = len / 64 * 64;
+    for i in (0..full).step_by(64) {
+        for (r, m) in vmax.iter_mut().enumerate() {
+            // SAFETY: i + 64 ≤ len.
+            *m = _mm512_max_ps(*m, unsafe { _mm512_loadu_ps(ptr.add(i + 16 * r)) });
+        }
+    }
+    for i in (full..len).step_by(16) {
         // SAFETY: the mask limits the load to row[i..len].
         let x = unsafe { _mm512_mask_loadu_ps(neg_inf, mask_at(i), ptr.add(i)) };
-        vmax = _mm512_max_ps(vmax, x);
+        vmax[0] = _mm512_max_ps(vmax[0], x);
     }
-    let max = _mm512_reduce_max_ps(vmax);
+    let max = _mm512_reduce_max_ps(_mm512_max_ps(
+        _mm512_max_ps(vmax[0], vmax[1]),
+        _mm512_max_ps(vmax[2], vmax[3]),
+    ));
     if max == f32::NEG_INFINITY {
         row.fill(0.0);
         return None;
@@ -324,7 +344,9 @@ pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> Option<SoftmaxSums> 
         unsafe {
             let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
             let d = _mm512_sub_ps(x, vm);
-            let e = _mm512_maskz_mov_ps(m, exp512(d));
+            // d ≤ 0 (or NaN): no clamps needed; keys past the row and e^d below e^−87.3 are 0.
+            let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(-87.3));
+            let e = _mm512_maskz_mov_ps(m & !tiny, exp512_unclamped(d));
             _mm512_mask_storeu_ps(ptr.add(i), m, e);
             vsum = _mm512_add_ps(vsum, e);
             let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
