@@ -120,26 +120,6 @@ fn overview_texture(
         return Some(tex);
     }
     let out = app.model_out.clone()?;
-    let layer = app.state.layer;
-    let run_layer = out.run.layers.get(layer)?;
-    if !run_layer.has_overview(h) {
-        return None;
-    }
-    let key = TexKey::ModelHead {
-        run: app.run_generation(),
-        layer,
-        head: h,
-        scale,
-    };
-    let (tex, _) = app.textures.matrix_with(
-        ctx,
-        key,
-        || match run_layer.overview(h) {
-            Some(o) => scale.apply(&o.values),
-            None => ndarray::Array2::zeros((0, 0)),
-        },
-        MatrixKind::Weights,
-        cmap,
-    );
-    Some(tex)
+    let l = app.state.layer;
+    super::model_grid::head_texture(app, ctx, out.run.layers.get(l)?, l, h)
 }

@@ -1,12 +1,13 @@
 //! A real model's layers × heads thumbnails; a click focuses that layer and head in the other views.
 
-use eframe::egui::{self, Color32, RichText, Sense, Stroke, Vec2};
+use eframe::egui::{self, Color32, RichText, Sense, Stroke, TextureHandle, Vec2};
 
 use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr};
 use crate::app::state::{ThumbScale, View};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
+use crate::model::arch::LayerRun;
 
 /// How pooled thumbnails were made (`pooling`, e.g. "max-pooled 8192×8192 → 256×256") and
 /// the colour-scale choice for them (linear, log, per-row normalised).
@@ -41,7 +42,6 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
     let pooling = run.layers.first().and_then(|l| l.overview_description(0));
     thumb_scale_picker(app, ui, pooling);
-    let scale = app.state.thumb_scale;
     // Fit all heads across the panel (the layer labels take ~90 px).
     let avail = ui.available_width() - 90.0;
     let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
@@ -72,27 +72,11 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     };
                     ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
                     for h in 0..layer.digests.len() {
-                        if !layer.has_overview(h) {
+                        let Some(tex) = head_texture(app, ui.ctx(), layer, l, h) else {
                             // Nothing to draw (never in a run's own layers): keep the column.
                             ui.label("");
                             continue;
-                        }
-                        let key = TexKey::ModelHead {
-                            run: app.run_generation(),
-                            layer: l,
-                            head: h,
-                            scale,
                         };
-                        let (tex, _) = app.textures.matrix_with(
-                            ui.ctx(),
-                            key,
-                            || match layer.overview(h) {
-                                Some(o) => scale.apply(&o.values),
-                                None => ndarray::Array2::zeros((0, 0)),
-                            },
-                            MatrixKind::Weights,
-                            app.state.colormap,
-                        );
                         let resp = ui.add(
                             egui::Image::new(&tex)
                                 .fit_to_exact_size(Vec2::splat(side))
@@ -132,6 +116,40 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
     });
+}
+
+/// Head `h` of run layer `l` (`layer`) as its pooled overview on the thumbnail colour scale:
+/// one texture, cached, for the layers × heads grid and the all-heads view. The overview is
+/// the digest's, or, for a kept head, its matrix pooled when the texture is first made;
+/// `None` when the layer has neither for that head.
+pub(super) fn head_texture(
+    app: &mut AttnApp,
+    ctx: &egui::Context,
+    layer: &LayerRun,
+    l: usize,
+    h: usize,
+) -> Option<TextureHandle> {
+    if !layer.has_overview(h) {
+        return None;
+    }
+    let scale = app.state.thumb_scale;
+    let key = TexKey::ModelHead {
+        run: app.run_generation(),
+        layer: l,
+        head: h,
+        scale,
+    };
+    let (tex, _) = app.textures.matrix_with(
+        ctx,
+        key,
+        || match layer.overview(h) {
+            Some(o) => scale.apply(&o.values),
+            None => ndarray::Array2::zeros((0, 0)),
+        },
+        MatrixKind::Weights,
+        app.state.colormap,
+    );
+    Some(tex)
 }
 
 /// The KV head query head `h` reads (every layer groups alike: h / (heads / kv_heads)).
