@@ -1,6 +1,8 @@
 //! Fast paths against the scalar oracle at awkward sizes, plus property tests.
 
 use super::*;
+use std::mem::MaybeUninit;
+
 use proptest::prelude::*;
 
 /// Deterministic pseudo-random fill in [-1, 1).
@@ -13,6 +15,21 @@ fn fill(len: usize, seed: u64) -> Vec<f32> {
             s ^= s << 17;
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
         })
+        .collect()
+}
+
+/// Whether two slices hold the same floats, bit for bit.
+fn same_bits(a: &[f32], b: &[f32]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
+}
+
+/// Memory a test filled with a sentinel (a stand-in for garbage) before a product wrote into
+/// it as uninitialised, read back.
+fn read_back(cells: Vec<MaybeUninit<f32>>) -> Vec<f32> {
+    // SAFETY: the test initialised every cell with its sentinel when it made the vector.
+    cells
+        .into_iter()
+        .map(|x| unsafe { x.assume_init() })
         .collect()
 }
 
@@ -324,9 +341,7 @@ fn gemm_on_panels_gives_the_row_major_bits() {
                     &[],
                 );
                 assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    same_bits(&got, &want),
                     "{backend} m={m} n={n} k={k} threads={threads}: panels differ from row-major"
                 );
             }
@@ -339,7 +354,6 @@ fn gemm_on_panels_gives_the_row_major_bits() {
 /// thread (which it replaces there), and leave the rest of C (the gaps between rows) alone.
 #[test]
 fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
-    use std::mem::MaybeUninit;
     for backend in Backend::supported() {
         for &(m, n, k) in &[
             (1usize, 1usize, 1usize),
@@ -357,15 +371,9 @@ fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
             // Stand-in for garbage: a value the product never gives, in every cell.
             let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
             gemm_uninit(backend, m, n, k, 0.25, &a, lda, &b, ldb, &mut got, ldc);
-            // SAFETY: every cell was initialised with 9.0 above.
-            let got: Vec<f32> = got
-                .into_iter()
-                .map(|x| unsafe { x.assume_init() })
-                .collect();
+            let got = read_back(got);
             assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(x, y)| x.to_bits() == y.to_bits()),
+                same_bits(&got, &want),
                 "{backend} m={m} n={n} k={k}: gemm_uninit differs from gemm_fast"
             );
         }
@@ -377,7 +385,6 @@ fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
 /// alone, on every backend and thread count (a last panel narrower than 64 included).
 #[test]
 fn gemm_on_panels_with_a_bias_writes_the_product_then_the_bias_and_nothing_else() {
-    use std::mem::MaybeUninit;
     for backend in Backend::supported() {
         for &(m, n, k) in &[
             (1usize, 5usize, 3usize),
@@ -415,15 +422,9 @@ fn gemm_on_panels_with_a_bias_writes_the_product_then_the_bias_and_nothing_else(
                     &[],
                     &bias,
                 );
-                // SAFETY: every cell was initialised with 9.0 above.
-                let got: Vec<f32> = got
-                    .into_iter()
-                    .map(|x| unsafe { x.assume_init() })
-                    .collect();
+                let got = read_back(got);
                 assert!(
-                    got.iter()
-                        .zip(&want)
-                        .all(|(x, y)| x.to_bits() == y.to_bits()),
+                    same_bits(&got, &want),
                     "{backend} m={m} n={n} k={k} threads={threads}: product + bias differs"
                 );
             }
@@ -582,22 +583,12 @@ fn silu_times_is_silu_then_the_product_bit_for_bit() {
             }
             let mut got = x.clone();
             silu_times(backend, &mut got, &by);
-            assert!(
-                got.iter()
-                    .zip(&want)
-                    .all(|(g, w)| g.to_bits() == w.to_bits()),
-                "{backend} len={len}"
-            );
+            assert!(same_bits(&got, &want), "{backend} len={len}");
             let mut alone = x.clone();
             silu_times(backend, &mut alone, &[]);
             let mut plain = x;
             silu(backend, &mut plain);
-            assert!(
-                alone
-                    .iter()
-                    .zip(&plain)
-                    .all(|(a, p)| a.to_bits() == p.to_bits())
-            );
+            assert!(same_bits(&alone, &plain));
         }
     }
 }
