@@ -349,6 +349,67 @@ fn gemm_on_panels_gives_the_row_major_bits() {
     }
 }
 
+/// The SIMD register tiles compute each element of C as one chain of fused multiply-adds
+/// over k in order, then scale it and add the bias, however deep k is: the AVX-512 product
+/// runs k in blocks of up to 128 rows and keeps its raw sums in C between them, which must
+/// not change a bit (the fixtures and every kept attention depend on it), including into
+/// uninitialised memory and across block edges (127, 128, 129, 257 ... rows).
+#[test]
+fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
+    let simd: Vec<Backend> = Backend::supported()
+        .into_iter()
+        .filter(|b| matches!(b, Backend::Avx2 | Backend::Avx512))
+        .collect();
+    for backend in simd {
+        for &(m, n, k) in &[
+            (7usize, 70usize, 1usize),
+            (13, 64, 127),
+            (6, 17, 128),
+            (13, 130, 129),
+            (5, 64, 257),
+            (9, 33, 384),
+            (4, 65, 1536),
+            (2, 16, 2049),
+        ] {
+            let (lda, ldc) = (k + 3, n + 5);
+            let a = fill(m * lda, 41 + k as u64);
+            let b = fill(k * n, 42 + n as u64);
+            let bias = fill(n, 43 + m as u64);
+            let alpha = 0.375;
+            let mut want = vec![9.0f32; m * ldc];
+            for i in 0..m {
+                for j in 0..n {
+                    let chain =
+                        (0..k).fold(0.0f32, |acc, p| a[i * lda + p].mul_add(b[p * n + j], acc));
+                    want[i * ldc + j] = chain * alpha + bias[j];
+                }
+            }
+            let packed = PackedB::new(k, n, &b, n);
+            for threads in [1, 2] {
+                let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
+                gemm_panels_uninit(
+                    backend,
+                    threads,
+                    m,
+                    alpha,
+                    &a,
+                    lda,
+                    &packed,
+                    &mut got,
+                    ldc,
+                    &[],
+                    &bias,
+                );
+                let got = read_back(got);
+                assert!(
+                    same_bits(&got, &want),
+                    "{backend} m={m} n={n} k={k} threads={threads}: not one FMA chain per element"
+                );
+            }
+        }
+    }
+}
+
 /// The kept attention probabilities are computed in memory that was never zeroed: the
 /// product must write every element of its m × n, give the bits of `gemm_fast` on one
 /// thread (which it replaces there), and leave the rest of C (the gaps between rows) alone.
