@@ -833,7 +833,7 @@ impl Transformer {
         ids: &[u32],
         opts: &ForwardOpts<'_>,
     ) -> Result<(Vec<LayerRun>, Array2<f32>), ModelError> {
-        kernels::on_pool(|| self.forward_on_pool(backend, ids, opts))
+        kernels::on_pool_awake(|| self.forward_on_pool(backend, ids, opts))
     }
 
     fn forward_on_pool(
@@ -1339,6 +1339,16 @@ impl Transformer {
     /// tokens and itself; its K and V join the cache. Returns the next-token logits (when
     /// the model has a head) and the token's attention row in every layer and head.
     pub fn step(
+        &self,
+        backend: Backend,
+        cache: &mut KvCache,
+        id: u32,
+        ablate: Option<&Ablate<'_>>,
+    ) -> Result<StepOut, ModelError> {
+        kernels::on_pool_awake(|| self.step_on_pool(backend, cache, id, ablate))
+    }
+
+    fn step_on_pool(
         &self,
         backend: Backend,
         cache: &mut KvCache,

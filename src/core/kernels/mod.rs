@@ -428,6 +428,50 @@ pub fn on_pool<R: Send>(work: impl FnOnce() -> R + Send) -> R {
     rayon::scope(|_| work())
 }
 
+/// [`on_pool`], with the pool's other workers kept awake until `work` returns: each polls
+/// for the parallel tasks `work` makes instead of going to sleep between them. A rayon
+/// worker that finds nothing to do sleeps after a few microseconds, and between two parallel
+/// regions of a forward (three per layer) there is usually that much serial work, so the
+/// next region waited on waking it; in a KVM guest a wake-up is an interrupt to another
+/// virtual CPU and took tens of microseconds, about 150 of them per 128-token
+/// SmolLM2-shaped forward. A poller that finds nothing yields its CPU to the system
+/// (`sched_yield`), so a UI thread still gets one.
+pub fn on_pool_awake<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let others = rayon::current_num_threads().saturating_sub(1);
+    if others == 0 {
+        return on_pool(work);
+    }
+    /// Sets the flag when dropped, so the pollers stop even when `work` panics (the scope
+    /// then waits for them before it passes the panic on).
+    struct Finish<'a>(&'a AtomicBool);
+    impl Drop for Finish<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let done = &AtomicBool::new(false);
+    rayon::scope(|s| {
+        let owner = rayon::current_thread_index();
+        for _ in 0..others {
+            s.spawn(move |_| {
+                // The thread running `work` may pick a poller up while it waits inside
+                // `work`; polling there would wait on itself, so it returns at once.
+                if rayon::current_thread_index() == owner {
+                    return;
+                }
+                while !done.load(Ordering::Acquire) {
+                    if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                        std::thread::yield_now();
+                    }
+                }
+            });
+        }
+        let _finish = Finish(done);
+        work()
+    })
+}
+
 /// Most rows of C per task when [`gemm_rows`] splits attnscope's own kernel over threads.
 /// A task runs its rows against every 64-column panel of B in turn, so its rows of A
 /// (64 × k, 384 KiB at k = 1,536) and the panel stay in a 1 MiB L2 together; fewer, taller

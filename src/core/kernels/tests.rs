@@ -410,6 +410,41 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
     }
 }
 
+/// A forward kept awake on the pool gives its result from inside or outside the pool, nested
+/// in another, on a one-thread pool, with parallel work inside; and a panic inside it
+/// reaches the caller instead of leaving the pool's other workers polling forever.
+#[test]
+fn work_kept_awake_on_the_pool_returns_nests_and_passes_panics_on() {
+    use rayon::prelude::*;
+    let sum = || (0..10_000u64).into_par_iter().map(|x| x * x).sum::<u64>();
+    let want: u64 = (0..10_000u64).map(|x| x * x).sum();
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("a pool");
+        assert_eq!(pool.install(|| on_pool_awake(sum)), want);
+        let nested = pool.install(|| on_pool_awake(|| on_pool_awake(sum) + on_pool_awake(sum)));
+        assert_eq!(nested, 2 * want);
+        // From two threads outside the pool at once.
+        let (a, b) = std::thread::scope(|s| {
+            let a = s.spawn(|| pool.install(|| on_pool_awake(sum)));
+            let b = s.spawn(|| pool.install(|| on_pool_awake(sum)));
+            (a.join().expect("no panic"), b.join().expect("no panic"))
+        });
+        assert_eq!((a, b), (want, want));
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            pool.install(|| on_pool_awake(|| -> u64 { panic!("inside the forward") }))
+        }));
+        assert!(
+            caught.is_err(),
+            "{threads} threads: the panic must reach the caller"
+        );
+        // The pool still works after it.
+        assert_eq!(pool.install(|| on_pool_awake(sum)), want);
+    }
+}
+
 /// The kept attention probabilities are computed in memory that was never zeroed: the
 /// product must write every element of its m × n, give the bits of `gemm_fast` on one
 /// thread (which it replaces there), and leave the rest of C (the gaps between rows) alone.
