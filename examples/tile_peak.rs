@@ -28,9 +28,21 @@ fn main() {
     println!("| what | m × n × k | lda / ldb / ldc | GFLOP/s |");
     println!("|---|---|---|---:|");
     let kt = kernels::spread_ld(2048);
-    let rows: [(&str, [usize; 3], [usize; 3]); 6] = [
+    let k512 = kernels::spread_ld(512);
+    let rows: [(&str, [usize; 3], [usize; 3]); 11] = [
         ("B in L1 (64 × 64)", [600, 64, 64], [64, 64, 64]),
         ("B in L2 (576 × 64 panel)", [600, 64, 576], [576, 64, 64]),
+        // A row block of a forward (64 rows) on one weight panel, shallow and deep: the
+        // product runs k in blocks of 128, so the deep ones read their panel from L1 too.
+        ("64 rows, a 128-deep panel", [64, 64, 128], [128, 64, 64]),
+        ("64 rows, a 384-deep panel", [64, 64, 384], [384, 64, 64]),
+        (
+            "64 rows, a 1,536-deep panel",
+            [64, 64, 1536],
+            [1536, 64, 64],
+        ),
+        // all-MiniLM-L6-v2's heads (d = 32) at 512 tokens, one 64-row block.
+        ("Q·Kᵀ, d = 32, 512 keys", [64, 512, 32], [32, k512, 512]),
         (
             "Q·Kᵀ, 2,048 keys, Kᵀ at a spread stride",
             [30, 2048, 64],
@@ -43,6 +55,7 @@ fn main() {
         ),
         ("P·V, 2,048 keys", [30, 64, 2048], [2048, 64, 64]),
         ("P·V, 512 keys", [60, 64, 512], [512, 64, 64]),
+        ("P·V, d = 32, 512 keys", [64, 32, 512], [512, 32, 32]),
     ];
     for (what, [m, n, k], [lda, ldb, ldc]) in rows {
         let g = gflops(backend, [m, n, k], lda, ldb, ldc);

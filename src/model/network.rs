@@ -13,7 +13,7 @@
 
 use std::mem::MaybeUninit;
 
-use ndarray::{Array1, Array2, s};
+use ndarray::{Array1, Array2, ArrayView2, s};
 use rayon::prelude::*;
 
 use crate::core::attend::side_by_side;
@@ -691,6 +691,15 @@ unsafe fn written(out: &[MaybeUninit<f32>]) -> &[f32] {
     unsafe { &*(std::ptr::from_ref(out) as *const [f32]) }
 }
 
+/// Memory a block wrote in full, as numbers to change in place.
+///
+/// # Safety
+/// Every element of `out` must have been written.
+unsafe fn written_mut(out: &mut [MaybeUninit<f32>]) -> &mut [f32] {
+    // SAFETY: the caller's contract; `MaybeUninit<f32>` has f32's layout.
+    unsafe { &mut *(std::ptr::from_mut(out) as *mut [f32]) }
+}
+
 /// Rows `rows` of x as a new array: one copy of their span (ndarray's `to_owned` of a row
 /// slice went element by element, 1% of a 512-token forward).
 fn rows_of(x: &Array2<f32>, rows: std::ops::Range<usize>) -> Array2<f32> {
@@ -1001,14 +1010,15 @@ impl Transformer {
             } else {
                 None
             };
-            block.o.forward_into(backend, threads, &input, then, d_out);
+            block
+                .o
+                .forward_into(backend, threads, &input, then, d_out, None);
             if whole_block {
                 // SAFETY: `forward_into` wrote all of `d_out`.
-                let attn_out =
-                    Array2::from_shape_vec((rows.len(), d), unsafe { written(d_out) }.to_vec())
-                        .expect("rows × d values");
+                let attn_out = ArrayView2::from_shape((rows.len(), d), unsafe { written(d_out) })
+                    .expect("rows × d values");
                 let x1 = self.attn_residual(block, &x.slice(s![rows, ..]), attn_out);
-                write_into(d_next, &self.mlp_residual(backend, threads, block, x1));
+                self.mlp_residual_into(backend, threads, block, x1, d_next);
             }
             if !d_concat.is_empty() {
                 write_into(d_concat, &input);
@@ -1043,7 +1053,7 @@ impl Transformer {
             return (run, Some(next));
         }
         let mut run = run;
-        let x1 = self.attn_residual(block, &x.view(), run.attn_out.clone());
+        let x1 = self.attn_residual(block, &x.view(), run.attn_out.view());
         let x1 = match (&block.cross, cross) {
             (Some(cb), Some(ckv)) => {
                 let (x2, cross_run) =
@@ -1152,12 +1162,22 @@ impl Transformer {
     fn attn_residual(
         &self,
         block: &Block,
-        x: &ndarray::ArrayView2<f32>,
-        attn_out: Array2<f32>,
+        x: &ArrayView2<f32>,
+        attn_out: ArrayView2<f32>,
     ) -> Array2<f32> {
-        // x + a, summed into a's buffer (the same sums: f32 addition commutes).
-        let mut x1 = apply(block.attn_out.as_ref(), attn_out);
-        x1 += x;
+        // a + x (the same sums as x + a: f32 addition commutes), in one pass over both when
+        // the attention output has no norm of its own.
+        let x1 = match (&block.attn_out, attn_out.as_slice(), x.as_slice()) {
+            (None, Some(a), Some(xs)) => {
+                let sum: Vec<f32> = a.iter().zip(xs).map(|(&a, &b)| a + b).collect();
+                Array2::from_shape_vec(attn_out.raw_dim(), sum).expect("the shape of a")
+            }
+            _ => {
+                let mut a = apply(block.attn_out.as_ref(), attn_out.to_owned());
+                a += x;
+                a
+            }
+        };
         apply(block.attn_residual.as_ref(), x1)
     }
 
@@ -1169,30 +1189,69 @@ impl Transformer {
         block: &Block,
         x1: Array2<f32>,
     ) -> Array2<f32> {
-        let m_in = apply(block.mlp_in.as_ref(), x1.clone());
+        let mut out = Array2::<f32>::uninit(x1.raw_dim());
+        let dst = out.as_slice_mut().expect("a fresh array");
+        self.mlp_residual_into(backend, threads, block, x1, dst);
+        // SAFETY: `mlp_residual_into` writes every element of `out`.
+        unsafe { out.assume_init() }
+    }
+
+    /// [`Transformer::mlp_residual`] into `out` (x1's shape, contiguous, maybe
+    /// uninitialised), every element of which it writes. Without a norm on the MLP's output,
+    /// the down projection adds x1 in its tile as it writes `out`: no separate sum, no copy.
+    fn mlp_residual_into(
+        &self,
+        backend: Backend,
+        threads: usize,
+        block: &Block,
+        x1: Array2<f32>,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let x1 = if x1.is_standard_layout() {
+            x1
+        } else {
+            x1.as_standard_layout().into_owned()
+        };
+        let normed = block.mlp_in.as_ref().map(|n| {
+            let mut m = x1.clone();
+            n.apply(&mut m);
+            m
+        });
+        let m_in = normed.as_ref().unwrap_or(&x1);
         let f = match &block.gate {
             Some(gate) => {
-                let mut g = gate.forward_then(backend, threads, &m_in, Some(&block.up));
+                let mut g = gate.forward_then(backend, threads, m_in, Some(&block.up));
                 let u = block
                     .up
-                    .forward_then(backend, threads, &m_in, Some(&block.down));
+                    .forward_then(backend, threads, m_in, Some(&block.down));
                 gated(backend, &self.net.mlp.activation, &mut g, &u);
                 g
             }
             None => {
                 let mut f = block
                     .up
-                    .forward_then(backend, threads, &m_in, Some(&block.down));
+                    .forward_then(backend, threads, m_in, Some(&block.down));
                 activation(backend, &self.net.mlp.activation, &mut f);
                 f
             }
         };
-        let mut f2 = apply(
-            block.mlp_out.as_ref(),
-            block.down.forward_on(backend, threads, &f),
-        );
-        f2 += &x1;
-        apply(block.mlp_residual.as_ref(), f2)
+        let x1s = x1.as_slice().expect("standard layout");
+        match &block.mlp_out {
+            None => block
+                .down
+                .forward_into(backend, threads, &f, None, out, Some(x1s)),
+            Some(norm) => {
+                let mut f2 = block.down.forward_on(backend, threads, &f);
+                norm.apply(&mut f2);
+                f2 += &x1;
+                write_into(out, &f2);
+            }
+        }
+        if let Some(norm) = &block.mlp_residual {
+            // SAFETY: every element of `out` was written just above.
+            let out = unsafe { written_mut(out) };
+            norm.apply_rows(out, x1.ncols());
+        }
     }
 
     /// [`Transformer::project_qkv`] into Q, K and V's rows (n × h·dh, n × g·dh, n × g·dh;
@@ -1207,9 +1266,9 @@ impl Transformer {
     ) {
         match &block.qkv {
             Qkv::Separate(qkv) => {
-                qkv[0].forward_into(backend, threads, h_in, Some(&qkv[1]), dq);
-                qkv[1].forward_into(backend, threads, h_in, Some(&qkv[2]), dk);
-                qkv[2].forward_into(backend, threads, h_in, None, dv);
+                qkv[0].forward_into(backend, threads, h_in, Some(&qkv[1]), dq, None);
+                qkv[1].forward_into(backend, threads, h_in, Some(&qkv[2]), dk, None);
+                qkv[2].forward_into(backend, threads, h_in, None, dv, None);
             }
             Qkv::Fused(_) => {
                 let (q, k, v) = self.project_qkv(backend, threads, block, h_in);
@@ -1440,7 +1499,7 @@ impl Transformer {
                 ab.knock(l, dh, &mut concat);
             }
             let attn_out = block.o.forward(backend, &concat);
-            let mut x1 = self.attn_residual(block, &x.view(), attn_out);
+            let mut x1 = self.attn_residual(block, &x.view(), attn_out.view());
             if let (Some(cb), Some(ckv)) = (&block.cross, cache.cross.get(l)) {
                 let all = vec![true; a.heads];
                 let (x2, run) = self.cross_attend(backend, cb, x1, ckv, &all, false);

@@ -112,6 +112,7 @@ impl Linear {
                 x,
                 then,
                 out.as_slice_mut().expect("fresh"),
+                None,
             );
             // SAFETY: `forward_into` wrote all n × m elements.
             return unsafe { out.assume_init() };
@@ -192,12 +193,13 @@ impl Linear {
 
     /// [`Linear::forward_then`] into `out` (n × out, contiguous, maybe uninitialised), every
     /// element of which it writes: a caller assembling a bigger matrix from row blocks has
-    /// each block's product land in its rows, with no copy. Products on panels write there
-    /// directly, their bias added in the tile; the others are computed and copied. The same
-    /// bits either way.
+    /// each block's product land in its rows, with no copy. With `residual` (n × out,
+    /// contiguous) that is added to the result too, after the bias: a block's residual sum.
+    /// Products on panels write there directly, bias and residual added in the tile; the
+    /// others are computed, summed and copied. The same bits either way.
     ///
     /// # Panics
-    /// If `out` is not n × out long or x is not n × in.
+    /// If `out` or `residual` is not n × out long or x is not n × in.
     pub fn forward_into(
         &self,
         backend: Backend,
@@ -205,11 +207,15 @@ impl Linear {
         x: &Array2<f32>,
         then: Option<&Linear>,
         out: &mut [std::mem::MaybeUninit<f32>],
+        residual: Option<&[f32]>,
     ) {
         let (n, k) = x.dim();
         let (w_in, m) = self.w.dim();
         assert_eq!(w_in, k, "linear map: input width");
         assert_eq!(out.len(), n * m, "linear map: output size");
+        if let Some(r) = residual {
+            assert_eq!(r.len(), n * m, "linear map: residual size");
+        }
         match &self.w {
             LinearWeights::Panels(p) if self.writes_directly(backend, n) => {
                 let then = match then.map(|t| &t.w) {
@@ -221,9 +227,20 @@ impl Linear {
                 let bias = if b.iter().any(|&x| x != 0.0) { b } else { &[] };
                 let x = x.as_standard_layout();
                 let xs = x.as_slice().expect("standard layout");
-                kernels::gemm_panels_uninit(backend, threads, n, 1.0, xs, k, p, out, m, then, bias);
+                let add = kernels::Addend {
+                    bias,
+                    matrix: residual.map(|r| (r, m)),
+                };
+                kernels::gemm_panels_uninit(backend, threads, n, 1.0, xs, k, p, out, m, then, add);
             }
-            _ => write_into(out, &self.forward_then(backend, threads, x, then)),
+            _ => {
+                let mut y = self.forward_then(backend, threads, x, then);
+                if let Some(r) = residual {
+                    let r = ndarray::ArrayView2::from_shape((n, m), r).expect("n × out");
+                    y += &r;
+                }
+                write_into(out, &y);
+            }
         }
     }
 
@@ -263,12 +280,16 @@ pub struct LayerNorm {
 /// enough for the threads to pay (each row's arithmetic is the same either way). A view
 /// that is not in standard layout (never the case for a product's output) is made so first.
 fn for_rows(x: &mut Array2<f32>, f: impl Fn(&mut [f32]) + Sync) {
-    const PARALLEL_CELLS: usize = 1 << 15;
     if !x.is_standard_layout() {
         *x = x.as_standard_layout().into_owned();
     }
     let cols = x.ncols();
-    let data = x.as_slice_mut().expect("standard layout");
+    for_row_slices(x.as_slice_mut().expect("standard layout"), cols, f);
+}
+
+/// [`for_rows`] on rows of `cols` values in a slice.
+fn for_row_slices(data: &mut [f32], cols: usize, f: impl Fn(&mut [f32]) + Sync) {
+    const PARALLEL_CELLS: usize = 1 << 15;
     if cols == 0 {
         return;
     }
@@ -312,11 +333,16 @@ fn lane_sum(xs: &[f32], f: impl Fn(f32) -> f32) -> f32 {
 impl LayerNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
+        for_rows(x, self.row());
+    }
+
+    /// Normalises one row in place.
+    fn row(&self) -> impl Fn(&mut [f32]) + Sync + '_ {
         let (gs, bs) = (
             self.weight.as_slice().expect("an owned vector"),
             self.bias.as_slice().expect("an owned vector"),
         );
-        for_rows(x, |row| {
+        move |row: &mut [f32]| {
             let n = row.len() as f32;
             let mean = lane_sum(row, |v| v) / n;
             let var = lane_sum(row, |v| (v - mean) * (v - mean)) / n;
@@ -326,7 +352,7 @@ impl LayerNorm {
             for ((v, &g), &b) in row.iter_mut().zip(gs).zip(bs) {
                 *v = (*v - mean) * inv * g + b;
             }
-        });
+        }
     }
 }
 
@@ -343,15 +369,20 @@ pub struct RmsNorm {
 impl RmsNorm {
     /// Normalises each row of `x` in place.
     pub fn apply(&self, x: &mut Array2<f32>) {
+        for_rows(x, self.row());
+    }
+
+    /// Normalises one row in place.
+    fn row(&self) -> impl Fn(&mut [f32]) + Sync + '_ {
         let gs = self.weight.as_slice().expect("an owned vector");
-        for_rows(x, |row| {
+        move |row: &mut [f32]| {
             let n = row.len() as f32;
             let ms = lane_sum(row, |v| v * v) / n;
             let inv = 1.0 / (ms + self.eps).sqrt();
             for (v, &g) in row.iter_mut().zip(gs) {
                 *v = *v * inv * g;
             }
-        });
+        }
     }
 }
 
@@ -370,6 +401,15 @@ impl NormLayer {
         match self {
             NormLayer::Layer(n) => n.apply(x),
             NormLayer::Rms(n) => n.apply(x),
+        }
+    }
+
+    /// Normalises each row of `cols` values of `data` in place (the same numbers as
+    /// [`NormLayer::apply`] on a matrix of those rows).
+    pub fn apply_rows(&self, data: &mut [f32], cols: usize) {
+        match self {
+            NormLayer::Layer(n) => for_row_slices(data, cols, n.row()),
+            NormLayer::Rms(n) => for_row_slices(data, cols, n.row()),
         }
     }
 }

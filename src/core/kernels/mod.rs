@@ -120,14 +120,72 @@ fn fits(len: usize, rows: usize, cols: usize, ld: usize) -> bool {
     rows == 0 || cols == 0 || (ld >= cols && (rows - 1) * ld + cols <= len)
 }
 
-/// [`gemm`] into C that may be uninitialised (as [`gemm_uninit`]), plus `bias` (n values,
-/// or empty for none) on every row, asking the cache for `ahead`, memory the caller reads
+/// What a product adds to α·A·B as it writes C, in this order: a bias row, then a matrix of
+/// C's shape (a residual sum). The sums are those of separate passes over C afterwards.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Addend<'a> {
+    /// n values added to every row of C, or empty for none.
+    pub bias: &'a [f32],
+    /// An m × n matrix at its row stride, or none.
+    pub matrix: Option<(&'a [f32], usize)>,
+}
+
+impl<'a> Addend<'a> {
+    /// Panics (naming `who`) unless the bias is empty or n long and the matrix holds m × n.
+    fn check(&self, who: &str, m: usize, n: usize) {
+        assert!(
+            self.bias.is_empty() || self.bias.len() == n,
+            "{who}: a bias of {} for {n} columns",
+            self.bias.len()
+        );
+        if let Some((r, ld)) = self.matrix {
+            assert!(
+                fits(r.len(), m, n, ld),
+                "{who}: the added matrix is not {m}×{n}"
+            );
+        }
+    }
+
+    /// The part for C's rows from `i0` on and columns from `j0` on (w of them).
+    fn from(&self, i0: usize, j0: usize, w: usize) -> Addend<'a> {
+        Addend {
+            bias: self.bias.get(j0..j0 + w).unwrap_or_default(),
+            matrix: self
+                .matrix
+                .map(|(r, ld)| (&r[(i0 * ld + j0).min(r.len())..], ld)),
+        }
+    }
+
+    /// Adds the bias, then the matrix, to `out` (m rows of n, contiguous).
+    fn add_to(&self, out: &mut [f32], n: usize) {
+        if n == 0 {
+            return;
+        }
+        if !self.bias.is_empty() {
+            for row in out.chunks_exact_mut(n) {
+                for (x, &b) in row.iter_mut().zip(self.bias) {
+                    *x += b;
+                }
+            }
+        }
+        if let Some((r, ld)) = self.matrix {
+            for (row, add) in out.chunks_exact_mut(n).zip(r.chunks(ld)) {
+                for (x, &y) in row.iter_mut().zip(add) {
+                    *x += y;
+                }
+            }
+        }
+    }
+}
+
+/// [`gemm`] into C that may be uninitialised (as [`gemm_uninit`]), plus `add` (a bias row
+/// and a matrix, see [`Addend`]), asking the cache for `ahead`, memory the caller reads
 /// next, while it multiplies (on AVX-512; elsewhere it is [`gemm`] into a scratch, copied
-/// with the bias added). Every element of C's m × n is written, nothing else; the same bits
-/// as [`gemm`] followed by adding the bias.
+/// with the addend added). Every element of C's m × n is written, nothing else; the same bits
+/// as [`gemm`] followed by adding the bias, then the matrix.
 ///
 /// # Panics
-/// As [`gemm`], or if `bias` is neither empty nor n long.
+/// As [`gemm`], or if `add` does not fit (see [`Addend`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_ahead(
     backend: Backend,
@@ -142,21 +200,17 @@ pub fn gemm_ahead(
     c: &mut [std::mem::MaybeUninit<f32>],
     ldc: usize,
     ahead: &[f32],
-    bias: &[f32],
+    add: Addend<'_>,
 ) {
     assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
-    assert!(
-        bias.is_empty() || bias.len() == n,
-        "gemm_ahead: a bias of {} for {n} columns",
-        bias.len()
-    );
+    add.check("gemm_ahead", m, n);
     if m == 0 || n == 0 {
         return;
     }
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() {
-        // SAFETY: AVX-512F detected; A and B fit their shapes, C holds m × n at ldc and the
-        // bias is empty or n long (asserted); the kernel only writes C.
+        // SAFETY: AVX-512F detected; A and B fit their shapes, C holds m × n at ldc, the
+        // bias is empty or n long and the matrix m × n (asserted); the kernel writes only C.
         unsafe {
             x86::gemm_avx512(
                 m,
@@ -170,7 +224,7 @@ pub fn gemm_ahead(
                 c.as_mut_ptr().cast(),
                 ldc,
                 ahead,
-                bias,
+                add,
             )
         };
         return;
@@ -178,13 +232,7 @@ pub fn gemm_ahead(
     let _ = ahead;
     let mut out = vec![0.0f32; m * n];
     gemm(backend, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
-    if !bias.is_empty() {
-        for row in out.chunks_exact_mut(n) {
-            for (x, &b) in row.iter_mut().zip(bias) {
-                *x += b;
-            }
-        }
-    }
+    add.add_to(&mut out, n);
     write_rows(c, ldc, &out, n);
 }
 
@@ -248,7 +296,7 @@ pub fn gemm(
                     c.as_mut_ptr(),
                     ldc,
                     &[],
-                    &[],
+                    Addend::default(),
                 )
             }
         }
@@ -281,7 +329,8 @@ pub fn gemm_uninit(
 ) {
     if backend == Backend::Avx512 && backend.is_supported() {
         // The AVX-512 tile writes C directly: `gemm_ahead` with nothing ahead and no bias.
-        return gemm_ahead(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc, &[], &[]);
+        let none = Addend::default();
+        return gemm_ahead(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc, &[], none);
     }
     assert_fits("gemm_uninit", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     if m == 0 || n == 0 {

@@ -107,17 +107,19 @@ pub fn gemm_panels(
     // SAFETY: `MaybeUninit<f32>` has f32's layout, and the product writes only f32 values
     // into C, so C stays initialised.
     let c = unsafe { &mut *(std::ptr::from_mut(c) as *mut [MaybeUninit<f32>]) };
-    gemm_panels_uninit(backend, threads, m, alpha, a, lda, b, c, ldc, then, &[]);
+    let none = super::Addend::default();
+    gemm_panels_uninit(backend, threads, m, alpha, a, lda, b, c, ldc, then, none);
 }
 
-/// [`gemm_panels`] into C that may be uninitialised, plus `bias` (n values, or empty for
-/// none) on every row: every element of C's m × n (at row stride `ldc`) is written, nothing
-/// else, so a layer's output needs no zeroing first and no second pass for its bias (on an
-/// Intel Xeon, 2% and 1.6% of a 128-token MiniLM forward). The same bits as
-/// [`gemm_panels`] followed by adding the bias.
+/// [`gemm_panels`] into C that may be uninitialised, plus `add`: a bias row (n values, or
+/// empty for none) on every row, then a matrix of C's shape (a residual sum), if any. Every
+/// element of C's m × n (at row stride `ldc`) is written, nothing else, so a layer's output
+/// needs no zeroing first and no second pass for its bias (on an Intel Xeon, 2% and 1.6% of
+/// a 128-token MiniLM forward) or its residual. The same bits as [`gemm_panels`] followed
+/// by adding the bias, then the matrix.
 ///
 /// # Panics
-/// If A or C is too short for its shape, or `bias` is neither empty nor n long.
+/// If A or C is too short for its shape, or `add` does not fit (see [`super::Addend`]).
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_panels_uninit(
     backend: Backend,
@@ -130,14 +132,10 @@ pub fn gemm_panels_uninit(
     c: &mut [MaybeUninit<f32>],
     ldc: usize,
     then: &[f32],
-    bias: &[f32],
+    add: super::Addend<'_>,
 ) {
     let (n, k) = (b.n, b.k);
-    assert!(
-        bias.is_empty() || bias.len() == n,
-        "gemm_panels: a bias of {} for {n} columns",
-        bias.len()
-    );
+    add.check("gemm_panels", m, n);
     assert!(
         fits(a.len(), m, k, lda),
         "gemm_panels: A too short for {m}×{k}"
@@ -166,7 +164,7 @@ pub fn gemm_panels_uninit(
                 &mut c[j0..],
                 ldc,
                 next,
-                bias.get(j0..j0 + w).unwrap_or_default(),
+                add.from(i0, j0, w),
             );
         }
     });

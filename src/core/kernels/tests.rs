@@ -398,7 +398,10 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
                     &mut got,
                     ldc,
                     &[],
-                    &bias,
+                    Addend {
+                        bias: &bias,
+                        matrix: None,
+                    },
                 );
                 let got = read_back(got);
                 assert!(
@@ -476,53 +479,70 @@ fn gemm_into_uninitialised_memory_writes_exactly_its_rows_with_the_same_bits() {
     }
 }
 
-/// A layer's product on panels into uninitialised memory with its bias added in the tile:
-/// the bits of the row-major product followed by a separate bias pass, C's padding left
-/// alone, on every backend and thread count (a last panel narrower than 64 included).
+/// A layer's product on panels into uninitialised memory with its bias and a residual
+/// matrix added in the tile: the bits of the row-major product followed by a separate bias
+/// pass, then a separate residual pass, C's padding left alone, on every backend and thread
+/// count (a last panel narrower than 64 included), with either addend or both.
 #[test]
-fn gemm_on_panels_with_a_bias_writes_the_product_then_the_bias_and_nothing_else() {
+fn gemm_on_panels_with_a_bias_and_a_residual_writes_product_bias_residual_and_nothing_else() {
     for backend in Backend::supported() {
         for &(m, n, k) in &[
             (1usize, 5usize, 3usize),
             (31, 64, 9),
             (97, 130, 65),
             (7, 1, 160),
+            (13, 70, 300),
         ] {
-            let (lda, ldc) = (k + 3, n + 5);
+            let (lda, ldc, ldr) = (k + 3, n + 5, n + 2);
             let a = fill(m * lda, 31 + m as u64);
             let b = fill(k * n, 32 + n as u64);
             let bias = fill(n, 33 + k as u64);
+            let residual = fill(m * ldr, 34 + k as u64);
             let packed = PackedB::new(k, n, &b, n);
-            for threads in [1, 2, 3] {
-                let mut want = vec![9.0; m * ldc];
-                gemm_rows(
-                    backend, threads, m, n, k, 1.0, &a, lda, &b, n, &mut want, ldc,
-                );
-                for row in want.chunks_mut(ldc) {
-                    for (x, &y) in row.iter_mut().zip(&bias) {
-                        *x += y;
+            for (with_bias, with_residual) in [(true, false), (false, true), (true, true)] {
+                let add = Addend {
+                    bias: if with_bias { &bias } else { &[] },
+                    matrix: with_residual.then_some((&residual[..], ldr)),
+                };
+                for threads in [1, 2, 3] {
+                    let mut want = vec![9.0; m * ldc];
+                    gemm_rows(
+                        backend, threads, m, n, k, 1.0, &a, lda, &b, n, &mut want, ldc,
+                    );
+                    for (i, row) in want.chunks_mut(ldc).enumerate() {
+                        if with_bias {
+                            for (x, &y) in row.iter_mut().zip(&bias) {
+                                *x += y;
+                            }
+                        }
+                        if with_residual {
+                            for (x, &y) in row.iter_mut().zip(&residual[i * ldr..i * ldr + n]) {
+                                *x += y;
+                            }
+                        }
                     }
+                    // Stand-in for garbage: a value the product never gives, in every cell.
+                    let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
+                    gemm_panels_uninit(
+                        backend,
+                        threads,
+                        m,
+                        1.0,
+                        &a,
+                        lda,
+                        &packed,
+                        &mut got,
+                        ldc,
+                        &[],
+                        add,
+                    );
+                    let got = read_back(got);
+                    assert!(
+                        same_bits(&got, &want),
+                        "{backend} m={m} n={n} k={k} threads={threads} bias={with_bias} \
+                         residual={with_residual}: the sum differs"
+                    );
                 }
-                // Stand-in for garbage: a value the product never gives, in every cell.
-                let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
-                gemm_panels_uninit(
-                    backend,
-                    threads,
-                    m,
-                    1.0,
-                    &a,
-                    lda,
-                    &packed,
-                    &mut got,
-                    ldc,
-                    &[],
-                    &bias,
-                );
-                let got = read_back(got);
-                assert!(
-                    same_bits(&got, &want),
-                    "{backend} m={m} n={n} k={k} threads={threads}: product + bias differs"
-                );
             }
         }
     }

@@ -24,7 +24,8 @@ const MR: usize = 6;
 // AVX-512
 // ---------------------------------------------------------------------------------------
 
-/// One R × (NV·16) tile of C = α·A·B (+ the bias row, when `bias` is not null); the last
+/// One R × (NV·16) tile of C = α·A·B (+ the bias row, when `bias` is not null, then + the
+/// tile of the matrix at `res` with row stride `ldr`, when that is not null); the last
 /// vector of each row is masked by `last`. A product over a long k runs in k blocks, one call
 /// each: a call with `resume` starts from the raw sums C holds, one without `finish` leaves
 /// its raw sums there; only the last block scales and adds the bias. Each element is the same
@@ -34,8 +35,8 @@ const MR: usize = 6;
 /// # Safety
 /// AVX-512F must be available. For r < R and p < k: `a.add(r*lda + p)` must be readable; for
 /// p < k and every unmasked column c: `b.add(p*ldb + c)` readable; `c.add(r*ldc + col)`
-/// writable (and readable, with `resume`) and, unless null, `bias.add(col)` readable for every
-/// unmasked column.
+/// writable (and readable, with `resume`) and, unless null, `bias.add(col)` and
+/// `res.add(r*ldr + col)` readable for every unmasked column.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile512<const R: usize, const NV: usize>(
@@ -50,7 +51,7 @@ unsafe fn tile512<const R: usize, const NV: usize>(
     last: __mmask16,
     (prefetch, rows_left): (bool, usize),
     (ahead, ahead_lines): (*const i8, usize),
-    bias: *const f32,
+    (bias, (res, ldr)): (*const f32, (*const f32, usize)),
     (resume, finish): (bool, bool),
 ) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
@@ -151,6 +152,10 @@ unsafe fn tile512<const R: usize, const NV: usize>(
                 if !bias.is_null() {
                     y = _mm512_add_ps(y, bv[v]);
                 }
+                if !res.is_null() {
+                    let mask = if v + 1 == NV { last } else { 0xFFFF };
+                    y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(mask, res.add(r * ldr + v * 16)));
+                }
                 if v + 1 == NV {
                     _mm512_mask_storeu_ps(dst, last, y);
                 } else {
@@ -197,12 +202,13 @@ macro_rules! dispatch_tile {
 ///
 /// Every element of C's m × n is written before it is read (a product deeper than one k
 /// block keeps its raw sums there between blocks), so C may be uninitialised memory.
-/// A non-empty `bias` (n values) is added to every row of C after the scaling.
+/// `add`'s bias (n values, or none) is added to every row of C after the scaling, then its
+/// matrix (m × n), if any.
 ///
 /// # Safety
 /// AVX-512F must be available; the slices must hold the shapes (checked by `kernels::gemm`),
-/// `bias` must be empty or hold n values, and `c` must be valid for writes of m × n elements
-/// at row stride `ldc`.
+/// `add`'s bias must be empty or hold n values and its matrix m × n at its stride, and `c`
+/// must be valid for writes of m × n elements at row stride `ldc`.
 #[target_feature(enable = "avx512f")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx512(
@@ -217,9 +223,10 @@ pub(super) unsafe fn gemm_avx512(
     c: *mut f32,
     ldc: usize,
     ahead: &[f32],
-    bias: &[f32],
+    add: super::Addend<'_>,
 ) {
     const NB: usize = 64;
+    let bias = add.bias;
     // k in blocks of at most KC rows, as even as they come: a 64-column block of B is then at
     // most 32 KiB and stays in the 48 KiB L1 while every row tile reads it, where a whole
     // panel of a 384- or 1,536-deep weight (96 or 384 KiB) streams from L2 once per row tile.
@@ -274,11 +281,16 @@ pub(super) unsafe fn gemm_avx512(
                             last,
                             (prefetch, k - p0),
                             ahead,
-                            if bias.is_empty() {
-                                std::ptr::null()
-                            } else {
-                                bias.as_ptr().add(j0)
-                            },
+                            (
+                                if bias.is_empty() {
+                                    std::ptr::null()
+                                } else {
+                                    bias.as_ptr().add(j0)
+                                },
+                                add.matrix.map_or((std::ptr::null(), 0), |(r, ld)| {
+                                    (r.as_ptr().add(i0 * ld + j0), ld)
+                                })
+                            ),
                             steps
                         )
                     )
