@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::core::attend::extend_span;
 use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
-use crate::core::trace::{HeadSummary, row_max_dist, row_sums};
+use crate::core::trace::{HeadSummary, row_max_dist, row_max_dist2, row_sums};
 
 /// y = x·W + b, with W (`in × out`, already transposed from PyTorch's `out × in`) laid out
 /// for the kernel that multiplies it.
@@ -971,13 +971,53 @@ impl<'a> DigestBuilder<'a> {
     /// Row i's probabilities (the keys it can see, and maybe zeros after them), and their
     /// entropy when the softmax gave it (then no `ln` per weight: [`SoftmaxSums`]).
     fn add_row(&mut self, i: usize, probs: &[f32], from_softmax: Option<f32>, undefined: bool) {
-        let (entropy, max, dist) = match from_softmax {
-            Some(e) => {
-                let (max, dist) = row_max_dist(i, probs);
-                (e, max, dist)
+        let stats = from_softmax.map(|e| {
+            let (max, dist) = row_max_dist(i, probs);
+            (e, max, dist)
+        });
+        self.add_row_with(i, probs, stats, undefined);
+    }
+
+    /// The rows of a block, from row `i0` on (row r is `block[r·n_k..][..cols]`, its entropy
+    /// from the softmax and whether it is undefined in `rows[r]`), in row order; rows that
+    /// both have softmax sums go in pairs ([`row_max_dist2`]). The same sums as one
+    /// [`DigestBuilder::add_row`] per row.
+    fn add_block(
+        &mut self,
+        i0: usize,
+        block: &[f32],
+        (n_k, cols): (usize, usize),
+        rows: &[(Option<f32>, bool)],
+    ) {
+        let row = |r: usize| &block[r * n_k..r * n_k + cols];
+        let mut r = 0;
+        while r < rows.len() {
+            match (rows[r], rows.get(r + 1)) {
+                ((Some(ea), ua), Some(&(Some(eb), ub))) => {
+                    let [(ma, da), (mb, db)] = row_max_dist2(i0 + r, row(r), row(r + 1));
+                    self.add_row_with(i0 + r, row(r), Some((ea, ma, da)), ua);
+                    self.add_row_with(i0 + r + 1, row(r + 1), Some((eb, mb, db)), ub);
+                    r += 2;
+                }
+                ((e, u), _) => {
+                    self.add_row(i0 + r, row(r), e, u);
+                    r += 1;
+                }
             }
-            None => row_sums(i, probs),
-        };
+        }
+    }
+
+    /// [`DigestBuilder::add_row`] with the row's (entropy, max, distance) when its softmax
+    /// gave them, or none (then they come from its weights).
+    fn add_row_with(
+        &mut self,
+        i: usize,
+        probs: &[f32],
+        stats: Option<(f32, f32, f32)>,
+        undefined: bool,
+    ) {
+        let from_softmax = stats.is_some();
+        let (entropy, max, dist) = stats.unwrap_or_else(|| row_sums(i, probs));
         let first = probs.first().copied().unwrap_or(0.0);
         for (s, v) in self.sums.iter_mut().zip([entropy, max, dist, first]) {
             *s += v;
@@ -992,7 +1032,7 @@ impl<'a> DigestBuilder<'a> {
             .sum::<f32>();
         // A defined row's weights are finite (exp of scores at most the maximum, over a sum
         // of at least 1), so only rows without softmax sums are looked through.
-        if undefined || (from_softmax.is_none() && probs.iter().any(|p| !p.is_finite())) {
+        if undefined || (!from_softmax && probs.iter().any(|p| !p.is_finite())) {
             self.nonfinite.push(i);
         }
         if let Some(pool) = self.pool.as_mut() {
@@ -1141,7 +1181,9 @@ fn attend_blocks(
         // [0, k0) and [cols, n_k) were written with zeros above in the kept matrix, and the
         // scratch was initialised when it was made. `MaybeUninit<f32>` has f32's layout.
         let block: &mut [f32] = unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) };
-        // pass 2: per row, cap, mask, softmax over the visible span [start, end).
+        // pass 2: per row, cap, mask, softmax over the visible span [start, end); then the
+        // block's rows into the digest (in pairs: see `DigestBuilder::add_block`).
+        let mut facts = Vec::with_capacity(if digest.is_some() { rows } else { 0 });
         for r in 0..rows {
             let i = i0 + r;
             let std::ops::Range { start, end } = key_span(i, n_k, p.causal, p.window);
@@ -1158,10 +1200,12 @@ fn attend_blocks(
             // A defined row's entropy comes from its softmax's sums (one `ln` per row, not
             // per weight); an undefined row's (NaN, +∞) from its weights.
             let sums = kernels::softmax_row_sums(backend, &mut row[start..end]);
-            if let Some(d) = digest.as_mut() {
-                let entropy = sums.filter(|_| !undefined).map(|s| s.entropy());
-                d.add_row(i, &row[..cols], entropy, undefined);
+            if digest.is_some() {
+                facts.push((sums.filter(|_| !undefined).map(|s| s.entropy()), undefined));
             }
+        }
+        if let Some(d) = digest.as_mut() {
+            d.add_block(i0, block, (n_k, cols), &facts);
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
         if cols > k0 && dh > 0 {
@@ -1309,4 +1353,42 @@ pub fn attention_heads(
         out.digests.extend(d);
     }
     out
+}
+
+#[cfg(test)]
+mod digest_tests {
+    use super::*;
+
+    /// A block's rows go into a head's digest two at a time where both have softmax sums;
+    /// the digest (sums, nonfinite rows, overview) must be what one row at a time gives,
+    /// bit for bit, with rows without sums and undefined rows among them and an odd count.
+    #[test]
+    fn a_block_digested_in_row_pairs_gives_the_sums_of_one_row_at_a_time() {
+        let (rows, n_k, cols, i0) = (13usize, 37usize, 29usize, 4usize);
+        let backend = Backend::best();
+        let mut block = vec![0.0f32; rows * n_k];
+        let mut facts = Vec::new();
+        for r in 0..rows {
+            let row = &mut block[r * n_k..(r + 1) * n_k];
+            for (j, s) in row[..cols].iter_mut().enumerate() {
+                *s = ((r * 31 + j * 17) % 23) as f32 * 0.37 - 3.0;
+            }
+            let sums = kernels::softmax_row_sums(backend, &mut row[..cols]);
+            facts.push(match r {
+                5 => (None, true),
+                8 => (None, false),
+                _ => (sums.map(|s| s.entropy()), false),
+            });
+        }
+        let special = [3usize];
+        let mut pairs = DigestBuilder::new(i0 + rows, n_k, &special, true);
+        pairs.add_block(i0, &block, (n_k, cols), &facts);
+        let mut one = DigestBuilder::new(i0 + rows, n_k, &special, true);
+        for (r, &(e, u)) in facts.iter().enumerate() {
+            one.add_row(i0 + r, &block[r * n_k..r * n_k + cols], e, u);
+        }
+        let (pairs, one) = (pairs.finish(), one.finish());
+        assert_eq!(format!("{pairs:?}"), format!("{one:?}"));
+        assert_eq!(pairs.nonfinite_rows, vec![i0 + 5]);
+    }
 }
