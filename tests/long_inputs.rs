@@ -175,6 +175,15 @@ fn an_opened_layer_equals_the_full_forward_bit_for_bit() {
                 "{name} L{l}H{h}: trace"
             );
             assert_eq!(t.concat, ft.concat);
+            // The layer's context side by side holds each head's context in its columns.
+            for (g, head) in ft.head_traces.iter().enumerate() {
+                let dh = head.context.ncols();
+                assert_eq!(
+                    ft.concat.slice(ndarray::s![.., g * dh..(g + 1) * dh]),
+                    head.context,
+                    "{name} L{l}H{g}: the head's context in the layer's"
+                );
+            }
             assert_eq!(t.output, ft.output);
             let other = (h + 1) % full.heads;
             assert_eq!(t.head_traces[other].weights.len(), 0, "not opened");
