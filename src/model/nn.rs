@@ -1181,28 +1181,48 @@ fn attend_blocks(
         // [0, k0) and [cols, n_k) were written with zeros above in the kept matrix, and the
         // scratch was initialised when it was made. `MaybeUninit<f32>` has f32's layout.
         let block: &mut [f32] = unsafe { &mut *(std::ptr::from_mut(block) as *mut [f32]) };
-        // pass 2: per row, cap, mask, softmax over the visible span [start, end); then the
+        // pass 2: per row, cap, mask, softmax over the visible span [start, end), two rows
+        // at a time where they see the same keys (every row of an encoder); then the
         // block's rows into the digest (in pairs: see `DigestBuilder::add_block`).
         let mut facts = Vec::with_capacity(if digest.is_some() { rows } else { 0 });
-        for r in 0..rows {
-            let i = i0 + r;
-            let std::ops::Range { start, end } = key_span(i, n_k, p.causal, p.window);
-            let row = &mut block[r * n_k..(r + 1) * n_k];
-            if let Some(c) = p.softcap {
-                for s in &mut row[start..end] {
-                    *s = c * (*s / c).tanh();
+        let mut r = 0;
+        while r < rows {
+            let span = key_span(i0 + r, n_k, p.causal, p.window);
+            let two = r + 1 < rows && key_span(i0 + r + 1, n_k, p.causal, p.window) == span;
+            let count = if two { 2 } else { 1 };
+            let mut undefined = [false; 2];
+            for (t, u) in undefined.iter_mut().enumerate().take(count) {
+                let i = i0 + r + t;
+                let row = &mut block[(r + t) * n_k..(r + t + 1) * n_k];
+                if let Some(c) = p.softcap {
+                    for s in &mut row[span.clone()] {
+                        *s = c * (*s / c).tanh();
+                    }
                 }
+                *u = any_undefined(&row[span.clone()]);
+                row[..span.start].fill(0.0);
+                row[span.end..cols].fill(0.0);
+                block_edges(&blocked, i, span.clone(), row);
             }
-            let undefined = any_undefined(&row[start..end]);
-            row[..start].fill(0.0);
-            row[end..cols].fill(0.0);
-            block_edges(&blocked, i, start..end, row);
+            let sums = if two {
+                let (a, b) = block[r * n_k..(r + 2) * n_k].split_at_mut(n_k);
+                kernels::softmax_row_sums2(backend, &mut a[span.clone()], &mut b[span.clone()])
+            } else {
+                let row = &mut block[r * n_k..(r + 1) * n_k];
+                [
+                    kernels::softmax_row_sums(backend, &mut row[span.clone()]),
+                    None,
+                ]
+            };
             // A defined row's entropy comes from its softmax's sums (one `ln` per row, not
             // per weight); an undefined row's (NaN, +∞) from its weights.
-            let sums = kernels::softmax_row_sums(backend, &mut row[start..end]);
             if digest.is_some() {
-                facts.push((sums.filter(|_| !undefined).map(|s| s.entropy()), undefined));
+                for t in 0..count {
+                    let entropy = sums[t].filter(|_| !undefined[t]).map(|s| s.entropy());
+                    facts.push((entropy, undefined[t]));
+                }
             }
+            r += count;
         }
         if let Some(d) = digest.as_mut() {
             d.add_block(i0, block, (n_k, cols), &facts);

@@ -669,6 +669,22 @@ pub fn softmax_row_sums(backend: Backend, row: &mut [f32]) -> Option<SoftmaxSums
     }
 }
 
+/// [`softmax_row_sums`] of two rows at once: the same results as two calls. Rows of one
+/// length run interleaved on AVX-512, so that the dependent steps of one short row (its
+/// running sums, the reductions, 1/Σ) overlap with the other's.
+pub fn softmax_row_sums2(
+    backend: Backend,
+    a: &mut [f32],
+    b: &mut [f32],
+) -> [Option<SoftmaxSums>; 2] {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() && a.len() == b.len() {
+        // SAFETY: AVX-512F detected; the rows have one length; the kernel only touches them.
+        return unsafe { x86::softmax_rows_avx512([a, b]) };
+    }
+    [softmax_row_sums(backend, a), softmax_row_sums(backend, b)]
+}
+
 /// A row stride (in floats) of at least `n` for a matrix the register tiles read row after
 /// row, as the score product reads Kᵀ: a whole and odd number of 64-byte lines, so that 64
 /// consecutive rows start in 64 different L1 sets. At a stride of a power of two (Kᵀ of 512

@@ -33,6 +33,36 @@ fn read_back(cells: Vec<MaybeUninit<f32>>) -> Vec<f32> {
         .collect()
 }
 
+/// [`gemm_panels_uninit`] (nothing ahead) into m rows at stride `ldc` of memory holding a
+/// sentinel that no product gives (a stand-in for garbage), read back.
+#[allow(clippy::too_many_arguments)]
+fn panels_into_garbage(
+    backend: Backend,
+    threads: usize,
+    m: usize,
+    alpha: f32,
+    (a, lda): (&[f32], usize),
+    packed: &PackedB,
+    ldc: usize,
+    add: Addend<'_>,
+) -> Vec<f32> {
+    let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
+    gemm_panels_uninit(
+        backend,
+        threads,
+        m,
+        alpha,
+        a,
+        lda,
+        packed,
+        &mut got,
+        ldc,
+        &[],
+        add,
+    );
+    read_back(got)
+}
+
 /// Largest |a − b| over two slices, with the first index where it occurs.
 fn max_abs_diff(a: &[f32], b: &[f32]) -> (f32, usize) {
     assert_eq!(a.len(), b.len());
@@ -386,24 +416,12 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
             }
             let packed = PackedB::new(k, n, &b, n);
             for threads in [1, 2] {
-                let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
-                gemm_panels_uninit(
-                    backend,
-                    threads,
-                    m,
-                    alpha,
-                    &a,
-                    lda,
-                    &packed,
-                    &mut got,
-                    ldc,
-                    &[],
-                    Addend {
-                        bias: &bias,
-                        matrix: None,
-                    },
-                );
-                let got = read_back(got);
+                let add = Addend {
+                    bias: &bias,
+                    matrix: None,
+                };
+                let got =
+                    panels_into_garbage(backend, threads, m, alpha, (&a, lda), &packed, ldc, add);
                 assert!(
                     same_bits(&got, &want),
                     "{backend} m={m} n={n} k={k} threads={threads}: not one FMA chain per element"
@@ -521,22 +539,8 @@ fn gemm_on_panels_with_a_bias_and_a_residual_writes_product_bias_residual_and_no
                             }
                         }
                     }
-                    // Stand-in for garbage: a value the product never gives, in every cell.
-                    let mut got = vec![MaybeUninit::new(9.0f32); m * ldc];
-                    gemm_panels_uninit(
-                        backend,
-                        threads,
-                        m,
-                        1.0,
-                        &a,
-                        lda,
-                        &packed,
-                        &mut got,
-                        ldc,
-                        &[],
-                        add,
-                    );
-                    let got = read_back(got);
+                    let got =
+                        panels_into_garbage(backend, threads, m, 1.0, (&a, lda), &packed, ldc, add);
                     assert!(
                         same_bits(&got, &want),
                         "{backend} m={m} n={n} k={k} threads={threads} bias={with_bias} \
@@ -544,6 +548,66 @@ fn gemm_on_panels_with_a_bias_and_a_residual_writes_product_bias_residual_and_no
                     );
                 }
             }
+        }
+    }
+}
+
+/// Two rows' softmax at once gives each row the bits (weights and sums) of its own call, at
+/// lengths around the vector widths, with masked keys, a row whose every key is masked
+/// beside a live one, NaN and +∞ scores, and rows of different lengths.
+#[test]
+fn softmax_of_two_rows_at_once_is_two_rows_one_at_a_time() {
+    let row = |len: usize, seed: u64| -> Vec<f32> {
+        fill(len, seed)
+            .into_iter()
+            .enumerate()
+            .map(|(j, x)| {
+                if j % 7 == 3 {
+                    f32::NEG_INFINITY
+                } else {
+                    x * 30.0
+                }
+            })
+            .collect()
+    };
+    let mut cases: Vec<(Vec<f32>, Vec<f32>)> = [0usize, 1, 15, 16, 17, 63, 64, 65, 128, 130, 512]
+        .iter()
+        .map(|&len| (row(len, 51 + len as u64), row(len, 52 + len as u64)))
+        .collect();
+    cases.push((vec![f32::NEG_INFINITY; 40], row(40, 53)));
+    cases.push((row(40, 54), vec![f32::NEG_INFINITY; 40]));
+    let mut odd = row(33, 55);
+    odd[5] = f32::NAN;
+    odd[9] = f32::INFINITY;
+    cases.push((odd, row(33, 56)));
+    cases.push((row(20, 57), row(21, 58)));
+    let same = |a: &Option<SoftmaxSums>, b: &Option<SoftmaxSums>| match (a, b) {
+        (Some(a), Some(b)) => {
+            same_bits(&[a.z, a.shifted], &[b.z, b.shifted]) || (a.z.is_nan() && b.z.is_nan())
+        }
+        (None, None) => true,
+        _ => false,
+    };
+    for backend in Backend::supported() {
+        for (a, b) in &cases {
+            let (mut a2, mut b2) = (a.clone(), b.clone());
+            let pair = softmax_row_sums2(backend, &mut a2, &mut b2);
+            let (mut a1, mut b1) = (a.clone(), b.clone());
+            let one = [
+                softmax_row_sums(backend, &mut a1),
+                softmax_row_sums(backend, &mut b1),
+            ];
+            let label = format!("{backend} lengths {} and {}", a.len(), b.len());
+            let bits = |x: &[f32], y: &[f32]| {
+                x.iter()
+                    .zip(y)
+                    .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
+            };
+            assert!(bits(&a2, &a1) && bits(&b2, &b1), "{label}: the weights");
+            assert!(
+                same(&pair[0], &one[0]) && same(&pair[1], &one[1]),
+                "{label}: the sums"
+            );
         }
     }
 }

@@ -366,8 +366,27 @@ pub(super) unsafe fn silu_avx512(x: &mut [f32], by: &[f32]) {
 /// AVX-512F must be available.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> Option<SoftmaxSums> {
-    let len = row.len();
-    let ptr = row.as_mut_ptr();
+    // SAFETY: the caller's contract.
+    let [sums] = unsafe { softmax_rows_avx512([row]) };
+    sums
+}
+
+/// [`softmax_row_avx512`] on N rows of one length at once: the same operations on each row
+/// in the same order (so the same bits as one call per row), interleaved, so that a short
+/// row's dependent steps (its running sums, the reductions, 1/Σ) overlap with the other's.
+///
+/// # Safety
+/// AVX-512F must be available; the rows must have one length.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
+    rows: [&mut [f32]; N],
+) -> [Option<SoftmaxSums>; N] {
+    let len = rows.first().map_or(0, |r| r.len());
+    assert!(
+        rows.iter().all(|r| r.len() == len),
+        "softmax rows of one length"
+    );
+    let ptrs: [*mut f32; N] = rows.map(|r| r.as_mut_ptr());
     let mask_at = |i: usize| -> __mmask16 {
         let rem = len - i;
         if rem >= 16 { 0xFFFF } else { (1u16 << rem) - 1 }
@@ -375,63 +394,90 @@ pub(super) unsafe fn softmax_row_avx512(row: &mut [f32]) -> Option<SoftmaxSums> 
     let neg_inf = _mm512_set1_ps(f32::NEG_INFINITY);
     // pass 1: running max (masked lanes read as −∞), in four registers so that each `max`
     // does not wait on the one before (a maximum is the same in any order)
-    let mut vmax = [neg_inf; 4];
+    let mut vmax = [[neg_inf; 4]; N];
     let full = len / 64 * 64;
     for i in (0..full).step_by(64) {
-        for (r, m) in vmax.iter_mut().enumerate() {
-            // SAFETY: i + 64 ≤ len.
-            *m = _mm512_max_ps(*m, unsafe { _mm512_loadu_ps(ptr.add(i + 16 * r)) });
+        for (ptr, vm) in ptrs.iter().zip(vmax.iter_mut()) {
+            for (r, m) in vm.iter_mut().enumerate() {
+                // SAFETY: i + 64 ≤ len.
+                *m = _mm512_max_ps(*m, unsafe { _mm512_loadu_ps(ptr.add(i + 16 * r)) });
+            }
         }
     }
     for i in (full..len).step_by(16) {
-        // SAFETY: the mask limits the load to row[i..len].
-        let x = unsafe { _mm512_mask_loadu_ps(neg_inf, mask_at(i), ptr.add(i)) };
-        vmax[0] = _mm512_max_ps(vmax[0], x);
+        for (ptr, vm) in ptrs.iter().zip(vmax.iter_mut()) {
+            // SAFETY: the mask limits the load to row[i..len].
+            let x = unsafe { _mm512_mask_loadu_ps(neg_inf, mask_at(i), ptr.add(i)) };
+            vm[0] = _mm512_max_ps(vm[0], x);
+        }
     }
-    let max = _mm512_reduce_max_ps(_mm512_max_ps(
-        _mm512_max_ps(vmax[0], vmax[1]),
-        _mm512_max_ps(vmax[2], vmax[3]),
-    ));
-    if max == f32::NEG_INFINITY {
-        row.fill(0.0);
-        return None;
+    let max: [f32; N] = std::array::from_fn(|r| {
+        let v = &vmax[r];
+        _mm512_reduce_max_ps(_mm512_max_ps(
+            _mm512_max_ps(v[0], v[1]),
+            _mm512_max_ps(v[2], v[3]),
+        ))
+    });
+    // A row whose every key is masked is zeros and has no sums.
+    let live: [bool; N] = std::array::from_fn(|r| max[r] != f32::NEG_INFINITY);
+    for (r, &ptr) in ptrs.iter().enumerate() {
+        if !live[r] {
+            // SAFETY: `ptr` holds `len` floats.
+            unsafe { std::slice::from_raw_parts_mut(ptr, len) }.fill(0.0);
+        }
     }
     // pass 2: exponentials, stored in place, their sum and Σ e·(x − max) over e > 0 (a
     // masked key's e is 0 and its x − max is −∞)
-    let vm = _mm512_set1_ps(max);
+    let vm: [__m512; N] = max.map(|m| _mm512_set1_ps(m));
     let zero = _mm512_setzero_ps();
-    let mut vsum = zero;
-    let mut vshift = zero;
+    let mut vsum = [zero; N];
+    let mut vshift = [zero; N];
     for i in (0..len).step_by(16) {
         let m = mask_at(i);
-        // SAFETY: masked to the row.
-        unsafe {
-            let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
-            let d = _mm512_sub_ps(x, vm);
-            // d ≤ 0 (or NaN): no clamps needed; keys past the row and e^d below e^−87.3 are 0.
-            let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(-87.3));
-            let e = _mm512_maskz_mov_ps(m & !tiny, exp512_unclamped(d));
-            _mm512_mask_storeu_ps(ptr.add(i), m, e);
-            vsum = _mm512_add_ps(vsum, e);
-            let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
-            vshift = _mm512_mask3_fmadd_ps(e, d, vshift, seen);
+        for r in 0..N {
+            if !live[r] {
+                continue;
+            }
+            // SAFETY: masked to the row.
+            unsafe {
+                let ptr = ptrs[r];
+                let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
+                let d = _mm512_sub_ps(x, vm[r]);
+                // d ≤ 0 (or NaN): no clamps needed; keys past the row and e^d below e^−87.3
+                // are 0.
+                let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(-87.3));
+                let e = _mm512_maskz_mov_ps(m & !tiny, exp512_unclamped(d));
+                _mm512_mask_storeu_ps(ptr.add(i), m, e);
+                vsum[r] = _mm512_add_ps(vsum[r], e);
+                let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
+                vshift[r] = _mm512_mask3_fmadd_ps(e, d, vshift[r], seen);
+            }
         }
     }
-    let sums = SoftmaxSums {
-        z: _mm512_reduce_add_ps(vsum),
-        shifted: _mm512_reduce_add_ps(vshift),
-    };
+    let sums: [Option<SoftmaxSums>; N] = std::array::from_fn(|r| {
+        live[r].then(|| SoftmaxSums {
+            z: _mm512_reduce_add_ps(vsum[r]),
+            shifted: _mm512_reduce_add_ps(vshift[r]),
+        })
+    });
     // pass 3: normalise
-    let inv = _mm512_set1_ps(1.0 / sums.z);
+    let inv: [__m512; N] =
+        std::array::from_fn(|r| _mm512_set1_ps(1.0 / sums[r].as_ref().map_or(1.0, |s| s.z)));
     for i in (0..len).step_by(16) {
         let m = mask_at(i);
-        // SAFETY: masked to the row.
-        unsafe {
-            let x = _mm512_maskz_loadu_ps(m, ptr.add(i));
-            _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_mul_ps(x, inv));
+        for r in 0..N {
+            if !live[r] {
+                continue;
+            }
+            // SAFETY: masked to the row.
+            unsafe {
+                let ptr = ptrs[r];
+                let x = _mm512_maskz_loadu_ps(m, ptr.add(i));
+                _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_mul_ps(x, inv[r]));
+            }
         }
     }
-    Some(sums)
+    sums
 }
 
 // ---------------------------------------------------------------------------------------
