@@ -113,8 +113,9 @@ unsafe fn row_sums_avx2(i: usize, row: &[f32]) -> (f32, f32, f32) {
 pub(crate) fn row_max_dist(i: usize, probs: &[f32]) -> (f32, f32) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was checked just above.
-        return unsafe { row_max_dist_avx2(i, probs) };
+        // SAFETY: AVX2 support was checked just above; one row has one length.
+        let [stats] = unsafe { row_max_dist_avx2(i, [probs]) };
+        return stats;
     }
     row_max_dist_plain(i, probs)
 }
@@ -125,100 +126,57 @@ pub(crate) fn row_max_dist(i: usize, probs: &[f32]) -> (f32, f32) {
 pub(crate) fn row_max_dist2(i: usize, a: &[f32], b: &[f32]) -> [(f32, f32); 2] {
     #[cfg(target_arch = "x86_64")]
     if a.len() == b.len() && std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was checked just above.
-        return unsafe { row_max_dist2_avx2(i, a, b) };
+        // SAFETY: AVX2 support was checked just above; the rows have one length.
+        return unsafe { row_max_dist_avx2(i, [a, b]) };
     }
     [row_max_dist(i, a), row_max_dist(i + 1, b)]
 }
 
-/// [`row_max_dist_avx2`] of two rows of one length at once.
+/// [`row_max_dist_plain`] of rows i, i + 1, …, i + N − 1 on AVX2 registers: the same
+/// operations on the same lanes (lane k takes every column j ≡ k mod 8; products and sums
+/// unfused), so the same bits, each row's loop interleaved with the others'. Written with
+/// intrinsics because the compiler kept `max` scalar.
 ///
 /// # Safety
-/// The CPU must support AVX2, and `a` and `b` must have the same length.
+/// The CPU must support AVX2, and the rows must have one length.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn row_max_dist2_avx2(i: usize, a: &[f32], b: &[f32]) -> [(f32, f32); 2] {
+unsafe fn row_max_dist_avx2<const N: usize>(i: usize, rows: [&[f32]; N]) -> [(f32, f32); N] {
     use std::arch::x86_64::*;
     const L: usize = 8;
-    let full = a.len() / L * L;
+    let len = rows.first().map_or(0, |r| r.len());
+    assert!(rows.iter().all(|r| r.len() == len), "rows of one length");
+    let full = len / L * L;
     let zero = _mm256_setzero_ps();
-    let (mut max_a, mut dist_a, mut max_b, mut dist_b) = (zero, zero, zero, zero);
+    let (mut max, mut dist) = ([zero; N], [zero; N]);
     let sign = _mm256_set1_ps(-0.0);
-    let (vi_a, vi_b) = (_mm256_set1_ps(i as f32), _mm256_set1_ps((i + 1) as f32));
+    let vi: [__m256; N] = std::array::from_fn(|r| _mm256_set1_ps((i + r) as f32));
     let mut vj = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
     let step = _mm256_set1_ps(L as f32);
     for c in (0..full).step_by(L) {
-        // SAFETY: c + 8 ≤ full ≤ len of both rows.
-        let (pa, pb) = unsafe {
-            (
-                _mm256_loadu_ps(a.as_ptr().add(c)),
-                _mm256_loadu_ps(b.as_ptr().add(c)),
-            )
+        for r in 0..N {
+            // SAFETY: c + 8 ≤ full ≤ the length of every row.
+            let p = unsafe { _mm256_loadu_ps(rows[r].as_ptr().add(c)) };
+            max[r] = _mm256_max_ps(p, max[r]);
+            let away = _mm256_andnot_ps(sign, _mm256_sub_ps(vi[r], vj));
+            dist[r] = _mm256_add_ps(dist[r], _mm256_mul_ps(p, away));
+        }
+        vj = _mm256_add_ps(vj, step);
+    }
+    let lanes = |v: __m256| {
+        let mut out = [0.0f32; L];
+        // SAFETY: `out` holds 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
+        out
+    };
+    std::array::from_fn(|r| {
+        let mut acc = MaxDistLanes {
+            max: lanes(max[r]),
+            dist: lanes(dist[r]),
         };
-        max_a = _mm256_max_ps(pa, max_a);
-        max_b = _mm256_max_ps(pb, max_b);
-        let away_a = _mm256_andnot_ps(sign, _mm256_sub_ps(vi_a, vj));
-        let away_b = _mm256_andnot_ps(sign, _mm256_sub_ps(vi_b, vj));
-        dist_a = _mm256_add_ps(dist_a, _mm256_mul_ps(pa, away_a));
-        dist_b = _mm256_add_ps(dist_b, _mm256_mul_ps(pb, away_b));
-        vj = _mm256_add_ps(vj, step);
-    }
-    let lanes = |v: __m256| {
-        let mut out = [0.0f32; L];
-        // SAFETY: `out` holds 8 floats.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
-        out
-    };
-    let mut acc_a = MaxDistLanes {
-        max: lanes(max_a),
-        dist: lanes(dist_a),
-    };
-    let mut acc_b = MaxDistLanes {
-        max: lanes(max_b),
-        dist: lanes(dist_b),
-    };
-    acc_a.add(i, full, &a[full..]);
-    acc_b.add(i + 1, full, &b[full..]);
-    [acc_a.totals(), acc_b.totals()]
-}
-
-/// [`row_max_dist_plain`] on AVX2 registers: the same operations on the same lanes (lane k
-/// takes every column j ≡ k mod 8; products and sums unfused), so the same bits. Written
-/// with intrinsics because the compiler kept `max` scalar.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn row_max_dist_avx2(i: usize, probs: &[f32]) -> (f32, f32) {
-    use std::arch::x86_64::*;
-    const L: usize = 8;
-    let full = probs.len() / L * L;
-    let zero = _mm256_setzero_ps();
-    let (mut max, mut dist) = (zero, zero);
-    let (vi, sign) = (_mm256_set1_ps(i as f32), _mm256_set1_ps(-0.0));
-    let mut vj = _mm256_setr_ps(0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0);
-    let step = _mm256_set1_ps(L as f32);
-    for c in (0..full).step_by(L) {
-        // SAFETY: c + 8 ≤ full ≤ len.
-        let p = unsafe { _mm256_loadu_ps(probs.as_ptr().add(c)) };
-        max = _mm256_max_ps(p, max);
-        let away = _mm256_andnot_ps(sign, _mm256_sub_ps(vi, vj));
-        dist = _mm256_add_ps(dist, _mm256_mul_ps(p, away));
-        vj = _mm256_add_ps(vj, step);
-    }
-    let lanes = |v: __m256| {
-        let mut out = [0.0f32; L];
-        // SAFETY: `out` holds 8 floats.
-        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), v) };
-        out
-    };
-    let mut acc = MaxDistLanes {
-        max: lanes(max),
-        dist: lanes(dist),
-    };
-    acc.add(i, full, &probs[full..]);
-    acc.totals()
+        acc.add(i + r, full, &rows[r][full..]);
+        acc.totals()
+    })
 }
 
 fn row_max_dist_plain(i: usize, probs: &[f32]) -> (f32, f32) {
