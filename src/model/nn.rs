@@ -800,28 +800,40 @@ impl RopeTable {
             "RoPE table {}×{half} for a {n}×{dh} head",
             self.cos.nrows()
         );
-        let mut out = x.as_standard_layout().into_owned();
-        if dh == 0 {
-            return out;
+        if dh == 0 || n == 0 || half == 0 {
+            return x.as_standard_layout().into_owned();
         }
         let (cos, sin) = (
             self.cos.as_slice().expect("a fresh table"),
             self.sin.as_slice().expect("a fresh table"),
         );
-        let dst = out.as_slice_mut().expect("standard layout");
-        for ((row, c), s) in dst
-            .chunks_exact_mut(dh)
+        // Rotated straight from x into a new array (copying x first and rotating the copy in
+        // place was a second pass over every query and key).
+        let src = x.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let mut out = Vec::with_capacity(n * dh);
+        for ((row, c), s) in src
+            .chunks_exact(dh)
             .zip(cos.chunks_exact(half.max(1)))
             .zip(sin.chunks_exact(half.max(1)))
         {
-            let (lo, hi) = row[..2 * half].split_at_mut(half);
-            for (((a, b), &c), &s) in lo.iter_mut().zip(hi.iter_mut()).zip(c).zip(s) {
-                let (x0, x1) = (*a, *b);
-                *a = x0 * c - x1 * s;
-                *b = x1 * c + x0 * s;
-            }
+            let (lo, hi) = (&row[..half], &row[half..2 * half]);
+            let (c, s) = (&c[..half], &s[..half]);
+            out.extend(
+                lo.iter()
+                    .zip(hi)
+                    .zip(c.iter().zip(s))
+                    .map(|((&x0, &x1), (&c, &s))| x0 * c - x1 * s),
+            );
+            out.extend(
+                hi.iter()
+                    .zip(lo)
+                    .zip(c.iter().zip(s))
+                    .map(|((&x1, &x0), (&c, &s))| x1 * c + x0 * s),
+            );
+            out.extend_from_slice(&row[2 * half..]);
         }
-        out
+        Array2::from_shape_vec((n, dh), out).expect("n rows of dh")
     }
 }
 
