@@ -263,32 +263,6 @@ impl PoolBuilder {
         }
     }
 
-    /// Takes in another builder of the same matrix that was given other rows (a part of a
-    /// head computed on another thread): the overview is then that of all their rows. Max
-    /// pooling gives the same bits whichever rows each had (a max is a max in any order);
-    /// mean pooling's sums agree to rounding.
-    ///
-    /// # Panics
-    /// If the two are not builders of one shape and method (a programming error).
-    pub fn merge(&mut self, other: &PoolBuilder) {
-        assert!(
-            (self.n_q, self.n_k, self.method, self.acc.dim())
-                == (other.n_q, other.n_k, other.method, other.acc.dim()),
-            "PoolBuilder::merge: different overviews"
-        );
-        for (a, &b) in self.acc.iter_mut().zip(&other.acc) {
-            match self.method {
-                // NaN never wins, as in `add_row`; the exact overview's cells are ≥ 0 and its
-                // unseen rows 0.
-                PoolMethod::Max => *a = if b > *a { b } else { *a },
-                PoolMethod::Mean => *a += b,
-            }
-        }
-        for (a, b) in self.rows_in_bin.iter_mut().zip(&other.rows_in_bin) {
-            *a += b;
-        }
-    }
-
     /// The overview (bins no row reached stay 0).
     pub fn finish(mut self) -> Pooled {
         match self.method {
@@ -342,34 +316,6 @@ pub fn row_normalised(values: &Array2<f32>) -> Array2<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Rows pooled by two builders and merged give the overview of one builder fed every
-    /// row, bit for bit (max pooling, exact and binned, a row bin cut between the two).
-    #[test]
-    fn merged_builders_equal_one_builder() {
-        for (n, side) in [(7usize, 16usize), (300, 64), (300, 256)] {
-            let m = Array2::from_shape_fn((n, n), |(i, j)| {
-                if j > i {
-                    0.0
-                } else {
-                    ((i * 31 + j * 17) % 23) as f32 / 23.0
-                }
-            });
-            let mut one = PoolBuilder::new(n, n, side, PoolMethod::Max);
-            let (mut a, mut b) = (one.clone(), one.clone());
-            for (i, row) in m.rows().into_iter().enumerate() {
-                let row = &row.as_slice().unwrap()[..=i];
-                one.add_row(i, row);
-                if i < n / 2 + 1 {
-                    a.add_row(i, row)
-                } else {
-                    b.add_row(i, row)
-                }
-            }
-            a.merge(&b);
-            assert_eq!(a.finish(), one.finish(), "n={n} side={side}");
-        }
-    }
 
     fn naive(m: &Array2<f32>, side: usize, method: PoolMethod) -> Array2<f32> {
         let (n, k) = m.dim();

@@ -994,40 +994,26 @@ pub struct HeadDigest {
     pub overview: Option<Pooled>,
 }
 
-/// One row's share of a [`HeadDigest`]: kept per row, so that a head computed in parts on
-/// different threads still sums its statistics in row order (the same bits however its rows
-/// were split).
-#[derive(Clone, Copy, Debug, Default)]
-struct RowDigest {
-    /// Entropy, max weight, distance and the weight on the first key.
-    stats: [f32; 4],
-    /// The weight on the previous token (not counted for row 0, which has none).
-    prev: f32,
-    /// The weights on the special keys, summed.
-    special: f32,
-}
-
-/// A [`HeadDigest`] of consecutive rows, fed one row at a time in row order; the parts of a
-/// head are put together by [`DigestBuilder::finish_parts`].
+/// Running sums of a [`HeadDigest`], fed one row at a time in row order.
 struct DigestBuilder<'a> {
     n: usize,
-    /// The first row of this part.
-    start: usize,
-    rows: Vec<RowDigest>,
+    sums: [f32; 4],
+    prev: f32,
+    special: f32,
     special_keys: &'a [usize],
     nonfinite: Vec<usize>,
     pool: Option<PoolBuilder>,
 }
 
 impl<'a> DigestBuilder<'a> {
-    /// The part of an n-row head from row `start` on. With `overview`, the probabilities are
-    /// also pooled as they come (a head whose full matrix is kept needs no overview: it is
-    /// pooled from the matrix when drawn).
-    fn new(n: usize, n_k: usize, start: usize, special_keys: &'a [usize], overview: bool) -> Self {
+    /// With `overview`, the probabilities are also pooled as they come (a head whose full
+    /// matrix is kept needs no overview: it is pooled from the matrix when drawn).
+    fn new(n: usize, n_k: usize, special_keys: &'a [usize], overview: bool) -> Self {
         DigestBuilder {
             n,
-            start,
-            rows: Vec::with_capacity(n.saturating_sub(start)),
+            sums: [0.0; 4],
+            prev: 0.0,
+            special: 0.0,
             special_keys,
             nonfinite: Vec::new(),
             pool: overview.then(|| PoolBuilder::new(n, n_k, OVERVIEW_SIDE, PoolMethod::Max)),
@@ -1084,20 +1070,18 @@ impl<'a> DigestBuilder<'a> {
     ) {
         let from_softmax = stats.is_some();
         let (entropy, max, dist) = stats.unwrap_or_else(|| row_sums(i, probs));
-        debug_assert_eq!(i, self.start + self.rows.len(), "rows in order");
-        self.rows.push(RowDigest {
-            stats: [entropy, max, dist, probs.first().copied().unwrap_or(0.0)],
-            prev: if i >= 1 {
-                probs.get(i - 1).copied().unwrap_or(0.0)
-            } else {
-                0.0
-            },
-            special: self
-                .special_keys
-                .iter()
-                .map(|&j| probs.get(j).copied().unwrap_or(0.0))
-                .sum::<f32>(),
-        });
+        let first = probs.first().copied().unwrap_or(0.0);
+        for (s, v) in self.sums.iter_mut().zip([entropy, max, dist, first]) {
+            *s += v;
+        }
+        if i >= 1 {
+            self.prev += probs.get(i - 1).copied().unwrap_or(0.0);
+        }
+        self.special += self
+            .special_keys
+            .iter()
+            .map(|&j| probs.get(j).copied().unwrap_or(0.0))
+            .sum::<f32>();
         // A defined row's weights are finite (exp of scores at most the maximum, over a sum
         // of at least 1), so only rows without softmax sums are looked through.
         if undefined || (!from_softmax && probs.iter().any(|p| !p.is_finite())) {
@@ -1108,50 +1092,28 @@ impl<'a> DigestBuilder<'a> {
         }
     }
 
-    #[cfg(test)]
     fn finish(self) -> HeadDigest {
-        DigestBuilder::finish_parts(vec![self])
-    }
-
-    /// The digest of a head from its parts, in row order and covering its rows: the rows'
-    /// shares summed one row after another, as one builder fed every row would sum them.
-    fn finish_parts(parts: Vec<DigestBuilder<'_>>) -> HeadDigest {
-        let n = parts.first().map_or(0, |p| p.n);
-        let has_special = parts.first().is_some_and(|p| !p.special_keys.is_empty());
-        let (mut sums, mut prev, mut special) = ([0.0f32; 4], 0.0f32, 0.0f32);
-        let mut nonfinite = Vec::new();
-        let mut pool: Option<PoolBuilder> = None;
-        for part in parts {
-            for (r, row) in part.rows.iter().enumerate() {
-                for (s, v) in sums.iter_mut().zip(row.stats) {
-                    *s += v;
-                }
-                if part.start + r >= 1 {
-                    prev += row.prev;
-                }
-                special += row.special;
-            }
-            nonfinite.extend(part.nonfinite);
-            pool = match (pool, part.pool) {
-                (Some(mut a), Some(b)) => {
-                    a.merge(&b);
-                    Some(a)
-                }
-                (a, b) => a.or(b),
-            };
-        }
+        let n = self.n;
         let mean = |s: f32| if n == 0 { 0.0 } else { s / n as f32 };
         HeadDigest {
             summary: HeadSummary {
-                entropy: mean(sums[0]),
-                max_weight: mean(sums[1]),
-                mean_distance: mean(sums[2]),
-                first_key_share: mean(sums[3]),
+                entropy: mean(self.sums[0]),
+                max_weight: mean(self.sums[1]),
+                mean_distance: mean(self.sums[2]),
+                first_key_share: mean(self.sums[3]),
             },
-            previous_token: if n > 1 { prev / (n - 1) as f32 } else { 0.0 },
-            later_special: if has_special { mean(special) } else { 0.0 },
-            nonfinite_rows: nonfinite,
-            overview: pool.map(PoolBuilder::finish),
+            previous_token: if n > 1 {
+                self.prev / (n - 1) as f32
+            } else {
+                0.0
+            },
+            later_special: if self.special_keys.is_empty() {
+                0.0
+            } else {
+                mean(self.special)
+            },
+            nonfinite_rows: self.nonfinite,
+            overview: self.pool.map(PoolBuilder::finish),
         }
     }
 }
@@ -1165,7 +1127,6 @@ fn any_undefined(row: &[f32]) -> bool {
 
 /// One head computed block by block: its context, its full probabilities when asked for,
 /// and its digest always.
-#[cfg(test)]
 struct HeadResult {
     context: Array2<f32>,
     probs: Option<Array2<f32>>,
@@ -1180,9 +1141,15 @@ fn keys_transposed(kh: &Array2<f32>) -> Vec<f32> {
     kernels::transposed_spread(ks, kh.nrows(), kh.ncols())
 }
 
-/// One head in one piece ([`attend_rows`] over all its rows): its context, its full
-/// probabilities with `keep_probs`, and its digest when the parameters ask for one.
-#[cfg(test)]
+/// One head over its K (transposed, dh × n_k at row stride `kernels::spread_ld(n_k)`) and V
+/// (n_k × dh):
+/// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
+/// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
+/// pass 3 per block: the rows of probs·v.
+/// Without `keep_probs` one 64 × n_k scratch is reused for every block, so memory stays
+/// O(64·n); with it, each block is computed in place in its rows of the returned n × n_k
+/// matrix, which ends up holding the probabilities (the scores are not kept: a trace
+/// recomputes them from Q and K). The context is the same bit for bit either way.
 fn attend_blocks(
     backend: Backend,
     qh: &Array2<f32>,
@@ -1195,101 +1162,33 @@ fn attend_blocks(
     let (n, dh) = qh.dim();
     let n_k = vh.nrows();
     let q = qh.as_standard_layout();
+    let qs = q.as_slice().expect("standard layout");
     let v = vh.as_standard_layout();
-    let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
-    let mut context = Array2::zeros((n, dh));
-    let digest = attend_rows(
-        backend,
-        HeadInputs {
-            q: q.as_slice().expect("standard layout"),
-            kt,
-            v: v.as_slice().expect("standard layout"),
-            n,
-            n_k,
-        },
-        p,
-        head,
-        0..n,
-        kept.as_mut()
-            .map(|m| m.as_slice_mut().expect("fresh array")),
-        context.as_slice_mut().expect("fresh array"),
-    );
-    HeadResult {
-        context,
-        // SAFETY: `attend_rows` wrote every element of the kept matrix's rows 0..n.
-        probs: kept.map(|m| unsafe { m.assume_init() }),
-        digest: digest.map(DigestBuilder::finish),
-    }
-}
-
-/// What one head reads: Q (n × dh, row-major), K transposed (dh × n_k at row stride
-/// `kernels::spread_ld(n_k)`, whose rows fall into different cache sets) and V (n_k × dh).
-#[derive(Clone, Copy)]
-struct HeadInputs<'a> {
-    q: &'a [f32],
-    kt: &'a [f32],
-    v: &'a [f32],
-    n: usize,
-    n_k: usize,
-}
-
-/// Rows `rows` of one head (whole row blocks of [`BLOCK_ROWS`]: it starts at a block's first
-/// row and ends at one's last, or at n), block by block:
-/// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
-/// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
-/// pass 3 per block: the rows of probs·v.
-/// The context rows land in `ctx` (rows × dh, written in full). Without `kept` one
-/// 64 × n_k scratch is reused for every block, so memory stays O(64·n); with it (rows × n_k,
-/// uninitialised), each block is computed in place in its rows, which end up holding the
-/// probabilities (the scores are not kept: a trace recomputes them from Q and K). The context
-/// is the same bit for bit either way, and however a head's rows are cut into parts: each
-/// block's numbers depend on nothing but the block. Returns the rows' digest part when the
-/// parameters ask for digests.
-#[allow(clippy::too_many_arguments)]
-fn attend_rows<'a>(
-    backend: Backend,
-    inputs: HeadInputs<'_>,
-    p: &AttnParams<'a>,
-    head: usize,
-    part: std::ops::Range<usize>,
-    mut kept: Option<&mut [std::mem::MaybeUninit<f32>]>,
-    ctx: &mut [f32],
-) -> Option<DigestBuilder<'a>> {
-    let HeadInputs {
-        q: qs,
-        kt,
-        v: vs,
-        n,
-        n_k,
-    } = inputs;
-    let dh = p.head_dim;
-    debug_assert!(part.start.is_multiple_of(BLOCK_ROWS) && part.end <= n);
-    debug_assert_eq!(ctx.len(), part.len() * dh);
-    debug_assert!(kept.as_ref().is_none_or(|m| m.len() == part.len() * n_k));
+    let vs = v.as_slice().expect("standard layout");
     // A kept matrix is itself where each block's scores become probabilities; it is not
     // zeroed first: pass 1 writes every element of a block's rows. Without one, a block's
     // rows go through a scratch buffer, zeroed once: the columns a block cannot see are
     // never read there.
-    let keep_probs = kept.is_some();
+    let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
     let mut scratch = if keep_probs {
         Vec::new()
     } else {
-        vec![std::mem::MaybeUninit::new(0.0f32); BLOCK_ROWS.min(part.len()) * n_k]
+        vec![std::mem::MaybeUninit::new(0.0f32); BLOCK_ROWS.min(n) * n_k]
     };
+    let mut context = Array2::zeros((n, dh));
+    let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
         .digests
-        .then(|| DigestBuilder::new(n, n_k, part.start, p.special_keys, !keep_probs));
+        .then(|| DigestBuilder::new(n, n_k, p.special_keys, !keep_probs));
     let blocked: Vec<(usize, usize)> = p
         .blocked
         .iter()
         .filter(|b| b.0 == head)
         .map(|b| (b.1, b.2))
         .collect();
-    let blocks = row_blocks(n, n_k, p.causal).filter(|b| part.contains(&b.0));
-    for (i0, rows, cols) in blocks {
-        let at = i0 - part.start;
-        let block = match kept.as_deref_mut() {
-            Some(m) => &mut m[at * n_k..(at + rows) * n_k],
+    for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
+        let block = match kept.as_mut() {
+            Some(m) => &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k],
             None => &mut scratch[..rows * n_k],
         };
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
@@ -1393,12 +1292,18 @@ fn attend_rows<'a>(
                 n_k,
                 &vs[k0 * dh..],
                 dh,
-                &mut ctx[at * dh..],
+                &mut ctx[i0 * dh..],
                 dh,
             );
         }
     }
-    digest
+    HeadResult {
+        context,
+        // SAFETY: the row blocks cover rows 0..n, and pass 1 wrote every element of each
+        // block's rows of the kept matrix.
+        probs: kept.map(|m| unsafe { m.assume_init() }),
+        digest: digest.map(DigestBuilder::finish),
+    }
 }
 
 /// Sets the scores of row i's blocked keys (pairs (i, j) of `blocked`) within `span` to −∞.
@@ -1444,75 +1349,6 @@ impl HeadsOut {
     }
 }
 
-/// The row parts a head runs in, as separate tasks: runs of whole row blocks, cut where the
-/// work (a block's rows × the keys they see) is about even. A head runs in one piece when the
-/// heads alone spread evenly over the threads; otherwise in as few parts as make the tasks
-/// spread evenly (9 heads on 2 threads: 2 parts each, at most 8, at most a part per block).
-/// The numbers do not depend on the cut ([`attend_rows`]).
-fn head_parts(
-    n: usize,
-    n_k: usize,
-    p: &AttnParams<'_>,
-    threads: usize,
-) -> Vec<std::ops::Range<usize>> {
-    let blocks: Vec<(usize, usize, usize)> = row_blocks(n, n_k, p.causal).collect();
-    let threads = threads.max(1);
-    let mut want = 1;
-    while !(p.heads * want).is_multiple_of(threads) && want < 8 {
-        want += 1;
-    }
-    let want = want.min(blocks.len());
-    if want <= 1 {
-        return std::iter::once(0..n).collect();
-    }
-    // A block's work: its rows' scores and context over the keys they see, plus a fixed
-    // share per row (the softmax's and the digest's setup).
-    let cost = |&(i0, rows, cols): &(usize, usize, usize)| {
-        let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
-        rows * (cols - k0 + 16)
-    };
-    let total: usize = blocks.iter().map(cost).sum();
-    let mut parts = Vec::with_capacity(want);
-    let (mut start, mut done) = (0, 0);
-    for (b, block) in blocks.iter().enumerate() {
-        let before = done;
-        done += cost(block);
-        // Cut after this block when that lands nearer the next part's share than cutting
-        // before it would (and there are parts left to cut).
-        let target = total * (parts.len() + 1) / want;
-        let end = block.0 + block.1;
-        if parts.len() + 1 < want && b + 1 < blocks.len() && done >= target {
-            if target - before < done - target && block.0 > start {
-                parts.push(start..block.0);
-                start = block.0;
-            } else {
-                parts.push(start..end);
-                start = end;
-            }
-        }
-    }
-    parts.push(start..n);
-    parts
-}
-
-/// One part of a head: its rows, where they go, and (filled in by its task) their digest.
-struct HeadPart<'o, 'a> {
-    rows: std::ops::Range<usize>,
-    kept: Option<&'o mut [std::mem::MaybeUninit<f32>]>,
-    ctx: &'o mut [f32],
-    digest: &'o std::sync::Mutex<Option<DigestBuilder<'a>>>,
-}
-
-/// What a query head's task keeps for its capture.
-struct HeadPrep {
-    q: Arc<Array2<f32>>,
-    q_pre: Option<Array2<f32>>,
-    k: Arc<Array2<f32>>,
-    k_pre: Option<Arc<Array2<f32>>>,
-    v: Arc<Array2<f32>>,
-    kv_head: usize,
-}
-
 /// Multi-head attention over already projected Q (n × h·dh), K and V (n × g·dh), heads in
 /// parallel; query head h reads KV head h / (h_total / g) (HuggingFace's `repeat_kv`).
 /// Returns every head's context, the captures of the heads with `capture[h]` (in head
@@ -1525,217 +1361,75 @@ pub fn attention_heads(
     p: &AttnParams<'_>,
     capture: &[bool],
 ) -> HeadsOut {
-    use std::sync::Mutex;
     let dh = p.head_dim;
-    let (n, n_k) = (q.nrows(), k.nrows());
     let group = (p.heads / p.kv_heads.max(1)).max(1);
-    let parts = head_parts(n, n_k, p, rayon::current_num_threads());
-    // Every head's outputs, made here and cut into its parts' rows, which the tasks fill.
-    let keep = |h: usize| capture.get(h).copied().unwrap_or(false);
-    let mut contexts: Vec<Array2<f32>> = (0..p.heads).map(|_| Array2::zeros((n, dh))).collect();
-    let mut kept: Vec<Option<Array2<std::mem::MaybeUninit<f32>>>> = (0..p.heads)
-        .map(|h| keep(h).then(|| Array2::uninit((n, n_k))))
-        .collect();
-    let digests: Vec<Mutex<Option<DigestBuilder<'_>>>> = (0..p.heads * parts.len())
-        .map(|_| Mutex::new(None))
-        .collect();
-    let preps: Vec<Mutex<Option<HeadPrep>>> = (0..p.heads).map(|_| Mutex::new(None)).collect();
-    let mut by_kv: Vec<Vec<(usize, Vec<HeadPart<'_, '_>>)>> =
-        (0..p.kv_heads).map(|_| Vec::new()).collect();
-    for (h, ((ctx, kept), digests)) in contexts
-        .iter_mut()
-        .zip(kept.iter_mut())
-        .zip(digests.chunks(parts.len()))
-        .enumerate()
-    {
-        let mut ctx = ctx.as_slice_mut().expect("fresh array");
-        let mut kept = kept
-            .as_mut()
-            .map(|m| m.as_slice_mut().expect("fresh array"));
-        let mut mine = Vec::with_capacity(parts.len());
-        for (rows, digest) in parts.iter().zip(digests) {
-            let (c, rest) = std::mem::take(&mut ctx).split_at_mut(rows.len() * dh);
-            ctx = rest;
-            let k_rows = kept.take().map(|m| {
-                let (k_rows, rest) = m.split_at_mut(rows.len() * n_k);
-                kept = Some(rest);
-                k_rows
-            });
-            mine.push(HeadPart {
-                rows: rows.clone(),
-                kept: k_rows,
-                ctx: c,
-                digest,
-            });
-        }
-        if let Some(slot) = by_kv.get_mut(h / group) {
-            slot.push((h, mine));
-        }
-    }
-    // One parallel region: a task per KV head (its K normed, rotated and transposed for the
-    // scores, and its V, once), which spawns a task per query head reading it (its Q), which
-    // spawns a task per part. Two regions with a collect between them let the idle worker
-    // fall asleep and be woken again.
+    type HeadOut = (Option<HeadCapture>, Array2<f32>, Option<HeadDigest>);
+    let slots: Vec<std::sync::Mutex<Option<HeadOut>>> =
+        (0..p.heads).map(|_| Default::default()).collect();
+    // One parallel region: a task per KV head (pass 0: its K normed, rotated and transposed
+    // for the scores, and its V, once), which then spawns a task per query head reading it
+    // (passes 1-3). Two regions with a collect between them let the idle worker fall asleep
+    // and be woken again.
     rayon::scope(|scope| {
-        for (g, heads) in by_kv.into_iter().enumerate() {
-            let preps = &preps;
+        for g in 0..p.kv_heads {
+            let slots = &slots;
             scope.spawn(move |scope| {
                 let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
                 let vh = Arc::new(columns(v, g * dh, dh));
-                let kt = Arc::new(keys_transposed(&kh));
-                let (kh, k_pre) = (Arc::new(kh), k_pre.map(Arc::new));
-                for (h, mine) in heads {
+                let kt = keys_transposed(&kh);
+                let (kh, k_pre, kt) = (Arc::new(kh), k_pre.map(Arc::new), Arc::new(kt));
+                for h in (g * group..(g + 1) * group).filter(|&h| h < p.heads) {
                     let (kh, k_pre, vh, kt) = (
                         Arc::clone(&kh),
                         k_pre.clone(),
                         Arc::clone(&vh),
                         Arc::clone(&kt),
                     );
-                    scope.spawn(move |scope| {
+                    scope.spawn(move |_| {
                         let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
-                        let qh = Arc::new(qh);
-                        for part in mine {
-                            let (qh, vh, kt) = (Arc::clone(&qh), Arc::clone(&vh), Arc::clone(&kt));
-                            scope.spawn(move |_| {
-                                let inputs = HeadInputs {
-                                    q: qh.as_slice().expect("standard layout"),
-                                    kt: &kt,
-                                    v: vh.as_slice().expect("standard layout"),
-                                    n,
-                                    n_k,
-                                };
-                                let HeadPart {
-                                    rows,
-                                    kept,
-                                    ctx,
-                                    digest,
-                                } = part;
-                                let d = attend_rows(backend, inputs, p, h, rows, kept, ctx);
-                                *digest.lock().expect("a part's slot") = d;
-                            });
-                        }
-                        *preps[h].lock().expect("a head's slot") = Some(HeadPrep {
+                        let keep = capture.get(h).copied().unwrap_or(false);
+                        let r = attend_blocks(backend, &qh, &kt, &vh, p, h, keep);
+                        let cap = r.probs.map(|probs| HeadCapture {
+                            head: h,
                             q: qh,
-                            q_pre,
                             k: kh,
-                            k_pre,
                             v: vh,
+                            probs,
+                            context: Array2::zeros((0, 0)),
+                            q_pre_rope: q_pre,
+                            k_pre_rope: k_pre,
                             kv_head: g,
                         });
+                        *slots[h].lock().expect("a head's slot") = Some((cap, r.context, r.digest));
                     });
                 }
             });
         }
     });
-    let mut captures = Vec::new();
-    for (h, (prep, kept)) in preps.into_iter().zip(kept).enumerate() {
-        let prep = prep
-            .into_inner()
-            .expect("a head's slot")
-            .expect("every query head has a KV head");
-        if let Some(m) = kept {
-            captures.push(HeadCapture {
-                head: h,
-                // The parts' tasks, which shared it, are done.
-                q: Arc::unwrap_or_clone(prep.q),
-                k: prep.k,
-                v: prep.v,
-                // SAFETY: the parts cover rows 0..n, and each part's `attend_rows` wrote
-                // every element of its rows of the kept matrix.
-                probs: unsafe { m.assume_init() },
-                context: Array2::zeros((0, 0)),
-                q_pre_rope: prep.q_pre,
-                k_pre_rope: prep.k_pre,
-                kv_head: prep.kv_head,
-            });
-        }
-    }
-    let mut slots = digests
+    let results: Vec<HeadOut> = slots
         .into_iter()
-        .map(|d| d.into_inner().expect("a part's slot"));
-    let digests = (0..p.heads)
-        .filter_map(|_| {
-            let mine: Option<Vec<DigestBuilder<'_>>> = slots.by_ref().take(parts.len()).collect();
-            mine.map(DigestBuilder::finish_parts)
+        .map(|s| {
+            s.into_inner()
+                .expect("a head's slot")
+                .expect("every query head has a KV head")
         })
         .collect();
-    HeadsOut {
-        contexts,
-        captures,
-        digests,
+    let mut out = HeadsOut {
+        contexts: Vec::with_capacity(results.len()),
+        captures: Vec::new(),
+        digests: Vec::with_capacity(results.len()),
+    };
+    for (cap, context, d) in results {
+        out.contexts.push(context);
+        out.captures.extend(cap);
+        out.digests.extend(d);
     }
+    out
 }
 
 #[cfg(test)]
 mod digest_tests {
     use super::*;
-
-    /// Heads cut into row parts on a pool (3 heads over 2 or 4 threads) give what each head
-    /// in one piece gives, bit for bit: the contexts, the kept probabilities and the digests
-    /// with their overviews, causal or not, windowed, across block edges.
-    #[test]
-    fn heads_in_parts_equal_heads_in_one_piece() {
-        let backend = Backend::best();
-        let (heads, dh) = (3usize, 8usize);
-        for n in [1usize, 64, 200, 300] {
-            for (causal, window) in [(true, None), (false, None), (true, Some(70))] {
-                let q = Array2::from_shape_fn((n, heads * dh), |(i, j)| {
-                    ((i * 7 + j * 3) % 11) as f32 * 0.3 - 1.5
-                });
-                let k = Array2::from_shape_fn((n, dh), |(i, j)| ((i * 5 + j) % 13) as f32 * 0.1);
-                let v = Array2::from_shape_fn((n, dh), |(i, j)| ((i + 2 * j) % 7) as f32 - 3.0);
-                let special = [n / 2];
-                let p = AttnParams {
-                    heads,
-                    kv_heads: 1,
-                    head_dim: dh,
-                    scale: 0.4,
-                    softcap: None,
-                    causal,
-                    window,
-                    q_norm: None,
-                    k_norm: None,
-                    rope: None,
-                    special_keys: &special,
-                    digests: true,
-                    blocked: &[(1, n - 1, 0)],
-                };
-                let capture = [true, false, true];
-                for threads in [2usize, 4] {
-                    let label =
-                        format!("n={n} causal={causal} window={window:?} {threads} threads");
-                    let parts = head_parts(n, n, &p, threads);
-                    assert_eq!(parts.first().map(|r| r.start), Some(0), "{label}");
-                    assert_eq!(parts.last().map(|r| r.end), Some(n), "{label}");
-                    assert!(parts.windows(2).all(|w| w[0].end == w[1].start), "{label}");
-                    assert!(parts.iter().all(|r| r.start % BLOCK_ROWS == 0), "{label}");
-                    assert_eq!(parts.len() > 1, n > BLOCK_ROWS, "{label}: {parts:?}");
-                    let pool = rayon::ThreadPoolBuilder::new()
-                        .num_threads(threads)
-                        .build()
-                        .unwrap();
-                    let out = pool.install(|| attention_heads(backend, &q, &k, &v, &p, &capture));
-                    let kt = keys_transposed(&k);
-                    let mut captures = out.captures.iter();
-                    for (h, &keep) in capture.iter().enumerate() {
-                        let qh = columns(&q, h * dh, dh);
-                        let one = attend_blocks(backend, &qh, &kt, &v, &p, h, keep);
-                        assert_eq!(out.contexts[h], one.context, "{label} head {h}");
-                        assert_eq!(
-                            format!("{:?}", out.digests[h]),
-                            format!("{:?}", one.digest.unwrap()),
-                            "{label} head {h}"
-                        );
-                        if let Some(probs) = one.probs {
-                            let c = captures.next().expect("a capture");
-                            assert_eq!((c.head, c.kv_head), (h, 0));
-                            assert_eq!(c.probs, probs, "{label} head {h}");
-                        }
-                    }
-                }
-            }
-        }
-    }
 
     /// A head's slice rotated in one pass over the projection equals the slice copied out
     /// and then rotated, bit for bit, and keeps the unrotated slice: full and partial rotary
@@ -1800,9 +1494,9 @@ mod digest_tests {
             });
         }
         let special = [3usize];
-        let mut pairs = DigestBuilder::new(i0 + rows, n_k, i0, &special, true);
+        let mut pairs = DigestBuilder::new(i0 + rows, n_k, &special, true);
         pairs.add_block(i0, &block, (n_k, cols), &facts);
-        let mut one = DigestBuilder::new(i0 + rows, n_k, i0, &special, true);
+        let mut one = DigestBuilder::new(i0 + rows, n_k, &special, true);
         for (r, &(e, u)) in facts.iter().enumerate() {
             one.add_row(i0 + r, &block[r * n_k..r * n_k + cols], e, u);
         }
