@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, gemm_fast, softmax_row, spread_ld, transposed_spread};
+use super::{Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +77,8 @@ pub fn attention_forward(
             let qh = &q[head * n_q * d..(head + 1) * n_q * d];
             let kh = &k[head * n_k * d..(head + 1) * n_k * d];
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
-            // Kᵀ once per head (d × n_k), so the score product streams contiguous rows.
-            let (kt, ld) = (transposed_spread(kh, n_k, d), spread_ld(n_k));
+            // Kᵀ once per head, in 64-key panels (d × 64 each, contiguous).
+            let kt = PackedB::transposed(kh, n_k, d);
             p_head
                 .par_chunks_mut(ROW_BLOCK * n_k)
                 .zip(o_head.par_chunks_mut(ROW_BLOCK * d))
@@ -88,21 +88,22 @@ pub fn attention_forward(
                     let rows = p_blk.len() / n_k;
                     // Keys this block can see at all.
                     let visible = if causal { (i0 + rows).min(n_k) } else { n_k };
-                    // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
-                    gemm_fast(
-                        backend,
-                        1,
-                        rows,
-                        visible,
-                        d,
-                        scale,
-                        &qh[i0 * d..],
-                        d,
-                        &kt,
-                        ld,
-                        p_blk,
-                        n_k,
-                    );
+                    // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible], panel by panel
+                    for (j0, w, panel) in kt.panels().take_while(|p| p.0 < visible) {
+                        gemm(
+                            backend,
+                            rows,
+                            w.min(visible - j0),
+                            d,
+                            scale,
+                            &qh[i0 * d..],
+                            d,
+                            panel,
+                            PANEL,
+                            &mut p_blk[j0..],
+                            n_k,
+                        );
+                    }
                     // pass 2: mask and softmax each row
                     for r in 0..rows {
                         let row = &mut p_blk[r * n_k..(r + 1) * n_k];

@@ -48,6 +48,33 @@ impl PackedB {
         PackedB { k, n, data }
     }
 
+    /// Aᵀ laid out, for A a row-major `rows × cols` matrix: B = Aᵀ is `cols × rows`, cut into
+    /// panels of 64 of A's rows. How the score products take K (n_k × d): each 64-key panel
+    /// of Kᵀ is d × 64 and contiguous, where the row-major Kᵀ had a page per row of a panel
+    /// at 1,024 keys and more (the 4 KiB pages of a 64 × 64 block no longer fit the TLB).
+    ///
+    /// # Panics
+    /// If `a` is too short for `rows × cols`.
+    pub fn transposed(a: &[f32], rows: usize, cols: usize) -> PackedB {
+        assert!(
+            a.len() >= rows * cols,
+            "PackedB::transposed: A too short for {rows}×{cols}"
+        );
+        let mut data = vec![0.0; rows.div_ceil(PANEL) * cols * PANEL];
+        if cols > 0 {
+            for (i, panel) in data.chunks_exact_mut(cols * PANEL).enumerate() {
+                let r0 = i * PANEL;
+                let w = PANEL.min(rows - r0);
+                super::transpose(&a[r0 * cols..(r0 + w) * cols], w, cols, panel, PANEL);
+            }
+        }
+        PackedB {
+            k: cols,
+            n: rows,
+            data,
+        }
+    }
+
     /// Rows of B (the shared dimension of a product).
     pub fn k(&self) -> usize {
         self.k

@@ -230,6 +230,7 @@ fn fused_attention_matches_reference() {
             (2, 7, 7, 5),
             (3, 33, 65, 64),
             (2, 70, 31, 17),
+            (1, 40, 200, 8),
             (1, 5, 0, 4),
         ] {
             for causal in [false, true] {
@@ -331,6 +332,43 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
 
 /// Weights laid out in panels give the same bits as the row-major matrix, on every backend
 /// and thread count, with a last panel narrower than 64, and C's padding left alone.
+/// Kᵀ laid out from K is the layout of the explicit transpose, element for element, with
+/// a partial last panel and zero padding after it.
+#[test]
+fn transposed_panels_hold_the_transpose() {
+    for (rows, cols) in [
+        (1usize, 1usize),
+        (64, 5),
+        (65, 64),
+        (200, 3),
+        (0, 4),
+        (7, 0),
+    ] {
+        let a = fill(rows * cols, 7);
+        let t = PackedB::transposed(&a, rows, cols);
+        assert_eq!((t.k(), t.n()), (cols, rows));
+        for p in 0..cols {
+            for j in 0..rows {
+                assert_eq!(
+                    t.get(p, j).to_bits(),
+                    a[j * cols + p].to_bits(),
+                    "{rows}×{cols} ({p}, {j})"
+                );
+            }
+        }
+        let mut explicit = vec![0.0; rows * cols];
+        for (j, row) in a.chunks_exact(cols.max(1)).enumerate().take(rows) {
+            for (p, &x) in row.iter().enumerate() {
+                explicit[p * rows + j] = x;
+            }
+        }
+        let want = PackedB::new(cols, rows, &explicit, rows);
+        let got: Vec<_> = t.panels().flat_map(|p| p.2.to_vec()).collect();
+        let want: Vec<_> = want.panels().flat_map(|p| p.2.to_vec()).collect();
+        assert_eq!(got, want, "{rows}×{cols}");
+    }
+}
+
 #[test]
 fn gemm_on_panels_gives_the_row_major_bits() {
     for backend in Backend::supported() {
