@@ -11,7 +11,7 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row};
+use super::{Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -104,12 +104,20 @@ pub fn attention_forward(
                             n_k,
                         );
                     }
-                    // pass 2: mask and softmax each row
-                    for r in 0..rows {
-                        let row = &mut p_blk[r * n_k..(r + 1) * n_k];
+                    // pass 2: mask each row, then softmax two rows at a time (their
+                    // dependent steps overlap; the bits of one row at a time)
+                    for (r, row) in p_blk.chunks_exact_mut(n_k).enumerate() {
                         let last_visible = if causal { (i0 + r + 1).min(n_k) } else { n_k };
                         row[last_visible..].fill(f32::NEG_INFINITY);
-                        softmax_row(backend, row);
+                    }
+                    let mut pairs = p_blk.chunks_exact_mut(2 * n_k);
+                    for pair in pairs.by_ref() {
+                        let (a, b) = pair.split_at_mut(n_k);
+                        softmax_row_sums2(backend, a, b);
+                    }
+                    let last = pairs.into_remainder();
+                    if !last.is_empty() {
+                        softmax_row(backend, last);
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
                     gemm_fast(

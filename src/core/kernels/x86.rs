@@ -432,25 +432,42 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
     let zero = _mm512_setzero_ps();
     let mut vsum = [zero; N];
     let mut vshift = [zero; N];
-    for i in (0..len).step_by(16) {
-        let m = mask_at(i);
-        for r in 0..N {
-            if !live[r] {
-                continue;
+    // One vector of row r at i (the lanes of `m`): the same operations for a whole vector
+    // and a masked tail, so every element's bits are the same either way.
+    let exp_step = |r: usize, i: usize, m: __mmask16, vsum: &mut __m512, vshift: &mut __m512| {
+        // SAFETY: the caller keeps `m`'s lanes of i.. inside the row.
+        unsafe {
+            let ptr = ptrs[r];
+            let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
+            let d = _mm512_sub_ps(x, vm[r]);
+            // d ≤ 0 (or NaN): no clamps needed; keys past the row and e^d below e^−87.3
+            // are 0.
+            let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(-87.3));
+            let e = _mm512_maskz_mov_ps(m & !tiny, exp512_unclamped(d));
+            _mm512_mask_storeu_ps(ptr.add(i), m, e);
+            *vsum = _mm512_add_ps(*vsum, e);
+            let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
+            *vshift = _mm512_mask3_fmadd_ps(e, d, *vshift, seen);
+        }
+    };
+    let whole = len / 16 * 16;
+    if live.iter().all(|&l| l) {
+        // Every row live (the usual case): whole vectors without a test per row, then the
+        // tail.
+        for i in (0..whole).step_by(16) {
+            for r in 0..N {
+                exp_step(r, i, 0xFFFF, &mut vsum[r], &mut vshift[r]);
             }
-            // SAFETY: masked to the row.
-            unsafe {
-                let ptr = ptrs[r];
-                let x = _mm512_mask_loadu_ps(neg_inf, m, ptr.add(i));
-                let d = _mm512_sub_ps(x, vm[r]);
-                // d ≤ 0 (or NaN): no clamps needed; keys past the row and e^d below e^−87.3
-                // are 0.
-                let tiny = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(d, _mm512_set1_ps(-87.3));
-                let e = _mm512_maskz_mov_ps(m & !tiny, exp512_unclamped(d));
-                _mm512_mask_storeu_ps(ptr.add(i), m, e);
-                vsum[r] = _mm512_add_ps(vsum[r], e);
-                let seen = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(e, zero);
-                vshift[r] = _mm512_mask3_fmadd_ps(e, d, vshift[r], seen);
+        }
+        if whole < len {
+            for r in 0..N {
+                exp_step(r, whole, mask_at(whole), &mut vsum[r], &mut vshift[r]);
+            }
+        }
+    } else {
+        for i in (0..len).step_by(16) {
+            for r in (0..N).filter(|&r| live[r]) {
+                exp_step(r, i, mask_at(i), &mut vsum[r], &mut vshift[r]);
             }
         }
     }
@@ -460,20 +477,24 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
             shifted: _mm512_reduce_add_ps(vshift[r]),
         })
     });
-    // pass 3: normalise
+    // pass 3: normalise (a row that is not live is zeros already)
     let inv: [__m512; N] =
         std::array::from_fn(|r| _mm512_set1_ps(1.0 / sums[r].as_ref().map_or(1.0, |s| s.z)));
-    for i in (0..len).step_by(16) {
-        let m = mask_at(i);
-        for r in 0..N {
-            if !live[r] {
-                continue;
+    for r in (0..N).filter(|&r| live[r]) {
+        let ptr = ptrs[r];
+        for i in (0..whole).step_by(16) {
+            // SAFETY: i + 16 ≤ len.
+            unsafe {
+                let x = _mm512_loadu_ps(ptr.add(i));
+                _mm512_storeu_ps(ptr.add(i), _mm512_mul_ps(x, inv[r]));
             }
+        }
+        if whole < len {
+            let m = mask_at(whole);
             // SAFETY: masked to the row.
             unsafe {
-                let ptr = ptrs[r];
-                let x = _mm512_maskz_loadu_ps(m, ptr.add(i));
-                _mm512_mask_storeu_ps(ptr.add(i), m, _mm512_mul_ps(x, inv[r]));
+                let x = _mm512_maskz_loadu_ps(m, ptr.add(whole));
+                _mm512_mask_storeu_ps(ptr.add(whole), m, _mm512_mul_ps(x, inv[r]));
             }
         }
     }
