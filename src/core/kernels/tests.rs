@@ -332,6 +332,35 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
 
 /// Weights laid out in panels give the same bits as the row-major matrix, on every backend
 /// and thread count, with a last panel narrower than 64, and C's padding left alone.
+/// The transpose (16 × 16 blocks through registers where the CPU has AVX-512, the edges
+/// element by element) puts every element where the definition does and leaves the padding
+/// between rows alone.
+#[test]
+fn transpose_moves_every_element_to_its_place() {
+    for (rows, cols, ld) in [
+        (16usize, 16usize, 16usize),
+        (33, 64, 40),
+        (128, 64, 129),
+        (5, 70, 9),
+        (64, 17, 65),
+        (0, 3, 1),
+    ] {
+        let src = fill(rows * cols, 5);
+        let mut out = vec![-7.0f32; cols * ld];
+        transpose(&src, rows, cols, &mut out, ld);
+        for j in 0..cols {
+            for i in 0..ld {
+                let want = if i < rows { src[i * cols + j] } else { -7.0 };
+                assert_eq!(
+                    out[j * ld + i].to_bits(),
+                    want.to_bits(),
+                    "{rows}×{cols} ld {ld}: ({j}, {i})"
+                );
+            }
+        }
+    }
+}
+
 /// Kᵀ laid out from K is the layout of the explicit transpose, element for element, with
 /// a partial last panel and zero padding after it.
 #[test]

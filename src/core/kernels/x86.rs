@@ -501,6 +501,64 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
     sums
 }
 
+/// A 16 × 16 block transposed through registers: `dst[j·ldd + i] = src[i·lds + j]`.
+/// Interleaves of 32-bit, then 64-bit elements within 128-bit lanes, then two rounds of
+/// 128-bit lane shuffles.
+///
+/// # Safety
+/// AVX-512F must be available; `src` must hold 16 rows of 16 floats at stride `lds`, and
+/// `dst` 16 rows of 16 at stride `ldd`.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn transpose16_avx512(src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
+    // SAFETY: the caller's contract bounds every row read and written.
+    let r: [__m512; 16] = std::array::from_fn(|i| unsafe { _mm512_loadu_ps(src.add(i * lds)) });
+    // 32-bit interleave of row pairs.
+    let t: [__m512; 16] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm512_unpacklo_ps(a, b)
+        } else {
+            _mm512_unpackhi_ps(a, b)
+        }
+    });
+    // 64-bit interleave: within each group of four, (t0, t2) and (t1, t3).
+    let u: [__m512; 16] = std::array::from_fn(|i| {
+        let g = i & !3;
+        let (a, b) = match i % 4 {
+            0 | 1 => (t[g], t[g + 2]),
+            _ => (t[g + 1], t[g + 3]),
+        };
+        let (a, b) = (_mm512_castps_pd(a), _mm512_castps_pd(b));
+        _mm512_castpd_ps(if i % 2 == 0 {
+            _mm512_unpacklo_pd(a, b)
+        } else {
+            _mm512_unpackhi_pd(a, b)
+        })
+    });
+    // 128-bit lanes: the even lanes of two rows, then the odd ones, in groups of eight.
+    let v: [__m512; 16] = std::array::from_fn(|i| {
+        let g = i & !7;
+        let (a, b) = (u[g + i % 4], u[g + 4 + i % 4]);
+        if i % 8 < 4 {
+            _mm512_shuffle_f32x4::<0x88>(a, b)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(a, b)
+        }
+    });
+    let w: [__m512; 16] = std::array::from_fn(|i| {
+        let (a, b) = (v[i % 8], v[8 + i % 8]);
+        if i < 8 {
+            _mm512_shuffle_f32x4::<0x88>(a, b)
+        } else {
+            _mm512_shuffle_f32x4::<0xdd>(a, b)
+        }
+    });
+    for (j, row) in w.iter().enumerate() {
+        // SAFETY: the caller's contract.
+        unsafe { _mm512_storeu_ps(dst.add(j * ldd), *row) };
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // AVX2 + FMA
 // ---------------------------------------------------------------------------------------
