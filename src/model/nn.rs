@@ -10,7 +10,6 @@ use std::sync::Arc;
 use ndarray::{Array1, Array2, s};
 use rayon::prelude::*;
 
-use crate::core::attend::extend_span;
 use crate::core::kernels::{self, Backend};
 use crate::core::pool::{OVERVIEW_SIDE, PoolBuilder, PoolMethod, Pooled};
 use crate::core::trace::{HeadSummary, row_max_dist, row_max_dist2, row_sums};
@@ -939,13 +938,21 @@ pub(super) fn columns(x: &Array2<f32>, c0: usize, w: usize) -> Array2<f32> {
     let Some(src) = x.as_slice() else {
         return x.slice(s![.., c0..c0 + w]).to_owned();
     };
-    let mut out = Vec::with_capacity(n * w);
-    if w > 0 {
-        for row in src.chunks_exact(cols) {
-            extend_span(&mut out, &row[c0..c0 + w]);
+    if w == 0 || n == 0 {
+        return Array2::zeros((n, w));
+    }
+    // Row by row into memory written once: a loop the compiler vectorises per row (pushing
+    // each row onto a Vec checked its capacity per row: 12% of an all-MiniLM-L6-v2 layer's
+    // attention at 128 tokens).
+    let mut out = Array2::<f32>::uninit((n, w));
+    let dst = out.as_slice_mut().expect("a fresh array");
+    for (d, row) in dst.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
+        for (d, &v) in d.iter_mut().zip(&row[c0..c0 + w]) {
+            d.write(v);
         }
     }
-    Array2::from_shape_vec((n, w), out).expect("n rows of w")
+    // SAFETY: the n rows of w were each written in full just above.
+    unsafe { out.assume_init() }
 }
 
 /// Query rows per block: a block's scores (64 × n keys) are all of a head's n² that exists at
