@@ -11,7 +11,10 @@
 
 use rayon::prelude::*;
 
-use super::{Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2};
+use super::{
+    Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2, spread_ld,
+    transposed_spread,
+};
 
 /// The sizes of one multi-head attention call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +38,14 @@ impl AttnShape {
 
 /// Query rows per task: 32 rows × 2048 keys × 4 B = 256 KiB of P stay in L2 between passes.
 const ROW_BLOCK: usize = 32;
+
+/// A head's Kᵀ as the score product reads it.
+enum Keys {
+    /// In 64-key panels.
+    Panels(PackedB),
+    /// Row-major (d × n_k) at the given row stride.
+    Spread(Vec<f32>, usize),
+}
 
 /// Runs materialised attention for all heads, writing P and O.
 ///
@@ -77,8 +88,15 @@ pub fn attention_forward(
             let qh = &q[head * n_q * d..(head + 1) * n_q * d];
             let kh = &k[head * n_k * d..(head + 1) * n_k * d];
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
-            // Kᵀ once per head, in 64-key panels (d × 64 each, contiguous).
-            let kt = PackedB::transposed(kh, n_k, d);
+            // Kᵀ once per head: in 64-key panels (d × 64 each, contiguous) for the AVX-512
+            // tiles; row-major at a spread stride for the other backends, whose products
+            // (the `gemm` crate on AVX2) take it whole (per panel, AVX2 at N = 512 ran 46%
+            // slower).
+            let keys = if backend == Backend::Avx512 {
+                Keys::Panels(PackedB::transposed(kh, n_k, d))
+            } else {
+                Keys::Spread(transposed_spread(kh, n_k, d), spread_ld(n_k))
+            };
             p_head
                 .par_chunks_mut(ROW_BLOCK * n_k)
                 .zip(o_head.par_chunks_mut(ROW_BLOCK * d))
@@ -88,21 +106,19 @@ pub fn attention_forward(
                     let rows = p_blk.len() / n_k;
                     // Keys this block can see at all.
                     let visible = if causal { (i0 + rows).min(n_k) } else { n_k };
-                    // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible], panel by panel
-                    for (j0, w, panel) in kt.panels().take_while(|p| p.0 < visible) {
-                        gemm(
-                            backend,
-                            rows,
-                            w.min(visible - j0),
-                            d,
-                            scale,
-                            &qh[i0 * d..],
-                            d,
-                            panel,
-                            PANEL,
-                            &mut p_blk[j0..],
-                            n_k,
-                        );
+                    // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
+                    let q_blk = &qh[i0 * d..];
+                    match &keys {
+                        Keys::Panels(kt) => {
+                            for (j0, w, panel) in kt.panels().take_while(|p| p.0 < visible) {
+                                let w = w.min(visible - j0);
+                                let c = &mut p_blk[j0..];
+                                gemm(backend, rows, w, d, scale, q_blk, d, panel, PANEL, c, n_k);
+                            }
+                        }
+                        Keys::Spread(kt, ld) => gemm_fast(
+                            backend, 1, rows, visible, d, scale, q_blk, d, kt, *ld, p_blk, n_k,
+                        ),
                     }
                     // pass 2: mask each row, then softmax two rows at a time (their
                     // dependent steps overlap; the bits of one row at a time)
