@@ -259,9 +259,7 @@ impl Linear {
 pub fn write_into(out: &mut [std::mem::MaybeUninit<f32>], a: &Array2<f32>) {
     assert_eq!(out.len(), a.len(), "a destination of the array's size");
     let a = a.as_standard_layout();
-    for (slot, &x) in out.iter_mut().zip(a.as_slice().expect("standard layout")) {
-        slot.write(x);
-    }
+    kernels::write_span(out, a.as_slice().expect("standard layout"));
 }
 
 /// LayerNorm over the last axis: (x − mean) / √(var + ε) · γ + β (biased variance).
@@ -837,10 +835,7 @@ impl RopeTable {
         for (r, ((row, rot), (c, s))) in rows {
             let row = &row[c0..c0 + w];
             if let Some(copy) = copy.as_mut() {
-                let dst = &mut copy.as_slice_mut().expect("fresh")[r * w..(r + 1) * w];
-                for (d, &v) in dst.iter_mut().zip(row) {
-                    d.write(v);
-                }
+                kernels::write_span(&mut copy.as_slice_mut().expect("fresh")[r * w..], row);
             }
             rotate_half(row, c, s, rot);
         }
@@ -865,9 +860,7 @@ fn rotate_half(src: &[f32], cos: &[f32], sin: &[f32], dst: &mut [std::mem::Maybe
         d_lo[i].write(lo[i] * cos[i] - hi[i] * sin[i]);
         d_hi[i].write(hi[i] * cos[i] + lo[i] * sin[i]);
     }
-    for (d, &v) in d_tail.iter_mut().zip(tail) {
-        d.write(v);
-    }
+    kernels::write_span(d_tail, tail);
 }
 
 /// How one layer's heads attend (see `network::AttentionSpec` for where each comes from).
@@ -947,9 +940,7 @@ pub(super) fn columns(x: &Array2<f32>, c0: usize, w: usize) -> Array2<f32> {
     let mut out = Array2::<f32>::uninit((n, w));
     let dst = out.as_slice_mut().expect("a fresh array");
     for (d, row) in dst.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
-        for (d, &v) in d.iter_mut().zip(&row[c0..c0 + w]) {
-            d.write(v);
-        }
+        kernels::write_span(d, &row[c0..c0 + w]);
     }
     // SAFETY: the n rows of w were each written in full just above.
     unsafe { out.assume_init() }

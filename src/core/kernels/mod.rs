@@ -239,9 +239,17 @@ pub fn gemm_ahead(
 /// Writes the rows of `src` (rows of `n`) into C's first n columns (row stride `ldc`).
 fn write_rows(c: &mut [std::mem::MaybeUninit<f32>], ldc: usize, src: &[f32], n: usize) {
     for (dst, src) in c.chunks_mut(ldc).zip(src.chunks_exact(n)) {
-        for (d, &x) in dst.iter_mut().zip(src) {
-            d.write(x);
-        }
+        write_span(dst, src);
+    }
+}
+
+/// Writes `src` into the start of `dst` (as many values as the shorter holds), element by
+/// element: an inline loop the compiler vectorises. `write_copy_of_slice` would call `memcpy`
+/// once per call, which costs on the short rows this copies (a head's row: 32 or 64 floats).
+#[inline(always)]
+pub(crate) fn write_span(dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+    for (d, &x) in dst.iter_mut().zip(src) {
+        d.write(x);
     }
 }
 
