@@ -700,6 +700,47 @@ mod tests {
         }
     }
 
+    /// A head's slice rotated in one pass over the projection equals the slice copied out
+    /// and then rotated, bit for bit, and keeps the unrotated slice: full and partial rotary
+    /// widths, the last head of a projection.
+    #[test]
+    fn head_slice_in_one_pass_equals_slice_then_rotation() {
+        for (dh, half) in [(8usize, 4usize), (10, 3), (64, 32)] {
+            let (n, heads) = (37usize, 3usize);
+            let x = Array2::from_shape_fn((n, heads * dh), |(i, j)| {
+                ((i * 13 + j * 7) % 17) as f32 * 0.21 - 1.7
+            });
+            let inv_freq: Vec<f32> = (0..half).map(|i| 0.9f32.powi(i as i32 + 1)).collect();
+            let rope = RopeTable::new(&inv_freq, n);
+            for h in 0..heads {
+                let plain = columns(&x, h * dh, dh);
+                let (rotated, pre) = head_slice(&x, h, dh, None, Some(&rope));
+                assert_eq!(pre.as_ref(), Some(&plain), "dh={dh} head {h}");
+                let want = rope.apply(&plain);
+                assert!(
+                    rotated
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "dh={dh} head {h}"
+                );
+                // What apply computes: the rotate-half formula, the rest as it is.
+                let (i, k) = (n - 1, half - 1);
+                let (c, s) = (rope.cos[[i, k]], rope.sin[[i, k]]);
+                let (x0, x1) = (plain[[i, k]], plain[[i, k + half]]);
+                assert_eq!(rotated[[i, k]], x0 * c - x1 * s);
+                assert_eq!(rotated[[i, k + half]], x1 * c + x0 * s);
+                if 2 * half < dh {
+                    assert_eq!(
+                        rotated[[i, dh - 1]],
+                        plain[[i, dh - 1]],
+                        "dh={dh}: past the pairs"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn fast_erf_matches_libm() {
         let mut worst = 0.0f32;
@@ -1428,47 +1469,6 @@ pub fn attention_heads(
 #[cfg(test)]
 mod digest_tests {
     use super::*;
-
-    /// A head's slice rotated in one pass over the projection equals the slice copied out
-    /// and then rotated, bit for bit, and keeps the unrotated slice: full and partial rotary
-    /// widths, the last head of a projection.
-    #[test]
-    fn head_slice_in_one_pass_equals_slice_then_rotation() {
-        for (dh, half) in [(8usize, 4usize), (10, 3), (64, 32)] {
-            let (n, heads) = (37usize, 3usize);
-            let x = Array2::from_shape_fn((n, heads * dh), |(i, j)| {
-                ((i * 13 + j * 7) % 17) as f32 * 0.21 - 1.7
-            });
-            let inv_freq: Vec<f32> = (0..half).map(|i| 0.9f32.powi(i as i32 + 1)).collect();
-            let rope = RopeTable::new(&inv_freq, n);
-            for h in 0..heads {
-                let plain = columns(&x, h * dh, dh);
-                let (rotated, pre) = head_slice(&x, h, dh, None, Some(&rope));
-                assert_eq!(pre.as_ref(), Some(&plain), "dh={dh} head {h}");
-                let want = rope.apply(&plain);
-                assert!(
-                    rotated
-                        .iter()
-                        .zip(&want)
-                        .all(|(a, b)| a.to_bits() == b.to_bits()),
-                    "dh={dh} head {h}"
-                );
-                // What apply computes: the rotate-half formula, the rest as it is.
-                let (i, k) = (n - 1, half - 1);
-                let (c, s) = (rope.cos[[i, k]], rope.sin[[i, k]]);
-                let (x0, x1) = (plain[[i, k]], plain[[i, k + half]]);
-                assert_eq!(rotated[[i, k]], x0 * c - x1 * s);
-                assert_eq!(rotated[[i, k + half]], x1 * c + x0 * s);
-                if 2 * half < dh {
-                    assert_eq!(
-                        rotated[[i, dh - 1]],
-                        plain[[i, dh - 1]],
-                        "dh={dh}: past the pairs"
-                    );
-                }
-            }
-        }
-    }
 
     /// A block's rows go into a head's digest two at a time where both have softmax sums;
     /// the digest (sums, nonfinite rows, overview) must be what one row at a time gives,
