@@ -1,6 +1,7 @@
 //! The AVX-512 (or best available) register tile on one core, where its operands stay in
 //! cache: the ceiling the products of a forward pass can reach on this machine, and the
-//! attention shapes (Q·Kᵀ with d = 64, P·V) at the strides the kernels give them.
+//! attention shapes (Q·Kᵀ with d = 64, P·V) at the strides the kernels give them, under the
+//! first row: the core's FMA ceiling itself (register chains, no memory).
 //! Run: cargo run --release --example tile_peak   (BENCHMARKS.md records it with the CPU)
 
 use std::time::Instant;
@@ -22,11 +23,47 @@ fn gflops(backend: Backend, [m, n, k]: [usize; 3], lda: usize, ldb: usize, ldc: 
     flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// GFLOP/s of AVX-512 FMAs on 16 independent register chains, no memory operand: the
+/// core's arithmetic ceiling at the clock it runs under load (no tile can pass it). None
+/// without AVX-512.
+#[cfg(target_arch = "x86_64")]
+fn fma_ceiling() -> Option<f64> {
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        return None;
+    }
+    #[target_feature(enable = "avx512f")]
+    fn chains(iters: u64) -> f32 {
+        use std::arch::x86_64::*;
+        let (b, c) = std::hint::black_box((_mm512_set1_ps(1.000_000_1), _mm512_set1_ps(1e-7)));
+        // Distinct starting values, so that no two chains are the same computation.
+        let mut acc: [__m512; 16] = std::array::from_fn(|i| _mm512_set1_ps(i as f32));
+        for _ in 0..iters {
+            for a in &mut acc {
+                *a = _mm512_fmadd_ps(*a, b, c);
+            }
+        }
+        acc.iter().map(|&a| _mm512_reduce_add_ps(a)).sum()
+    }
+    let iters = 100_000_000u64;
+    let start = Instant::now();
+    // SAFETY: AVX-512F was detected above.
+    std::hint::black_box(unsafe { chains(iters) });
+    Some(iters as f64 * 16.0 * 32.0 / start.elapsed().as_secs_f64() / 1e9)
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn fma_ceiling() -> Option<f64> {
+    None
+}
+
 fn main() {
     let backend = Backend::best();
     println!("backend {backend}, one thread");
     println!("| what | m × n × k | lda / ldb / ldc | GFLOP/s |");
     println!("|---|---|---|---:|");
+    if let Some(g) = fma_ceiling() {
+        println!("| FMA ceiling: 16 register chains, no loads | — | — | {g:.1} |");
+    }
     let kt = kernels::spread_ld(2048);
     let k512 = kernels::spread_ld(512);
     let rows: [(&str, [usize; 3], [usize; 3]); 11] = [
