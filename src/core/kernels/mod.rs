@@ -236,6 +236,33 @@ pub fn gemm_ahead(
     write_rows(c, ldc, &out, n);
 }
 
+/// Writes zeros over `dst`; on AVX-512 the whole cache lines go straight to memory
+/// (non-temporal stores) instead of being read in first only to be overwritten. Call
+/// [`store_fence`] before the zeros are read on another thread.
+pub fn zero_stream(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>]) {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // SAFETY: AVX-512F detected; the slice is valid for its length.
+        unsafe { x86::zero_stream_avx512(dst.as_mut_ptr().cast(), dst.len()) };
+        return;
+    }
+    let _ = backend;
+    for x in dst {
+        x.write(0.0);
+    }
+}
+
+/// Makes this thread's [`zero_stream`] stores visible before any later store of it (a
+/// no-op where they are ordinary stores).
+pub fn store_fence(backend: Backend) {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // SAFETY: AVX-512F detected.
+        unsafe { x86::store_fence() };
+    }
+    let _ = backend;
+}
+
 /// Writes the rows of `src` (rows of `n`) into C's first n columns (row stride `ldc`).
 fn write_rows(c: &mut [std::mem::MaybeUninit<f32>], ldc: usize, src: &[f32], n: usize) {
     for (dst, src) in c.chunks_mut(ldc).zip(src.chunks_exact(n)) {

@@ -498,6 +498,30 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
     }
 }
 
+/// `zero_stream` writes zeros over exactly its span, whatever the span's alignment and length
+/// (unaligned heads and tails, spans shorter than a cache line, empty), on every backend.
+#[test]
+fn zero_stream_zeroes_its_span_and_nothing_else() {
+    for backend in Backend::supported() {
+        for start in 0..20usize {
+            for len in [0usize, 1, 5, 15, 16, 17, 31, 47, 64, 100, 513] {
+                let mut buf = vec![MaybeUninit::new(7.0f32); start + len + 19];
+                zero_stream(backend, &mut buf[start..start + len]);
+                store_fence(backend);
+                let got = read_back(buf);
+                for (i, &x) in got.iter().enumerate() {
+                    let want = if (start..start + len).contains(&i) {
+                        0.0
+                    } else {
+                        7.0
+                    };
+                    assert_eq!(x, want, "{backend} start={start} len={len} at {i}");
+                }
+            }
+        }
+    }
+}
+
 /// A forward kept awake on the pool gives its result from inside or outside the pool, nested
 /// in another, on a one-thread pool, with parallel work inside; and a panic inside it
 /// reaches the caller instead of leaving the pool's other workers polling forever.

@@ -494,6 +494,37 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
     sums
 }
 
+/// Zeros `len` floats from `dst`, with non-temporal stores for the 64-byte-aligned lines:
+/// they go to memory without being read first. The caller fences before publishing them.
+///
+/// # Safety
+/// AVX-512F must be available; `dst` must be valid for `len` writes.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn zero_stream_avx512(dst: *mut f32, len: usize) {
+    let head = dst.align_offset(64).min(len);
+    let zero = _mm512_setzero_ps();
+    // SAFETY: every index below is < len (the caller's contract).
+    unsafe {
+        for i in 0..head {
+            *dst.add(i) = 0.0;
+        }
+        let mut i = head;
+        while i + 16 <= len {
+            _mm512_stream_ps(dst.add(i), zero);
+            i += 16;
+        }
+        for j in i..len {
+            *dst.add(j) = 0.0;
+        }
+    }
+}
+
+/// Orders this thread's earlier non-temporal stores before its later stores.
+#[target_feature(enable = "avx512f")]
+pub(super) fn store_fence() {
+    _mm_sfence();
+}
+
 /// A 16 × 16 block transposed through registers: `dst[j·ldd + i] = src[i·lds + j]`.
 /// Interleaves of 32-bit, then 64-bit elements within 128-bit lanes, then two rounds of
 /// 128-bit lane shuffles.
