@@ -1185,8 +1185,8 @@ fn keys_transposed(kh: &Array2<f32>) -> Vec<f32> {
 /// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
 /// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
 /// pass 3 per block: the rows of probs·v.
-/// Without `keep_probs` one 64 × n_k scratch is reused for every block, so memory stays
-/// O(64·n); with it, each block is computed in place in its rows of the returned n × n_k
+/// One 64 × n_k scratch is reused for every block, so memory stays O(64·n); with
+/// `keep_probs`, each finished block is then copied into its rows of the returned n × n_k
 /// matrix, which ends up holding the probabilities (the scores are not kept: a trace
 /// recomputes them from Q and K). The context is the same bit for bit either way.
 fn attend_blocks(
@@ -1204,16 +1204,12 @@ fn attend_blocks(
     let qs = q.as_slice().expect("standard layout");
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
-    // A kept matrix is itself where each block's scores become probabilities; it is not
-    // zeroed first: pass 1 writes every element of a block's rows. Without one, a block's
-    // rows go through a scratch buffer, zeroed once: the columns a block cannot see are
-    // never read there.
+    // A block's rows go through a scratch buffer, zeroed once (the columns a block cannot
+    // see are never read there), which stays in L2 through the three passes. A kept matrix
+    // receives each finished block once, as whole cache lines written straight to memory:
+    // computed in place there, every line was first read from memory to be overwritten.
     let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
-    let mut scratch = if keep_probs {
-        Vec::new()
-    } else {
-        vec![std::mem::MaybeUninit::new(0.0f32); BLOCK_ROWS.min(n) * n_k]
-    };
+    let mut scratch = vec![std::mem::MaybeUninit::new(0.0f32); BLOCK_ROWS.min(n) * n_k];
     let mut context = Array2::zeros((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
@@ -1226,10 +1222,7 @@ fn attend_blocks(
         .map(|b| (b.1, b.2))
         .collect();
     for (i0, rows, cols) in row_blocks(n, n_k, p.causal) {
-        let block = match kept.as_mut() {
-            Some(m) => &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k],
-            None => &mut scratch[..rows * n_k],
-        };
+        let block = &mut scratch[..rows * n_k];
         // pass 1: the block's scores over the keys it can see: [k0, cols) (a sliding window
         // hides the keys before k0 from every row of the block), zeros elsewhere.
         let k0 = p.window.map_or(0, |w| (i0 + 1).saturating_sub(w)).min(cols);
@@ -1238,18 +1231,6 @@ fn attend_blocks(
                 x.write(0.0);
             }
         };
-        if keep_probs {
-            // The keys past the block (a causal head's upper triangle, half of its matrix)
-            // are zeros no pass reads again: written as whole lines straight to memory, not
-            // read in first (a SmolLM2-shaped forward at 512 tokens on 2 threads of an Intel
-            // Xeon, three A/B runs: 454-469 -> 446-452 ms).
-            for r in 0..rows {
-                let row = &mut block[r * n_k..(r + 1) * n_k];
-                zero(&mut row[..k0]);
-                kernels::zero_stream(backend, &mut row[cols..]);
-            }
-            kernels::store_fence(backend);
-        }
         if cols > k0 && dh > 0 {
             let a = &qs[i0 * dh..];
             // One head's blocks run on one thread: the heads are what runs in parallel.
@@ -1340,11 +1321,22 @@ fn attend_blocks(
                 dh,
             );
         }
+        if let Some(m) = kept.as_mut() {
+            // The block's rows: [0, cols) from the scratch (zeros outside each row's span,
+            // written by pass 2), then zeros for the keys past the block (a causal head's
+            // upper triangle), all as whole lines straight to memory.
+            let dst = &mut m.as_slice_mut().expect("fresh array")[i0 * n_k..(i0 + rows) * n_k];
+            for (d, s) in dst.chunks_exact_mut(n_k).zip(block.chunks_exact(n_k)) {
+                kernels::stream_span(backend, &mut d[..cols], &s[..cols]);
+                kernels::zero_stream(backend, &mut d[cols..]);
+            }
+            kernels::store_fence(backend);
+        }
     }
     HeadResult {
         context,
-        // SAFETY: the row blocks cover rows 0..n, and pass 1 wrote every element of each
-        // block's rows of the kept matrix.
+        // SAFETY: the row blocks cover rows 0..n, and each block wrote every element of its
+        // rows of the kept matrix just above.
         probs: kept.map(|m| unsafe { m.assume_init() }),
         digest: digest.map(DigestBuilder::finish),
     }

@@ -252,6 +252,23 @@ pub fn zero_stream(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>]) {
     }
 }
 
+/// Copies `src` into the start of `dst` as [`zero_stream`] writes zeros: whole lines
+/// straight to memory on AVX-512. Call [`store_fence`] before another thread reads them.
+///
+/// # Panics
+/// If `dst` is shorter than `src`.
+pub fn stream_span(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
+    assert!(dst.len() >= src.len(), "stream_span: destination too short");
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx512 && backend.is_supported() {
+        // SAFETY: AVX-512F detected; dst holds at least src.len() floats (asserted).
+        unsafe { x86::stream_span_avx512(dst.as_mut_ptr().cast(), src) };
+        return;
+    }
+    let _ = backend;
+    write_span(dst, src);
+}
+
 /// Makes this thread's [`zero_stream`] stores visible before any later store of it (a
 /// no-op where they are ordinary stores).
 pub fn store_fence(backend: Backend) {

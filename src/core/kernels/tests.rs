@@ -498,24 +498,27 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
     }
 }
 
-/// `zero_stream` writes zeros over exactly its span, whatever the span's alignment and length
-/// (unaligned heads and tails, spans shorter than a cache line, empty), on every backend.
+/// `zero_stream` writes zeros and `stream_span` its source over exactly their span, whatever
+/// the span's alignment and length (unaligned heads and tails, spans shorter than a cache
+/// line, empty), on every backend.
 #[test]
-fn zero_stream_zeroes_its_span_and_nothing_else() {
+fn streaming_stores_write_their_span_and_nothing_else() {
     for backend in Backend::supported() {
         for start in 0..20usize {
             for len in [0usize, 1, 5, 15, 16, 17, 31, 47, 64, 100, 513] {
-                let mut buf = vec![MaybeUninit::new(7.0f32); start + len + 19];
-                zero_stream(backend, &mut buf[start..start + len]);
+                let src: Vec<f32> = (0..len).map(|i| i as f32 + 0.5).collect();
+                let mut zeroed = vec![MaybeUninit::new(7.0f32); start + len + 19];
+                let mut copied = zeroed.clone();
+                zero_stream(backend, &mut zeroed[start..start + len]);
+                stream_span(backend, &mut copied[start..], &src);
                 store_fence(backend);
-                let got = read_back(buf);
-                for (i, &x) in got.iter().enumerate() {
-                    let want = if (start..start + len).contains(&i) {
-                        0.0
-                    } else {
-                        7.0
-                    };
-                    assert_eq!(x, want, "{backend} start={start} len={len} at {i}");
+                let (zeroed, copied) = (read_back(zeroed), read_back(copied));
+                for i in 0..zeroed.len() {
+                    let inside = (start..start + len).contains(&i);
+                    let what = format!("{backend} start={start} len={len} at {i}");
+                    assert_eq!(zeroed[i], if inside { 0.0 } else { 7.0 }, "zeros: {what}");
+                    let want = if inside { src[i - start] } else { 7.0 };
+                    assert_eq!(copied[i], want, "copy: {what}");
                 }
             }
         }

@@ -519,6 +519,30 @@ pub(super) unsafe fn zero_stream_avx512(dst: *mut f32, len: usize) {
     }
 }
 
+/// `dst[..src.len()] = src`, with non-temporal stores for the 64-byte-aligned lines (as
+/// [`zero_stream_avx512`]).
+///
+/// # Safety
+/// AVX-512F must be available; `dst` must be valid for `src.len()` writes.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn stream_span_avx512(dst: *mut f32, src: &[f32]) {
+    let len = src.len();
+    let head = dst.align_offset(64).min(len);
+    let whole = head + (len - head) / 16 * 16;
+    // SAFETY: every index below is < len (the caller's contract).
+    unsafe {
+        for (i, &x) in src[..head].iter().enumerate() {
+            *dst.add(i) = x;
+        }
+        for i in (head..whole).step_by(16) {
+            _mm512_stream_ps(dst.add(i), _mm512_loadu_ps(src.as_ptr().add(i)));
+        }
+        for (i, &x) in src.iter().enumerate().skip(whole) {
+            *dst.add(i) = x;
+        }
+    }
+}
+
 /// Orders this thread's earlier non-temporal stores before its later stores.
 #[target_feature(enable = "avx512f")]
 pub(super) fn store_fence() {
