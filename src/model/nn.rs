@@ -662,7 +662,7 @@ mod tests {
                     // them.
                     let poison = || {
                         let nan = std::mem::MaybeUninit::new(f32::NAN);
-                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * 200]);
+                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n]);
                     };
                     poison();
                     let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
@@ -1229,9 +1229,9 @@ fn attend_blocks(
     let v = vh.as_standard_layout();
     let vs = v.as_slice().expect("standard layout");
     // A block's rows go through a scratch buffer, which stays in L2 through the three
-    // passes. A kept matrix receives each finished block once, as whole cache lines written
-    // straight to memory: computed in place there, every line was first read from memory to
-    // be overwritten. The scratch is this worker's, reused from head to head (a new one,
+    // passes. A kept matrix receives each finished block once, from STREAM_KEYS keys on as
+    // whole cache lines written straight to memory: computed in place there, every line was
+    // first read from memory to be overwritten. The scratch is this worker's, reused from head to head (a new one,
     // zeroed, was 3.6% of a 512-token layer's attention): its old values are never read, as
     // each pass reads only what an earlier pass of the same block wrote.
     let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));

@@ -269,8 +269,8 @@ pub fn stream_span(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>], src
     write_span(dst, src);
 }
 
-/// Makes this thread's [`zero_stream`] stores visible before any later store of it (a
-/// no-op where they are ordinary stores).
+/// Makes this thread's [`zero_stream`] and [`stream_span`] stores visible before any later
+/// store of it (a no-op where they are ordinary stores).
 pub fn store_fence(backend: Backend) {
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() {
