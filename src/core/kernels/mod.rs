@@ -243,7 +243,7 @@ pub fn zero_stream(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>]) {
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() {
         // SAFETY: AVX-512F detected; the slice is valid for its length.
-        unsafe { x86::zero_stream_avx512(dst.as_mut_ptr().cast(), dst.len()) };
+        unsafe { x86::stream_avx512(dst.as_mut_ptr().cast(), dst.len(), None) };
         return;
     }
     let _ = backend;
@@ -262,7 +262,7 @@ pub fn stream_span(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>], src
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() {
         // SAFETY: AVX-512F detected; dst holds at least src.len() floats (asserted).
-        unsafe { x86::stream_span_avx512(dst.as_mut_ptr().cast(), src) };
+        unsafe { x86::stream_avx512(dst.as_mut_ptr().cast(), src.len(), Some(src)) };
         return;
     }
     let _ = backend;

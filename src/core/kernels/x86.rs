@@ -494,51 +494,26 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
     sums
 }
 
-/// Zeros `len` floats from `dst`, with non-temporal stores for the 64-byte-aligned lines:
-/// they go to memory without being read first. The caller fences before publishing them.
+/// `len` floats from `dst` set to `src` (zeros when there is none), with non-temporal
+/// stores for the 64-byte-aligned lines: they go to memory without being read first. The
+/// unaligned ends take ordinary stores. The caller fences before publishing them.
 ///
 /// # Safety
-/// AVX-512F must be available; `dst` must be valid for `len` writes.
+/// AVX-512F must be available; `dst` must be valid for `len` writes, and `src`, if any,
+/// must hold `len` floats.
 #[target_feature(enable = "avx512f")]
-pub(super) unsafe fn zero_stream_avx512(dst: *mut f32, len: usize) {
-    let head = dst.align_offset(64).min(len);
-    let zero = _mm512_setzero_ps();
-    // SAFETY: every index below is < len (the caller's contract).
-    unsafe {
-        for i in 0..head {
-            *dst.add(i) = 0.0;
-        }
-        let mut i = head;
-        while i + 16 <= len {
-            _mm512_stream_ps(dst.add(i), zero);
-            i += 16;
-        }
-        for j in i..len {
-            *dst.add(j) = 0.0;
-        }
-    }
-}
-
-/// `dst[..src.len()] = src`, with non-temporal stores for the 64-byte-aligned lines (as
-/// [`zero_stream_avx512`]).
-///
-/// # Safety
-/// AVX-512F must be available; `dst` must be valid for `src.len()` writes.
-#[target_feature(enable = "avx512f")]
-pub(super) unsafe fn stream_span_avx512(dst: *mut f32, src: &[f32]) {
-    let len = src.len();
+pub(super) unsafe fn stream_avx512(dst: *mut f32, len: usize, src: Option<&[f32]>) {
     let head = dst.align_offset(64).min(len);
     let whole = head + (len - head) / 16 * 16;
+    let at = |i: usize| src.map_or(0.0, |s| s[i]);
     // SAFETY: every index below is < len (the caller's contract).
     unsafe {
-        for (i, &x) in src[..head].iter().enumerate() {
-            *dst.add(i) = x;
+        for i in (0..head).chain(whole..len) {
+            *dst.add(i) = at(i);
         }
         for i in (head..whole).step_by(16) {
-            _mm512_stream_ps(dst.add(i), _mm512_loadu_ps(src.as_ptr().add(i)));
-        }
-        for (i, &x) in src.iter().enumerate().skip(whole) {
-            *dst.add(i) = x;
+            let v = src.map_or(_mm512_setzero_ps(), |s| _mm512_loadu_ps(s.as_ptr().add(i)));
+            _mm512_stream_ps(dst.add(i), v);
         }
     }
 }
