@@ -28,7 +28,7 @@ fn gflops(backend: Backend, [m, n, k]: [usize; 3], lda: usize, ldb: usize, ldc: 
 /// without AVX-512.
 #[cfg(target_arch = "x86_64")]
 fn fma_ceiling() -> Option<f64> {
-    if !std::arch::is_x86_feature_detected!("avx512f") {
+    if !Backend::Avx512.is_supported() {
         return None;
     }
     #[target_feature(enable = "avx512f")]

@@ -1231,9 +1231,10 @@ fn attend_blocks(
     // A block's rows go through a scratch buffer, which stays in L2 through the three
     // passes. A kept matrix receives each finished block once, from STREAM_KEYS keys on as
     // whole cache lines written straight to memory: computed in place there, every line was
-    // first read from memory to be overwritten. The scratch is this worker's, reused from head to head (a new one,
-    // zeroed, was 3.6% of a 512-token layer's attention): its old values are never read, as
-    // each pass reads only what an earlier pass of the same block wrote.
+    // first read from memory to be overwritten. The scratch is this worker's, reused from
+    // head to head (a new one, zeroed, was 3.6% of a 512-token layer's attention): its old
+    // values are never read, as each pass reads only what an earlier pass of the same block
+    // wrote.
     let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
     let mut scratch = BLOCK_SCRATCH.take();
     let need = BLOCK_ROWS.min(n) * n_k;

@@ -330,8 +330,6 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
     }
 }
 
-/// Weights laid out in panels give the same bits as the row-major matrix, on every backend
-/// and thread count, with a last panel narrower than 64, and C's padding left alone.
 /// The transpose (16 × 16 blocks through registers where the CPU has AVX-512, the edges
 /// element by element) puts every element where the definition does and leaves the padding
 /// between rows alone.
@@ -398,6 +396,8 @@ fn transposed_panels_hold_the_transpose() {
     }
 }
 
+/// Weights laid out in panels give the same bits as the row-major matrix, on every backend
+/// and thread count, with a last panel narrower than 64, and C's padding left alone.
 #[test]
 fn gemm_on_panels_gives_the_row_major_bits() {
     for backend in Backend::supported() {
