@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::app::i18n::Lang;
 use crate::app::state::{ThemeChoice, View};
-use crate::core::kernels::{AttnShape, Backend, attention_forward};
+use crate::core::kernels::{self, AttnShape, Backend, attention_forward};
 use crate::core::{Spec, Trace, compute_with};
 use crate::export::colormap::Colormap;
 use crate::export::matrix::MatrixKind;
@@ -1185,14 +1185,21 @@ fn bench(
             if backend == Backend::Scalar && n > scalar_max_n {
                 continue;
             }
-            let sec = time_median(
-                if backend == Backend::Scalar {
-                    0.0
-                } else {
-                    secs
-                },
-                || attention_forward(backend, shape, &q, &k, &v, scale, false, &mut p, &mut o),
-            );
+            let min_secs = if backend == Backend::Scalar {
+                0.0
+            } else {
+                secs
+            };
+            // Timed on the pool with its other workers polling, as a forward runs
+            // (`on_pool_awake`) and as PyTorch's OpenMP threads spin between parallel
+            // regions. Called from the main thread, every call was handed to the pool and
+            // waited on waking a worker: tens of microseconds in a KVM guest, a fifth of
+            // the 128-key kernel.
+            let sec = kernels::on_pool_awake(|| {
+                time_median(min_secs, || {
+                    attention_forward(backend, shape, &q, &k, &v, scale, false, &mut p, &mut o)
+                })
+            });
             record(format!("attnscope {backend}"), sec);
         }
         let split = |x: &[f32]| -> Vec<Array2<f32>> {
@@ -1201,8 +1208,10 @@ fn bench(
                 .collect()
         };
         let (qa, ka, va) = (split(&q), split(&k), split(&v));
-        let sec = time_median(secs, || {
-            std::hint::black_box(ndarray_attention(&qa, &ka, &va, scale));
+        let sec = kernels::on_pool_awake(|| {
+            time_median(secs, || {
+                std::hint::black_box(ndarray_attention(&qa, &ka, &va, scale));
+            })
         });
         record("ndarray-naive".into(), sec);
     }
