@@ -149,7 +149,12 @@ fn missing_spec_file_and_unwritable_output_fail_cleanly() {
         None,
     );
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write"), "{err}");
+    // One line that gives the OS's reason once (the error's message holds it; it is not
+    // also chained as a cause, which `{:#}` would print a second time).
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(err.matches("os error").count(), 1, "{err}");
 }
 
 #[test]

@@ -17,12 +17,12 @@ use crate::core::Trace;
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// The file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}: {error}")]
     Io {
         /// The destination.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a source: a chain would say it twice).
+        error: std::io::Error,
     },
     /// Serialisation failed.
     #[error("cannot encode {what}: {message}")]
@@ -40,9 +40,9 @@ pub enum ExportError {
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, flushed, then renamed
 /// over the destination. On error the destination is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
-    let io = |source| ExportError::Io {
+    let io = |error| ExportError::Io {
         path: path.to_owned(),
-        source,
+        error,
     };
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_owned(),

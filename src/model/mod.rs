@@ -39,12 +39,12 @@ use weights::Weights;
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// A file could not be read.
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (in the message, not a source: a chain would say it twice).
+        error: std::io::Error,
     },
     /// A required file is missing.
     #[error(
@@ -313,9 +313,9 @@ impl Model {
             }
         };
         let config_path = need("config.json")?;
-        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(&config_path).map_err(|error| ModelError::Io {
             path: config_path.clone(),
-            source,
+            error,
         })?;
         let config = ModelConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;

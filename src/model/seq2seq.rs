@@ -579,9 +579,9 @@ impl Seq2Seq {
                 file: "config.json",
             });
         }
-        let text = std::fs::read_to_string(&config_path).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(&config_path).map_err(|error| ModelError::Io {
             path: config_path.clone(),
-            source,
+            error,
         })?;
         let config = Seq2SeqConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;

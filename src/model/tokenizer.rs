@@ -31,9 +31,9 @@ pub struct ModelTokenizer {
 impl ModelTokenizer {
     /// Loads `tokenizer.json`.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let text = std::fs::read_to_string(path).map_err(|error| ModelError::Io {
             path: path.to_owned(),
-            source,
+            error,
         })?;
         ModelTokenizer::from_json(&text).map_err(|e| match e {
             ModelError::Tokenizer(m) => ModelError::Tokenizer(format!("{}: {m}", path.display())),

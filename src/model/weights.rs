@@ -114,14 +114,14 @@ impl Weights {
     ) -> Result<Weights, ModelError> {
         let file = std::fs::File::open(path).map_err(|e| ModelError::Io {
             path: path.to_owned(),
-            source: e,
+            error: e,
         })?;
         // SAFETY: the map is read-only and lives only inside this function; if another process
         // truncates the file meanwhile, reads may fault, which is the documented risk of
         // memory-mapping (the same as every safetensors loader takes).
         let mmap = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| ModelError::Io {
             path: path.to_owned(),
-            source: e,
+            error: e,
         })?;
         Weights::from_bytes(&mmap, progress)
     }
