@@ -3,7 +3,8 @@
 //! stream from memory as in a forward ("cold"), against one layer's weights reused 30 times
 //! ("hot"). Rows are split over the rayon threads in blocks as a forward splits them.
 //! Run: RAYON_NUM_THREADS=1 (or 2) cargo run --release --example cold_weights [rows]
-//! (BENCHMARKS.md, Intel Xeon third session, records it with the CPU).
+//! PyTorch on the same products: python3 tools/bench_cold_weights_torch.py [rows] [threads]
+//! (BENCHMARKS.md, Intel Xeon third and sixth sessions, records them with the CPU).
 
 use std::time::Instant;
 
