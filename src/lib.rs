@@ -15,9 +15,9 @@ pub mod model;
 
 pub mod app;
 
-/// Sets glibc's allocator to keep freed memory for the next run; the app and the CLI call it
-/// first thing, and the examples that time a forward's parts call it too, so that they
-/// measure what the app runs.
+/// Sets glibc's allocator to keep freed memory for the next run. The app and the CLI call it
+/// first thing, and so does `examples/attention_layer`, which times a forward's attention
+/// region, so that it measures what the app runs.
 ///
 /// A forward pass allocates and drops many buffers of 1–30 MB (each head's probabilities,
 /// the layers' activations). glibc serves those with fresh `mmap`s, or returns them to the
