@@ -524,16 +524,38 @@ pub fn run(command: Command) -> Result<()> {
             model,
             generate,
             importance,
-        } => match (model, generate) {
-            (Some(dir), k) if Seq2Seq::is_seq2seq_dir(&dir) => {
-                bench_seq2seq(&dir, &n, k.unwrap_or(20), seconds)
+        } => {
+            // Every table names its machine: a speed claim measured on one CPU is not one
+            // about another.
+            println!("machine: {}", machine());
+            match (model, generate) {
+                (Some(dir), k) if Seq2Seq::is_seq2seq_dir(&dir) => {
+                    bench_seq2seq(&dir, &n, k.unwrap_or(20), seconds)
+                }
+                (Some(dir), _) if importance => bench_importance(&dir, &n),
+                (Some(dir), Some(k)) => bench_generate(&dir, &n, k),
+                (Some(dir), None) => bench_model(&dir, &n, seconds, json.as_deref()),
+                (None, _) => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
             }
-            (Some(dir), _) if importance => bench_importance(&dir, &n),
-            (Some(dir), Some(k)) => bench_generate(&dir, &n, k),
-            (Some(dir), None) => bench_model(&dir, &n, seconds, json.as_deref()),
-            (None, _) => bench(&n, heads, d, seconds, scalar_max_n, json.as_deref()),
-        },
+        }
     }
+}
+
+/// The CPU's model name and how many logical CPUs the system has, for the benchmarks'
+/// headers ("Intel(R) Xeon(R) Processor, 2 logical CPUs"); on systems without
+/// `/proc/cpuinfo`, the architecture instead of the name.
+pub fn machine() -> String {
+    let name = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .filter_map(|l| l.split_once(':'))
+                .find(|(key, _)| key.trim() == "model name")
+                .map(|(_, value)| value.trim().to_owned())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_owned());
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{name}, {cpus} logical CPUs")
 }
 
 /// A model that can generate, or one line saying `what` needs one.

@@ -232,6 +232,12 @@ fn bench_runs_at_a_tiny_size() {
         text.contains("attnscope scalar") && text.contains("ndarray-naive"),
         "{text}"
     );
+    // The table names the machine it was measured on.
+    let first = text.lines().next().unwrap_or_default();
+    assert!(
+        first.starts_with("machine: ") && first.ends_with("logical CPUs"),
+        "{first}"
+    );
 }
 
 #[test]
