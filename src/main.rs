@@ -21,7 +21,10 @@ fn main() {
     let result = match cli.validate() {
         Err(e) => Err(e),
         Ok(()) => match cli.command {
-            Some(command) => cli::run(command),
+            Some(command) => {
+                end_quietly_on_closed_pipe();
+                cli::run(command)
+            }
             None => start_gui(cli.gui),
         },
     };
@@ -29,6 +32,20 @@ fn main() {
         // `{:#}` joins the context chain on one line: "bad spec x.json: heads: must be ≥ 1".
         eprintln!("error: {e:#}");
         std::process::exit(2);
+    }
+}
+
+/// A subcommand's output piped into a reader that stops early (`attnscope bench | head -3`):
+/// Rust ignores SIGPIPE, so the next `println!` after the reader was gone panicked with a
+/// backtrace. Headless subcommands take the default back and end quietly, as `cat` does;
+/// the desktop app keeps ignoring it, so that a closed terminal cannot end it with unsaved
+/// work.
+fn end_quietly_on_closed_pipe() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: sets one signal's disposition; no handler of ours is involved, and it runs
+    // before the subcommand starts any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }
 

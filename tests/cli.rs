@@ -240,6 +240,34 @@ fn bench_runs_at_a_tiny_size() {
     );
 }
 
+/// Output piped into a reader that stops early (`attnscope bench | head -3`) ends the run
+/// quietly, as `cat` would: no panic and no backtrace on stderr.
+#[test]
+fn a_subcommand_whose_reader_is_gone_ends_quietly() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_attnscope"))
+        .args([
+            "bench",
+            "--n",
+            "16",
+            "--heads",
+            "2",
+            "--d",
+            "8",
+            "--seconds",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    // The reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.is_empty(), "{err}");
+    assert!(!out.status.success());
+}
+
 #[test]
 fn run_writes_every_layer_and_head_as_json_and_npy() {
     let dir = tempfile::tempdir().unwrap();
