@@ -210,22 +210,22 @@ fn render_writes_png_and_svg() {
     assert_eq!(out.status.code(), Some(2));
 }
 
+/// The kernel benchmark at a size that runs in milliseconds.
+const TINY_BENCH: [&str; 9] = [
+    "bench",
+    "--n",
+    "16",
+    "--heads",
+    "2",
+    "--d",
+    "8",
+    "--seconds",
+    "0",
+];
+
 #[test]
 fn bench_runs_at_a_tiny_size() {
-    let out = attnscope(
-        &[
-            "bench",
-            "--n",
-            "16",
-            "--heads",
-            "2",
-            "--d",
-            "8",
-            "--seconds",
-            "0",
-        ],
-        None,
-    );
+    let out = attnscope(&TINY_BENCH, None);
     assert_ok(&out);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -245,17 +245,7 @@ fn bench_runs_at_a_tiny_size() {
 #[test]
 fn a_subcommand_whose_reader_is_gone_ends_quietly() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_attnscope"))
-        .args([
-            "bench",
-            "--n",
-            "16",
-            "--heads",
-            "2",
-            "--d",
-            "8",
-            "--seconds",
-            "0",
-        ])
+        .args(TINY_BENCH)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
