@@ -2,16 +2,21 @@
 //! status 2 and one clear line on stderr (never a panic).
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
-fn attnscope(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attnscope"))
+/// The binary started with `args`, its stdin, stdout and stderr piped.
+fn spawn(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_attnscope"))
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("binary runs");
+        .expect("binary runs")
+}
+
+fn attnscope(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = spawn(args);
     if let Some(s) = stdin {
         child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
     }
@@ -244,13 +249,9 @@ fn bench_runs_at_a_tiny_size() {
 /// quietly, as `cat` would: no panic and no backtrace on stderr.
 #[test]
 fn a_subcommand_whose_reader_is_gone_ends_quietly() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_attnscope"))
-        .args(TINY_BENCH)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
+    let mut child = spawn(&TINY_BENCH);
     // The reader is gone before the first line is written.
+    drop(child.stdin.take());
     drop(child.stdout.take());
     let out = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
