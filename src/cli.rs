@@ -544,7 +544,7 @@ pub fn run(command: Command) -> Result<()> {
 /// The CPU's model name and how many logical CPUs the system has, for the benchmarks'
 /// headers ("Intel(R) Xeon(R) Processor, 2 logical CPUs"); on systems without
 /// `/proc/cpuinfo`, the architecture instead of the name.
-pub fn machine() -> String {
+fn machine() -> String {
     let name = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {
