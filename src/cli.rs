@@ -1185,10 +1185,14 @@ fn bench(
         };
         let len = heads * n * d;
         let mut s = crate::core::rng::Stream::new("bench", n as u64);
-        let mut gen_ = || (0..len).map(|_| s.next_sym(1.0)).collect::<Vec<f32>>();
+        // On 64-byte boundaries, as PyTorch's allocator places its tensors.
+        let mut gen_ = || {
+            let values: Vec<f32> = (0..len).map(|_| s.next_sym(1.0)).collect();
+            kernels::AlignedVec::from_slice(&values)
+        };
         let (q, k, v) = (gen_(), gen_(), gen_());
-        let mut p = vec![0.0f32; heads * n * n];
-        let mut o = vec![0.0f32; len];
+        let mut p = kernels::AlignedVec::zeros(heads * n * n);
+        let mut o = kernels::AlignedVec::zeros(len);
         let scale = 1.0 / (d as f32).sqrt();
         let mut record = |path: String, sec: f64| {
             let row = BenchRow {

@@ -654,7 +654,7 @@ unsafe fn by_row_blocks<const N: usize>(
     let bounds: Vec<std::ops::Range<usize>> = (0..blocks)
         .map(|b| b * n / blocks..(b + 1) * n / blocks)
         .collect();
-    let mut outs = widths.map(|w| Array2::<f32>::uninit((n, w)));
+    let mut outs = widths.map(|w| kernels::uninit_array2((n, w)));
     let mut dsts: Vec<Vec<&mut [MaybeUninit<f32>]>> =
         bounds.iter().map(|_| Vec::with_capacity(N)).collect();
     for (out, &w) in outs.iter_mut().zip(&widths) {

@@ -104,7 +104,7 @@ impl Linear {
         let (w_in, m) = self.w.dim();
         assert_eq!(w_in, k, "linear map: input width");
         if self.writes_directly(backend, n) {
-            let mut out = Array2::<f32>::uninit((n, m));
+            let mut out = kernels::uninit_array2((n, m));
             self.forward_into(
                 backend,
                 threads,
@@ -1009,16 +1009,16 @@ pub(super) fn columns(x: &Array2<f32>, c0: usize, w: usize) -> Array2<f32> {
     if w == 0 || n == 0 {
         return Array2::zeros((n, w));
     }
-    // Row by row into memory written once: a loop the compiler vectorises per row (pushing
-    // each row onto a Vec checked its capacity per row: 12% of an all-MiniLM-L6-v2 layer's
-    // attention at 128 tokens).
-    let mut out = Array2::<f32>::uninit((n, w));
-    let dst = out.as_slice_mut().expect("a fresh array");
-    for (d, row) in dst.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
-        kernels::write_span(d, &row[c0..c0 + w]);
+    // Row by row: a loop the compiler vectorises per row (pushing each row onto a Vec checked
+    // its capacity per row: 12% of an all-MiniLM-L6-v2 layer's attention at 128 tokens). On a
+    // 64-byte boundary: a head's V is B of the context's product, read a row at a time.
+    let mut out = kernels::AlignedVec::zeros(n * w);
+    for (d, row) in out.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
+        for (d, &x) in d.iter_mut().zip(&row[c0..c0 + w]) {
+            *d = x;
+        }
     }
-    // SAFETY: the n rows of w were each written in full just above.
-    unsafe { out.assume_init() }
+    out.into_array2((n, w))
 }
 
 /// Keys from which a kept matrix is written with streaming stores. A forward's kept matrices
@@ -1222,7 +1222,7 @@ struct HeadResult {
 
 /// A head's K (n_k × dh) as Kᵀ (dh × n_k) at row stride `kernels::spread_ld(n_k)`, whose rows
 /// fall into different cache sets, for [`attend_blocks`].
-fn keys_transposed(kh: &Array2<f32>) -> Vec<f32> {
+fn keys_transposed(kh: &Array2<f32>) -> kernels::AlignedVec {
     let ks = kh.as_standard_layout();
     let ks = ks.as_slice().expect("standard layout");
     kernels::transposed_spread(ks, kh.nrows(), kh.ncols())
@@ -1265,7 +1265,7 @@ fn attend_blocks(
     if scratch.len() < need {
         scratch.resize(need, std::mem::MaybeUninit::new(0.0));
     }
-    let mut context = Array2::zeros((n, dh));
+    let mut context = kernels::AlignedVec::zeros(n * dh).into_array2((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
         .digests

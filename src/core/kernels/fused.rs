@@ -51,7 +51,7 @@ enum Keys {
     /// In 64-key panels.
     Panels(PackedB),
     /// Row-major (d × n_k) at the given row stride.
-    Spread(Vec<f32>, usize),
+    Spread(super::AlignedVec, usize),
 }
 
 /// Runs materialised attention for all heads, writing P and O.

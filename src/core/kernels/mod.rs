@@ -15,6 +15,7 @@
 //!   softmax(Q·Kᵀ·scale)·V that keeps the probabilities (what the benchmarks measure and the
 //!   model forward pass runs on).
 
+mod aligned;
 mod fused;
 mod panels;
 mod portable;
@@ -25,6 +26,7 @@ mod x86;
 use std::fmt;
 use std::sync::OnceLock;
 
+pub use aligned::{AlignedVec, uninit_array2};
 pub use fused::{AttnShape, attention_forward};
 pub use panels::{PANEL, PackedB, gemm_panels, gemm_panels_uninit};
 
@@ -761,9 +763,9 @@ pub fn spread_ld(n: usize) -> usize {
 
 /// A row-major `rows × cols` matrix transposed into a new `cols × rows` one at row stride
 /// [`spread_ld`]`(rows)`: how the score products lay out Kᵀ (padding zeros).
-pub fn transposed_spread(src: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+pub fn transposed_spread(src: &[f32], rows: usize, cols: usize) -> AlignedVec {
     let ld = spread_ld(rows);
-    let mut out = vec![0.0; cols * ld];
+    let mut out = AlignedVec::zeros(cols * ld);
     transpose(src, rows, cols, &mut out, ld);
     out
 }

@@ -8,7 +8,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{Backend, fits};
+use super::{AlignedVec, Backend, fits};
 
 /// Columns per panel: the width of the AVX-512 tile (4 vectors of 16).
 pub const PANEL: usize = 64;
@@ -20,7 +20,8 @@ pub const PANEL: usize = 64;
 pub struct PackedB {
     k: usize,
     n: usize,
-    data: Vec<f32>,
+    /// On a 64-byte boundary, so that the panels' rows of 64 floats are whole cache lines.
+    data: AlignedVec,
 }
 
 impl PackedB {
@@ -35,7 +36,8 @@ impl PackedB {
     /// If `b` is too short for k × n at `ldb` (a programming error: callers build shapes).
     pub fn new(k: usize, n: usize, b: &[f32], ldb: usize) -> PackedB {
         assert!(fits(b.len(), k, n, ldb), "PackedB: B too short for {k}×{n}");
-        let mut data = vec![0.0; n.div_ceil(PANEL) * k * PANEL];
+        let len = n.div_ceil(PANEL) * k * PANEL;
+        let mut data = AlignedVec::zeros(len);
         if k > 0 {
             for (i, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
                 let j0 = i * PANEL;
@@ -60,7 +62,8 @@ impl PackedB {
             a.len() >= rows * cols,
             "PackedB::transposed: A too short for {rows}×{cols}"
         );
-        let mut data = vec![0.0; rows.div_ceil(PANEL) * cols * PANEL];
+        let len = rows.div_ceil(PANEL) * cols * PANEL;
+        let mut data = AlignedVec::zeros(len);
         if cols > 0 {
             for (i, panel) in data.chunks_exact_mut(cols * PANEL).enumerate() {
                 let r0 = i * PANEL;
