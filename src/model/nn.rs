@@ -662,7 +662,7 @@ mod tests {
                     // them.
                     let poison = || {
                         let nan = std::mem::MaybeUninit::new(f32::NAN);
-                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n]);
+                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n + 15]);
                     };
                     poison();
                     let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
@@ -1259,12 +1259,16 @@ fn attend_blocks(
     // head to head (a new one, zeroed, was 3.6% of a 512-token layer's attention): its old
     // values are never read, as each pass reads only what an earlier pass of the same block
     // wrote.
-    let mut kept = keep_probs.then(|| Array2::<f32>::uninit((n, n_k)));
-    let mut scratch = BLOCK_SCRATCH.take();
+    // Both start on a 64-byte line (see `kernels::AlignedVec`): the scratch's rows are C of
+    // the scores' product and the softmax's vectors, and the kept rows take whole lines.
+    let mut kept = keep_probs.then(|| kernels::uninit_array2((n, n_k)));
+    let mut whole_scratch = BLOCK_SCRATCH.take();
     let need = BLOCK_ROWS.min(n) * n_k;
-    if scratch.len() < need {
-        scratch.resize(need, std::mem::MaybeUninit::new(0.0));
+    if whole_scratch.len() < need + 15 {
+        whole_scratch.resize(need + 15, std::mem::MaybeUninit::new(0.0));
     }
+    let line = whole_scratch.as_ptr().align_offset(64).min(15);
+    let scratch = &mut whole_scratch[line..];
     let mut context = kernels::AlignedVec::zeros(n * dh).into_array2((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");
     let mut digest = p
@@ -1393,7 +1397,7 @@ fn attend_blocks(
             kernels::store_fence(backend);
         }
     }
-    BLOCK_SCRATCH.set(scratch);
+    BLOCK_SCRATCH.set(whole_scratch);
     HeadResult {
         context,
         // SAFETY: the row blocks cover rows 0..n, and each block wrote every element of its
