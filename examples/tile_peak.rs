@@ -11,9 +11,14 @@ use attnscope::core::kernels::{self, Backend};
 /// GFLOP/s of `kernels::gemm` (one thread) on m × k · k × n at the given strides, over about
 /// two GFLOP of repeats.
 fn gflops(backend: Backend, [m, n, k]: [usize; 3], lda: usize, ldb: usize, ldc: usize) -> f64 {
-    let a: Vec<f32> = (0..m * lda).map(|i| (i % 13) as f32 * 0.1).collect();
-    let b: Vec<f32> = (0..k * ldb).map(|i| (i % 7) as f32 * 0.1).collect();
-    let mut c = vec![0.0; m * ldc];
+    // On 64-byte lines, as the app's operands are (`kernels::AlignedVec`).
+    let values = |len: usize, f: fn(usize) -> f32| {
+        let v: Vec<f32> = (0..len).map(f).collect();
+        kernels::AlignedVec::from_slice(&v)
+    };
+    let a = values(m * lda, |i| (i % 13) as f32 * 0.1);
+    let b = values(k * ldb, |i| (i % 7) as f32 * 0.1);
+    let mut c = kernels::AlignedVec::zeros(m * ldc);
     let flops = 2.0 * (m * n * k) as f64;
     let reps = (2e9 / flops) as usize + 1;
     let start = Instant::now();
