@@ -25,7 +25,7 @@ pub struct AlignedVec {
 impl AlignedVec {
     /// `len` zeros.
     pub fn zeros(len: usize) -> AlignedVec {
-        let data = vec![0.0f32; len + LINE - 1];
+        let data = vec![0.0f32; len.checked_add(LINE - 1).expect("AlignedVec: length")];
         // A `Vec<f32>` starts on a 4-byte boundary, so a 64-byte one is at most 15 floats on.
         let off = data.as_ptr().align_offset(64).min(LINE - 1);
         AlignedVec { data, off, len }
@@ -57,7 +57,11 @@ impl AlignedVec {
 /// (one core of an Intel Xeon, 64 rows on hot weight panels: 2–3% faster than from a 16-byte
 /// boundary).
 pub fn uninit_array2((rows, cols): (usize, usize)) -> Array2<MaybeUninit<f32>> {
-    let len = rows * cols;
+    let len = rows
+        .checked_mul(cols)
+        .and_then(|len| len.checked_add(LINE - 1))
+        .expect("uninit_array2: shape too large")
+        - (LINE - 1);
     let mut data: Vec<MaybeUninit<f32>> = Vec::with_capacity(len + LINE - 1);
     // SAFETY: the capacity is at least that, and `MaybeUninit` needs no initialisation.
     unsafe { data.set_len(len + LINE - 1) };
