@@ -662,7 +662,7 @@ mod tests {
                     // them.
                     let poison = || {
                         let nan = std::mem::MaybeUninit::new(f32::NAN);
-                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n + 15]);
+                        BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n + kernels::LINE - 1]);
                     };
                     poison();
                     let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
@@ -1009,16 +1009,17 @@ pub(super) fn columns(x: &Array2<f32>, c0: usize, w: usize) -> Array2<f32> {
     if w == 0 || n == 0 {
         return Array2::zeros((n, w));
     }
-    // Row by row: a loop the compiler vectorises per row (pushing each row onto a Vec checked
-    // its capacity per row: 12% of an all-MiniLM-L6-v2 layer's attention at 128 tokens). On a
-    // 64-byte boundary: a head's V is B of the context's product, read a row at a time.
-    let mut out = kernels::AlignedVec::zeros(n * w);
-    for (d, row) in out.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
-        for (d, &x) in d.iter_mut().zip(&row[c0..c0 + w]) {
-            *d = x;
-        }
+    // Row by row into memory written once: a loop the compiler vectorises per row (pushing
+    // each row onto a Vec checked its capacity per row: 12% of an all-MiniLM-L6-v2 layer's
+    // attention at 128 tokens). On a 64-byte line: a head's V is B of the context's product,
+    // read a row at a time.
+    let mut out = kernels::uninit_array2((n, w));
+    let dst = out.as_slice_mut().expect("a fresh array");
+    for (d, row) in dst.chunks_exact_mut(w).zip(src.chunks_exact(cols)) {
+        kernels::write_span(d, &row[c0..c0 + w]);
     }
-    out.into_array2((n, w))
+    // SAFETY: the n rows of w were each written in full just above.
+    unsafe { out.assume_init() }
 }
 
 /// Keys from which a kept matrix is written with streaming stores. A forward's kept matrices
@@ -1263,11 +1264,11 @@ fn attend_blocks(
     // the scores' product and the softmax's vectors, and the kept rows take whole lines.
     let mut kept = keep_probs.then(|| kernels::uninit_array2((n, n_k)));
     let mut whole_scratch = BLOCK_SCRATCH.take();
-    let need = BLOCK_ROWS.min(n) * n_k;
-    if whole_scratch.len() < need + 15 {
-        whole_scratch.resize(need + 15, std::mem::MaybeUninit::new(0.0));
+    let need = BLOCK_ROWS.min(n) * n_k + kernels::LINE - 1;
+    if whole_scratch.len() < need {
+        whole_scratch.resize(need, std::mem::MaybeUninit::new(0.0));
     }
-    let line = whole_scratch.as_ptr().align_offset(64).min(15);
+    let line = kernels::line_start(&whole_scratch);
     let scratch = &mut whole_scratch[line..];
     let mut context = kernels::AlignedVec::zeros(n * dh).into_array2((n, dh));
     let ctx = context.as_slice_mut().expect("fresh array");

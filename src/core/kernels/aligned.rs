@@ -10,8 +10,25 @@ use std::mem::MaybeUninit;
 
 use ndarray::{Array1, Array2, s};
 
-/// Floats a 64-byte line holds.
-const LINE: usize = 16;
+/// Floats a 64-byte line holds: a buffer of f32 (or `MaybeUninit<f32>`) `LINE - 1` longer
+/// than it needs has a line's start among its first `LINE` elements.
+pub(crate) const LINE: usize = 16;
+
+/// The index of the first element of `buf` (of f32 or `MaybeUninit<f32>`) that starts on a
+/// 64-byte line: at most `LINE - 1`, as a 4-byte-aligned buffer is never further from one.
+pub(crate) fn line_start<T>(buf: &[T]) -> usize {
+    debug_assert_eq!(std::mem::size_of::<T>(), 4, "a buffer of f32");
+    buf.as_ptr().align_offset(64).min(LINE - 1)
+}
+
+/// `len` elements of `data` from its first line start, as a rows × cols array (row-major).
+fn array_from_line<T>(data: Vec<T>, (rows, cols): (usize, usize)) -> Array2<T> {
+    let (off, len) = (line_start(&data), rows * cols);
+    Array1::from_vec(data)
+        .slice_move(s![off..off + len])
+        .into_shape_with_order((rows, cols))
+        .expect("contiguous values of that length")
+}
 
 /// `len` f32 values starting on a 64-byte boundary, as a slice (`Deref`).
 #[derive(Debug, Default)]
@@ -26,8 +43,7 @@ impl AlignedVec {
     /// `len` zeros.
     pub fn zeros(len: usize) -> AlignedVec {
         let data = vec![0.0f32; len.checked_add(LINE - 1).expect("AlignedVec: length")];
-        // A `Vec<f32>` starts on a 4-byte boundary, so a 64-byte one is at most 15 floats on.
-        let off = data.as_ptr().align_offset(64).min(LINE - 1);
+        let off = line_start(&data);
         AlignedVec { data, off, len }
     }
 
@@ -44,11 +60,7 @@ impl AlignedVec {
     /// If rows × cols is not the length.
     pub fn into_array2(self, (rows, cols): (usize, usize)) -> Array2<f32> {
         assert_eq!(rows * cols, self.len, "AlignedVec: {rows}×{cols} values");
-        let (off, len) = (self.off, self.len);
-        Array1::from_vec(self.data)
-            .slice_move(s![off..off + len])
-            .into_shape_with_order((rows, cols))
-            .expect("contiguous values of that length")
+        array_from_line(self.data, (rows, cols))
     }
 }
 
@@ -57,19 +69,14 @@ impl AlignedVec {
 /// (one core of an Intel Xeon, 64 rows on hot weight panels: 2–3% faster than from a 16-byte
 /// boundary).
 pub fn uninit_array2((rows, cols): (usize, usize)) -> Array2<MaybeUninit<f32>> {
-    let len = rows
+    let padded = rows
         .checked_mul(cols)
         .and_then(|len| len.checked_add(LINE - 1))
-        .expect("uninit_array2: shape too large")
-        - (LINE - 1);
-    let mut data: Vec<MaybeUninit<f32>> = Vec::with_capacity(len + LINE - 1);
-    // SAFETY: the capacity is at least that, and `MaybeUninit` needs no initialisation.
-    unsafe { data.set_len(len + LINE - 1) };
-    let off = data.as_ptr().align_offset(64).min(LINE - 1);
-    Array1::from_vec(data)
-        .slice_move(s![off..off + len])
-        .into_shape_with_order((rows, cols))
-        .expect("contiguous values of that length")
+        .expect("uninit_array2: shape too large");
+    let mut data: Vec<MaybeUninit<f32>> = Vec::with_capacity(padded);
+    // SAFETY: the capacity is `padded`, and `MaybeUninit` needs no initialisation.
+    unsafe { data.set_len(padded) };
+    array_from_line(data, (rows, cols))
 }
 
 impl Clone for AlignedVec {

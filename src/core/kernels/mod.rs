@@ -27,6 +27,7 @@ use std::fmt;
 use std::sync::OnceLock;
 
 pub use aligned::{AlignedVec, uninit_array2};
+pub(crate) use aligned::{LINE, line_start};
 pub use fused::{AttnShape, attention_forward};
 pub use panels::{PANEL, PackedB, gemm_panels, gemm_panels_uninit};
 
