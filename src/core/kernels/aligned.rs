@@ -121,7 +121,11 @@ mod tests {
             let u = uninit_array2((len, 3));
             assert_eq!((u.nrows(), u.ncols()), (len, 3));
             assert!(u.is_standard_layout());
-            assert_eq!(u.as_ptr() as usize % 64, 0, "uninit {len} × 3");
+            // An empty array's pointer is never read (ndarray leaves an empty slice's at the
+            // buffer's start, on whatever boundary the allocator gave).
+            if len > 0 {
+                assert_eq!(u.as_ptr() as usize % 64, 0, "uninit {len} × 3");
+            }
             if len == 1000 {
                 let a = v.into_array2((40, 25));
                 assert_eq!(a.as_ptr() as usize % 64, 0);

@@ -97,10 +97,8 @@ pub fn attention_forward(
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
             let rb = row_block(n_k);
             // Kᵀ once per head: in 64-key panels (d × 64 each, contiguous) for the AVX-512
-            // tiles; row-major at a spread stride for the other backends, whose products
-            // (the `gemm` crate on AVX2) take it whole (per panel, AVX2 at N = 512 ran 46%
-            // slower).
-            let keys = if backend == Backend::Avx512 {
+            // and AVX2 tiles; row-major at a spread stride for the other backends.
+            let keys = if matches!(backend, Backend::Avx512 | Backend::Avx2) {
                 Keys::Panels(PackedB::transposed(kh, n_k, d))
             } else {
                 Keys::Spread(transposed_spread(kh, n_k, d), spread_ld(n_k))

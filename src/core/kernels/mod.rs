@@ -183,8 +183,8 @@ impl<'a> Addend<'a> {
 
 /// [`gemm`] into C that may be uninitialised (as [`gemm_uninit`]), plus `add` (a bias row
 /// and a matrix, see [`Addend`]), asking the cache for `ahead`, memory the caller reads
-/// next, while it multiplies (on AVX-512; elsewhere it is [`gemm`] into a scratch, copied
-/// with the addend added). Every element of C's m × n is written, nothing else; the same bits
+/// next, while it multiplies (on AVX-512 and AVX2; elsewhere it is [`gemm`] into a
+/// scratch, copied with the addend added). Every element of C's m × n is written, nothing else; the same bits
 /// as [`gemm`] followed by adding the bias, then the matrix.
 ///
 /// # Panics
@@ -208,6 +208,27 @@ pub fn gemm_ahead(
     assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     add.check("gemm_ahead", m, n);
     if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() {
+        // SAFETY: AVX2 and FMA detected; the rest as for AVX-512 below.
+        unsafe {
+            x86::gemm_avx2(
+                m,
+                n,
+                k,
+                alpha,
+                a,
+                lda,
+                b,
+                ldb,
+                c.as_mut_ptr().cast(),
+                ldc,
+                ahead,
+                add,
+            )
+        };
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -333,7 +354,22 @@ pub fn gemm(
         Backend::Avx2 if backend.is_supported() => {
             // SAFETY: AVX2+FMA were detected just above; the shape checks above guarantee
             // every index the kernel touches is inside the slices.
-            unsafe { x86::gemm_avx2(m, n, k, alpha, a, lda, b, ldb, c, ldc) }
+            unsafe {
+                x86::gemm_avx2(
+                    m,
+                    n,
+                    k,
+                    alpha,
+                    a,
+                    lda,
+                    b,
+                    ldb,
+                    c.as_mut_ptr(),
+                    ldc,
+                    &[],
+                    Addend::default(),
+                )
+            }
         }
         #[cfg(target_arch = "x86_64")]
         Backend::Avx512 if backend.is_supported() => {
@@ -363,8 +399,8 @@ pub fn gemm(
 /// every element of C's m × n (at row stride `ldc`) is written, nothing else, so the caller
 /// may treat those as initialised afterwards. The kept attention probabilities are computed
 /// in place in memory that needs no zeroing first (72 MiB a 512-token MiniLM forward: 5% of
-/// its time on an Intel Xeon). AVX-512 writes C directly; the other backends run their
-/// [`gemm_fast`] kernel (the `gemm` crate on AVX2) into a scratch and copy, with its bits.
+/// its time on an Intel Xeon). AVX-512 and AVX2 write C directly; the scalar and portable
+/// backends run their [`gemm`] into a scratch and copy, with its bits.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -382,8 +418,9 @@ pub fn gemm_uninit(
     c: &mut [std::mem::MaybeUninit<f32>],
     ldc: usize,
 ) {
-    if backend == Backend::Avx512 && backend.is_supported() {
-        // The AVX-512 tile writes C directly: `gemm_ahead` with nothing ahead and no bias.
+    if matches!(backend, Backend::Avx512 | Backend::Avx2) && backend.is_supported() {
+        // The AVX-512 and AVX2 tiles write C directly: `gemm_ahead` with nothing ahead and
+        // no bias.
         let none = Addend::default();
         return gemm_ahead(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc, &[], none);
     }
@@ -399,13 +436,12 @@ pub fn gemm_uninit(
 /// [`gemm`] on the fastest kernel this machine has, measured at the models' shapes
 /// (`examples/linear_shapes.rs`, BENCHMARKS.md), on `threads` rayon threads (1: the calling
 /// thread, for callers that run many products in parallel, such as heads and row blocks):
-/// - AVX-512: attnscope's own register-tiled kernel, rows split over the threads
+/// - AVX-512 and AVX2: attnscope's own register-tiled kernel, rows split over the threads
 ///   ([`gemm_rows`]). The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
-///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches 197–217.
-/// - AVX2: the `gemm` crate's packed, cache-blocked kernels ([`gemm_crate`]), faster than
-///   attnscope's AVX2 kernel on the AVX2 machines measured.
-/// - scalar and portable: attnscope's own [`gemm`] on the calling thread, so the oracle path
-///   stays independent of the crate.
+///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches
+///   197–217; on a Zen 3 (AVX2 only), with k in blocks and four k steps per iteration, the
+///   own tile is level with the crate ([`gemm_crate`]) and writes C with no scratch.
+/// - scalar and portable: attnscope's own [`gemm`] on the calling thread.
 ///
 /// # Panics
 /// As [`gemm`].
@@ -425,10 +461,9 @@ pub fn gemm_fast(
     ldc: usize,
 ) {
     match backend {
-        Backend::Avx2 if m > 0 && n > 0 && k > 0 => {
-            gemm_crate(threads, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+        Backend::Avx512 | Backend::Avx2 => {
+            gemm_rows(backend, threads, m, n, k, alpha, a, lda, b, ldb, c, ldc)
         }
-        Backend::Avx512 => gemm_rows(backend, threads, m, n, k, alpha, a, lda, b, ldb, c, ldc),
         _ => gemm(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc),
     }
 }

@@ -593,13 +593,15 @@ fn mask256(rem: usize) -> __m256i {
     _mm256_cmpgt_epi32(_mm256_set1_epi32(rem as i32), idx)
 }
 
-/// One R × (NV·8) tile of C = α·A·B; the last vector of each row is masked by `last`.
+/// One R × (NV·8) tile of C = α·A·B, with `tile512`'s k blocks (`resume`, `finish`), bias
+/// row and added matrix; the last vector of each row is masked by `last`. The same chain of
+/// FMAs per element as one call over all of k, so the same bits.
 ///
 /// # Safety
 /// AVX2 and FMA must be available; bounds as for `tile512`.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile256<const R: usize, const NV: usize>(
+unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -609,36 +611,108 @@ unsafe fn tile256<const R: usize, const NV: usize>(
     c: *mut f32,
     ldc: usize,
     last: __m256i,
+    (prefetch, rows_left): (bool, usize),
+    (ahead, ahead_lines): (*const i8, usize),
+    (bias, (res, ldr)): (*const f32, (*const f32, usize)),
+    (resume, finish): (bool, bool),
 ) {
+    // A tile of whole vectors takes no mask: 12 accumulators, 2 vectors of B and a
+    // broadcast fill 15 of the 16 registers, and a mask held in the last one spilled them.
+    let all = _mm256_set1_epi32(-1);
+    let mask = |v: usize| if MASKED && v + 1 == NV { last } else { all };
     let mut acc = [[_mm256_setzero_ps(); NV]; R];
-    for p in 0..k {
-        // SAFETY: the caller's contract; masked lanes are never touched.
-        unsafe {
-            let brow = b.add(p * ldb);
-            let mut bv = [_mm256_setzero_ps(); NV];
-            for (v, slot) in bv.iter_mut().enumerate() {
-                *slot = if v + 1 == NV {
-                    _mm256_maskload_ps(brow.add(v * 8), last)
-                } else {
-                    _mm256_loadu_ps(brow.add(v * 8))
-                };
-            }
-            for (r, row) in acc.iter_mut().enumerate() {
-                let av = _mm256_set1_ps(*a.add(r * lda + p));
-                for (slot, bvec) in row.iter_mut().zip(bv) {
-                    *slot = _mm256_fmadd_ps(av, bvec, *slot);
-                }
+    if resume {
+        for (r, row) in acc.iter_mut().enumerate() {
+            for (v, slot) in row.iter_mut().enumerate() {
+                // SAFETY: the previous k block wrote these elements (the caller's contract).
+                *slot = unsafe { _mm256_maskload_ps(c.add(r * ldc + v * 8), mask(v)) };
             }
         }
     }
+    // One k step: R × NV FMAs.
+    macro_rules! step {
+        ($p:expr) => {{
+            let p = $p;
+            // SAFETY: the caller's contract; masked lanes are never touched.
+            unsafe {
+                let brow = b.add(p * ldb);
+                let mut bv = [_mm256_setzero_ps(); NV];
+                for (v, slot) in bv.iter_mut().enumerate() {
+                    *slot = if MASKED && v + 1 == NV {
+                        _mm256_maskload_ps(brow.add(v * 8), last)
+                    } else {
+                        _mm256_loadu_ps(brow.add(v * 8))
+                    };
+                }
+                for (r, row) in acc.iter_mut().enumerate() {
+                    let av = _mm256_set1_ps(*a.add(r * lda + p));
+                    for (slot, bvec) in row.iter_mut().zip(bv) {
+                        *slot = _mm256_fmadd_ps(av, bvec, *slot);
+                    }
+                }
+            }
+        }};
+    }
+    // The k steps four at a time, the prefetches once per four: a step is only 12 FMAs
+    // (`tile512`'s are 24), and one step per iteration with its prefetch tests was about 40
+    // instructions, more than the front end issues in the 6 cycles the FMAs take.
+    const U: usize = 4;
+    let every = k.checked_div(ahead_lines).map_or(usize::MAX, |e| e.max(1));
+    let (mut sent, mut due) = (0, 0);
+    let mut p = 0;
+    while p + U <= k {
+        if sent < ahead_lines && p >= due {
+            // A prefetch never faults; wrapping_add keeps the address arithmetic defined.
+            _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(sent * 64));
+            sent += 1;
+            due += every;
+        }
+        // B's rows p + 16 … p + 19, as `tile512` asks for them (a weight panel streaming in):
+        // each row of a 16-column strip is one line.
+        if prefetch && p + 16 + U <= rows_left {
+            for u in 0..U {
+                // SAFETY: those rows exist (checked); a prefetch never faults.
+                _mm_prefetch::<_MM_HINT_T0>(unsafe { b.add((p + 16 + u) * ldb) } as *const i8);
+            }
+        }
+        for u in 0..U {
+            step!(p + u);
+        }
+        p += U;
+    }
+    while p < k {
+        step!(p);
+        p += 1;
+    }
+    while sent < ahead_lines {
+        _mm_prefetch::<_MM_HINT_T1>(ahead.wrapping_add(sent * 64));
+        sent += 1;
+    }
     let al = _mm256_set1_ps(alpha);
+    let mut bv = [_mm256_setzero_ps(); NV];
+    if finish && !bias.is_null() {
+        for (v, slot) in bv.iter_mut().enumerate() {
+            // SAFETY: as above; masked lanes are never touched.
+            *slot = unsafe { _mm256_maskload_ps(bias.add(v * 8), mask(v)) };
+        }
+    }
     for (r, row) in acc.iter().enumerate() {
         for (v, &x) in row.iter().enumerate() {
             // SAFETY: as above.
             unsafe {
                 let dst = c.add(r * ldc + v * 8);
-                let y = _mm256_mul_ps(x, al);
-                if v + 1 == NV {
+                // More k blocks follow: the raw sums stay in C for the next call to resume.
+                let mut y = x;
+                if finish {
+                    y = _mm256_mul_ps(y, al);
+                    if !bias.is_null() {
+                        y = _mm256_add_ps(y, bv[v]);
+                    }
+                    if !res.is_null() {
+                        y = _mm256_add_ps(y, _mm256_maskload_ps(res.add(r * ldr + v * 8), mask(v)));
+                    }
+                }
+                if MASKED && v + 1 == NV {
                     _mm256_maskstore_ps(dst, last, y);
                 } else {
                     _mm256_storeu_ps(dst, y);
@@ -648,10 +722,82 @@ unsafe fn tile256<const R: usize, const NV: usize>(
     }
 }
 
-/// C = α·A·B with AVX2 tiles of 6 × 16.
+/// [`dispatch_tile!`] over [`tile256_whole`] when `$whole`, else [`tile256_tail`].
+macro_rules! tiles256 {
+    ($whole:expr, $rows:expr, $nv:expr, ($($arg:expr),*)) => {{
+        if $whole {
+            dispatch_tile!(tile256_whole, $rows, $nv, 2, ($($arg),*))
+        } else {
+            dispatch_tile!(tile256_tail, $rows, $nv, 2, ($($arg),*))
+        }
+    }};
+}
+
+/// [`tile256`] whose every vector is whole (a width that is a multiple of 8).
 ///
 /// # Safety
-/// AVX2 and FMA must be available; the slices must hold the shapes.
+/// As [`tile256`].
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile256_whole<const R: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    last: __m256i,
+    pf: (bool, usize),
+    ahead: (*const i8, usize),
+    add: (*const f32, (*const f32, usize)),
+    steps: (bool, bool),
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        tile256::<R, NV, false>(
+            k, alpha, a, lda, b, ldb, c, ldc, last, pf, ahead, add, steps,
+        )
+    }
+}
+
+/// [`tile256`] with its last vector masked.
+///
+/// # Safety
+/// As [`tile256`].
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile256_tail<const R: usize, const NV: usize>(
+    k: usize,
+    alpha: f32,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    ldb: usize,
+    c: *mut f32,
+    ldc: usize,
+    last: __m256i,
+    pf: (bool, usize),
+    ahead: (*const i8, usize),
+    add: (*const f32, (*const f32, usize)),
+    steps: (bool, bool),
+) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        tile256::<R, NV, true>(
+            k, alpha, a, lda, b, ldb, c, ldc, last, pf, ahead, add, steps,
+        )
+    }
+}
+
+/// C = α·A·B with AVX2 tiles of 6 × 16, k in blocks of at most [`KC256`] and with
+/// `gemm_avx512`'s `ahead` and `add`: B's 16-column strips outside, A's row tiles inside,
+/// so a strip's k block (8 KiB at 128 rows) stays in L1 while every row tile reads it.
+/// Every element of C's m × n is written before it is read, so C may be uninitialised.
+///
+/// # Safety
+/// AVX2 and FMA must be available; as `gemm_avx512` for the slices, `add` and `c`.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx2(
@@ -663,40 +809,76 @@ pub(super) unsafe fn gemm_avx2(
     lda: usize,
     b: &[f32],
     ldb: usize,
-    c: &mut [f32],
+    c: *mut f32,
     ldc: usize,
+    ahead: &[f32],
+    add: super::Addend<'_>,
 ) {
     const NB: usize = 16;
-    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c.as_mut_ptr());
+    let bias = add.bias;
+    let blocks = k.div_ceil(KC256).max(1);
+    let kc = k.div_ceil(blocks);
+    let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
+    // A long B wider than a strip: a weight panel, cold in cache (as in `gemm_avx512`).
+    let prefetch = k >= 128 && ldb > NB;
+    let lines = (std::mem::size_of_val(ahead)).div_ceil(64);
+    let tiles = n.div_ceil(NB) * m.div_ceil(MR) * blocks;
+    let ahead_ptr = ahead.as_ptr().cast::<i8>();
+    let mut tile = 0;
     for j0 in (0..n).step_by(NB) {
         let w = NB.min(n - j0);
         let nv = w.div_ceil(8);
-        let last = mask256(w - (nv - 1) * 8);
-        for i0 in (0..m).step_by(MR) {
-            let rows = MR.min(m - i0);
-            // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the mask covers exactly w columns.
-            unsafe {
-                dispatch_tile!(
-                    tile256,
-                    rows,
-                    nv,
-                    2,
-                    (
-                        k,
-                        alpha,
-                        ap.add(i0 * lda),
-                        lda,
-                        bp.add(j0),
-                        ldb,
-                        cp.add(i0 * ldc + j0),
-                        ldc,
-                        last
+        let rem = w - (nv - 1) * 8;
+        let last = mask256(rem);
+        for block in 0..blocks {
+            let p0 = block * kc;
+            let depth = kc.min(k - p0);
+            let steps = (block > 0, block + 1 == blocks);
+            for i0 in (0..m).step_by(MR) {
+                let rows = MR.min(m - i0);
+                let first = tile * lines / tiles;
+                let share = (tile + 1) * lines / tiles - first;
+                tile += 1;
+                let ahead = (ahead_ptr.wrapping_add(first * 64), share);
+                // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the mask covers exactly w columns.
+                unsafe {
+                    tiles256!(
+                        rem == 8,
+                        rows,
+                        nv,
+                        (
+                            depth,
+                            alpha,
+                            ap.add(i0 * lda + p0),
+                            lda,
+                            bp.add(p0 * ldb + j0),
+                            ldb,
+                            cp.add(i0 * ldc + j0),
+                            ldc,
+                            last,
+                            (prefetch, k - p0),
+                            ahead,
+                            (
+                                if bias.is_empty() {
+                                    std::ptr::null()
+                                } else {
+                                    bias.as_ptr().add(j0)
+                                },
+                                add.matrix.map_or((std::ptr::null(), 0), |(r, ld)| {
+                                    (r.as_ptr().add(i0 * ld + j0), ld)
+                                })
+                            ),
+                            steps
+                        )
                     )
-                )
+                }
             }
         }
     }
 }
+
+/// Most rows of B per k block of [`gemm_avx2`].
+const KC256: usize = 128;
 
 /// e^x for 8 lanes (same polynomial as `exp512`; 2ⁿ built in the exponent bits). Inputs below
 /// −87.3 (including −∞) give exactly 0.
