@@ -601,6 +601,7 @@ fn mask256(rem: usize) -> __m256i {
 /// AVX2 and FMA must be available; bounds as for `tile512`.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
+#[inline]
 unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
     k: usize,
     alpha: f32,
@@ -722,72 +723,58 @@ unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
     }
 }
 
-/// [`dispatch_tile!`] over [`tile256_whole`] when `$whole`, else [`tile256_tail`].
-macro_rules! tiles256 {
-    ($whole:expr, $rows:expr, $nv:expr, ($($arg:expr),*)) => {{
-        if $whole {
-            dispatch_tile!(tile256_whole, $rows, $nv, 2, ($($arg),*))
-        } else {
-            dispatch_tile!(tile256_tail, $rows, $nv, 2, ($($arg),*))
+/// One 16-column strip (or narrower: NV vectors, the last masked when `MASKED`) of C over
+/// all m rows for one k block: [`tile256`]s of 6 rows down the strip, then one of the rows
+/// left. One call per strip and k block, not per tile: a tile is 1,536 FMAs, and a call
+/// with its arguments on the stack cost about a twentieth of that. The row tiles take
+/// `ahead`'s lines as `gemm_avx512` shares them, tile `first` of `tiles` on.
+///
+/// # Safety
+/// As [`tile256`] for each of the m rows.
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn strip256<const NV: usize, const MASKED: bool>(
+    m: usize,
+    k: usize,
+    alpha: f32,
+    (a, lda): (*const f32, usize),
+    (b, ldb): (*const f32, usize),
+    (c, ldc): (*mut f32, usize),
+    last: __m256i,
+    pf: (bool, usize),
+    (ahead, lines, (first, tiles)): (*const i8, usize, (usize, usize)),
+    (bias, (res, ldr)): (*const f32, (*const f32, usize)),
+    steps: (bool, bool),
+) {
+    let mut i0 = 0;
+    let mut tile = first;
+    while i0 < m {
+        let rows = MR.min(m - i0);
+        let from = tile * lines / tiles;
+        let share = (ahead.wrapping_add(from * 64), (tile + 1) * lines / tiles - from);
+        tile += 1;
+        // SAFETY: the caller's contract; i0 + rows ≤ m.
+        unsafe {
+            let (a, c) = (a.add(i0 * lda), c.add(i0 * ldc));
+            let add = (bias, (if res.is_null() { res } else { res.add(i0 * ldr) }, ldr));
+            macro_rules! go {
+                ($r:literal) => {
+                    tile256::<$r, NV, MASKED>(
+                        k, alpha, a, lda, b, ldb, c, ldc, last, pf, share, add, steps,
+                    )
+                };
+            }
+            match rows {
+                MR => go!(6),
+                1 => go!(1),
+                2 => go!(2),
+                3 => go!(3),
+                4 => go!(4),
+                5 => go!(5),
+                _ => unreachable!("tile height"),
+            }
         }
-    }};
-}
-
-/// [`tile256`] whose every vector is whole (a width that is a multiple of 8).
-///
-/// # Safety
-/// As [`tile256`].
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile256_whole<const R: usize, const NV: usize>(
-    k: usize,
-    alpha: f32,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    last: __m256i,
-    pf: (bool, usize),
-    ahead: (*const i8, usize),
-    add: (*const f32, (*const f32, usize)),
-    steps: (bool, bool),
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        tile256::<R, NV, false>(
-            k, alpha, a, lda, b, ldb, c, ldc, last, pf, ahead, add, steps,
-        )
-    }
-}
-
-/// [`tile256`] with its last vector masked.
-///
-/// # Safety
-/// As [`tile256`].
-#[target_feature(enable = "avx2,fma")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn tile256_tail<const R: usize, const NV: usize>(
-    k: usize,
-    alpha: f32,
-    a: *const f32,
-    lda: usize,
-    b: *const f32,
-    ldb: usize,
-    c: *mut f32,
-    ldc: usize,
-    last: __m256i,
-    pf: (bool, usize),
-    ahead: (*const i8, usize),
-    add: (*const f32, (*const f32, usize)),
-    steps: (bool, bool),
-) {
-    // SAFETY: the caller's contract.
-    unsafe {
-        tile256::<R, NV, true>(
-            k, alpha, a, lda, b, ldb, c, ldc, last, pf, ahead, add, steps,
-        )
+        i0 += MR;
     }
 }
 
@@ -834,43 +821,48 @@ pub(super) unsafe fn gemm_avx2(
             let p0 = block * kc;
             let depth = kc.min(k - p0);
             let steps = (block > 0, block + 1 == blocks);
-            for i0 in (0..m).step_by(MR) {
-                let rows = MR.min(m - i0);
-                let first = tile * lines / tiles;
-                let share = (tile + 1) * lines / tiles - first;
-                tile += 1;
-                let ahead = (ahead_ptr.wrapping_add(first * 64), share);
-                // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the mask covers exactly w columns.
-                unsafe {
-                    tiles256!(
-                        rem == 8,
-                        rows,
-                        nv,
-                        (
+            let first = tile;
+            tile += m.div_ceil(MR);
+            let bias = if bias.is_empty() {
+                std::ptr::null()
+            } else {
+                // SAFETY: j0 < n ≤ the bias's length.
+                unsafe { bias.as_ptr().add(j0) }
+            };
+            // SAFETY: j0 + w ≤ n and p0 + depth ≤ k; the mask covers exactly w columns.
+            unsafe {
+                let res = add.matrix.map_or((std::ptr::null(), 0), |(r, ld)| {
+                    (r.as_ptr().add(j0), ld)
+                });
+                let args = (
+                    (ap.add(p0), lda),
+                    (bp.add(p0 * ldb + j0), ldb),
+                    (cp.add(j0), ldc),
+                );
+                let ahead = (ahead_ptr, lines, (first, tiles));
+                macro_rules! go {
+                    ($nv:literal, $masked:literal) => {
+                        strip256::<$nv, $masked>(
+                            m,
                             depth,
                             alpha,
-                            ap.add(i0 * lda + p0),
-                            lda,
-                            bp.add(p0 * ldb + j0),
-                            ldb,
-                            cp.add(i0 * ldc + j0),
-                            ldc,
+                            args.0,
+                            args.1,
+                            args.2,
                             last,
                             (prefetch, k - p0),
                             ahead,
-                            (
-                                if bias.is_empty() {
-                                    std::ptr::null()
-                                } else {
-                                    bias.as_ptr().add(j0)
-                                },
-                                add.matrix.map_or((std::ptr::null(), 0), |(r, ld)| {
-                                    (r.as_ptr().add(i0 * ld + j0), ld)
-                                })
-                            ),
-                            steps
+                            (bias, res),
+                            steps,
                         )
-                    )
+                    };
+                }
+                match (nv, rem == 8) {
+                    (2, true) => go!(2, false),
+                    (1, true) => go!(1, false),
+                    (2, false) => go!(2, true),
+                    (1, false) => go!(1, true),
+                    _ => unreachable!("strip width"),
                 }
             }
         }
