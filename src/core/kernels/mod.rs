@@ -260,46 +260,62 @@ pub fn gemm_ahead(
     write_rows(c, ldc, &out, n);
 }
 
-/// Writes zeros over `dst`; on AVX-512 the whole cache lines go straight to memory
-/// (non-temporal stores) instead of being read in first only to be overwritten. Call
+/// Writes zeros over `dst`; on AVX-512 and AVX2 the whole cache lines go straight to
+/// memory (non-temporal stores) instead of being read in first only to be overwritten. Call
 /// [`store_fence`] before the zeros are read on another thread.
 pub fn zero_stream(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>]) {
-    #[cfg(target_arch = "x86_64")]
-    if backend == Backend::Avx512 && backend.is_supported() {
-        // SAFETY: AVX-512F detected; the slice is valid for its length.
-        unsafe { x86::stream_avx512(dst.as_mut_ptr().cast(), dst.len(), None) };
-        return;
-    }
-    let _ = backend;
-    for x in dst {
-        x.write(0.0);
-    }
+    stream_into(backend, dst, dst.len(), None);
 }
 
 /// Copies `src` into the start of `dst` as [`zero_stream`] writes zeros: whole lines
-/// straight to memory on AVX-512. Call [`store_fence`] before another thread reads them.
+/// straight to memory on AVX-512 and AVX2. Call [`store_fence`] before another thread reads
+/// them.
 ///
 /// # Panics
 /// If `dst` is shorter than `src`.
 pub fn stream_span(backend: Backend, dst: &mut [std::mem::MaybeUninit<f32>], src: &[f32]) {
     assert!(dst.len() >= src.len(), "stream_span: destination too short");
+    stream_into(backend, dst, src.len(), Some(src));
+}
+
+/// The first `len` elements of `dst` (at most its length) set to `src` (`len` values), or to
+/// zeros without one, with the streaming stores of the backend.
+fn stream_into(
+    backend: Backend,
+    dst: &mut [std::mem::MaybeUninit<f32>],
+    len: usize,
+    src: Option<&[f32]>,
+) {
+    let len = len.min(dst.len());
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx512 && backend.is_supported() {
-        // SAFETY: AVX-512F detected; dst holds at least src.len() floats (asserted).
-        unsafe { x86::stream_avx512(dst.as_mut_ptr().cast(), src.len(), Some(src)) };
+        // SAFETY: AVX-512F detected; dst holds `len` floats and src, if any, `len` values.
+        unsafe { x86::stream_avx512(dst.as_mut_ptr().cast(), len, src) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() {
+        // SAFETY: AVX2 (so AVX) detected; as above.
+        unsafe { x86::stream_avx2(dst.as_mut_ptr().cast(), len, src) };
         return;
     }
     let _ = backend;
-    write_span(dst, src);
+    match src {
+        Some(src) => write_span(dst, &src[..len]),
+        None => {
+            for x in &mut dst[..len] {
+                x.write(0.0);
+            }
+        }
+    }
 }
 
 /// Makes this thread's [`zero_stream`] and [`stream_span`] stores visible before any later
 /// store of it (a no-op where they are ordinary stores).
 pub fn store_fence(backend: Backend) {
     #[cfg(target_arch = "x86_64")]
-    if backend == Backend::Avx512 && backend.is_supported() {
-        // SAFETY: AVX-512F detected.
-        unsafe { x86::store_fence() };
+    if matches!(backend, Backend::Avx512 | Backend::Avx2) && backend.is_supported() {
+        x86::store_fence();
     }
     let _ = backend;
 }
@@ -772,8 +788,8 @@ pub fn softmax_row_sums(backend: Backend, row: &mut [f32]) -> Option<SoftmaxSums
 }
 
 /// [`softmax_row_sums`] of two rows at once: the same results as two calls. Rows of one
-/// length run interleaved on AVX-512, so that the dependent steps of one short row (its
-/// running sums, the reductions, 1/Σ) overlap with the other's.
+/// length run interleaved on AVX-512 and AVX2, so that the dependent steps of one short row
+/// (its running sums, the reductions, 1/Σ) overlap with the other's.
 pub fn softmax_row_sums2(
     backend: Backend,
     a: &mut [f32],
@@ -783,6 +799,11 @@ pub fn softmax_row_sums2(
     if backend == Backend::Avx512 && backend.is_supported() && a.len() == b.len() {
         // SAFETY: AVX-512F detected; the rows have one length; the kernel only touches them.
         return unsafe { x86::softmax_rows_avx512([a, b]) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() && a.len() == b.len() {
+        // SAFETY: AVX2 and FMA detected; as above.
+        return unsafe { x86::softmax_rows_avx2([a, b]) };
     }
     [softmax_row_sums(backend, a), softmax_row_sums(backend, b)]
 }

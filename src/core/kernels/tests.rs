@@ -264,10 +264,22 @@ fn best_backend_uses_simd_where_the_cpu_has_it() {
             "a plain build must pick AVX-512 at run time"
         );
     }
+    #[cfg(target_arch = "x86_64")]
+    if std::env::var("ATTNSCOPE_KERNEL").is_err()
+        && !std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        assert_eq!(
+            best,
+            Backend::Avx2,
+            "a plain build must pick AVX2 where there is no AVX-512"
+        );
+    }
 }
 
-/// The dispatching product the model and the fused kernel run on (the `gemm` crate on AVX2,
-/// attnscope's own kernel split in row blocks on AVX-512), and that row split itself on every
+/// The dispatching product the model and the fused kernel run on (attnscope's own kernel
+/// split in row blocks on AVX2 and AVX-512), and that row split itself on every
 /// backend (the scalar and portable linear maps run on it), equal the scalar oracle on one
 /// thread and on several, with strides wider than the matrices and a C longer than its m
 /// rows (the attention blocks write into a slice of the whole context), and leaves the rows
@@ -447,8 +459,8 @@ fn gemm_on_panels_gives_the_row_major_bits() {
 }
 
 /// The SIMD register tiles compute each element of C as one chain of fused multiply-adds
-/// over k in order, then scale it and add the bias, however deep k is: the AVX-512 product
-/// runs k in blocks of up to 128 rows and keeps its raw sums in C between them, which must
+/// over k in order, then scale it and add the bias, however deep k is: the AVX-512 and AVX2
+/// products run k in blocks of up to 128 rows and keeps its raw sums in C between them, which must
 /// not change a bit (the fixtures and every kept attention depend on it), including into
 /// uninitialised memory and across block edges (127, 128, 129, 257 ... rows).
 #[test]

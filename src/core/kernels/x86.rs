@@ -518,10 +518,32 @@ pub(super) unsafe fn stream_avx512(dst: *mut f32, len: usize, src: Option<&[f32]
     }
 }
 
-/// Orders this thread's earlier non-temporal stores before its later stores.
-#[target_feature(enable = "avx512f")]
+/// [`stream_avx512`] with AVX vectors of 8, two per 64-byte line.
+///
+/// # Safety
+/// AVX must be available; as [`stream_avx512`] otherwise.
+#[target_feature(enable = "avx")]
+pub(super) unsafe fn stream_avx2(dst: *mut f32, len: usize, src: Option<&[f32]>) {
+    let head = dst.align_offset(64).min(len);
+    let whole = head + (len - head) / 16 * 16;
+    let at = |i: usize| src.map_or(0.0, |s| s[i]);
+    // SAFETY: every index below is < len (the caller's contract).
+    unsafe {
+        for i in (0..head).chain(whole..len) {
+            *dst.add(i) = at(i);
+        }
+        for i in (head..whole).step_by(8) {
+            let v = src.map_or(_mm256_setzero_ps(), |s| _mm256_loadu_ps(s.as_ptr().add(i)));
+            _mm256_stream_ps(dst.add(i), v);
+        }
+    }
+}
+
+/// Orders this thread's earlier non-temporal stores before its later stores (SSE, which
+/// every x86-64 has).
 pub(super) fn store_fence() {
-    _mm_sfence();
+    // SAFETY: SSE is part of x86-64's baseline, so every x86-64 CPU has `sfence`.
+    unsafe { _mm_sfence() };
 }
 
 /// A 16 × 16 block transposed through registers: `dst[j·ldd + i] = src[i·lds + j]`.
@@ -751,12 +773,25 @@ unsafe fn strip256<const NV: usize, const MASKED: bool>(
     while i0 < m {
         let rows = MR.min(m - i0);
         let from = tile * lines / tiles;
-        let share = (ahead.wrapping_add(from * 64), (tile + 1) * lines / tiles - from);
+        let share = (
+            ahead.wrapping_add(from * 64),
+            (tile + 1) * lines / tiles - from,
+        );
         tile += 1;
         // SAFETY: the caller's contract; i0 + rows ≤ m.
         unsafe {
             let (a, c) = (a.add(i0 * lda), c.add(i0 * ldc));
-            let add = (bias, (if res.is_null() { res } else { res.add(i0 * ldr) }, ldr));
+            let add = (
+                bias,
+                (
+                    if res.is_null() {
+                        res
+                    } else {
+                        res.add(i0 * ldr)
+                    },
+                    ldr,
+                ),
+            );
             macro_rules! go {
                 ($r:literal) => {
                     tile256::<$r, NV, MASKED>(
@@ -831,9 +866,9 @@ pub(super) unsafe fn gemm_avx2(
             };
             // SAFETY: j0 + w ≤ n and p0 + depth ≤ k; the mask covers exactly w columns.
             unsafe {
-                let res = add.matrix.map_or((std::ptr::null(), 0), |(r, ld)| {
-                    (r.as_ptr().add(j0), ld)
-                });
+                let res = add
+                    .matrix
+                    .map_or((std::ptr::null(), 0), |(r, ld)| (r.as_ptr().add(j0), ld));
                 let args = (
                     (ap.add(p0), lda),
                     (bp.add(p0 * ldb + j0), ldb),
@@ -948,58 +983,108 @@ pub(super) unsafe fn silu_avx2(x: &mut [f32], by: &[f32]) {
 /// AVX2 and FMA must be available.
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> Option<SoftmaxSums> {
-    let len = row.len();
+    // SAFETY: the caller's contract.
+    let [sums] = unsafe { softmax_rows_avx2([row]) };
+    sums
+}
+
+/// [`softmax_row_avx2`] on N rows of one length at once, as `softmax_rows_avx512` runs
+/// them: each row's operations in the same order as alone (so the same bits), the rows
+/// interleaved so that one row's chain of sums overlaps with the other's. Each row: whole
+/// vectors of 8, then the tail of up to 7 keys one by one (libm's `exp` there).
+///
+/// # Safety
+/// AVX2 and FMA must be available; the rows must have one length.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
+    mut rows: [&mut [f32]; N],
+) -> [Option<SoftmaxSums>; N] {
+    let len = rows.first().map_or(0, |r| r.len());
+    assert!(
+        rows.iter().all(|r| r.len() == len),
+        "softmax rows of one length"
+    );
     let full = len / 8 * 8;
-    let ptr = row.as_mut_ptr();
-    // pass 1: running max
-    let mut vmax = _mm256_set1_ps(f32::NEG_INFINITY);
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 ≤ full ≤ len.
-        vmax = _mm256_max_ps(vmax, unsafe { _mm256_loadu_ps(ptr.add(i)) });
+    let ptrs: [*mut f32; N] = std::array::from_fn(|r| rows[r].as_mut_ptr());
+    // pass 1: running max, in four registers per row (a maximum is the same in any order)
+    let neg_inf = _mm256_set1_ps(f32::NEG_INFINITY);
+    let mut vmax = [[neg_inf; 4]; N];
+    let quad = len / 32 * 32;
+    for i in (0..quad).step_by(32) {
+        for (ptr, vm) in ptrs.iter().zip(vmax.iter_mut()) {
+            for (q, m) in vm.iter_mut().enumerate() {
+                // SAFETY: i + 32 ≤ len.
+                *m = _mm256_max_ps(*m, unsafe { _mm256_loadu_ps(ptr.add(i + 8 * q)) });
+            }
+        }
     }
-    let mut max = hreduce(vmax, |a, b| _mm_max_ps(a, b));
-    for &x in &row[full..] {
-        max = max.max(x);
+    for i in (quad..full).step_by(8) {
+        for (ptr, vm) in ptrs.iter().zip(vmax.iter_mut()) {
+            // SAFETY: i + 8 ≤ full ≤ len.
+            vm[0] = _mm256_max_ps(vm[0], unsafe { _mm256_loadu_ps(ptr.add(i)) });
+        }
     }
-    if max == f32::NEG_INFINITY {
-        row.fill(0.0);
-        return None;
-    }
+    let max: [f32; N] = std::array::from_fn(|r| {
+        let v = &vmax[r];
+        let v = _mm256_max_ps(_mm256_max_ps(v[0], v[1]), _mm256_max_ps(v[2], v[3]));
+        rows[r][full..]
+            .iter()
+            .fold(hreduce(v, |a, b| _mm_max_ps(a, b)), |m, &x| m.max(x))
+    });
+    let live: [bool; N] = std::array::from_fn(|r| max[r] != f32::NEG_INFINITY);
     // pass 2: exponentials, their sum and Σ e·(x − max) over e > 0
-    let vm = _mm256_set1_ps(max);
+    let vm: [__m256; N] = max.map(|m| _mm256_set1_ps(m));
     let zero = _mm256_setzero_ps();
-    let mut vsum = zero;
-    let mut vshift = zero;
+    let mut vsum = [zero; N];
+    let mut vshift = [zero; N];
+    // A row that is not live runs too (its x − max is NaN) and becomes zeros below.
     for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 ≤ len.
-        unsafe {
-            let d = _mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm);
-            let e = exp256(d);
-            _mm256_storeu_ps(ptr.add(i), e);
-            vsum = _mm256_add_ps(vsum, e);
-            let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
-            vshift = _mm256_add_ps(vshift, _mm256_and_ps(seen, _mm256_mul_ps(e, d)));
+        for r in 0..N {
+            // SAFETY: i + 8 ≤ len.
+            unsafe {
+                let ptr = ptrs[r];
+                let d = _mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm[r]);
+                let e = exp256(d);
+                _mm256_storeu_ps(ptr.add(i), e);
+                vsum[r] = _mm256_add_ps(vsum[r], e);
+                let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
+                vshift[r] = _mm256_add_ps(vshift[r], _mm256_and_ps(seen, _mm256_mul_ps(e, d)));
+            }
         }
     }
-    let mut sum = hreduce(vsum, |a, b| _mm_add_ps(a, b));
-    let mut shifted = hreduce(vshift, |a, b| _mm_add_ps(a, b));
-    for x in &mut row[full..] {
-        let d = *x - max;
-        *x = d.exp();
-        sum += *x;
-        if *x > 0.0 {
-            shifted += *x * d;
+    let mut sums: [Option<SoftmaxSums>; N] = [None; N];
+    for (r, row) in rows.iter_mut().enumerate() {
+        if !live[r] {
+            row.fill(0.0);
+            continue;
         }
+        let mut sum = hreduce(vsum[r], |a, b| _mm_add_ps(a, b));
+        let mut shifted = hreduce(vshift[r], |a, b| _mm_add_ps(a, b));
+        for x in &mut row[full..] {
+            let d = *x - max[r];
+            *x = d.exp();
+            sum += *x;
+            if *x > 0.0 {
+                shifted += *x * d;
+            }
+        }
+        sums[r] = Some(SoftmaxSums { z: sum, shifted });
     }
     // pass 3: normalise
-    let inv = 1.0 / sum;
-    let vinv = _mm256_set1_ps(inv);
-    for i in (0..full).step_by(8) {
-        // SAFETY: i + 8 ≤ len.
-        unsafe { _mm256_storeu_ps(ptr.add(i), _mm256_mul_ps(_mm256_loadu_ps(ptr.add(i)), vinv)) };
+    for (r, row) in rows.iter_mut().enumerate() {
+        let Some(s) = sums[r] else { continue };
+        let inv = 1.0 / s.z;
+        let vinv = _mm256_set1_ps(inv);
+        let ptr = ptrs[r];
+        for i in (0..full).step_by(8) {
+            // SAFETY: i + 8 ≤ len.
+            unsafe {
+                _mm256_storeu_ps(ptr.add(i), _mm256_mul_ps(_mm256_loadu_ps(ptr.add(i)), vinv))
+            };
+        }
+        for x in &mut row[full..] {
+            *x *= inv;
+        }
     }
-    for x in &mut row[full..] {
-        *x *= inv;
-    }
-    Some(SoftmaxSums { z: sum, shifted })
+    sums
 }
