@@ -219,8 +219,7 @@ pub fn gemm_ahead(
                 n,
                 k,
                 alpha,
-                a,
-                lda,
+                (a, lda, false),
                 b,
                 ldb,
                 c.as_mut_ptr().cast(),
@@ -258,6 +257,81 @@ pub fn gemm_ahead(
     gemm(backend, m, n, k, alpha, a, lda, b, ldb, &mut out, n);
     add.add_to(&mut out, n);
     write_rows(c, ldc, &out, n);
+}
+
+/// Whether [`gemm_ahead_packed`] runs on `backend` (AVX2: its tiles read A packed by
+/// [`pack_a`]); elsewhere callers run [`gemm_ahead`] on A as it is.
+pub fn packs_a(backend: Backend) -> bool {
+    cfg!(target_arch = "x86_64") && backend == Backend::Avx2 && backend.is_supported()
+}
+
+/// A (m × k at row stride `lda`) into `out` (m × k values) in the layout the AVX2 tiles read
+/// (see [`packs_a`]): each k block's rows in groups of 6, each group step by step. A caller
+/// that multiplies the same rows of A by many panels packs them once.
+///
+/// # Panics
+/// If `a` is too short for m × k at `lda` or `out` does not hold m × k values.
+pub fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    x86::pack_a_avx2(a, lda, m, k, out);
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (a, lda, m, k, out);
+        unreachable!("pack_a: no packed tiles on this architecture");
+    }
+}
+
+/// [`gemm_ahead`] with A packed by [`pack_a`] (m × k values): the same bits. Only where
+/// [`packs_a`] holds.
+///
+/// # Panics
+/// As [`gemm_ahead`], if `packed` does not hold m × k values, or where [`packs_a`] is false.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_ahead_packed(
+    backend: Backend,
+    m: usize,
+    n: usize,
+    k: usize,
+    alpha: f32,
+    packed: &[f32],
+    b: &[f32],
+    ldb: usize,
+    c: &mut [std::mem::MaybeUninit<f32>],
+    ldc: usize,
+    ahead: &[f32],
+    add: Addend<'_>,
+) {
+    assert!(packs_a(backend), "gemm_ahead_packed on {backend}");
+    assert_eq!(packed.len(), m * k, "gemm_ahead_packed: A is not {m}×{k}");
+    assert_fits(
+        "gemm_ahead_packed",
+        [m, n, k],
+        (packed, k),
+        (b, ldb),
+        (c.len(), ldc),
+    );
+    add.check("gemm_ahead_packed", m, n);
+    if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX2 and FMA detected (`packs_a`); packed A holds m × k values and B, C and
+    // the addend fit their shapes (asserted).
+    unsafe {
+        x86::gemm_avx2(
+            m,
+            n,
+            k,
+            alpha,
+            (packed, k, true),
+            b,
+            ldb,
+            c.as_mut_ptr().cast(),
+            ldc,
+            ahead,
+            add,
+        )
+    };
 }
 
 /// Writes zeros over `dst`; on AVX-512 and AVX2 the whole cache lines go straight to
@@ -376,8 +450,7 @@ pub fn gemm(
                     n,
                     k,
                     alpha,
-                    a,
-                    lda,
+                    (a, lda, false),
                     b,
                     ldb,
                     c.as_mut_ptr(),
@@ -456,7 +529,8 @@ pub fn gemm_uninit(
 ///   ([`gemm_rows`]). The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
 ///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches
 ///   197–217; on a Zen 3 (AVX2 only), with k in blocks and four k steps per iteration, the
-///   own tile is level with the crate ([`gemm_crate`]) and writes C with no scratch.
+///   own tile is level with the crate (`examples/linear_shapes`) and writes C with no
+///   scratch.
 /// - scalar and portable: attnscope's own [`gemm`] on the calling thread.
 ///
 /// # Panics
@@ -645,59 +719,6 @@ pub fn on_pool_awake<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 /// tasks stream each weight panel from memory fewer times (a 128-token SmolLM2-shaped
 /// forward on the Zen 4: 32 rows 196–200 ms, 64 rows 187–188 ms).
 pub const ROW_BLOCK: usize = 64;
-
-/// C = α·A·B (shapes and strides as [`gemm`]) on the `gemm` crate, on `threads` rayon
-/// threads: the one place attnscope calls the crate.
-///
-/// # Panics
-/// As [`gemm`], and when m, n or k is 0.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_crate(
-    threads: usize,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    a: &[f32],
-    lda: usize,
-    b: &[f32],
-    ldb: usize,
-    c: &mut [f32],
-    ldc: usize,
-) {
-    assert!(m > 0 && n > 0 && k > 0, "gemm_crate: empty product");
-    assert_fits("gemm_crate", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
-    // SAFETY: the asserts above (m, n, k > 0) keep every read of A (m rows of k at stride
-    // lda), B (k rows of n at stride ldb) and write of C (m rows of n at stride ldc) inside
-    // its slice; C is a `&mut` borrow, so it aliases neither A nor B.
-    unsafe {
-        ::gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            ldc as isize,
-            false,
-            a.as_ptr(),
-            1,
-            lda as isize,
-            b.as_ptr(),
-            1,
-            ldb as isize,
-            0.0,
-            alpha,
-            false,
-            false,
-            false,
-            if threads > 1 {
-                ::gemm::Parallelism::Rayon(threads)
-            } else {
-                ::gemm::Parallelism::None
-            },
-        );
-    }
-}
 
 /// SiLU in place, xᵢ ← xᵢ·σ(xᵢ) = xᵢ / (1 + e^−xᵢ) (Llama's MLP activation), with the
 /// softmax's vector exp on the SIMD backends (within a few ulp of libm's; NaN stays NaN).

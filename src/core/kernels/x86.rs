@@ -624,7 +624,7 @@ fn mask256(rem: usize) -> __m256i {
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 #[inline]
-unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
+unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool, const PACKED: bool>(
     k: usize,
     alpha: f32,
     a: *const f32,
@@ -668,7 +668,12 @@ unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
                     };
                 }
                 for (r, row) in acc.iter_mut().enumerate() {
-                    let av = _mm256_set1_ps(*a.add(r * lda + p));
+                    // Packed (see `pack_a_avx2`): the R rows' values of step p side by side.
+                    let av = _mm256_set1_ps(if PACKED {
+                        *a.add(p * R + r)
+                    } else {
+                        *a.add(r * lda + p)
+                    });
                     for (slot, bvec) in row.iter_mut().zip(bv) {
                         *slot = _mm256_fmadd_ps(av, bvec, *slot);
                     }
@@ -755,7 +760,7 @@ unsafe fn tile256<const R: usize, const NV: usize, const MASKED: bool>(
 /// As [`tile256`] for each of the m rows.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn strip256<const NV: usize, const MASKED: bool>(
+unsafe fn strip256<const NV: usize, const MASKED: bool, const PACKED: bool>(
     m: usize,
     k: usize,
     alpha: f32,
@@ -780,7 +785,14 @@ unsafe fn strip256<const NV: usize, const MASKED: bool>(
         tile += 1;
         // SAFETY: the caller's contract; i0 + rows ≤ m.
         unsafe {
-            let (a, c) = (a.add(i0 * lda), c.add(i0 * ldc));
+            // A packed k block holds its row groups one after another, i0 · k values before
+            // group i0 / 6.
+            let a = if PACKED {
+                a.add(i0 * k)
+            } else {
+                a.add(i0 * lda)
+            };
+            let c = c.add(i0 * ldc);
             let add = (
                 bias,
                 (
@@ -794,7 +806,7 @@ unsafe fn strip256<const NV: usize, const MASKED: bool>(
             );
             macro_rules! go {
                 ($r:literal) => {
-                    tile256::<$r, NV, MASKED>(
+                    tile256::<$r, NV, MASKED, PACKED>(
                         k, alpha, a, lda, b, ldb, c, ldc, last, pf, share, add, steps,
                     )
                 };
@@ -817,9 +829,11 @@ unsafe fn strip256<const NV: usize, const MASKED: bool>(
 /// `gemm_avx512`'s `ahead` and `add`: B's 16-column strips outside, A's row tiles inside,
 /// so a strip's k block (8 KiB at 128 rows) stays in L1 while every row tile reads it.
 /// Every element of C's m × n is written before it is read, so C may be uninitialised.
+/// With `packed`, `a` is A as [`pack_a_avx2`] lays it out (m × k values; `lda` unused).
 ///
 /// # Safety
-/// AVX2 and FMA must be available; as `gemm_avx512` for the slices, `add` and `c`.
+/// AVX2 and FMA must be available; as `gemm_avx512` for the slices, `add` and `c`; a packed
+/// `a` must hold m × k values.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx2(
@@ -827,8 +841,7 @@ pub(super) unsafe fn gemm_avx2(
     n: usize,
     k: usize,
     alpha: f32,
-    a: &[f32],
-    lda: usize,
+    (a, lda, packed): (&[f32], usize, bool),
     b: &[f32],
     ldb: usize,
     c: *mut f32,
@@ -870,14 +883,15 @@ pub(super) unsafe fn gemm_avx2(
                     .matrix
                     .map_or((std::ptr::null(), 0), |(r, ld)| (r.as_ptr().add(j0), ld));
                 let args = (
-                    (ap.add(p0), lda),
+                    // A packed k block starts after the m rows of the blocks before it.
+                    (if packed { ap.add(p0 * m) } else { ap.add(p0) }, lda),
                     (bp.add(p0 * ldb + j0), ldb),
                     (cp.add(j0), ldc),
                 );
                 let ahead = (ahead_ptr, lines, (first, tiles));
                 macro_rules! go {
-                    ($nv:literal, $masked:literal) => {
-                        strip256::<$nv, $masked>(
+                    ($nv:literal, $masked:literal, $packed:literal) => {
+                        strip256::<$nv, $masked, $packed>(
                             m,
                             depth,
                             alpha,
@@ -892,11 +906,15 @@ pub(super) unsafe fn gemm_avx2(
                         )
                     };
                 }
-                match (nv, rem == 8) {
-                    (2, true) => go!(2, false),
-                    (1, true) => go!(1, false),
-                    (2, false) => go!(2, true),
-                    (1, false) => go!(1, true),
+                match (nv, rem == 8, packed) {
+                    (2, true, false) => go!(2, false, false),
+                    (1, true, false) => go!(1, false, false),
+                    (2, false, false) => go!(2, true, false),
+                    (1, false, false) => go!(1, true, false),
+                    (2, true, true) => go!(2, false, true),
+                    (1, true, true) => go!(1, false, true),
+                    (2, false, true) => go!(2, true, true),
+                    (1, false, true) => go!(1, true, true),
                     _ => unreachable!("strip width"),
                 }
             }
@@ -906,6 +924,40 @@ pub(super) unsafe fn gemm_avx2(
 
 /// Most rows of B per k block of [`gemm_avx2`].
 const KC256: usize = 128;
+
+/// A (m × k at row stride `lda`) laid out for [`gemm_avx2`]'s tiles: k in its blocks (as
+/// the product cuts it), each block's rows in groups of 6 (the last group the rows left),
+/// each group's values step by step: the R values of k step p side by side. A tile then
+/// broadcasts its rows' values from one sequential stream, not from six rows lda apart.
+/// Block b (from p0, `depth` deep) starts at p0 · m and its group at row i0 at
+/// p0 · m + i0 · depth; value (i0 + r, p0 + p) sits at p · R + r from there.
+///
+/// # Panics
+/// If `a` is too short for m × k at `lda`, or `out` does not hold m × k values.
+pub(super) fn pack_a_avx2(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32]) {
+    assert!(super::fits(a.len(), m, k, lda), "pack_a_avx2: A too short");
+    assert_eq!(out.len(), m * k, "pack_a_avx2: m × k values");
+    let blocks = k.div_ceil(KC256).max(1);
+    let kc = k.div_ceil(blocks);
+    for p0 in (0..k).step_by(kc.max(1)) {
+        let depth = kc.min(k - p0);
+        for i0 in (0..m).step_by(MR) {
+            let rows = MR.min(m - i0);
+            let group = &mut out[p0 * m + i0 * depth..][..rows * depth];
+            // The group's rows of this block, then their values step by step: sequential
+            // writes, and no index to check.
+            let mut src = [&[][..]; MR];
+            for (r, row) in a[i0 * lda..].chunks(lda).take(rows).enumerate() {
+                src[r] = &row[p0..p0 + depth];
+            }
+            for (p, step) in group.chunks_exact_mut(rows).enumerate() {
+                for (dst, row) in step.iter_mut().zip(&src) {
+                    *dst = row[p];
+                }
+            }
+        }
+    }
+}
 
 /// e^x for 8 lanes (same polynomial as `exp512`; 2ⁿ built in the exponent bits). Inputs below
 /// −87.3 (including −∞) give exactly 0.
