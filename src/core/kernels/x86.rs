@@ -950,9 +950,21 @@ pub(super) fn pack_a_avx2(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [
             for (r, row) in a[i0 * lda..].chunks(lda).take(rows).enumerate() {
                 src[r] = &row[p0..p0 + depth];
             }
-            for (p, step) in group.chunks_exact_mut(rows).enumerate() {
-                for (dst, row) in step.iter_mut().zip(&src) {
-                    *dst = row[p];
+            if rows == MR {
+                // A whole group: six zipped rows, no index to check, one step's six values
+                // written as one.
+                let [r0, r1, r2, r3, r4, r5] = src;
+                let rows = r0.iter().zip(r1).zip(r2).zip(r3).zip(r4).zip(r5);
+                for (step, (((((&v0, &v1), &v2), &v3), &v4), &v5)) in
+                    group.chunks_exact_mut(MR).zip(rows)
+                {
+                    step.copy_from_slice(&[v0, v1, v2, v3, v4, v5]);
+                }
+            } else {
+                for (p, step) in group.chunks_exact_mut(rows).enumerate() {
+                    for (dst, row) in step.iter_mut().zip(&src) {
+                        *dst = row[p];
+                    }
                 }
             }
         }
