@@ -528,9 +528,9 @@ pub fn gemm_uninit(
 /// - AVX-512 and AVX2: attnscope's own register-tiled kernel, rows split over the threads
 ///   ([`gemm_rows`]). The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
 ///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches
-///   197–217; on a Zen 3 (AVX2 only), with k in blocks and four k steps per iteration, the
-///   own tile is level with the crate (`examples/linear_shapes`) and writes C with no
-///   scratch.
+///   197–217. On a Zen 3 (AVX2 only) the crate's bare products are 5–15% ahead
+///   (`examples/linear_shapes`), but a forward on the own tile, which writes C with no
+///   scratch and adds bias and residual as it writes, was faster than on the crate.
 /// - scalar and portable: attnscope's own [`gemm`] on the calling thread.
 ///
 /// # Panics
