@@ -170,12 +170,10 @@ impl Linear {
             match &self.w {
                 LinearWeights::Panels(_) => unreachable!("products on panels write directly"),
                 LinearWeights::Dense(w) => {
+                    // Rows split over the pool, on every backend (what `gemm_fast` runs on the
+                    // SIMD ones).
                     let w = w.as_slice().expect("weights are contiguous");
-                    if matches!(backend, Backend::Scalar | Backend::Portable) {
-                        kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
-                    } else {
-                        kernels::gemm_fast(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
-                    }
+                    kernels::gemm_rows(backend, threads, n, m, k, 1.0, xs, k, w, m, dst, m);
                 }
             }
         }

@@ -181,14 +181,25 @@ impl<'a> Addend<'a> {
     }
 }
 
+/// A product's A (m × k), as [`gemm_ahead`] takes it.
+#[derive(Clone, Copy, Debug)]
+pub enum Lhs<'a> {
+    /// Row-major at a row stride.
+    Rows(&'a [f32], usize),
+    /// m × k values laid out by [`pack_a`], for a backend where [`packs_a`] holds.
+    Packed(&'a [f32]),
+}
+
 /// [`gemm`] into C that may be uninitialised (as [`gemm_uninit`]), plus `add` (a bias row
 /// and a matrix, see [`Addend`]), asking the cache for `ahead`, memory the caller reads
 /// next, while it multiplies (on AVX-512 and AVX2; elsewhere it is [`gemm`] into a
-/// scratch, copied with the addend added). Every element of C's m × n is written, nothing else; the same bits
-/// as [`gemm`] followed by adding the bias, then the matrix.
+/// scratch, copied with the addend added). Every element of C's m × n is written, nothing
+/// else; the same bits as [`gemm`] followed by adding the bias, then the matrix, whether A
+/// comes packed or not.
 ///
 /// # Panics
-/// As [`gemm`], or if `add` does not fit (see [`Addend`]).
+/// As [`gemm`], if `add` does not fit (see [`Addend`]), or if A is packed where [`packs_a`]
+/// is false or does not hold m × k values.
 #[allow(clippy::too_many_arguments)]
 pub fn gemm_ahead(
     backend: Backend,
@@ -196,8 +207,7 @@ pub fn gemm_ahead(
     n: usize,
     k: usize,
     alpha: f32,
-    a: &[f32],
-    lda: usize,
+    a: Lhs<'_>,
     b: &[f32],
     ldb: usize,
     c: &mut [std::mem::MaybeUninit<f32>],
@@ -205,6 +215,14 @@ pub fn gemm_ahead(
     ahead: &[f32],
     add: Addend<'_>,
 ) {
+    let (a, lda, packed) = match a {
+        Lhs::Rows(a, lda) => (a, lda, false),
+        Lhs::Packed(a) => {
+            assert!(packs_a(backend), "gemm_ahead: A packed for {backend}");
+            assert_eq!(a.len(), m * k, "gemm_ahead: packed A is not {m}×{k}");
+            (a, k, true)
+        }
+    };
     assert_fits("gemm_ahead", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     add.check("gemm_ahead", m, n);
     if m == 0 || n == 0 {
@@ -212,14 +230,15 @@ pub fn gemm_ahead(
     }
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx2 && backend.is_supported() {
-        // SAFETY: AVX2 and FMA detected; the rest as for AVX-512 below.
+        // SAFETY: AVX2 and FMA detected; a packed A holds m × k values (asserted); the rest
+        // as for AVX-512 below.
         unsafe {
             x86::gemm_avx2(
                 m,
                 n,
                 k,
                 alpha,
-                (a, lda, false),
+                (a, lda, packed),
                 b,
                 ldb,
                 c.as_mut_ptr().cast(),
@@ -259,8 +278,8 @@ pub fn gemm_ahead(
     write_rows(c, ldc, &out, n);
 }
 
-/// Whether [`gemm_ahead_packed`] runs on `backend` (AVX2: its tiles read A packed by
-/// [`pack_a`]); elsewhere callers run [`gemm_ahead`] on A as it is.
+/// Whether [`gemm_ahead`] takes A packed by [`pack_a`] on `backend` (AVX2, whose tiles
+/// read it so); elsewhere callers give it A as it is.
 pub fn packs_a(backend: Backend) -> bool {
     cfg!(target_arch = "x86_64") && backend == Backend::Avx2 && backend.is_supported()
 }
@@ -279,59 +298,6 @@ pub fn pack_a(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32]) {
         let _ = (a, lda, m, k, out);
         unreachable!("pack_a: no packed tiles on this architecture");
     }
-}
-
-/// [`gemm_ahead`] with A packed by [`pack_a`] (m × k values): the same bits. Only where
-/// [`packs_a`] holds.
-///
-/// # Panics
-/// As [`gemm_ahead`], if `packed` does not hold m × k values, or where [`packs_a`] is false.
-#[allow(clippy::too_many_arguments)]
-pub fn gemm_ahead_packed(
-    backend: Backend,
-    m: usize,
-    n: usize,
-    k: usize,
-    alpha: f32,
-    packed: &[f32],
-    b: &[f32],
-    ldb: usize,
-    c: &mut [std::mem::MaybeUninit<f32>],
-    ldc: usize,
-    ahead: &[f32],
-    add: Addend<'_>,
-) {
-    assert!(packs_a(backend), "gemm_ahead_packed on {backend}");
-    assert_eq!(packed.len(), m * k, "gemm_ahead_packed: A is not {m}×{k}");
-    assert_fits(
-        "gemm_ahead_packed",
-        [m, n, k],
-        (packed, k),
-        (b, ldb),
-        (c.len(), ldc),
-    );
-    add.check("gemm_ahead_packed", m, n);
-    if m == 0 || n == 0 {
-        return;
-    }
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2 and FMA detected (`packs_a`); packed A holds m × k values and B, C and
-    // the addend fit their shapes (asserted).
-    unsafe {
-        x86::gemm_avx2(
-            m,
-            n,
-            k,
-            alpha,
-            (packed, k, true),
-            b,
-            ldb,
-            c.as_mut_ptr().cast(),
-            ldc,
-            ahead,
-            add,
-        )
-    };
 }
 
 /// Writes zeros over `dst`; on AVX-512 and AVX2 the whole cache lines go straight to
@@ -511,7 +477,8 @@ pub fn gemm_uninit(
         // The AVX-512 and AVX2 tiles write C directly: `gemm_ahead` with nothing ahead and
         // no bias.
         let none = Addend::default();
-        return gemm_ahead(backend, m, n, k, alpha, a, lda, b, ldb, c, ldc, &[], none);
+        let a = Lhs::Rows(a, lda);
+        return gemm_ahead(backend, m, n, k, alpha, a, b, ldb, c, ldc, &[], none);
     }
     assert_fits("gemm_uninit", [m, n, k], (a, lda), (b, ldb), (c.len(), ldc));
     if m == 0 || n == 0 {

@@ -191,37 +191,34 @@ pub fn gemm_panels_uninit(
     let packs = super::packs_a(backend) && n >= PACK_A_COLUMNS;
     super::split_rows(threads, m, c, ldc, |i0, rows, c| {
         let panels: Vec<_> = b.panels().collect();
-        // The AVX2 tiles read this block's rows of A packed, once for every panel.
-        PACKED_A.with_borrow_mut(|packed| {
-            if packs {
-                packed.resize(rows * k, 0.0);
-                super::pack_a(&a[i0 * lda..], lda, rows, k, packed);
-            }
+        let mut each_panel = |a: super::Lhs<'_>| {
             for (i, &(j0, w, panel)) in panels.iter().enumerate() {
                 let next = panels.get(i + 1).map_or(then, |p| p.2);
-                let (c, add) = (&mut c[j0..], add.from(i0, j0, w));
-                if packs {
-                    super::gemm_ahead_packed(
-                        backend, rows, w, k, alpha, packed, panel, PANEL, c, ldc, next, add,
-                    );
-                } else {
-                    super::gemm_ahead(
-                        backend,
-                        rows,
-                        w,
-                        k,
-                        alpha,
-                        &a[i0 * lda..],
-                        lda,
-                        panel,
-                        PANEL,
-                        c,
-                        ldc,
-                        next,
-                        add,
-                    );
-                }
+                super::gemm_ahead(
+                    backend,
+                    rows,
+                    w,
+                    k,
+                    alpha,
+                    a,
+                    panel,
+                    PANEL,
+                    &mut c[j0..],
+                    ldc,
+                    next,
+                    add.from(i0, j0, w),
+                );
             }
-        });
+        };
+        if packs {
+            // The AVX2 tiles read this block's rows of A packed, once for every panel.
+            PACKED_A.with_borrow_mut(|packed| {
+                packed.resize(rows * k, 0.0);
+                super::pack_a(&a[i0 * lda..], lda, rows, k, packed);
+                each_panel(super::Lhs::Packed(packed));
+            });
+        } else {
+            each_panel(super::Lhs::Rows(&a[i0 * lda..], lda));
+        }
     });
 }

@@ -460,8 +460,8 @@ fn gemm_on_panels_gives_the_row_major_bits() {
 
 /// The SIMD register tiles compute each element of C as one chain of fused multiply-adds
 /// over k in order, then scale it and add the bias, however deep k is: the AVX-512 and AVX2
-/// products run k in blocks of up to 128 rows and keeps its raw sums in C between them, which must
-/// not change a bit (the fixtures and every kept attention depend on it), including into
+/// products run k in blocks of up to 128 rows and keep their raw sums in C between them, which
+/// must not change a bit (the fixtures and every kept attention depend on it), including into
 /// uninitialised memory and across block edges (127, 128, 129, 257 ... rows).
 #[test]
 fn simd_products_are_one_fma_chain_per_element_at_any_depth() {

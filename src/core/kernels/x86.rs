@@ -20,6 +20,23 @@ use std::arch::x86_64::*;
 /// Rows per register tile.
 const MR: usize = 6;
 
+/// k cut into blocks of at most `most` rows, as even as they come: (blocks, rows per block,
+/// the last block the rows left). At least one block, so an empty k still writes C.
+fn k_blocks(k: usize, most: usize) -> (usize, usize) {
+    let blocks = k.div_ceil(most).max(1);
+    (blocks, k.div_ceil(blocks))
+}
+
+/// Tile `tile` of `tiles`' share of `lines` cache lines from `ahead`: its first line and
+/// how many, so that the tiles of a product ask for all of them, a few each.
+fn ahead_share(ahead: *const i8, lines: usize, tile: usize, tiles: usize) -> (*const i8, usize) {
+    let first = tile * lines / tiles;
+    (
+        ahead.wrapping_add(first * 64),
+        (tile + 1) * lines / tiles - first,
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // AVX-512
 // ---------------------------------------------------------------------------------------
@@ -233,8 +250,7 @@ pub(super) unsafe fn gemm_avx512(
     // On an Intel Xeon (one core, 64 × 64 products from L2): 162–165 GFLOP/s at k = 384 or
     // 1,536, 167–178 at k = 128.
     const KC: usize = 128;
-    let blocks = k.div_ceil(KC).max(1);
-    let kc = k.div_ceil(blocks);
+    let (blocks, kc) = k_blocks(k, KC);
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
     // Software prefetch for a long B wider than one panel (a weight matrix, cold in cache).
     // Attention's Kᵀ (k = head dim) and V (ldb = head dim) at head dims up to 64 stay out:
@@ -258,10 +274,8 @@ pub(super) unsafe fn gemm_avx512(
             for i0 in (0..m).step_by(MR) {
                 let rows = MR.min(m - i0);
                 // This tile's share of `ahead`'s lines.
-                let first = tile * lines / tiles;
-                let share = (tile + 1) * lines / tiles - first;
+                let ahead = ahead_share(ahead_ptr, lines, tile, tiles);
                 tile += 1;
-                let ahead = (ahead_ptr.wrapping_add(first * 64), share);
                 // SAFETY: i0 + rows ≤ m, j0 + w ≤ n; the masks cover exactly w columns.
                 unsafe {
                     dispatch_tile!(
@@ -494,6 +508,26 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
     sums
 }
 
+/// The body of [`stream_avx512`] and [`stream_avx2`]: ordinary stores up to the first line
+/// and after the last whole one, vectors of `$lanes` streamed over the whole lines between.
+/// Expanded in each so that the vector operations compile for its instruction set.
+macro_rules! stream_lines {
+    ($dst:expr, $len:expr, $src:expr, $lanes:literal, $zero:path, $load:path, $stream:path) => {{
+        let (dst, len, src): (*mut f32, usize, Option<&[f32]>) = ($dst, $len, $src);
+        let head = dst.align_offset(64).min(len);
+        let whole = head + (len - head) / 16 * 16;
+        let at = |i: usize| src.map_or(0.0, |s| s[i]);
+        // Every index below is < len (the caller's contract).
+        for i in (0..head).chain(whole..len) {
+            *dst.add(i) = at(i);
+        }
+        for i in (head..whole).step_by($lanes) {
+            let v = src.map_or($zero(), |s| $load(s.as_ptr().add(i)));
+            $stream(dst.add(i), v);
+        }
+    }};
+}
+
 /// `len` floats from `dst` set to `src` (zeros when there is none), with non-temporal
 /// stores for the 64-byte-aligned lines: they go to memory without being read first. The
 /// unaligned ends take ordinary stores. The caller fences before publishing them.
@@ -503,18 +537,17 @@ pub(super) unsafe fn softmax_rows_avx512<const N: usize>(
 /// must hold `len` floats.
 #[target_feature(enable = "avx512f")]
 pub(super) unsafe fn stream_avx512(dst: *mut f32, len: usize, src: Option<&[f32]>) {
-    let head = dst.align_offset(64).min(len);
-    let whole = head + (len - head) / 16 * 16;
-    let at = |i: usize| src.map_or(0.0, |s| s[i]);
-    // SAFETY: every index below is < len (the caller's contract).
+    // SAFETY: the caller's contract.
     unsafe {
-        for i in (0..head).chain(whole..len) {
-            *dst.add(i) = at(i);
-        }
-        for i in (head..whole).step_by(16) {
-            let v = src.map_or(_mm512_setzero_ps(), |s| _mm512_loadu_ps(s.as_ptr().add(i)));
-            _mm512_stream_ps(dst.add(i), v);
-        }
+        stream_lines!(
+            dst,
+            len,
+            src,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_stream_ps
+        )
     }
 }
 
@@ -524,18 +557,17 @@ pub(super) unsafe fn stream_avx512(dst: *mut f32, len: usize, src: Option<&[f32]
 /// AVX must be available; as [`stream_avx512`] otherwise.
 #[target_feature(enable = "avx")]
 pub(super) unsafe fn stream_avx2(dst: *mut f32, len: usize, src: Option<&[f32]>) {
-    let head = dst.align_offset(64).min(len);
-    let whole = head + (len - head) / 16 * 16;
-    let at = |i: usize| src.map_or(0.0, |s| s[i]);
-    // SAFETY: every index below is < len (the caller's contract).
+    // SAFETY: the caller's contract.
     unsafe {
-        for i in (0..head).chain(whole..len) {
-            *dst.add(i) = at(i);
-        }
-        for i in (head..whole).step_by(8) {
-            let v = src.map_or(_mm256_setzero_ps(), |s| _mm256_loadu_ps(s.as_ptr().add(i)));
-            _mm256_stream_ps(dst.add(i), v);
-        }
+        stream_lines!(
+            dst,
+            len,
+            src,
+            8,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_stream_ps
+        )
     }
 }
 
@@ -777,11 +809,7 @@ unsafe fn strip256<const NV: usize, const MASKED: bool, const PACKED: bool>(
     let mut tile = first;
     while i0 < m {
         let rows = MR.min(m - i0);
-        let from = tile * lines / tiles;
-        let share = (
-            ahead.wrapping_add(from * 64),
-            (tile + 1) * lines / tiles - from,
-        );
+        let share = ahead_share(ahead, lines, tile, tiles);
         tile += 1;
         // SAFETY: the caller's contract; i0 + rows ≤ m.
         unsafe {
@@ -851,8 +879,7 @@ pub(super) unsafe fn gemm_avx2(
 ) {
     const NB: usize = 16;
     let bias = add.bias;
-    let blocks = k.div_ceil(KC256).max(1);
-    let kc = k.div_ceil(blocks);
+    let (blocks, kc) = k_blocks(k, KC256);
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
     // A long B wider than a strip: a weight panel, cold in cache (as in `gemm_avx512`).
     let prefetch = k >= 128 && ldb > NB;
@@ -937,8 +964,8 @@ const KC256: usize = 128;
 pub(super) fn pack_a_avx2(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [f32]) {
     assert!(super::fits(a.len(), m, k, lda), "pack_a_avx2: A too short");
     assert_eq!(out.len(), m * k, "pack_a_avx2: m × k values");
-    let blocks = k.div_ceil(KC256).max(1);
-    let kc = k.div_ceil(blocks);
+    // The product's k blocks (`gemm_avx2`), which the layout follows.
+    let (_, kc) = k_blocks(k, KC256);
     for p0 in (0..k).step_by(kc.max(1)) {
         let depth = kc.min(k - p0);
         for i0 in (0..m).step_by(MR) {
