@@ -36,7 +36,7 @@ fn main() {
                     let w: Vec<f32> = (0..k * m)
                         .map(|i| ((i * 7 + l) % 1000) as f32 / 5000.0)
                         .collect();
-                    PackedB::new(k, m, &w, m)
+                    PackedB::new(backend, k, m, &w, m)
                 })
                 .collect()
         })

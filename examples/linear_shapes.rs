@@ -112,7 +112,7 @@ fn main() {
             let mut b = vec![0.0; n * m];
             let t_own = time(|| own(backend, &x, &w, &mut a, k, m));
             let t_gemm = time(|| crate_gemm(&x, &w, &mut b, n, k, m));
-            let pb = kernels::PackedB::new(k, m, &w, m);
+            let pb = kernels::PackedB::new(backend, k, m, &w, m);
             let mut pc = vec![0.0; n * m];
             let t_p = time(|| panels(backend, &x, &pb, &mut pc));
             assert_eq!(pc, a, "panels and row-major give the same bits");

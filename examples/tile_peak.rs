@@ -136,11 +136,11 @@ fn main() {
         let g = gflops(backend, [m, n, k], lda, ldb, ldc);
         println!("| {what} | {m} × {n} × {k} | {lda} / {ldb} / {ldc} | {g:.1} |");
     }
-    // The score product as the kernels run it: Kᵀ in 64-key panels, one product per panel.
+    // The score product as the kernels run it: Kᵀ in panels of keys as wide as the tile, one product per panel.
     for (m, n_k, d) in [(30usize, 2048usize, 64usize), (32, 512, 64), (64, 128, 64)] {
         let q: Vec<f32> = (0..m * d).map(|i| (i % 13) as f32 * 0.1).collect();
         let keys: Vec<f32> = (0..n_k * d).map(|i| (i % 7) as f32 * 0.1).collect();
-        let kt = kernels::PackedB::transposed(&keys, n_k, d);
+        let kt = kernels::PackedB::transposed(backend, &keys, n_k, d);
         let mut c = vec![0.0; m * n_k];
         let flops = 2.0 * (m * n_k * d) as f64;
         let reps = (2e9 / flops) as usize + 1;
@@ -156,7 +156,7 @@ fn main() {
                     &q,
                     d,
                     panel,
-                    kernels::PANEL,
+                    kt.width(),
                     &mut c[j0..],
                     n_k,
                 );
@@ -164,7 +164,8 @@ fn main() {
         }
         let g = flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9;
         println!(
-            "| Q·Kᵀ, {n_k} keys, Kᵀ in 64-key panels | {m} × {n_k} × {d} | {d} / 64 / {n_k} | {g:.1} |"
+            "| Q·Kᵀ, {n_k} keys, Kᵀ in {w}-key panels | {m} × {n_k} × {d} | {d} / {w} / {n_k} | {g:.1} |",
+            w = kt.width()
         );
     }
 }

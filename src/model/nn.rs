@@ -44,6 +44,7 @@ impl LinearWeights {
             let w = w.as_standard_layout();
             let (k, n) = w.dim();
             LinearWeights::Panels(kernels::PackedB::new(
+                Backend::best(),
                 k,
                 n,
                 w.as_slice().expect("standard layout"),
@@ -147,20 +148,22 @@ impl Linear {
                     }
                 }
                 LinearWeights::Panels(p) => {
-                    // A panel's rows are 64 apart: row i of panel j is W[i, 64j..64j + w].
+                    // A panel's rows are `width` apart: row i of panel j is
+                    // W[i, width·j..width·j + w].
+                    let width = p.width();
                     let panel = |(_, w, vals): (usize, usize, &[f32]), chunk: &mut [f32]| {
                         for (i, &xi) in xs[..k].iter().enumerate() {
-                            let row = &vals[i * kernels::PANEL..i * kernels::PANEL + w];
+                            let row = &vals[i * width..i * width + w];
                             crate::model::packed::axpy_f32(backend, xi, row, chunk);
                         }
                     };
                     if parallel {
                         let panels: Vec<_> = p.panels().collect();
-                        dst.par_chunks_mut(kernels::PANEL)
+                        dst.par_chunks_mut(width)
                             .zip(panels)
                             .for_each(|(chunk, pan)| panel(pan, chunk));
                     } else {
-                        for (chunk, pan) in dst.chunks_mut(kernels::PANEL).zip(p.panels()) {
+                        for (chunk, pan) in dst.chunks_mut(width).zip(p.panels()) {
                             panel(pan, chunk);
                         }
                     }
@@ -564,22 +567,27 @@ mod tests {
                 b: b.clone(),
                 packed: None,
             };
-            let panels = Linear {
-                w: LinearWeights::Panels(kernels::PackedB::new(k, m, w.as_slice().unwrap(), m)),
-                b,
-                packed: None,
-            };
-            assert_eq!(panels.w.dim(), (k, m));
-            for backend in Backend::supported() {
-                for n in [1usize, 3, 70] {
-                    let x =
-                        Array2::from_shape_fn((n, k), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
-                    let (a, c) = (dense.forward(backend, &x), panels.forward(backend, &x));
-                    assert_eq!(a.dim(), (n, m));
-                    assert!(
-                        a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()),
-                        "{backend} k={k} m={m} n={n}: the layouts differ"
-                    );
+            // Both panel widths (AVX-512's and AVX2's), each read by every backend.
+            for layout in [Backend::Avx512, Backend::Avx2] {
+                let w = w.as_slice().unwrap();
+                let panels = Linear {
+                    w: LinearWeights::Panels(kernels::PackedB::new(layout, k, m, w, m)),
+                    b: b.clone(),
+                    packed: None,
+                };
+                assert_eq!(panels.w.dim(), (k, m));
+                for backend in Backend::supported() {
+                    for n in [1usize, 3, 70] {
+                        let x = Array2::from_shape_fn((n, k), |(i, j)| {
+                            ((i * 7 + j * 3) % 11) as f32 - 5.0
+                        });
+                        let (a, c) = (dense.forward(backend, &x), panels.forward(backend, &x));
+                        assert_eq!(a.dim(), (n, m));
+                        assert!(
+                            a.iter().zip(&c).all(|(p, q)| p.to_bits() == q.to_bits()),
+                            "{backend} k={k} m={m} n={n}: the layouts differ"
+                        );
+                    }
                 }
             }
         }

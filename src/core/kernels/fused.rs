@@ -12,8 +12,7 @@
 use rayon::prelude::*;
 
 use super::{
-    Backend, PANEL, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2, spread_ld,
-    transposed_spread,
+    Backend, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2, spread_ld, transposed_spread,
 };
 
 /// The sizes of one multi-head attention call.
@@ -48,7 +47,7 @@ fn row_block(n_k: usize) -> usize {
 
 /// A head's Kᵀ as the score product reads it.
 enum Keys {
-    /// In 64-key panels.
+    /// In panels of keys ([`PackedB::transposed`]).
     Panels(PackedB),
     /// Row-major (d × n_k) at the given row stride.
     Spread(super::AlignedVec, usize),
@@ -96,10 +95,10 @@ pub fn attention_forward(
             let kh = &k[head * n_k * d..(head + 1) * n_k * d];
             let vh = &v[head * n_k * d..(head + 1) * n_k * d];
             let rb = row_block(n_k);
-            // Kᵀ once per head: in 64-key panels (d × 64 each, contiguous) for the AVX-512
-            // and AVX2 tiles; row-major at a spread stride for the other backends.
+            // Kᵀ once per head: in panels of keys (d × width each, contiguous) for the
+            // AVX-512 and AVX2 tiles; row-major at a spread stride for the other backends.
             let keys = if matches!(backend, Backend::Avx512 | Backend::Avx2) {
-                Keys::Panels(PackedB::transposed(kh, n_k, d))
+                Keys::Panels(PackedB::transposed(backend, kh, n_k, d))
             } else {
                 Keys::Spread(transposed_spread(kh, n_k, d), spread_ld(n_k))
             };
@@ -119,7 +118,8 @@ pub fn attention_forward(
                             for (j0, w, panel) in kt.panels().take_while(|p| p.0 < visible) {
                                 let w = w.min(visible - j0);
                                 let c = &mut p_blk[j0..];
-                                gemm(backend, rows, w, d, scale, q_blk, d, panel, PANEL, c, n_k);
+                                let ldb = kt.width();
+                                gemm(backend, rows, w, d, scale, q_blk, d, panel, ldb, c, n_k);
                             }
                         }
                         Keys::Spread(kt, ld) => gemm_fast(

@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 pub use aligned::{AlignedVec, uninit_array2};
 pub(crate) use aligned::{LINE, line_start};
 pub use fused::{AttnShape, attention_forward};
-pub use panels::{PANEL, PackedB, gemm_panels, gemm_panels_uninit};
+pub use panels::{PackedB, gemm_panels, gemm_panels_uninit, panel_width};
 
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -1,79 +1,94 @@
 //! A layer's weights laid out once, at load, for the register tiles: B (k × n) cut into
-//! 64-column panels, each k × 64 and contiguous. The tiles walk B's 64-column blocks one
-//! after another and read each block's k rows in order; in a row-major weight matrix those
-//! rows are 1.5–6 KiB apart, a new page every row or three, which the hardware prefetchers
-//! do not follow. In a panel they are one sequential stream. A 128-token SmolLM2-shaped
-//! forward on the Zen 4 (2 threads, AVX-512) went from 180 to 160 ms, 512 tokens from 730
-//! to 700 ms.
+//! panels as wide as the tile (64 columns for AVX-512, 16 for AVX2), each k × width and
+//! contiguous. The tiles walk B's column blocks one after another and read each block's k
+//! rows in order; in a row-major weight matrix those rows are 1.5–6 KiB apart, a new page
+//! every row or three, which the hardware prefetchers do not follow. In a panel they are
+//! one sequential stream. A 128-token SmolLM2-shaped forward on the Zen 4 (2 threads,
+//! AVX-512) went from 180 to 160 ms, 512 tokens from 730 to 700 ms.
 
 use std::mem::MaybeUninit;
 
 use super::{AlignedVec, Backend, fits};
 
-/// Columns per panel: the width of the AVX-512 tile (4 vectors of 16).
-pub const PANEL: usize = 64;
+/// Columns per panel for `backend`'s tile: 64 (4 vectors of 16) for AVX-512, 16 (2 vectors
+/// of 8) for AVX2, 64 for the others (which read panels only in tests). An AVX2 tile on
+/// 64-wide panels read its 16-column strip's rows 256 bytes apart: a k block of 128 rows
+/// fell into a quarter of L1's sets and evicted itself and A. On 16-wide panels the strip is
+/// one contiguous run; one core of a Zen 3, best of three alternating runs at the 20 model
+/// shapes: 76–90 → 85–94 GFLOP/s, level with or above the `gemm` crate at 18 of 20.
+pub fn panel_width(backend: Backend) -> usize {
+    match backend {
+        Backend::Avx2 => 16,
+        _ => 64,
+    }
+}
 
-/// A k × n matrix as ⌈n / 64⌉ panels of k × 64 (row stride 64), the last one padded with
-/// zeros. Every product on it ([`gemm_panels`]) gives the same bits as [`super::gemm`] on the
+/// A k × n matrix as ⌈n / w⌉ panels of k × w (row stride w, the panel width), the last one
+/// padded with zeros. Every product on it ([`gemm_panels`]) gives the same bits as [`super::gemm`] on the
 /// row-major matrix: each element is the same sum in the same order.
 #[derive(Clone, Debug)]
 pub struct PackedB {
     k: usize,
     n: usize,
-    /// On a 64-byte boundary, so that the panels' rows of 64 floats are whole cache lines.
+    /// Columns per panel ([`panel_width`]).
+    width: usize,
+    /// On a 64-byte boundary, so that the panels' rows (whole multiples of 16 floats) are
+    /// whole cache lines.
     data: AlignedVec,
 }
 
 impl PackedB {
-    /// The first panel's values (k × 64), or nothing for an empty matrix.
+    /// The first panel's values (k × width), or nothing for an empty matrix.
     pub fn first_panel(&self) -> &[f32] {
         self.panels().next().map_or(&[], |p| p.2)
     }
 
-    /// Lays out B (k × n at row stride `ldb`).
+    /// Lays out B (k × n at row stride `ldb`) for `backend`'s tiles.
     ///
     /// # Panics
     /// If `b` is too short for k × n at `ldb` (a programming error: callers build shapes).
-    pub fn new(k: usize, n: usize, b: &[f32], ldb: usize) -> PackedB {
+    pub fn new(backend: Backend, k: usize, n: usize, b: &[f32], ldb: usize) -> PackedB {
         assert!(fits(b.len(), k, n, ldb), "PackedB: B too short for {k}×{n}");
-        let len = n.div_ceil(PANEL) * k * PANEL;
-        let mut data = AlignedVec::zeros(len);
+        let width = panel_width(backend);
+        let mut data = AlignedVec::zeros(n.div_ceil(width) * k * width);
         if k > 0 {
-            for (i, panel) in data.chunks_exact_mut(k * PANEL).enumerate() {
-                let j0 = i * PANEL;
-                let w = PANEL.min(n - j0);
-                for (p, row) in panel.chunks_exact_mut(PANEL).enumerate() {
+            for (i, panel) in data.chunks_exact_mut(k * width).enumerate() {
+                let j0 = i * width;
+                let w = width.min(n - j0);
+                for (p, row) in panel.chunks_exact_mut(width).enumerate() {
                     row[..w].copy_from_slice(&b[p * ldb + j0..p * ldb + j0 + w]);
                 }
             }
         }
-        PackedB { k, n, data }
+        PackedB { k, n, width, data }
     }
 
-    /// Aᵀ laid out, for A a row-major `rows × cols` matrix: B = Aᵀ is `cols × rows`, cut into
-    /// panels of 64 of A's rows. How the score products take K (n_k × d): each 64-key panel
-    /// of Kᵀ is d × 64 and contiguous, where the row-major Kᵀ had a page per row of a panel
-    /// at 1,024 keys and more (the 4 KiB pages of a 64 × 64 block no longer fit the TLB).
+    /// Aᵀ laid out for `backend`'s tiles, for A a row-major `rows × cols` matrix: B = Aᵀ is
+    /// `cols × rows`, cut into panels of `width` of A's rows. How the score products take K
+    /// (n_k × d): each panel of Kᵀ is d × width and contiguous, where the row-major Kᵀ had a
+    /// page per row of a panel at 1,024 keys and more (the 4 KiB pages of a 64 × 64 block no
+    /// longer fit the TLB).
     ///
     /// # Panics
     /// If `a` is too short for `rows × cols`.
-    pub fn transposed(a: &[f32], rows: usize, cols: usize) -> PackedB {
+    pub fn transposed(backend: Backend, a: &[f32], rows: usize, cols: usize) -> PackedB {
         assert!(
             a.len() >= rows * cols,
             "PackedB::transposed: A too short for {rows}×{cols}"
         );
-        let len = rows.div_ceil(PANEL) * cols * PANEL;
-        let mut data = AlignedVec::zeros(len);
+        let width = panel_width(backend);
+        let mut data = AlignedVec::zeros(rows.div_ceil(width) * cols * width);
         if cols > 0 {
-            for (i, panel) in data.chunks_exact_mut(cols * PANEL).enumerate() {
-                let r0 = i * PANEL;
-                let w = PANEL.min(rows - r0);
-                super::transpose(&a[r0 * cols..(r0 + w) * cols], w, cols, panel, PANEL);
+            for (i, panel) in data.chunks_exact_mut(cols * width).enumerate() {
+                let r0 = i * width;
+                let w = width.min(rows - r0);
+                super::transpose(&a[r0 * cols..(r0 + w) * cols], w, cols, panel, width);
             }
         }
         PackedB {
             k: cols,
             n: rows,
+            width,
             data,
         }
     }
@@ -88,15 +103,21 @@ impl PackedB {
         self.n
     }
 
-    /// The panels in column order: first column, width (≤ 64) and the k × 64 values.
+    /// Columns per panel, and so the row stride of every panel's values.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// The panels in column order: first column, columns used (≤ the panel width) and the
+    /// k × width values.
     pub fn panels(&self) -> impl Iterator<Item = (usize, usize, &[f32])> {
-        let (k, n) = (self.k, self.n);
-        (0..n.div_ceil(PANEL)).map(move |i| {
-            let j0 = i * PANEL;
+        let (k, n, width) = (self.k, self.n, self.width);
+        (0..n.div_ceil(width)).map(move |i| {
+            let j0 = i * width;
             (
                 j0,
-                PANEL.min(n - j0),
-                &self.data[i * k * PANEL..(i + 1) * k * PANEL],
+                width.min(n - j0),
+                &self.data[i * k * width..(i + 1) * k * width],
             )
         })
     }
@@ -109,12 +130,13 @@ impl PackedB {
             self.k,
             self.n
         );
-        self.data[(j / PANEL) * self.k * PANEL + p * PANEL + j % PANEL]
+        let width = self.width;
+        self.data[(j / width) * self.k * width + p * width + j % width]
     }
 }
 
 /// Columns of B from which [`gemm_panels_uninit`] packs A for the AVX2 tiles.
-const PACK_A_COLUMNS: usize = 512;
+const PACK_A_COLUMNS: usize = 256;
 
 thread_local! {
     /// A worker's packed rows of A (`kernels::pack_a`), reused from product to product.
@@ -185,9 +207,9 @@ pub fn gemm_panels_uninit(
     if m == 0 || n == 0 {
         return;
     }
-    // Packing A pays back over many panels: one core of a Zen 3, 128 or 512 rows, best of
-    // three alternating runs: 1,536 or 2,048 columns 79–85 → 84–89 GFLOP/s, 576 columns
-    // level, but 192 columns (3 panels) 84 → 77.
+    // Packing A pays back over many panels. One core of a Zen 3, 128 or 512 rows, best of
+    // three alternating runs, on 16-wide panels: 384 to 2,048 columns 84–91 → 85–94 GFLOP/s
+    // packed, 192 columns level (90–91 either way).
     let packs = super::packs_a(backend) && n >= PACK_A_COLUMNS;
     super::split_rows(threads, m, c, ldc, |i0, rows, c| {
         let panels: Vec<_> = b.panels().collect();
@@ -202,7 +224,7 @@ pub fn gemm_panels_uninit(
                     alpha,
                     a,
                     panel,
-                    PANEL,
+                    b.width,
                     &mut c[j0..],
                     ldc,
                     next,

@@ -372,19 +372,24 @@ fn transpose_moves_every_element_to_its_place() {
 }
 
 /// Kᵀ laid out from K is the layout of the explicit transpose, element for element, with
-/// a partial last panel and zero padding after it.
+/// a partial last panel and zero padding after it, at both panel widths.
 #[test]
 fn transposed_panels_hold_the_transpose() {
-    for (rows, cols) in [
-        (1usize, 1usize),
-        (64, 5),
-        (65, 64),
-        (200, 3),
-        (0, 4),
-        (7, 0),
-    ] {
+    // Both panel widths, whichever backends this machine runs.
+    for (backend, (rows, cols)) in [Backend::Avx512, Backend::Avx2].into_iter().flat_map(|b| {
+        [
+            (1usize, 1usize),
+            (64, 5),
+            (65, 64),
+            (17, 16),
+            (200, 3),
+            (0, 4),
+            (7, 0),
+        ]
+        .map(|s| (b, s))
+    }) {
         let a = fill(rows * cols, 7);
-        let t = PackedB::transposed(&a, rows, cols);
+        let t = PackedB::transposed(backend, &a, rows, cols);
         assert_eq!((t.k(), t.n()), (cols, rows));
         for p in 0..cols {
             for j in 0..rows {
@@ -401,7 +406,7 @@ fn transposed_panels_hold_the_transpose() {
                 explicit[p * rows + j] = x;
             }
         }
-        let want = PackedB::new(cols, rows, &explicit, rows);
+        let want = PackedB::new(backend, cols, rows, &explicit, rows);
         let got: Vec<_> = t.panels().flat_map(|p| p.2.to_vec()).collect();
         let want: Vec<_> = want.panels().flat_map(|p| p.2.to_vec()).collect();
         assert_eq!(got, want, "{rows}×{cols}");
@@ -424,7 +429,7 @@ fn gemm_on_panels_gives_the_row_major_bits() {
             let (lda, ldb, ldc) = (k + 3, n + 2, n + 5);
             let a = fill(m * lda, 5 + m as u64);
             let b = fill(k * ldb, 6 + n as u64);
-            let packed = PackedB::new(k, n, &b, ldb);
+            let packed = PackedB::new(backend, k, n, &b, ldb);
             assert_eq!((packed.k(), packed.n()), (k, n));
             for p in 0..k {
                 for j in 0..n {
@@ -495,7 +500,7 @@ fn simd_products_are_one_fma_chain_per_element_at_any_depth() {
                     want[i * ldc + j] = chain * alpha + bias[j];
                 }
             }
-            let packed = PackedB::new(k, n, &b, n);
+            let packed = PackedB::new(backend, k, n, &b, n);
             for threads in [1, 2] {
                 let add = Addend {
                     bias: &bias,
@@ -624,7 +629,7 @@ fn gemm_on_panels_with_a_bias_and_a_residual_writes_product_bias_residual_and_no
             let b = fill(k * n, 32 + n as u64);
             let bias = fill(n, 33 + k as u64);
             let residual = fill(m * ldr, 34 + k as u64);
-            let packed = PackedB::new(k, n, &b, n);
+            let packed = PackedB::new(backend, k, n, &b, n);
             for (with_bias, with_residual) in [(true, false), (false, true), (true, true)] {
                 let add = Addend {
                     bias: if with_bias { &bias } else { &[] },
