@@ -28,6 +28,24 @@ fn gflops(backend: Backend, [m, n, k]: [usize; 3], lda: usize, ldb: usize, ldc: 
     flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
+/// [`gflops`] with B laid out in panels for `backend` (`kernels::PackedB`, what the weights
+/// and the materialised attention's Kᵀ and V are on AVX-512 and AVX2), A at stride k and C
+/// at n, through `kernels::gemm_panels` on one thread.
+fn gflops_panels(backend: Backend, [m, n, k]: [usize; 3]) -> f64 {
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let a = kernels::AlignedVec::from_slice(&a);
+    let b = kernels::PackedB::new(backend, k, n, &b, n);
+    let mut c = kernels::AlignedVec::zeros(m * n);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (2e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        kernels::gemm_panels(backend, 1, m, 1.0, &a, k, &b, &mut c, n, &[]);
+    }
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 /// GFLOP/s of AVX-512 FMAs on 16 independent register chains, no memory operand: the
 /// core's arithmetic ceiling at the clock it runs under load (no tile can pass it). None
 /// without AVX-512.
@@ -135,6 +153,19 @@ fn main() {
     for (what, [m, n, k], [lda, ldb, ldc]) in rows {
         let g = gflops(backend, [m, n, k], lda, ldb, ldc);
         println!("| {what} | {m} × {n} × {k} | {lda} / {ldb} / {ldc} | {g:.1} |");
+    }
+    // The same products with B in panels as wide as the tile: the weights as a model holds
+    // them, and V as the materialised attention lays it out.
+    let width = kernels::panel_width(backend);
+    for (what, [m, n, k]) in [
+        ("B in L1 (64 × 64), in panels", [600, 64, 64]),
+        ("B in L2 (576 × 64), in panels", [600, 64, 576]),
+        ("64 rows, 1,536-deep panels", [64, 64, 1536]),
+        ("P·V, 2,048 keys, V in panels", [30, 64, 2048]),
+        ("P·V, 512 keys, V in panels", [60, 64, 512]),
+    ] {
+        let g = gflops_panels(backend, [m, n, k]);
+        println!("| {what} | {m} × {n} × {k} | {k} / {width} / {n} | {g:.1} |");
     }
     // The score product as the kernels run it: Kᵀ in panels of keys as wide as the tile, one product per panel.
     for (m, n_k, d) in [(30usize, 2048usize, 64usize), (32, 512, 64), (64, 128, 64)] {

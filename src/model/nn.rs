@@ -611,7 +611,9 @@ mod tests {
                     (false, None, None),
                     (true, Some(5), Some(3.0)),
                 ] {
-                    let dh = 5;
+                    // dh = 40 at even n: V in panels on AVX2 (16, 16 and a partial 8), read
+                    // from a window's first key on.
+                    let dh = if n % 2 == 0 { 40 } else { 5 };
                     let q = Array2::from_shape_fn((n, dh), |(i, j)| {
                         ((i * 7 + j * 3) % 11) as f32 * 0.3 - 1.5
                     });
@@ -665,9 +667,10 @@ mod tests {
                         BLOCK_SCRATCH.set(vec![nan; BLOCK_ROWS * n + kernels::LINE - 1]);
                     };
                     poison();
-                    let full = attend_blocks(backend, &q, &kt, &v, &p, 0, true);
+                    let vp = values_in_panels(backend, &v);
+                    let full = attend_blocks(backend, &q, &kt, (&v, vp.as_ref()), &p, 0, true);
                     poison();
-                    let lean = attend_blocks(backend, &q, &kt, &v, &p, 0, false);
+                    let lean = attend_blocks(backend, &q, &kt, (&v, vp.as_ref()), &p, 0, false);
                     let label = format!("{backend:?} n={n} causal={causal} window={window:?}");
                     let pr = full.probs.as_ref().unwrap();
                     assert!(lean.probs.is_none());
@@ -1229,8 +1232,19 @@ fn keys_transposed(kh: &Array2<f32>) -> kernels::AlignedVec {
     kernels::transposed_spread(ks, kh.nrows(), kh.ncols())
 }
 
+/// A head's V (n_k × dh) in panels where the backend's tile is narrower than dh
+/// ([`kernels::values_in_panels`]), for [`attend_blocks`]'s context product; none elsewhere.
+fn values_in_panels(backend: Backend, vh: &Array2<f32>) -> Option<kernels::PackedB> {
+    let (n_k, dh) = vh.dim();
+    kernels::values_in_panels(backend, dh).then(|| {
+        let v = vh.as_standard_layout();
+        let vs = v.as_slice().expect("standard layout");
+        kernels::PackedB::new(backend, n_k, dh, vs, dh)
+    })
+}
+
 /// One head over its K (transposed, dh × n_k at row stride `kernels::spread_ld(n_k)`) and V
-/// (n_k × dh):
+/// (n_k × dh, with its panels from [`values_in_panels`] if any):
 /// pass 1 per block of 64 query rows: scale·q·kᵀ over the keys the block can see;
 /// pass 2 per row: soft-cap, mask (causal, window), softmax over the visible span, the digest;
 /// pass 3 per block: the rows of probs·v.
@@ -1242,7 +1256,7 @@ fn attend_blocks(
     backend: Backend,
     qh: &Array2<f32>,
     kt: &[f32],
-    vh: &Array2<f32>,
+    (vh, v_panels): (&Array2<f32>, Option<&kernels::PackedB>),
     p: &AttnParams<'_>,
     head: usize,
     keep_probs: bool,
@@ -1364,7 +1378,11 @@ fn attend_blocks(
             d.add_block(i0, block, (n_k, cols), &facts);
         }
         // pass 3: the block's context rows, over the keys [k0, cols).
-        if cols > k0 && dh > 0 {
+        if let Some(vp) = v_panels.filter(|_| cols > k0) {
+            let a = &block[k0..];
+            let ctx = &mut ctx[i0 * dh..];
+            kernels::gemm_panel_rows(backend, rows, 1.0, a, n_k, vp, k0..cols, ctx, dh);
+        } else if cols > k0 && dh > 0 {
             kernels::gemm_fast(
                 backend,
                 1,
@@ -1478,19 +1496,22 @@ pub fn attention_heads(
             scope.spawn(move |scope| {
                 let (kh, k_pre) = head_slice(k, g, dh, p.k_norm, p.rope);
                 let vh = Arc::new(columns(v, g * dh, dh));
+                let vp = Arc::new(values_in_panels(backend, &vh));
                 let kt = keys_transposed(&kh);
                 let (kh, k_pre, kt) = (Arc::new(kh), k_pre.map(Arc::new), Arc::new(kt));
                 for h in (g * group..(g + 1) * group).filter(|&h| h < p.heads) {
-                    let (kh, k_pre, vh, kt) = (
+                    let (kh, k_pre, vh, vp, kt) = (
                         Arc::clone(&kh),
                         k_pre.clone(),
                         Arc::clone(&vh),
+                        Arc::clone(&vp),
                         Arc::clone(&kt),
                     );
                     scope.spawn(move |_| {
                         let (qh, q_pre) = head_slice(q, h, dh, p.q_norm, p.rope);
                         let keep = capture.get(h).copied().unwrap_or(false);
-                        let r = attend_blocks(backend, &qh, &kt, &vh, p, h, keep);
+                        let values = (&*vh, vp.as_ref().as_ref());
+                        let r = attend_blocks(backend, &qh, &kt, values, p, h, keep);
                         let cap = r.probs.map(|probs| HeadCapture {
                             head: h,
                             q: qh,

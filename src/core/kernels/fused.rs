@@ -12,7 +12,8 @@
 use rayon::prelude::*;
 
 use super::{
-    Backend, PackedB, gemm, gemm_fast, softmax_row, softmax_row_sums2, spread_ld, transposed_spread,
+    Backend, PackedB, gemm, gemm_fast, gemm_panel_rows, softmax_row, softmax_row_sums2, spread_ld,
+    transposed_spread, values_in_panels,
 };
 
 /// The sizes of one multi-head attention call.
@@ -102,6 +103,8 @@ pub fn attention_forward(
             } else {
                 Keys::Spread(transposed_spread(kh, n_k, d), spread_ld(n_k))
             };
+            // V in panels where the tile is narrower than d (`values_in_panels`).
+            let values = values_in_panels(backend, d).then(|| PackedB::new(backend, n_k, d, vh, d));
             p_head
                 .par_chunks_mut(rb * n_k)
                 .zip(o_head.par_chunks_mut(rb * d))
@@ -142,9 +145,22 @@ pub fn attention_forward(
                         softmax_row(backend, last);
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
-                    gemm_fast(
-                        backend, 1, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d,
-                    );
+                    match &values {
+                        Some(vp) => gemm_panel_rows(
+                            backend,
+                            rows,
+                            1.0,
+                            p_blk,
+                            n_k,
+                            vp,
+                            0..visible,
+                            o_blk,
+                            d,
+                        ),
+                        None => gemm_fast(
+                            backend, 1, rows, d, visible, 1.0, p_blk, n_k, vh, d, o_blk, d,
+                        ),
+                    }
                 });
         });
 }

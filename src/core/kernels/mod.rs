@@ -29,7 +29,9 @@ use std::sync::OnceLock;
 pub use aligned::{AlignedVec, uninit_array2};
 pub(crate) use aligned::{LINE, line_start};
 pub use fused::{AttnShape, attention_forward};
-pub use panels::{PackedB, gemm_panels, gemm_panels_uninit, panel_width};
+pub use panels::{
+    PackedB, gemm_panel_rows, gemm_panels, gemm_panels_uninit, panel_width, values_in_panels,
+};
 
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -135,6 +135,58 @@ impl PackedB {
     }
 }
 
+/// Whether a head's V (n_k × d, row-major) is better laid out in panels for the context
+/// product P·V on `backend`: where its tile is narrower than d, a strip of the row-major V
+/// has its rows d apart (256 bytes on AVX2 at d = 64), and a k block of them falls into a
+/// fraction of L1's sets. One core of a Zen 3, best of six noisy runs: P·V over 512 keys
+/// 60 → 66 GFLOP/s, over 2,048 keys 58 → 65.
+pub fn values_in_panels(backend: Backend, d: usize) -> bool {
+    matches!(backend, Backend::Avx2 | Backend::Avx512) && d > panel_width(backend)
+}
+
+/// C (m × n at `ldc`) = α · A · B[keys, ..] on one thread, for A m × |keys| at `lda`: the
+/// product over a span of B's rows, panel after panel. The context rows of a block of
+/// queries over the keys it sees, V laid out in panels; the same bits as [`super::gemm`] on
+/// the row-major rows of that span.
+///
+/// # Panics
+/// If `keys` is outside B's rows, or A or C is too short for its shape.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_panel_rows(
+    backend: Backend,
+    m: usize,
+    alpha: f32,
+    a: &[f32],
+    lda: usize,
+    b: &PackedB,
+    keys: std::ops::Range<usize>,
+    c: &mut [f32],
+    ldc: usize,
+) {
+    assert!(
+        keys.start <= keys.end && keys.end <= b.k,
+        "gemm_panel_rows: rows {keys:?} of {}",
+        b.k
+    );
+    let (width, depth) = (b.width, keys.len());
+    for (j0, w, panel) in b.panels() {
+        let rows = &panel[keys.start * width..];
+        super::gemm(
+            backend,
+            m,
+            w,
+            depth,
+            alpha,
+            a,
+            lda,
+            rows,
+            width,
+            &mut c[j0..],
+            ldc,
+        );
+    }
+}
+
 /// Columns of B from which [`gemm_panels_uninit`] packs A for the AVX2 tiles.
 const PACK_A_COLUMNS: usize = 256;
 
