@@ -36,14 +36,21 @@ impl AttnShape {
     }
 }
 
-/// Query rows per task for `n_k` keys: as many as keep the task's rows of P within 128 KiB,
-/// from 32 to 64 (64 up to 512 keys). 64 rows reuse each Kᵀ panel and each block of V over
-/// twice the register tiles: on one core of an Intel Xeon, 512 keys went 6.60–6.72 →
-/// 6.42–6.51 ms against 32 rows, while 64 rows measured slower at 1,024 keys (27.7 → 28.2
-/// ms, 256 KiB) and at 2,048 (111–114 → 117–118 ms, 512 KiB).
+/// Query rows per task for `n_k` keys: 64 up to 512 keys, past that as many whole register
+/// tiles (6 rows) as keep the task's rows of P within 128 KiB, at least 30. 64 rows reuse
+/// each Kᵀ panel and each block of V over twice the register tiles: on one core of an Intel
+/// Xeon, 512 keys went 6.60–6.72 → 6.42–6.51 ms against 32 rows, while 64 rows measured
+/// slower at 1,024 keys (27.7 → 28.2 ms, 256 KiB) and at 2,048 (111–114 → 117–118 ms, 512
+/// KiB). Whole tiles: 32 rows ran five tiles of 6 and one of 2, which has too few
+/// accumulators to keep the FMA units busy; on the Zen 3 (2 threads, AVX2) 2,048 keys went
+/// 100.2 → 95.9 ms with 30 rows, best of four alternating runs.
 fn row_block(n_k: usize) -> usize {
     const P_BYTES: usize = 128 << 10;
-    (P_BYTES / (4 * n_k.max(1))).clamp(32, 64)
+    const TILE: usize = 6;
+    match P_BYTES / (4 * n_k.max(1)) {
+        rows @ 64.. => rows.min(64),
+        rows => (rows / TILE * TILE).max(30),
+    }
 }
 
 /// A head's Kᵀ as the score product reads it.
