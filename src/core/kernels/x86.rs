@@ -1002,12 +1002,30 @@ pub(super) fn pack_a_avx2(a: &[f32], lda: usize, m: usize, k: usize, out: &mut [
 /// −87.3 (including −∞) give exactly 0.
 #[target_feature(enable = "avx2,fma")]
 fn exp256(x: __m256) -> __m256 {
+    exp256_from::<true>(x)
+}
+
+/// [`exp256`] for x ≤ 0 (and NaN), as softmax takes it (x − max): the same bits there with
+/// six operations fewer, the clamp at 88.7 and the split of 2ⁿ dropped. For n in [−126, 0],
+/// 2ⁿ is one normal factor, and p·2^⌊n/2⌋·2^(n−⌊n/2⌋) is p·2ⁿ: the first product is exact,
+/// the second rounds as p·2ⁿ does (only if subnormal, then the same way).
+#[target_feature(enable = "avx2,fma")]
+fn exp256_nonpositive(x: __m256) -> __m256 {
+    exp256_from::<false>(x)
+}
+
+/// [`exp256`] (`ANY`), or [`exp256_nonpositive`] for inputs that are ≤ 0 or NaN.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn exp256_from<const ANY: bool>(x: __m256) -> __m256 {
     let tiny = _mm256_cmp_ps::<_CMP_LT_OQ>(x, _mm256_set1_ps(-87.3));
     // x second, so NaN propagates (see `exp512`).
-    let x = _mm256_min_ps(
-        _mm256_set1_ps(88.7),
-        _mm256_max_ps(_mm256_set1_ps(-87.3), x),
-    );
+    let x = _mm256_max_ps(_mm256_set1_ps(-87.3), x);
+    let x = if ANY {
+        _mm256_min_ps(_mm256_set1_ps(88.7), x)
+    } else {
+        x
+    };
     let n = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
         x,
         _mm256_set1_ps(std::f32::consts::LOG2_E),
@@ -1018,16 +1036,20 @@ fn exp256(x: __m256) -> __m256 {
     for coef in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
         p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(coef));
     }
-    // 2ⁿ for n in [-126, 128]: split in two factors so n = 128 (x near 88.7) stays finite.
     let ni = _mm256_cvtps_epi32(n);
-    let half = _mm256_srai_epi32::<1>(ni);
     let pow = |e: __m256i| {
         _mm256_castsi256_ps(_mm256_slli_epi32::<23>(_mm256_add_epi32(
             e,
             _mm256_set1_epi32(127),
         )))
     };
-    let y = _mm256_mul_ps(_mm256_mul_ps(p, pow(half)), pow(_mm256_sub_epi32(ni, half)));
+    let y = if ANY {
+        // 2ⁿ for n in [-126, 128]: split in two factors so n = 128 (x near 88.7) stays finite.
+        let half = _mm256_srai_epi32::<1>(ni);
+        _mm256_mul_ps(_mm256_mul_ps(p, pow(half)), pow(_mm256_sub_epi32(ni, half)))
+    } else {
+        _mm256_mul_ps(p, pow(ni))
+    };
     _mm256_andnot_ps(tiny, y)
 }
 
@@ -1135,7 +1157,7 @@ pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
             unsafe {
                 let ptr = ptrs[r];
                 let d = _mm256_sub_ps(_mm256_loadu_ps(ptr.add(i)), vm[r]);
-                let e = exp256(d);
+                let e = exp256_nonpositive(d);
                 _mm256_storeu_ps(ptr.add(i), e);
                 vsum[r] = _mm256_add_ps(vsum[r], e);
                 let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
@@ -1178,4 +1200,47 @@ pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
         }
     }
     sums
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Softmax's e^x for x ≤ 0 gives `exp256`'s bits: every 4,099th negative float from −0
+    /// to −∞, the edges of the clamp and of subnormal results, and NaN.
+    #[test]
+    fn exp_of_nonpositive_inputs_equals_the_general_exp() {
+        if !super::super::Backend::Avx2.is_supported() {
+            return;
+        }
+        let mut xs: Vec<f32> = (0x8000_0000u32..=0xff80_0000)
+            .step_by(4099)
+            .map(f32::from_bits)
+            .collect();
+        xs.extend([
+            -0.0,
+            0.0,
+            -87.3,
+            -87.29,
+            -87.31,
+            -86.9,
+            -87.0,
+            f32::NEG_INFINITY,
+            f32::NAN,
+        ]);
+        for chunk in xs.chunks(8) {
+            let mut lanes = [0.0f32; 8];
+            lanes[..chunk.len()].copy_from_slice(chunk);
+            let (mut general, mut nonpositive) = ([0.0f32; 8], [0.0f32; 8]);
+            // SAFETY: AVX2 and FMA were detected above; 8 floats in and out.
+            unsafe {
+                let x = _mm256_loadu_ps(lanes.as_ptr());
+                _mm256_storeu_ps(general.as_mut_ptr(), exp256(x));
+                _mm256_storeu_ps(nonpositive.as_mut_ptr(), exp256_nonpositive(x));
+            }
+            for ((x, g), n) in lanes.iter().zip(general).zip(nonpositive) {
+                assert_eq!(g.to_bits(), n.to_bits(), "e^{x}: {g} vs {n}");
+            }
+        }
+    }
 }
