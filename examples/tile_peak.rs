@@ -161,13 +161,12 @@ fn main() {
         ("B in L1 (64 × 64), in panels", [600, 64, 64]),
         ("B in L2 (576 × 64), in panels", [600, 64, 576]),
         ("64 rows, 1,536-deep panels", [64, 64, 1536]),
-        ("P·V, 2,048 keys, V in panels", [30, 64, 2048]),
-        ("P·V, 512 keys, V in panels", [60, 64, 512]),
     ] {
         let g = gflops_panels(backend, [m, n, k]);
         println!("| {what} | {m} × {n} × {k} | {k} / {width} / {n} | {g:.1} |");
     }
-    // The score product as the kernels run it: Kᵀ in panels of keys as wide as the tile, one product per panel.
+    // The score product as the materialised attention runs it: Kᵀ in panels of keys as wide
+    // as the tile.
     for (m, n_k, d) in [(30usize, 2048usize, 64usize), (32, 512, 64), (64, 128, 64)] {
         let q: Vec<f32> = (0..m * d).map(|i| (i % 13) as f32 * 0.1).collect();
         let keys: Vec<f32> = (0..n_k * d).map(|i| (i % 7) as f32 * 0.1).collect();
@@ -177,26 +176,30 @@ fn main() {
         let reps = (2e9 / flops) as usize + 1;
         let start = Instant::now();
         for _ in 0..reps {
-            for (j0, w, panel) in kt.panels() {
-                kernels::gemm(
-                    backend,
-                    m,
-                    w,
-                    d,
-                    1.0,
-                    &q,
-                    d,
-                    panel,
-                    kt.width(),
-                    &mut c[j0..],
-                    n_k,
-                );
-            }
+            kernels::gemm_on_panels(backend, m, 1.0, &q, d, &kt, 0..d, n_k, &mut c, n_k);
         }
         let g = flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9;
         println!(
             "| Q·Kᵀ, {n_k} keys, Kᵀ in {w}-key panels | {m} × {n_k} × {d} | {d} / {w} / {n_k} | {g:.1} |",
             w = kt.width()
+        );
+    }
+    // The context product as the materialised attention runs it: V in panels.
+    for (m, n_k, d) in [(30usize, 2048usize, 64usize), (60, 512, 64)] {
+        let p: Vec<f32> = (0..m * n_k).map(|i| (i % 13) as f32 * 0.01).collect();
+        let values: Vec<f32> = (0..n_k * d).map(|i| (i % 7) as f32 * 0.1).collect();
+        let v = kernels::PackedB::new(backend, n_k, d, &values, d);
+        let mut c = vec![0.0; m * d];
+        let flops = 2.0 * (m * n_k * d) as f64;
+        let reps = (2e9 / flops) as usize + 1;
+        let start = Instant::now();
+        for _ in 0..reps {
+            kernels::gemm_on_panels(backend, m, 1.0, &p, n_k, &v, 0..n_k, d, &mut c, d);
+        }
+        let g = flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9;
+        println!(
+            "| P·V, {n_k} keys, V in {w}-wide panels | {m} × {d} × {n_k} | {n_k} / {w} / {d} | {g:.1} |",
+            w = v.width()
         );
     }
 }

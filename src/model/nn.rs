@@ -1381,7 +1381,7 @@ fn attend_blocks(
         if let Some(vp) = v_panels.filter(|_| cols > k0) {
             let a = &block[k0..];
             let ctx = &mut ctx[i0 * dh..];
-            kernels::gemm_panel_rows(backend, rows, 1.0, a, n_k, vp, k0..cols, ctx, dh);
+            kernels::gemm_on_panels(backend, rows, 1.0, a, n_k, vp, k0..cols, dh, ctx, dh);
         } else if cols > k0 && dh > 0 {
             kernels::gemm_fast(
                 backend,

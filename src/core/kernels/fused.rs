@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use super::{
-    Backend, PackedB, gemm, gemm_fast, gemm_panel_rows, softmax_row, softmax_row_sums2, spread_ld,
+    Backend, PackedB, gemm_fast, gemm_on_panels, softmax_row, softmax_row_sums2, spread_ld,
     transposed_spread, values_in_panels,
 };
 
@@ -124,14 +124,18 @@ pub fn attention_forward(
                     // pass 1: scores = scale · Q_blk · Kᵀ[:, ..visible]
                     let q_blk = &qh[i0 * d..];
                     match &keys {
-                        Keys::Panels(kt) => {
-                            for (j0, w, panel) in kt.panels().take_while(|p| p.0 < visible) {
-                                let w = w.min(visible - j0);
-                                let c = &mut p_blk[j0..];
-                                let ldb = kt.width();
-                                gemm(backend, rows, w, d, scale, q_blk, d, panel, ldb, c, n_k);
-                            }
-                        }
+                        Keys::Panels(kt) => gemm_on_panels(
+                            backend,
+                            rows,
+                            scale,
+                            q_blk,
+                            d,
+                            kt,
+                            0..d,
+                            visible,
+                            p_blk,
+                            n_k,
+                        ),
                         Keys::Spread(kt, ld) => gemm_fast(
                             backend, 1, rows, visible, d, scale, q_blk, d, kt, *ld, p_blk, n_k,
                         ),
@@ -153,7 +157,7 @@ pub fn attention_forward(
                     }
                     // pass 3: O_blk = P_blk[:, ..visible] · V[..visible]
                     match &values {
-                        Some(vp) => gemm_panel_rows(
+                        Some(vp) => gemm_on_panels(
                             backend,
                             rows,
                             1.0,
@@ -161,6 +165,7 @@ pub fn attention_forward(
                             n_k,
                             vp,
                             0..visible,
+                            d,
                             o_blk,
                             d,
                         ),

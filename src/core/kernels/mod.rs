@@ -30,7 +30,7 @@ pub use aligned::{AlignedVec, uninit_array2};
 pub(crate) use aligned::{LINE, line_start};
 pub use fused::{AttnShape, attention_forward};
 pub use panels::{
-    PackedB, gemm_panel_rows, gemm_panels, gemm_panels_uninit, panel_width, values_in_panels,
+    PackedB, gemm_on_panels, gemm_panels, gemm_panels_uninit, panel_width, values_in_panels,
 };
 
 /// Which implementation of the kernels to run.
@@ -241,8 +241,7 @@ pub fn gemm_ahead(
                 k,
                 alpha,
                 (a, lda, packed),
-                b,
-                ldb,
+                (b, ldb, 16),
                 c.as_mut_ptr().cast(),
                 ldc,
                 ahead,
@@ -419,8 +418,7 @@ pub fn gemm(
                     k,
                     alpha,
                     (a, lda, false),
-                    b,
-                    ldb,
+                    (b, ldb, 16),
                     c.as_mut_ptr(),
                     ldc,
                     &[],

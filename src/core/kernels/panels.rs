@@ -144,15 +144,19 @@ pub fn values_in_panels(backend: Backend, d: usize) -> bool {
     matches!(backend, Backend::Avx2 | Backend::Avx512) && d > panel_width(backend)
 }
 
-/// C (m × n at `ldc`) = α · A · B[keys, ..] on one thread, for A m × |keys| at `lda`: the
-/// product over a span of B's rows, panel after panel. The context rows of a block of
-/// queries over the keys it sees, V laid out in panels; the same bits as [`super::gemm`] on
-/// the row-major rows of that span.
+/// C (m × `cols` at `ldc`) = α · A · B[keys, ..cols] on one thread, for A m × |keys| at
+/// `lda`: the product over a span of B's rows and its first columns. The scores of a block
+/// of queries against Kᵀ in panels (all of d, the keys it sees), or its context rows over V
+/// in panels (the keys it sees, all of d). The same bits as [`super::gemm`] on the
+/// row-major B. On AVX2, one call runs every 16-wide panel (one call per panel was a
+/// twelfth of a 30 × 16 × 64 product's time); elsewhere [`super::gemm`] runs panel after
+/// panel.
 ///
 /// # Panics
-/// If `keys` is outside B's rows, or A or C is too short for its shape.
+/// If `keys` is outside B's rows or `cols` past its columns, or A or C is too short for
+/// its shape.
 #[allow(clippy::too_many_arguments)]
-pub fn gemm_panel_rows(
+pub fn gemm_on_panels(
     backend: Backend,
     m: usize,
     alpha: f32,
@@ -160,16 +164,52 @@ pub fn gemm_panel_rows(
     lda: usize,
     b: &PackedB,
     keys: std::ops::Range<usize>,
+    cols: usize,
     c: &mut [f32],
     ldc: usize,
 ) {
     assert!(
-        keys.start <= keys.end && keys.end <= b.k,
-        "gemm_panel_rows: rows {keys:?} of {}",
-        b.k
+        keys.start <= keys.end && keys.end <= b.k && cols <= b.n,
+        "gemm_on_panels: rows {keys:?} and {cols} columns of {}×{}",
+        b.k,
+        b.n
     );
     let (width, depth) = (b.width, keys.len());
-    for (j0, w, panel) in b.panels() {
+    assert!(
+        fits(a.len(), m, depth, lda),
+        "gemm_on_panels: A too short for {m}×{depth}"
+    );
+    assert!(
+        fits(c.len(), m, cols, ldc),
+        "gemm_on_panels: C too short for {m}×{cols}"
+    );
+    if m == 0 || cols == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() && width == 16 {
+        // SAFETY: AVX2 and FMA detected. Strip j of the call is panel j, which starts k·16
+        // values after panel j − 1; its rows keys.start.. are 16 apart from keys.start·16
+        // on, inside the panel (keys.end ≤ k), and the last strip (cols ≤ n) is a panel
+        // of the matrix. A and C fit m × depth and m × cols (asserted).
+        unsafe {
+            super::x86::gemm_avx2(
+                m,
+                cols,
+                depth,
+                alpha,
+                (a, lda, false),
+                (&b.data[keys.start * width..], width, b.k * width),
+                c.as_mut_ptr(),
+                ldc,
+                &[],
+                super::Addend::default(),
+            )
+        };
+        return;
+    }
+    for (j0, w, panel) in b.panels().take_while(|p| p.0 < cols) {
+        let w = w.min(cols - j0);
         let rows = &panel[keys.start * width..];
         super::gemm(
             backend,

@@ -463,6 +463,65 @@ fn gemm_on_panels_gives_the_row_major_bits() {
     }
 }
 
+/// A product over a span of a laid-out B's rows and its first columns (a block's scores
+/// against Kᵀ in panels, or its context over V in panels) gives the bits of `gemm` on the
+/// row-major rows and columns, at both panel widths on every backend, with C's other
+/// columns and padding left alone.
+#[test]
+fn products_over_a_span_of_panels_give_the_row_major_bits() {
+    let layouts = [Backend::Avx512, Backend::Avx2];
+    for (backend, layout) in Backend::supported()
+        .into_iter()
+        .flat_map(|b| layouts.map(|l| (b, l)))
+    {
+        for (m, n, k, keys, cols) in [
+            (30usize, 64usize, 2048usize, 0usize..2048usize, 64usize),
+            (6, 130, 64, 0..64, 97),
+            (13, 40, 300, 37..300, 40),
+            (7, 17, 129, 5..6, 17),
+            (5, 33, 20, 3..20, 0),
+            (0, 16, 4, 0..4, 16),
+        ] {
+            let depth = keys.len();
+            let (lda, ldc) = (depth + 3, n + 5);
+            let a = fill(m * lda, 40 + m as u64);
+            let b = fill(k * n, 41 + n as u64);
+            let packed = PackedB::new(layout, k, n, &b, n);
+            let mut want = vec![9.0; m * ldc + ldc];
+            gemm(
+                backend,
+                m,
+                cols,
+                depth,
+                0.5,
+                &a,
+                lda,
+                &b[keys.start * n..],
+                n,
+                &mut want,
+                ldc,
+            );
+            let mut got = vec![9.0; m * ldc + ldc];
+            gemm_on_panels(
+                backend,
+                m,
+                0.5,
+                &a,
+                lda,
+                &packed,
+                keys.clone(),
+                cols,
+                &mut got,
+                ldc,
+            );
+            assert!(
+                same_bits(&got, &want),
+                "{backend} on {layout} panels m={m} n={n} k={k} keys={keys:?} cols={cols}"
+            );
+        }
+    }
+}
+
 /// The SIMD register tiles compute each element of C as one chain of fused multiply-adds
 /// over k in order, then scale it and add the bias, however deep k is: the AVX-512 and AVX2
 /// products run k in blocks of up to 128 rows and keep their raw sums in C between them, which

@@ -858,10 +858,13 @@ unsafe fn strip256<const NV: usize, const MASKED: bool, const PACKED: bool>(
 /// so a strip's k block (8 KiB at 128 rows) stays in L1 while every row tile reads it.
 /// Every element of C's m × n is written before it is read, so C may be uninitialised.
 /// With `packed`, `a` is A as [`pack_a_avx2`] lays it out (m × k values; `lda` unused).
+/// B's strip j (columns 16j…) starts `strip`·j values after `b`'s start: 16 for a
+/// row-major B, a panel's size for B in 16-wide panels (`ldb` 16), which one call then
+/// covers panel after panel.
 ///
 /// # Safety
-/// AVX2 and FMA must be available; as `gemm_avx512` for the slices, `add` and `c`; a packed
-/// `a` must hold m × k values.
+/// AVX2 and FMA must be available; as `gemm_avx512` for the slices, `add` and `c`, B's rows
+/// at `ldb` within each strip; a packed `a` must hold m × k values.
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
 pub(super) unsafe fn gemm_avx2(
@@ -870,8 +873,7 @@ pub(super) unsafe fn gemm_avx2(
     k: usize,
     alpha: f32,
     (a, lda, packed): (&[f32], usize, bool),
-    b: &[f32],
-    ldb: usize,
+    (b, ldb, strip): (&[f32], usize, usize),
     c: *mut f32,
     ldc: usize,
     ahead: &[f32],
@@ -912,7 +914,7 @@ pub(super) unsafe fn gemm_avx2(
                 let args = (
                     // A packed k block starts after the m rows of the blocks before it.
                     (if packed { ap.add(p0 * m) } else { ap.add(p0) }, lda),
-                    (bp.add(p0 * ldb + j0), ldb),
+                    (bp.add(p0 * ldb + j0 / NB * strip), ldb),
                     (cp.add(j0), ldc),
                 );
                 let ahead = (ahead_ptr, lines, (first, tiles));
