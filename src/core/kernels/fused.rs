@@ -12,7 +12,7 @@
 use rayon::prelude::*;
 
 use super::{
-    Backend, PackedB, gemm_fast, gemm_on_panels, softmax_row, softmax_row_sums2, spread_ld,
+    Backend, PackedB, gemm_fast, gemm_on_panels, softmax_row, softmax_rows2, spread_ld,
     transposed_spread, values_in_panels,
 };
 
@@ -149,7 +149,7 @@ pub fn attention_forward(
                     let mut pairs = p_blk.chunks_exact_mut(2 * n_k);
                     for pair in pairs.by_ref() {
                         let (a, b) = pair.split_at_mut(n_k);
-                        softmax_row_sums2(backend, a, b);
+                        softmax_rows2(backend, a, b);
                     }
                     let last = pairs.into_remainder();
                     if !last.is_empty() {

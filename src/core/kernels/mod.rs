@@ -735,7 +735,26 @@ fn silu_plain(x: &mut [f32], by: &[f32]) {
 /// −∞ entries are masked keys and come out exactly 0. A row that is entirely −∞ (or empty)
 /// becomes all zeros and the function returns `false` ("nothing to attend to"), never NaN.
 pub fn softmax_row(backend: Backend, row: &mut [f32]) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() {
+        // SAFETY: AVX2+FMA detected; the kernel only touches `row`.
+        let [sums] = unsafe { x86::softmax_rows_avx2::<1, false>([row]) };
+        return sums.is_some();
+    }
     softmax_row_sums(backend, row).is_some()
+}
+
+/// [`softmax_row`] of two rows at once (whether each had anything to attend to): the same
+/// weights as two calls, the rows interleaved where they have one length (see
+/// [`softmax_row_sums2`]), without forming the sums an entropy needs.
+pub fn softmax_rows2(backend: Backend, a: &mut [f32], b: &mut [f32]) -> [bool; 2] {
+    #[cfg(target_arch = "x86_64")]
+    if backend == Backend::Avx2 && backend.is_supported() && a.len() == b.len() {
+        // SAFETY: AVX2 and FMA detected; the rows have one length; the kernel only touches
+        // them.
+        return unsafe { x86::softmax_rows_avx2::<2, false>([a, b]) }.map(|s| s.is_some());
+    }
+    softmax_row_sums2(backend, a, b).map(|s| s.is_some())
 }
 
 /// The sums a softmax row forms on the way, which give its entropy without a logarithm per
@@ -791,7 +810,7 @@ pub fn softmax_row_sums2(
     #[cfg(target_arch = "x86_64")]
     if backend == Backend::Avx2 && backend.is_supported() && a.len() == b.len() {
         // SAFETY: AVX2 and FMA detected; as above.
-        return unsafe { x86::softmax_rows_avx2([a, b]) };
+        return unsafe { x86::softmax_rows_avx2::<2, true>([a, b]) };
     }
     [softmax_row_sums(backend, a), softmax_row_sums(backend, b)]
 }

@@ -776,6 +776,21 @@ fn softmax_of_two_rows_at_once_is_two_rows_one_at_a_time() {
                     .all(|(p, q)| p.to_bits() == q.to_bits() || (p.is_nan() && q.is_nan()))
             };
             assert!(bits(&a2, &a1) && bits(&b2, &b1), "{label}: the weights");
+            // Without the sums: the same weights, and the same rows with nothing to attend to.
+            let (mut a3, mut b3) = (a.clone(), b.clone());
+            let live = softmax_rows2(backend, &mut a3, &mut b3);
+            assert!(
+                bits(&a3, &a1) && bits(&b3, &b1),
+                "{label}: the weights without sums"
+            );
+            assert_eq!(live, one.map(|s| s.is_some()), "{label}: rows without sums");
+            let mut a4 = a.clone();
+            assert_eq!(
+                softmax_row(backend, &mut a4),
+                one[0].is_some(),
+                "{label}: one row"
+            );
+            assert!(bits(&a4, &a1), "{label}: one row's weights without sums");
             assert!(
                 same(&pair[0], &one[0]) && same(&pair[1], &one[1]),
                 "{label}: the sums"

@@ -1099,19 +1099,21 @@ pub(super) unsafe fn silu_avx2(x: &mut [f32], by: &[f32]) {
 #[target_feature(enable = "avx2,fma")]
 pub(super) unsafe fn softmax_row_avx2(row: &mut [f32]) -> Option<SoftmaxSums> {
     // SAFETY: the caller's contract.
-    let [sums] = unsafe { softmax_rows_avx2([row]) };
+    let [sums] = unsafe { softmax_rows_avx2::<1, true>([row]) };
     sums
 }
 
 /// [`softmax_row_avx2`] on N rows of one length at once, as `softmax_rows_avx512` runs
 /// them: each row's operations in the same order as alone (so the same bits), the rows
 /// interleaved so that one row's chain of sums overlaps with the other's. Each row: whole
-/// vectors of 8, then the tail of up to 7 keys one by one (libm's `exp` there).
+/// vectors of 8, then the tail of up to 7 keys one by one (libm's `exp` there). Without
+/// `SUMS` the Σ e·(x − max) is not formed (a fifth of the exponential pass) and the sums'
+/// `shifted` is 0: for a caller that needs only the weights; the same weights either way.
 ///
 /// # Safety
 /// AVX2 and FMA must be available; the rows must have one length.
 #[target_feature(enable = "avx2,fma")]
-pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
+pub(super) unsafe fn softmax_rows_avx2<const N: usize, const SUMS: bool>(
     mut rows: [&mut [f32]; N],
 ) -> [Option<SoftmaxSums>; N] {
     let len = rows.first().map_or(0, |r| r.len());
@@ -1162,8 +1164,11 @@ pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
                 let e = exp256_nonpositive(d);
                 _mm256_storeu_ps(ptr.add(i), e);
                 vsum[r] = _mm256_add_ps(vsum[r], e);
-                let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
-                vshift[r] = _mm256_add_ps(vshift[r], _mm256_and_ps(seen, _mm256_mul_ps(e, d)));
+                if SUMS {
+                    let seen = _mm256_cmp_ps::<_CMP_GT_OQ>(e, zero);
+                    let shift = _mm256_and_ps(seen, _mm256_mul_ps(e, d));
+                    vshift[r] = _mm256_add_ps(vshift[r], shift);
+                }
             }
         }
     }
@@ -1179,7 +1184,7 @@ pub(super) unsafe fn softmax_rows_avx2<const N: usize>(
             let d = *x - max[r];
             *x = d.exp();
             sum += *x;
-            if *x > 0.0 {
+            if SUMS && *x > 0.0 {
                 shifted += *x * d;
             }
         }
