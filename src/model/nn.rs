@@ -32,7 +32,7 @@ pub struct Linear {
 pub enum LinearWeights {
     /// Row-major, for the scalar and portable kernels.
     Dense(Array2<f32>),
-    /// 64-column panels for attnscope's AVX-512 and AVX2 tiles ([`kernels::PackedB`]).
+    /// Panels as wide as the tile of attnscope's AVX-512 or AVX2 kernel ([`kernels::PackedB`]).
     Panels(kernels::PackedB),
 }
 
@@ -554,7 +554,7 @@ mod tests {
 
     /// A linear map gives the same bits whichever layout holds W (row-major or panels), for
     /// one row (a decoding step, small and large enough to run in parallel) and many rows,
-    /// on every backend, with a bias and with a last panel narrower than 64.
+    /// on every backend, with a bias and with a partial last panel.
     #[test]
     fn linear_layouts_give_the_same_bits() {
         for (k, m) in [(24usize, 70usize), (600, 600)] {

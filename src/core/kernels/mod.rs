@@ -681,7 +681,7 @@ pub fn on_pool_awake<R: Send>(work: impl FnOnce() -> R + Send) -> R {
 }
 
 /// Most rows of C per task when [`gemm_rows`] splits attnscope's own kernel over threads.
-/// A task runs its rows against every 64-column panel of B in turn, so its rows of A
+/// A task runs its rows against every panel of B in turn, so its rows of A
 /// (64 × k, 384 KiB at k = 1,536) and the panel stay in a 1 MiB L2 together; fewer, taller
 /// tasks stream each weight panel from memory fewer times (a 128-token SmolLM2-shaped
 /// forward on the Zen 4: 32 rows 196–200 ms, 64 rows 187–188 ms).

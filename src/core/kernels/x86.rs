@@ -883,7 +883,8 @@ pub(super) unsafe fn gemm_avx2(
     let bias = add.bias;
     let (blocks, kc) = k_blocks(k, KC256);
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
-    // A long B wider than a strip: a weight panel, cold in cache (as in `gemm_avx512`).
+    // A long B wider than a strip, cold in cache (as in `gemm_avx512`); a 16-wide panel is
+    // one contiguous run, which the hardware prefetcher follows by itself.
     let prefetch = k >= 128 && ldb > NB;
     let lines = (std::mem::size_of_val(ahead)).div_ceil(64);
     let tiles = n.div_ceil(NB) * m.div_ceil(MR) * blocks;
