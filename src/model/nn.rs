@@ -133,10 +133,7 @@ impl Linear {
                 LinearWeights::Dense(w) => {
                     let w = w.as_slice().expect("weights are contiguous");
                     let block = |c0: usize, chunk: &mut [f32]| {
-                        for (i, &xi) in xs[..k].iter().enumerate() {
-                            let row = &w[i * m + c0..i * m + c0 + chunk.len()];
-                            crate::model::packed::axpy_f32(backend, xi, row, chunk);
-                        }
+                        crate::model::packed::axpy_rows_f32(backend, &xs[..k], &w[c0..], m, chunk);
                     };
                     if parallel {
                         let cols = m.div_ceil(threads * 4).next_multiple_of(16).max(64);
@@ -151,11 +148,8 @@ impl Linear {
                     // A panel's rows are `width` apart: row i of panel j is
                     // W[i, width·j..width·j + w].
                     let width = p.width();
-                    let panel = |(_, w, vals): (usize, usize, &[f32]), chunk: &mut [f32]| {
-                        for (i, &xi) in xs[..k].iter().enumerate() {
-                            let row = &vals[i * width..i * width + w];
-                            crate::model::packed::axpy_f32(backend, xi, row, chunk);
-                        }
+                    let panel = |(_, _, vals): (usize, usize, &[f32]), chunk: &mut [f32]| {
+                        crate::model::packed::axpy_rows_f32(backend, &xs[..k], vals, width, chunk);
                     };
                     if parallel {
                         let panels: Vec<_> = p.panels().collect();
