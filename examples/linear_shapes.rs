@@ -1,7 +1,7 @@
 //! Times the linear layers at the sample models' exact shapes: attnscope's own register-tiled
 //! kernel (rows split over rayon) on the row-major weights and on the weights laid out in
-//! 64-column panels (what the models load on AVX-512 and AVX2 machines), against the `gemm`
-//! crate (packing, runtime dispatch).
+//! panels as wide as the tile (what the models load on AVX-512 and AVX2 machines), against
+//! the `gemm` crate (packing, runtime dispatch).
 //! Run: cargo run --release --example linear_shapes   (torch.mm at the same shapes:
 //! python3 tools/bench_linear_torch.py; BENCHMARKS.md has both, with the CPU).
 

@@ -70,9 +70,9 @@ const GEMV_PARALLEL: usize = 1 << 18;
 impl Linear {
     /// x (n × in) → n × out. With a SIMD backend the product runs on attnscope's own tiles on
     /// panels (`examples/linear_shapes.rs`, BENCHMARKS.md: on AVX-512 faster than the `gemm`
-    /// crate at the models' shapes; on AVX2 5–15% behind the crate's bare products, and
-    /// faster in a forward, where they write their rows with bias and residual added and
-    /// need no scratch); one row streams W instead.
+    /// crate at the models' shapes; on AVX2, on 16-wide panels, level with the crate's bare
+    /// products, and faster in a forward, where they write their rows with bias and residual
+    /// added and need no scratch); one row streams W instead.
     /// The scalar and portable backends run attnscope's own kernels on row-major weights,
     /// rows split over the rayon pool. Either layout gives the same bits.
     pub fn forward(&self, backend: Backend, x: &Array2<f32>) -> Array2<f32> {

@@ -33,6 +33,10 @@ pub use panels::{
     PackedB, gemm_on_panels, gemm_panels, gemm_panels_uninit, panel_width, values_in_panels,
 };
 
+/// Columns of the AVX2 register tile (two vectors of 8): the width of the strips of B it
+/// walks, and so of the panels laid out for it ([`panel_width`]).
+const AVX2_STRIP: usize = 16;
+
 /// Which implementation of the kernels to run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -241,7 +245,7 @@ pub fn gemm_ahead(
                 k,
                 alpha,
                 (a, lda, packed),
-                (b, ldb, 16),
+                (b, ldb, AVX2_STRIP),
                 c.as_mut_ptr().cast(),
                 ldc,
                 ahead,
@@ -418,7 +422,7 @@ pub fn gemm(
                     k,
                     alpha,
                     (a, lda, false),
-                    (b, ldb, 16),
+                    (b, ldb, AVX2_STRIP),
                     c.as_mut_ptr(),
                     ldc,
                     &[],
@@ -495,9 +499,10 @@ pub fn gemm_uninit(
 /// - AVX-512 and AVX2: attnscope's own register-tiled kernel, rows split over the threads
 ///   ([`gemm_rows`]). The `gemm` crate runs AVX2 code only on stable Rust, and on a Zen 4
 ///   it reached 137–182 GFLOP/s at SmolLM2's 128-token shapes where this one reaches
-///   197–217. On a Zen 3 (AVX2 only) the crate's bare products are 5–15% ahead
-///   (`examples/linear_shapes`), but a forward on the own tile, which writes C with no
-///   scratch and adds bias and residual as it writes, was faster than on the crate.
+///   197–217. On a Zen 3 (AVX2 only) the own tile on a model's 16-wide weight panels is
+///   level with the crate's bare products (`examples/linear_shapes`: 84–92 against 78–95
+///   GFLOP/s on one core), and a forward on it, which writes C with no scratch and adds
+///   bias and residual as it writes, was faster than on the crate.
 /// - scalar and portable: attnscope's own [`gemm`] on the calling thread.
 ///
 /// # Panics

@@ -15,10 +15,10 @@ use super::{AlignedVec, Backend, fits};
 /// 64-wide panels read its 16-column strip's rows 256 bytes apart: a k block of 128 rows
 /// fell into a quarter of L1's sets and evicted itself and A. On 16-wide panels the strip is
 /// one contiguous run; one core of a Zen 3, best of three alternating runs at the 20 model
-/// shapes: 76–90 → 85–94 GFLOP/s, level with or above the `gemm` crate at 18 of 20.
+/// shapes: 76–90 → 85–94 GFLOP/s (the `gemm` crate 81–97 in the same runs).
 pub fn panel_width(backend: Backend) -> usize {
     match backend {
-        Backend::Avx2 => 16,
+        Backend::Avx2 => super::AVX2_STRIP,
         _ => 64,
     }
 }
@@ -187,11 +187,12 @@ pub fn gemm_on_panels(
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if backend == Backend::Avx2 && backend.is_supported() && width == 16 {
-        // SAFETY: AVX2 and FMA detected. Strip j of the call is panel j, which starts k·16
-        // values after panel j − 1; its rows keys.start.. are 16 apart from keys.start·16
-        // on, inside the panel (keys.end ≤ k), and the last strip (cols ≤ n) is a panel
-        // of the matrix. A and C fit m × depth and m × cols (asserted).
+    if backend == Backend::Avx2 && backend.is_supported() && width == super::AVX2_STRIP {
+        // SAFETY: AVX2 and FMA detected. Strip j of the call is panel j, which starts
+        // k·width values after panel j − 1; its rows keys.start.. are `width` apart from
+        // keys.start·width on, inside the panel (keys.end ≤ k), and the last strip
+        // (cols ≤ n) is a panel of the matrix. A and C fit m × depth and m × cols
+        // (asserted).
         unsafe {
             super::x86::gemm_avx2(
                 m,

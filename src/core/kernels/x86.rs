@@ -879,7 +879,7 @@ pub(super) unsafe fn gemm_avx2(
     ahead: &[f32],
     add: super::Addend<'_>,
 ) {
-    const NB: usize = 16;
+    const NB: usize = super::AVX2_STRIP;
     let bias = add.bias;
     let (blocks, kc) = k_blocks(k, KC256);
     let (ap, bp, cp) = (a.as_ptr(), b.as_ptr(), c);
