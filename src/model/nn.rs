@@ -1226,15 +1226,12 @@ fn keys_transposed(kh: &Array2<f32>) -> kernels::AlignedVec {
     kernels::transposed_spread(ks, kh.nrows(), kh.ncols())
 }
 
-/// A head's V (n_k × dh) in panels where the backend's tile is narrower than dh
-/// ([`kernels::values_in_panels`]), for [`attend_blocks`]'s context product; none elsewhere.
+/// A head's V (n_k × dh) in panels where that pays ([`kernels::values_in_panels`]), for
+/// [`attend_blocks`]'s context product; none elsewhere.
 fn values_in_panels(backend: Backend, vh: &Array2<f32>) -> Option<kernels::PackedB> {
     let (n_k, dh) = vh.dim();
-    kernels::values_in_panels(backend, dh).then(|| {
-        let v = vh.as_standard_layout();
-        let vs = v.as_slice().expect("standard layout");
-        kernels::PackedB::new(backend, n_k, dh, vs, dh)
-    })
+    let v = vh.as_standard_layout();
+    kernels::values_in_panels(backend, v.as_slice().expect("standard layout"), n_k, dh)
 }
 
 /// One head over its K (transposed, dh × n_k at row stride `kernels::spread_ld(n_k)`) and V

@@ -48,7 +48,7 @@ fn row_block(n_k: usize) -> usize {
     const P_BYTES: usize = 128 << 10;
     const TILE: usize = 6;
     match P_BYTES / (4 * n_k.max(1)) {
-        rows @ 64.. => rows.min(64),
+        64.. => 64,
         rows => (rows / TILE * TILE).max(30),
     }
 }
@@ -111,7 +111,7 @@ pub fn attention_forward(
                 Keys::Spread(transposed_spread(kh, n_k, d), spread_ld(n_k))
             };
             // V in panels where the tile is narrower than d (`values_in_panels`).
-            let values = values_in_panels(backend, d).then(|| PackedB::new(backend, n_k, d, vh, d));
+            let values = values_in_panels(backend, vh, n_k, d);
             p_head
                 .par_chunks_mut(rb * n_k)
                 .zip(o_head.par_chunks_mut(rb * d))

@@ -135,13 +135,17 @@ impl PackedB {
     }
 }
 
-/// Whether a head's V (n_k × d, row-major) is better laid out in panels for the context
-/// product P·V on `backend`: where its tile is narrower than d, a strip of the row-major V
-/// has its rows d apart (256 bytes on AVX2 at d = 64), and a k block of them falls into a
-/// fraction of L1's sets. One core of a Zen 3, best of six noisy runs: P·V over 512 keys
-/// 60 → 66 GFLOP/s, over 2,048 keys 58 → 65.
-pub fn values_in_panels(backend: Backend, d: usize) -> bool {
-    matches!(backend, Backend::Avx2 | Backend::Avx512) && d > panel_width(backend)
+/// A head's V (n_k × d, row-major) laid out in panels for the context product P·V, where
+/// that pays on `backend`; None where the row-major V serves. It pays where the tile is
+/// narrower than d: a strip of the row-major V has its rows d apart (256 bytes on AVX2 at
+/// d = 64), and a k block of them falls into a fraction of L1's sets. One core of a Zen 3,
+/// best of six noisy runs: P·V over 512 keys 60 → 66 GFLOP/s, over 2,048 keys 58 → 65.
+///
+/// # Panics
+/// If `v` is too short for n_k × d.
+pub fn values_in_panels(backend: Backend, v: &[f32], n_k: usize, d: usize) -> Option<PackedB> {
+    let pays = matches!(backend, Backend::Avx2 | Backend::Avx512) && d > panel_width(backend);
+    pays.then(|| PackedB::new(backend, n_k, d, v, d))
 }
 
 /// C (m × `cols` at `ldc`) = α · A · B[keys, ..cols] on one thread, for A m × |keys| at
