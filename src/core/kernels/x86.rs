@@ -640,6 +640,49 @@ pub(super) unsafe fn transpose16_avx512(src: *const f32, lds: usize, dst: *mut f
 // AVX2 + FMA
 // ---------------------------------------------------------------------------------------
 
+/// An 8 × 8 block transposed through registers: `dst[j·ldd + i] = src[i·lds + j]`.
+/// Interleaves of 32-bit elements of row pairs, then 64-bit pairs of those, within 128-bit
+/// lanes; then each output row joins a low (or high) lane of rows 0–3 with that of rows 4–7.
+///
+/// # Safety
+/// AVX must be available; `src` must hold 8 rows of 8 floats at stride `lds`, and `dst` 8
+/// rows of 8 at stride `ldd`.
+#[target_feature(enable = "avx2")]
+pub(super) unsafe fn transpose8_avx2(src: *const f32, lds: usize, dst: *mut f32, ldd: usize) {
+    // SAFETY: the caller's contract bounds every row read and written.
+    let r: [__m256; 8] = std::array::from_fn(|i| unsafe { _mm256_loadu_ps(src.add(i * lds)) });
+    // t[2m] = (a0 b0 a1 b1 | a4 b4 a5 b5), t[2m + 1] = (a2 b2 a3 b3 | a6 b6 a7 b7) of rows
+    // 2m and 2m + 1.
+    let t: [__m256; 8] = std::array::from_fn(|i| {
+        let (a, b) = (r[i & !1], r[i | 1]);
+        if i % 2 == 0 {
+            _mm256_unpacklo_ps(a, b)
+        } else {
+            _mm256_unpackhi_ps(a, b)
+        }
+    });
+    // u[4g + c] holds columns c and c + 4 of rows 4g..4g + 4.
+    let u: [__m256; 8] = std::array::from_fn(|i| {
+        let g = i & !3;
+        let (a, b) = (t[g + (i % 4) / 2], t[g + 2 + (i % 4) / 2]);
+        if i % 2 == 0 {
+            _mm256_shuffle_ps::<0x44>(a, b)
+        } else {
+            _mm256_shuffle_ps::<0xee>(a, b)
+        }
+    });
+    for j in 0..8 {
+        let (a, b) = (u[j % 4], u[4 + j % 4]);
+        let row = if j < 4 {
+            _mm256_permute2f128_ps::<0x20>(a, b)
+        } else {
+            _mm256_permute2f128_ps::<0x31>(a, b)
+        };
+        // SAFETY: the caller's contract.
+        unsafe { _mm256_storeu_ps(dst.add(j * ldd), row) };
+    }
+}
+
 /// Lane mask for the first `rem` (1..=8) lanes, as `vmaskmovps` wants it.
 #[target_feature(enable = "avx2")]
 fn mask256(rem: usize) -> __m256i {
