@@ -477,6 +477,7 @@ pub fn run(command: Command) -> Result<()> {
             if let (Some(dir), Some(source)) = (&model, &source) {
                 return render_seq2seq(dir, source, target.as_deref(), &kind, layer, head, &out);
             }
+            let from_model = spec.is_none();
             let trace = match (spec, model) {
                 (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
                 (None, Some(dir)) => {
@@ -486,6 +487,13 @@ pub fn run(command: Command) -> Result<()> {
                         );
                     };
                     let m = Model::load(&dir)?;
+                    // Before the forward pass, which takes a minute for a long document.
+                    if head >= m.config.heads() {
+                        bail!(
+                            "head {head} does not exist: the model has {} head(s) per layer",
+                            m.config.heads()
+                        );
+                    }
                     let run = m.run(&text)?;
                     if layer >= run.layers.len() {
                         bail!(
@@ -508,7 +516,8 @@ pub fn run(command: Command) -> Result<()> {
             let title = format!("head {head}: {}", matrix.name());
             let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, title) else {
                 bail!(
-                    "head {head} does not exist: the spec has {} head(s)",
+                    "head {head} does not exist: the {} has {} head(s)",
+                    if from_model { "layer" } else { "spec" },
                     trace.heads
                 );
             };

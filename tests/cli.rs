@@ -354,6 +354,22 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
         ),
         (
             vec![
+                "render",
+                "--model",
+                model,
+                "--text",
+                "x",
+                "--layer",
+                "0",
+                "--head",
+                "12",
+                "--out",
+                "/tmp/x.png",
+            ],
+            "head 12 does not exist: the model has 12 head(s) per layer",
+        ),
+        (
+            vec![
                 "run",
                 "--model",
                 "/no/such/model",
