@@ -1294,4 +1294,30 @@ mod tests {
             }
         }
     }
+
+    /// The AVX2 8 × 8 transpose puts every element in its place at any strides, and leaves
+    /// what lies between the destination's rows alone: `kernels::transpose` takes it on
+    /// AVX2 machines only, so it is tested directly wherever AVX2 runs.
+    #[test]
+    fn transpose8_moves_every_element_and_nothing_else() {
+        if !super::super::Backend::Avx2.is_supported() {
+            return;
+        }
+        for (lds, ldd) in [(8usize, 8usize), (11, 8), (8, 13), (64, 16)] {
+            let src: Vec<f32> = (0..8 * lds).map(|i| i as f32 * 0.5 - 7.0).collect();
+            let mut dst = vec![f32::NAN; 8 * ldd];
+            // SAFETY: AVX2 was detected; src holds 8 rows at lds, dst 8 rows at ldd.
+            unsafe { transpose8_avx2(src.as_ptr(), lds, dst.as_mut_ptr(), ldd) };
+            for j in 0..8 {
+                for i in 0..ldd {
+                    let got = dst[j * ldd + i];
+                    if i < 8 {
+                        assert_eq!(got.to_bits(), src[i * lds + j].to_bits(), "({j}, {i})");
+                    } else {
+                        assert!(got.is_nan(), "padding ({j}, {i}) written");
+                    }
+                }
+            }
+        }
+    }
 }
