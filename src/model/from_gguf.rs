@@ -8,11 +8,13 @@
 //! pairs, and Gemma's norm weights (stored as 1 + γ) get 1 subtracted. The token embedding
 //! stays quantised in the memory-mapped file; rows are dequantised when a token needs them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::path::Path;
 use std::sync::Arc;
 
 use rayon::prelude::*;
+use rustc_hash::FxHasher;
 use serde_json::{Value, json};
 use tokenizers::models::bpe::{BPE, Vocab};
 use tokenizers::{
@@ -302,46 +304,71 @@ fn pre_split(pre: &str) -> Option<Value> {
     }
 }
 
+/// A token's index by its spelling, hashed with `FxHash`: recovering a 262,144-token
+/// vocabulary's merges looks up every split of every token, and SipHash made that the
+/// larger part of opening Gemma 3.
+type SpellingIndex<'a> = HashMap<&'a str, usize, BuildHasherDefault<FxHasher>>;
+
+/// The vocabulary's indices by spelling; a later duplicate wins, as in a Python dict.
+fn spelling_index(tokens: &[String]) -> SpellingIndex<'_> {
+    let mut index = SpellingIndex::with_capacity_and_hasher(tokens.len(), Default::default());
+    for (i, t) in tokens.iter().enumerate() {
+        index.insert(t.as_str(), i);
+    }
+    index
+}
+
 /// BPE merges recovered from a SentencePiece vocabulary: every split of a token into two
 /// vocabulary pieces, best score first, then longer left and right pieces first
 /// (transformers' `generate_merges`; a stable sort, so ties keep the vocabulary's order).
 fn merges_from_scores(
     tokens: &[String],
-    vocab: &std::collections::HashMap<&str, usize>,
+    vocab: &SpellingIndex<'_>,
     score: &dyn Fn(usize) -> f64,
 ) -> Vec<(String, String)> {
-    // (score, left chars, right chars, left, right)
-    let mut out: Vec<(f64, usize, usize, &str, &str)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
+    // (score, left chars, right chars, left, right), in the vocabulary's order
+    let mut out: Vec<(f64, u32, u32, &str, &str)> = Vec::new();
+    let mut local: Vec<(usize, usize, u32, &str, &str)> = Vec::new();
     for (idx, tok) in tokens.iter().enumerate() {
-        // A later duplicate replaces an earlier one in the vocabulary (as a Python dict does).
-        if vocab.get(tok.as_str()) != Some(&idx) || !seen.insert(tok.as_str()) {
+        // A later duplicate replaces an earlier one in the vocabulary: only the index the
+        // vocabulary kept counts, so each spelling is split once.
+        if vocab.get(tok.as_str()) != Some(&idx) {
             continue;
         }
         let s = score(idx);
-        let mut local: Vec<(usize, usize, usize, &str, &str)> = Vec::new();
-        for (n_left, (i, _)) in tok.char_indices().enumerate().skip(1) {
+        local.clear();
+        let mut total = 0u32;
+        for (n_left, (i, _)) in tok.char_indices().enumerate() {
+            total += 1;
+            if n_left == 0 {
+                continue;
+            }
             let (l, r) = tok.split_at(i);
             if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                local.push((li, ri, n_left, l, r));
+                // A token's bytes are bounded (`MAX_TOKEN_BYTES`), so its length fits.
+                local.push((li, ri, n_left as u32, l, r));
             }
         }
-        local.sort_by_key(|x| (x.0, x.1));
-        let total = tok.chars().count();
-        out.extend(
-            local
-                .into_iter()
-                .map(|(_, _, n, l, r)| (s, n, total - n, l, r)),
-        );
+        local.sort_unstable_by_key(|x| (x.0, x.1));
+        out.extend(local.iter().map(|&(_, _, n, l, r)| (s, n, total - n, l, r)));
     }
-    out.sort_by(|a, b| {
-        b.0.partial_cmp(&a.0)
+    // Unstable sort with the position as the last key: the order of a stable sort, without
+    // its buffer and merging.
+    let mut order: Vec<u32> = (0..out.len() as u32).collect();
+    order.sort_unstable_by(|&a, &b| {
+        let (x, y) = (&out[a as usize], &out[b as usize]);
+        y.0.partial_cmp(&x.0)
             .unwrap_or(std::cmp::Ordering::Equal)
-            .then(b.1.cmp(&a.1))
-            .then(b.2.cmp(&a.2))
+            .then(y.1.cmp(&x.1))
+            .then(y.2.cmp(&x.2))
+            .then(a.cmp(&b))
     });
-    out.into_iter()
-        .map(|(_, _, _, l, r)| (l.to_owned(), r.to_owned()))
+    order
+        .into_iter()
+        .map(|i| {
+            let (_, _, _, l, r) = out[i as usize];
+            (l.to_owned(), r.to_owned())
+        })
         .collect()
 }
 
@@ -469,11 +496,7 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
                     .filter_map(|m| m.split_once(' ').map(|(a, b)| (a.to_owned(), b.to_owned())))
                     .collect()
             } else {
-                let vocab: std::collections::HashMap<&str, usize> = spelled
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (t.as_str(), i))
-                    .collect();
+                let vocab = spelling_index(&spelled);
                 if gemma {
                     // Gemma's scores do not follow its merge order; the file order does.
                     merges_from_scores(&spelled, &vocab, &|i| -(i as f64))
@@ -975,11 +998,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let vocab: std::collections::HashMap<&str, usize> = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.as_str(), i))
-            .collect();
+        let vocab = spelling_index(&tokens);
         let scores = [0.0, 0.0, 0.0, -1.0, -2.0, -3.0];
         let m = merges_from_scores(&tokens, &vocab, &|i| scores[i]);
         let m: Vec<(&str, &str)> = m.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
