@@ -188,6 +188,30 @@ pub struct Model {
     arch: Transformer,
 }
 
+/// A network built from loaded weights, with what the model says about them.
+struct Built {
+    warnings: Vec<String>,
+    dtype: String,
+    file_bytes: u64,
+    held_bytes: u64,
+    arch: Transformer,
+}
+
+impl Built {
+    fn new(config: &ModelConfig, w: &mut Weights) -> Result<Built, ModelError> {
+        let warnings = non_finite_warnings(w);
+        let (dtype, file_bytes, held_bytes) = (w.dtype.clone(), w.file_bytes, w.dense_bytes());
+        let arch = Transformer::load(&config.network, w)?;
+        Ok(Built {
+            warnings,
+            dtype,
+            file_bytes,
+            held_bytes,
+            arch,
+        })
+    }
+}
+
 /// "tensor: 3 NaN/Inf value(s), first at flat index 7" for each non-finite tensor.
 fn non_finite_warnings(w: &Weights) -> Vec<String> {
     w.non_finite
@@ -319,28 +343,41 @@ impl Model {
         })?;
         let config = ModelConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;
-        let tokenizer = ModelTokenizer::load(&need("tokenizer.json")?)?;
-        progress(0.1);
-        let mut w = Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
+        let tokenizer_path = need("tokenizer.json")?;
+        // The tokenizer is read on one core while the weights load and the network is laid
+        // out; its error, if both fail, is the one reported (as when it was read first).
+        let (tokenizer, built) = rayon::join(
+            || ModelTokenizer::load(&tokenizer_path),
+            || {
+                let mut w =
+                    Weights::load_with_progress(&weights_path, &|f| progress(0.1 + 0.8 * f))?;
+                Built::new(&config, &mut w)
+            },
+        );
+        let (tokenizer, built) = (tokenizer?, built?);
         let name = folder_name(&dir);
-        let model = Model::assemble(name, dir, config, tokenizer, &mut w, None)?;
+        let model = Model::assemble(name, dir, config, tokenizer, built, None);
         progress(1.0);
         Ok(model)
     }
 
-    /// Builds the network from loaded weights, and the model around it.
+    /// The model around a built network.
     fn assemble(
         name: String,
         dir: PathBuf,
         config: ModelConfig,
         tokenizer: ModelTokenizer,
-        w: &mut Weights,
+        built: Built,
         gguf: Option<from_gguf::GgufCard>,
-    ) -> Result<Model, ModelError> {
-        let warnings = non_finite_warnings(w);
-        let (dtype, file_bytes, held_bytes) = (w.dtype.clone(), w.file_bytes, w.dense_bytes());
-        let arch = Transformer::load(&config.network, w)?;
-        Ok(Model {
+    ) -> Model {
+        let Built {
+            warnings,
+            dtype,
+            file_bytes,
+            held_bytes,
+            arch,
+        } = built;
+        Model {
             name,
             dir,
             config,
@@ -351,25 +388,22 @@ impl Model {
             held_bytes,
             gguf,
             arch,
-        })
+        }
     }
 
-    /// Loads a GGUF file (see [`from_gguf`]).
     fn load_gguf(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Model, ModelError> {
         let from_gguf::Loaded {
             config,
             tokenizer,
-            mut weights,
+            built,
             card,
-            names,
-        } = from_gguf::load(path, progress)?;
+        } = from_gguf::load(path, progress, Built::new)?;
         let name = card.name.clone().unwrap_or_else(|| {
             path.file_stem()
                 .map_or_else(|| "model".into(), |n| n.to_string_lossy().into_owned())
         });
         let dir = path.to_path_buf();
-        let model = Model::assemble(name, dir, config, tokenizer, &mut weights, Some(card))
-            .map_err(|e| from_gguf::in_file_terms(&names, e))?;
+        let model = Model::assemble(name, dir, config, tokenizer, built, Some(card));
         progress(1.0);
         Ok(model)
     }
