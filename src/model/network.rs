@@ -459,13 +459,12 @@ impl Loader<'_> {
         bias: bool,
     ) -> Result<Linear, ModelError> {
         let w = match self.net.keys.layout {
-            LinearLayout::Torch => self
-                .w
-                .matrix(&format!("{name}.weight"), n_out, n_in)?
-                .t()
-                .as_standard_layout()
-                .into_owned(),
-            LinearLayout::Conv1d => self.w.matrix(&format!("{name}.weight"), n_in, n_out)?,
+            LinearLayout::Torch => {
+                LinearWeights::from_out_in(self.w.matrix(&format!("{name}.weight"), n_out, n_in)?)
+            }
+            LinearLayout::Conv1d => {
+                LinearWeights::for_machine(self.w.matrix(&format!("{name}.weight"), n_in, n_out)?)
+            }
         };
         let b = if bias {
             self.w.vector(&format!("{name}.bias"), n_out)?
@@ -476,11 +475,7 @@ impl Loader<'_> {
             LinearLayout::Torch => self.w.take_packed(&format!("{name}.weight"), n_out, n_in),
             LinearLayout::Conv1d => None,
         };
-        Ok(Linear {
-            w: LinearWeights::for_machine(w),
-            b,
-            packed,
-        })
+        Ok(Linear { w, b, packed })
     }
 
     fn rms(&mut self, name: &str, d: usize) -> Result<RmsNorm, ModelError> {
