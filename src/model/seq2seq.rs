@@ -606,9 +606,13 @@ impl Seq2Seq {
                 file: "tokenizer.json",
             });
         }
-        let tokenizer = ModelTokenizer::load(&tok_path)?;
-        let w = Weights::load(&weights_path)?;
-        Seq2Seq::assemble(folder_name(&dir), dir, config, tokenizer, w)
+        // The tokenizer is read on one core while the weights load (as `Model::load` does);
+        // its error comes first when both fail.
+        let (tokenizer, w) = rayon::join(
+            || ModelTokenizer::load(&tok_path),
+            || Weights::load(&weights_path),
+        );
+        Seq2Seq::assemble(folder_name(&dir), dir, config, tokenizer?, w?)
     }
 
     /// Builds both stacks from loaded weights (every key by its checkpoint name; a missing or
