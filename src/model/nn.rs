@@ -37,22 +37,23 @@ pub enum LinearWeights {
 }
 
 impl LinearWeights {
+    /// The backend whose tile reads weights in panels, if the machine's fastest kernel is
+    /// attnscope's AVX-512 or AVX2 tile.
+    fn panel_backend() -> Option<Backend> {
+        let best = Backend::best();
+        matches!(best, Backend::Avx512 | Backend::Avx2).then_some(best)
+    }
+
     /// W (in × out) in the layout the machine's fastest kernel reads best: panels where that
     /// kernel is attnscope's AVX-512 or AVX2 tile, row-major elsewhere.
     pub fn for_machine(w: Array2<f32>) -> LinearWeights {
-        if matches!(Backend::best(), Backend::Avx512 | Backend::Avx2) {
-            let w = w.as_standard_layout();
-            let (k, n) = w.dim();
-            LinearWeights::Panels(kernels::PackedB::new(
-                Backend::best(),
-                k,
-                n,
-                w.as_slice().expect("standard layout"),
-                n,
-            ))
-        } else {
-            LinearWeights::Dense(w)
-        }
+        let Some(backend) = Self::panel_backend() else {
+            return LinearWeights::Dense(w);
+        };
+        let w = w.as_standard_layout();
+        let (k, n) = w.dim();
+        let values = w.as_slice().expect("standard layout");
+        LinearWeights::Panels(kernels::PackedB::new(backend, k, n, values, n))
     }
 
     /// W = Aᵀ for A (out × in) as a checkpoint stores a linear layer, in the same layout as
@@ -60,18 +61,13 @@ impl LinearWeights {
     /// A's rows through the register transpose (`PackedB::transposed`): ndarray's element-wise
     /// copy of the transposed view was 8% of opening Gemma 3 270M (Zen 3, `perf`).
     pub fn from_out_in(a: Array2<f32>) -> LinearWeights {
-        if matches!(Backend::best(), Backend::Avx512 | Backend::Avx2) {
-            let a = a.as_standard_layout();
-            let (n_out, n_in) = a.dim();
-            LinearWeights::Panels(kernels::PackedB::transposed(
-                Backend::best(),
-                a.as_slice().expect("standard layout"),
-                n_out,
-                n_in,
-            ))
-        } else {
-            LinearWeights::Dense(a.t().as_standard_layout().into_owned())
-        }
+        let Some(backend) = Self::panel_backend() else {
+            return LinearWeights::Dense(a.t().as_standard_layout().into_owned());
+        };
+        let a = a.as_standard_layout();
+        let (n_out, n_in) = a.dim();
+        let values = a.as_slice().expect("standard layout");
+        LinearWeights::Panels(kernels::PackedB::transposed(backend, values, n_out, n_in))
     }
 
     /// (in, out).
