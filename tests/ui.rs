@@ -617,6 +617,16 @@ fn a_rotary_gqa_head_has_a_rotation_step_and_shows_its_shared_kv_head() {
     // measured from q before and after agree.
     h.get_by_label_contains("= 1·ω0 = 1.0000 rad");
     h.get_by_label_contains("(angle 1.0000 rad)");
+    // In Chinese the step's words are Chinese too: the formula's and the matrices' names.
+    h.state_mut().state.lang = Lang::Zh;
+    h.step();
+    h.step();
+    h.get_by_label_contains("成对的维度 (m, m + dₖ/2)");
+    assert_eq!(h.query_all_by_label_contains("= 旋转后").count(), 2);
+    assert!(h.query_by_label_contains("rotated").is_none());
+    h.state_mut().state.lang = Lang::En;
+    h.step();
+    h.step();
     h.get_by_label("Next ▶").click();
     h.step();
     assert_eq!(h.state().state.step, Step::Scores);

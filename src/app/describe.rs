@@ -4,7 +4,7 @@
 
 use crate::core::{Mechanism, Norm, ScoreKind, Source, SpanKind, Step, Trace};
 
-use super::i18n::{Lang, Msg, tr};
+use super::i18n::{Lang, Msg, tr, trf};
 
 /// What a step does, and what this head's own mechanism adds to it (pre-norm, biases, the
 /// lab's borrowed Q/K/V, which masks apply).
@@ -67,25 +67,21 @@ pub fn bias(has: bool, name: &str) -> String {
     }
 }
 
-/// The formula of a step, from the trace's own mechanism (never the settings panel).
-pub fn formula(step: Step, trace: &Trace) -> String {
+/// The formula of a step, from the trace's own mechanism (never the settings panel), with its
+/// words in `lang`.
+pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
     let m = &trace.mechanism;
     match step {
         Step::Embed => match &m.source {
             Source::Toy { positions: true } => "xᵢ = E[tokenᵢ] + PE(i)".into(),
             Source::Toy { positions: false } => "xᵢ = E[tokenᵢ]".into(),
-            Source::Vectors => "X = (typed)".into(),
-            Source::Model { layer, .. } => {
-                format!("X⁽{layer}⁾ = the hidden state entering layer {layer}")
-            }
+            Source::Vectors => tr(lang, Msg::FormulaTyped).into(),
+            Source::Model { layer, .. } => trf(lang, Msg::FormulaHiddenState, &[layer, layer]),
         },
         Step::Project => {
-            let heads = format!("head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}", trace.d_k);
+            let heads = trf(lang, Msg::FormulaHeadColumns, &[&trace.d_k]);
             if m.lab {
-                return format!(
-                    "Q, K, V = the real head's own (from the model);  dₖ = {}",
-                    trace.d_k
-                );
+                return trf(lang, Msg::FormulaLabQkv, &[&trace.d_k]);
             }
             if m.identity_projections {
                 return format!("Q = K = V = X;  {heads}");
@@ -104,14 +100,15 @@ pub fn formula(step: Step, trace: &Trace) -> String {
                 let scaled = r
                     .scaling
                     .as_ref()
-                    .map(|k| format!(" (frequencies rescaled: {k})"))
+                    .map(|k| trf(lang, Msg::FormulaRopeRescaled, &[k]))
                     .unwrap_or_default();
                 format!(
-                    "q′ᵢ = R(i·ω)·qᵢ,  k′ⱼ = R(j·ω)·kⱼ;  ωₘ = θ^(−2m/dₖ), θ = {}{scaled};  pairs (m, m + dₖ/2)",
-                    r.theta
+                    "q′ᵢ = R(i·ω)·qᵢ,  k′ⱼ = R(j·ω)·kⱼ;  ωₘ = θ^(−2m/dₖ), θ = {}{scaled};  {}",
+                    r.theta,
+                    tr(lang, Msg::FormulaRopePairs)
                 )
             }
-            None => "no rotary positions in this head".into(),
+            None => tr(lang, Msg::FormulaNoRope).into(),
         },
         Step::Scores => match m.score {
             ScoreKind::Dot | ScoreKind::ScaledDot => "sᵢⱼ = qᵢ·kⱼ = Σₘ qᵢₘ kⱼₘ".into(),
@@ -140,7 +137,7 @@ pub fn formula(step: Step, trace: &Trace) -> String {
                 SpanKind::Global => {}
             }
             if m.padded_keys > 0 {
-                parts.push("padding".into());
+                parts.push(tr(lang, Msg::Padding).into());
             }
             let mut div = format!("zᵢⱼ = s′ᵢⱼ / τ  (τ = {:.2})", trace.temperature);
             if let Some(lp) = trace.head_traces.first().and_then(|h| h.local_p) {
@@ -154,9 +151,10 @@ pub fn formula(step: Step, trace: &Trace) -> String {
                 ));
             }
             if parts.is_empty() {
-                format!("{div};  nothing is masked")
+                format!("{div};  {}", tr(lang, Msg::FormulaNothingMasked))
             } else {
-                format!("{div};  zᵢⱼ = −∞ if {}", parts.join(" ∨ "))
+                let cond = parts.join(" ∨ ");
+                format!("{div};  {}", trf(lang, Msg::FormulaMaskedIf, &[&cond]))
             }
         }
         Step::Softmax => {
@@ -179,8 +177,8 @@ pub fn formula(step: Step, trace: &Trace) -> String {
             }
         }
         Step::Concat => "concat = [o⁽⁰⁾ | o⁽¹⁾ | … | o⁽ʰ⁻¹⁾]".into(),
-        Step::Output if m.lab => "output = o  (the lab re-runs one head: no W_O)".into(),
-        Step::Output => format!("output = concat · W_O{}", bias(m.out_bias, "O")),
+        Step::Output if m.lab => tr(lang, Msg::FormulaLabOutput).into(),
+        Step::Output => trf(lang, Msg::FormulaOutput, &[&bias(m.out_bias, "O")]),
     }
 }
 
@@ -274,7 +272,7 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
     out.push(format!("{}: × {:.4}", t(Msg::ScaleWord), trace.scale));
     out.push(format!("{}: {}", t(Msg::Masks), masks(m, lang)));
     out.push(format!("{}: {:.2}", t(Msg::Temperature), trace.temperature));
-    out.push(formula(Step::Project, trace));
+    out.push(formula(Step::Project, trace, lang));
     out
 }
 

@@ -139,6 +139,21 @@ messages! {
     ExplCausal => "This head is causal: a token may look only at itself and earlier tokens, so everything above the diagonal is −∞.", "这个头是因果的：每个词元只能看自己和之前的词元，所以对角线以上全为 −∞。";
     ExplNoMask => "This head masks nothing: every query sees every key.", "这个头不做任何掩码：每个查询都能看到所有键。";
     Padding => "padding", "填充";
+    FormulaHiddenState => "X⁽{}⁾ = the hidden state entering layer {}", "X⁽{}⁾ = 进入第 {} 层的隐藏状态";
+    FormulaTyped => "X = (typed)", "X = （手动输入）";
+    MatXSource => "X (source)", "X（源序列）";
+    MatBeforeRotation => "before the rotation", "旋转前";
+    MatRotated => "rotated", "旋转后";
+    MatOutput => "output", "输出";
+    FormulaHeadColumns => "head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}", "头 h：第 h·dₖ … (h+1)·dₖ−1 列，dₖ = {}";
+    FormulaLabQkv => "Q, K, V = the real head's own (from the model);  dₖ = {}", "Q、K、V = 真实注意力头自己的（来自模型）；dₖ = {}";
+    FormulaRopeRescaled => " (frequencies rescaled: {})", "（频率已重新缩放：{}）";
+    FormulaRopePairs => "pairs (m, m + dₖ/2)", "成对的维度 (m, m + dₖ/2)";
+    FormulaNoRope => "no rotary positions in this head", "这个头没有旋转位置编码";
+    FormulaNothingMasked => "nothing is masked", "没有被掩码的位置";
+    FormulaMaskedIf => "zᵢⱼ = −∞ if {}", "若 {}，则 zᵢⱼ = −∞";
+    FormulaLabOutput => "output = o  (the lab re-runs one head: no W_O)", "输出 = o（实验室只重算一个头：没有 W_O）";
+    FormulaOutput => "output = concat · W_O{}", "输出 = concat · W_O{}";
     NoMask => "none", "无";
     ScaleWord => "scale", "缩放";
     ThisHead => "This head", "当前注意力头";
@@ -392,6 +407,21 @@ pub fn tr(lang: Lang, msg: Msg) -> &'static str {
     msg.get(lang)
 }
 
+/// The message in `lang` with its `{}` replaced by `args`, one after another (the languages
+/// put them in their own places).
+pub fn trf(lang: Lang, msg: Msg, args: &[&dyn std::fmt::Display]) -> String {
+    let mut out = String::new();
+    let mut parts = msg.get(lang).split("{}");
+    out.push_str(parts.next().unwrap_or_default());
+    for (i, part) in parts.enumerate() {
+        if let Some(a) = args.get(i) {
+            out.push_str(&a.to_string());
+        }
+        out.push_str(part);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -406,6 +436,28 @@ mod tests {
         Msg::CmapViridis,
         Msg::PlotAtTau1,
     ];
+
+    /// Each placeholder takes the next argument in either language, wherever the language
+    /// puts it; both languages of a message have the same number of placeholders.
+    #[test]
+    fn placeholders_take_their_arguments_in_order() {
+        assert_eq!(
+            trf(Lang::En, Msg::FormulaHiddenState, &[&3, &3]),
+            "X⁽3⁾ = the hidden state entering layer 3"
+        );
+        assert_eq!(
+            trf(Lang::Zh, Msg::FormulaMaskedIf, &[&"j > i"]),
+            "若 j > i，则 zᵢⱼ = −∞"
+        );
+        for &m in Msg::ALL {
+            let count = |l| m.get(l).matches("{}").count();
+            assert_eq!(
+                count(Lang::En),
+                count(Lang::Zh),
+                "{m:?}: placeholders differ"
+            );
+        }
+    }
 
     #[test]
     fn every_message_exists_in_both_languages() {

@@ -100,7 +100,7 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .show(ui, |ui| {
                     ui.label(RichText::new(t(Msg::Formula)).strong());
                     ui.label(
-                        RichText::new(formula(app.state.step, &trace))
+                        RichText::new(formula(app.state.step, &trace, lang))
                             .monospace()
                             .size(15.0),
                     );
@@ -144,6 +144,7 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     let Some(ht) = trace.head_traces.get(head) else {
         return;
     };
+    let t = |m| tr(app.lang(), m);
     let dims = |n: usize| (1..=n).map(|m| format!("d{m}")).collect::<Vec<_>>();
     let tq = &trace.tokens_q;
     let tk = &trace.tokens_k;
@@ -154,7 +155,7 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         Step::Embed => {
             show("X", &trace.x_q, tq, &dims(trace.d_model));
             if !trace.self_attention {
-                show("X (source)", &trace.x_k, tk, &dims(trace.d_model));
+                show(t(Msg::MatXSource), &trace.x_k, tk, &dims(trace.d_model));
             }
         }
         Step::Project => {
@@ -170,16 +171,26 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         }
         Step::Rotate => {
             if let (Some(q0), Some(k0)) = (&ht.q_unrotated, &ht.k_unrotated) {
-                show(&format!("Q⁽{head}⁾ before"), q0, tq, &dims(trace.d_k));
                 show(
-                    &format!("Q′⁽{head}⁾ = rotated"),
+                    &format!("Q⁽{head}⁾ {}", t(Msg::MatBeforeRotation)),
+                    q0,
+                    tq,
+                    &dims(trace.d_k),
+                );
+                show(
+                    &format!("Q′⁽{head}⁾ = {}", t(Msg::MatRotated)),
                     &ht.q,
                     tq,
                     &dims(trace.d_k),
                 );
-                show(&format!("K⁽{head}⁾ before"), k0, tk, &dims(trace.d_k));
                 show(
-                    &format!("K′⁽{head}⁾ = rotated"),
+                    &format!("K⁽{head}⁾ {}", t(Msg::MatBeforeRotation)),
+                    k0,
+                    tk,
+                    &dims(trace.d_k),
+                );
+                show(
+                    &format!("K′⁽{head}⁾ = {}", t(Msg::MatRotated)),
                     &ht.k,
                     tk,
                     &dims(trace.d_k),
@@ -197,7 +208,7 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             &dims(trace.d_k),
         ),
         Step::Concat => show("concat", &trace.concat, tq, &dims(trace.d_model)),
-        Step::Output => show("output", &trace.output, tq, &dims(trace.d_model)),
+        Step::Output => show(t(Msg::MatOutput), &trace.output, tq, &dims(trace.d_model)),
     }
 }
 

@@ -348,7 +348,7 @@ fn stepthrough_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
         _ => s.step.min(h.weights.nrows().saturating_sub(1)),
     };
     let (rows, cols) = (&trace.tokens_q, &trace.tokens_k);
-    let f = |step| crate::app::describe::formula(step, &trace);
+    let f = |step| crate::app::describe::formula(step, &trace, lang);
     use crate::core::Step;
     let q_src = if s.kind == AttnKind::Cross {
         t(Msg::TrQFromDecoder)
