@@ -171,30 +171,16 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         }
         Step::Rotate => {
             if let (Some(q0), Some(k0)) = (&ht.q_unrotated, &ht.k_unrotated) {
-                show(
-                    &format!("Q⁽{head}⁾ {}", t(Msg::MatBeforeRotation)),
-                    q0,
-                    tq,
-                    &dims(trace.d_k),
-                );
-                show(
-                    &format!("Q′⁽{head}⁾ = {}", t(Msg::MatRotated)),
-                    &ht.q,
-                    tq,
-                    &dims(trace.d_k),
-                );
-                show(
-                    &format!("K⁽{head}⁾ {}", t(Msg::MatBeforeRotation)),
-                    k0,
-                    tk,
-                    &dims(trace.d_k),
-                );
-                show(
-                    &format!("K′⁽{head}⁾ = {}", t(Msg::MatRotated)),
-                    &ht.k,
-                    tk,
-                    &dims(trace.d_k),
-                );
+                let (before, rotated) = (t(Msg::MatBeforeRotation), t(Msg::MatRotated));
+                for (x, x0, x1, rows) in [("Q", q0, &ht.q, tq), ("K", k0, &ht.k, tk)] {
+                    show(&format!("{x}⁽{head}⁾ {before}"), x0, rows, &dims(trace.d_k));
+                    show(
+                        &format!("{x}′⁽{head}⁾ = {rotated}"),
+                        x1,
+                        rows,
+                        &dims(trace.d_k),
+                    );
+                }
             }
         }
         Step::Scores => show("S = QKᵀ", &ht.raw_scores, tq, tk),
