@@ -337,19 +337,15 @@ fn merges_from_scores(
         }
         let s = score(idx);
         local.clear();
-        let mut total = 0u32;
-        for (n_left, (i, _)) in tok.char_indices().enumerate() {
-            total += 1;
-            if n_left == 0 {
-                continue;
-            }
+        for (n_left, (i, _)) in tok.char_indices().enumerate().skip(1) {
             let (l, r) = tok.split_at(i);
             if let (Some(&li), Some(&ri)) = (vocab.get(l), vocab.get(r)) {
-                // A token's bytes are bounded (`MAX_TOKEN_BYTES`), so its length fits.
                 local.push((li, ri, n_left as u32, l, r));
             }
         }
         local.sort_unstable_by_key(|x| (x.0, x.1));
+        // A token's bytes are bounded (`MAX_TOKEN_BYTES`), so its length fits.
+        let total = tok.chars().count() as u32;
         out.extend(local.iter().map(|&(_, _, n, l, r)| (s, n, total - n, l, r)));
     }
     // Unstable sort with the position as the last key: the order of a stable sort, without
