@@ -477,7 +477,6 @@ pub fn run(command: Command) -> Result<()> {
             if let (Some(dir), Some(source)) = (&model, &source) {
                 return render_seq2seq(dir, source, target.as_deref(), &kind, layer, head, &out);
             }
-            let from_model = spec.is_none();
             let trace = match (spec, model) {
                 (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
                 (None, Some(dir)) => {
@@ -516,8 +515,7 @@ pub fn run(command: Command) -> Result<()> {
             let title = format!("head {head}: {}", matrix.name());
             let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, title) else {
                 bail!(
-                    "head {head} does not exist: the {} has {} head(s)",
-                    if from_model { "layer" } else { "spec" },
+                    "head {head} does not exist: the spec has {} head(s)",
                     trace.heads
                 );
             };
