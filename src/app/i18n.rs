@@ -144,7 +144,6 @@ messages! {
     MatXSource => "X (source)", "X（源序列）";
     MatBeforeRotation => "before the rotation", "旋转前";
     MatRotated => "rotated", "旋转后";
-    MatOutput => "output", "输出";
     FormulaHeadColumns => "head h: columns h·dₖ … (h+1)·dₖ−1,  dₖ = {}", "头 h：第 h·dₖ … (h+1)·dₖ−1 列，dₖ = {}";
     FormulaLabQkv => "Q, K, V = the real head's own (from the model);  dₖ = {}", "Q、K、V = 真实注意力头自己的（来自模型）；dₖ = {}";
     FormulaRopeRescaled => " (frequencies rescaled: {})", "（频率已重新缩放：{}）";

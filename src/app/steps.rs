@@ -194,7 +194,7 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             &dims(trace.d_k),
         ),
         Step::Concat => show("concat", &trace.concat, tq, &dims(trace.d_model)),
-        Step::Output => show(t(Msg::MatOutput), &trace.output, tq, &dims(trace.d_model)),
+        Step::Output => show(t(Msg::Output), &trace.output, tq, &dims(trace.d_model)),
     }
 }
 
