@@ -391,6 +391,7 @@ impl Model {
         }
     }
 
+    /// Loads a GGUF file (see [`from_gguf`]).
     fn load_gguf(path: &Path, progress: &(dyn Fn(f32) + Sync)) -> Result<Model, ModelError> {
         let from_gguf::Loaded {
             config,

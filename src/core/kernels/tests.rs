@@ -342,8 +342,8 @@ fn gemm_fast_matches_scalar_threaded_and_strided() {
     }
 }
 
-/// The transpose (16 × 16 blocks through registers where the CPU has AVX-512, the edges
-/// element by element) puts every element where the definition does and leaves the padding
+/// The transpose (16 × 16 blocks through registers where the CPU has AVX-512 or AVX2, the
+/// edges element by element) puts every element where the definition does and leaves the padding
 /// between rows alone.
 #[test]
 fn transpose_moves_every_element_to_its_place() {
