@@ -1117,6 +1117,12 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     let model = Seq2Seq::load(&dir).unwrap();
     let run = model.run("March 5, 2021", None).unwrap();
     let shown = h.state().translator.out.clone().unwrap();
+    // The status bar reports this run, not the toy trace behind the view.
+    h.get_by_label_contains(&format!(
+        "source tokens {} · decoder inputs {} · encoder 2×4 · decoder 2×4",
+        shown.run.source.len(),
+        shown.run.target.len()
+    ));
     assert_eq!(
         shown.run.probs(AttnKind::Cross, 1, 1),
         run.probs(AttnKind::Cross, 1, 1)

@@ -132,7 +132,9 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
             // Tiles being pooled for a zoom keep the line (a small note after it): only a
             // computation replaces it with the spinner.
             let tiles = app.textures().tiles_pending();
-            if app.computing() {
+            if app.state.view == View::Translate {
+                translate_status(app, ui);
+            } else if app.computing() {
                 ui.spinner();
                 ui.label(t(Msg::Computing));
             } else if let Some(tr_) = &app.trace {
@@ -167,6 +169,42 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
             }
         });
     });
+}
+
+/// The Translate view's status: its own run (the toy trace is not on screen there).
+fn translate_status(app: &AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let t = |m| tr(lang, m);
+    if app.translator.busy() {
+        ui.spinner();
+        ui.label(t(Msg::Computing));
+        return;
+    }
+    let Some(out) = &app.translator.out else {
+        return;
+    };
+    let run = &out.run;
+    let heads =
+        |layers: &[crate::model::arch::LayerRun]| layers.first().map_or(0, |l| l.digests.len());
+    ui.label(format!(
+        "{} {:.2} ms · {} {} · {} {} · {} {} · {} {}×{} · {} {}×{} · {} {:.1} ms",
+        t(Msg::ComputedIn),
+        app.translator.run_ms,
+        t(Msg::Kernel),
+        crate::core::kernels::Backend::best(),
+        t(Msg::TrSourceTokens),
+        run.source.len(),
+        t(Msg::TrDecoderInputs),
+        run.target.len(),
+        t(Msg::TrEncoder),
+        run.encoder.len(),
+        heads(&run.encoder),
+        t(Msg::TrDecoder),
+        run.decoder.len(),
+        heads(&run.decoder),
+        t(Msg::Frame),
+        app.timings.frame_cpu.as_secs_f64() * 1e3
+    ));
 }
 
 /// A captioned multi-line text box that scrolls instead of growing past ~7 lines, so a long

@@ -49,6 +49,8 @@ pub struct Translator {
     pub error: Option<String>,
     /// The aggregate on screen, made once per (run, aggregate).
     aggregate: Option<AggCache>,
+    /// Wall time of the run on screen (encoder, greedy translation and replay), ms.
+    pub run_ms: f64,
 }
 
 impl Default for Translator {
@@ -62,6 +64,7 @@ impl Default for Translator {
             out: None,
             error: None,
             aggregate: None,
+            run_ms: 0.0,
         }
     }
 }
@@ -188,6 +191,7 @@ impl AttnApp {
                     tr.head = tr.head.min(heads.saturating_sub(1));
                     tr.step = tr.step.min(run.target.len().saturating_sub(1));
                     self.translator.out = Some(out);
+                    self.translator.run_ms = done.elapsed.as_secs_f64() * 1e3;
                     self.translator.error = None;
                 }
                 Err(e) => self.translator.error = Some(e.to_string()),
