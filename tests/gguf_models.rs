@@ -356,6 +356,7 @@ fn models_on_this_computer_are_found_in_each_store() {
             .status
             .as_ref()
             .unwrap_err()
+            .to_string()
             .contains("not a GGUF")
     );
     assert!(
@@ -363,6 +364,7 @@ fn models_on_this_computer_are_found_in_each_store() {
             .status
             .as_ref()
             .unwrap_err()
+            .to_string()
             .contains("missing")
     );
     assert!(
@@ -371,7 +373,14 @@ fn models_on_this_computer_are_found_in_each_store() {
             .is_ok()
     );
     let mamba = get(Store::LmStudio, "me/tiny/mamba.gguf");
-    assert!(mamba.status.as_ref().unwrap_err().contains("not supported"));
+    assert!(
+        mamba
+            .status
+            .as_ref()
+            .unwrap_err()
+            .to_string()
+            .contains("not supported")
+    );
     assert_eq!(
         get(Store::HuggingFace, "me/tiny-gpt2").status.as_deref(),
         Ok("gpt2 · safetensors")

@@ -408,6 +408,18 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
         "tiny-gpt2-induction"
     );
     assert!(h.state().model_out.is_some() && h.state().trace.is_some());
+    // A Chinese classroom reads the same failure in Chinese, with the folder named.
+    h.state_mut().state.lang = Lang::Zh;
+    settle(&mut h);
+    h.get_by_label_contains(&format!(
+        "{} 中没有 config.json（模型文件夹需要",
+        tmp.path().display()
+    ));
+    // And an emptied text box.
+    h.state_mut().state.text_q.clear();
+    settle(&mut h);
+    settle(&mut h);
+    h.get_by_label_contains("文本为空：请输入要让模型处理的文字");
 }
 
 #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use eframe::egui;
 
-use super::i18n::Msg;
+use super::errors::ReadError;
+use super::i18n::{Msg, trf};
 use super::lessons::LESSONS;
 use super::state::{EmbeddingMode, View};
 use super::{AttnApp, Notice, session};
@@ -151,7 +152,9 @@ impl AttnApp {
                 if let Some(p) = self.pick_open_path("json") {
                     match self.open_session_from(&p) {
                         Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
-                        Err(e) => self.fail(format!("{} {e:#}", self.t(Msg::OpenFailed))),
+                        Err(e) => {
+                            self.fail(format!("{} {}", self.t(Msg::OpenFailed), self.chain(&e)))
+                        }
                     }
                 }
             }
@@ -159,7 +162,9 @@ impl AttnApp {
                 if let Some(p) = self.pick_open_path("json") {
                     match self.open_spec_from(&p) {
                         Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
-                        Err(e) => self.fail(format!("{} {e:#}", self.t(Msg::OpenFailed))),
+                        Err(e) => {
+                            self.fail(format!("{} {}", self.t(Msg::OpenFailed), self.chain(&e)))
+                        }
                     }
                 }
             }
@@ -177,7 +182,10 @@ impl AttnApp {
                             }
                             self.info(format!("{} {title}", self.t(Msg::Opened)));
                         }
-                        Err(e) => self.fail(format!("{} {title}: {e}", self.t(Msg::OpenFailed))),
+                        Err(e) => {
+                            let why = super::errors::core_text(self.lang(), &e);
+                            self.fail(format!("{} {title}: {why}", self.t(Msg::OpenFailed)));
+                        }
                     }
                 }
             }
@@ -280,8 +288,15 @@ impl AttnApp {
         match r {
             None => {}
             Some((p, Ok(()))) => self.info(format!("{} {}", self.t(Msg::Saved), p.display())),
-            Some((_, Err(e))) => self.fail(format!("{} {e:#}", self.t(Msg::SaveFailed))),
+            Some((_, Err(e))) => {
+                self.fail(format!("{} {}", self.t(Msg::SaveFailed), self.chain(&e)));
+            }
         }
+    }
+
+    /// An error and its context in the UI language.
+    pub(super) fn chain(&self, e: &anyhow::Error) -> String {
+        super::errors::chain_text(self.lang(), e)
     }
 
     fn pick_save_path(&self, stem: &str, ext: &str) -> Option<PathBuf> {
@@ -304,11 +319,11 @@ impl AttnApp {
     /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the
     /// same colour rule as `attnscope render`.
     pub fn export_heatmap_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
-        let trace = self.trace.as_ref().context("nothing computed yet")?;
+        let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
         let matrix = MatrixKind::for_step(self.state.step);
         let head = self.state.head.min(trace.heads.saturating_sub(1));
         if !trace.has_matrices(head) {
-            anyhow::bail!("head {head} is still being opened: export it when it is on screen");
+            anyhow::bail!(trf(self.lang(), Msg::ErrHeadOpening, &[&head]));
         }
         let title = format!(
             "{} {head} · {}",
@@ -317,7 +332,7 @@ impl AttnApp {
         );
         let hm = matrix
             .heatmap(trace, head, self.state.colormap, title)
-            .with_context(|| format!("head {head} does not exist"))?;
+            .with_context(|| trf(self.lang(), Msg::ErrHeadMissing, &[&head]))?;
         let bytes = match kind {
             ExportKind::Svg => hm.to_svg()?.into_bytes(),
             _ => hm.to_png(hm.default_cell_px())?,
@@ -328,7 +343,7 @@ impl AttnApp {
 
     /// Writes the trace as JSON, or every head's weights as CSV.
     pub fn export_trace_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
-        let trace = self.trace.as_ref().context("nothing computed yet")?;
+        let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
         let text = match kind {
             ExportKind::Csv => export::trace_weights_csv(trace),
             _ => export::trace_json(trace)?,
@@ -353,8 +368,8 @@ impl AttnApp {
     /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).
     pub fn open_spec_from(&mut self, path: &Path) -> Result<()> {
         let text = read_capped(path, session::MAX_BYTES)?;
-        let spec =
-            Spec::from_json(&text).with_context(|| format!("bad spec {}", path.display()))?;
+        let spec = Spec::from_json(&text)
+            .with_context(|| trf(self.lang(), Msg::ErrBadSpec, &[&path.display()]))?;
         self.state.load_spec(&spec);
         self.state.lesson = None;
         Ok(())
@@ -362,15 +377,18 @@ impl AttnApp {
 }
 
 /// A text file's contents, refusing files larger than `max` bytes before reading them.
-pub(super) fn read_capped(path: &Path, max: u64) -> Result<String> {
-    let len = std::fs::metadata(path)
-        .with_context(|| format!("cannot read {}", path.display()))?
-        .len();
+pub(super) fn read_capped(path: &Path, max: u64) -> Result<String, ReadError> {
+    let io = |error| ReadError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
     if len > max {
-        anyhow::bail!(
-            "{} has {len} bytes, more than the {max} this reads",
-            path.display()
-        );
+        return Err(ReadError::TooLarge {
+            path: path.to_owned(),
+            len,
+            max,
+        });
     }
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
+    std::fs::read_to_string(path).map_err(io)
 }

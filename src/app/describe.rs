@@ -223,7 +223,7 @@ fn masks(m: &Mechanism, lang: Lang) -> String {
 }
 
 /// One line for a head: score, scale, masks and temperature (the lab's captions).
-pub fn one_line(m: &Mechanism, scale: f32, temperature: f32) -> String {
+pub fn one_line(m: &Mechanism, scale: f32, temperature: f32, lang: Lang) -> String {
     let score = match m.score {
         ScoreKind::Dot => "q·k",
         ScoreKind::ScaledDot => "q·k",
@@ -233,7 +233,7 @@ pub fn one_line(m: &Mechanism, scale: f32, temperature: f32) -> String {
     };
     format!(
         "{score} × {scale:.4} · {} · τ = {temperature:.2}",
-        masks(m, Lang::En)
+        masks(m, lang)
     )
 }
 

@@ -12,6 +12,7 @@ use crate::model::generate::{GenStep, Sampling};
 use crate::model::tokenizer::TokenInfo;
 
 use super::AttnApp;
+use super::jobs::JobError;
 use super::work::LoadedModel;
 
 /// One generation: its prompt, the steps so far, and how it ended.
@@ -27,7 +28,7 @@ pub struct GenSession {
     /// Set when the run ended (finished, cancelled or failed).
     pub done: AtomicBool,
     /// Why it failed or stopped early, if it did.
-    pub error: Mutex<Option<String>>,
+    pub error: Mutex<Option<JobError>>,
     /// Set to stop it before the next token.
     pub cancel: AtomicBool,
     /// Tokens it may write before it waits (Step raises it by one; Generate sets the maximum).
@@ -161,8 +162,8 @@ fn run(
     }));
     let error = match result {
         Ok(Ok(_)) => None,
-        Ok(Err(e)) => Some(e.to_string()),
-        Err(_) => Some("generation stopped on an internal error".into()),
+        Ok(Err(e)) => Some(JobError::from(e)),
+        Err(_) => Some(JobError::Panicked),
     };
     if let Ok(mut slot) = session.error.lock() {
         *slot = error;

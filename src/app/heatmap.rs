@@ -11,7 +11,7 @@ use crate::export::colormap::{Colormap, Range};
 use crate::export::heatmap::{abbreviate, fmt_value};
 use crate::export::matrix::MatrixKind;
 
-use super::i18n::{Lang, Msg, tr};
+use super::i18n::{Lang, Msg, tr, trf};
 
 /// What a texture shows. Generations come from the job slots, so a new result never reuses
 /// an old texture, and nothing is keyed by a pointer.
@@ -641,10 +641,9 @@ impl HeatmapWidget<'_> {
                                 grid.left_bottom() + Vec2::new(0.0, 4.0),
                                 egui::Align2::LEFT_TOP,
                                 format!(
-                                    "{} {n}×{m} · max-pooled {}×{}",
+                                    "{} {n}×{m} · {}",
                                     tr(lang, Msg::TiledView),
-                                    1 << level,
-                                    1 << level
+                                    trf(lang, Msg::MaxPooledBy, &[&(1 << level), &(1 << level)])
                                 ),
                                 egui::FontId::proportional(11.0),
                                 ui.visuals().weak_text_color(),

@@ -166,5 +166,5 @@ const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
 
 /// A UTF-8 text file, refused when larger than [`MAX_TEXT_FILE_BYTES`].
 fn read_text_file(path: &std::path::Path) -> Result<String> {
-    super::commands::read_capped(path, MAX_TEXT_FILE_BYTES)
+    Ok(super::commands::read_capped(path, MAX_TEXT_FILE_BYTES)?)
 }

@@ -20,6 +20,8 @@ mod commands;
 #[cfg(feature = "gui")]
 mod describe;
 #[cfg(feature = "gui")]
+mod errors;
+#[cfg(feature = "gui")]
 pub mod fonts;
 #[cfg(feature = "gui")]
 mod generation;

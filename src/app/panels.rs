@@ -438,7 +438,11 @@ fn found_models_ui(app: &mut AttnApp, ui: &mut egui::Ui, lang: Lang) {
             for f in found.iter() {
                 if store != Some(f.store) {
                     store = Some(f.store);
-                    ui.label(RichText::new(f.store.name()).weak());
+                    let name = match f.store {
+                        crate::model::discover::Store::Folder => t(Msg::StoreFolder),
+                        s => s.name(),
+                    };
+                    ui.label(RichText::new(name).weak());
                 }
                 let text = format!("{} · {:.0} MB", f.label, f.bytes as f64 / 1e6);
                 match &f.status {
@@ -452,8 +456,9 @@ fn found_models_ui(app: &mut AttnApp, ui: &mut egui::Ui, lang: Lang) {
                         }
                     }
                     Err(why) => {
+                        let why = super::errors::unusable_text(lang, why);
                         ui.add_enabled(false, egui::Button::new(text))
-                            .on_disabled_hover_text(why);
+                            .on_disabled_hover_text(&why);
                         ui.label(RichText::new(format!("  ✗ {why}")).weak().small());
                     }
                 }

@@ -9,7 +9,7 @@ use crate::core::attend::softmax_parts;
 use crate::core::{HeadTrace, ScoreKind, Step, Trace};
 
 use super::describe::{bias, explanation, formula, kv_sharing, normed};
-use super::i18n::{Lang, Msg, tr};
+use super::i18n::{Lang, Msg, tr, trf};
 use super::{AttnApp, Command};
 
 /// The list label of a step.
@@ -259,7 +259,7 @@ fn vec_str(v: ArrayView1<f32>, max: usize) -> String {
 }
 
 /// Σ of products written out term by term: "a×b + c×d + … = s".
-fn products(a: ArrayView1<f32>, b: ArrayView1<f32>, max_terms: usize) -> String {
+fn products(lang: Lang, a: ArrayView1<f32>, b: ArrayView1<f32>, max_terms: usize) -> String {
     let mut terms: Vec<String> = a
         .iter()
         .zip(b.iter())
@@ -267,7 +267,7 @@ fn products(a: ArrayView1<f32>, b: ArrayView1<f32>, max_terms: usize) -> String 
         .map(|(x, y)| format!("{}×{}", paren(*x), paren(*y)))
         .collect();
     if a.len() > max_terms {
-        terms.push(format!("… ({} terms)", a.len()));
+        terms.push(trf(lang, Msg::TermsOf, &[&a.len()]));
     }
     terms.join(" + ")
 }
@@ -328,7 +328,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::Rotate => rotation_lines(ui, lang, trace, ht, i),
-        Step::Scores => score_lines(ui, trace, ht, i, &keys),
+        Step::Scores => score_lines(ui, lang, trace, ht, i, &keys),
         Step::Scale => {
             for &j in &keys {
                 mono(
@@ -522,14 +522,21 @@ fn rotation_lines(ui: &mut egui::Ui, lang: Lang, trace: &Trace, ht: &HeadTrace, 
     }
 }
 
-fn score_lines(ui: &mut egui::Ui, trace: &Trace, ht: &HeadTrace, i: usize, keys: &[usize]) {
+fn score_lines(
+    ui: &mut egui::Ui,
+    lang: Lang,
+    trace: &Trace,
+    ht: &HeadTrace,
+    i: usize,
+    keys: &[usize],
+) {
     for &j in keys {
         let s = num(ht.raw_scores[[i, j]]);
         let line = match trace.mechanism.score {
             ScoreKind::Dot | ScoreKind::ScaledDot => {
                 format!(
                     "q{i}·k{j} = {} = {s}",
-                    products(ht.q.row(i), ht.k.row(j), 6)
+                    products(lang, ht.q.row(i), ht.k.row(j), 6)
                 )
             }
             ScoreKind::General => format!("q{i}ᵀ W_a k{j} = {s}"),

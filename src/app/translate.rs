@@ -166,7 +166,8 @@ impl AttnApp {
                     self.translator.error = None;
                 }
                 Err(e) => {
-                    let msg = format!("{} {e}", self.t(Msg::OpenFailed));
+                    let why = super::errors::job_text(self.lang(), &e);
+                    let msg = format!("{} {why}", self.t(Msg::OpenFailed));
                     self.fail(msg.clone());
                     self.translator.error = Some(msg);
                 }
@@ -177,7 +178,7 @@ impl AttnApp {
         {
             match done.result {
                 Ok(t) => self.translator.lab_trace = Some((key, t)),
-                Err(e) => self.translator.error = Some(e.to_string()),
+                Err(e) => self.translator.error = Some(super::errors::job_text(self.lang(), &e)),
             }
         }
         if let Some(done) = self.translator.run.poll() {
@@ -194,7 +195,7 @@ impl AttnApp {
                     self.translator.run_ms = done.elapsed.as_secs_f64() * 1e3;
                     self.translator.error = None;
                 }
-                Err(e) => self.translator.error = Some(e.to_string()),
+                Err(e) => self.translator.error = Some(super::errors::job_text(self.lang(), &e)),
             }
         }
     }

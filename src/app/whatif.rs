@@ -11,10 +11,11 @@ use eframe::egui;
 use crate::model::ablate::{Ablation, AblationBase, HeadEffect, Knockout};
 
 use super::AttnApp;
+use super::jobs::JobError;
 use super::work::LoadedModel;
 
 /// A result that may still be computing: `None` while running.
-pub type Slot<T> = Mutex<Option<Result<T, String>>>;
+pub type Slot<T> = Mutex<Option<Result<T, JobError>>>;
 
 /// What-if state of one step.
 pub struct WhatIf {
@@ -28,7 +29,7 @@ pub struct WhatIf {
     pub ids: Vec<u32>,
     /// How many of them are the prompt.
     pub prompt_len: usize,
-    base: OnceLock<Result<Arc<AblationBase>, String>>,
+    base: OnceLock<Result<Arc<AblationBase>, JobError>>,
     /// The last knock-out comparison: the ablation and its next-token log-probabilities.
     pub compare: Slot<(Ablation, Vec<f32>)>,
     /// The head-importance table and the mode it was computed with.
@@ -43,18 +44,18 @@ pub struct WhatIf {
 
 impl WhatIf {
     /// The clean distribution, once its run has landed.
-    pub fn base(&self) -> Option<&Result<Arc<AblationBase>, String>> {
+    pub fn base(&self) -> Option<&Result<Arc<AblationBase>, JobError>> {
         self.base.get()
     }
 
-    fn ensure_base(&self, loaded: &LoadedModel) -> Result<Arc<AblationBase>, String> {
+    fn ensure_base(&self, loaded: &LoadedModel) -> Result<Arc<AblationBase>, JobError> {
         self.base
             .get_or_init(|| {
                 loaded
                     .model
                     .ablation_base(&self.ids, self.prompt_len, Some(&self.cancel))
                     .map(Arc::new)
-                    .map_err(|e| e.to_string())
+                    .map_err(JobError::from)
             })
             .clone()
     }
@@ -168,7 +169,7 @@ impl AttnApp {
                     run(&loaded, &w, job)
                 }));
                 if out.is_err() {
-                    set(&w.compare, Some(Err("internal error".into())));
+                    set(&w.compare, Some(Err(JobError::Panicked)));
                 }
                 w.busy[kind].store(false, Ordering::Relaxed);
                 ctx.request_repaint();
@@ -179,7 +180,7 @@ impl AttnApp {
     }
 }
 
-fn set<T>(slot: &Slot<T>, value: Option<Result<T, String>>) {
+fn set<T>(slot: &Slot<T>, value: Option<Result<T, JobError>>) {
     if let Ok(mut s) = slot.lock() {
         *s = value;
     }
@@ -195,7 +196,7 @@ fn run(loaded: &LoadedModel, w: &WhatIf, job: WhatIfJob) {
                 model
                     .ablated_logprobs(&b, &ab)
                     .map(|lp| (ab, lp))
-                    .map_err(|e| e.to_string())
+                    .map_err(JobError::from)
             });
             set(&w.compare, Some(out));
         }
@@ -205,7 +206,7 @@ fn run(loaded: &LoadedModel, w: &WhatIf, job: WhatIfJob) {
                 model
                     .head_importance(&b, w.target, mode, Some(&w.cancel), Some(&progress))
                     .map(|t| (mode, t))
-                    .map_err(|e| e.to_string())
+                    .map_err(JobError::from)
             });
             set(&w.importance, Some(out));
         }

@@ -522,7 +522,8 @@ impl AttnApp {
                     self.info(format!("{} {name}", self.t(Msg::Opened)));
                 }
                 Err(e) => {
-                    self.fail(format!("{} {e}", self.t(Msg::OpenFailed)));
+                    let why = super::errors::job_text(self.lang(), &e);
+                    self.fail(format!("{} {why}", self.t(Msg::OpenFailed)));
                     self.model_error = Some(e);
                 }
             }

@@ -46,7 +46,7 @@ pub struct Found {
     /// Size on disk.
     pub bytes: u64,
     /// `Ok(architecture and quantisation)` when attnscope can open it, else why not.
-    pub status: Result<String, String>,
+    pub status: Result<String, Unusable>,
 }
 
 /// The folders to scan.
@@ -90,48 +90,80 @@ impl Roots {
     }
 }
 
+/// Why a model found on this computer cannot be opened (shown beside its greyed-out entry).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Unusable {
+    /// A folder lacks a file a model needs.
+    #[error("no {0}")]
+    NoFile(&'static str),
+    /// A GGUF architecture attnscope does not run.
+    #[error("architecture {0:?} is not supported (attnscope runs {list})", list = GGUF_ARCHITECTURES.join(", "))]
+    Architecture(String),
+    /// A GGUF tokenizer attnscope does not read.
+    #[error("tokenizer {0:?} is not supported")]
+    Tokenizer(String),
+    /// A GGUF file without a tokenizer.
+    #[error("it has no tokenizer")]
+    NoTokenizer,
+    /// A quantisation attnscope cannot dequantise.
+    #[error("tensor {tensor} has type {ty}, which attnscope cannot dequantise")]
+    Quant {
+        /// The first such tensor.
+        tensor: String,
+        /// Its GGML type.
+        ty: String,
+    },
+    /// An Ollama manifest's model layer is not in `blobs/`.
+    #[error("its model layer {0} is missing from blobs/")]
+    BlobMissing(String),
+    /// An Ollama model layer that is not GGUF.
+    #[error("its model layer is not a GGUF file")]
+    NotGguf,
+    /// Anything else, as the parser said it.
+    #[error("{0}")]
+    Other(String),
+}
+
 /// Whether attnscope can open a GGUF file, read from its header: `Ok("llama · Q4_1")`, or
 /// the reason it cannot.
-pub fn check_gguf(path: &Path) -> Result<String, String> {
-    let file = GgufFile::open(path).map_err(|e| e.to_string())?;
+pub fn check_gguf(path: &Path) -> Result<String, Unusable> {
+    let other = |e: &dyn std::fmt::Display| Unusable::Other(e.to_string());
+    let file = GgufFile::open(path).map_err(|e| other(&e))?;
     let arch = file
         .get_str("general.architecture")
-        .ok_or("no general.architecture in its metadata")?;
+        .ok_or_else(|| other(&"no general.architecture in its metadata"))?;
     if !GGUF_ARCHITECTURES.contains(&arch) {
-        return Err(format!(
-            "architecture {arch:?} is not supported (attnscope runs {})",
-            GGUF_ARCHITECTURES.join(", ")
-        ));
+        return Err(Unusable::Architecture(arch.to_owned()));
     }
     match file.get_str("tokenizer.ggml.model") {
         Some("gpt2" | "llama") => {}
-        Some(other) => return Err(format!("tokenizer {other:?} is not supported")),
-        None => return Err("it has no tokenizer".into()),
+        Some(t) => return Err(Unusable::Tokenizer(t.to_owned())),
+        None => return Err(Unusable::NoTokenizer),
     }
     if let Some(t) = file
         .tensors()
         .iter()
         .find(|t| !t.ggml_type.can_dequantize())
     {
-        return Err(format!(
-            "tensor {} has type {}, which attnscope cannot dequantise",
-            t.name,
-            t.ggml_type.name()
-        ));
+        return Err(Unusable::Quant {
+            tensor: t.name.clone(),
+            ty: t.ggml_type.name().to_owned(),
+        });
     }
     let counts = super::from_gguf::type_counts(file.tensors());
     Ok(format!("{arch} · {}", super::from_gguf::main_type(&counts)))
 }
 
 /// Whether a folder has what a safetensors model needs, and why not.
-fn check_folder(dir: &Path) -> Result<String, String> {
+fn check_folder(dir: &Path) -> Result<String, Unusable> {
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         if !dir.join(f).is_file() {
-            return Err(format!("no {f}"));
+            return Err(Unusable::NoFile(f));
         }
     }
-    let text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| e.to_string())?;
-    let config = super::config::ModelConfig::from_json(&text).map_err(|e| e.to_string())?;
+    let other = |e: &dyn std::fmt::Display| Unusable::Other(e.to_string());
+    let text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| other(&e))?;
+    let config = super::config::ModelConfig::from_json(&text).map_err(|e| other(&e))?;
     Ok(format!("{} · safetensors", config.model_type()))
 }
 
@@ -243,7 +275,7 @@ fn scan_ollama(root: &Path, out: &mut Vec<Found>) {
                 label,
                 path: manifest,
                 bytes: 0,
-                status: Err("the manifest names no model layer".into()),
+                status: Err(Unusable::Other("the manifest names no model layer".into())),
             });
             continue;
         };
@@ -254,9 +286,9 @@ fn scan_ollama(root: &Path, out: &mut Vec<Found>) {
         }
         let blob = root.join("blobs").join(&name);
         let status = if !blob.is_file() {
-            Err(format!("its model layer {name} is missing from blobs/"))
+            Err(Unusable::BlobMissing(name))
         } else if !starts_with_gguf(&blob) {
-            Err("its model layer is not a GGUF file".into())
+            Err(Unusable::NotGguf)
         } else {
             check_gguf(&blob)
         };

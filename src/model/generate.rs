@@ -165,10 +165,11 @@ impl Model {
         }
         let max = self.config.max_positions();
         if prompt.len() + max_new > max {
-            return Err(ModelError::Config(format!(
-                "{} prompt tokens + {max_new} new ones exceed the model's {max} positions",
-                prompt.len()
-            )));
+            return Err(ModelError::GenerationTooLong {
+                prompt: prompt.len(),
+                new: max_new,
+                max,
+            });
         }
         let backend = Backend::best();
         ablation.check(

@@ -155,6 +155,26 @@ pub enum ModelError {
     /// The text gave no tokens.
     #[error("the text is empty: type something to run the model on")]
     EmptyText,
+    /// An input longer than the model's positions.
+    #[error("{what} has {n} tokens, more than the model's {max} positions")]
+    TooManyTokens {
+        /// "the source" or "the target".
+        what: &'static str,
+        /// Its tokens.
+        n: usize,
+        /// The model's positions.
+        max: usize,
+    },
+    /// A generation whose prompt and new tokens pass the model's positions.
+    #[error("{prompt} prompt tokens + {new} new ones exceed the model's {max} positions")]
+    GenerationTooLong {
+        /// Prompt tokens.
+        prompt: usize,
+        /// New tokens asked for.
+        new: usize,
+        /// The model's positions.
+        max: usize,
+    },
     /// A token id outside the embedding table.
     #[error("token id {id} is outside the model's vocabulary of {vocab}")]
     BadTokenId {

@@ -713,12 +713,10 @@ impl Seq2Seq {
             .collect()
     }
 
-    fn check_len(&self, what: &str, n: usize) -> Result<(), ModelError> {
+    fn check_len(&self, what: &'static str, n: usize) -> Result<(), ModelError> {
         let max = self.config.max_position_embeddings;
         if n > max {
-            return Err(ModelError::Config(format!(
-                "{what} has {n} tokens, more than the model's {max} positions"
-            )));
+            return Err(ModelError::TooManyTokens { what, n, max });
         }
         Ok(())
     }

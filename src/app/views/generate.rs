@@ -44,7 +44,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if let Ok(e) = gen_.error.lock()
         && let Some(e) = e.as_ref()
     {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        let text = crate::app::errors::job_text(app.lang(), e);
+        ui.colored_label(ui.visuals().error_fg_color, text);
     }
     // Only the step on screen is copied out (a long run holds every step's attention rows).
     let n_steps = gen_.len();
@@ -270,7 +271,10 @@ fn guess_result_ui(app: &mut AttnApp, ui: &mut egui::Ui, step_i: usize, guess: &
     let base = match w.base() {
         Some(Ok(b)) => Arc::clone(b),
         Some(Err(e)) => {
-            ui.colored_label(ui.visuals().error_fg_color, e);
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                crate::app::errors::job_text(lang, e),
+            );
             return;
         }
         None => {

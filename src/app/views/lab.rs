@@ -60,7 +60,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             );
             if let Some((m, scale, tau)) = mech {
                 ui.label(
-                    RichText::new(describe::one_line(m, scale, tau))
+                    RichText::new(describe::one_line(m, scale, tau, app.lang()))
                         .monospace()
                         .small(),
                 );
@@ -68,7 +68,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             let Some(ht) = ht else {
                 match &app.lab_error {
                     Some(e) => {
-                        ui.colored_label(ui.visuals().error_fg_color, e.to_string());
+                        ui.colored_label(
+                            ui.visuals().error_fg_color,
+                            crate::app::errors::job_text(app.lang(), e),
+                        );
                     }
                     None => {
                         ui.spinner();

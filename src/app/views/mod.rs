@@ -145,7 +145,11 @@ pub fn error_text(app: &AttnApp, err: &JobError) -> String {
     let lang = app.lang();
     match err {
         JobError::Core(CoreError::EmptySequence(_)) => tr(lang, Msg::EmptyInput).to_owned(),
-        other => format!("{} {other}", tr(lang, Msg::ErrorPrefix)),
+        other => format!(
+            "{} {}",
+            tr(lang, Msg::ErrorPrefix),
+            crate::app::errors::job_text(lang, other)
+        ),
     }
 }
 
@@ -234,7 +238,7 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
             JobError::Model(m) if matches!(**m, crate::model::ModelError::Cancelled) => {
                 t(Msg::RunCancelled).to_owned()
             }
-            e => e.to_string(),
+            e => crate::app::errors::job_text(app.lang(), e),
         };
         ui.colored_label(ui.visuals().error_fg_color, text);
     }

@@ -168,7 +168,10 @@ fn compare_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &WhatIf, current: &Ablati
     let (ablation, lp) = match result {
         Ok(r) => r,
         Err(e) => {
-            ui.colored_label(ui.visuals().error_fg_color, e);
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                crate::app::errors::job_text(lang, e),
+            );
             return;
         }
     };
@@ -272,7 +275,10 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
     let table: Vec<HeadEffect> = match w.importance.lock().ok().and_then(|s| s.clone()) {
         Some(Ok((_, table))) => table,
         Some(Err(e)) => {
-            ui.colored_label(ui.visuals().error_fg_color, e);
+            ui.colored_label(
+                ui.visuals().error_fg_color,
+                crate::app::errors::job_text(lang, &e),
+            );
             return;
         }
         None => return,
