@@ -4,14 +4,22 @@
 
 #![cfg(feature = "gui")]
 
-#[test]
-fn real_window_renders_the_default_view() {
+/// Whether a display exists; outside CI a missing one skips the test, in CI it fails it.
+fn display() -> bool {
     if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI is set but there is no display: run the tests under xvfb-run"
         );
         eprintln!("skipped: no display (outside CI)");
+        return false;
+    }
+    true
+}
+
+#[test]
+fn real_window_renders_the_default_view() {
+    if !display() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -37,4 +45,27 @@ fn real_window_renders_the_default_view() {
         "only {} colours: nothing drawn?",
         colours.len()
     );
+}
+
+/// A scripted screenshot of a model that does not open still ends: the picture shows the
+/// message (in the UI language), and the run exits 2 with that message as one line.
+#[test]
+fn a_scripted_screenshot_of_a_broken_model_reports_it_and_exits() {
+    if !display() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("window.png");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
+        .args(["--screenshot", png.to_str().unwrap(), "--size", "1000x700"])
+        .args(["--lang", "zh", "--model", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    // (Graphics drivers may log their own lines; ours is the one error line.)
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains("has no config.json"), "{err}");
+    assert!(image::open(&png).is_ok(), "the screenshot was saved");
 }

@@ -157,7 +157,15 @@ pub fn run(args: GuiArgs) -> Result<()> {
             Ok(Box::new(app))
         }),
     )
-    .map_err(|e| anyhow::anyhow!("cannot start the window: {e}"))
+    .map_err(|e| anyhow::anyhow!("cannot start the window: {e}"))?;
+    match super::screenshot::SCRIPT_FAILURE
+        .lock()
+        .ok()
+        .and_then(|mut f| f.take())
+    {
+        Some(why) => anyhow::bail!("{why} (the screenshot shows it)"),
+        None => Ok(()),
+    }
 }
 
 /// The longest text file `--text-file` reads (a model's context is at most a few hundred

@@ -2,8 +2,8 @@
 //! regenerate the README's pictures), and the frame timings `ATTNSCOPE_TIMINGS` prints.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -61,6 +61,10 @@ impl Timings {
         ))
     }
 }
+
+/// Why a scripted `--screenshot` run failed (its window is closed by then): the launcher
+/// reports it and exits non-zero.
+pub(super) static SCRIPT_FAILURE: Mutex<Option<String>> = Mutex::new(None);
 
 /// A pending screenshot of the window.
 #[derive(Debug, Default)]
@@ -121,8 +125,20 @@ impl AttnApp {
             }
             return;
         }
-        if self.trace.is_some() && !self.busy() {
+        // What failed instead of computing (a model that does not open, an input the core
+        // refuses) is on screen too: the shot shows it, and a scripted run reports it.
+        let failed = match (&self.trace, &self.model_error, &self.error) {
+            (None, Some(e), _) | (None, None, Some(e)) => Some(e.to_string()),
+            _ => None,
+        };
+        if (self.trace.is_some() || failed.is_some()) && !self.busy() {
             self.screenshot.frames_ready += 1;
+        }
+        if self.screenshot.frames_ready >= 30
+            && self.screenshot.quit_after
+            && let (Some(why), Ok(mut slot)) = (failed, SCRIPT_FAILURE.lock())
+        {
+            *slot = Some(why);
         }
         if self.screenshot.frames_ready >= 30 {
             let (tx, rx) = mpsc::channel();
