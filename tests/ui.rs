@@ -1139,6 +1139,41 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
         shown.run.probs(AttnKind::Cross, 1, 1),
         run.probs(AttnKind::Cross, 1, 1)
     );
+    // File ▸ Export writes the matrix on screen, not the toy trace behind the view.
+    let dir = tempfile::tempdir().unwrap();
+    let export = |h: &mut Harness<'static, AttnApp>, item: &str, name: &str| {
+        let path = dir.path().join(name);
+        h.state_mut().dialog_override = Some(path.clone());
+        h.get_by_label("File").click();
+        h.run();
+        h.get_by_label(item).click();
+        h.step();
+        path
+    };
+    let csv = std::fs::read_to_string(export(&mut h, "Export weights as CSV…", "c.csv")).unwrap();
+    let (rows, cols) = shown.run.labels(AttnKind::Cross);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert!(lines[0].starts_with("query\\key,"), "{}", lines[0]);
+    assert_eq!(lines.len(), 1 + rows.len());
+    // Target row 5 (its label has no comma; the source's "," is quoted in the header).
+    let cells: Vec<f32> = lines[6]
+        .split(',')
+        .skip(1)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let want = shown
+        .run
+        .probs(AttnKind::Cross, 1, 1)
+        .unwrap()
+        .row(5)
+        .to_vec();
+    assert_eq!(cells, want, "the CSV is the cross-attention on screen");
+    let png = image::open(export(&mut h, "Export heatmap as PNG…", "c.png")).unwrap();
+    assert!(png.height() >= rows.len() as u32 && png.width() >= cols.len() as u32);
+    let json = std::fs::read_to_string(export(&mut h, "Export trace as JSON…", "c.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["tokens_q"].as_array().unwrap().len(), rows.len());
+    assert_eq!(v["tokens_k"].as_array().unwrap().len(), cols.len());
     // The title (and the thumbnail's hover text) name the head in focus.
     assert!(
         h.query_all_by_label("Cross-attention (target × source) · layer 1 · head 1")
@@ -1159,6 +1194,24 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     h.step();
     assert_eq!(h.state().state.tr.aggregate, Some(Aggregate::Max));
     h.get_by_label_contains("Cross-attention (target × source) · max of all heads");
+    // Its CSV is the aggregate; it has no computation of its own to write as JSON.
+    let csv = std::fs::read_to_string(export(&mut h, "Export weights as CSV…", "m.csv")).unwrap();
+    let max = Aggregate::Max.of(&shown.run).unwrap();
+    let cells: Vec<f32> = csv
+        .lines()
+        .nth(6)
+        .unwrap()
+        .split(',')
+        .skip(1)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    assert_eq!(cells, max.row(5).to_vec());
+    export(&mut h, "Export trace as JSON…", "m.json");
+    let notice = h.state().notice.clone().unwrap();
+    assert!(
+        notice.is_error && notice.text.contains("pick a head"),
+        "{notice:?}"
+    );
     // The same pair through the toy cross-attention (the toy-vs-trained lesson).
     h.get_by_label("Compare with the toy ▸").click();
     h.step();

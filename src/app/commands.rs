@@ -319,6 +319,19 @@ impl AttnApp {
     /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the
     /// same colour rule as `attnscope render`.
     pub fn export_heatmap_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
+        if self.state.view == View::Translate {
+            // The Translate view's matrix in focus, not the toy trace behind the view.
+            let f = self.translate_focus().context(self.t(Msg::NoTrace))?;
+            let hm = crate::export::heatmap::Heatmap {
+                values: &f.values,
+                rows: &f.rows,
+                cols: &f.cols,
+                colormap: MatrixKind::Weights.colormap(self.state.colormap),
+                range: MatrixKind::Weights.range(&f.values),
+                title: f.title,
+            };
+            return write_heatmap(path, kind, &hm);
+        }
         let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
         let matrix = MatrixKind::for_step(self.state.step);
         let head = self.state.head.min(trace.heads.saturating_sub(1));
@@ -333,16 +346,30 @@ impl AttnApp {
         let hm = matrix
             .heatmap(trace, head, self.state.colormap, title)
             .with_context(|| trf(self.lang(), Msg::ErrHeadMissing, &[&head]))?;
-        let bytes = match kind {
-            ExportKind::Svg => hm.to_svg()?.into_bytes(),
-            _ => hm.to_png(hm.default_cell_px())?,
-        };
-        write_atomic(path, &bytes)?;
-        Ok(())
+        write_heatmap(path, kind, &hm)
     }
 
     /// Writes the trace as JSON, or every head's weights as CSV.
     pub fn export_trace_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
+        if self.state.view == View::Translate {
+            // CSV: the matrix in focus (a head or an aggregate). JSON: the focused head's
+            // whole computation, as the step-through shows it.
+            let text = match kind {
+                ExportKind::Csv => {
+                    let f = self.translate_focus().context(self.t(Msg::NoTrace))?;
+                    export::matrix_csv(&f.values, &f.rows, &f.cols)
+                }
+                _ if self.state.tr.aggregate.is_some() => {
+                    anyhow::bail!(self.t(Msg::ErrAggregateTrace))
+                }
+                _ => {
+                    let trace = self.translate_lab_trace();
+                    export::trace_json(trace.as_deref().context(self.t(Msg::ErrHeadComputing))?)?
+                }
+            };
+            write_atomic(path, text.as_bytes())?;
+            return Ok(());
+        }
         let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
         let text = match kind {
             ExportKind::Csv => export::trace_weights_csv(trace),
@@ -374,6 +401,20 @@ impl AttnApp {
         self.state.lesson = None;
         Ok(())
     }
+}
+
+/// A heatmap as PNG (exact cells and legend) or SVG (with token labels), written atomically.
+fn write_heatmap(
+    path: &Path,
+    kind: ExportKind,
+    hm: &crate::export::heatmap::Heatmap,
+) -> Result<()> {
+    let bytes = match kind {
+        ExportKind::Svg => hm.to_svg()?.into_bytes(),
+        _ => hm.to_png(hm.default_cell_px())?,
+    };
+    write_atomic(path, &bytes)?;
+    Ok(())
 }
 
 /// A text file's contents, refusing files larger than `max` bytes before reading them.

@@ -410,6 +410,8 @@ messages! {
     ErrCannotRead => "cannot read {}: {}", "无法读取 {}：{}";
     ErrFileTooLarge => "{} has {} bytes, more than the {} this reads", "{} 有 {} 字节，超过了可读取的上限 {}";
     ErrHeadOpening => "head {} is still being opened: export it when it is on screen", "头 {} 仍在打开中：请等它显示出来后再导出";
+    ErrAggregateTrace => "an aggregate of heads has no computation of its own: pick a head to export its trace, or export the CSV", "多个头的汇总没有自己的计算过程：请选择一个头再导出其计算过程，或导出 CSV";
+    ErrHeadComputing => "the focused head is still being computed: export it when it is on screen", "当前头仍在计算中：请等它显示出来后再导出";
     ErrHeadMissing => "head {} does not exist", "头 {} 不存在";
     ErrBadSpec => "bad spec {}", "无效的设置文件 {}";
     UnNoFile => "no {}", "缺少 {}";

@@ -94,6 +94,19 @@ impl Translator {
     }
 }
 
+/// The matrix in focus in the Translate view, as exported: its values, row and column labels
+/// and title.
+pub struct TranslateFocus {
+    /// A head's probabilities, or the cross-attention aggregated over heads.
+    pub values: Array2<f32>,
+    /// Query tokens.
+    pub rows: Vec<String>,
+    /// Key tokens.
+    pub cols: Vec<String>,
+    /// What it is, in the UI language (the view's title).
+    pub title: String,
+}
+
 /// The tiny translator shipped in `sample_models/`, if present.
 pub fn default_translator() -> Option<PathBuf> {
     super::panels::sample_models()
@@ -153,6 +166,38 @@ impl AttnApp {
                 Ok(Arc::new(out.run.head_trace(kind, layer, head, score)?))
             });
         }
+    }
+
+    /// The core's re-run of the focused head (kind, layer, head, score function), once it has
+    /// landed.
+    pub(super) fn translate_lab_trace(&self) -> Option<Arc<Trace>> {
+        let s = &self.state.tr;
+        let want = (
+            self.translator.run.generation(),
+            s.kind,
+            s.layer,
+            s.head,
+            s.score,
+        );
+        let (key, trace) = self.translator.lab_trace.as_ref()?;
+        (*key == want).then(|| Arc::clone(trace))
+    }
+
+    /// The Translate view's matrix in focus, for export.
+    pub(super) fn translate_focus(&self) -> Option<TranslateFocus> {
+        let s = &self.state.tr;
+        let run = &self.translator.out.as_ref()?.run;
+        let (values, kind) = match s.aggregate {
+            Some(a) => (a.of(run)?, AttnKind::Cross),
+            None => (run.probs(s.kind, s.layer, s.head)?.clone(), s.kind),
+        };
+        let (rows, cols) = run.labels(kind);
+        Some(TranslateFocus {
+            values,
+            rows,
+            cols,
+            title: super::views::translate_title(self.lang(), s),
+        })
     }
 
     /// Takes in the Translate view's results.

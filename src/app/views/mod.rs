@@ -13,6 +13,7 @@ mod plots;
 mod rollout;
 mod stats;
 mod translate;
+pub use translate::title as translate_title;
 mod whatif;
 
 use eframe::egui;

@@ -14,6 +14,7 @@ use ndarray::Array2;
 use crate::app::AttnApp;
 use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget, TexKey};
 use crate::app::i18n::{Lang, Msg, tr};
+use crate::app::state::TranslateState;
 use crate::app::translate::TranslateOut;
 use crate::export::matrix::MatrixKind;
 use crate::model::seq2seq::{Aggregate, AttnKind};
@@ -325,21 +326,10 @@ fn stepthrough_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             .response
             .labelled_by(l.id);
     });
-    let want = (
-        app.translator.run_generation(),
-        s.kind,
-        s.layer,
-        s.head,
-        s.score,
-    );
-    let Some((key, trace)) = app.translator.lab_trace.clone() else {
+    let Some(trace) = app.translate_lab_trace() else {
         ui.spinner();
         return;
     };
-    if key != want {
-        ui.spinner();
-        return;
-    }
     let Some(h) = trace.head_traces.first() else {
         return;
     };
@@ -424,6 +414,22 @@ fn stepthrough_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             format!("{} max |Δp| = {d:.3}", t(Msg::TrVsModel))
         };
         ui.label(RichText::new(msg).small().weak());
+    }
+}
+
+/// What the focused matrix is: the attention kind, layer and head, or the aggregate.
+pub fn title(lang: Lang, s: &TranslateState) -> String {
+    let t = |m| tr(lang, m);
+    match s.aggregate {
+        Some(a) => format!("{} · {}", t(Msg::TrCrossGroup), t(agg_msg(a))),
+        None => format!(
+            "{} · {} {} · {} {}",
+            t(kind_msgs(s.kind).0),
+            t(Msg::Layer),
+            s.layer,
+            t(Msg::Head),
+            s.head
+        ),
     }
 }
 
@@ -553,19 +559,8 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let s = app.state.tr.clone();
-    let (group, formula) = kind_msgs(s.kind);
-    let title = match s.aggregate {
-        Some(a) => format!("{} · {}", t(Msg::TrCrossGroup), t(agg_msg(a))),
-        None => format!(
-            "{} · {} {} · {} {}",
-            t(group),
-            t(Msg::Layer),
-            s.layer,
-            t(Msg::Head),
-            s.head
-        ),
-    };
-    ui.label(RichText::new(title).strong().size(16.0));
+    let (_, formula) = kind_msgs(s.kind);
+    ui.label(RichText::new(title(lang, &s)).strong().size(16.0));
     ui.label(t(formula));
     let dk = app.translator.model.as_ref().map_or(0, |m| {
         m.config.d_model / m.config.decoder_attention_heads.max(1)
