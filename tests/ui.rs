@@ -3,9 +3,9 @@
 
 #![cfg(feature = "gui")]
 
-use attnscope::app::AttnApp;
 use attnscope::app::i18n::Lang;
 use attnscope::app::state::State;
+use attnscope::app::{AttnApp, ExportKind};
 use attnscope::core::attend::softmax_parts;
 use attnscope::core::{Step, compute};
 use egui_kittest::Harness;
@@ -379,6 +379,24 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
         h.state().textures().size_of(TexKey::Rollout { run }),
         Some([n, n])
     );
+    // Its CSV export is the rollout on screen, not the focused head.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rollout.csv");
+    h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let rollout = out.rollout.as_ref().unwrap();
+    let last: Vec<f32> = csv
+        .lines()
+        .last()
+        .unwrap()
+        .rsplitn(n + 1, ',')
+        .take(n)
+        .map(|c| c.parse().unwrap())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    assert_eq!(last, rollout.row(n - 1).to_vec());
     h.get_by_label("Attention lab").click();
     settle(&mut h);
     let lab = h

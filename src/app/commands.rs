@@ -11,6 +11,7 @@ use super::errors::ReadError;
 use super::i18n::{Msg, trf};
 use super::lessons::LESSONS;
 use super::state::{EmbeddingMode, View};
+use super::translate::ScreenMatrix;
 use super::{AttnApp, Notice, session};
 use crate::core::{Spec, Step};
 use crate::export::matrix::MatrixKind;
@@ -319,9 +320,7 @@ impl AttnApp {
     /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the
     /// same colour rule as `attnscope render`.
     pub fn export_heatmap_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
-        if self.state.view == View::Translate {
-            // The Translate view's matrix in focus, not the toy trace behind the view.
-            let f = self.translate_focus().context(self.t(Msg::NoTrace))?;
+        if let Some(f) = self.screen_matrix()? {
             let hm = crate::export::heatmap::Heatmap {
                 values: &f.values,
                 rows: &f.rows,
@@ -351,23 +350,21 @@ impl AttnApp {
 
     /// Writes the trace as JSON, or every head's weights as CSV.
     pub fn export_trace_to(&self, path: &Path, kind: ExportKind) -> Result<()> {
-        if self.state.view == View::Translate {
-            // CSV: the matrix in focus (a head or an aggregate). JSON: the focused head's
-            // whole computation, as the step-through shows it.
-            let text = match kind {
-                ExportKind::Csv => {
-                    let f = self.translate_focus().context(self.t(Msg::NoTrace))?;
-                    export::matrix_csv(&f.values, &f.rows, &f.cols)
-                }
-                _ if self.state.tr.aggregate.is_some() => {
-                    anyhow::bail!(self.t(Msg::ErrAggregateTrace))
-                }
-                _ => {
-                    let trace = self.translate_lab_trace();
-                    export::trace_json(trace.as_deref().context(self.t(Msg::ErrHeadComputing))?)?
-                }
-            };
+        if kind == ExportKind::Csv
+            && let Some(f) = self.screen_matrix()?
+        {
+            let text = export::matrix_csv(&f.values, &f.rows, &f.cols);
             write_atomic(path, text.as_bytes())?;
+            return Ok(());
+        }
+        if self.state.view == View::Translate {
+            // The focused head's whole computation, as the step-through shows it.
+            if self.state.tr.aggregate.is_some() {
+                anyhow::bail!(self.t(Msg::ErrAggregateTrace));
+            }
+            let trace = self.translate_lab_trace();
+            let trace = trace.as_deref().context(self.t(Msg::ErrHeadComputing))?;
+            write_atomic(path, export::trace_json(trace)?.as_bytes())?;
             return Ok(());
         }
         let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
@@ -377,6 +374,28 @@ impl AttnApp {
         };
         write_atomic(path, text.as_bytes())?;
         Ok(())
+    }
+
+    /// The matrix on screen when the view shows something other than a head of the trace:
+    /// the Translate view's focus (not the toy trace behind it) and a model's rollout.
+    /// `Ok(None)`: the view shows a head of the trace. An error: its matrix is not ready.
+    fn screen_matrix(&self) -> Result<Option<ScreenMatrix>> {
+        let rollout = |app: &Self| {
+            let out = app.model_out.as_ref()?;
+            let labels = out.run.labels();
+            Some(ScreenMatrix {
+                values: out.rollout.clone()?,
+                rows: labels.clone(),
+                cols: labels,
+                title: app.t(Msg::ViewRollout).to_owned(),
+            })
+        };
+        let m = match self.state.view {
+            View::Translate => self.translate_focus(),
+            View::Rollout if self.state.embedding == EmbeddingMode::Model => rollout(self),
+            _ => return Ok(None),
+        };
+        Ok(Some(m.context(self.t(Msg::NoTrace))?))
     }
 
     /// Writes the session file.

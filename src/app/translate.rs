@@ -94,9 +94,9 @@ impl Translator {
     }
 }
 
-/// The matrix in focus in the Translate view, as exported: its values, row and column labels
-/// and title.
-pub struct TranslateFocus {
+/// A matrix a view shows that is not a head of the trace (the Translate view's focus, the
+/// rollout), as exported: its values, row and column labels and title.
+pub struct ScreenMatrix {
     /// A head's probabilities, or the cross-attention aggregated over heads.
     pub values: Array2<f32>,
     /// Query tokens.
@@ -184,7 +184,7 @@ impl AttnApp {
     }
 
     /// The Translate view's matrix in focus, for export.
-    pub(super) fn translate_focus(&self) -> Option<TranslateFocus> {
+    pub(super) fn translate_focus(&self) -> Option<ScreenMatrix> {
         let s = &self.state.tr;
         let run = &self.translator.out.as_ref()?.run;
         let (values, kind) = match s.aggregate {
@@ -192,7 +192,7 @@ impl AttnApp {
             None => (run.probs(s.kind, s.layer, s.head)?.clone(), s.kind),
         };
         let (rows, cols) = run.labels(kind);
-        Some(TranslateFocus {
+        Some(ScreenMatrix {
             values,
             rows,
             cols,
