@@ -150,18 +150,11 @@ impl AttnApp {
             Ok(Arc::new(TranslateOut { run, translation }))
         });
         // The step-through: the focused head re-run by the core (not for an aggregate).
-        let s = &self.state.tr;
         if let Some(out) = self.translator.out.clone()
-            && s.aggregate.is_none()
+            && self.state.tr.aggregate.is_none()
         {
-            let key = (
-                self.translator.run.generation(),
-                s.kind,
-                s.layer,
-                s.head,
-                s.score,
-            );
-            let (kind, layer, head, score) = (s.kind, s.layer, s.head, s.score);
+            let key = self.lab_key();
+            let (_, kind, layer, head, score) = key;
             self.translator.lab.request(ctx, key, move || {
                 Ok(Arc::new(out.run.head_trace(kind, layer, head, score)?))
             });
@@ -171,16 +164,15 @@ impl AttnApp {
     /// The core's re-run of the focused head (kind, layer, head, score function), once it has
     /// landed.
     pub(super) fn translate_lab_trace(&self) -> Option<Arc<Trace>> {
-        let s = &self.state.tr;
-        let want = (
-            self.translator.run.generation(),
-            s.kind,
-            s.layer,
-            s.head,
-            s.score,
-        );
         let (key, trace) = self.translator.lab_trace.as_ref()?;
-        (*key == want).then(|| Arc::clone(trace))
+        (*key == self.lab_key()).then(|| Arc::clone(trace))
+    }
+
+    /// The step-through's head as it is chosen now.
+    fn lab_key(&self) -> LabKey {
+        let s = &self.state.tr;
+        let run = self.translator.run.generation();
+        (run, s.kind, s.layer, s.head, s.score)
     }
 
     /// The Translate view's matrix in focus, for export.
