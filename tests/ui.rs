@@ -1000,6 +1000,30 @@ fn the_generate_view_writes_what_transformers_writes() {
     h.key_press(eframe::egui::Key::ArrowLeft);
     h.step();
     assert_eq!(h.state().state.gen_step, 0);
+    // Export writes the heatmap grown with the text: at step 3, the prompt's rows and then
+    // one row per earlier step, the last of them step 3's attention of the focused head.
+    h.state_mut().state.gen_step = 3;
+    settle(&mut h);
+    let (layer, head) = (h.state().state.layer, h.state().state.head);
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("grown.csv");
+    h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let n = g.prompt_ids.len() + 3;
+    assert_eq!(csv.lines().count(), 1 + n);
+    let last: Vec<f32> = csv
+        .lines()
+        .last()
+        .unwrap()
+        .rsplitn(n + 1, ',')
+        .take(n)
+        .map(|c| c.parse().unwrap())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let step3 = &g.steps.lock().unwrap()[3].attention[layer][head];
+    assert_eq!(last, step3[..n].to_vec());
 }
 
 /// Classroom and what-if on the tiny GPT-2's copy: Step +1 writes one token and waits; in

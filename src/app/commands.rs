@@ -377,7 +377,8 @@ impl AttnApp {
     }
 
     /// The matrix on screen when the view shows something other than a head of the trace:
-    /// the Translate view's focus (not the toy trace behind it) and a model's rollout.
+    /// the Translate view's focus (not the toy trace behind it), a model's rollout and the
+    /// Generate view's heatmap grown with the text.
     /// `Ok(None)`: the view shows a head of the trace. An error: its matrix is not ready.
     fn screen_matrix(&self) -> Result<Option<ScreenMatrix>> {
         let rollout = |app: &Self| {
@@ -393,6 +394,9 @@ impl AttnApp {
         let m = match self.state.view {
             View::Translate => self.translate_focus(),
             View::Rollout if self.state.embedding == EmbeddingMode::Model => rollout(self),
+            // Before a generation (or past the heatmap's size) the view shows the prompt's
+            // focused head, which is the trace.
+            View::Generate => return Ok(super::views::grown_matrix(self)),
             _ => return Ok(None),
         };
         Ok(Some(m.context(self.t(Msg::NoTrace))?))

@@ -12,6 +12,7 @@ use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
 
 use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr};
+use crate::app::translate::ScreenMatrix;
 use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
 use crate::export::matrix::MatrixKind;
 use crate::model::ablate::{HeadRef, rank_of};
@@ -362,22 +363,93 @@ fn sources_ui(app: &mut AttnApp, ui: &mut egui::Ui, step: &GenStep, labels: &[St
     }
 }
 
-/// One attention weight of the focused head: row i (a query), key j, at step `step_i`: the
-/// prompt's rows from its kept matrices, each later row from the step that computed it.
-fn grown_value(
-    prompt: Option<&ndarray::Array2<f32>>,
-    steps: &[GenStep],
+/// The focused head's attention over every token so far at one step: the prompt's rows from
+/// its kept matrices, each later row from the step that computed it.
+struct Grown<'a> {
+    prompt: Option<&'a ndarray::Array2<f32>>,
+    steps: &'a [GenStep],
     n_prompt: usize,
-    (layer, head): (usize, usize),
-    (i, j): (usize, usize),
-) -> f32 {
-    if i < n_prompt {
-        return prompt.and_then(|m| m.get((i, j)).copied()).unwrap_or(0.0);
+    /// Rows (and columns) so far.
+    n: usize,
+    layer: usize,
+    head: usize,
+}
+
+impl Grown<'_> {
+    /// One weight: row i (a query), key j.
+    fn value(&self, i: usize, j: usize) -> f32 {
+        if i < self.n_prompt {
+            return self
+                .prompt
+                .and_then(|m| m.get((i, j)).copied())
+                .unwrap_or(0.0);
+        }
+        self.steps
+            .get(i + 1 - self.n_prompt)
+            .and_then(|s| s.attention.get(self.layer)?.get(self.head)?.get(j).copied())
+            .unwrap_or(0.0)
     }
-    steps
-        .get(i + 1 - n_prompt)
-        .and_then(|s| s.attention.get(layer)?.get(head)?.get(j).copied())
-        .unwrap_or(0.0)
+
+    fn matrix(&self) -> ndarray::Array2<f32> {
+        ndarray::Array2::from_shape_fn((self.n, self.n), |(i, j)| self.value(i, j))
+    }
+}
+
+/// Calls `f` with the focused head's grown attention at step `step_i` (`None` when there is
+/// nothing to draw, or more than [`HEAT_MAX`] tokens).
+fn with_grown<R>(
+    gen_: &GenSession,
+    step_i: usize,
+    (want_layer, want_head): (usize, usize),
+    f: impl FnOnce(&Grown) -> R,
+) -> Option<R> {
+    let n_prompt = gen_.prompt_ids.len();
+    // The rows so far: the prompt's, then one per step after the first (the step's token has
+    // no row until the next step computes it).
+    let n = n_prompt + step_i;
+    let steps = gen_.steps.lock().ok()?;
+    let (layers, heads) = steps.first().map_or((0, 0), |s| {
+        (s.attention.len(), s.attention.first().map_or(0, Vec::len))
+    });
+    if n == 0 || n > HEAT_MAX || layers == 0 || heads == 0 {
+        return None;
+    }
+    let (layer, head) = (want_layer.min(layers - 1), want_head.min(heads - 1));
+    let prompt_lock = gen_.prompt_attention.lock().ok();
+    let prompt = prompt_lock
+        .as_ref()
+        .and_then(|p| p.as_ref())
+        .and_then(|p| p.get(layer)?.get(head));
+    Some(f(&Grown {
+        prompt,
+        steps: &steps,
+        n_prompt,
+        n,
+        layer,
+        head,
+    }))
+}
+
+/// What the Generate view's heatmap shows, for its exports.
+pub fn grown_matrix(app: &AttnApp) -> Option<ScreenMatrix> {
+    let gen_ = app.generation.as_ref()?;
+    let step_i = app.state.gen_step.min(gen_.len().checked_sub(1)?);
+    let focus = (app.state.layer, app.state.head);
+    let (values, layer, head) = with_grown(gen_, step_i, focus, |g| (g.matrix(), g.layer, g.head))?;
+    let mut labels = gen_.labels.lock().ok()?.clone();
+    labels.truncate(values.nrows());
+    let lang = app.lang();
+    Some(ScreenMatrix {
+        values,
+        rows: labels.clone(),
+        cols: labels,
+        title: format!(
+            "{} · {} {layer} · {} {head}",
+            tr(lang, Msg::ViewGenerate),
+            tr(lang, Msg::Layer),
+            tr(lang, Msg::Head)
+        ),
+    })
 }
 
 /// The focused head's causal heatmap over every token so far, the generated part past the
@@ -391,76 +463,53 @@ fn growing_heatmap_ui(
 ) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    let n_prompt = gen_.prompt_ids.len();
-    // The rows so far: the prompt's, then one per step after the first (the step's token has
-    // no row until the next step computes it).
-    let n = n_prompt + step_i;
-    let Ok(steps) = gen_.steps.lock() else { return };
-    let (layers, heads) = steps.first().map_or((0, 0), |s| {
-        (s.attention.len(), s.attention.first().map_or(0, Vec::len))
+    let serial = gen_.serial;
+    let colormap = app.state.colormap;
+    let focus = (app.state.layer, app.state.head);
+    let textures = &mut app.textures;
+    with_grown(gen_, step_i, focus, |g| {
+        let (n, layer, head) = (g.n, g.layer, g.head);
+        ui.label(
+            RichText::new(format!(
+                "{} {layer} · {} {head}",
+                t(Msg::Layer),
+                t(Msg::Head)
+            ))
+            .strong(),
+        );
+        ui.label(RichText::new(t(Msg::HeatGrow)).weak().small());
+        if g.prompt.is_none() {
+            ui.label(RichText::new(t(Msg::HeatNoPrompt)).small());
+        }
+        let key = TexKey::GenHeat {
+            session: serial,
+            step: step_i,
+            layer,
+            head,
+        };
+        let (tex, _) =
+            textures.matrix_with(ui.ctx(), key, || g.matrix(), MatrixKind::Weights, colormap);
+        let side = ui.available_width().clamp(120.0, 360.0);
+        let resp = ui.add(
+            egui::Image::new(&tex)
+                .fit_to_exact_size(Vec2::splat(side))
+                .sense(egui::Sense::hover()),
+        );
+        let rect = resp.rect;
+        let cut = g.n_prompt as f32 / n as f32 * side;
+        let stroke = Stroke::new(1.5, MARK);
+        let painter = ui.painter_at(rect.expand(2.0));
+        painter.vline(rect.left() + cut, rect.y_range(), stroke);
+        painter.hline(rect.x_range(), rect.top() + cut, stroke);
+        if let Some(pos) = resp.hover_pos() {
+            let cell = side / n as f32;
+            let i = (((pos.y - rect.top()) / cell) as usize).min(n - 1);
+            let j = (((pos.x - rect.left()) / cell) as usize).min(n - 1);
+            let p = g.value(i, j);
+            let name = |k: usize| labels.get(k).map_or("", String::as_str).replace('\n', "⏎");
+            resp.on_hover_text(format!("«{}» {i} → «{}» {j}: {p:.4}", name(i), name(j)));
+        }
     });
-    if n == 0 || n > HEAT_MAX || layers == 0 || heads == 0 {
-        return;
-    }
-    let (layer, head) = (
-        app.state.layer.min(layers - 1),
-        app.state.head.min(heads - 1),
-    );
-    let prompt_lock = gen_.prompt_attention.lock().ok();
-    let prompt = prompt_lock
-        .as_ref()
-        .and_then(|p| p.as_ref())
-        .and_then(|p| p.get(layer)?.get(head));
-    ui.label(
-        RichText::new(format!(
-            "{} {layer} · {} {head}",
-            t(Msg::Layer),
-            t(Msg::Head)
-        ))
-        .strong(),
-    );
-    ui.label(RichText::new(t(Msg::HeatGrow)).weak().small());
-    if prompt.is_none() {
-        ui.label(RichText::new(t(Msg::HeatNoPrompt)).small());
-    }
-    let key = TexKey::GenHeat {
-        session: gen_.serial,
-        step: step_i,
-        layer,
-        head,
-    };
-    let values = || {
-        ndarray::Array2::from_shape_fn((n, n), |(i, j)| {
-            grown_value(prompt, &steps, n_prompt, (layer, head), (i, j))
-        })
-    };
-    let (tex, _) = app.textures.matrix_with(
-        ui.ctx(),
-        key,
-        values,
-        MatrixKind::Weights,
-        app.state.colormap,
-    );
-    let side = ui.available_width().clamp(120.0, 360.0);
-    let resp = ui.add(
-        egui::Image::new(&tex)
-            .fit_to_exact_size(Vec2::splat(side))
-            .sense(egui::Sense::hover()),
-    );
-    let rect = resp.rect;
-    let cut = n_prompt as f32 / n as f32 * side;
-    let stroke = Stroke::new(1.5, MARK);
-    let painter = ui.painter_at(rect.expand(2.0));
-    painter.vline(rect.left() + cut, rect.y_range(), stroke);
-    painter.hline(rect.x_range(), rect.top() + cut, stroke);
-    if let Some(pos) = resp.hover_pos() {
-        let cell = side / n as f32;
-        let i = (((pos.y - rect.top()) / cell) as usize).min(n - 1);
-        let j = (((pos.x - rect.left()) / cell) as usize).min(n - 1);
-        let p = grown_value(prompt, &steps, n_prompt, (layer, head), (i, j));
-        let name = |k: usize| labels.get(k).map_or("", String::as_str).replace('\n', "⏎");
-        resp.on_hover_text(format!("«{}» {i} → «{}» {j}: {p:.4}", name(i), name(j)));
-    }
 }
 
 /// Every layer's heads: the new token's attention row over all tokens so far. A click on a

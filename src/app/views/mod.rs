@@ -3,6 +3,7 @@
 //! registry, checks that what the view needs exists (or says why not), then calls it.
 
 mod generate;
+pub use generate::grown_matrix;
 mod grid;
 pub mod heatmap;
 mod lab;
