@@ -229,6 +229,12 @@ fn caption(ui: &mut egui::Ui, text: &str, tip: &str) -> egui::Response {
     ui.label(text).on_hover_text(tip)
 }
 
+/// The widest a side panel may be: `share` of the window (at least 200 points), so that on a
+/// small window or a projector's zoom the view in the middle keeps most of the width.
+pub fn side_panel_max(ui: &egui::Ui, share: f32) -> f32 {
+    (ui.ctx().content_rect().width() * share).max(200.0)
+}
+
 /// The left panel: inputs and mechanism.
 pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
@@ -236,6 +242,7 @@ pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
     egui::Panel::left("controls")
         .resizable(true)
         .default_size(320.0)
+        .max_size(side_panel_max(ui, 0.26))
         .show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 lesson_ui(app, ui);
@@ -324,7 +331,7 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let s = &mut app.state;
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         caption(ui, t(Msg::Embeddings), t(Msg::EmbTip));
         ui.selectable_value(&mut s.embedding, EmbeddingMode::Toy, t(Msg::ToyEmbeddings))
             .on_hover_text(t(Msg::EmbTip));
@@ -339,7 +346,7 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             if s.cross {
                 text_box(ui, t(Msg::SourceText), &mut s.text_k);
             }
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 caption(ui, t(Msg::Tokenizer), t(Msg::TokTip));
                 for (tok, m) in [
                     (Tokenizer::Words, Msg::TokWords),
@@ -369,7 +376,7 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 ui.add(egui::DragValue::new(&mut s.seed))
                     .labelled_by(cap.id);
             });
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 ui.checkbox(&mut s.positions, t(Msg::Positions))
                     .on_hover_text(t(Msg::PositionsTip));
                 let cap = caption(ui, t(Msg::MaxTokens), t(Msg::MaxTokensTip));
@@ -745,7 +752,7 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.end_row();
 
             caption(ui, t(Msg::Span), t(Msg::SpanTip));
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 for (k, m) in [
                     (SpanKind::Global, Msg::SpanGlobal),
                     (SpanKind::LocalM, Msg::SpanLocalM),
@@ -770,7 +777,7 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             }
 
             caption(ui, t(Msg::Masks), t(Msg::CausalTip));
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 ui.checkbox(&mut s.causal, t(Msg::Causal))
                     .on_hover_text(t(Msg::CausalTip));
                 let window = ui
@@ -838,7 +845,7 @@ fn local_p_ui(ui: &mut egui::Ui, s: &mut super::state::State, lang: Lang) {
     use crate::core::spec::LocalPSource;
     let t = |m| tr(lang, m);
     let cap = caption(ui, t(Msg::LocalPSource), t(Msg::LocalPSourceTip));
-    ui.horizontal(|ui| {
+    ui.horizontal_wrapped(|ui| {
         for (src, m) in [
             (LocalPSource::Query, Msg::LocalPFromQuery),
             (LocalPSource::Input, Msg::LocalPFromInput),

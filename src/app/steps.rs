@@ -46,6 +46,7 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
     egui::Panel::right("steps")
         .resizable(true)
         .default_size(470.0)
+        .max_size(super::panels::side_panel_max(ui, 0.32))
         .show(ui, |ui| {
             ui.heading(t(Msg::Steps));
             let rotary = app.rotary();
