@@ -76,7 +76,10 @@ pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
             Source::Toy { positions: true } => "xᵢ = E[tokenᵢ] + PE(i)".into(),
             Source::Toy { positions: false } => "xᵢ = E[tokenᵢ]".into(),
             Source::Vectors => tr(lang, Msg::FormulaTyped).into(),
-            Source::Model { layer, .. } => trf(lang, Msg::FormulaHiddenState, &[layer, layer]),
+            Source::Model { layer, .. } => {
+                let sup = format!("⁽{}⁾", superscript(*layer));
+                trf(lang, Msg::FormulaHiddenState, &[&sup, layer])
+            }
         },
         Step::Project => {
             let heads = trf(lang, Msg::FormulaHeadColumns, &[&trace.d_k]);
@@ -288,4 +291,13 @@ pub fn kv_sharing(m: &Mechanism, heads: usize, head: usize, lang: Lang) -> Optio
         g * group,
         (g + 1) * group - 1
     ))
+}
+
+/// A number in superscript digits (the layer of X⁽¹²⁾).
+fn superscript(n: usize) -> String {
+    const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
+    n.to_string()
+        .chars()
+        .map(|c| c.to_digit(10).map_or(c, |d| SUP[d as usize]))
+        .collect()
 }

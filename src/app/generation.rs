@@ -23,6 +23,9 @@ pub struct GenSession {
     pub prompt_ids: Vec<u32>,
     /// Every token's display text (the prompt's, then the generated ones as they land).
     pub labels: Mutex<Vec<String>>,
+    /// The prompt as it reads, one piece per token (see [`prompt_pieces`]): the running text
+    /// shows these, so that words keep their spaces.
+    pub prompt_text: Vec<String>,
     /// The steps so far.
     pub steps: Mutex<Vec<GenStep>>,
     /// Set when the run ended (finished, cancelled or failed).
@@ -109,6 +112,7 @@ impl AttnApp {
             serial,
             prompt_ids: tokens.iter().map(|t| t.id).collect(),
             labels: Mutex::new(tokens.iter().map(|t| t.label.clone()).collect()),
+            prompt_text: prompt_pieces(&s.text_q, &tokens),
             steps: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
             error: Mutex::new(None),
@@ -126,6 +130,28 @@ impl AttnApp {
             self.fail("the OS refused to start a generation thread".into());
         }
     }
+}
+
+/// The prompt as text, one piece per token: the token's span with the whitespace before it
+/// (which its label trims: "capital" of " capital"), nothing for the later tokens of one
+/// character split into several, and the label of a special token.
+pub fn prompt_pieces(text: &str, tokens: &[TokenInfo]) -> Vec<String> {
+    let mut end = 0;
+    tokens
+        .iter()
+        .map(|t| {
+            let (a, b) = t.offsets;
+            if t.special || a == b {
+                return t.label.clone();
+            }
+            if b <= end {
+                return String::new();
+            }
+            let piece = text.get(end.min(a)..b).unwrap_or(&t.label).to_owned();
+            end = b;
+            piece
+        })
+        .collect()
 }
 
 /// The worker: generates, appending each step as it lands.
@@ -189,5 +215,40 @@ fn keep_prompt_attention(loaded: &LoadedModel, session: &GenSession, tokens: Vec
         if let Ok(mut slot) = session.prompt_attention.lock() {
             *slot = Some(probs);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(label: &str, offsets: (usize, usize), special: bool) -> TokenInfo {
+        TokenInfo {
+            id: 0,
+            piece: label.into(),
+            label: label.into(),
+            offsets,
+            special,
+        }
+    }
+
+    /// The running text keeps the spaces a BPE label trims, shows a character split into
+    /// byte tokens once, and a special token by its label.
+    #[test]
+    fn the_prompt_reads_as_typed() {
+        let text = "The capital  北京";
+        let tokens = [
+            tok("<s>", (0, 0), true),
+            tok("The", (0, 3), false),
+            tok("capital", (4, 11), false),
+            tok("北", (13, 16), false),
+            tok("北²", (13, 16), false),
+            tok("京", (16, 19), false),
+        ];
+        assert_eq!(
+            prompt_pieces(text, &tokens),
+            ["<s>", "The", " capital", "  北", "", "京"]
+        );
+        assert_eq!(prompt_pieces(text, &tokens).concat(), format!("<s>{text}"));
     }
 }

@@ -139,7 +139,7 @@ messages! {
     ExplCausal => "This head is causal: a token may look only at itself and earlier tokens, so everything above the diagonal is −∞.", "这个头是因果的：每个词元只能看自己和之前的词元，所以对角线以上全为 −∞。";
     ExplNoMask => "This head masks nothing: every query sees every key.", "这个头不做任何掩码：每个查询都能看到所有键。";
     Padding => "padding", "填充";
-    FormulaHiddenState => "X⁽{}⁾ = the hidden state entering layer {}", "X⁽{}⁾ = 进入第 {} 层的隐藏状态";
+    FormulaHiddenState => "X{} = the hidden state entering layer {}", "X{} = 进入第 {} 层的隐藏状态";
     FormulaTyped => "X = (typed)", "X = （手动输入）";
     MatXSource => "X (source)", "X（源序列）";
     MatBeforeRotation => "before the rotation", "旋转前";
@@ -492,8 +492,8 @@ mod tests {
     #[test]
     fn placeholders_take_their_arguments_in_order() {
         assert_eq!(
-            trf(Lang::En, Msg::FormulaHiddenState, &[&3, &3]),
-            "X⁽3⁾ = the hidden state entering layer 3"
+            trf(Lang::En, Msg::FormulaHiddenState, &[&"⁽³⁾", &3]),
+            "X⁽³⁾ = the hidden state entering layer 3"
         );
         assert_eq!(
             trf(Lang::Zh, Msg::FormulaMaskedIf, &[&"j > i"]),

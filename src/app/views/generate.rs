@@ -51,7 +51,6 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // Only the step on screen is copied out (a long run holds every step's attention rows).
     let n_steps = gen_.len();
     let labels = gen_.labels.lock().map(|l| l.clone()).unwrap_or_default();
-    let n_prompt = gen_.prompt_ids.len();
     if running {
         ui.horizontal(|ui| {
             if waiting {
@@ -85,7 +84,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     let hidden = app.state.gen_guess_mode && !app.guesses.contains_key(&(gen_.serial, step_i));
-    text_ui(ui, &labels, n_prompt, step_i, hidden);
+    text_ui(ui, &gen_.prompt_text, &labels, step_i, hidden);
     ui.separator();
     egui::ScrollArea::vertical()
         .auto_shrink(false)
@@ -153,12 +152,20 @@ fn controls_ui(app: &mut AttnApp, ui: &mut egui::Ui, running: bool, waiting: boo
     });
 }
 
-/// The text so far: the prompt faint, the generated tokens strong, this step's token framed
-/// (a "?" while it is to be guessed).
-fn text_ui(ui: &mut egui::Ui, labels: &[String], n_prompt: usize, step_i: usize, hidden: bool) {
+/// A token as a list shows it: spaces as ␣ and line breaks as ⏎, so that " Paris" and a
+/// lone space do not look like "Paris" and nothing.
+fn visible(token: &str) -> String {
+    token.replace(' ', "␣").replace('\n', "⏎")
+}
+
+/// The text so far: the prompt faint (as typed), the generated tokens strong, this step's
+/// token framed (a "?" while it is to be guessed).
+fn text_ui(ui: &mut egui::Ui, prompt: &[String], labels: &[String], step_i: usize, hidden: bool) {
+    let n_prompt = prompt.len();
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = egui::vec2(0.0, 2.0);
-        for (i, l) in labels.iter().enumerate().take(n_prompt + step_i + 1) {
+        let pieces = prompt.iter().chain(labels.iter().skip(n_prompt));
+        for (i, l) in pieces.enumerate().take(n_prompt + step_i + 1) {
             let this = i == n_prompt + step_i;
             let shown = if this && hidden { " ？ " } else { l.as_str() };
             let text = RichText::new(shown.replace('\n', "⏎"));
@@ -227,7 +234,7 @@ fn distribution_ui(
         RichText::new(format!(
             "{}: «{}» · p = {:.3} · {} {}",
             t(Msg::GenChosen),
-            labels.get(n_prompt + step_i).map_or("", String::as_str),
+            visible(labels.get(n_prompt + step_i).map_or("", String::as_str)),
             step.logprob.exp(),
             t(Msg::GenRank),
             step.rank + 1
@@ -246,7 +253,7 @@ fn distribution_ui(
     for &(id, p) in &step.top {
         let chosen = id == step.id;
         ui.horizontal(|ui| {
-            let label = format!("{:>8}", tok(id).replace('\n', "⏎"));
+            let label = format!("{:>8}", visible(&tok(id)));
             ui.label(if chosen {
                 RichText::new(label).strong().monospace()
             } else {
