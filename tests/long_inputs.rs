@@ -140,7 +140,7 @@ fn overviews_equal_numpy_pooling_of_transformers_attention() {
     .unwrap();
     for (k, (l, h)) in [(0, 0), (3, 5), (5, 11)].into_iter().enumerate() {
         let o = run.layers[l].digests[h].overview.as_ref().unwrap();
-        assert_eq!(o.describe(), "max-pooled 512×512 → 256×256");
+        assert_eq!(o.describe().to_string(), "max-pooled 512×512 → 256×256");
         let worst = o
             .values
             .iter()

@@ -248,10 +248,10 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
     let mut out = Vec::new();
     if let Source::Model { family, layer } = &m.source {
         out.push(format!(
-            "{} {layer} · {} {head} / {} · {family}",
+            "{} {layer} · {} {head} {} · {family}",
             t(Msg::Layer),
             t(Msg::Head),
-            trace.heads
+            trf(lang, Msg::OfHeads, &[&trace.heads])
         ));
     }
     if let Some(w) = m

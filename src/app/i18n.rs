@@ -201,6 +201,7 @@ messages! {
     ClickRowHint => "Click a row of the heatmap (or a query below) to expand its arithmetic.", "点击热力图中的一行（或下方的查询）即可展开它的计算。";
     Matrix => "Matrix", "矩阵";
     MatrixTooLarge => "Large matrix: showing the first rows and columns; the heatmap shows all of it.", "矩阵较大：仅显示前几行几列，热力图显示全部。";
+    MatrixTooLargeExport => "Large matrix: showing the first rows and columns; File ▸ Export trace as JSON writes all of it.", "矩阵较大：仅显示前几行几列；“文件 ▸ 导出计算过程为 JSON”可导出全部。";
     ViewHeatmap => "Heatmap", "热力图";
     ViewGrid => "All heads", "所有头";
     ViewLines => "Token lines", "词元连线";
@@ -214,6 +215,9 @@ messages! {
     HeatZoom => "zoom", "缩放";
     HoverQuery => "query", "查询";
     TiledView => "zoomed out:", "缩小显示：";
+    PoolExact => "exact {}×{}", "原始 {}×{}（未池化）";
+    PoolMax => "max-pooled {}×{} → {}×{}", "最大池化 {}×{} → {}×{}";
+    PoolMean => "mean-pooled {}×{} → {}×{}", "平均池化 {}×{} → {}×{}";
     MaxPooledBy => "max-pooled {}×{}", "{}×{} 最大池化";
     TermsOf => "… ({} terms)", "…（共 {} 项）";
     StoreFolder => "Folder", "文件夹";
@@ -348,7 +352,9 @@ messages! {
     ScaleLog => "log", "对数";
     ScaleRow => "per-row normalised", "逐行归一化";
     Layer => "layer", "层";
-    Layers => "layers", "层数";
+    Layers => "layers", "层";
+    HeadsCount => "heads", "头";
+    OfHeads => "(of {}, from 0)", "（共 {} 个，从 0 编号）";
     ModelWarnings => "Warnings", "警告";
     LabOriginal => "Original head (as trained)", "原始的头（训练所得）";
     LabModified => "The same Q, K, V through the mechanism on the left", "同样的 Q、K、V，经过左侧所选机制";

@@ -551,7 +551,7 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 m.config.layers(),
                 t(Msg::Layers),
                 m.config.heads(),
-                t(Msg::Heads),
+                t(Msg::HeadsCount),
                 m.config.hidden(),
                 m.dtype,
                 m.file_bytes as f64 / 1e6

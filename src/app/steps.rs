@@ -7,6 +7,7 @@ use ndarray::{Array2, ArrayView1};
 
 use crate::core::attend::softmax_parts;
 use crate::core::{HeadTrace, ScoreKind, Step, Trace};
+use crate::export::matrix::MatrixKind;
 
 use super::describe::{bias, explanation, formula, kv_sharing, normed};
 use super::i18n::{Lang, Msg, tr, trf};
@@ -149,8 +150,16 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     let dims = |n: usize| (1..=n).map(|m| format!("d{m}")).collect::<Vec<_>>();
     let tq = &trace.tokens_q;
     let tk = &trace.tokens_k;
+    // The heatmap shows this step's n × n matrix whole; the other matrices only here.
+    let on_heatmap = MatrixKind::for_step(app.state.step).values(ht);
     let mut show = |name: &str, m: &Array2<f32>, rows: &[String], cols: &[String]| {
-        matrix_grid(ui, app.lang(), name, m, rows, cols, app.state.row);
+        let whole = if std::ptr::eq(m, on_heatmap) {
+            Msg::MatrixTooLarge
+        } else {
+            Msg::MatrixTooLargeExport
+        };
+        let too_large = tr(app.lang(), whole);
+        matrix_grid(ui, name, m, rows, cols, app.state.row, too_large);
     };
     match app.state.step {
         Step::Embed => {
@@ -202,19 +211,21 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
 /// Most rows and columns a number table shows.
 const MAX_CELLS: usize = 12;
 
+/// A matrix as a number table (its first rows and columns when large, with `too_large` saying
+/// where the rest is).
 fn matrix_grid(
     ui: &mut egui::Ui,
-    lang: Lang,
     name: &str,
     m: &Array2<f32>,
     rows: &[String],
     cols: &[String],
     selected: usize,
+    too_large: &str,
 ) {
     let (n, k) = m.dim();
     ui.label(RichText::new(format!("{name}  ({n}×{k})")).italics());
     if n > MAX_CELLS || k > MAX_CELLS {
-        ui.label(RichText::new(tr(lang, Msg::MatrixTooLarge)).small().weak());
+        ui.label(RichText::new(too_large).small().weak());
     }
     egui::ScrollArea::horizontal().id_salt(name).show(ui, |ui| {
         egui::Grid::new(name)

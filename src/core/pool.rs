@@ -52,23 +52,52 @@ impl Pooled {
         self.values.dim() == (self.n_q, self.n_k)
     }
 
-    /// "max-pooled 8192×8192 → 256×256" (or "exact 12×12").
-    pub fn describe(&self) -> String {
-        describe(self.n_q, self.n_k, self.values.dim(), self.method)
+    /// How it was pooled: "max-pooled 8192×8192 → 256×256" (or "exact 12×12").
+    pub fn describe(&self) -> Pooling {
+        Pooling {
+            from: (self.n_q, self.n_k),
+            to: self.values.dim(),
+            method: self.method,
+        }
     }
 }
 
-/// What pooling an `n_q × n_k` matrix to at most `side × side` cells gives, said as
-/// [`Pooled::describe`] says it, without pooling.
-pub fn describe_pooling(n_q: usize, n_k: usize, side: usize, method: PoolMethod) -> String {
-    describe(n_q, n_k, (n_q.min(side), n_k.min(side)), method)
+/// How an overview was pooled from its matrix; displayed as "max-pooled 8192×8192 →
+/// 256×256", or "exact 12×12" when every cell is one of the matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pooling {
+    /// The matrix (rows, columns).
+    pub from: (usize, usize),
+    /// The overview (rows, columns).
+    pub to: (usize, usize),
+    /// How cells were combined.
+    pub method: PoolMethod,
 }
 
-fn describe(n_q: usize, n_k: usize, (r, c): (usize, usize), method: PoolMethod) -> String {
-    if (r, c) == (n_q, n_k) {
-        format!("exact {n_q}×{n_k}")
-    } else {
-        format!("{}-pooled {n_q}×{n_k} → {r}×{c}", method.name())
+impl Pooling {
+    /// Whether every overview cell is one cell of the matrix.
+    pub fn is_exact(&self) -> bool {
+        self.from == self.to
+    }
+}
+
+impl std::fmt::Display for Pooling {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ((n_q, n_k), (r, c)) = (self.from, self.to);
+        if self.is_exact() {
+            write!(f, "exact {n_q}×{n_k}")
+        } else {
+            write!(f, "{}-pooled {n_q}×{n_k} → {r}×{c}", self.method.name())
+        }
+    }
+}
+
+/// What pooling an `n_q × n_k` matrix to at most `side × side` cells gives, without pooling.
+pub fn describe_pooling(n_q: usize, n_k: usize, side: usize, method: PoolMethod) -> Pooling {
+    Pooling {
+        from: (n_q, n_k),
+        to: (n_q.min(side), n_k.min(side)),
+        method,
     }
 }
 
@@ -417,7 +446,7 @@ mod tests {
         let m = Array2::from_shape_fn((n, n), |(i, j)| if j + 1 == i { 1.0 } else { 0.0 });
         let p = pool(m.view(), 256, PoolMethod::Max);
         assert!(!p.is_exact());
-        assert_eq!(p.describe(), "max-pooled 4096×4096 → 256×256");
+        assert_eq!(p.describe().to_string(), "max-pooled 4096×4096 → 256×256");
         for b in 1..256 {
             assert_eq!(p.values[[b, b]], 1.0, "bin {b}");
         }

@@ -6,7 +6,7 @@ use std::borrow::Cow;
 
 use ndarray::Array2;
 
-use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, Pooled, describe_pooling, pool};
+use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, Pooled, Pooling, describe_pooling, pool};
 
 pub use super::network::Transformer;
 use super::nn::{HeadCapture, HeadDigest};
@@ -72,7 +72,7 @@ impl LayerRun {
 
     /// How head `h`'s overview is pooled ("max-pooled 4096×4096 → 256×256"), without
     /// pooling a kept matrix to say it.
-    pub fn overview_description(&self, h: usize) -> Option<String> {
+    pub fn overview_description(&self, h: usize) -> Option<Pooling> {
         match self.digests.get(h).and_then(|d| d.overview.as_ref()) {
             Some(o) => Some(o.describe()),
             None => self.head(h).map(|c| {

@@ -3,19 +3,20 @@
 use eframe::egui::{self, Color32, RichText, Sense, Stroke, TextureHandle, Vec2};
 
 use crate::app::heatmap::TexKey;
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Lang, Msg, tr, trf};
 use crate::app::state::{ThumbScale, View};
 use crate::app::{AttnApp, Command};
+use crate::core::pool::{PoolMethod, Pooling};
 use crate::export::matrix::MatrixKind;
 use crate::model::arch::LayerRun;
 
 /// How pooled thumbnails were made (`pooling`, e.g. "max-pooled 8192×8192 → 256×256") and
 /// the colour-scale choice for them (linear, log, per-row normalised).
-pub(crate) fn thumb_scale_picker(app: &mut AttnApp, ui: &mut egui::Ui, pooling: Option<String>) {
+pub(crate) fn thumb_scale_picker(app: &mut AttnApp, ui: &mut egui::Ui, pooling: Option<Pooling>) {
     let lang = app.lang();
     ui.horizontal_wrapped(|ui| {
         if let Some(p) = pooling {
-            ui.label(RichText::new(p).small());
+            ui.label(RichText::new(pooling_text(lang, &p)).small());
             ui.separator();
         }
         ui.label(RichText::new(tr(lang, Msg::ThumbScale)).small());
@@ -27,6 +28,19 @@ pub(crate) fn thumb_scale_picker(app: &mut AttnApp, ui: &mut egui::Ui, pooling: 
             ui.selectable_value(&mut app.state.thumb_scale, scale, tr(lang, msg));
         }
     });
+}
+
+/// How the thumbnails are pooled, in the UI language.
+pub(crate) fn pooling_text(lang: Lang, p: &Pooling) -> String {
+    let ((n_q, n_k), (r, c)) = (p.from, p.to);
+    if p.is_exact() {
+        return trf(lang, Msg::PoolExact, &[&n_q, &n_k]);
+    }
+    let how = match p.method {
+        PoolMethod::Max => Msg::PoolMax,
+        PoolMethod::Mean => Msg::PoolMean,
+    };
+    trf(lang, how, &[&n_q, &n_k, &r, &c])
 }
 
 /// Layers × heads thumbnails; a click focuses that layer and head in the other views.
