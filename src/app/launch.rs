@@ -139,6 +139,9 @@ pub fn run(args: GuiArgs) -> Result<()> {
         options,
         Box::new(move |cc| {
             let state = if fresh {
+                // Also the window's remembered panel sizes: a fresh start (and every
+                // screenshot) looks the same on every machine, whatever ran before.
+                cc.egui_ctx.memory_mut(|m| *m = egui::Memory::default());
                 State::default()
             } else {
                 cc.storage

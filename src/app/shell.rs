@@ -421,6 +421,12 @@ impl eframe::App for AttnApp {
         self.show(ui);
     }
 
+    /// Panel sizes, scroll positions and the like are remembered with the session, except by
+    /// a scripted run.
+    fn persist_egui_memory(&self) -> bool {
+        self.remember
+    }
+
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         // A scripted run (--screenshot) must not overwrite the user's remembered session.
         if self.remember {

@@ -56,8 +56,41 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
     let pooling = run.layers.first().and_then(|l| l.overview_description(0));
     thumb_scale_picker(app, ui, pooling);
-    // Fit all heads across the panel (the layer labels take ~90 px).
-    let avail = ui.available_width() - 90.0;
+    // Each row's label: the layer, and whether it is local (sliding-window) attention, as
+    // the lessons teach it.
+    let row_labels: Vec<RichText> = run
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| {
+            let kind = match layer.window {
+                Some(w) => format!(
+                    "\n{} ({} {w})",
+                    tr(lang, Msg::LocalAttention),
+                    tr(lang, Msg::Window)
+                ),
+                None if any_local => format!("\n{}", tr(lang, Msg::GlobalAttention)),
+                None => String::new(),
+            };
+            RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small()
+        })
+        .collect();
+    // Fit all heads across the panel, beside the widest label.
+    let label_w = row_labels
+        .iter()
+        .map(|t| {
+            egui::WidgetText::from(t.clone())
+                .into_galley(
+                    ui,
+                    Some(egui::TextWrapMode::Extend),
+                    f32::INFINITY,
+                    egui::TextStyle::Small,
+                )
+                .size()
+                .x
+        })
+        .fold(0.0, f32::max);
+    let avail = ui.available_width() - label_w - 24.0;
     let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
     egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
         egui::Grid::new("model_grid")
@@ -74,17 +107,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
                 ui.end_row();
                 for (l, layer) in run.layers.iter().enumerate() {
-                    // Sliding-window layers are local attention, as the lessons teach it.
-                    let kind = match layer.window {
-                        Some(w) => format!(
-                            "\n{} ({} {w})",
-                            tr(lang, Msg::LocalAttention),
-                            tr(lang, Msg::Window)
-                        ),
-                        None if any_local => format!("\n{}", tr(lang, Msg::GlobalAttention)),
-                        None => String::new(),
-                    };
-                    ui.label(RichText::new(format!("{} {l}{kind}", tr(lang, Msg::Layer))).small());
+                    ui.label(row_labels[l].clone());
                     for h in 0..layer.digests.len() {
                         let Some(tex) = head_texture(app, ui.ctx(), layer, l, h) else {
                             // Nothing to draw (never in a run's own layers): keep the column.
