@@ -162,14 +162,23 @@ fn model_card_describes_the_file() {
 
 #[test]
 fn real_models_cards_and_memory() {
-    for (file, arch, license) in [
-        ("SmolLM2-135M-Instruct-Q4_1.gguf", "llama", "apache-2.0"),
-        ("gemma-3-270m-Q4_K_M.gguf", "gemma3", "gemma"),
+    for (file, arch, license, quant) in [
+        (
+            "SmolLM2-135M-Instruct-Q4_1.gguf",
+            "llama",
+            "apache-2.0",
+            "Q4_1",
+        ),
+        ("gemma-3-270m-Q4_K_M.gguf", "gemma3", "gemma", "Q4_K_M"),
     ] {
         let Some(path) = fetched(file) else { continue };
         let m = Model::load(&path).unwrap();
         let card = m.gguf.as_ref().unwrap();
         assert_eq!(card.architecture, arch);
+        // The quantisation the file is named for, though most of Gemma's tensors are F32
+        // and Q5_0.
+        assert_eq!(card.file_type, Some(quant));
+        assert_eq!(m.dtype, quant);
         assert_eq!(card.license.as_deref(), Some(license));
         assert!(card.context_length.unwrap_or(0) >= 8192);
         let embed_f32 = 4 * m.config.vocab_size() as u64 * m.config.hidden() as u64;

@@ -498,14 +498,18 @@ fn gguf_card_ui(
     egui::Grid::new("gguf_card").num_columns(2).show(ui, |ui| {
         let mut row = |k: &str, v: String| {
             ui.label(RichText::new(k).weak());
-            ui.label(v);
+            ui.add(egui::Label::new(v).wrap());
             ui.end_row();
         };
         row(
             t(Msg::CardArchitecture),
             format!("{} (GGUF v{})", card.architecture, card.version),
         );
-        row(t(Msg::CardQuantization), mix.join(", "));
+        let quant = match card.file_type {
+            Some(ft) => format!("{ft}: {}", mix.join(", ")),
+            None => mix.join(", "),
+        };
+        row(t(Msg::CardQuantization), quant);
         if let Some(c) = card.context_length {
             row(t(Msg::CardContext), c.to_string());
         }

@@ -151,7 +151,9 @@ pub fn check_gguf(path: &Path) -> Result<String, Unusable> {
         });
     }
     let counts = super::from_gguf::type_counts(file.tensors());
-    Ok(format!("{arch} · {}", super::from_gguf::main_type(&counts)))
+    let quant =
+        super::from_gguf::file_type(&file).unwrap_or_else(|| super::from_gguf::main_type(&counts));
+    Ok(format!("{arch} · {quant}"))
 }
 
 /// Whether a folder has what a safetensors model needs, and why not.

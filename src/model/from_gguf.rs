@@ -45,6 +45,8 @@ pub struct GgufCard {
     pub name: Option<String>,
     /// `general.architecture`.
     pub architecture: String,
+    /// The quantisation the file says it is (`general.file_type`: "Q4_K_M"), when it says.
+    pub file_type: Option<&'static str>,
     /// Tensor types and how many tensors of each, most common first ("Q4_K × 96").
     pub quant_mix: Vec<(String, usize)>,
     /// `{arch}.context_length`.
@@ -64,6 +66,46 @@ pub fn type_counts<'a>(
         *counts.entry(t.ggml_type.name()).or_default() += 1;
     }
     counts
+}
+
+/// The quantisation a file says it is, from `general.file_type` (llama.cpp's `llama_ftype`;
+/// its tensors mix types: a Q4_K_M file holds Q4_K, Q6_K, Q5_0 and F32 tensors).
+pub fn file_type(file: &GgufFile) -> Option<&'static str> {
+    Some(match file.get_u64("general.file_type")? {
+        0 => "F32",
+        1 => "F16",
+        2 => "Q4_0",
+        3 => "Q4_1",
+        7 => "Q8_0",
+        8 => "Q5_0",
+        9 => "Q5_1",
+        10 => "Q2_K",
+        11 => "Q3_K_S",
+        12 => "Q3_K_M",
+        13 => "Q3_K_L",
+        14 => "Q4_K_S",
+        15 => "Q4_K_M",
+        16 => "Q5_K_S",
+        17 => "Q5_K_M",
+        18 => "Q6_K",
+        19 => "IQ2_XXS",
+        20 => "IQ2_XS",
+        21 => "Q2_K_S",
+        22 => "IQ3_XS",
+        23 => "IQ3_XXS",
+        24 => "IQ1_S",
+        25 => "IQ4_NL",
+        26 => "IQ3_S",
+        27 => "IQ3_M",
+        28 => "IQ2_S",
+        29 => "IQ2_M",
+        30 => "IQ4_XS",
+        31 => "IQ1_M",
+        32 => "BF16",
+        36 => "TQ1_0",
+        37 => "TQ2_0",
+        _ => return None,
+    })
 }
 
 /// The type most tensors have, floats (norms, small tensors) counted only when nothing is
@@ -732,7 +774,9 @@ pub fn weights(
             )));
         }
     }
-    w.dtype = main_type(&type_counts(wanted.iter().map(|(t, _)| *t))).to_owned();
+    w.dtype = file_type(file)
+        .unwrap_or_else(|| main_type(&type_counts(wanted.iter().map(|(t, _)| *t))))
+        .to_owned();
     let done = std::sync::atomic::AtomicUsize::new(0);
     let total = wanted.len().max(1);
     let converted: Vec<Result<Converted, ModelError>> = wanted
@@ -915,6 +959,7 @@ pub fn load<T: Send>(
                 context_length: file.get_u64(&format!("{arch}.context_length")),
                 license: file.get_str("general.license").map(str::to_owned),
                 mapped_bytes: weights.row_table_bytes(),
+                file_type: file_type(&file),
                 architecture: arch,
                 quant_mix,
             };
