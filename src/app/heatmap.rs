@@ -535,7 +535,8 @@ impl HeatmapWidget<'_> {
     pub fn ui(self, ui: &mut egui::Ui) -> Option<(usize, usize)> {
         let lang = self.lang;
         let (n, m) = self.values.dim();
-        let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 10.0);
+        // The same margins as the allocation below: a fitted matrix never needs scrolling.
+        let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 24.0);
         // A tiled (big) matrix may fit the panel at less than a pixel per cell, and zooms in
         // to exact cells; a whole texture keeps at least a pixel per cell.
         let tiled = matches!(self.image, HeatImage::Tiled { .. });

@@ -269,6 +269,7 @@ messages! {
     TrTranslation => "Translation:", "译文：";
     TrGreedy => "Written greedily, one token per step on the decoder's KV cache; the encoder ran once.", "贪心翻译：解码器借助 KV 缓存每步写出一个词元，编码器只运行一次。";
     TrTeacher => "The decoder reads the typed target (teacher forcing): row i predicts token i + 1.", "解码器读入输入的目标文本（教师强制）：第 i 行预测第 i+1 个词元。";
+    TrSampleKnows => "This tiny sample was trained on English dates and numbers only; other text comes out as confident nonsense. Try:", "这个小示例模型只学过英文日期和数字；其他文本会得到看似自信的胡言乱语。试试：";
     TrLoading => "Loading the translator…", "正在加载翻译模型…";
     TrNoModel => "No encoder–decoder model: open a BART or Marian folder (Model ▸ Open model folder) or the tiny-translator sample.", "没有编码器–解码器模型：请打开 BART 或 Marian 模型文件夹（模型 ▸ 打开模型文件夹），或示例 tiny-translator。";
     TrEncoderGroup => "Encoder self-attention (source × source)", "编码器自注意力（源 × 源）";

@@ -106,7 +106,34 @@ fn inputs_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .labelled_by(l.id);
             ui.end_row();
         });
+    // The sample knows dates and numbers only: say so, and offer what it was trained on (any
+    // other text comes out as confident nonsense, which is a lesson too, but not a surprise).
+    let is_sample = app
+        .translator
+        .model
+        .as_ref()
+        .is_some_and(|m| m.dir.file_name().is_some_and(|n| n == "tiny-translator"));
+    if is_sample {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(RichText::new(t(Msg::TrSampleKnows)).weak());
+            for example in TRANSLATOR_EXAMPLES {
+                if ui.small_button(example).clicked() {
+                    app.state.tr.source = example.to_owned();
+                    app.state.tr.target.clear();
+                }
+            }
+        });
+    }
 }
+
+/// Inputs of the kinds the tiny translator was trained on (its README).
+const TRANSLATOR_EXAMPLES: [&str; 5] = [
+    "March 5, 2021",
+    "5 March 2021",
+    "three hundred and twelve",
+    "forty-two",
+    "one thousand and five",
+];
 
 /// Both token lists, and the translation when the model wrote it.
 fn tokens_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
@@ -273,9 +300,15 @@ fn cross_row_ui(ui: &mut egui::Ui, row: &[f32], cols: &[String]) {
                 text_color,
             );
         }
+        // The end tokens (<s>, </s>) are wider than a slot: keep them inside the strip.
+        let (at, align) = match j {
+            0 => (x, egui::Align2::LEFT_BOTTOM),
+            _ if j + 1 == n => (x + slot, egui::Align2::RIGHT_BOTTOM),
+            _ => (x + slot * 0.5, egui::Align2::CENTER_BOTTOM),
+        };
         painter.text(
-            egui::pos2(x + slot * 0.5, rect.bottom()),
-            egui::Align2::CENTER_BOTTOM,
+            egui::pos2(at, rect.bottom()),
+            align,
             &cols[j],
             egui::FontId::monospace(12.0),
             text_color,
