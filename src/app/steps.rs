@@ -227,24 +227,31 @@ fn matrix_grid(
     if n > MAX_CELLS || k > MAX_CELLS {
         ui.label(RichText::new(too_large).small().weak());
     }
+    // Numbers right-aligned to one width, so that signs and decimal points line up.
+    let (rn, kn) = (n.min(MAX_CELLS), k.min(MAX_CELLS));
+    let width = (0..rn)
+        .flat_map(|i| (0..kn).map(move |j| (i, j)))
+        .map(|(i, j)| num(m[[i, j]]).chars().count())
+        .max()
+        .unwrap_or(0);
     egui::ScrollArea::horizontal().id_salt(name).show(ui, |ui| {
         egui::Grid::new(name)
             .striped(true)
-            .spacing([8.0, 2.0])
+            .spacing([12.0, 2.0])
             .show(ui, |ui| {
                 ui.label("");
                 for c in cols.iter().take(MAX_CELLS) {
+                    let c = crate::export::heatmap::abbreviate(c, 8);
                     ui.label(
-                        RichText::new(crate::export::heatmap::abbreviate(c, 8))
-                            .small()
-                            .strong(),
+                        RichText::new(format!("{c:>width$}"))
+                            .monospace()
+                            .size(12.0)
+                            .weak(),
                     );
                 }
                 ui.end_row();
                 for (i, r) in rows.iter().enumerate().take(MAX_CELLS) {
-                    let label = RichText::new(crate::export::heatmap::abbreviate(r, 8))
-                        .small()
-                        .strong();
+                    let label = RichText::new(crate::export::heatmap::abbreviate(r, 8)).strong();
                     ui.label(if i == selected {
                         label.underline()
                     } else {
@@ -252,7 +259,9 @@ fn matrix_grid(
                     });
                     for j in 0..k.min(MAX_CELLS) {
                         let v = m[[i, j]];
-                        let text = RichText::new(num(v)).monospace().size(12.0);
+                        let text = RichText::new(format!("{:>width$}", num(v)))
+                            .monospace()
+                            .size(12.0);
                         ui.label(if i == selected { text.strong() } else { text });
                     }
                     ui.end_row();
