@@ -355,6 +355,7 @@ messages! {
     Layer => "layer", "层";
     Layers => "layers", "层";
     HeadsCount => "heads", "头";
+    OtherHeads => "other heads", "其他头";
     OfHeads => "(of {}, from 0)", "（共 {} 个，从 0 编号）";
     ModelWarnings => "Warnings", "警告";
     LabOriginal => "Original head (as trained)", "原始的头（训练所得）";

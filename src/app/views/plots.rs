@@ -1,7 +1,10 @@
 //! egui_plot panels: the selected row's softmax (with the τ = 1 overlay), entropy and mean attention distance per head.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Bar, BarChart, Legend, Plot};
+use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
+
+/// The head on screen, in the colour the app marks its focus with.
+const FOCUS: Color32 = Color32::from_rgb(230, 120, 30);
 
 use crate::app::AttnApp;
 use crate::app::i18n::{Msg, tr};
@@ -56,11 +59,25 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             trace.temperature
         ));
     }
-    Plot::new("row_plot")
+    let n_k = tokens_k.len();
+    let mut plot = Plot::new("row_plot")
         .height(h)
-        .legend(Legend::default())
         .include_y(0.0)
         .include_y(1.0)
+        // A mark (and its token) under every bar, or every k-th of a long row.
+        .x_grid_spacer(move |input| {
+            let step = n_k.div_ceil(40).max(1);
+            let (lo, hi) = input.bounds;
+            (0..n_k)
+                .step_by(step)
+                .map(|j| j as f64)
+                .filter(|&x| x >= lo && x <= hi)
+                .map(|value| GridMark {
+                    value,
+                    step_size: step as f64,
+                })
+                .collect()
+        })
         .x_axis_formatter(move |mark, _| {
             let j = mark.value.round();
             if (mark.value - j).abs() < 1e-6 && j >= 0.0 {
@@ -71,13 +88,17 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             } else {
                 String::new()
             }
-        })
-        .show(ui, |p| {
-            p.bar_chart(current);
-            if let Some(o) = overlay {
-                p.bar_chart(o);
-            }
         });
+    // A legend only when there is something to tell apart (the τ = 1 overlay).
+    if overlay.is_some() {
+        plot = plot.legend(Legend::default());
+    }
+    plot.show(ui, |p| {
+        p.bar_chart(current);
+        if let Some(o) = overlay {
+            p.bar_chart(o);
+        }
+    });
     ui.columns(2, |cols| {
         let heads = &trace.head_traces;
         for (ui, (title, f)) in cols.iter_mut().zip([
@@ -88,25 +109,36 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             (Msg::PlotDistance, |s| s.mean_distance),
         ]) {
             ui.label(tr(lang, title));
-            let bars = heads
+            // The head on screen in the app's focus colour, named in the legend.
+            let (focused, others): (Vec<Bar>, Vec<Bar>) = heads
                 .iter()
                 .enumerate()
-                .map(|(k, t)| {
-                    let b = Bar::new(k as f64, f(&t.summary) as f64).width(0.6);
-                    if k == head {
-                        b.fill(Color32::from_rgb(230, 60, 60))
-                    } else {
-                        b
-                    }
-                })
-                .collect();
+                .map(|(k, t)| Bar::new(k as f64, f(&t.summary) as f64).width(0.6))
+                .partition(|b| b.argument.round() as usize == head);
             Plot::new(format!("summary_{title:?}"))
                 .height(h - 20.0)
                 .include_y(0.0)
+                .legend(Legend::default())
+                .x_grid_spacer(move |input| {
+                    let (lo, hi) = input.bounds;
+                    (0..heads.len())
+                        .map(|k| k as f64)
+                        .filter(|&x| x >= lo && x <= hi)
+                        .map(|value| GridMark {
+                            value,
+                            step_size: 1.0,
+                        })
+                        .collect()
+                })
                 .show(ui, |p| {
                     p.bar_chart(
-                        BarChart::new(tr(lang, title), bars).color(Color32::from_rgb(40, 110, 220)),
-                    )
+                        BarChart::new(tr(lang, Msg::OtherHeads), others)
+                            .color(Color32::from_rgb(40, 110, 220)),
+                    );
+                    p.bar_chart(
+                        BarChart::new(format!("{} {head}", tr(lang, Msg::Head)), focused)
+                            .color(FOCUS),
+                    );
                 });
         }
     });
