@@ -522,6 +522,8 @@ pub struct HeatmapWidget<'a> {
     pub cmap: Colormap,
     /// Selected (row, column).
     pub selected: (usize, usize),
+    /// Frame the selected cell too, not only its row (where one cell is the subject).
+    pub mark_cell: bool,
     /// Numbers in large cells.
     pub show_values: bool,
     /// Zoom factor over "fit".
@@ -695,6 +697,15 @@ impl HeatmapWidget<'_> {
                         Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
                         egui::StrokeKind::Outside,
                     );
+                    if self.mark_cell && self.selected.1 < m {
+                        let x = origin.x + self.selected.1 as f32 * cell;
+                        painter.rect_stroke(
+                            Rect::from_min_size(Pos2::new(x, y), Vec2::splat(cell)),
+                            0.0,
+                            Stroke::new(2.5, ui.visuals().strong_text_color()),
+                            egui::StrokeKind::Inside,
+                        );
+                    }
                 }
                 if self.show_values && cell >= 34.0 {
                     let cells = vis_i

@@ -147,7 +147,7 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         return;
     };
     let t = |m| tr(app.lang(), m);
-    let dims = |n: usize| (1..=n).map(|m| format!("d{m}")).collect::<Vec<_>>();
+    let dims = |n: usize| (0..n).map(|m| format!("d{m}")).collect::<Vec<_>>();
     let tq = &trace.tokens_q;
     let tk = &trace.tokens_k;
     // The heatmap shows this step's n × n matrix whole; the other matrices only here.

@@ -96,6 +96,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 cols: &trace.tokens_k,
                 cmap: app.state.colormap,
                 selected,
+                mark_cell: false,
                 show_values: app.state.show_values,
                 zoom: 1.0,
                 lang,

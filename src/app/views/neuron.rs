@@ -72,6 +72,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         cols: &trace.tokens_k,
         cmap: Colormap::Diverging,
         selected: (i, j),
+        mark_cell: true,
         show_values: false,
         zoom: 1.0,
         lang,

@@ -38,6 +38,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         cols: &labels,
         cmap: app.state.colormap,
         selected: (app.state.row, app.state.col),
+        mark_cell: false,
         show_values: app.state.show_values,
         zoom: app.state.heat_zoom,
         lang,

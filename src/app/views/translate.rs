@@ -659,6 +659,7 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
                 cols: &cols,
                 cmap: MatrixKind::Weights.colormap(app.state.colormap),
                 selected: (selected_row, 0),
+                mark_cell: false,
                 show_values: app.state.show_values,
                 zoom: 1.0,
                 lang,
