@@ -355,6 +355,7 @@ messages! {
     Layer => "layer", "层";
     Layers => "layers", "层";
     HeadsCount => "heads", "头";
+    GridCaption => "H: entropy of the head's rows (nats; low = focused), d: mean attention distance (positions).", "H：该头各行的熵（奈特；越低越集中），d：平均注意力距离（位置）。";
     OtherHeads => "other heads", "其他头";
     OfHeads => "(of {}, from 0)", "（共 {} 个，从 0 编号）";
     ModelWarnings => "Warnings", "警告";
@@ -362,8 +363,8 @@ messages! {
     LabModified => "The same Q, K, V through the mechanism on the left", "同样的 Q、K、V，经过左侧所选机制";
     LabHint => "Change the score function, span, masks or temperature on the left: the right heatmap recomputes this head's real Q, K, V with them.", "在左侧修改打分函数、范围、掩码或温度：右侧热力图会用它们重新计算该头真实的 Q、K、V。";
     NeuronHint => "Each bar is one dimension's product qₘ·kₘ; together they add up to the score q·k. Click a heatmap cell to pick the query and key.", "每根柱子是一个维度的乘积 qₘ·kₘ；它们相加就是分数 q·k。点击热力图中的格子选择查询和键。";
-    ColEntropy => "entropy", "熵";
-    ColDistance => "distance", "距离";
+    ColEntropy => "entropy (nats)", "熵（奈特）";
+    ColDistance => "distance (positions)", "距离（位置）";
     ColFirst => "first token", "首词元";
     ColSep => "[SEP] / later special", "[SEP] / 其他特殊词元";
     ColPrev => "previous token", "前一词元";

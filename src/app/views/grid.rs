@@ -31,6 +31,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .map(|o| o.describe());
         super::model_grid::thumb_scale_picker(app, ui, pooling);
     }
+    ui.label(egui::RichText::new(tr(lang, Msg::GridCaption)).weak());
     egui::ScrollArea::vertical().show(ui, |ui| {
         egui::Grid::new("heads_grid")
             .spacing([10.0, 10.0])

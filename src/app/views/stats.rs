@@ -34,6 +34,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         (Msg::ColPrev, |s| s.previous_token),
         (Msg::ColInduction, |s| s.induction.unwrap_or(f32::NAN)),
     ];
+    // The [SEP] column only for a model whose text has special tokens after the first (BERT's
+    // [SEP]); for GPT-2 or Llama it would be a column of zeros.
+    let no_sep = out.stats.iter().all(|s| s.sep_share == 0.0);
+    let hidden = cols
+        .iter()
+        .position(|(m, _)| *m == Msg::ColSep)
+        .filter(|_| no_sep)
+        .unwrap_or(usize::MAX);
     let (sort_col, desc) = app.state.stats_sort;
     let mut rows: Vec<&HeadStat> = out.stats.iter().collect();
     if let Some((_, key)) = cols.get(sort_col.wrapping_sub(1)) {
@@ -53,7 +61,9 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     let first = format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head));
                     super::sort_header(ui, 0, &first, sort);
                     for (k, (m, _)) in cols.iter().enumerate() {
-                        super::sort_header(ui, k + 1, tr(lang, *m), sort);
+                        if k != hidden {
+                            super::sort_header(ui, k + 1, tr(lang, *m), sort);
+                        }
                     }
                     ui.end_row();
                     for s in rows {
@@ -65,7 +75,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                             app.push(Command::FocusLayer(s.layer));
                             app.push(Command::FocusHead(s.head));
                         }
-                        for (_, key) in &cols {
+                        for (_, (_, key)) in cols.iter().enumerate().filter(|(k, _)| *k != hidden) {
                             let v = key(s);
                             ui.label(
                                 RichText::new(if v.is_nan() {
