@@ -375,7 +375,7 @@ messages! {
     ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the largest weight) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 最大权重）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";
     HeatZoomTip => "Enlarge the heatmap (Ctrl + mouse wheel over it works too); scroll to pan when it is larger than the view.", "放大热力图（在热力图上按住 Ctrl 滚动鼠标滚轮也可以）；比视图大时滚动即可平移。";
-    TopKeys => "the keys with the largest weights:", "权重最大的键：";
+    TopKeys => "Listed below: the keys with the largest weights,", "下面只列出权重最大的键：";
     GenStepOne => "Step +1", "单步 +1";
     GenStepTip => "Write one more token and wait (Generate ▶ goes on to the end).", "再生成一个词元然后暂停（“开始生成 ▶”会一直生成到结束）。";
     GenWaiting => "waiting for Step · tokens so far:", "等待单步 · 已生成词元：";

@@ -322,6 +322,27 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     }
     // All keys of a short row; of a long one, the MAX_KEYS with the largest weights, in order.
     let (keys, masked_left_out) = listed_keys(ht, i, trace.n_k());
+    // Say first which keys a long row lists, so that the gaps in k4, k6, k8 … are expected.
+    if keys.len() < trace.n_k()
+        && matches!(
+            app.state.step,
+            Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
+        )
+    {
+        let mut line = format!(
+            "{} {} / {}",
+            tr(lang, Msg::TopKeys),
+            keys.len(),
+            trace.n_k()
+        );
+        if masked_left_out > 0 {
+            line.push_str(&format!(
+                "  ({} {masked_left_out})",
+                tr(lang, Msg::MaskedLeftOut)
+            ));
+        }
+        ui.label(RichText::new(line).weak());
+    }
     match app.state.step {
         Step::Embed => mono(
             ui,
@@ -451,26 +472,6 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 vec_str(trace.output.row(i), 12)
             ),
         ),
-    }
-    if keys.len() < trace.n_k()
-        && matches!(
-            app.state.step,
-            Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
-        )
-    {
-        let mut line = format!(
-            "… {} {} / {}",
-            tr(lang, Msg::TopKeys),
-            keys.len(),
-            trace.n_k()
-        );
-        if masked_left_out > 0 {
-            line.push_str(&format!(
-                "  ({} {masked_left_out})",
-                tr(lang, Msg::MaskedLeftOut)
-            ));
-        }
-        ui.label(RichText::new(line).weak());
     }
 }
 
