@@ -1105,8 +1105,7 @@ fn guess_then_knock_out_the_induction_head() {
     h.get_by_label(&format!("{d:+.3}"));
     assert!(d < -1.0, "the copy falls without the induction head: {d}");
     // The importance table: every head, the model's numbers.
-    h.get_by_label_contains("Head importance for this step (")
-        .click();
+    h.get_by_label("Measure every head ▶ (zeroed)").click();
     for _ in 0..5 {
         settle(&mut h);
     }

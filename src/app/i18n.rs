@@ -356,6 +356,10 @@ messages! {
     Layers => "layers", "层";
     HeadsCount => "heads", "头";
     GridCaption => "H: entropy of the head's rows (nats; low = focused), d: mean attention distance (positions).", "H：该头各行的熵（奈特；越低越集中），d：平均注意力距离（位置）。";
+    MeasureHeads => "Measure every head ▶", "逐个测量每个头 ▶";
+    AblZeroed => "zeroed", "已置零";
+    AblMeaned => "replaced by their mean", "已替换为均值";
+    AblBlocked => "blocked", "已屏蔽";
     OtherHeads => "other heads", "其他头";
     OfHeads => "(of {}, from 0)", "（共 {} 个，从 0 编号）";
     ModelWarnings => "Warnings", "警告";

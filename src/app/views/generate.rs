@@ -363,10 +363,10 @@ fn sources_ui(app: &mut AttnApp, ui: &mut egui::Ui, step: &GenStep, labels: &[St
             .take(3)
             .map(|&j| {
                 let l = labels.get(j).map_or("", String::as_str);
-                format!("«{}» {:.2}", l.replace('\n', "⏎"), row[j])
+                format!("«{}» {:.2}", visible(l), row[j])
             })
             .collect();
-        ui.label(RichText::new(format!("{} {h}: {}", t(Msg::Head), top.join(", "))).small());
+        ui.label(RichText::new(format!("{} {h}: {}", t(Msg::Head), top.join(", "))).monospace());
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 
 use eframe::egui::{self, RichText};
 
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Lang, Msg, tr};
 use crate::app::{AttnApp, WhatIf, WhatIfJob};
 use crate::model::ablate::{Ablation, BlockedEdge, HeadEffect, Knockout};
 use crate::model::generate::top_k;
@@ -175,7 +175,7 @@ fn compare_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &WhatIf, current: &Ablati
             return;
         }
     };
-    let mut line = ablation.describe();
+    let mut line = ablation_text(lang, ablation);
     if let Some(l) = ablation.first_layer() {
         line = format!("{line} · {} {l}", t(Msg::RecomputedFrom));
     }
@@ -247,15 +247,19 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
     let busy = w.busy[2].load(Ordering::Relaxed);
     ui.horizontal(|ui| {
         let mode = app.state.gen_knock_mode;
+        // The heading above says what it is; the button says what it does, and how.
         let label = format!(
             "{} ({})",
-            t(Msg::Importance),
+            t(Msg::MeasureHeads),
             match mode {
-                Knockout::Zero => t(Msg::KnockZero),
-                Knockout::Mean => t(Msg::KnockMean),
+                Knockout::Zero => t(Msg::AblZeroed),
+                Knockout::Mean => t(Msg::AblMeaned),
             }
         );
-        if ui.add_enabled(!busy, egui::Button::new(label)).clicked() {
+        if ui
+            .add_enabled(!busy, egui::Button::new(label).wrap())
+            .clicked()
+        {
             app.start_whatif(ui.ctx(), Arc::clone(w), WhatIfJob::Importance(mode));
         }
         if busy {
@@ -326,4 +330,32 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
                 ui.end_row();
             }
         });
+}
+
+/// What a what-if run changed, in the notation of its chips ("zeroed L1 H2, L1 H3; blocked
+/// L1 H0 5→2"), in the UI language.
+fn ablation_text(lang: Lang, a: &Ablation) -> String {
+    let head = |l: usize, h: usize| format!("L{l} H{h}");
+    let mut parts = Vec::new();
+    if !a.heads.is_empty() {
+        let verb = match a.mode {
+            Knockout::Zero => Msg::AblZeroed,
+            Knockout::Mean => Msg::AblMeaned,
+        };
+        let heads: Vec<String> = a.heads.iter().map(|r| head(r.layer, r.head)).collect();
+        parts.push(format!("{} {}", tr(lang, verb), heads.join(", ")));
+    }
+    if !a.blocked.is_empty() {
+        let edges: Vec<String> = a
+            .blocked
+            .iter()
+            .map(|b| format!("{} {}→{}", head(b.layer, b.head), b.from, b.to))
+            .collect();
+        parts.push(format!(
+            "{} {}",
+            tr(lang, Msg::AblBlocked),
+            edges.join(", ")
+        ));
+    }
+    parts.join("; ")
 }
