@@ -258,12 +258,7 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
         .window
         .filter(|_| matches!(m.source, Source::Model { .. }))
     {
-        out.push(format!(
-            "{} ({} {})",
-            t(Msg::LocalAttention),
-            t(Msg::Window),
-            w + 1
-        ));
+        out.push(trf(lang, Msg::LocalWindow, &[&(w + 1)]));
     }
     if let Some(text) = kv_sharing(m, trace.heads, head, lang) {
         out.push(text);

@@ -64,11 +64,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .enumerate()
         .map(|(l, layer)| {
             let kind = match layer.window {
-                Some(w) => format!(
-                    "\n{} ({} {w})",
-                    tr(lang, Msg::LocalAttention),
-                    tr(lang, Msg::Window)
-                ),
+                Some(w) => format!("\n{}", trf(lang, Msg::LocalWindow, &[&w])),
                 None if any_local => format!("\n{}", tr(lang, Msg::GlobalAttention)),
                 None => String::new(),
             };
