@@ -21,6 +21,18 @@ fn harness(state: State) -> Harness<'static, AttnApp> {
 
 /// Steps frames until the background computation has landed and three frames in a row
 /// started nothing new (a frame may start work, e.g. a guess's clean run).
+/// The `n` numbers of a matrix CSV's last row (its label, first, may hold commas).
+fn last_row_numbers(csv: &str, n: usize) -> Vec<f32> {
+    let line = csv.lines().last().unwrap();
+    let mut v: Vec<f32> = line
+        .rsplitn(n + 1, ',')
+        .take(n)
+        .map(|c| c.parse().unwrap())
+        .collect();
+    v.reverse();
+    v
+}
+
 fn settle(h: &mut Harness<'static, AttnApp>) {
     let mut idle = 0;
     for _ in 0..2000 {
@@ -385,17 +397,7 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
     let csv = std::fs::read_to_string(&path).unwrap();
     let rollout = out.rollout.as_ref().unwrap();
-    let last: Vec<f32> = csv
-        .lines()
-        .last()
-        .unwrap()
-        .rsplitn(n + 1, ',')
-        .take(n)
-        .map(|c| c.parse().unwrap())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let last = last_row_numbers(&csv, n);
     assert_eq!(last, rollout.row(n - 1).to_vec());
     h.get_by_label("Attention lab").click();
     settle(&mut h);
@@ -1011,17 +1013,7 @@ fn the_generate_view_writes_what_transformers_writes() {
     let csv = std::fs::read_to_string(&path).unwrap();
     let n = g.prompt_ids.len() + 3;
     assert_eq!(csv.lines().count(), 1 + n);
-    let last: Vec<f32> = csv
-        .lines()
-        .last()
-        .unwrap()
-        .rsplitn(n + 1, ',')
-        .take(n)
-        .map(|c| c.parse().unwrap())
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect();
+    let last = last_row_numbers(&csv, n);
     let step3 = &g.steps.lock().unwrap()[3].attention[layer][head];
     assert_eq!(last, step3[..n].to_vec());
 }
