@@ -19,8 +19,6 @@ fn harness(state: State) -> Harness<'static, AttnApp> {
     h
 }
 
-/// Steps frames until the background computation has landed and three frames in a row
-/// started nothing new (a frame may start work, e.g. a guess's clean run).
 /// The `n` numbers of a matrix CSV's last row (its label, first, may hold commas).
 fn last_row_numbers(csv: &str, n: usize) -> Vec<f32> {
     let line = csv.lines().last().unwrap();
@@ -33,6 +31,8 @@ fn last_row_numbers(csv: &str, n: usize) -> Vec<f32> {
     v
 }
 
+/// Steps frames until the background computation has landed and three frames in a row
+/// started nothing new (a frame may start work, e.g. a guess's clean run).
 fn settle(h: &mut Harness<'static, AttnApp>) {
     let mut idle = 0;
     for _ in 0..2000 {

@@ -69,3 +69,36 @@ fn a_scripted_screenshot_of_a_broken_model_reports_it_and_exits() {
     assert!(ours[0].contains("has no config.json"), "{err}");
     assert!(image::open(&png).is_ok(), "the screenshot was saved");
 }
+
+/// Other scripted screenshots that cannot do what was asked also end with status 2 and one
+/// error line: a translation the model refuses, and a picture that cannot be written.
+#[test]
+fn scripted_screenshots_report_a_refused_translation_and_an_unwritable_file() {
+    if !display() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("t.png");
+    let long = "1".repeat(500);
+    for (args, want) in [
+        (
+            vec!["--screenshot", png.to_str().unwrap(), "--source", &long],
+            "more than the model's 64 positions",
+        ),
+        (
+            vec!["--screenshot", "/nonexistent-dir/x.png"],
+            "cannot write /nonexistent-dir/x.png",
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
+            .args(&args)
+            .args(["--size", "1000x700"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(ours.len(), 1, "{err}");
+        assert!(ours[0].contains(want), "{err}");
+    }
+}

@@ -359,6 +359,9 @@ impl AttnApp {
         }
         if self.state.view == View::Translate {
             // The focused head's whole computation, as the step-through shows it.
+            if self.translator.out.is_none() {
+                anyhow::bail!(self.t(Msg::NoTrace));
+            }
             if self.state.tr.aggregate.is_some() {
                 anyhow::bail!(self.t(Msg::ErrAggregateTrace));
             }
@@ -381,6 +384,12 @@ impl AttnApp {
     /// Generate view's heatmap grown with the text.
     /// `Ok(None)`: the view shows a head of the trace. An error: its matrix is not ready.
     fn screen_matrix(&self) -> Result<Option<ScreenMatrix>> {
+        if self.state.view == View::Rollout
+            && self.model_out.as_ref().is_some_and(|o| o.rollout.is_none())
+        {
+            // A long run keeps no full matrices to roll out (the view says so).
+            anyhow::bail!(self.t(Msg::RolloutLong));
+        }
         let rollout = |app: &Self| {
             let out = app.model_out.as_ref()?;
             let labels = out.run.labels();

@@ -63,6 +63,7 @@ pub fn io_text(lang: Lang, e: &io::Error) -> String {
         K::ReadOnlyFilesystem => Some(Msg::IoReadOnly),
         K::StorageFull => Some(Msg::IoFull),
         K::IsADirectory => Some(Msg::IoIsDir),
+        K::InvalidData => Some(Msg::IoNotUtf8),
         _ => None,
     };
     msg.map_or_else(|| e.to_string(), |m| tr(lang, m).to_owned())
@@ -204,6 +205,8 @@ pub fn unusable_text(lang: Lang, e: &Unusable) -> String {
         Unusable::Quant { tensor, ty } => trf(lang, Msg::UnQuant, &[tensor, ty]),
         Unusable::BlobMissing(name) => trf(lang, Msg::UnBlobMissing, &[name]),
         Unusable::NotGguf => tr(lang, Msg::UnNotGguf).to_owned(),
+        Unusable::NoArchitecture => tr(lang, Msg::UnNoArchitecture).to_owned(),
+        Unusable::NoModelLayer => tr(lang, Msg::UnNoModelLayer).to_owned(),
         Unusable::Other(_) => e.to_string(),
     }
 }
@@ -356,6 +359,9 @@ mod tests {
             .into(),
             Unusable::BlobMissing("sha256-aa".into()).into(),
             Unusable::NotGguf.into(),
+            Unusable::NoArchitecture.into(),
+            Unusable::NoModelLayer.into(),
+            io(io::ErrorKind::InvalidData).into(),
             ReadError::TooLarge {
                 path: PathBuf::from("/big.json"),
                 len: 1 << 30,

@@ -419,6 +419,7 @@ messages! {
     IoPermission => "permission denied", "没有权限";
     IoReadOnly => "read-only file system", "文件系统是只读的";
     IoFull => "the disk is full", "磁盘已满";
+    IoNotUtf8 => "not UTF-8 text", "不是 UTF-8 文本";
     IoIsDir => "is a folder", "这是一个文件夹";
     ErrCannotRead => "cannot read {}: {}", "无法读取 {}：{}";
     ErrFileTooLarge => "{} has {} bytes, more than the {} this reads", "{} 有 {} 字节，超过了可读取的上限 {}";
@@ -433,6 +434,8 @@ messages! {
     UnNoTokenizer => "it has no tokenizer", "文件中没有分词器";
     UnQuant => "tensor {} has type {}, which attnscope cannot dequantise", "张量 {} 的类型是 {}，attnscope 无法反量化";
     UnBlobMissing => "its model layer {} is missing from blobs/", "它的模型层 {} 不在 blobs/ 中";
+    UnNoArchitecture => "no general.architecture in its metadata", "元数据中没有 general.architecture";
+    UnNoModelLayer => "the manifest names no model layer", "清单中没有指明模型层";
     UnNotGguf => "its model layer is not a GGUF file", "它的模型层不是 GGUF 文件";
     ErrCannotWrite => "cannot write {}: {}", "无法写入 {}：{}";
     ErrMissingFile => "{} has no {} (a model folder needs config.json, tokenizer.json and model.safetensors)", "{} 中没有 {}（模型文件夹需要 config.json、tokenizer.json 和 model.safetensors）";

@@ -95,6 +95,28 @@ impl AttnApp {
         ctx.request_repaint();
     }
 
+    /// The error the view on screen shows in place of its result, in English (the CLI's line).
+    fn failure_on_screen(&self) -> Option<String> {
+        use super::state::View;
+        let own = match self.state.view {
+            View::Translate => self
+                .translator
+                .error
+                .as_ref()
+                .map(|e| e.text(super::i18n::Lang::En)),
+            View::Generate => self
+                .generation
+                .as_ref()
+                .and_then(|g| g.error.lock().ok()?.clone())
+                .map(|e| e.to_string()),
+            _ => None,
+        };
+        own.or_else(|| match (&self.trace, &self.model_error, &self.error) {
+            (None, Some(e), _) | (None, None, Some(e)) => Some(e.to_string()),
+            _ => None,
+        })
+    }
+
     /// Requests the screenshot once the trace has been on screen for a few frames with no
     /// work running, then saves it.
     pub(super) fn drive_screenshot(&mut self, ctx: &egui::Context) {
@@ -111,9 +133,11 @@ impl AttnApp {
                 match result {
                     Ok(()) => self.info(format!("{} {}", self.t(Msg::Saved), path.display())),
                     Err(e) => {
-                        // A scripted run has no one to read the status bar.
-                        if self.screenshot.quit_after {
-                            eprintln!("error: {e:#}");
+                        // A scripted run has no one to read the status bar: it exits 2.
+                        if self.screenshot.quit_after
+                            && let Ok(mut slot) = SCRIPT_FAILURE.lock()
+                        {
+                            *slot = Some(format!("{e:#}"));
                         }
                         self.fail(format!("{} {e:#}", self.t(Msg::SaveFailed)));
                     }
@@ -126,12 +150,12 @@ impl AttnApp {
             return;
         }
         // What failed instead of computing (a model that does not open, an input the core
-        // refuses) is on screen too: the shot shows it, and a scripted run reports it.
-        let failed = match (&self.trace, &self.model_error, &self.error) {
-            (None, Some(e), _) | (None, None, Some(e)) => Some(e.to_string()),
-            _ => None,
-        };
-        if (self.trace.is_some() || failed.is_some()) && !self.busy() {
+        // refuses, a translation or generation that stopped) is on screen too: the shot shows
+        // it, and a scripted run reports it.
+        let failed = self.failure_on_screen();
+        // A run waiting for its go-ahead is settled too: the shot shows the estimate.
+        let waiting = self.run_gate.waiting.is_some();
+        if (self.trace.is_some() || failed.is_some() || waiting) && !self.busy() {
             self.screenshot.frames_ready += 1;
         }
         if self.screenshot.frames_ready >= 30

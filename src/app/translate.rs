@@ -11,7 +11,7 @@ use eframe::egui;
 use ndarray::Array2;
 
 use super::AttnApp;
-use super::i18n::Msg;
+use super::i18n::{Lang, Msg, tr};
 use super::jobs::{JobError, JobSlot};
 use super::state::View;
 use crate::core::{ScoreKind, Trace};
@@ -46,7 +46,7 @@ pub struct Translator {
     /// The run on screen.
     pub out: Option<Arc<TranslateOut>>,
     /// Why the model could not be loaded or run (the previous ones stay on screen).
-    pub error: Option<String>,
+    pub error: Option<TranslateError>,
     /// The aggregate on screen, made once per (run, aggregate).
     aggregate: Option<AggCache>,
     /// Wall time of the run on screen (encoder, greedy translation and replay), ms.
@@ -91,6 +91,27 @@ impl Translator {
         let m = Arc::new(agg.of(&self.out.as_ref()?.run)?);
         self.aggregate = Some((key, Arc::clone(&m)));
         Some(m)
+    }
+}
+
+/// Why the Translate view has no (new) result; said in the language on screen when drawn.
+#[derive(Clone, Debug)]
+pub struct TranslateError {
+    /// The model did not open (else a run or the step-through failed).
+    pub opening: bool,
+    /// What went wrong.
+    pub error: JobError,
+}
+
+impl TranslateError {
+    /// The message in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        let why = super::errors::job_text(lang, &self.error);
+        if self.opening {
+            format!("{} {why}", tr(lang, Msg::OpenFailed))
+        } else {
+            why
+        }
     }
 }
 
@@ -202,11 +223,13 @@ impl AttnApp {
                     self.translator.out = None;
                     self.translator.error = None;
                 }
-                Err(e) => {
-                    let why = super::errors::job_text(self.lang(), &e);
-                    let msg = format!("{} {why}", self.t(Msg::OpenFailed));
-                    self.fail(msg.clone());
-                    self.translator.error = Some(msg);
+                Err(error) => {
+                    let e = TranslateError {
+                        opening: true,
+                        error,
+                    };
+                    self.fail(e.text(self.lang()));
+                    self.translator.error = Some(e);
                 }
             }
         }
@@ -215,7 +238,12 @@ impl AttnApp {
         {
             match done.result {
                 Ok(t) => self.translator.lab_trace = Some((key, t)),
-                Err(e) => self.translator.error = Some(super::errors::job_text(self.lang(), &e)),
+                Err(error) => {
+                    self.translator.error = Some(TranslateError {
+                        opening: false,
+                        error,
+                    })
+                }
             }
         }
         if let Some(done) = self.translator.run.poll() {
@@ -232,7 +260,12 @@ impl AttnApp {
                     self.translator.run_ms = done.elapsed.as_secs_f64() * 1e3;
                     self.translator.error = None;
                 }
-                Err(e) => self.translator.error = Some(super::errors::job_text(self.lang(), &e)),
+                Err(error) => {
+                    self.translator.error = Some(TranslateError {
+                        opening: false,
+                        error,
+                    })
+                }
             }
         }
     }

@@ -119,6 +119,12 @@ pub enum Unusable {
     /// An Ollama model layer that is not GGUF.
     #[error("its model layer is not a GGUF file")]
     NotGguf,
+    /// A GGUF file without `general.architecture`.
+    #[error("no general.architecture in its metadata")]
+    NoArchitecture,
+    /// An Ollama manifest without a model layer.
+    #[error("the manifest names no model layer")]
+    NoModelLayer,
     /// Anything else, as the parser said it.
     #[error("{0}")]
     Other(String),
@@ -131,7 +137,7 @@ pub fn check_gguf(path: &Path) -> Result<String, Unusable> {
     let file = GgufFile::open(path).map_err(|e| other(&e))?;
     let arch = file
         .get_str("general.architecture")
-        .ok_or_else(|| other(&"no general.architecture in its metadata"))?;
+        .ok_or(Unusable::NoArchitecture)?;
     if !GGUF_ARCHITECTURES.contains(&arch) {
         return Err(Unusable::Architecture(arch.to_owned()));
     }
@@ -277,7 +283,7 @@ fn scan_ollama(root: &Path, out: &mut Vec<Found>) {
                 label,
                 path: manifest,
                 bytes: 0,
-                status: Err(Unusable::Other("the manifest names no model layer".into())),
+                status: Err(Unusable::NoModelLayer),
             });
             continue;
         };

@@ -32,7 +32,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let t = |m| tr(lang, m);
     inputs_ui(app, ui);
     if let Some(e) = &app.translator.error {
-        ui.colored_label(ui.visuals().error_fg_color, e.clone());
+        ui.colored_label(ui.visuals().error_fg_color, e.text(lang));
     }
     let Some(out) = app.translator.out.clone() else {
         if app.translator.busy() {
