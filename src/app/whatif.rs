@@ -168,8 +168,16 @@ impl AttnApp {
                 let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run(&loaded, &w, job)
                 }));
+                // A bug in the job: said where its result would have been (an unfinished
+                // base would leave a guess waiting for ever).
                 if out.is_err() {
-                    set(&w.compare, Some(Err(JobError::Panicked)));
+                    match kind {
+                        0 => {
+                            let _ = w.base.set(Err(JobError::Panicked));
+                        }
+                        1 => set(&w.compare, Some(Err(JobError::Panicked))),
+                        _ => set(&w.importance, Some(Err(JobError::Panicked))),
+                    }
                 }
                 w.busy[kind].store(false, Ordering::Relaxed);
                 ctx.request_repaint();
