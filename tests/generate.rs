@@ -95,7 +95,11 @@ fn seeded_sampling_repeats_and_bert_cannot_generate() {
     let long = vec![65u32; 250];
     assert!(matches!(
         model.generate(&long, 20, &Sampling::default(), None, &mut |_| {}),
-        Err(ModelError::Config(_))
+        Err(ModelError::GenerationTooLong {
+            prompt: 250,
+            new: 20,
+            max: 256
+        })
     ));
 }
 
