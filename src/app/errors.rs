@@ -11,10 +11,10 @@ use super::jobs::JobError;
 use super::session::SessionError;
 use crate::core::CoreError;
 use crate::export::ExportError;
-use crate::model::ModelError;
 use crate::model::config::SUPPORTED;
 use crate::model::discover::Unusable;
 use crate::model::from_gguf::GGUF_ARCHITECTURES;
+use crate::model::{Footprint, ModelError};
 
 /// Why a text file (a session, a spec, `--text-file`) could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -103,7 +103,10 @@ pub fn model_text(lang: Lang, e: &ModelError) -> String {
             value,
             limit,
         } => trf(lang, Msg::ErrConfigOverLimit, &[field, value, limit]),
-        E::TooLarge { what, need, limit } => trf(lang, Msg::ErrModelTooLarge, &[what, need, limit]),
+        E::TooLarge { what, need, limit } => {
+            let what = footprint_text(lang, what);
+            trf(lang, Msg::ErrModelTooLarge, &[&what, need, limit])
+        }
         E::EncoderDecoder { model_type } => trf(lang, Msg::ErrEncoderDecoder, &[&dbg(model_type)]),
         E::Cancelled => tr(lang, Msg::ErrCancelled).to_owned(),
         E::EmptyText => tr(lang, Msg::ErrEmptyText).to_owned(),
@@ -121,6 +124,19 @@ pub fn model_text(lang: Lang, e: &ModelError) -> String {
         E::BadTokenId { id, vocab } => trf(lang, Msg::ErrBadTokenId, &[id, vocab]),
         E::Tokenizer(why) => trf(lang, Msg::ErrTokenizer, &[why]),
         E::Config(_) | E::Field { .. } | E::Invalid { .. } | E::Gguf(_) => e.to_string(),
+    }
+}
+
+/// What would need too much memory.
+fn footprint_text(lang: Lang, f: &Footprint) -> String {
+    match f {
+        Footprint::Weights {
+            layers,
+            width,
+            vocab,
+        } => trf(lang, Msg::FootWeights, &[layers, width, vocab]),
+        Footprint::Seq2SeqWeights => tr(lang, Msg::FootSeq2Seq).to_owned(),
+        Footprint::Run { tokens, model } => trf(lang, Msg::FootRun, &[tokens, model]),
     }
 }
 
@@ -283,7 +299,24 @@ mod tests {
                 limit: 512,
             },
             E::TooLarge {
-                what: "the weights".into(),
+                what: Footprint::Weights {
+                    layers: 500,
+                    width: 8192,
+                    vocab: 256000,
+                },
+                need: "9 GiB".into(),
+                limit: "4 GiB".into(),
+            },
+            E::TooLarge {
+                what: Footprint::Seq2SeqWeights,
+                need: "9 GiB".into(),
+                limit: "4 GiB".into(),
+            },
+            E::TooLarge {
+                what: Footprint::Run {
+                    tokens: 8192,
+                    model: "SmolLM2".into(),
+                },
                 need: "9 GiB".into(),
                 limit: "4 GiB".into(),
             },

@@ -446,7 +446,10 @@ messages! {
     ErrMissingKey => "model.safetensors has no tensor {}", "model.safetensors 中没有张量 {}";
     ErrWrongShape => "tensor {} has shape {}, but config.json implies {}", "张量 {} 的形状是 {}，但 config.json 要求 {}";
     ErrConfigOverLimit => "config.json: {} = {} is more than the limit of {}", "config.json：{} = {} 超过上限 {}";
-    ErrModelTooLarge => "{} would need {} of memory, more than the limit of {}", "{}：需要 {} 内存，超过上限 {}";
+    ErrModelTooLarge => "{} would need {} of memory, more than the limit of {}", "{}需要 {} 内存，超过上限 {}";
+    FootWeights => "the weights config.json describes ({} layers of width {}, vocabulary {})", "config.json 描述的权重（{} 层，宽 {}，词表 {}）";
+    FootSeq2Seq => "the weights config.json describes", "config.json 描述的权重";
+    FootRun => "running {} tokens through {}", "让 {} 个词元通过模型 {}";
     ErrEncoderDecoder => "model_type {} is an encoder–decoder model: open it as a translator (the app's Translate view, or `attnscope run --model M --source …`)", "model_type {} 是编码器–解码器模型：请在“翻译”视图中打开它（或用 `attnscope run --model M --source …`）";
     ErrCancelled => "cancelled", "已取消";
     ErrEmptyText => "the text is empty: type something to run the model on", "文本为空：请输入要让模型处理的文字";

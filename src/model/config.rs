@@ -276,12 +276,11 @@ impl ModelConfig {
         let bytes = self.weight_bytes();
         if bytes > u128::from(MAX_WEIGHT_BYTES) {
             return Err(ModelError::TooLarge {
-                what: format!(
-                    "the weights config.json describes ({} layers of width {}, vocabulary {})",
-                    self.layers(),
-                    self.hidden(),
-                    self.vocab_size()
-                ),
+                what: super::Footprint::Weights {
+                    layers: self.layers(),
+                    width: self.hidden(),
+                    vocab: self.vocab_size(),
+                },
                 need: human_bytes(bytes),
                 limit: human_bytes(u128::from(MAX_WEIGHT_BYTES)),
             });

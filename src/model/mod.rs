@@ -121,7 +121,7 @@ pub enum ModelError {
     #[error("{what} would need {need} of memory, more than the limit of {limit}")]
     TooLarge {
         /// What would be allocated.
-        what: String,
+        what: Footprint,
         /// The estimate.
         need: String,
         /// The limit.
@@ -182,6 +182,34 @@ pub enum ModelError {
         id: u32,
         /// Embedding rows.
         vocab: usize,
+    },
+}
+
+/// What would need more memory than allowed (see [`ModelError::TooLarge`]).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Footprint {
+    /// The weights a config.json describes.
+    #[error(
+        "the weights config.json describes ({layers} layers of width {width}, vocabulary {vocab})"
+    )]
+    Weights {
+        /// Layers.
+        layers: usize,
+        /// Hidden width.
+        width: usize,
+        /// Vocabulary size.
+        vocab: usize,
+    },
+    /// An encoder–decoder's weights.
+    #[error("the weights config.json describes")]
+    Seq2SeqWeights,
+    /// One forward pass.
+    #[error("running {tokens} tokens through {model}")]
+    Run {
+        /// Its tokens.
+        tokens: usize,
+        /// The model's name.
+        model: String,
     },
 }
 
@@ -510,7 +538,10 @@ impl Model {
         };
         if bytes > u128::from(config::MAX_RUN_BYTES) {
             return Err(ModelError::TooLarge {
-                what: format!("running {} tokens through {}", ids.len(), self.name),
+                what: Footprint::Run {
+                    tokens: ids.len(),
+                    model: self.name.clone(),
+                },
                 need: crate::core::limits::human_bytes(bytes),
                 limit: crate::core::limits::human_bytes(u128::from(config::MAX_RUN_BYTES)),
             });

@@ -221,7 +221,7 @@ impl Seq2SeqConfig {
                         + 2 * c.d_model as u128 * c.decoder_ffn_dim as u128));
         if bytes > u128::from(super::config::MAX_WEIGHT_BYTES) {
             return Err(ModelError::TooLarge {
-                what: "the weights config.json describes".into(),
+                what: super::Footprint::Seq2SeqWeights,
                 need: crate::core::limits::human_bytes(bytes),
                 limit: crate::core::limits::human_bytes(u128::from(
                     super::config::MAX_WEIGHT_BYTES,
