@@ -77,7 +77,7 @@ pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
             Source::Toy { positions: false } => "xᵢ = E[tokenᵢ]".into(),
             Source::Vectors => tr(lang, Msg::FormulaTyped).into(),
             Source::Model { layer, .. } => {
-                let sup = format!("⁽{}⁾", superscript(*layer));
+                let sup = format!("⁽{}⁾", crate::model::tokenizer::superscript(*layer));
                 trf(lang, Msg::FormulaHiddenState, &[&sup, layer])
             }
         },
@@ -286,13 +286,4 @@ pub fn kv_sharing(m: &Mechanism, heads: usize, head: usize, lang: Lang) -> Optio
         g * group,
         (g + 1) * group - 1
     ))
-}
-
-/// A number in superscript digits (the layer of X⁽¹²⁾).
-fn superscript(n: usize) -> String {
-    const SUP: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
-    n.to_string()
-        .chars()
-        .map(|c| c.to_digit(10).map_or(c, |d| SUP[d as usize]))
-        .collect()
 }

@@ -137,8 +137,8 @@ impl ModelTokenizer {
     }
 }
 
-/// 2 → "²" (for repeated pieces of one character).
-fn superscript(n: usize) -> String {
+/// 2 → "²" (for repeated pieces of one character, and the layer of X⁽¹²⁾).
+pub fn superscript(n: usize) -> String {
     const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
     n.to_string()
         .chars()
