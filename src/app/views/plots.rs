@@ -1,10 +1,7 @@
 //! egui_plot panels: the selected row's softmax (with the τ = 1 overlay), entropy and mean attention distance per head.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Bar, BarChart, GridMark, Legend, Plot};
-
-/// The head on screen, in the colour the app marks its focus with.
-const FOCUS: Color32 = Color32::from_rgb(230, 120, 30);
+use egui_plot::{Bar, BarChart, GridInput, GridMark, Legend, Plot};
 
 use crate::app::AttnApp;
 use crate::app::i18n::{Msg, tr};
@@ -65,19 +62,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .include_y(0.0)
         .include_y(1.0)
         // A mark (and its token) under every bar, or every k-th of a long row.
-        .x_grid_spacer(move |input| {
-            let step = n_k.div_ceil(40).max(1);
-            let (lo, hi) = input.bounds;
-            (0..n_k)
-                .step_by(step)
-                .map(|j| j as f64)
-                .filter(|&x| x >= lo && x <= hi)
-                .map(|value| GridMark {
-                    value,
-                    step_size: step as f64,
-                })
-                .collect()
-        })
+        .x_grid_spacer(bar_marks(n_k, n_k.div_ceil(40).max(1)))
         .x_axis_formatter(move |mark, _| {
             let j = mark.value.round();
             if (mark.value - j).abs() < 1e-6 && j >= 0.0 {
@@ -119,17 +104,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .height(h - 20.0)
                 .include_y(0.0)
                 .legend(Legend::default())
-                .x_grid_spacer(move |input| {
-                    let (lo, hi) = input.bounds;
-                    (0..heads.len())
-                        .map(|k| k as f64)
-                        .filter(|&x| x >= lo && x <= hi)
-                        .map(|value| GridMark {
-                            value,
-                            step_size: 1.0,
-                        })
-                        .collect()
-                })
+                .x_grid_spacer(bar_marks(heads.len(), 1))
                 .show(ui, |p| {
                     p.bar_chart(
                         BarChart::new(tr(lang, Msg::OtherHeads), others)
@@ -137,9 +112,26 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     );
                     p.bar_chart(
                         BarChart::new(format!("{} {head}", tr(lang, Msg::Head)), focused)
-                            .color(FOCUS),
+                            .color(super::generate::MARK),
                     );
                 });
         }
     });
+}
+
+/// Grid marks under bars 0, `step`, 2·`step`, … of `n` (egui_plot's own spacing labels only
+/// some), for the x axis's formatter to name.
+fn bar_marks(n: usize, step: usize) -> impl Fn(GridInput) -> Vec<GridMark> {
+    move |input| {
+        let (lo, hi) = input.bounds;
+        (0..n)
+            .step_by(step)
+            .map(|j| j as f64)
+            .filter(|&x| x >= lo && x <= hi)
+            .map(|value| GridMark {
+                value,
+                step_size: step as f64,
+            })
+            .collect()
+    }
 }
