@@ -57,6 +57,13 @@ pub struct HeadRef {
     pub head: usize,
 }
 
+/// "L1 H2", as the app's chips and tables name a head.
+impl std::fmt::Display for HeadRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "L{} H{}", self.layer, self.head)
+    }
+}
+
 /// Attention from query position `from` to key position `to` in one head, blocked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockedEdge {

@@ -9,7 +9,7 @@ use eframe::egui::{self, RichText};
 
 use crate::app::i18n::{Lang, Msg, tr};
 use crate::app::{AttnApp, WhatIf, WhatIfJob};
-use crate::model::ablate::{Ablation, BlockedEdge, HeadEffect, Knockout};
+use crate::model::ablate::{Ablation, BlockedEdge, HeadEffect, HeadRef, Knockout};
 use crate::model::generate::top_k;
 
 use super::generate::{MARK, pick_head};
@@ -81,7 +81,7 @@ fn choice_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &WhatIf, labels: &[String]
         let mut remove = None;
         for (k, h) in s.gen_knock.iter().enumerate() {
             if ui
-                .button(RichText::new(format!("L{} H{} ✖", h.layer, h.head)).color(MARK))
+                .button(RichText::new(format!("{h} ✖")).color(MARK))
                 .clicked()
             {
                 remove = Some(k);
@@ -248,14 +248,7 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
     ui.horizontal(|ui| {
         let mode = app.state.gen_knock_mode;
         // The heading above says what it is; the button says what it does, and how.
-        let label = format!(
-            "{} ({})",
-            t(Msg::MeasureHeads),
-            match mode {
-                Knockout::Zero => t(Msg::AblZeroed),
-                Knockout::Mean => t(Msg::AblMeaned),
-            }
-        );
+        let label = format!("{} ({})", t(Msg::MeasureHeads), t(knockout_msg(mode)));
         if ui
             .add_enabled(!busy, egui::Button::new(label).wrap())
             .clicked()
@@ -318,10 +311,7 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
             ui.end_row();
             for e in rows {
                 let picked = app.state.gen_knock.contains(&e.head);
-                if ui
-                    .selectable_label(picked, format!("L{} H{}", e.head.layer, e.head.head))
-                    .clicked()
-                {
+                if ui.selectable_label(picked, e.head.to_string()).clicked() {
                     pick_head(app, e.head, ui.input(|i| i.modifiers.shift));
                 }
                 ui.label(RichText::new(format!("{:+.3}", e.drop)).monospace());
@@ -335,21 +325,26 @@ fn importance_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &Arc<WhatIf>) {
 /// What a what-if run changed, in the notation of its chips ("zeroed L1 H2, L1 H3; blocked
 /// L1 H0 5→2"), in the UI language.
 fn ablation_text(lang: Lang, a: &Ablation) -> String {
-    let head = |l: usize, h: usize| format!("L{l} H{h}");
     let mut parts = Vec::new();
     if !a.heads.is_empty() {
-        let verb = match a.mode {
-            Knockout::Zero => Msg::AblZeroed,
-            Knockout::Mean => Msg::AblMeaned,
-        };
-        let heads: Vec<String> = a.heads.iter().map(|r| head(r.layer, r.head)).collect();
-        parts.push(format!("{} {}", tr(lang, verb), heads.join(", ")));
+        let heads: Vec<String> = a.heads.iter().map(HeadRef::to_string).collect();
+        parts.push(format!(
+            "{} {}",
+            tr(lang, knockout_msg(a.mode)),
+            heads.join(", ")
+        ));
     }
     if !a.blocked.is_empty() {
         let edges: Vec<String> = a
             .blocked
             .iter()
-            .map(|b| format!("{} {}→{}", head(b.layer, b.head), b.from, b.to))
+            .map(|b| {
+                let head = HeadRef {
+                    layer: b.layer,
+                    head: b.head,
+                };
+                format!("{head} {}→{}", b.from, b.to)
+            })
             .collect();
         parts.push(format!(
             "{} {}",
@@ -358,4 +353,12 @@ fn ablation_text(lang: Lang, a: &Ablation) -> String {
         ));
     }
     parts.join("; ")
+}
+
+/// A knock-out mode in a few words ("zeroed").
+fn knockout_msg(mode: Knockout) -> Msg {
+    match mode {
+        Knockout::Zero => Msg::AblZeroed,
+        Knockout::Mean => Msg::AblMeaned,
+    }
 }
