@@ -384,25 +384,24 @@ impl AttnApp {
     /// Generate view's heatmap grown with the text.
     /// `Ok(None)`: the view shows a head of the trace. An error: its matrix is not ready.
     fn screen_matrix(&self) -> Result<Option<ScreenMatrix>> {
-        if self.state.view == View::Rollout
-            && self.model_out.as_ref().is_some_and(|o| o.rollout.is_none())
-        {
-            // A long run keeps no full matrices to roll out (the view says so).
-            anyhow::bail!(self.t(Msg::RolloutLong));
-        }
-        let rollout = |app: &Self| {
-            let out = app.model_out.as_ref()?;
-            let labels = out.run.labels();
-            Some(ScreenMatrix {
-                values: out.rollout.clone()?,
-                rows: labels.clone(),
-                cols: labels,
-                title: app.t(Msg::ViewRollout).to_owned(),
-            })
-        };
         let m = match self.state.view {
             View::Translate => self.translate_focus(),
-            View::Rollout if self.state.embedding == EmbeddingMode::Model => rollout(self),
+            View::Rollout if self.state.embedding == EmbeddingMode::Model => {
+                match self.model_out.as_ref() {
+                    None => None,
+                    // A long run keeps no full matrices to roll out (the view says so).
+                    Some(out) => {
+                        let values = out.rollout.clone().context(self.t(Msg::RolloutLong))?;
+                        let labels = out.run.labels();
+                        Some(ScreenMatrix {
+                            values,
+                            rows: labels.clone(),
+                            cols: labels,
+                            title: self.t(Msg::ViewRollout).to_owned(),
+                        })
+                    }
+                }
+            }
             // Before a generation (or past the heatmap's size) the view shows the prompt's
             // focused head, which is the trace.
             View::Generate => return Ok(super::views::grown_matrix(self)),

@@ -37,11 +37,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // The [SEP] column only for a model whose text has special tokens after the first (BERT's
     // [SEP]); for GPT-2 or Llama it would be a column of zeros.
     let no_sep = out.stats.iter().all(|s| s.sep_share == 0.0);
-    let hidden = cols
+    // (sort index, column): the index stays the column's place in `cols`.
+    let shown: Vec<(usize, &Column)> = cols
         .iter()
-        .position(|(m, _)| *m == Msg::ColSep)
-        .filter(|_| no_sep)
-        .unwrap_or(usize::MAX);
+        .enumerate()
+        .filter(|(_, (m, _))| !(no_sep && *m == Msg::ColSep))
+        .collect();
     let (sort_col, desc) = app.state.stats_sort;
     let mut rows: Vec<&HeadStat> = out.stats.iter().collect();
     if let Some((_, key)) = cols.get(sort_col.wrapping_sub(1)) {
@@ -60,10 +61,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     let sort = &mut app.state.stats_sort;
                     let first = format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head));
                     super::sort_header(ui, 0, &first, sort);
-                    for (k, (m, _)) in cols.iter().enumerate() {
-                        if k != hidden {
-                            super::sort_header(ui, k + 1, tr(lang, *m), sort);
-                        }
+                    for (k, (m, _)) in &shown {
+                        super::sort_header(ui, k + 1, tr(lang, *m), sort);
                     }
                     ui.end_row();
                     for s in rows {
@@ -75,7 +74,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                             app.push(Command::FocusLayer(s.layer));
                             app.push(Command::FocusHead(s.head));
                         }
-                        for (_, (_, key)) in cols.iter().enumerate().filter(|(k, _)| *k != hidden) {
+                        for (_, (_, key)) in &shown {
                             let v = key(s);
                             ui.label(
                                 RichText::new(if v.is_nan() {
