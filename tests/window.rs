@@ -56,17 +56,18 @@ fn a_scripted_screenshot_of_a_broken_model_reports_it_and_exits() {
     }
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("window.png");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
-        .args(["--screenshot", png.to_str().unwrap(), "--size", "1000x700"])
-        .args(["--lang", "zh", "--model", dir.path().to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
-    // (Graphics drivers may log their own lines; ours is the one error line.)
-    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(ours.len(), 1, "{err}");
-    assert!(ours[0].contains("has no config.json"), "{err}");
+    let model = dir.path().to_str().unwrap();
+    exits_2_saying(
+        &[
+            "--screenshot",
+            png.to_str().unwrap(),
+            "--lang",
+            "zh",
+            "--model",
+            model,
+        ],
+        "has no config.json",
+    );
     assert!(image::open(&png).is_ok(), "the screenshot was saved");
 }
 
@@ -90,15 +91,22 @@ fn scripted_screenshots_report_a_refused_translation_and_an_unwritable_file() {
             "cannot write /nonexistent-dir/x.png",
         ),
     ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
-            .args(&args)
-            .args(["--size", "1000x700"])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let err = String::from_utf8_lossy(&out.stderr);
-        let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-        assert_eq!(ours.len(), 1, "{err}");
-        assert!(ours[0].contains(want), "{err}");
+        exits_2_saying(&args, want);
     }
+}
+
+/// Runs the app with `args` in a 1000 × 700 window and checks that it exits 2 with one error
+/// line containing `want` (graphics drivers may log their own lines; ours is the one error
+/// line).
+fn exits_2_saying(args: &[&str], want: &str) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
+        .args(args)
+        .args(["--size", "1000x700"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(ours.len(), 1, "{err}");
+    assert!(ours[0].contains(want), "{err}");
 }
