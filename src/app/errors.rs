@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use super::i18n::{Lang, Msg, tr, trf};
 use super::jobs::JobError;
 use super::session::SessionError;
-use crate::core::CoreError;
+use crate::core::{CoreError, OverLimitWhy};
 use crate::export::ExportError;
 use crate::model::config::SUPPORTED;
 use crate::model::discover::Unusable;
@@ -160,7 +160,14 @@ pub fn core_text(lang: Lang, e: &CoreError) -> String {
             value,
             limit,
             why,
-        } => trf(lang, Msg::ErrOverLimit, &[field, value, limit, why]),
+        } => {
+            let why = match why {
+                OverLimitWhy::None => String::new(),
+                OverLimitWhy::SpanCoversEveryKey => tr(lang, Msg::WhySpanCoversEveryKey).into(),
+                OverLimitWhy::Projections(need) => trf(lang, Msg::WhyProjections, &[need]),
+            };
+            trf(lang, Msg::ErrOverLimit, &[field, value, limit, &why])
+        }
         E::TooLarge { what, need, limit } => trf(lang, Msg::ErrSpecTooLarge, &[what, need, limit]),
         E::Shape { .. } | E::NotFinite { .. } | E::Invalid { .. } => e.to_string(),
     }
@@ -357,7 +364,19 @@ mod tests {
                 field: "d_model",
                 value: "99999".into(),
                 limit: 4096,
-                why: " (too wide)".into(),
+                why: OverLimitWhy::Projections("64 GiB".into()),
+            },
+            E::OverLimit {
+                field: "window",
+                value: "99999".into(),
+                limit: 4096,
+                why: OverLimitWhy::SpanCoversEveryKey,
+            },
+            E::OverLimit {
+                field: "heads",
+                value: "999".into(),
+                limit: 64,
+                why: OverLimitWhy::None,
             },
             E::TooLarge {
                 what: "h = 64, n = 4096".into(),

@@ -461,6 +461,8 @@ messages! {
     ErrTooLong => "the {} sequence has {} tokens, more than the limit of {}", "{}序列有 {} 个词元，超过上限 {}";
     ErrHeadsDoNotDivide => "d_model = {} is not divisible by heads = {}", "d_model = {} 不能被头数 heads = {} 整除";
     ErrOverLimit => "{} = {} is more than the limit of {}{}", "{} = {} 超过上限 {}{}";
+    WhySpanCoversEveryKey => " (a span that wide already covers every key)", "（这么宽的范围已经覆盖了所有键）";
+    WhyProjections => " (W_Q, W_K, W_V and W_O alone would need {})", "（仅 W_Q、W_K、W_V 和 W_O 就需要 {}）";
     ErrSpecTooLarge => "this spec ({}) would need {} of memory, more than the limit of {}", "该设置（{}）需要 {} 内存，超过上限 {}";
     ErrNoLayer => "the layer does not exist", "该层不存在";
     ErrNoHead => "the head does not exist", "该头不存在";

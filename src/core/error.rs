@@ -55,8 +55,8 @@ pub enum CoreError {
         value: String,
         /// The cap.
         limit: usize,
-        /// What it would have cost, or why the cap exists ("" or " (…)").
-        why: String,
+        /// What it would have cost, or why the cap exists.
+        why: OverLimitWhy,
     },
     /// The whole trace would not fit the memory budget (see `core::limits`).
     #[error("this spec ({what}) would need {need} of memory, more than the limit of {limit}")]
@@ -84,6 +84,30 @@ impl CoreError {
         CoreError::Invalid {
             field,
             message: message.into(),
+        }
+    }
+}
+
+/// Why a size cap of the core exists, said after the cap (typed, so the app can say it in the
+/// language on screen).
+#[derive(Debug, Clone, PartialEq)]
+pub enum OverLimitWhy {
+    /// Nothing more to say.
+    None,
+    /// A window or local span wider than the cap already covers every key.
+    SpanCoversEveryKey,
+    /// The four projections alone would need this much memory (e.g. "64 GiB").
+    Projections(String),
+}
+
+impl std::fmt::Display for OverLimitWhy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::None => Ok(()),
+            Self::SpanCoversEveryKey => f.write_str(" (a span that wide already covers every key)"),
+            Self::Projections(need) => {
+                write!(f, " (W_Q, W_K, W_V and W_O alone would need {need})")
+            }
         }
     }
 }

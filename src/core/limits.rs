@@ -17,7 +17,7 @@
 //!
 //! times 4 bytes. It is an upper estimate within a few percent of what the trace holds.
 
-use super::error::CoreError;
+use super::error::{CoreError, OverLimitWhy};
 use super::spec::{MAX_TOKENS, Sequence, Spec};
 
 /// Widest d_model (and explicit vector) the core accepts: 4096 keeps W_Q … W_O at 256 MiB.
@@ -155,23 +155,18 @@ fn within(size: &TraceSize, bytes: u128, budget_bytes: u64) -> Result<TraceSize,
 fn sizes(spec: &Spec) -> Result<TraceSize, CoreError> {
     let heads = spec.heads_checked()?;
     if heads > MAX_HEADS {
-        return Err(over("heads", heads, MAX_HEADS, String::new()));
+        return Err(over("heads", heads, MAX_HEADS, OverLimitWhy::None));
     }
     if let Some(max) = spec.max_tokens
         && max > MAX_TOKENS
     {
-        return Err(over("max_tokens", max, MAX_TOKENS, String::new()));
+        return Err(over("max_tokens", max, MAX_TOKENS, OverLimitWhy::None));
     }
     for (field, value) in [("window", spec.window), ("local_d", Some(spec.local_d))] {
         if let Some(v) = value
             && v > MAX_SPAN as i64
         {
-            return Err(over(
-                field,
-                v,
-                MAX_SPAN,
-                " (a span that wide already covers every key)".into(),
-            ));
+            return Err(over(field, v, MAX_SPAN, OverLimitWhy::SpanCoversEveryKey));
         }
     }
     // d_model: the spec's, else the target vectors' width, else the default for text.
@@ -189,10 +184,7 @@ fn sizes(spec: &Spec) -> Result<TraceSize, CoreError> {
                 "d_model",
                 d,
                 MAX_D_MODEL,
-                format!(
-                    " (W_Q, W_K, W_V and W_O alone would need {})",
-                    human_bytes_f64(projections)
-                ),
+                OverLimitWhy::Projections(human_bytes_f64(projections)),
             ));
         }
     }
@@ -246,7 +238,7 @@ fn seq_len(spec: &Spec, seq: &Sequence, which: &'static str) -> Result<usize, Co
     Ok(len)
 }
 
-fn over(field: &'static str, value: impl ToString, limit: usize, why: String) -> CoreError {
+fn over(field: &'static str, value: impl ToString, limit: usize, why: OverLimitWhy) -> CoreError {
     CoreError::OverLimit {
         field,
         value: value.to_string(),

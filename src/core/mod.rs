@@ -18,7 +18,7 @@ pub mod trace;
 
 pub use attend::attend_head_with_input;
 pub use attend::{HeadConfig, Score, Span, attend_head};
-pub use error::CoreError;
+pub use error::{CoreError, OverLimitWhy};
 pub use kernels::Backend;
 pub use mechanism::{Mechanism, Norm, Rope, Source};
 pub use pipeline::{compute, compute_with};
