@@ -186,9 +186,18 @@ fn exporting_a_png_writes_a_decodable_heatmap() {
     h.step();
     let notice = h.state().notice.clone().unwrap();
     assert!(
-        notice.is_error && notice.text.contains("cannot write"),
+        notice.is_error && notice.text(Lang::En).contains("cannot write"),
         "{notice:?}"
     );
+    h.run();
+    h.get_by_label_contains("Could not save: cannot write");
+    // The notice keeps what failed, not a sentence: switching the language re-says it.
+    h.get_by_label("Language").click();
+    h.run();
+    h.get_by_label("简体中文").click();
+    h.run();
+    h.get_by_label_contains("保存失败： 无法写入");
+    assert!(h.query_by_label_contains("cannot write").is_none());
 }
 
 #[test]
@@ -1242,7 +1251,7 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     export(&mut h, "Export trace as JSON…", "m.json");
     let notice = h.state().notice.clone().unwrap();
     assert!(
-        notice.is_error && notice.text.contains("pick a head"),
+        notice.is_error && notice.text(Lang::En).contains("pick a head"),
         "{notice:?}"
     );
     // The same pair through the toy cross-attention (the toy-vs-trained lesson).

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 use eframe::egui;
 
-use super::errors::ReadError;
-use super::i18n::{Msg, trf};
+use super::errors::{ReadError, chain_text};
+use super::i18n::{Lang, Msg, tr, trf};
 use super::lessons::LESSONS;
 use super::state::{EmbeddingMode, View};
 use super::translate::ScreenMatrix;
@@ -152,26 +152,21 @@ impl AttnApp {
             Command::OpenSession => {
                 if let Some(p) = self.pick_open_path("json") {
                     match self.open_session_from(&p) {
-                        Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
-                        Err(e) => {
-                            self.fail(format!("{} {}", self.t(Msg::OpenFailed), self.chain(&e)))
-                        }
+                        Ok(()) => self.info_done(Msg::Opened, p.display()),
+                        Err(e) => self.fail_with(Msg::OpenFailed, e),
                     }
                 }
             }
             Command::OpenSpec => {
                 if let Some(p) = self.pick_open_path("json") {
                     match self.open_spec_from(&p) {
-                        Ok(()) => self.info(format!("{} {}", self.t(Msg::Opened), p.display())),
-                        Err(e) => {
-                            self.fail(format!("{} {}", self.t(Msg::OpenFailed), self.chain(&e)))
-                        }
+                        Ok(()) => self.info_done(Msg::Opened, p.display()),
+                        Err(e) => self.fail_with(Msg::OpenFailed, e),
                     }
                 }
             }
             Command::LoadLesson(i) => {
                 if let Some(lesson) = LESSONS.get(i) {
-                    let title = lesson.title(self.lang());
                     match lesson.spec() {
                         Ok(spec) => {
                             self.state.load_spec(&spec);
@@ -181,12 +176,15 @@ impl AttnApp {
                             if self.state.view == View::Translate {
                                 self.state.view = View::Heatmap;
                             }
-                            self.info(format!("{} {title}", self.t(Msg::Opened)));
+                            self.info(move |lang| {
+                                format!("{} {}", tr(lang, Msg::Opened), lesson.title(lang))
+                            });
                         }
-                        Err(e) => {
-                            let why = super::errors::core_text(self.lang(), &e);
-                            self.fail(format!("{} {title}: {why}", self.t(Msg::OpenFailed)));
-                        }
+                        Err(e) => self.fail(move |lang| {
+                            let why = super::errors::core_text(lang, &e);
+                            let title = lesson.title(lang);
+                            format!("{} {title}: {why}", tr(lang, Msg::OpenFailed))
+                        }),
                     }
                 }
             }
@@ -269,37 +267,36 @@ impl AttnApp {
         }
     }
 
-    /// Shows an information notice.
-    pub(super) fn info(&mut self, text: String) {
-        self.notice = Some(Notice {
-            text,
-            is_error: false,
-        });
+    /// Shows an information notice, said in the language on screen.
+    pub(super) fn info(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
+        self.notice = Some(Notice::new(false, say));
     }
 
-    /// Shows an error notice.
-    pub(super) fn fail(&mut self, text: String) {
-        self.notice = Some(Notice {
-            text,
-            is_error: true,
-        });
+    /// Shows an error notice, said in the language on screen.
+    pub(super) fn fail(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
+        self.notice = Some(Notice::new(true, say));
+    }
+
+    /// "Opened …" / "Saved …" and what (a path or a name).
+    pub(super) fn info_done(&mut self, what: Msg, subject: impl std::fmt::Display) {
+        let subject = subject.to_string();
+        self.info(move |lang| format!("{} {subject}", tr(lang, what)));
+    }
+
+    /// "Could not open:" / "Could not save:" and the error with its causes.
+    pub(super) fn fail_with(&mut self, what: Msg, e: anyhow::Error) {
+        self.fail(move |lang| format!("{} {}", tr(lang, what), chain_text(lang, &e)));
     }
 
     fn report_save(&mut self, r: Option<(PathBuf, Result<()>)>) {
         match r {
             None => {}
-            Some((p, Ok(()))) => self.info(format!("{} {}", self.t(Msg::Saved), p.display())),
-            Some((_, Err(e))) => {
-                self.fail(format!("{} {}", self.t(Msg::SaveFailed), self.chain(&e)));
-            }
+            Some((p, Ok(()))) => self.info_done(Msg::Saved, p.display()),
+            Some((_, Err(e))) => self.fail_with(Msg::SaveFailed, e),
         }
     }
 
     /// An error and its context in the UI language.
-    pub(super) fn chain(&self, e: &anyhow::Error) -> String {
-        super::errors::chain_text(self.lang(), e)
-    }
-
     fn pick_save_path(&self, stem: &str, ext: &str) -> Option<PathBuf> {
         if let Some(p) = &self.dialog_override {
             return Some(p.clone());

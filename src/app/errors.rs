@@ -184,6 +184,7 @@ pub fn job_text(lang: Lang, e: &JobError) -> String {
             _ => e.to_string(),
         },
         JobError::Panicked => tr(lang, Msg::ErrPanicked).to_owned(),
+        JobError::NoThread(error) => trf(lang, Msg::ErrNoThread, &[&io_text(lang, error)]),
         JobError::NeedsGoAhead { .. } => e.to_string(),
     }
 }
@@ -399,6 +400,7 @@ mod tests {
             SessionError::TooLarge(1 << 40).into(),
             JobError::Missing("the head").into(),
             JobError::Panicked.into(),
+            JobError::NoThread(std::sync::Arc::new(io(io::ErrorKind::OutOfMemory))).into(),
             io(io::ErrorKind::ReadOnlyFilesystem).into(),
             Unusable::NoFile("model.safetensors").into(),
             Unusable::Architecture("mamba".into()).into(),

@@ -126,8 +126,13 @@ impl AttnApp {
         let spawned = std::thread::Builder::new()
             .name("attnscope-generate".into())
             .spawn(move || run(&loaded, &session, tokens, &sampling, max_new, &ctx));
-        if spawned.is_err() {
-            self.fail("the OS refused to start a generation thread".into());
+        // Without its thread the session is over before it began: said where its tokens
+        // would have been, so nothing waits for them.
+        if let (Err(e), Some(g)) = (spawned, &self.generation) {
+            if let Ok(mut slot) = g.error.lock() {
+                *slot = Some(JobError::NoThread(Arc::new(e)));
+            }
+            g.done.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -466,6 +466,7 @@ messages! {
     ErrSpecTooLarge => "this spec ({}) would need {} of memory, more than the limit of {}", "该设置（{}）需要 {} 内存，超过上限 {}";
     ErrNoLayer => "the layer does not exist", "该层不存在";
     ErrNoHead => "the head does not exist", "该头不存在";
+    ErrNoThread => "the OS refused to start a worker thread: {}", "操作系统拒绝启动工作线程：{}";
     ErrPanicked => "internal error while computing (please report it)", "计算时发生内部错误（请报告此问题）";
     ErrNotSession => "not an attnscope session: {}", "不是 attnscope 会话文件：{}";
     ErrSessionFormat => "not an attnscope session (format {})", "不是 attnscope 会话文件（格式 {}）";

@@ -38,6 +38,9 @@ pub enum JobError {
     /// The job panicked: a bug, reported instead of taking the app down.
     #[error("internal error while computing (please report it)")]
     Panicked,
+    /// The OS would not start the job's thread (out of threads or memory).
+    #[error("the OS refused to start a worker thread: {0}")]
+    NoThread(Arc<std::io::Error>),
 }
 
 impl From<ModelError> for JobError {

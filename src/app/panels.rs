@@ -165,7 +165,7 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                 } else {
                     ui.visuals().text_color()
                 };
-                ui.label(RichText::new(&n.text).color(color));
+                ui.label(RichText::new(n.text(app.lang())).color(color));
             }
         });
     });

@@ -131,7 +131,7 @@ impl AttnApp {
                     self.timings.report(|| line);
                 }
                 match result {
-                    Ok(()) => self.info(format!("{} {}", self.t(Msg::Saved), path.display())),
+                    Ok(()) => self.info_done(Msg::Saved, path.display()),
                     Err(e) => {
                         // A scripted run has no one to read the status bar: it exits 2.
                         if self.screenshot.quit_after
@@ -139,7 +139,7 @@ impl AttnApp {
                         {
                             *slot = Some(format!("{e:#}"));
                         }
-                        self.fail(format!("{} {e:#}", self.t(Msg::SaveFailed)));
+                        self.fail_with(Msg::SaveFailed, e);
                     }
                 }
                 if self.screenshot.quit_after {

@@ -19,13 +19,38 @@ use super::work::{Jobs, LoadedModel, ModelOutput};
 use super::{fonts, panels, steps, views};
 use crate::core::Trace;
 
-/// A message in the status bar.
-#[derive(Clone, Debug)]
+/// A message in the status bar. It keeps what it reports (a path, an error), not a sentence,
+/// and is said in the language on screen each time it is drawn: switching the language
+/// re-says the notice already there.
+#[derive(Clone)]
 pub struct Notice {
-    /// Text.
-    pub text: String,
+    say: Arc<dyn Fn(Lang) -> String + Send + Sync>,
     /// Error (red) or information.
     pub is_error: bool,
+}
+
+impl Notice {
+    /// A notice said by `say` in whichever language is on screen.
+    pub fn new(is_error: bool, say: impl Fn(Lang) -> String + Send + Sync + 'static) -> Self {
+        Self {
+            say: Arc::new(say),
+            is_error,
+        }
+    }
+
+    /// The notice in `lang`.
+    pub fn text(&self, lang: Lang) -> String {
+        (self.say)(lang)
+    }
+}
+
+impl std::fmt::Debug for Notice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Notice")
+            .field("text", &self.text(Lang::En))
+            .field("is_error", &self.is_error)
+            .finish()
+    }
 }
 
 /// The app.

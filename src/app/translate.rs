@@ -218,7 +218,7 @@ impl AttnApp {
         if let Some(done) = self.translator.load.poll() {
             match done.result {
                 Ok(m) => {
-                    self.info(format!("{} {}", self.t(Msg::Opened), m.name));
+                    self.info_done(Msg::Opened, &m.name);
                     self.translator.model = Some(m);
                     self.translator.out = None;
                     self.translator.error = None;
@@ -228,7 +228,8 @@ impl AttnApp {
                         opening: true,
                         error,
                     };
-                    self.fail(e.text(self.lang()));
+                    let error = e.clone();
+                    self.fail(move |lang| error.text(lang));
                     self.translator.error = Some(e);
                 }
             }

@@ -43,6 +43,18 @@ pub struct WhatIf {
 }
 
 impl WhatIf {
+    /// Says `error` where job `kind`'s result would have been (0 the clean run, 1 the
+    /// comparison, 2 the importance table), so nothing waits for it.
+    fn fail(&self, kind: usize, error: JobError) {
+        match kind {
+            0 => {
+                let _ = self.base.set(Err(error));
+            }
+            1 => set(&self.compare, Some(Err(error))),
+            _ => set(&self.importance, Some(Err(error))),
+        }
+    }
+
     /// The clean distribution, once its run has landed.
     pub fn base(&self) -> Option<&Result<Arc<AblationBase>, JobError>> {
         self.base.get()
@@ -162,6 +174,7 @@ impl AttnApp {
         let kind = job.index();
         w.busy[kind].store(true, Ordering::Relaxed);
         let ctx = ctx.clone();
+        let slots = Arc::clone(&w);
         let spawned = std::thread::Builder::new()
             .name("attnscope-whatif".into())
             .spawn(move || {
@@ -171,19 +184,14 @@ impl AttnApp {
                 // A bug in the job: said where its result would have been (an unfinished
                 // base would leave a guess waiting for ever).
                 if out.is_err() {
-                    match kind {
-                        0 => {
-                            let _ = w.base.set(Err(JobError::Panicked));
-                        }
-                        1 => set(&w.compare, Some(Err(JobError::Panicked))),
-                        _ => set(&w.importance, Some(Err(JobError::Panicked))),
-                    }
+                    w.fail(kind, JobError::Panicked);
                 }
                 w.busy[kind].store(false, Ordering::Relaxed);
                 ctx.request_repaint();
             });
-        if spawned.is_err() {
-            self.fail("the OS refused to start a worker thread".into());
+        if let Err(e) = spawned {
+            slots.fail(kind, JobError::NoThread(Arc::new(e)));
+            slots.busy[kind].store(false, Ordering::Relaxed);
         }
     }
 }

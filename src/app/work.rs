@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use super::AttnApp;
-use super::i18n::Msg;
+use super::i18n::{Msg, tr};
 use super::jobs::{JobError, JobSlot};
 use super::state::{EmbeddingMode, View};
 use crate::core::lab::{LabHead, lab_trace};
@@ -519,11 +519,14 @@ impl AttnApp {
                         g.cancel.store(true, Ordering::Relaxed);
                     }
                     self.lab_trace = None;
-                    self.info(format!("{} {name}", self.t(Msg::Opened)));
+                    self.info_done(Msg::Opened, name);
                 }
                 Err(e) => {
-                    let why = super::errors::job_text(self.lang(), &e);
-                    self.fail(format!("{} {why}", self.t(Msg::OpenFailed)));
+                    let error = e.clone();
+                    self.fail(move |lang| {
+                        let why = super::errors::job_text(lang, &error);
+                        format!("{} {why}", tr(lang, Msg::OpenFailed))
+                    });
                     self.model_error = Some(e);
                 }
             }
