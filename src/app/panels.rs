@@ -602,7 +602,7 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         let heads: Vec<String> = out
             .nonfinite
             .iter()
-            .map(|h| format!("L{} H{}", h.layer, h.head))
+            .map(|h| h.head_ref().to_string())
             .collect();
         ui.colored_label(
             ui.visuals().warn_fg_color,

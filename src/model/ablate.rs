@@ -77,6 +77,16 @@ pub struct BlockedEdge {
     pub to: usize,
 }
 
+impl BlockedEdge {
+    /// The head it belongs to.
+    pub fn head_ref(&self) -> HeadRef {
+        HeadRef {
+            layer: self.layer,
+            head: self.head,
+        }
+    }
+}
+
 /// Heads knocked out and edges blocked.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ablation {

@@ -675,6 +675,16 @@ pub struct NonFiniteHead {
     pub rows: Vec<usize>,
 }
 
+impl NonFiniteHead {
+    /// Which head this is ("L1 H2").
+    pub fn head_ref(&self) -> ablate::HeadRef {
+        ablate::HeadRef {
+            layer: self.layer,
+            head: self.head,
+        }
+    }
+}
+
 /// The result of running a model: every layer's captures and the final hidden state.
 #[derive(Clone, Debug)]
 pub struct ModelRun {

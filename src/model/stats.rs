@@ -7,6 +7,7 @@ use crate::core::kernels::Backend;
 
 use crate::core::rng::Stream;
 
+use super::ablate::HeadRef;
 use super::tokenizer::TokenInfo;
 use super::{Model, ModelError, ModelRun};
 
@@ -30,6 +31,16 @@ pub struct HeadStat {
     /// Mean weight to "the token after my previous occurrence" on a repeated random
     /// sequence (filled in by [`induction_scores`]).
     pub induction: Option<f32>,
+}
+
+impl HeadStat {
+    /// Which head this is ("L1 H2").
+    pub fn head_ref(&self) -> HeadRef {
+        HeadRef {
+            layer: self.layer,
+            head: self.head,
+        }
+    }
 }
 
 /// Statistics of every head of a run, from the digests its forward pass kept (the same

@@ -21,7 +21,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .stats
         .iter()
         .filter(|s| s.first_token >= 0.5)
-        .map(|s| format!("L{} H{}", s.layer, s.head))
+        .map(|s| s.head_ref().to_string())
         .collect();
     if !sinks.is_empty() {
         ui.label(format!("{} {}", tr(lang, Msg::SinkHeads), sinks.join(", ")));
@@ -68,7 +68,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     for s in rows {
                         let focused = s.layer == app.state.layer && s.head == app.state.head;
                         if ui
-                            .selectable_label(focused, format!("L{} H{}", s.layer, s.head))
+                            .selectable_label(focused, s.head_ref().to_string())
                             .clicked()
                         {
                             app.push(Command::FocusLayer(s.layer));

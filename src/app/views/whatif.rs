@@ -136,9 +136,8 @@ fn choice_ui(app: &mut AttnApp, ui: &mut egui::Ui, w: &WhatIf, labels: &[String]
     for (k, b) in app.state.gen_blocked.iter().enumerate() {
         ui.horizontal(|ui| {
             ui.label(format!(
-                "L{} H{}: «{}» {} ↛ «{}» {}",
-                b.layer,
-                b.head,
+                "{}: «{}» {} ↛ «{}» {}",
+                b.head_ref(),
                 name(b.from),
                 b.from,
                 name(b.to),
