@@ -399,8 +399,9 @@ impl AttnApp {
                     }
                 }
             }
-            // Before a generation (or past the heatmap's size) the view shows the prompt's
-            // focused head, which is the trace.
+            // Before a generation the view shows the prompt's focused head, which is the
+            // trace; after it, the exact matrix grown with the text (pooled on screen past
+            // its texture side).
             View::Generate => return Ok(super::views::grown_matrix(self)),
             _ => return Ok(None),
         };

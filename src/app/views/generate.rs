@@ -10,17 +10,20 @@ use std::sync::atomic::Ordering;
 
 use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
 
+use super::model_grid::pooling_text;
 use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr};
 use crate::app::translate::ScreenMatrix;
 use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
+use crate::core::pool::{PoolBuilder, PoolMethod, Pooled, describe_pooling};
 use crate::export::matrix::MatrixKind;
 use crate::model::ablate::{HeadRef, rank_of};
 use crate::model::generate::GenStep;
 
 /// Height of one head's row in the layer strips (points).
 const STRIP_ROW: f32 = 7.0;
-/// The growing heatmap is drawn up to this many tokens (its texture is n × n).
+/// The growing heatmap's texture side: up to this many tokens every cell is drawn, past it
+/// the matrix is max-pooled to this side (hover still reads the exact cell).
 const HEAT_MAX: usize = 1024;
 /// Orange of the chosen token, the prompt / generated boundary and picked heads.
 pub const MARK: Color32 = Color32::from_rgb(230, 120, 30);
@@ -383,27 +386,50 @@ struct Grown<'a> {
 }
 
 impl Grown<'_> {
-    /// One weight: row i (a query), key j.
-    fn value(&self, i: usize, j: usize) -> f32 {
-        if i < self.n_prompt {
-            return self
-                .prompt
-                .and_then(|m| m.get((i, j)).copied())
-                .unwrap_or(0.0);
-        }
-        self.steps
-            .get(i + 1 - self.n_prompt)
-            .and_then(|s| s.attention.get(self.layer)?.get(self.head)?.get(j).copied())
-            .unwrap_or(0.0)
+    /// Row i (a query) as far as it is known: the keys after it count as 0 (it cannot see
+    /// them), and so does a prompt row whose matrices were not kept.
+    fn row(&self, i: usize) -> &[f32] {
+        let row = if i < self.n_prompt {
+            self.prompt.and_then(|m| m.row(i).to_slice()).unwrap_or(&[])
+        } else {
+            self.steps
+                .get(i + 1 - self.n_prompt)
+                .and_then(|s| s.attention.get(self.layer)?.get(self.head))
+                .map_or(&[][..], Vec::as_slice)
+        };
+        &row[..row.len().min(self.n)]
     }
 
+    /// One weight: row i (a query), key j.
+    fn value(&self, i: usize, j: usize) -> f32 {
+        self.row(i).get(j).copied().unwrap_or(0.0)
+    }
+
+    /// The exact n × n matrix (what the exports write).
     fn matrix(&self) -> ndarray::Array2<f32> {
-        ndarray::Array2::from_shape_fn((self.n, self.n), |(i, j)| self.value(i, j))
+        let mut m = ndarray::Array2::zeros((self.n, self.n));
+        for (i, mut out) in m.rows_mut().into_iter().enumerate() {
+            let row = self.row(i);
+            for (o, &v) in out.iter_mut().zip(row) {
+                *o = v;
+            }
+        }
+        m
+    }
+
+    /// What the view draws: every cell up to [`HEAT_MAX`] tokens, max-pooled past it (a
+    /// diagonal one cell wide stays visible).
+    fn overview(&self) -> Pooled {
+        let mut pool = PoolBuilder::new(self.n, self.n, HEAT_MAX, PoolMethod::Max);
+        for i in 0..self.n {
+            pool.add_row(i, self.row(i));
+        }
+        pool.finish()
     }
 }
 
 /// Calls `f` with the focused head's grown attention at step `step_i` (`None` when there is
-/// nothing to draw, or more than [`HEAT_MAX`] tokens).
+/// nothing to draw).
 fn with_grown<R>(
     gen_: &GenSession,
     step_i: usize,
@@ -418,7 +444,7 @@ fn with_grown<R>(
     let (layers, heads) = steps.first().map_or((0, 0), |s| {
         (s.attention.len(), s.attention.first().map_or(0, Vec::len))
     });
-    if n == 0 || n > HEAT_MAX || layers == 0 || heads == 0 {
+    if n == 0 || layers == 0 || heads == 0 {
         return None;
     }
     let (layer, head) = (want_layer.min(layers - 1), want_head.min(heads - 1));
@@ -494,8 +520,17 @@ fn growing_heatmap_ui(
             layer,
             head,
         };
-        let (tex, _) =
-            textures.matrix_with(ui.ctx(), key, || g.matrix(), MatrixKind::Weights, colormap);
+        let (tex, _) = textures.matrix_with(
+            ui.ctx(),
+            key,
+            || g.overview().values,
+            MatrixKind::Weights,
+            colormap,
+        );
+        let pooling = describe_pooling(n, n, HEAT_MAX, PoolMethod::Max);
+        if !pooling.is_exact() {
+            ui.label(RichText::new(pooling_text(lang, &pooling)).small());
+        }
         let side = ui.available_width().clamp(120.0, 360.0);
         let resp = ui.add(
             egui::Image::new(&tex)
@@ -595,5 +630,89 @@ pub fn pick_head(app: &mut AttnApp, h: HeadRef, add: bool) {
         }
     } else {
         *set = vec![h];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::pool::pool;
+
+    /// A previous-token head over a 1,000-token prompt and 120 generated tokens: past
+    /// [`HEAT_MAX`] the view draws a max-pooled overview of exactly the matrix the exports
+    /// write, and the one-cell diagonal survives the pooling in every row.
+    #[test]
+    fn a_grown_heatmap_past_its_texture_side_is_pooled_from_the_exact_matrix() {
+        let n_prompt = 1000;
+        let prompt = ndarray::Array2::from_shape_fn((n_prompt, n_prompt), |(i, j)| {
+            f32::from(j + 1 == i || (i == 0 && j == 0))
+        });
+        let steps: Vec<GenStep> = (0..120)
+            .map(|k| {
+                // Step k computes row n_prompt − 1 + k over that many keys.
+                let i = n_prompt - 1 + k;
+                let row = (0..=i).map(|j| f32::from(j + 1 == i)).collect();
+                GenStep {
+                    id: 0,
+                    logprob: 0.0,
+                    rank: 0,
+                    top: Vec::new(),
+                    attention: vec![vec![row]],
+                }
+            })
+            .collect();
+        let n = n_prompt + 119;
+        let g = Grown {
+            prompt: Some(&prompt),
+            steps: &steps,
+            n_prompt,
+            n,
+            layer: 0,
+            head: 0,
+        };
+        let m = g.matrix();
+        assert_eq!(m.dim(), (n, n));
+        for i in 1..n {
+            assert_eq!(m[(i, i - 1)], 1.0, "row {i}");
+            assert_eq!(m.row(i).sum(), 1.0, "row {i}");
+            assert_eq!(g.value(i, i - 1), 1.0);
+        }
+        let over = g.overview();
+        assert!(n > HEAT_MAX);
+        assert_eq!(over.values.dim(), (HEAT_MAX, HEAT_MAX));
+        assert_eq!(
+            over.values,
+            pool(m.view(), HEAT_MAX, PoolMethod::Max).values
+        );
+        for (b, row) in over.values.rows().into_iter().enumerate() {
+            assert_eq!(row.iter().copied().fold(0.0, f32::max), 1.0, "bin {b}");
+        }
+    }
+
+    /// A prompt too long to keep its matrices: its rows are 0, the generated rows are there.
+    #[test]
+    fn a_grown_heatmap_without_the_prompt_draws_the_generated_rows() {
+        let steps: Vec<GenStep> = (0..3)
+            .map(|k| GenStep {
+                id: 0,
+                logprob: 0.0,
+                rank: 0,
+                top: Vec::new(),
+                attention: vec![vec![vec![0.5; 4 + k]]],
+            })
+            .collect();
+        let g = Grown {
+            prompt: None,
+            steps: &steps,
+            n_prompt: 4,
+            n: 6,
+            layer: 0,
+            head: 0,
+        };
+        let m = g.matrix();
+        assert_eq!(m.row(3).sum(), 0.0);
+        assert_eq!(m.row(4).to_vec(), [0.5, 0.5, 0.5, 0.5, 0.5, 0.0]);
+        assert_eq!(m.row(5).to_vec(), [0.5; 6]);
+        assert_eq!(g.overview().values, m);
     }
 }
