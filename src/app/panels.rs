@@ -570,9 +570,9 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             }
             // Up to this size a run keeps every head's matrices; beyond, digests only.
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 let cap = ui
-                    .label(RichText::new(t(Msg::KeepFullUpTo)).small())
+                    .label(t(Msg::KeepFullUpTo))
                     .on_hover_text(t(Msg::KeepFullTip));
                 ui.add(
                     egui::DragValue::new(&mut app.state.full_capture_mib)
