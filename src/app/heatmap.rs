@@ -501,6 +501,42 @@ pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::
 /// Label strip sizes around a heatmap.
 const LABEL_W: f32 = 90.0;
 const LABEL_H: f32 = 70.0;
+/// Cell side (points) from which numbers are written in full ("0.69").
+const FULL_VALUES_PX: f32 = 34.0;
+/// Cell side from which numbers are written short (".69"); below, the view says to zoom in.
+const COMPACT_VALUES_PX: f32 = 25.0;
+
+/// A number in at most four characters for a small cell (below 1,000): ".69", "−.23", "1.0",
+/// "−9.9", "12", "−∞".
+fn fmt_compact(v: f32) -> String {
+    if !v.is_finite() {
+        return fmt_value(v);
+    }
+    let s = match v.abs() {
+        a if a < 0.995 => format!("{v:.2}").replacen("0.", ".", 1),
+        a if a < 9.95 => format!("{v:.1}"),
+        _ => format!("{v:.0}"),
+    };
+    s.replace('-', "−")
+}
+
+/// A column label made only of wide characters (Chinese, Japanese, Korean), as the characters
+/// to stack upright (a trailing "⋮" when they do not all fit above the grid at `font_px`);
+/// `None` for a label to turn on its side.
+fn upright_label(label: &str, font_px: f32) -> Option<Vec<String>> {
+    use unicode_width::UnicodeWidthChar as _;
+    let wide = |c: char| c.width() == Some(2);
+    if label.is_empty() || !label.chars().all(wide) {
+        return None;
+    }
+    let fit = (((LABEL_H - 8.0) / (font_px * 1.1)) as usize).max(1);
+    let mut chars: Vec<String> = label.chars().map(String::from).collect();
+    if chars.len() > fit {
+        chars.truncate(fit - 1);
+        chars.push("⋮".into());
+    }
+    Some(chars)
+}
 
 /// A matrix drawn as one texture with token labels, a legend, hover details and click-to-select.
 pub struct HeatmapWidget<'a> {
@@ -678,6 +714,20 @@ impl HeatmapWidget<'_> {
                 for j in (first(&vis_j)..vis_j.end).step_by(every) {
                     let Some(tok) = self.cols.get(j) else { break };
                     let x = origin.x + (j as f32 + 0.5) * cell;
+                    if let Some(chars) = upright_label(tok, font.size) {
+                        // CJK reads upright, one character under another, ending at the grid.
+                        let line = font.size * 1.1;
+                        for (k, c) in chars.iter().rev().enumerate() {
+                            painter.text(
+                                Pos2::new(x, origin.y - 4.0 - k as f32 * line),
+                                egui::Align2::CENTER_BOTTOM,
+                                c,
+                                font.clone(),
+                                text_color,
+                            );
+                        }
+                        continue;
+                    }
                     let galley =
                         painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
                     let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
@@ -707,10 +757,22 @@ impl HeatmapWidget<'_> {
                         );
                     }
                 }
-                if self.show_values && cell >= 34.0 {
+                // Numbers where they are legible: "0.69" from 34 points a cell, ".69" from 25.
+                let compact = cell < FULL_VALUES_PX;
+                if self.show_values && (1.0..COMPACT_VALUES_PX).contains(&cell) {
+                    painter.text(
+                        grid.left_bottom() + Vec2::new(0.0, 4.0),
+                        egui::Align2::LEFT_TOP,
+                        tr(lang, Msg::ValuesTooSmall),
+                        egui::FontId::proportional(11.0),
+                        ui.visuals().weak_text_color(),
+                    );
+                }
+                if self.show_values && cell >= COMPACT_VALUES_PX {
                     let cells = vis_i
                         .clone()
                         .flat_map(|i| vis_j.clone().map(move |j| (i, j)));
+                    let size = if compact { cell * 0.36 } else { cell * 0.28 };
                     for (i, j) in cells {
                         let v = self.values[[i, j]];
                         let c = Pos2::new(
@@ -719,11 +781,16 @@ impl HeatmapWidget<'_> {
                         );
                         let dark = v.is_finite() && self.cmap.dark_text_on(self.range.t(v));
                         let color = if dark { Color32::BLACK } else { Color32::WHITE };
+                        let text = if compact {
+                            fmt_compact(v)
+                        } else {
+                            fmt_value(v)
+                        };
                         painter.text(
                             c,
                             egui::Align2::CENTER_CENTER,
-                            fmt_value(v),
-                            egui::FontId::monospace((cell * 0.28).min(14.0)),
+                            text,
+                            egui::FontId::monospace(size.min(14.0)),
                             color,
                         );
                     }
@@ -819,6 +886,50 @@ fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Short numbers keep two decimals in four characters at most.
+    #[test]
+    fn compact_numbers_fit_four_characters() {
+        assert_eq!(fmt_compact(0.6912), ".69");
+        assert_eq!(fmt_compact(-0.234), "−.23");
+        assert_eq!(fmt_compact(1.0), "1.0");
+        assert_eq!(fmt_compact(0.999), "1.0");
+        assert_eq!(fmt_compact(-9.99), "−10");
+        assert_eq!(fmt_compact(0.0), ".00");
+        assert_eq!(fmt_compact(12.4), "12");
+        assert_eq!(fmt_compact(-12.4), "−12");
+        assert_eq!(fmt_compact(f32::NEG_INFINITY), "−∞");
+        for v in [
+            0.6912,
+            -0.234,
+            -0.996,
+            1.0,
+            -9.94,
+            -9.99,
+            12.4,
+            -999.0,
+            f32::NEG_INFINITY,
+        ] {
+            assert!(fmt_compact(v).chars().count() <= 4, "{v}");
+        }
+    }
+
+    /// Chinese and Japanese column labels stand upright; Latin, mixed and marked pieces
+    /// (##京, ␣北) turn on their side as before; a long one ends in a vertical ellipsis.
+    #[test]
+    fn wide_labels_stand_upright_and_others_turn() {
+        assert_eq!(upright_label("北京", 14.0).unwrap(), ["北", "京"]);
+        assert_eq!(upright_label("ひらがな", 9.0).unwrap().len(), 4);
+        assert_eq!(upright_label("。", 14.0).unwrap(), ["。"]);
+        for turned in ["cat", "##京", "␣北", "[CLS]", ""] {
+            assert!(upright_label(turned, 14.0).is_none(), "{turned}");
+        }
+        // 62 points of room at 14 × 1.1 points a line: three characters and ⋮.
+        assert_eq!(
+            upright_label("中华人民共和国", 14.0).unwrap(),
+            ["中", "华", "人", "⋮"]
+        );
+    }
 
     /// A coarser tile stands in for a finer one with exactly the texels of its cells: the
     /// lower-right quarter of a full tile one level up, every row of an edge tile's texture

@@ -214,6 +214,7 @@ messages! {
     ShowValues => "numbers in cells", "格子里显示数值";
     HeatZoom => "zoom", "缩放";
     HoverQuery => "query", "查询";
+    ValuesTooSmall => "cells too small for numbers: zoom in to read them", "格子太小，放不下数值：放大即可看到";
     TiledView => "zoomed out:", "缩小显示：";
     PoolExact => "exact {}×{}", "原始 {}×{}（未池化）";
     PoolMax => "max-pooled {}×{} → {}×{}", "最大池化 {}×{} → {}×{}";

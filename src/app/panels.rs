@@ -730,7 +730,9 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             let cap = caption(ui, t(Msg::Score), t(Msg::ScoreTip));
             egui::ComboBox::from_id_salt("score")
                 .selected_text(t(super::describe::score_msg(s.score)))
-                .width(220.0)
+                // As wide as the panel allows: a fixed 220 pushed "local-p" and the slider
+                // values out of a narrow panel.
+                .width(ui.available_width().clamp(120.0, 220.0))
                 .show_ui(ui, |ui| {
                     for k in ScoreKind::ALL {
                         if ui
