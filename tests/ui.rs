@@ -372,6 +372,13 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
             );
         }
     }
+    // Two layers leave most of the panel free: the focused head is drawn there, large.
+    let focus = format!(
+        "layer {} · head {} · attention weight",
+        h.state().state.layer,
+        h.state().state.head
+    );
+    h.get_by_label(&focus);
     h.get_by_label("Heatmap").click();
     settle(&mut h);
     let key = TexKey::Head {
@@ -437,13 +444,16 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
         "tiny-gpt2-induction"
     );
     assert!(h.state().model_out.is_some() && h.state().trace.is_some());
-    // A Chinese classroom reads the same failure in Chinese, with the folder named.
+    // A Chinese classroom reads the same failure in Chinese, with the folder named: under
+    // the model and in the status bar (whose notice is re-said in the new language).
     h.state_mut().state.lang = Lang::Zh;
     settle(&mut h);
-    h.get_by_label_contains(&format!(
+    let said = format!(
         "{} 中没有 config.json（模型文件夹需要",
         tmp.path().display()
-    ));
+    );
+    assert_eq!(h.get_all_by_label_contains(&said).count(), 2);
+    assert!(h.query_by_label_contains("has no config.json").is_none());
     // And an emptied text box.
     h.state_mut().state.text_q.clear();
     settle(&mut h);

@@ -4,6 +4,7 @@ use eframe::egui;
 
 use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget};
 use crate::app::i18n::{Msg, tr};
+use crate::app::state::EmbeddingMode;
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
 
@@ -38,9 +39,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     } else {
         8.0
     };
+    // A model's trace is one of its layers: say which.
+    let layer = if app.state.embedding == EmbeddingMode::Model && app.model_out.is_some() {
+        format!("{} {} · ", tr(lang, Msg::Layer), app.state.layer)
+    } else {
+        String::new()
+    };
     ui.horizontal(|ui| {
         ui.label(format!(
-            "{} {head} · {}",
+            "{layer}{} {head} · {}",
             tr(lang, Msg::Head),
             tr(lang, legend_msg(kind))
         ));

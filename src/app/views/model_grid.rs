@@ -88,7 +88,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .fold(0.0, f32::max);
     let avail = ui.available_width() - label_w - 24.0;
     let side = (avail / heads as f32 - 4.0).clamp(20.0, 160.0);
-    egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
+    // A wide model's square thumbnails leave the panel's lower part empty: there, the
+    // focused head is drawn large with its tokens (when its matrices are at hand).
+    let grid_h = 24.0 + run.layers.len() as f32 * (side + 8.0);
+    let preview = ui.available_height() - grid_h >= PREVIEW_MIN_H && app.focused_head().is_some();
+    let mut area = egui::ScrollArea::both().auto_shrink(false);
+    if preview {
+        area = area.max_height(grid_h);
+    }
+    area.show(ui, |ui| {
         egui::Grid::new("model_grid")
             .spacing([4.0, 4.0])
             .show(ui, |ui| {
@@ -149,7 +157,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
             });
     });
+    if preview {
+        ui.separator();
+        super::heatmap::ui(app, ui);
+    }
 }
+
+/// The least height (points) left under the grid for the focused head's heatmap.
+const PREVIEW_MIN_H: f32 = 280.0;
 
 /// Head `h` of run layer `l` (`layer`) as its pooled overview on the thumbnail colour scale:
 /// one texture, cached, for the layers × heads grid and the all-heads view. The overview is
