@@ -8,6 +8,7 @@ use attnscope::app::state::State;
 use attnscope::app::{AttnApp, ExportKind};
 use attnscope::core::attend::softmax_parts;
 use attnscope::core::{Step, compute};
+use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
@@ -173,7 +174,7 @@ fn exporting_a_png_writes_a_decodable_heatmap() {
     h.state_mut().dialog_override = Some(path.clone());
     h.get_by_label("File").click();
     h.run();
-    h.get_by_label("Export heatmap as PNG…").click();
+    h.get_by_label("Export heatmap as PNG… Ctrl+E").click();
     h.step();
     let img = image::open(&path).expect("a PNG was written");
     let n = h.state().trace.as_ref().unwrap().n_q() as u32;
@@ -182,7 +183,7 @@ fn exporting_a_png_writes_a_decodable_heatmap() {
     h.state_mut().dialog_override = Some(dir.path().join("missing/dir/heat.png"));
     h.get_by_label("File").click();
     h.run();
-    h.get_by_label("Export heatmap as PNG…").click();
+    h.get_by_label("Export heatmap as PNG… Ctrl+E").click();
     h.step();
     let notice = h.state().notice.clone().unwrap();
     assert!(
@@ -220,6 +221,92 @@ fn sessions_round_trip_and_a_corrupt_one_changes_nothing() {
     let before = other.state.clone();
     assert!(other.open_session_from(&path).is_err());
     assert_eq!(other.state, before);
+}
+
+/// A file dropped from the desktop, as the windowing layer hands it to egui.
+#[derive(Debug)]
+struct Dropped(std::path::PathBuf);
+
+impl egui::DroppedFile for Dropped {
+    fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+
+    fn bytes(&self) -> Result<Vec<u8>, String> {
+        std::fs::read(&self.0).map_err(|e| e.to_string())
+    }
+}
+
+/// Drops `path` on the window and waits for what it opens.
+fn drop_file(h: &mut Harness<'static, AttnApp>, path: &std::path::Path) {
+    h.input_mut()
+        .dropped_files
+        .push(std::sync::Arc::new(Dropped(path.to_path_buf())));
+    h.step();
+    for _ in 0..3 {
+        settle(h);
+    }
+}
+
+#[test]
+fn shortcuts_save_and_a_dropped_file_opens_as_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let session = dir.path().join("s.json");
+    let mut h = harness(State {
+        text_q: "快捷键 保存 会话".into(),
+        ..State::default()
+    });
+    // The File menu shows the shortcut; Ctrl+S saves the session without the menu.
+    h.get_by_label("File").click();
+    h.run();
+    h.get_by_label("Save session… Ctrl+S");
+    h.key_press(egui::Key::Escape);
+    h.run();
+    h.state_mut().dialog_override = Some(session.clone());
+    h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
+    h.run();
+    let saved = std::fs::read_to_string(&session).expect("Ctrl+S wrote the session");
+    assert!(saved.contains("快捷键 保存 会话"));
+    h.state_mut().dialog_override = None;
+    // A dropped session restores it.
+    h.state_mut().state.text_q = "something else".into();
+    drop_file(&mut h, &session);
+    assert_eq!(h.state().state.text_q, "快捷键 保存 会话");
+    // A dropped spec (a lesson's file) loads its settings.
+    let spec = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/gpt_causal.json"
+    );
+    drop_file(&mut h, std::path::Path::new(spec));
+    let want = attnscope::core::Spec::from_json(&std::fs::read_to_string(spec).unwrap()).unwrap();
+    assert_eq!(Some(&h.state().state.text_q), want.target.text.as_ref());
+    assert!(h.state().state.causal);
+    // A dropped text file becomes the text.
+    let txt = dir.path().join("doc.txt");
+    std::fs::write(&txt, "拖进来的文本 dropped text").unwrap();
+    drop_file(&mut h, &txt);
+    assert_eq!(h.state().state.text_q, "拖进来的文本 dropped text");
+    assert!(!h.state().notice.as_ref().unwrap().is_error);
+    // A broken session is reported as one, and nothing changes.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"{"format": "attnscope-session", "version": 999, "state": {}}"#,
+    )
+    .unwrap();
+    let before = h.state().state.clone();
+    drop_file(&mut h, &bad);
+    let notice = h.state().notice.clone().unwrap();
+    assert!(notice.is_error && notice.text(Lang::En).contains("session version 999"));
+    assert_eq!(h.state().state, before);
+    // A model's config.json opens the model.
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction/config.json"
+    );
+    drop_file(&mut h, std::path::Path::new(config));
+    let model = h.state().model.as_ref().expect("the dropped model opened");
+    assert_eq!(model.model.name, "tiny-gpt2-induction");
 }
 
 #[test]
@@ -1220,7 +1307,7 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
         .row(5)
         .to_vec();
     assert_eq!(cells, want, "the CSV is the cross-attention on screen");
-    let png = image::open(export(&mut h, "Export heatmap as PNG…", "c.png")).unwrap();
+    let png = image::open(export(&mut h, "Export heatmap as PNG… Ctrl+E", "c.png")).unwrap();
     assert!(png.height() >= rows.len() as u32 && png.width() >= cols.len() as u32);
     let json = std::fs::read_to_string(export(&mut h, "Export trace as JSON…", "c.json")).unwrap();
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();

@@ -17,6 +17,26 @@ use crate::core::{Spec, Step};
 use crate::export::matrix::MatrixKind;
 use crate::export::{self, write_atomic};
 
+/// The File menu's keyboard shortcuts (Ctrl on Linux and Windows, ⌘ on a Mac), shown beside
+/// its items and taken even while a text box has focus.
+pub const SHORTCUTS: [(egui::KeyboardShortcut, Command); 4] = {
+    use egui::{Key, KeyboardShortcut as K, Modifiers as M};
+    [
+        (K::new(M::COMMAND, Key::O), Command::OpenSession),
+        (K::new(M::COMMAND, Key::S), Command::SaveSession),
+        (
+            K::new(M::COMMAND, Key::E),
+            Command::ExportHeatmap(ExportKind::Png),
+        ),
+        (K::new(M::COMMAND, Key::Q), Command::Quit),
+    ]
+};
+
+/// The shortcut of `c`, if it has one.
+pub fn shortcut_of(c: &Command) -> Option<egui::KeyboardShortcut> {
+    SHORTCUTS.iter().find(|(_, s)| s == c).map(|(k, _)| *k)
+}
+
 /// What the UI asked for during a frame; applied once after it.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Command {
@@ -52,6 +72,9 @@ pub enum Command {
     },
     /// Open a model folder (a dialog when `None`).
     OpenModel(Option<PathBuf>),
+    /// Open a file or folder dropped on the window: a session, a spec, a text file or a
+    /// model, told apart by what it is.
+    OpenDropped(PathBuf),
     /// Pick a GGUF file and load it.
     OpenGguf,
     /// Scan this computer for models (`true`: again, even if scanned before).
@@ -209,6 +232,7 @@ impl AttnApp {
                     self.start_model_load(ctx, crate::model::resolve_dir(&p));
                 }
             }
+            Command::OpenDropped(path) => self.open_dropped(ctx, path),
             Command::CompareWithToy { target, source } => {
                 let found = LESSONS.iter().find(|l| l.name == "toy_vs_trained_cross");
                 if let Some(l) = found
@@ -275,6 +299,35 @@ impl AttnApp {
     /// Shows an error notice, said in the language on screen.
     pub(super) fn fail(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
         self.notice = Some(Notice::new(true, say));
+    }
+
+    /// A file or folder dropped on the window. A JSON file in a model's folder, a folder and
+    /// any other file open as a model (a GGUF, or the folder of a safetensors file); a JSON
+    /// file with a `format` field as a session, another JSON file as a spec; a `.txt` file
+    /// becomes the text.
+    fn open_dropped(&mut self, ctx: &egui::Context, path: PathBuf) {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        let in_model = path
+            .parent()
+            .is_some_and(|d| d.join("config.json").is_file());
+        let opened = match ext.as_deref() {
+            Some("json") if !in_model => match read_capped(&path, session::MAX_BYTES) {
+                Err(e) => Err(e.into()),
+                Ok(text) if session::has_format_field(&text) => self.open_session_from(&path),
+                Ok(_) => self.open_spec_from(&path),
+            },
+            Some("txt") => read_capped(&path, super::launch::MAX_TEXT_FILE_BYTES)
+                .map(|text| self.state.text_q = text)
+                .map_err(Into::into),
+            _ => return self.run_cmd(ctx, Command::OpenModel(Some(path))),
+        };
+        match opened {
+            Ok(()) => self.info_done(Msg::Opened, path.display()),
+            Err(e) => self.fail_with(Msg::OpenFailed, e),
+        }
     }
 
     /// "Opened …" / "Saved …" and what (a path or a name).

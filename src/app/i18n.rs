@@ -215,6 +215,7 @@ messages! {
     HeatZoom => "zoom", "缩放";
     HoverQuery => "query", "查询";
     ValuesTooSmall => "cells too small for numbers: zoom in to read them", "格子太小，放不下数值：放大即可看到";
+    DropHint => "Drop to open: a model folder or GGUF file, a session, a spec (JSON) or a text file", "松开即可打开：模型文件夹或 GGUF 文件、会话、规格 (JSON) 或文本文件";
     TiledView => "zoomed out:", "缩小显示：";
     PoolExact => "exact {}×{}", "原始 {}×{}（未池化）";
     PoolMax => "max-pooled {}×{} → {}×{}", "最大池化 {}×{} → {}×{}";

@@ -173,7 +173,7 @@ pub fn run(args: GuiArgs) -> Result<()> {
 
 /// The longest text file `--text-file` reads (a model's context is at most a few hundred
 /// thousand characters).
-const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
+pub(super) const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
 
 /// A UTF-8 text file, refused when larger than [`MAX_TEXT_FILE_BYTES`].
 fn read_text_file(path: &std::path::Path) -> Result<String> {

@@ -11,6 +11,17 @@ use super::lessons::LESSONS;
 use super::state::{EmbeddingMode, MAX_MATRIX, Preset, ThemeChoice, View};
 use super::{AttnApp, Command, ExportKind};
 
+/// A menu item that pushes `c` when clicked, with its keyboard shortcut beside it.
+fn menu_item(app: &mut AttnApp, ui: &mut egui::Ui, text: &str, c: Command) {
+    let mut button = egui::Button::new(text);
+    if let Some(k) = super::commands::shortcut_of(&c) {
+        button = button.shortcut_text(ui.ctx().format_shortcut(&k));
+    }
+    if ui.add(button).clicked() {
+        app.push(c);
+    }
+}
+
 /// File, View, Language, Help.
 pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
@@ -18,14 +29,12 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
     egui::Panel::top("menu").show(ui, |ui| {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button(t(Msg::MenuFile), |ui| {
-                if ui.button(t(Msg::OpenSession)).clicked() {
-                    app.push(Command::OpenSession);
-                }
-                if ui.button(t(Msg::SaveSession)).clicked() {
-                    app.push(Command::SaveSession);
-                }
-                if ui.button(t(Msg::OpenSpec)).clicked() {
-                    app.push(Command::OpenSpec);
+                for (m, c) in [
+                    (Msg::OpenSession, Command::OpenSession),
+                    (Msg::SaveSession, Command::SaveSession),
+                    (Msg::OpenSpec, Command::OpenSpec),
+                ] {
+                    menu_item(app, ui, t(m), c);
                 }
                 ui.menu_button(t(Msg::MenuLessons), |ui| {
                     for (i, lesson) in LESSONS.iter().enumerate() {
@@ -46,14 +55,10 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                     (Msg::ExportCsv, Command::ExportTrace(ExportKind::Csv)),
                     (Msg::ExportWindow, Command::ExportWindow),
                 ] {
-                    if ui.button(t(m)).clicked() {
-                        app.push(c);
-                    }
+                    menu_item(app, ui, t(m), c);
                 }
                 ui.separator();
-                if ui.button(t(Msg::Quit)).clicked() {
-                    app.push(Command::Quit);
-                }
+                menu_item(app, ui, t(Msg::Quit), Command::Quit);
             });
             ui.menu_button(t(Msg::MenuModel), |ui| {
                 ui.label(RichText::new(t(Msg::SampleModels)).weak());

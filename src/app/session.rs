@@ -60,6 +60,17 @@ pub fn parse(text: &str) -> Result<State, SessionError> {
     Ok(state)
 }
 
+/// Whether JSON text names its format at the top, as a session does (a spec has no such
+/// field): a dropped file with one is read as a session, so a wrong or newer session is
+/// reported as that rather than as a broken spec.
+pub fn has_format_field(text: &str) -> bool {
+    #[derive(Deserialize)]
+    struct Peek {
+        format: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_str::<Peek>(text).is_ok_and(|p| p.format.is_some())
+}
+
 /// A state as session-file JSON.
 pub fn to_json(state: &State) -> String {
     let file = SessionFile {

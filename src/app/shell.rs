@@ -324,6 +324,11 @@ impl AttnApp {
         });
         self.poll_jobs();
         self.poll_translate();
+        for (shortcut, c) in super::commands::SHORTCUTS {
+            if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
+                self.push(c);
+            }
+        }
         self.handle_keys(&ctx);
         if let Some(path) = ctx.input(|i| {
             i.raw
@@ -332,7 +337,7 @@ impl AttnApp {
                 .map(|f| f.path().to_path_buf())
                 .find(|p| !p.as_os_str().is_empty())
         }) {
-            self.push(Command::OpenModel(Some(path)));
+            self.push(Command::OpenDropped(path));
         }
         self.tick_play(&ctx);
 
@@ -345,6 +350,7 @@ impl AttnApp {
         }
         egui::CentralPanel::default().show(ui, |ui| views::central(self, ui));
         panels::about_window(self, &ctx);
+        self.drop_hint(&ctx);
 
         for c in std::mem::take(&mut self.commands) {
             self.run_cmd(&ctx, c);
@@ -368,6 +374,26 @@ impl AttnApp {
             });
         }
         self.drive_screenshot(&ctx);
+    }
+
+    /// While files are dragged over the window, what dropping them does.
+    fn drop_hint(&self, ctx: &egui::Context) {
+        if ctx.input(|i| i.raw.hovered_files.is_empty()) {
+            return;
+        }
+        let painter = ctx.layer_painter(egui::LayerId::new(
+            egui::Order::Foreground,
+            egui::Id::unique("drop_hint"),
+        ));
+        let screen = ctx.content_rect();
+        painter.rect_filled(screen, 0.0, egui::Color32::from_black_alpha(170));
+        painter.text(
+            screen.center(),
+            egui::Align2::CENTER_CENTER,
+            tr(self.lang(), Msg::DropHint),
+            egui::FontId::proportional(22.0),
+            egui::Color32::WHITE,
+        );
     }
 
     fn handle_keys(&mut self, ctx: &egui::Context) {
