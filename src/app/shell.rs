@@ -316,6 +316,7 @@ impl AttnApp {
         self.textures.begin_frame(&ctx);
         if !self.fonts_installed {
             fonts::install_fonts(&ctx);
+            fonts::install_text_sizes(&ctx);
             self.fonts_installed = true;
         }
         ctx.set_theme(match self.state.theme {
