@@ -730,6 +730,13 @@ impl HeatmapWidget<'_> {
                     }
                     let galley =
                         painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
+                    // A label as narrow as its column (a character, a short word) is read
+                    // upright; a turned single letter is a puzzle (a turned "c" reads "∪").
+                    if galley.size().x <= cell * every as f32 - 2.0 {
+                        let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
+                        painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
+                        continue;
+                    }
                     let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
                     painter.add(
                         egui::epaint::TextShape::new(pos, galley, text_color)
