@@ -18,6 +18,8 @@ pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
         Step::Scores => Msg::ExplScores,
         Step::Scale => Msg::ExplScale,
         Step::Mask => Msg::ExplMask,
+        // Luong's local-p weighs the probabilities by a Gaussian after the softmax.
+        Step::Softmax if m.span == SpanKind::LocalP => Msg::ExplSoftmaxLocalP,
         Step::Softmax => Msg::ExplSoftmax,
         Step::WeightedSum => Msg::ExplWeighted,
         Step::Concat => Msg::ExplConcat,
@@ -286,4 +288,39 @@ pub fn kv_sharing(m: &Mechanism, heads: usize, head: usize, lang: Lang) -> Optio
         g * group,
         (g + 1) * group - 1
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{Spec, compute};
+
+    /// The softmax step's words match its numbers: rows sum to 1, except under Luong's
+    /// local-p, whose Gaussian comes after the softmax (and the text says so).
+    #[test]
+    fn the_softmax_explanation_says_what_the_rows_sum_to() {
+        for (span, local_p) in [("global", false), ("local_m", false), ("local_p", true)] {
+            let spec = Spec::from_json(&format!(
+                r#"{{"target": {{"text": "the cat sat on the mat because it was tired"}},
+                    "tokenizer": "words", "d_model": 8, "seed": 7, "heads": 1,
+                    "score": "general", "span": "{span}", "local_d": 2}}"#
+            ))
+            .unwrap();
+            let trace = compute(&spec).unwrap();
+            let weights = &trace.head_traces[0].weights;
+            let least = weights
+                .rows()
+                .into_iter()
+                .map(|r| r.sum())
+                .fold(f32::INFINITY, f32::min);
+            let said = explanation(Step::Softmax, &trace.mechanism);
+            if local_p {
+                assert!(least < 0.99, "{span}: {least}");
+                assert_eq!(said[0], Msg::ExplSoftmaxLocalP);
+            } else {
+                assert!((least - 1.0).abs() < 1e-5, "{span}: {least}");
+                assert_eq!(said[0], Msg::ExplSoftmax);
+            }
+        }
+    }
 }
