@@ -227,6 +227,17 @@ fn masks(m: &Mechanism, lang: Lang) -> String {
     }
 }
 
+/// The score matrix as the step list and its table name it: S = QKᵀ for the dot products,
+/// QW_aKᵀ for Luong's general score, Bahdanau's vᵀtanh(W₁q+W₂k), cos(q,k).
+pub fn score_symbol(k: ScoreKind) -> &'static str {
+    match k {
+        ScoreKind::Dot | ScoreKind::ScaledDot => "QKᵀ",
+        ScoreKind::General => "QW_aKᵀ",
+        ScoreKind::Additive => "vᵀtanh(W₁q+W₂k)",
+        ScoreKind::Cosine => "cos(q,k)",
+    }
+}
+
 /// One line for a head: score, scale, masks and temperature (the lab's captions).
 pub fn one_line(m: &Mechanism, scale: f32, temperature: f32, lang: Lang) -> String {
     let score = match m.score {

@@ -123,7 +123,7 @@ messages! {
     StepKeysTip => "Keys: ← → move between steps, space plays / pauses.", "按键：← → 切换步骤，空格播放 / 暂停。";
     StepEmbed => "1 Embed", "1 嵌入";
     StepProject => "2 Project Q, K, V", "2 投影 Q、K、V";
-    StepScores => "3 Scores QKᵀ", "3 打分 QKᵀ";
+    StepScores => "3 Scores {}", "3 打分 {}";
     StepScale => "4 Scale", "4 缩放";
     StepMask => "5 Mask", "5 掩码";
     StepSoftmax => "6 Softmax", "6 Softmax";

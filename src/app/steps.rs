@@ -9,12 +9,21 @@ use crate::core::attend::softmax_parts;
 use crate::core::{HeadTrace, ScoreKind, Step, Trace};
 use crate::export::matrix::MatrixKind;
 
-use super::describe::{bias, explanation, formula, kv_sharing, normed};
+use super::describe::{bias, explanation, formula, kv_sharing, normed, score_symbol};
 use super::i18n::{Lang, Msg, tr, trf};
 use super::{AttnApp, Command};
 
-/// The list label of a step.
-pub fn step_msg(s: Step) -> Msg {
+/// The list label of a step; the scores step names the head's score function ("3 Scores
+/// QKᵀ", "3 Scores vᵀtanh(W₁q+W₂k)").
+pub fn step_label(lang: Lang, s: Step, score: ScoreKind) -> String {
+    match s {
+        Step::Scores => trf(lang, Msg::StepScores, &[&score_symbol(score)]),
+        _ => tr(lang, step_msg(s)).to_owned(),
+    }
+}
+
+/// The list label of a step other than the scores (see [`step_label`]).
+fn step_msg(s: Step) -> Msg {
     match s {
         Step::Embed => Msg::StepEmbed,
         Step::Project => Msg::StepProject,
@@ -78,10 +87,15 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                     app.push(Command::TogglePlay);
                 }
             });
+            // The head on screen's score function, else the one being set up.
+            let score = app
+                .trace
+                .as_ref()
+                .map_or(app.state.score, |t| t.mechanism.score);
             ui.horizontal_wrapped(|ui| {
                 for s in Step::sequence(rotary) {
                     if ui
-                        .selectable_label(app.state.step == s, t(step_msg(s)))
+                        .selectable_label(app.state.step == s, step_label(lang, s, score))
                         .clicked()
                     {
                         app.push(Command::SetStep(s));
@@ -193,7 +207,12 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 }
             }
         }
-        Step::Scores => show("S = QKᵀ", &ht.raw_scores, tq, tk),
+        Step::Scores => show(
+            &format!("S = {}", score_symbol(trace.mechanism.score)),
+            &ht.raw_scores,
+            tq,
+            tk,
+        ),
         Step::Scale => show("S′", &ht.scaled, tq, tk),
         Step::Mask => show("Z", &ht.logits, tq, tk),
         Step::Softmax => show("P", &ht.weights, tq, tk),
