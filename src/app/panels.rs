@@ -705,6 +705,8 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let s = &mut app.state;
     // Presets set cross-attention and head counts: a real head's lab has neither to set.
     let presets = s.embedding != EmbeddingMode::Model;
+    // The family the settings describe is lit, however they were set.
+    let kind = s.mechanism_kind();
     ui.horizontal_wrapped(|ui| {
         for (p, m) in [
             (Preset::Global, Msg::PresetGlobal),
@@ -718,7 +720,7 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .filter(|_| presets)
         {
             if ui
-                .selectable_label(s.preset == Some(p), t(m))
+                .selectable_label(kind == p, t(m))
                 .on_hover_text(t(Msg::PresetTip))
                 .clicked()
             {
@@ -727,7 +729,6 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
     });
     ui.add_space(4.0);
-    let before = s.clone();
     egui::Grid::new("axes")
         .num_columns(2)
         .spacing([8.0, 6.0])
@@ -837,14 +838,6 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         });
     ui.checkbox(&mut s.show_values, t(Msg::ShowValues))
         .on_hover_text(t(Msg::ShowValuesTip));
-    // A hand edit of an axis means the preset no longer describes the settings.
-    if s.score != before.score
-        || s.span != before.span
-        || s.causal != before.causal
-        || s.heads != before.heads
-    {
-        s.preset = None;
-    }
     // Cross-attention switch lives with the presets, but keep it reachable directly too.
     if s.embedding == EmbeddingMode::Toy {
         ui.checkbox(&mut s.cross, t(Msg::CrossToggle));

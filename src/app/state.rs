@@ -225,8 +225,6 @@ pub struct State {
     pub positions: bool,
     /// Token limit for typed text.
     pub max_tokens: usize,
-    /// The last preset picked (informational; the axes are the truth).
-    pub preset: Option<Preset>,
     /// Score function.
     pub score: ScoreKind,
     /// Multiply scores by 1/√d_k.
@@ -331,7 +329,6 @@ impl Default for State {
             seed: 42,
             positions: true,
             max_tokens: 256,
-            preset: Some(Preset::SelfAttention),
             score: ScoreKind::ScaledDot,
             scale_sqrt_dk: true,
             span: SpanKind::Global,
@@ -460,7 +457,6 @@ impl State {
 
     /// Applies a mechanism preset to the axes.
     pub fn apply_preset(&mut self, preset: Preset) {
-        self.preset = Some(preset);
         let luong = |s: &mut State, span| {
             s.cross = true;
             s.span = span;
@@ -486,6 +482,24 @@ impl State {
             self.local_d = self.local_d.max(1);
         }
         self.fit_d_model_to_heads();
+    }
+
+    /// The family of attention the settings describe, whichever way they were set (a preset,
+    /// a lesson, a session or by hand): Luong's local-m / local-p by their span, Luong global
+    /// for cross-attention with the general score unscaled, then cross, multi-head, self.
+    pub fn mechanism_kind(&self) -> Preset {
+        match self.span {
+            SpanKind::LocalM => Preset::LocalM,
+            SpanKind::LocalP => Preset::LocalP,
+            SpanKind::Global
+                if self.cross && self.score == ScoreKind::General && !self.scale_sqrt_dk =>
+            {
+                Preset::Global
+            }
+            SpanKind::Global if self.cross => Preset::Cross,
+            SpanKind::Global if self.heads > 1 => Preset::MultiHead,
+            SpanKind::Global => Preset::SelfAttention,
+        }
     }
 
     /// Keeps d_model divisible by the heads (rounding d_model up), so every head count works.
@@ -700,7 +714,6 @@ impl State {
             imported.score_scale = Some(s);
         }
         self.imported = (imported != Imported::default()).then_some(imported);
-        self.preset = None;
         self.fit_d_model_to_heads();
     }
 }
@@ -751,6 +764,37 @@ impl Default for TranslateState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each preset lights itself, and settings that arrive another way (a lesson file, a
+    /// hand edit) light the family they describe.
+    #[test]
+    fn the_lit_preset_is_the_family_the_settings_describe() {
+        for p in Preset::ALL {
+            let mut s = State::default();
+            s.apply_preset(p);
+            assert_eq!(s.mechanism_kind(), p);
+        }
+        // The default: self-attention with two heads.
+        assert_eq!(State::default().mechanism_kind(), Preset::MultiHead);
+        let lesson = |name: &str| {
+            let path = format!(
+                "{}/sample_models/lessons/{name}.json",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let spec = Spec::from_json(&std::fs::read_to_string(path).unwrap()).unwrap();
+            let mut s = State::default();
+            s.load_spec(&spec);
+            s.mechanism_kind()
+        };
+        // Bahdanau's additive score over a source sentence: cross-attention.
+        assert_eq!(lesson("translation_cross_attention"), Preset::Cross);
+        assert_eq!(lesson("classic_three_tokens"), Preset::SelfAttention);
+        assert_eq!(lesson("gpt_causal"), Preset::MultiHead);
+        assert_eq!(lesson("toy_vs_trained_cross"), Preset::Cross);
+        let mut s = State::default();
+        s.heads = 3;
+        assert_eq!(s.mechanism_kind(), Preset::MultiHead);
+    }
 
     #[test]
     fn default_state_computes() {
