@@ -791,9 +791,11 @@ mod tests {
         assert_eq!(lesson("classic_three_tokens"), Preset::SelfAttention);
         assert_eq!(lesson("gpt_causal"), Preset::MultiHead);
         assert_eq!(lesson("toy_vs_trained_cross"), Preset::Cross);
-        let mut s = State::default();
-        s.heads = 3;
-        assert_eq!(s.mechanism_kind(), Preset::MultiHead);
+        let three = State {
+            heads: 3,
+            ..State::default()
+        };
+        assert_eq!(three.mechanism_kind(), Preset::MultiHead);
     }
 
     #[test]
