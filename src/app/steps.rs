@@ -141,6 +141,36 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
 fn row_picker(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::ClickRowHint)).small().weak());
+    let n = trace.tokens_q.len();
+    if n > ROW_CHIPS_MAX {
+        // One line instead of a chip per token: 59 chips took 250 points and pushed the
+        // arithmetic off the panel.
+        let label = |i: usize| format!("q{i} {}", trace.tokens_q.get(i).map_or("", String::as_str));
+        let mut row = app.state.row.min(n - 1);
+        ui.horizontal(|ui| {
+            let cap = ui.label(tr(lang, Msg::HoverQuery));
+            if ui.small_button("◀").clicked() {
+                row = row.saturating_sub(1);
+            }
+            ui.add(egui::DragValue::new(&mut row).range(0..=n - 1).prefix("q"))
+                .labelled_by(cap.id);
+            if ui.small_button("▶").clicked() {
+                row = (row + 1).min(n - 1);
+            }
+            egui::ComboBox::from_id_salt("query_row")
+                .selected_text(label(row))
+                .height(320.0)
+                .show_ui(ui, |ui| {
+                    for i in 0..n {
+                        ui.selectable_value(&mut row, i, label(i));
+                    }
+                });
+        });
+        if row != app.state.row {
+            app.push(Command::SelectRow(row));
+        }
+        return;
+    }
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
         for (i, tok) in trace.tokens_q.iter().enumerate().take(128) {
@@ -153,6 +183,9 @@ fn row_picker(app: &mut AttnApp, ui: &mut egui::Ui, trace: &Trace) {
         }
     });
 }
+
+/// Up to this many queries the row picker is a chip per token; past it, one line.
+const ROW_CHIPS_MAX: usize = 24;
 
 /// The matrices of the current step (first rows/columns of large ones).
 fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
