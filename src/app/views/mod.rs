@@ -182,6 +182,33 @@ fn model_ready(app: &AttnApp, ui: &mut egui::Ui) -> bool {
     true
 }
 
+/// "head 0 1 2 3", with a gap between the query heads that share a K/V head.
+fn head_picker_ui(app: &mut AttnApp, ui: &mut egui::Ui, trace: &crate::core::Trace) {
+    let lang = app.lang();
+    ui.label(tr(lang, Msg::Head));
+    let group = trace
+        .mechanism
+        .kv_heads
+        .filter(|&kv| kv > 0 && kv < trace.heads)
+        .map(|kv| trace.heads / kv);
+    for h in 0..trace.heads {
+        // Grouped-query attention: a gap between the groups that share a K/V head.
+        if let Some(g) = group
+            && h > 0
+            && h % g == 0
+        {
+            ui.separator();
+        }
+        let mut resp = ui.selectable_label(app.state.head == h, format!("{h}"));
+        if let Some(text) = super::describe::kv_sharing(&trace.mechanism, trace.heads, h, lang) {
+            resp = resp.on_hover_text(text);
+        }
+        if resp.clicked() {
+            app.push(Command::FocusHead(h));
+        }
+    }
+}
+
 /// The central panel: view tabs, head picker, then the view.
 pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
@@ -191,37 +218,15 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         for d in offered(model) {
             ui.selectable_value(&mut app.state.view, d.view, t(d.label));
         }
-        if let Some(trace) = app.trace.clone()
-            && trace.heads > 1
-            && app.state.view != View::Translate
-        {
-            ui.separator();
-            ui.label(t(Msg::Head));
-            let group = trace
-                .mechanism
-                .kv_heads
-                .filter(|&kv| kv > 0 && kv < trace.heads)
-                .map(|kv| trace.heads / kv);
-            for h in 0..trace.heads {
-                // Grouped-query attention: a gap between the groups that share a K/V head.
-                if let Some(g) = group
-                    && h > 0
-                    && h % g == 0
-                {
-                    ui.separator();
-                }
-                let mut resp = ui.selectable_label(app.state.head == h, format!("{h}"));
-                if let Some(text) =
-                    super::describe::kv_sharing(&trace.mechanism, trace.heads, h, lang)
-                {
-                    resp = resp.on_hover_text(text);
-                }
-                if resp.clicked() {
-                    app.push(Command::FocusHead(h));
-                }
-            }
-        }
     });
+    // Its own row, so the label never wraps away from its heads. The rollout and the
+    // Translate view are not one head of the trace: no picker there.
+    if let Some(trace) = app.trace.clone()
+        && trace.heads > 1
+        && !matches!(app.state.view, View::Translate | View::Rollout)
+    {
+        ui.horizontal_wrapped(|ui| head_picker_ui(app, ui, &trace));
+    }
     ui.separator();
     if app.state.view == View::Translate {
         // Its own model and errors: the other views' trace and model are not its business.
