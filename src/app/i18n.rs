@@ -378,6 +378,8 @@ messages! {
     ColInduction => "induction", "归纳";
     StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
     RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through all layers. Row i: how much each input token flows into position i at the top.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘。第 i 行：每个输入词元有多少信息流到顶层的位置 i。";
+    NeuronDotSum => "{} = the raw score; × {} (scale) = {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}，即 softmax 看到的分数";
+    NeuronHeatCaption => "Raw scores q·k of this head (before scaling): click a cell to pick the pair", "该头的原始分数 q·k（缩放之前）：点击格子选择一对查询和键";
     ScoreSum => "sum = score", "总和 = 分数";
     ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the largest weight) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 最大权重）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";

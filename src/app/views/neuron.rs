@@ -4,8 +4,9 @@ use eframe::egui::{self, Color32, RichText};
 use egui_plot::{Bar, BarChart, Plot};
 
 use crate::app::heatmap::{HeatImage, HeatmapWidget};
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::{AttnApp, Command};
+use crate::core::ScoreKind;
 use crate::export::colormap::Colormap;
 use crate::export::matrix::MatrixKind;
 
@@ -27,17 +28,31 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let k = ht.k.row(j);
     let products: Vec<f32> = q.iter().zip(k.iter()).map(|(a, b)| a * b).collect();
     let sum: f32 = products.iter().sum();
-    ui.label(
-        RichText::new(format!(
-            "q{i} «{}» · k{j} «{}»: Σₘ qₘkₘ = {:.4}   ({}: {:.4})",
-            trace.tokens_q[i],
-            trace.tokens_k[j],
-            sum,
+    let pair = format!(
+        "q{i} «{}» · k{j} «{}»: Σₘ qₘkₘ = {sum:.4}",
+        trace.tokens_q[i], trace.tokens_k[j]
+    );
+    // For a dot-product head the sum is the raw score, and the scale makes it the score the
+    // softmax sees; another score function's raw score is said beside it for comparison.
+    let dot = matches!(trace.mechanism.score, ScoreKind::Dot | ScoreKind::ScaledDot);
+    let said = if dot {
+        trf(
+            lang,
+            Msg::NeuronDotSum,
+            &[
+                &pair,
+                &format!("{:.4}", trace.scale),
+                &format!("{:.4}", sum * trace.scale),
+            ],
+        )
+    } else {
+        format!(
+            "{pair}   ({}: {:.4})",
             tr(lang, Msg::HoverRaw),
             ht.raw_scores[[i, j]]
-        ))
-        .monospace(),
-    );
+        )
+    };
+    ui.label(RichText::new(said).monospace());
     let bars = products
         .iter()
         .enumerate()
@@ -50,14 +65,17 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             Bar::new(m as f64, p as f64).width(0.8).fill(c)
         })
         .collect();
-    Plot::new("neuron_plot")
+    // One bar per dimension of the head: the axis ends at dₖ − 1, not at a round number.
+    Plot::new(("neuron_plot", trace.d_k))
         .height((ui.available_height() * 0.6).max(160.0))
+        .default_x_bounds(-0.7, trace.d_k.max(1) as f64 - 0.3)
         .x_axis_label("m")
         .y_axis_label("qₘ·kₘ")
         .show(ui, |p| {
             p.bar_chart(BarChart::new(tr(lang, Msg::ScoreSum), bars))
         });
     // The pair is picked on the heatmap below (click a cell).
+    ui.label(RichText::new(tr(lang, Msg::NeuronHeatCaption)).strong());
     let kind = MatrixKind::Raw;
     let Some((src, range)) = app.head_image(ui.ctx(), &trace, head, kind) else {
         return;
