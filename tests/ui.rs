@@ -782,7 +782,8 @@ fn sliding_window_layers_are_labelled_local_attention() {
     h.step();
     settle(&mut h);
     h.get_by_label_contains("zᵢⱼ = −∞ if j > i ∨ |i − j| > 7");
-    h.get_by_label_contains("local attention (window 8)");
+    // The head's summary says why a window of 8 is |i − j| ≤ 7 in the mask.
+    h.get_by_label_contains("local attention (window 8: the token itself and the 7 before it)");
 }
 
 /// File ▸ Open GGUF file… (the dialog answered by `dialog_override`) opens a quantised file:

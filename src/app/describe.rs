@@ -271,7 +271,8 @@ pub fn summary(trace: &Trace, head: usize, lang: Lang) -> Vec<String> {
         .window
         .filter(|_| matches!(m.source, Source::Model { .. }))
     {
-        out.push(trf(lang, Msg::LocalWindow, &[&(w + 1)]));
+        // The window counts the token itself: a window of 8 is |i − j| ≤ 7 in the mask line.
+        out.push(trf(lang, Msg::LocalWindowSpan, &[&(w + 1), &w]));
     }
     if let Some(text) = kv_sharing(m, trace.heads, head, lang) {
         out.push(text);

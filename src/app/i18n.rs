@@ -180,6 +180,7 @@ messages! {
     ExplGqa => "Grouped-query attention: several query heads share one key/value head, so K and V here are also used by the other heads of this group.", "分组查询注意力：几个查询头共用一个键/值头，所以这里的 K 和 V 也被同组的其他头使用。";
     ExplSlidingWindow => "This layer uses local attention: besides the causal mask, a token sees only the last few tokens (a sliding window), the same local attention the lessons teach, here in a real model.", "这一层使用局部注意力：除了因果掩码，每个词元只能看到最近的几个词元（滑动窗口），这正是课例中讲的局部注意力，现在出现在真实模型里。";
     LocalWindow => "local attention (window {})", "局部注意力（滑动窗口 {}）";
+    LocalWindowSpan => "local attention (window {}: the token itself and the {} before it)", "局部注意力（滑动窗口 {}：词元自身和它之前的 {} 个）";
     GlobalAttention => "global attention", "全局注意力";
     KvHead => "KV head", "KV 头";
     SharedByHeads => "shared by heads", "共享该头的查询头";
