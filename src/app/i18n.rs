@@ -236,7 +236,7 @@ messages! {
     PlotAtTau => "current τ", "当前 τ";
     PlotEntropy => "Entropy per head (nats)", "各头的熵（奈特）";
     PlotDistance => "Mean attention distance per head (positions)", "各头的平均注意力距离（位置）";
-    LinesHint => "Hover a token to see only its lines. Line opacity = weight.", "把鼠标移到一个词元上，只看它的连线。线条透明度 = 权重。";
+    LinesHint => "Hover a token to see only its lines; click a query to select it (orange). Line opacity and width = weight.", "把鼠标移到一个词元上，只看它的连线；点击查询即可选中它（橙色）。线条的不透明度和粗细 = 权重。";
     Computing => "computing…", "计算中…";
     DrawingTiles => "drawing tiles…", "正在绘制图块…";
     ComputedIn => "computed in", "计算耗时";
@@ -381,6 +381,8 @@ messages! {
     RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through all layers. Row i: how much each input token flows into position i at the top.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘。第 i 行：每个输入词元有多少信息流到顶层的位置 i。";
     NeuronDotSum => "{} = the raw score; × {} (scale) = {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}，即 softmax 看到的分数";
     NeuronHeatCaption => "Raw scores q·k of this head (before scaling): click a cell to pick the pair", "该头的原始分数 q·k（缩放之前）：点击格子选择一对查询和键";
+    LinesQueries => "queries (look)", "查询（去看）";
+    LinesKeys => "keys (are looked at)", "键（被看）";
     ScoreSum => "sum = score", "总和 = 分数";
     ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the largest weight) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 最大权重）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";

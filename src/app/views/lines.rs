@@ -1,9 +1,9 @@
 //! Token-to-token lines: line opacity is the weight; hover a token to isolate its lines.
 
-use eframe::egui::{self, Color32, Pos2, Sense, Stroke, Vec2};
+use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, Vec2};
 
-use crate::app::AttnApp;
 use crate::app::i18n::{Msg, tr};
+use crate::app::{AttnApp, Command};
 use crate::export::heatmap::abbreviate;
 
 /// Draws the view.
@@ -20,17 +20,38 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let rows = n.max(m).max(1);
     // Rows share the panel's height, between 12 and 40 px each.
     let row_h = ((ui.available_height() - 40.0) / rows as f32).clamp(12.0, 40.0);
-    let height = rows as f32 * row_h + 20.0;
+    // Room above the rows for the two columns' headings.
+    const HEAD_H: f32 = 22.0;
+    let height = rows as f32 * row_h + 20.0 + HEAD_H;
+    let selected = app.state.row.min(n.saturating_sub(1));
+    let mut clicked_row = None;
     egui::ScrollArea::vertical()
         .auto_shrink(false)
         .show(ui, |ui| {
             let width = ui.available_width().min(900.0);
-            let (rect, resp) = ui.allocate_exact_size(Vec2::new(width, height), Sense::hover());
-            let painter = ui.painter_at(rect);
+            let (whole, resp) = ui.allocate_exact_size(Vec2::new(width, height), Sense::click());
+            let painter = ui.painter_at(whole);
+            let rect = Rect::from_min_max(whole.min + Vec2::new(0.0, HEAD_H), whole.max);
             let (xl, xr) = (rect.min.x + 150.0, rect.max.x - 150.0);
             let y_of = |i: usize| rect.min.y + 10.0 + (i as f32 + 0.5) * row_h;
             let font = egui::FontId::proportional(14.0);
             let text = ui.visuals().text_color();
+            let weak = ui.visuals().weak_text_color();
+            // Which side is which: queries look (left), keys are looked at (right).
+            painter.text(
+                Pos2::new(xl, whole.min.y + 2.0),
+                egui::Align2::RIGHT_TOP,
+                tr(lang, Msg::LinesQueries),
+                egui::FontId::proportional(13.0),
+                weak,
+            );
+            painter.text(
+                Pos2::new(xr, whole.min.y + 2.0),
+                egui::Align2::LEFT_TOP,
+                tr(lang, Msg::LinesKeys),
+                egui::FontId::proportional(13.0),
+                weak,
+            );
             // Which token is hovered: a query on the left or a key on the right.
             let hover = resp.hover_pos().and_then(|p| {
                 let i = ((p.y - rect.min.y - 10.0) / row_h).floor();
@@ -46,7 +67,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     None
                 }
             });
-            let accent = Color32::from_rgb(40, 110, 220);
+            // A lighter blue on a dark background, where the light theme's reads as black.
+            let accent = if ui.visuals().dark_mode {
+                Color32::from_rgb(120, 180, 255)
+            } else {
+                Color32::from_rgb(40, 110, 220)
+            };
             // Only the rows in view (a long input has thousands): lines from the queries in
             // view, or every line into a hovered key.
             let clip = ui.clip_rect();
@@ -59,23 +85,36 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     Box::new((v0.min(n)..v1.min(n)).flat_map(move |i| (0..m).map(move |j| (i, j))))
                 }
             };
-            for (i, j) in pairs {
+            let line = |i: usize, j: usize, colour: Color32| {
                 let w = ht.weights[[i, j]];
                 if w < 0.01 {
-                    continue;
+                    return;
                 }
                 let alpha = (w.clamp(0.0, 1.0) * 255.0) as u8;
                 painter.line_segment(
                     [Pos2::new(xl + 4.0, y_of(i)), Pos2::new(xr - 4.0, y_of(j))],
                     Stroke::new(
                         1.0 + 3.0 * w,
-                        Color32::from_rgba_unmultiplied(accent.r(), accent.g(), accent.b(), alpha),
+                        Color32::from_rgba_unmultiplied(colour.r(), colour.g(), colour.b(), alpha),
                     ),
                 );
+            };
+            for (i, j) in pairs {
+                if i != selected || hover.is_some() {
+                    line(i, j, accent);
+                }
+            }
+            // The selected query's lines in orange, on top, as the step panel's row.
+            if hover.is_none() && n > 0 {
+                for j in 0..m {
+                    line(selected, j, super::generate::MARK);
+                }
             }
             for (i, tok) in trace.tokens_q.iter().enumerate().take(v1).skip(v0) {
                 let strong = matches!(hover, Some((true, q)) if q == i);
-                let c = if strong {
+                let c = if i == selected {
+                    super::generate::MARK
+                } else if strong {
                     ui.visuals().strong_text_color()
                 } else {
                     text
@@ -87,6 +126,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     font.clone(),
                     c,
                 );
+            }
+            // A click on a query picks it, as on the heatmap.
+            if resp.clicked()
+                && let Some((true, q)) = hover
+            {
+                clicked_row = Some(q);
             }
             for (j, tok) in trace.tokens_k.iter().enumerate().take(v1).skip(v0) {
                 let strong = matches!(hover, Some((false, k)) if k == j);
@@ -104,4 +149,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 );
             }
         });
+    if let Some(i) = clicked_row {
+        app.push(Command::SelectRow(i));
+    }
 }
