@@ -281,6 +281,11 @@ fn shortcuts_save_and_a_dropped_file_opens_as_what_it_is() {
     let want = attnscope::core::Spec::from_json(&std::fs::read_to_string(spec).unwrap()).unwrap();
     assert_eq!(Some(&h.state().state.text_q), want.target.text.as_ref());
     assert!(h.state().state.causal);
+    // Its title is shown however it was opened, in the UI's language.
+    let title = want.title.as_deref().unwrap();
+    let english = attnscope::app::lessons::in_lang(title, Lang::En);
+    h.run();
+    h.get_by_label(&format!("Lesson: {english}"));
     // A dropped text file becomes the text.
     let txt = dir.path().join("doc.txt");
     std::fs::write(&txt, "拖进来的文本 dropped text").unwrap();

@@ -159,7 +159,7 @@ messages! {
     ThisHeadTip => "What the focused head of the model computes, read from the model itself. The toy controls do not change a real model: use the lab to try another mechanism on this head's own Q, K, V.", "模型中当前注意力头实际的计算方式，直接取自模型本身。玩具参数不会改变真实模型：请在实验室里用这个头自己的 Q、K、V 试验其他机制。";
     RerunInLab => "Re-run in the lab ▶", "在实验室中重新计算 ▶";
     LabMechanism => "Lab: re-run this head with", "实验室：用以下设置重新计算该头";
-    LessonWord => "Lesson", "课例";
+    LessonTitle => "Lesson: {}", "课例：{}";
     ImportedFields => "Also from the spec file (used as given):", "另外取自规格文件（按原样使用）：";
     ForgetImported => "Use seeded ones instead", "改用种子生成的参数";
     LocalPSource => "pᵢ from", "pᵢ 取自";

@@ -6,8 +6,8 @@ use crate::core::{ScoreKind, SpanKind, Tokenizer};
 use crate::export::colormap::Colormap;
 
 use super::describe;
-use super::i18n::{Lang, Msg, tr};
-use super::lessons::LESSONS;
+use super::i18n::{Lang, Msg, tr, trf};
+use super::lessons::{LESSONS, in_lang};
 use super::state::{EmbeddingMode, MAX_MATRIX, Preset, ThemeChoice, View};
 use super::{AttnApp, Command, ExportKind};
 
@@ -273,23 +273,15 @@ pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
 /// The open lesson's title and description, in the UI language.
 fn lesson_ui(app: &AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
-    let Some(lesson) = app
-        .state
-        .lesson
-        .as_deref()
-        .and_then(|name| LESSONS.iter().find(|l| l.name == name))
-    else {
+    // A lesson from the menu, or any spec with a title however it was opened.
+    let Some((title, description)) = &app.state.spec_text else {
         return;
     };
-    ui.label(
-        RichText::new(format!(
-            "{}: {}",
-            tr(lang, Msg::LessonWord),
-            lesson.title(lang)
-        ))
-        .strong(),
-    );
-    ui.label(RichText::new(lesson.description(lang)).small());
+    ui.label(RichText::new(trf(lang, Msg::LessonTitle, &[&in_lang(title, lang)])).strong());
+    let description = in_lang(description, lang);
+    if !description.is_empty() {
+        ui.label(description);
+    }
     ui.separator();
 }
 

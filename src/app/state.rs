@@ -307,8 +307,11 @@ pub struct State {
     pub layer: usize,
     /// Statistics table sort: column index and descending.
     pub stats_sort: (usize, bool),
-    /// The lesson last opened (its name), shown with its title and description.
+    /// The lesson last opened (its name).
     pub lesson: Option<String>,
+    /// The title and description of the spec last loaded (a lesson, File ▸ Open spec,
+    /// `--spec`, a dropped file), each "English / 中文"; shown above the inputs.
+    pub spec_text: Option<(String, String)>,
     /// Explicit parameters from an opened spec file (`None`: seeded ones).
     pub imported: Option<Imported>,
 }
@@ -370,6 +373,7 @@ impl Default for State {
             layer: 0,
             stats_sort: (0, false),
             lesson: None,
+            spec_text: None,
             imported: None,
         }
     }
@@ -412,7 +416,11 @@ impl State {
         // A session file may list any number of heads and edges: the model checks each one
         // against its shape before a run; here only the count is bounded.
         self.gen_knock.truncate(MAX_ABLATED);
-        for text in [&mut self.tr.source, &mut self.tr.target] {
+        let spec_text = self.spec_text.as_mut().map(|(t, d)| [t, d]);
+        for text in [&mut self.tr.source, &mut self.tr.target]
+            .into_iter()
+            .chain(spec_text.into_iter().flatten())
+        {
             // Cut at a character boundary (a session file may hold any text).
             let cut = (0..=MAX_TRANSLATE_CHARS.min(text.len()))
                 .rev()
@@ -630,6 +638,10 @@ impl State {
     /// whatever the controls cannot hold (explicit matrices and parameters, source vectors, an
     /// unusual score scale) into [`State::imported`], so nothing in the file is dropped.
     pub fn load_spec(&mut self, spec: &Spec) {
+        self.spec_text = spec
+            .title
+            .clone()
+            .map(|t| (t, spec.description.clone().unwrap_or_default()));
         self.tokenizer = spec.tokenizer;
         self.seed = spec.seed;
         self.positions = spec.positions;
