@@ -234,8 +234,8 @@ messages! {
     PlotRow => "Softmax of the selected query", "所选查询的 softmax 分布";
     PlotAtTau1 => "τ = 1", "τ = 1";
     PlotAtTau => "current τ", "当前 τ";
-    PlotEntropy => "Entropy per head (nats)", "各头的熵（奈特）";
-    PlotDistance => "Mean attention distance per head (positions)", "各头的平均注意力距离（位置）";
+    PlotEntropy => "Entropy per head, mean over its rows (nats)", "各头的熵，按行平均（奈特）";
+    PlotDistance => "Mean attention distance per head, over its rows (positions)", "各头的平均注意力距离，按行平均（位置）";
     LinesHint => "Hover a token to see only its lines; click a query to select it (orange). Line opacity and width = weight.", "把鼠标移到一个词元上，只看它的连线；点击查询即可选中它（橙色）。线条的不透明度和粗细 = 权重。";
     Computing => "computing…", "计算中…";
     DrawingTiles => "drawing tiles…", "正在绘制图块…";

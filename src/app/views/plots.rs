@@ -1,7 +1,7 @@
 //! egui_plot panels: the selected row's softmax (with the τ = 1 overlay), entropy and mean attention distance per head.
 
 use eframe::egui::{self, Color32};
-use egui_plot::{Bar, BarChart, GridInput, GridMark, Legend, Plot};
+use egui_plot::{AxisHints, Bar, BarChart, GridInput, GridMark, Legend, Plot, log_grid_spacer};
 
 use crate::app::AttnApp;
 use crate::app::i18n::{Msg, tr};
@@ -63,17 +63,23 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .include_y(1.0)
         // A mark (and its token) under every bar, or every k-th of a long row.
         .x_grid_spacer(bar_marks(n_k, n_k.div_ceil(40).max(1)))
-        .x_axis_formatter(move |mark, _| {
-            let j = mark.value.round();
-            if (mark.value - j).abs() < 1e-6 && j >= 0.0 {
-                tokens_k
-                    .get(j as usize)
-                    .map(|t| abbreviate(t, 8))
-                    .unwrap_or_default()
-            } else {
-                String::new()
-            }
-        });
+        // egui_plot hides tick labels closer than 60 points: a bar's token is named as long
+        // as it fits its bar.
+        .custom_x_axes(vec![
+            AxisHints::new_x()
+                .label_spacing(6.0..=10.0)
+                .formatter(move |mark, _| {
+                    let j = mark.value.round();
+                    if (mark.value - j).abs() < 1e-6 && j >= 0.0 {
+                        tokens_k
+                            .get(j as usize)
+                            .map(|t| abbreviate(t, 6))
+                            .unwrap_or_default()
+                    } else {
+                        String::new()
+                    }
+                }),
+        ]);
     // A legend only when there is something to tell apart (the τ = 1 overlay).
     if overlay.is_some() {
         plot = plot.legend(Legend::default());
@@ -100,11 +106,20 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .enumerate()
                 .map(|(k, t)| Bar::new(k as f64, f(&t.summary) as f64).width(0.6))
                 .partition(|b| b.argument.round() as usize == head);
+            let top = heads.iter().map(|t| f(&t.summary)).fold(0.0f32, f32::max);
             Plot::new(format!("summary_{title:?}"))
                 .height(h - 20.0)
                 .include_y(0.0)
+                // Headroom, so the legend in the corner sits above the bars.
+                .include_y(f64::from(top) * 1.3)
                 .legend(Legend::default())
                 .x_grid_spacer(bar_marks(heads.len(), 1))
+                .y_grid_spacer(log_grid_spacer(5))
+                .custom_x_axes(vec![
+                    AxisHints::new_x()
+                        .label(tr(lang, Msg::Head))
+                        .label_spacing(6.0..=10.0),
+                ])
                 .show(ui, |p| {
                     p.bar_chart(
                         BarChart::new(tr(lang, Msg::OtherHeads), others)
