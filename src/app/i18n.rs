@@ -359,7 +359,8 @@ messages! {
     Layer => "layer", "层";
     Layers => "layers", "层";
     HeadsCount => "heads", "头";
-    GridCaption => "H: entropy of the head's rows (nats; low = focused), d: mean attention distance (positions).", "H：该头各行的熵（奈特；越低越集中），d：平均注意力距离（位置）。";
+    ColourRange => "{}: {} … {}", "{}：{} … {}";
+    GridCaption => "H: entropy of the head's rows (nats; low = focused), d: mean attention distance (positions). Hover a tile to read a cell by its tokens; click it to open the head's heatmap.", "H：该头各行的熵（奈特；越低越集中），d：平均注意力距离（位置）。把鼠标移到小图上可按词元读出格子的值；点击即可打开该头的热力图。";
     MeasureHeads => "Measure every head ▶", "逐个测量每个头 ▶";
     AblZeroed => "zeroed", "已置零";
     AblMeaned => "replaced by their mean", "已替换为均值";

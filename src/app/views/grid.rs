@@ -4,11 +4,12 @@ use eframe::egui::{self, Color32, Sense, Stroke, TextureHandle, Vec2};
 
 use crate::app::heatmap::{TexKey, WHOLE_TEXTURE_CELLS};
 
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::state::{EmbeddingMode, View};
 use crate::app::{AttnApp, Command};
 use crate::core::Trace;
 use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, pool};
+use crate::export::heatmap::fmt_value;
 use crate::export::matrix::MatrixKind;
 
 /// Draws the view.
@@ -43,10 +44,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         .head_traces
                         .get(h)
                         .is_some_and(|t| t.weights.len() > WHOLE_TEXTURE_CELLS);
-                    let tex = if !trace.has_matrices(h) || big {
-                        overview_texture(app, ui.ctx(), &trace, h)
+                    // An exact head also gives its colour range and its cells for hover.
+                    let exact = trace.has_matrices(h) && !big;
+                    let (tex, range) = if exact {
+                        match app.head_texture(ui.ctx(), &trace, h, kind) {
+                            Some((t, r)) => (Some(t), Some(r)),
+                            None => (None, None),
+                        }
                     } else {
-                        app.head_texture(ui.ctx(), &trace, h, kind).map(|t| t.0)
+                        (overview_texture(app, ui.ctx(), &trace, h), None)
                     };
                     let Some(tex) = tex else {
                         continue;
@@ -66,7 +72,38 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         let img = egui::Image::new(&tex)
                             .fit_to_exact_size(Vec2::splat(side))
                             .sense(Sense::click());
-                        let resp = ui.add(img);
+                        let mut resp = ui.add(img);
+                        // The colours' range, and the cell under the pointer by its tokens.
+                        if let Some(r) = range {
+                            ui.label(
+                                egui::RichText::new(trf(
+                                    lang,
+                                    Msg::ColourRange,
+                                    &[
+                                        &tr(lang, super::heatmap::legend_msg(kind)),
+                                        &fmt_value(r.lo),
+                                        &fmt_value(r.hi),
+                                    ],
+                                ))
+                                .small()
+                                .weak(),
+                            );
+                        }
+                        if exact && let Some(pos) = resp.hover_pos() {
+                            let m = kind.values(&trace.head_traces[h]);
+                            let (n_q, n_k) = m.dim();
+                            let rel = (pos - resp.rect.min) / side;
+                            let i = ((rel.y * n_q as f32) as usize).min(n_q.saturating_sub(1));
+                            let j = ((rel.x * n_k as f32) as usize).min(n_k.saturating_sub(1));
+                            let tok =
+                                |t: &[String], k: usize| t.get(k).cloned().unwrap_or_default();
+                            resp = resp.on_hover_text(format!(
+                                "«{}» {i} → «{}» {j}: {}",
+                                tok(&trace.tokens_q, i),
+                                tok(&trace.tokens_k, j),
+                                fmt_value(m[[i, j]])
+                            ));
+                        }
                         if focused {
                             ui.painter().rect_stroke(
                                 resp.rect,
