@@ -518,6 +518,25 @@ fn grid_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     for kind in AttnKind::ALL {
         let (group, _) = kind_msgs(kind);
         ui.label(RichText::new(t(group)).strong());
+        // The heads' numbers over their columns (a layer's label, "L0", is as wide as "  ").
+        let heads = out
+            .run
+            .layers(kind)
+            .first()
+            .map_or(0, |layer| layer.heads.len());
+        ui.horizontal(|ui| {
+            ui.label(RichText::new("  ").monospace());
+            for h in 0..heads {
+                ui.add_sized(
+                    Vec2::new(THUMB, 12.0),
+                    egui::Label::new(
+                        RichText::new(format!("{} {h}", t(Msg::Head)))
+                            .small()
+                            .weak(),
+                    ),
+                );
+            }
+        });
         for (l, layer) in out.run.layers(kind).iter().enumerate() {
             ui.horizontal(|ui| {
                 ui.label(RichText::new(format!("L{l}")).monospace().weak());
