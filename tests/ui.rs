@@ -519,6 +519,18 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
         lab.head_traces[0].q, trace.head_traces[0].q,
         "the lab uses the real Q"
     );
+    // Started from the head's own settings, the two sides are the same, and the view says
+    // so; without the causal mask they differ, and it says by how much and where.
+    assert!(
+        h.state().state.causal,
+        "the lab starts causal, as GPT-2's heads are"
+    );
+    h.get_by_label_contains("The two are the same");
+    h.state_mut().state.causal = false;
+    settle(&mut h);
+    h.get_by_label_contains("Largest change of a weight: ");
+    h.state_mut().state.causal = true;
+    settle(&mut h);
     // Still one forward pass: views and the lab reuse it.
     assert_eq!(h.state().model_runs_started(), 1);
     // A broken model folder: a message, and the previous model stays usable.

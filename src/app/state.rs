@@ -492,6 +492,18 @@ impl State {
         self.fit_d_model_to_heads();
     }
 
+    /// The attention lab's controls set to a model's own mechanism (its score, mask and
+    /// scale, temperature 1), so the lab starts from the head as trained and a change on the
+    /// left is the only difference on the right.
+    pub fn lab_from(&mut self, m: &crate::core::Mechanism) {
+        self.score = m.score;
+        self.scale_sqrt_dk = matches!(m.score, ScoreKind::ScaledDot);
+        self.span = m.span;
+        self.causal = m.causal;
+        self.window_on = false;
+        self.temperature = 1.0;
+    }
+
     /// The family of attention the settings describe, whichever way they were set (a preset,
     /// a lesson, a session or by hand): Luong's local-m / local-p by their span, Luong global
     /// for cross-attention with the general score unscaled, then cross, multi-head, self.

@@ -512,6 +512,7 @@ impl AttnApp {
                     self.model_error = None;
                     let name = m.model.name.clone();
                     self.state.remember_model(m.model.dir.clone());
+                    self.state.lab_from(&m.model.mechanism());
                     self.model = Some(m);
                     self.model_out = None;
                     self.opened.clear();

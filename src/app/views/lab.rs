@@ -4,7 +4,7 @@ use eframe::egui::{self, RichText};
 
 use crate::app::describe;
 use crate::app::heatmap::{HeatImage, HeatmapWidget, TexKey};
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::{AttnApp, Command};
 use crate::export::matrix::MatrixKind;
 
@@ -20,6 +20,34 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lab = app.lab_trace.clone();
     let selected = (app.state.row, app.state.col);
+    // How far apart the two are: the same (the lab starts from the head's own settings), or
+    // the largest change of a weight and where.
+    if let Some(modified) = lab.as_ref().and_then(|t| t.head_traces.first())
+        && modified.weights.dim() == orig.weights.dim()
+    {
+        let (mut worst, mut at) = (0.0f32, (0, 0));
+        for ((ij, a), b) in orig.weights.indexed_iter().zip(modified.weights.iter()) {
+            let d = (a - b).abs();
+            if d > worst {
+                (worst, at) = (d, ij);
+            }
+        }
+        let text = if worst < 1e-6 {
+            tr(lang, Msg::LabSame).to_owned()
+        } else {
+            let tok = |t: &[String], k: usize| t.get(k).cloned().unwrap_or_default();
+            trf(
+                lang,
+                Msg::LabChanged,
+                &[
+                    &format!("{worst:.4}"),
+                    &tok(&trace.tokens_q, at.0),
+                    &tok(&trace.tokens_k, at.1),
+                ],
+            )
+        };
+        ui.label(RichText::new(text).strong());
+    }
     let mut clicked = None;
     ui.columns(2, |cols| {
         let modified = lab.as_ref().and_then(|t| t.head_traces.first());
