@@ -255,7 +255,14 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             tq,
             &dims(trace.d_k),
         ),
-        Step::Concat => show("concat", &trace.concat, tq, &dims(trace.d_model)),
+        Step::Concat => {
+            // Columns named by head and dimension: where each head's block sits.
+            let d_k = trace.d_k.max(1);
+            let cols: Vec<String> = (0..trace.concat.ncols())
+                .map(|c| format!("h{}·d{}", c / d_k, c % d_k))
+                .collect();
+            show("concat", &trace.concat, tq, &cols)
+        }
         Step::Output => show(t(Msg::Output), &trace.output, tq, &dims(trace.d_model)),
     }
 }
@@ -511,10 +518,26 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
             mono(ui, format!("o{i} = Σ = {}", vec_str(ht.context.row(i), 8)));
         }
-        Step::Concat => mono(
-            ui,
-            format!("concat{i} = {}", vec_str(trace.concat.row(i), 12)),
-        ),
+        Step::Concat => {
+            // Each head's output for this query, then the row they make side by side: the
+            // bars mark where one head's dₖ numbers end and the next's begin.
+            let shown = trace.head_traces.iter().take(8);
+            for (h, t) in shown.clone().enumerate() {
+                mono(ui, format!("o⁽{h}⁾{i} = {}", vec_str(t.context.row(i), 8)));
+            }
+            let blocks: Vec<String> = shown
+                .map(|t| {
+                    let inner = vec_str(t.context.row(i), 4);
+                    inner[1..inner.len() - 1].to_owned()
+                })
+                .collect();
+            let more = if trace.head_traces.len() > 8 {
+                " | …"
+            } else {
+                ""
+            };
+            mono(ui, format!("concat{i} = [{}{more}]", blocks.join(" | ")));
+        }
         Step::Output => mono(
             ui,
             format!(
