@@ -362,6 +362,8 @@ messages! {
     ColourRange => "{} range: {} … {}", "{}范围：{} … {}";
     LabSame => "The two are the same: the lab starts from the head's own settings. Change the score, span, masks or temperature on the left to see what changes.", "两边相同：实验室从该头自己的设置出发。在左侧修改打分函数、范围、掩码或温度，就能看到变化。";
     LabChanged => "Largest change of a weight: {} (query «{}» → key «{}»)", "权重的最大变化：{}（查询 «{}» → 键 «{}»）";
+    HeatAheadOfStep => "These are the attention weights this head computes at step 6 (softmax); this step's own matrices are in the step panel on the right.", "这是该头在第 6 步（softmax）算出的注意力权重；本步骤自己的矩阵在右侧的步骤面板里。";
+    HeatWeightsUsed => "These are the attention weights this step uses; its own matrices are in the step panel on the right.", "这是本步骤所用的注意力权重；本步骤自己的矩阵在右侧的步骤面板里。";
     GridCaption => "H: entropy of the head's rows (nats; low = focused), d: mean attention distance (positions). Hover a tile to read a cell by its tokens; click it to open the head's heatmap.", "H：该头各行的熵（奈特；越低越集中），d：平均注意力距离（位置）。把鼠标移到小图上可按词元读出格子的值；点击即可打开该头的热力图。";
     MeasureHeads => "Measure every head ▶", "逐个测量每个头 ▶";
     AblZeroed => "zeroed", "已置零";

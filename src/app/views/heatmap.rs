@@ -6,6 +6,7 @@ use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget};
 use crate::app::i18n::{Msg, tr};
 use crate::app::state::EmbeddingMode;
 use crate::app::{AttnApp, Command};
+use crate::core::Step;
 use crate::export::matrix::MatrixKind;
 
 /// The largest zoom of a tiled heatmap: an 8,192-token matrix fitted to ~800 px reaches
@@ -59,6 +60,16 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .labelled_by(cap.id)
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
     });
+    // Steps without an n × n matrix of their own show the weights: say which, and where the
+    // step's own matrices are (a class at step 2 should not think these are Q or K).
+    let note = match app.state.step {
+        Step::Embed | Step::Project | Step::Rotate => Some(Msg::HeatAheadOfStep),
+        Step::WeightedSum | Step::Concat | Step::Output => Some(Msg::HeatWeightsUsed),
+        _ => None,
+    };
+    if let Some(m) = note {
+        ui.label(egui::RichText::new(tr(lang, m)).weak());
+    }
     let hm = HeatmapWidget {
         id: "main_heatmap",
         image: HeatImage::of(&src, &mut app.textures),
