@@ -38,20 +38,19 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             let text = ui.visuals().text_color();
             let weak = ui.visuals().weak_text_color();
             // Which side is which: queries look (left), keys are looked at (right).
-            painter.text(
-                Pos2::new(xl, whole.min.y + 2.0),
-                egui::Align2::RIGHT_TOP,
-                tr(lang, Msg::LinesQueries),
-                egui::FontId::proportional(13.0),
-                weak,
-            );
-            painter.text(
-                Pos2::new(xr, whole.min.y + 2.0),
-                egui::Align2::LEFT_TOP,
-                tr(lang, Msg::LinesKeys),
-                egui::FontId::proportional(13.0),
-                weak,
-            );
+            for (x, align, m) in [
+                (xl, egui::Align2::RIGHT_TOP, Msg::LinesQueries),
+                (xr, egui::Align2::LEFT_TOP, Msg::LinesKeys),
+            ] {
+                let at = Pos2::new(x, whole.min.y + 2.0);
+                painter.text(
+                    at,
+                    align,
+                    tr(lang, m),
+                    egui::FontId::proportional(13.0),
+                    weak,
+                );
+            }
             // Which token is hovered: a query on the left or a key on the right.
             let hover = resp.hover_pos().and_then(|p| {
                 let i = ((p.y - rect.min.y - 10.0) / row_h).floor();
