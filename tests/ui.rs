@@ -262,6 +262,13 @@ fn shortcuts_save_and_a_dropped_file_opens_as_what_it_is() {
     h.get_by_label("Save session… Ctrl+S");
     h.key_press(egui::Key::Escape);
     h.run();
+    // Help ▸ Keyboard and mouse lists the same shortcut.
+    h.get_by_label("Help").click();
+    h.run();
+    h.get_by_label("Keyboard and mouse").click();
+    h.run();
+    h.get_by_label("Ctrl+S");
+    h.get_by_label("drag and drop");
     h.state_mut().dialog_override = Some(session.clone());
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
     h.run();

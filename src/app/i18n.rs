@@ -58,6 +58,15 @@ messages! {
     ZoomOut => "Zoom out (Ctrl −)", "缩小 (Ctrl −)";
     ZoomReset => "Reset zoom (Ctrl 0)", "重置缩放 (Ctrl 0)";
     About => "About attnscope", "关于 attnscope";
+    KeysTitle => "Keyboard and mouse", "键盘与鼠标";
+    KeysArrows => "previous / next step (in Generate and Translate: the previous / next token)", "上一步 / 下一步（在“生成”和“翻译”中：上一个 / 下一个词元）";
+    KeysSpaceKey => "Space", "空格";
+    KeysSpace => "play / pause the steps", "播放 / 暂停各步骤";
+    KeysZoom => "zoom the whole window in / out / back (for projectors)", "放大 / 缩小 / 还原整个窗口（适合投影）";
+    KeysWheelKey => "Ctrl + wheel", "Ctrl + 滚轮";
+    KeysWheel => "zoom the heatmap under the pointer", "缩放鼠标下的热力图";
+    KeysDropKey => "drag and drop", "拖放";
+    KeysDrop => "open a model folder or GGUF file, a session, a spec or a .txt file", "打开模型文件夹或 GGUF 文件、会话、规格或 .txt 文件";
     AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
     AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: all-MiniLM-L6-v2 Apache-2.0 (sentence-transformers), tiny-gpt2-induction and tiny-llama-induction trained by attnscope, same license as attnscope (details in sample_models/*/README.md).", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型：all-MiniLM-L6-v2 为 Apache-2.0（sentence-transformers），tiny-gpt2-induction 和 tiny-llama-induction 由 attnscope 训练，许可证与 attnscope 相同（详见 sample_models/*/README.md）。";
     Input => "Input", "输入";

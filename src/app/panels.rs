@@ -120,6 +120,9 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                 ui.radio_value(&mut app.state.lang, Lang::Zh, "简体中文");
             });
             ui.menu_button(t(Msg::MenuHelp), |ui| {
+                if ui.button(t(Msg::KeysTitle)).clicked() {
+                    app.show_keys = true;
+                }
                 if ui.button(t(Msg::About)).clicked() {
                     app.show_about = true;
                 }
@@ -905,6 +908,48 @@ fn cmap_msg(c: Colormap) -> Msg {
         Colormap::Diverging => Msg::CmapDiverging,
         Colormap::Greys => Msg::CmapGreys,
     }
+}
+
+/// Help ▸ Keyboard and mouse: every key and gesture the app answers, in one table.
+pub fn keys_window(app: &mut AttnApp, ctx: &egui::Context) {
+    if !app.show_keys {
+        return;
+    }
+    let lang = app.lang();
+    let shortcut = |c: Command| {
+        super::commands::shortcut_of(&c).map_or_else(String::new, |k| ctx.format_shortcut(&k))
+    };
+    let rows = [
+        ("← →".to_owned(), Msg::KeysArrows),
+        (tr(lang, Msg::KeysSpaceKey).to_owned(), Msg::KeysSpace),
+        (shortcut(Command::OpenSession), Msg::OpenSession),
+        (shortcut(Command::SaveSession), Msg::SaveSession),
+        (
+            shortcut(Command::ExportHeatmap(ExportKind::Png)),
+            Msg::ExportPng,
+        ),
+        (shortcut(Command::Quit), Msg::Quit),
+        ("Ctrl + / Ctrl − / Ctrl 0".to_owned(), Msg::KeysZoom),
+        (tr(lang, Msg::KeysWheelKey).to_owned(), Msg::KeysWheel),
+        (tr(lang, Msg::KeysDropKey).to_owned(), Msg::KeysDrop),
+    ];
+    let mut open = true;
+    egui::Window::new(tr(lang, Msg::KeysTitle))
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
+        .open(&mut open)
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            egui::Grid::new("keys").striped(true).show(ui, |ui| {
+                for (keys, what) in rows {
+                    ui.label(RichText::new(keys).monospace().strong());
+                    ui.label(tr(lang, what));
+                    ui.end_row();
+                }
+            });
+        });
+    app.show_keys = open;
 }
 
 /// Help ▸ About.

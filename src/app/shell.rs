@@ -118,6 +118,8 @@ pub struct AttnApp {
     pub(super) playing: bool,
     pub(super) last_play_secs: f64,
     pub(super) show_about: bool,
+    /// Help ▸ Keyboard and mouse is open.
+    pub(super) show_keys: bool,
     fonts_installed: bool,
     /// Whether eframe persistence saves the state on exit (off for scripted screenshots).
     pub(super) remember: bool,
@@ -164,6 +166,7 @@ impl AttnApp {
             playing: false,
             last_play_secs: 0.0,
             show_about: false,
+            show_keys: false,
             fonts_installed: false,
             remember: true,
             timings: Timings::default(),
@@ -351,6 +354,7 @@ impl AttnApp {
         }
         egui::CentralPanel::default().show(ui, |ui| views::central(self, ui));
         panels::about_window(self, &ctx);
+        panels::keys_window(self, &ctx);
         self.drop_hint(&ctx);
 
         for c in std::mem::take(&mut self.commands) {
