@@ -293,38 +293,47 @@ fn matrix_grid(
         .map(|(i, j)| num(m[[i, j]]).chars().count())
         .max()
         .unwrap_or(0);
-    egui::ScrollArea::horizontal().id_salt(name).show(ui, |ui| {
-        egui::Grid::new(name)
-            .striped(true)
-            .spacing([12.0, 2.0])
+    // A table wider than the panel keeps a solid scroll bar in sight: the columns past the
+    // edge are there to be reached, not cut off.
+    ui.scope(|ui| {
+        ui.spacing_mut().scroll = egui::style::ScrollStyle::solid();
+        egui::ScrollArea::horizontal()
+            .id_salt(name)
+            .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
             .show(ui, |ui| {
-                ui.label("");
-                for c in cols.iter().take(MAX_CELLS) {
-                    let c = crate::export::heatmap::abbreviate(c, 8);
-                    ui.label(
-                        RichText::new(format!("{c:>width$}"))
-                            .monospace()
-                            .size(12.0)
-                            .weak(),
-                    );
-                }
-                ui.end_row();
-                for (i, r) in rows.iter().enumerate().take(MAX_CELLS) {
-                    let label = RichText::new(crate::export::heatmap::abbreviate(r, 8)).strong();
-                    ui.label(if i == selected {
-                        label.underline()
-                    } else {
-                        label
+                egui::Grid::new(name)
+                    .striped(true)
+                    .spacing([8.0, 2.0])
+                    .show(ui, |ui| {
+                        ui.label("");
+                        for c in cols.iter().take(MAX_CELLS) {
+                            let c = crate::export::heatmap::abbreviate(c, 8);
+                            ui.label(
+                                RichText::new(format!("{c:>width$}"))
+                                    .monospace()
+                                    .size(12.0)
+                                    .weak(),
+                            );
+                        }
+                        ui.end_row();
+                        for (i, r) in rows.iter().enumerate().take(MAX_CELLS) {
+                            let label =
+                                RichText::new(crate::export::heatmap::abbreviate(r, 8)).strong();
+                            ui.label(if i == selected {
+                                label.underline()
+                            } else {
+                                label
+                            });
+                            for j in 0..k.min(MAX_CELLS) {
+                                let v = m[[i, j]];
+                                let text = RichText::new(format!("{:>width$}", num(v)))
+                                    .monospace()
+                                    .size(12.0);
+                                ui.label(if i == selected { text.strong() } else { text });
+                            }
+                            ui.end_row();
+                        }
                     });
-                    for j in 0..k.min(MAX_CELLS) {
-                        let v = m[[i, j]];
-                        let text = RichText::new(format!("{:>width$}", num(v)))
-                            .monospace()
-                            .size(12.0);
-                        ui.label(if i == selected { text.strong() } else { text });
-                    }
-                    ui.end_row();
-                }
             });
     });
 }
