@@ -499,7 +499,20 @@ pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::
 }
 
 /// Label strip sizes around a heatmap.
+/// The widest room for row labels (ten characters at the largest label font).
 const LABEL_W: f32 = 90.0;
+
+/// Room for the row labels: as wide as the widest one needs (wide characters count twice),
+/// at most [`LABEL_W`]; a sentence of short words gives its width to the cells.
+fn label_width(rows: &[String]) -> f32 {
+    use unicode_width::UnicodeWidthStr as _;
+    let widest = rows
+        .iter()
+        .map(|r| abbreviate(r, 10).width())
+        .max()
+        .unwrap_or(0);
+    (widest as f32 * 8.0 + 10.0).clamp(36.0, LABEL_W)
+}
 const LABEL_H: f32 = 70.0;
 /// Cell side (points) from which numbers are written in full ("0.69").
 const FULL_VALUES_PX: f32 = 34.0;
@@ -574,7 +587,9 @@ impl HeatmapWidget<'_> {
         let lang = self.lang;
         let (n, m) = self.values.dim();
         // The same margins as the allocation below: a fitted matrix never needs scrolling.
-        let avail = ui.available_size() - Vec2::new(LABEL_W + 80.0, LABEL_H + 24.0);
+        let label_w = label_width(self.rows);
+        let legend_w = legend_width(self.range);
+        let avail = ui.available_size() - Vec2::new(label_w + legend_w, LABEL_H + 24.0);
         // A tiled (big) matrix may fit the panel at less than a pixel per cell, and zooms in
         // to exact cells; a whole texture keeps at least a pixel per cell.
         let tiled = matches!(self.image, HeatImage::Tiled { .. });
@@ -588,12 +603,12 @@ impl HeatmapWidget<'_> {
             .auto_shrink(false)
             .show(ui, |ui| {
                 let size = Vec2::new(
-                    LABEL_W + m as f32 * cell + 80.0,
+                    label_w + m as f32 * cell + legend_w,
                     LABEL_H + n as f32 * cell + 24.0,
                 );
                 let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
                 let painter = ui.painter_at(rect);
-                let origin = rect.min + Vec2::new(LABEL_W, LABEL_H);
+                let origin = rect.min + Vec2::new(label_w, LABEL_H);
                 let grid = Rect::from_min_size(origin, Vec2::new(m as f32 * cell, n as f32 * cell));
                 // The cells in view: labels, numbers and tiles are made for these only.
                 let clip = ui.clip_rect().intersect(grid);
@@ -860,6 +875,16 @@ impl HeatmapWidget<'_> {
 }
 
 /// A vertical colour bar with its end values.
+/// Room right of the grid for the legend: its 16-point gap, the 14-point bar and its two
+/// numbers at 11 points ("0.67" needs less than "−17.55").
+fn legend_width(range: Range) -> f32 {
+    let chars = fmt_value(range.hi)
+        .chars()
+        .count()
+        .max(fmt_value(range.lo).chars().count());
+    16.0 + 14.0 + 4.0 + chars as f32 * 6.5 + 6.0
+}
+
 fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, text: Color32) {
     let steps = 32;
     for k in 0..steps {
