@@ -500,8 +500,12 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     h.get_by_label("Head statistics").click();
     settle(&mut h);
     h.get_by_label("L1 H0");
+    h.get_by_label("This head");
     h.get_by_label("Rollout").click();
     settle(&mut h);
+    // Every head of every layer, combined: no head summary or head picker beside it.
+    assert!(h.query_by_label("This head").is_none());
+    assert!(h.query_by_label("Re-run in the lab ▶").is_none());
     assert_eq!(
         h.state().textures().size_of(TexKey::Rollout { run }),
         Some([n, n])

@@ -307,6 +307,10 @@ fn imported_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 /// With a real model: what the focused head computes (read from the model's own trace, not
 /// editable), and the way into the lab, where the mechanism can be changed.
 fn real_head_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    // The rollout combines every head of every layer: no one head is on screen to describe.
+    if app.state.view == View::Rollout {
+        return;
+    }
     let lang = app.lang();
     ui.heading(tr(lang, Msg::ThisHead))
         .on_hover_text(tr(lang, Msg::ThisHeadTip));
