@@ -349,7 +349,6 @@ impl AttnApp {
         }
     }
 
-    /// An error and its context in the UI language.
     fn pick_save_path(&self, stem: &str, ext: &str) -> Option<PathBuf> {
         if let Some(p) = &self.dialog_override {
             return Some(p.clone());

@@ -498,7 +498,6 @@ pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::
     )
 }
 
-/// Label strip sizes around a heatmap.
 /// The widest room for row labels (ten characters at the largest label font).
 const LABEL_W: f32 = 90.0;
 
@@ -513,6 +512,8 @@ fn label_width(rows: &[String]) -> f32 {
         .unwrap_or(0);
     (widest as f32 * 8.0 + 10.0).clamp(36.0, LABEL_W)
 }
+
+/// Room above the grid for the column labels.
 const LABEL_H: f32 = 70.0;
 /// Cell side (points) from which numbers are written in full ("0.69").
 const FULL_VALUES_PX: f32 = 34.0;
@@ -874,7 +875,6 @@ impl HeatmapWidget<'_> {
     }
 }
 
-/// A vertical colour bar with its end values.
 /// Room right of the grid for the legend: its 16-point gap, the 14-point bar and its two
 /// numbers at 11 points ("0.67" needs less than "−17.55").
 fn legend_width(range: Range) -> f32 {
@@ -885,6 +885,7 @@ fn legend_width(range: Range) -> f32 {
     16.0 + 14.0 + 4.0 + chars as f32 * 6.5 + 6.0
 }
 
+/// A vertical colour bar with its end values.
 fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, text: Color32) {
     let steps = 32;
     for k in 0..steps {
