@@ -314,14 +314,17 @@ impl AttnApp {
             .parent()
             .is_some_and(|d| d.join("config.json").is_file());
         let opened = match ext.as_deref() {
+            // Read once: the text tells a session from a spec.
             Some("json") if !in_model => match read_capped(&path, session::MAX_BYTES) {
                 Err(e) => Err(e.into()),
-                Ok(text) if session::has_format_field(&text) => self.open_session_from(&path),
-                Ok(_) => self.open_spec_from(&path),
+                Ok(text) if session::has_format_field(&text) => {
+                    self.open_session_text(&path, &text)
+                }
+                Ok(text) => self.open_spec_text(&path, &text),
             },
-            Some("txt") => read_capped(&path, super::launch::MAX_TEXT_FILE_BYTES)
-                .map(|text| self.state.text_q = text)
-                .map_err(Into::into),
+            Some("txt") => {
+                super::launch::read_text_file(&path).map(|text| self.state.text_q = text)
+            }
             _ => return self.run_cmd(ctx, Command::OpenModel(Some(path))),
         };
         match opened {
@@ -469,14 +472,24 @@ impl AttnApp {
     /// Reads a session file; on error the current state is untouched.
     pub fn open_session_from(&mut self, path: &Path) -> Result<()> {
         let text = read_capped(path, session::MAX_BYTES)?;
-        self.state = session::parse(&text).with_context(|| path.display().to_string())?;
+        self.open_session_text(path, &text)
+    }
+
+    /// A session file's text (read from `path`) into the state.
+    fn open_session_text(&mut self, path: &Path, text: &str) -> Result<()> {
+        self.state = session::parse(text).with_context(|| path.display().to_string())?;
         Ok(())
     }
 
     /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).
     pub fn open_spec_from(&mut self, path: &Path) -> Result<()> {
         let text = read_capped(path, session::MAX_BYTES)?;
-        let spec = Spec::from_json(&text)
+        self.open_spec_text(path, &text)
+    }
+
+    /// A spec file's text (read from `path`) into the state.
+    fn open_spec_text(&mut self, path: &Path, text: &str) -> Result<()> {
+        let spec = Spec::from_json(text)
             .with_context(|| trf(self.lang(), Msg::ErrBadSpec, &[&path.display()]))?;
         self.state.load_spec(&spec);
         self.state.lesson = None;

@@ -173,9 +173,9 @@ pub fn run(args: GuiArgs) -> Result<()> {
 
 /// The longest text file `--text-file` reads (a model's context is at most a few hundred
 /// thousand characters).
-pub(super) const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
+const MAX_TEXT_FILE_BYTES: u64 = 4 << 20;
 
 /// A UTF-8 text file, refused when larger than [`MAX_TEXT_FILE_BYTES`].
-fn read_text_file(path: &std::path::Path) -> Result<String> {
+pub(super) fn read_text_file(path: &std::path::Path) -> Result<String> {
     Ok(super::commands::read_capped(path, MAX_TEXT_FILE_BYTES)?)
 }
