@@ -193,7 +193,6 @@ impl AttnApp {
                     match lesson.spec() {
                         Ok(spec) => {
                             self.state.load_spec(&spec);
-                            self.state.lesson = Some(lesson.name.to_owned());
                             self.state.step = Step::Embed;
                             self.state.row = 0;
                             if self.state.view == View::Translate {
@@ -244,7 +243,6 @@ impl AttnApp {
                         ..Default::default()
                     });
                     self.state.load_spec(&spec);
-                    self.state.lesson = Some(l.name.to_owned());
                     self.state.step = Step::Softmax;
                     self.state.row = 0;
                     self.state.view = View::Heatmap;
@@ -492,7 +490,6 @@ impl AttnApp {
         let spec = Spec::from_json(text)
             .with_context(|| trf(self.lang(), Msg::ErrBadSpec, &[&path.display()]))?;
         self.state.load_spec(&spec);
-        self.state.lesson = None;
         Ok(())
     }
 }

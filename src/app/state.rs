@@ -307,8 +307,6 @@ pub struct State {
     pub layer: usize,
     /// Statistics table sort: column index and descending.
     pub stats_sort: (usize, bool),
-    /// The lesson last opened (its name).
-    pub lesson: Option<String>,
     /// The title and description of the spec last loaded (a lesson, File ▸ Open spec,
     /// `--spec`, a dropped file), each "English / 中文"; shown above the inputs.
     pub spec_text: Option<(String, String)>,
@@ -372,7 +370,6 @@ impl Default for State {
             model_folders: Vec::new(),
             layer: 0,
             stats_sort: (0, false),
-            lesson: None,
             spec_text: None,
             imported: None,
         }
