@@ -21,17 +21,25 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lab = app.lab_trace.clone();
     let selected = (app.state.row, app.state.col);
     // How far apart the two are: the same (the lab starts from the head's own settings), or
-    // the largest change of a weight and where.
+    // the largest change of a weight and where. Found once per pair of results (an n × n
+    // scan is not a per-frame job at thousands of tokens), then kept in egui's memory.
     if let Some(modified) = lab.as_ref().and_then(|t| t.head_traces.first())
         && modified.weights.dim() == orig.weights.dim()
     {
-        let (mut worst, mut at) = (0.0f32, (0, 0));
-        for ((ij, a), b) in orig.weights.indexed_iter().zip(modified.weights.iter()) {
-            let d = (a - b).abs();
-            if d > worst {
-                (worst, at) = (d, ij);
+        let id = ui.scope_id().with((
+            "lab_change",
+            app.trace_generation(),
+            app.lab_generation(),
+            head,
+        ));
+        let (worst, at) = match ui.data(|d| d.get_temp::<(f32, (usize, usize))>(id)) {
+            Some(found) => found,
+            None => {
+                let found = largest_change(&orig.weights, &modified.weights);
+                ui.data_mut(|d| d.insert_temp(id, found));
+                found
             }
-        }
+        };
         let text = if worst < 1e-6 {
             tr(lang, Msg::LabSame).to_owned()
         } else {
@@ -136,4 +144,17 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if let Some((i, j)) = clicked {
         app.push(Command::SelectCell(i, j));
     }
+}
+
+/// The largest |a − b| of two same-shaped matrices and its (row, column); (0, (0, 0)) when
+/// they are equal.
+fn largest_change(a: &ndarray::Array2<f32>, b: &ndarray::Array2<f32>) -> (f32, (usize, usize)) {
+    let (mut worst, mut at) = (0.0f32, (0, 0));
+    for ((ij, x), y) in a.indexed_iter().zip(b.iter()) {
+        let d = (x - y).abs();
+        if d > worst {
+            (worst, at) = (d, ij);
+        }
+    }
+    (worst, at)
 }
