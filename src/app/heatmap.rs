@@ -505,11 +505,17 @@ const LABEL_W: f32 = 90.0;
 /// at most [`LABEL_W`]; a sentence of short words gives its width to the cells.
 fn label_width(rows: &[String]) -> f32 {
     use unicode_width::UnicodeWidthStr as _;
-    let widest = rows
-        .iter()
-        .map(|r| abbreviate(r, 10).width())
-        .max()
-        .unwrap_or(0);
+    // The width of `abbreviate(r, 10)` without making it (this runs every frame, over every
+    // row of an 8,192-token matrix): the label itself, or its first nine characters and the
+    // one-column "…".
+    let shown = |r: &String| match r.char_indices().nth(10) {
+        None => r.width(),
+        Some(_) => {
+            let nine = r.char_indices().nth(9).map_or(r.len(), |(i, _)| i);
+            r[..nine].width() + 1
+        }
+    };
+    let widest = rows.iter().map(shown).max().unwrap_or(0);
     (widest as f32 * 8.0 + 10.0).clamp(36.0, LABEL_W)
 }
 
@@ -919,6 +925,25 @@ fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The row-label margin measures what `abbreviate` would show, without making it.
+    #[test]
+    fn label_width_measures_the_abbreviated_labels() {
+        use unicode_width::UnicodeWidthStr as _;
+        let cases = [
+            "it",
+            "because",
+            "abcdefghij",
+            "abcdefghijk",
+            "北京",
+            "中华人民共和国万岁万岁",
+        ];
+        for r in cases {
+            let want = (abbreviate(r, 10).width() as f32 * 8.0 + 10.0).clamp(36.0, LABEL_W);
+            assert_eq!(label_width(&[r.to_owned()]), want, "{r}");
+        }
+        assert_eq!(label_width(&[]), 36.0);
+    }
 
     /// Short numbers keep two decimals in four characters at most.
     #[test]
