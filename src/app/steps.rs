@@ -340,11 +340,16 @@ fn matrix_grid(
 
 /// `[a, b, c, …]` with at most `max` entries.
 fn vec_str(v: ArrayView1<f32>, max: usize) -> String {
+    format!("[{}]", vec_items(v, max))
+}
+
+/// `a, b, c, …`: the entries of [`vec_str`] without its brackets.
+fn vec_items(v: ArrayView1<f32>, max: usize) -> String {
     let mut parts: Vec<String> = v.iter().take(max).map(|&x| num(x)).collect();
     if v.len() > max {
         parts.push("…".into());
     }
-    format!("[{}]", parts.join(", "))
+    parts.join(", ")
 }
 
 /// Σ of products written out term by term: "a×b + c×d + … = s".
@@ -534,12 +539,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             for (h, t) in shown.clone().enumerate() {
                 mono(ui, format!("o⁽{h}⁾{i} = {}", vec_str(t.context.row(i), 8)));
             }
-            let blocks: Vec<String> = shown
-                .map(|t| {
-                    let inner = vec_str(t.context.row(i), 4);
-                    inner[1..inner.len() - 1].to_owned()
-                })
-                .collect();
+            let blocks: Vec<String> = shown.map(|t| vec_items(t.context.row(i), 4)).collect();
             let more = if trace.head_traces.len() > 8 {
                 " | …"
             } else {
