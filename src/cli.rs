@@ -17,7 +17,7 @@ use crate::app::state::{ThemeChoice, View};
 use crate::core::kernels::{self, AttnShape, Backend, attention_forward};
 use crate::core::{Spec, Trace, compute_with};
 use crate::export::colormap::Colormap;
-use crate::export::matrix::MatrixKind;
+use crate::export::matrix::{MatrixKind, WeightsRange};
 use crate::export::{self, write_atomic};
 use crate::model::Model;
 use crate::model::seq2seq::{AttnKind, Seq2Seq};
@@ -237,6 +237,10 @@ pub enum Command {
         /// Which matrix.
         #[arg(long, value_enum, default_value_t = MatrixKind::Weights)]
         matrix: MatrixKind,
+        /// Where the weights' colours end: the matrix's largest weight, or 1 (the same weight
+        /// the same colour in every picture). Scores are always centred on 0.
+        #[arg(long, value_enum, default_value_t = WeightsRange::Max)]
+        range: WeightsRange,
         /// Output file, .png or .svg.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -472,10 +476,12 @@ pub fn run(command: Command) -> Result<()> {
             layer,
             head,
             matrix,
+            range,
             out,
         } => {
             if let (Some(dir), Some(source)) = (&model, &source) {
-                return render_seq2seq(dir, source, target.as_deref(), &kind, layer, head, &out);
+                let (target, at) = (target.as_deref(), (layer, head));
+                return render_seq2seq(dir, source, target, &kind, at, range, &out);
             }
             let trace = match (spec, model) {
                 (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
@@ -513,7 +519,7 @@ pub fn run(command: Command) -> Result<()> {
                 (None, None) => bail!("give --spec or --model"),
             };
             let title = format!("head {head}: {}", matrix.name());
-            let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, title) else {
+            let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, range, title) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",
                     trace.heads
@@ -806,8 +812,8 @@ fn render_seq2seq(
     source: &str,
     target: Option<&str>,
     kind: &str,
-    layer: usize,
-    head: usize,
+    (layer, head): (usize, usize),
+    range: WeightsRange,
     out: &Path,
 ) -> Result<()> {
     let Some(kind) = AttnKind::parse(kind) else {
@@ -835,7 +841,7 @@ fn render_seq2seq(
         rows: &rows,
         cols: &cols,
         colormap: Colormap::Viridis,
-        range: crate::export::colormap::Range { lo: 0.0, hi: 1.0 },
+        range: MatrixKind::Weights.range(values, range),
         title: format!("{} attention, layer {layer} head {head}", kind.key()),
     };
     render_heatmap(&h, out)

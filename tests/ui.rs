@@ -3,11 +3,13 @@
 
 #![cfg(feature = "gui")]
 
+use attnscope::app::heatmap::TexKey;
 use attnscope::app::i18n::Lang;
 use attnscope::app::state::State;
 use attnscope::app::{AttnApp, ExportKind};
 use attnscope::core::attend::softmax_parts;
 use attnscope::core::{Step, compute};
+use attnscope::export::matrix::{MatrixKind, WeightsRange};
 use eframe::egui;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -151,6 +153,50 @@ fn switching_mechanism_and_score_recomputes() {
         "cosine scores lie in [-1, 1]"
     );
     assert_eq!(h.state().state.score, attnscope::core::ScoreKind::Cosine);
+}
+
+#[test]
+fn a_fixed_weights_range_shows_a_hot_softmax_fading() {
+    // A teacher raises the temperature to show the softmax flattening. On the default range
+    // the brightest colour is each matrix's largest weight, so the picture barely changes;
+    // on 0 … 1 the same weight is the same colour whatever the temperature.
+    let mut h = harness(State {
+        temperature: 4.0,
+        step: Step::Softmax,
+        ..State::default()
+    });
+    let key = |h: &Harness<'static, AttnApp>| TexKey::Head {
+        trace: h.state().trace_generation(),
+        head: 0,
+        kind: MatrixKind::Weights,
+    };
+    let largest = h.state().trace.as_ref().unwrap().head_traces[0]
+        .weights
+        .fold(0.0f32, |a, &w| a.max(w));
+    assert!(
+        largest < 0.9,
+        "τ = 4 should flatten the rows, largest {largest}"
+    );
+    let r = h.state().textures().range_drawn(key(&h), WeightsRange::Max);
+    assert_eq!(r.map(|r| (r.lo, r.hi)), Some((0.0, largest)));
+    h.get_by_label("0 … 1").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.weights_range, WeightsRange::Unit);
+    let r = h
+        .state()
+        .textures()
+        .range_drawn(key(&h), WeightsRange::Unit);
+    assert_eq!(r.map(|r| (r.lo, r.hi)), Some((0.0, 1.0)));
+    // The exported picture keeps what is on screen: its colour bar ends at 1.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("hot.svg");
+    h.state().export_heatmap_to(&path, ExportKind::Svg).unwrap();
+    let svg = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        svg.contains(">1.00</text>"),
+        "the legend should end at 1.00:\n{svg}"
+    );
 }
 
 #[test]
@@ -428,7 +474,6 @@ fn causal_softmax(q: &ndarray::Array2<f32>, k: &ndarray::Array2<f32>) -> ndarray
 
 #[test]
 fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
-    use attnscope::app::heatmap::TexKey;
     use attnscope::export::matrix::MatrixKind;
     let mut h = open_tiny_gpt2();
     let app = h.state();
@@ -881,7 +926,6 @@ fn gguf_file_opens_from_the_menu_with_its_card() {
 /// and rollout says why it is not shown.
 #[test]
 fn a_long_run_opens_heads_on_demand_from_the_kept_hidden_state() {
-    use attnscope::app::heatmap::TexKey;
     use attnscope::app::state::{ThumbScale, View};
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-llama-induction");
@@ -967,7 +1011,6 @@ fn a_long_run_opens_heads_on_demand_from_the_kept_hidden_state() {
 /// exactly the numbers the core computes.
 #[test]
 fn a_long_toy_text_keeps_the_focused_heads_matrices_and_reopens_others() {
-    use attnscope::app::heatmap::TexKey;
     use attnscope::app::state::{ThumbScale, View};
     use attnscope::core::pipeline::compute_lean;
     let words: Vec<String> = (0..4096).map(|i| format!("w{}", i % 97)).collect();
@@ -1077,7 +1120,6 @@ fn a_big_run_waits_for_the_go_ahead_with_its_estimate() {
 /// step shows its distribution and every layer's attention rows.
 #[test]
 fn the_generate_view_writes_what_transformers_writes() {
-    use attnscope::app::heatmap::TexKey;
     use attnscope::app::state::View;
     let fx: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(

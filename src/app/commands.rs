@@ -376,7 +376,7 @@ impl AttnApp {
                 rows: &f.rows,
                 cols: &f.cols,
                 colormap: MatrixKind::Weights.colormap(self.state.colormap),
-                range: MatrixKind::Weights.range(&f.values),
+                range: MatrixKind::Weights.range(&f.values, self.state.weights_range),
                 title: f.title,
             };
             return write_heatmap(path, kind, &hm);
@@ -393,7 +393,13 @@ impl AttnApp {
             self.t(super::views::heatmap::legend_msg(matrix))
         );
         let hm = matrix
-            .heatmap(trace, head, self.state.colormap, title)
+            .heatmap(
+                trace,
+                head,
+                self.state.colormap,
+                self.state.weights_range,
+                title,
+            )
             .with_context(|| trf(self.lang(), Msg::ErrHeadMissing, &[&head]))?;
         write_heatmap(path, kind, &hm)
     }

@@ -9,7 +9,7 @@ use ndarray::Array2;
 
 use crate::export::colormap::{Colormap, Range};
 use crate::export::heatmap::{abbreviate, fmt_value};
-use crate::export::matrix::MatrixKind;
+use crate::export::matrix::{MatrixKind, WeightsRange};
 
 use super::i18n::{Lang, Msg, tr, trf};
 
@@ -112,7 +112,7 @@ pub const WHOLE_TEXTURE_CELLS: usize = 1024 * 1024;
 pub const TILE: usize = 256;
 
 /// Which big matrix tiles belong to: matrix `kind` of head `head` of trace generation `trace`,
-/// in colour map `cmap`.
+/// in colour map `cmap` on range rule `weights`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TileBase {
     /// Trace generation.
@@ -123,6 +123,8 @@ pub struct TileBase {
     pub kind: MatrixKind,
     /// Colour map.
     pub cmap: Colormap,
+    /// Where a weights matrix's colours end.
+    pub weights: WeightsRange,
 }
 
 /// How a heatmap's pixels are drawn.
@@ -176,10 +178,25 @@ struct TileDone {
 /// not queue work for levels already left behind.
 const TILE_JOBS: usize = 8;
 
-/// Textures of heatmaps, keyed by what they show and the colour map; rebuilt only when that
-/// changes, and dropped when no view has drawn them for a few frames.
+/// What a texture is stored under: what it shows, its colour map and range rule.
+type Slot = (TexKey, Colormap, WeightsRange);
+
+/// Where a tile's texture is stored (a tile's range rule is its matrix's).
+fn tile_slot(key: TexKey, cmap: Colormap) -> Slot {
+    let weights = match key {
+        TexKey::Tile { base, .. } => base.weights,
+        _ => WeightsRange::Max,
+    };
+    (key, cmap, weights)
+}
+
+/// Textures of heatmaps, keyed by what they show, the colour map and the weights' range
+/// rule; rebuilt only when those change, and dropped when no view has drawn them for a few
+/// frames.
 pub struct TextureCache {
-    map: HashMap<(TexKey, Colormap), (TextureHandle, Range, u64)>,
+    map: HashMap<Slot, (TextureHandle, Range, u64)>,
+    /// The range rule of weights textures made this frame (the user's choice).
+    weights: WeightsRange,
     /// Colour ranges of tiled matrices (one pass over n² cells, done once).
     ranges: HashMap<TileBase, (Range, u64)>,
     frame: u64,
@@ -196,6 +213,7 @@ impl Default for TextureCache {
         let (done_tx, done_rx) = mpsc::channel();
         TextureCache {
             map: HashMap::new(),
+            weights: WeightsRange::Max,
             ranges: HashMap::new(),
             frame: 0,
             in_flight: HashSet::new(),
@@ -208,8 +226,10 @@ impl Default for TextureCache {
 
 impl TextureCache {
     /// Starts a frame: takes in the tiles workers have finished (whichever view is on
-    /// screen now) and forgets textures unused for more than two frames.
-    pub fn begin_frame(&mut self, ctx: &egui::Context) {
+    /// screen now), forgets textures unused for more than two frames, and makes this frame's
+    /// weights textures on range rule `weights`.
+    pub fn begin_frame(&mut self, ctx: &egui::Context, weights: WeightsRange) {
+        self.weights = weights;
         self.receive_tiles(ctx);
         self.frame += 1;
         let frame = self.frame;
@@ -223,7 +243,7 @@ impl TextureCache {
         let e = self
             .ranges
             .entry(base)
-            .or_insert_with(|| (kind.range(values), frame));
+            .or_insert_with(|| (kind.range(values, base.weights), frame));
         e.1 = frame;
         e.0
     }
@@ -242,8 +262,10 @@ impl TextureCache {
                 image,
                 egui::TextureOptions::NEAREST,
             );
-            self.map
-                .insert((done.key, done.cmap), (tex, done.range, self.frame));
+            self.map.insert(
+                tile_slot(done.key, done.cmap),
+                (tex, done.range, self.frame),
+            );
         }
     }
 
@@ -256,7 +278,7 @@ impl TextureCache {
     pub fn tiles(&self) -> usize {
         self.map
             .keys()
-            .filter(|(k, _)| matches!(k, TexKey::Tile { .. }))
+            .filter(|(k, _, _)| matches!(k, TexKey::Tile { .. }))
             .count()
     }
 
@@ -280,7 +302,7 @@ impl TextureCache {
             tj: tj as u32,
         };
         let frame = self.frame;
-        if let Some(e) = self.map.get_mut(&(key, base.cmap)) {
+        if let Some(e) = self.map.get_mut(&tile_slot(key, base.cmap)) {
             e.2 = frame;
             return Some(e.0.clone());
         }
@@ -334,7 +356,7 @@ impl TextureCache {
                 ti: ti as u32,
                 tj: tj as u32,
             };
-            if let Some(e) = self.map.get_mut(&(key, base.cmap)) {
+            if let Some(e) = self.map.get_mut(&tile_slot(key, base.cmap)) {
                 e.2 = frame;
                 let uv = covering_uv(up, (ti, tj), e.0.size(), (r0, r1, c0, c1));
                 return Some((e.0.clone(), uv));
@@ -367,9 +389,10 @@ impl TextureCache {
     ) -> (TextureHandle, Range) {
         let frame = self.frame;
         let cmap = kind.colormap(chosen);
-        let entry = self.map.entry((key, cmap)).or_insert_with(|| {
+        let weights = self.weights;
+        let entry = self.map.entry((key, cmap, weights)).or_insert_with(|| {
             let values = values();
-            let range = kind.range(&values);
+            let range = kind.range(&values, weights);
             let tex = ctx.load_texture(
                 format!("{key:?}/{cmap:?}"),
                 color_image(&values, cmap, range),
@@ -414,8 +437,17 @@ impl TextureCache {
     pub fn size_of(&self, key: TexKey) -> Option<[usize; 2]> {
         self.map
             .iter()
-            .find(|((k, _), _)| *k == key)
+            .find(|((k, _, _), _)| *k == key)
             .map(|(_, (t, _, _))| t.size())
+    }
+
+    /// The colour range of the texture under `key` drawn on range rule `weights`, if one was
+    /// drawn (tests check what the legend and colours span).
+    pub fn range_drawn(&self, key: TexKey, weights: WeightsRange) -> Option<Range> {
+        self.map
+            .iter()
+            .find(|((k, _, w), _)| *k == key && *w == weights)
+            .map(|(_, (_, r, _))| *r)
     }
 }
 

@@ -219,6 +219,9 @@ messages! {
     ViewPlots => "Plots", "图表";
     Head => "head", "头";
     Colormap => "colours", "配色";
+    WeightsRange => "weights range", "权重范围";
+    RangeMax => "0 … largest", "0 … 最大值";
+    RangeUnit => "0 … 1", "0 … 1";
     CmapViridis => "viridis", "viridis";
     CmapDiverging => "blue–orange (diverging)", "蓝–橙（发散）";
     CmapGreys => "greys", "灰度";
@@ -398,7 +401,8 @@ messages! {
     LinesQueries => "queries (look)", "查询（去看）";
     LinesKeys => "keys (are looked at)", "键（被看）";
     ScoreSum => "sum = score", "总和 = 分数";
-    ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the largest weight) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 最大权重）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
+    ColormapTip => "How numbers become colours: viridis (dark = 0, yellow = the top of the weights range) is readable by colour-blind viewers and in greyscale; raw scores always use the blue–orange map centred on 0.", "数值如何映射为颜色：viridis（深色 = 0，黄色 = 权重范围的上端）对色盲观众和灰度打印都清晰；原始分数始终使用以 0 为中心的蓝–橙配色。";
+    WeightsRangeTip => "Where the weights' colours end. 0 … largest: the brightest colour is this matrix's largest weight, so even a flat row shows its shape, but two heatmaps cannot be compared by colour. 0 … 1: the same weight is the same colour in every head, at every temperature and for every input, so a flatter softmax shows as fading. Scores are always centred on 0.", "权重颜色的范围。0 … 最大值：最亮的颜色是本矩阵的最大权重，即使很平的行也能看出形状，但两张热力图不能按颜色比较。0 … 1：同一权重在每个头、每个温度、每个输入下颜色都相同，softmax 变平时颜色会变淡。分数始终以 0 为中心。";
     ShowValuesTip => "Print each cell's number on the heatmap when the cells are large enough to read.", "格子足够大时，在热力图的每个格子里显示数值。";
     HeatZoomTip => "Enlarge the heatmap (Ctrl + mouse wheel over it works too); scroll to pan when it is larger than the view.", "放大热力图（在热力图上按住 Ctrl 滚动鼠标滚轮也可以）；比视图大时滚动即可平移。";
     TopKeys => "Listed below: the keys with the largest weights,", "下面只列出权重最大的键：";
@@ -528,6 +532,7 @@ mod tests {
         Msg::HalfWidth,
         Msg::StepSoftmax,
         Msg::CmapViridis,
+        Msg::RangeUnit,
         Msg::PlotAtTau1,
     ];
 

@@ -4,6 +4,7 @@ use eframe::egui::{self, RichText};
 
 use crate::core::{ScoreKind, SpanKind, Tokenizer};
 use crate::export::colormap::Colormap;
+use crate::export::matrix::WeightsRange;
 
 use super::describe;
 use super::i18n::{Lang, Msg, tr, trf};
@@ -833,6 +834,20 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .response
                 .labelled_by(cap.id)
                 .on_hover_text(t(Msg::ColormapTip));
+            ui.end_row();
+
+            let cap = caption(ui, t(Msg::WeightsRange), t(Msg::WeightsRangeTip));
+            ui.horizontal(|ui| {
+                for (rule, m) in [
+                    (WeightsRange::Max, Msg::RangeMax),
+                    (WeightsRange::Unit, Msg::RangeUnit),
+                ] {
+                    ui.selectable_value(&mut s.weights_range, rule, t(m))
+                        .on_hover_text(t(Msg::WeightsRangeTip));
+                }
+            })
+            .response
+            .labelled_by(cap.id);
             ui.end_row();
         });
     ui.checkbox(&mut s.show_values, t(Msg::ShowValues))

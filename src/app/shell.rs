@@ -280,6 +280,7 @@ impl AttnApp {
             head,
             kind,
             cmap: kind.colormap(self.state.colormap),
+            weights: self.state.weights_range,
         };
         let range = self.textures.range_of(key, values, kind);
         Some((
@@ -316,7 +317,7 @@ impl AttnApp {
     pub fn show(&mut self, ui: &mut egui::Ui) {
         let frame_start = Instant::now();
         let ctx = ui.ctx().clone();
-        self.textures.begin_frame(&ctx);
+        self.textures.begin_frame(&ctx, self.state.weights_range);
         if !self.fonts_installed {
             fonts::install_fonts(&ctx);
             fonts::install_text_sizes(&ctx);

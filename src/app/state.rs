@@ -9,6 +9,7 @@ use crate::core::spec::{
 };
 use crate::core::{ScoreKind, SpanKind, Step, Tokenizer};
 use crate::export::colormap::Colormap;
+use crate::export::matrix::WeightsRange;
 
 use super::i18n::Lang;
 
@@ -64,7 +65,8 @@ pub enum ThumbScale {
     /// p on [0, max].
     #[default]
     Linear,
-    /// log₁₀ p on [−4, 0] (weak but structured attention becomes visible).
+    /// log₁₀ p on [−4, 0], mapped to [0, 1] (weak but structured attention becomes
+    /// visible; on the fixed range 10⁻⁴ is the darkest colour and 1 the brightest).
     Log,
     /// Each row divided by its maximum (a diffuse row's shape as visible as a sharp one's).
     RowNormalised,
@@ -75,7 +77,7 @@ impl ThumbScale {
     pub fn apply(self, values: &ndarray::Array2<f32>) -> ndarray::Array2<f32> {
         match self {
             ThumbScale::Linear => values.clone(),
-            ThumbScale::Log => values.mapv(|p| p.max(1e-4).log10() + 4.0),
+            ThumbScale::Log => values.mapv(|p| (p.max(1e-4).log10() + 4.0) / 4.0),
             ThumbScale::RowNormalised => crate::core::pool::row_normalised(values),
         }
     }
@@ -263,6 +265,8 @@ pub struct State {
     pub colormap: Colormap,
     /// Colour scale of the layers × heads thumbnails.
     pub thumb_scale: ThumbScale,
+    /// Where weights' colours end: each matrix's largest weight, or 1 for all.
+    pub weights_range: WeightsRange,
     /// Generate: new tokens at most.
     pub gen_max_new: usize,
     /// Generate: temperature (0 = greedy).
@@ -349,6 +353,7 @@ impl Default for State {
             view: View::Heatmap,
             colormap: Colormap::Viridis,
             thumb_scale: ThumbScale::Linear,
+            weights_range: WeightsRange::Max,
             gen_max_new: 20,
             gen_temperature: 0.0,
             gen_top_k: 0,

@@ -7,6 +7,29 @@ use super::colormap::{Colormap, Range};
 use super::heatmap::Heatmap;
 use crate::core::{HeadTrace, Step, Trace};
 
+/// Where a weights heatmap's colours end: the matrix's largest weight, or 1.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+pub enum WeightsRange {
+    /// 0 … the largest weight: a flat row still shows its shape, but two heatmaps' colours
+    /// cannot be compared.
+    #[default]
+    Max,
+    /// 0 … 1 for every matrix: the same weight is the same colour in every head, at every
+    /// temperature and for every input, so a flatter softmax shows as fading.
+    Unit,
+}
+
 /// Which matrix of a head a heatmap shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum MatrixKind {
@@ -51,14 +74,21 @@ impl MatrixKind {
     }
 
     /// The colour range: weights map [0, max] (so a flat row is still visible and 0 is
-    /// always the darkest colour); scores are centred on 0 (±max |s|).
-    pub fn range(self, values: &Array2<f32>) -> Range {
-        match self {
-            MatrixKind::Weights => {
-                let r = Range::of(values.iter(), false);
+    /// always the darkest colour) or [0, 1] (`WeightsRange::Unit`); scores are centred on 0
+    /// (±max |s|) either way.
+    pub fn range(self, values: &Array2<f32>, weights: WeightsRange) -> Range {
+        match (self, weights) {
+            (MatrixKind::Weights, WeightsRange::Unit) => Range { lo: 0.0, hi: 1.0 },
+            (MatrixKind::Weights, WeightsRange::Max) => {
+                // The largest finite weight itself: `Range::of` widens a constant matrix
+                // to [w, w + 1], which for uniform attention would end the bar above 1.
+                let hi = values
+                    .iter()
+                    .filter(|w| w.is_finite())
+                    .fold(0.0f32, |a, &w| a.max(w));
                 Range {
                     lo: 0.0,
-                    hi: r.hi.max(1e-6),
+                    hi: hi.max(1e-6),
                 }
             }
             _ => Range::of(values.iter(), true),
@@ -82,6 +112,7 @@ impl MatrixKind {
         trace: &'a Trace,
         head: usize,
         chosen: Colormap,
+        weights: WeightsRange,
         title: String,
     ) -> Option<Heatmap<'a>> {
         let values = self.values(trace.head_traces.get(head)?);
@@ -90,7 +121,7 @@ impl MatrixKind {
             rows: &trace.tokens_q,
             cols: &trace.tokens_k,
             colormap: self.colormap(chosen),
-            range: self.range(values),
+            range: self.range(values, weights),
             title,
         })
     }
@@ -103,10 +134,27 @@ mod tests {
     #[test]
     fn weights_start_at_zero_and_scores_are_centred() {
         let w = ndarray::array![[0.2f32, 0.8], [0.5, 0.5]];
-        let r = MatrixKind::Weights.range(&w);
+        let r = MatrixKind::Weights.range(&w, WeightsRange::Max);
         assert_eq!((r.lo, r.hi), (0.0, 0.8));
         let s = ndarray::array![[-3.0f32, 1.0], [f32::NEG_INFINITY, 2.0]];
-        let r = MatrixKind::Raw.range(&s);
-        assert_eq!((r.lo, r.hi), (-3.0, 3.0));
+        for rule in [WeightsRange::Max, WeightsRange::Unit] {
+            let r = MatrixKind::Raw.range(&s, rule);
+            assert_eq!((r.lo, r.hi), (-3.0, 3.0), "scores ignore {rule:?}");
+        }
+    }
+
+    #[test]
+    fn a_fixed_range_gives_one_weight_one_colour_in_every_matrix() {
+        // A sharp and a flat head: on 0 … max their largest weights get the same colour,
+        // though one is 0.9 and the other 0.3; on 0 … 1 they do not.
+        let sharp = ndarray::array![[0.9f32, 0.1]];
+        let flat = ndarray::array![[0.3f32, 0.3]];
+        let t = |m: &Array2<f32>, rule| MatrixKind::Weights.range(m, rule).t(m[[0, 0]]);
+        assert_eq!(t(&sharp, WeightsRange::Max), t(&flat, WeightsRange::Max));
+        assert!((t(&sharp, WeightsRange::Unit) - 0.9).abs() < 1e-6);
+        assert!((t(&flat, WeightsRange::Unit) - 0.3).abs() < 1e-6);
+        // Uniform attention ends the bar at its weight, not above 1.
+        let r = MatrixKind::Weights.range(&flat, WeightsRange::Max);
+        assert_eq!((r.lo, r.hi), (0.0, 0.3));
     }
 }
