@@ -535,7 +535,7 @@ const LABEL_W: f32 = 90.0;
 
 /// Room for the row labels: as wide as the widest one needs (wide characters count twice),
 /// at most [`LABEL_W`]; a sentence of short words gives its width to the cells.
-fn label_width(rows: &[String]) -> f32 {
+pub(crate) fn label_width(rows: &[String]) -> f32 {
     use unicode_width::UnicodeWidthStr as _;
     // The width of `abbreviate(r, 10)` without making it (this runs every frame, over every
     // row of an 8,192-token matrix): the label itself, or its first nine characters and the
@@ -573,21 +573,100 @@ fn fmt_compact(v: f32) -> String {
 }
 
 /// A column label made only of wide characters (Chinese, Japanese, Korean), as the characters
-/// to stack upright (a trailing "⋮" when they do not all fit above the grid at `font_px`);
-/// `None` for a label to turn on its side.
-fn upright_label(label: &str, font_px: f32) -> Option<Vec<String>> {
+/// to stack upright (a trailing "⋮" when they do not all fit in `room_px` above the grid at
+/// `font_px`); `None` for a label to turn on its side.
+fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>> {
     use unicode_width::UnicodeWidthChar as _;
     let wide = |c: char| c.width() == Some(2);
     if label.is_empty() || !label.chars().all(wide) {
         return None;
     }
-    let fit = (((LABEL_H - 8.0) / (font_px * 1.1)) as usize).max(1);
+    let fit = (((room_px - 8.0) / (font_px * 1.1)) as usize).max(1);
     let mut chars: Vec<String> = label.chars().map(String::from).collect();
     if chars.len() > fit {
         chars.truncate(fit - 1);
         chars.push("⋮".into());
     }
     Some(chars)
+}
+
+/// Token labels left of and above a grid of square cells.
+pub struct TokenLabels<'a> {
+    /// Row labels (drawn right-aligned left of the grid; none if empty).
+    pub rows: &'a [String],
+    /// Column labels (drawn above the grid; none if empty).
+    pub cols: &'a [String],
+    /// Cell side, points.
+    pub cell: f32,
+    /// The row drawn in the strong text colour.
+    pub selected_row: Option<usize>,
+    /// Room above the grid for the column labels, points.
+    pub col_room: f32,
+}
+
+impl TokenLabels<'_> {
+    /// Paints the labels of rows `vis_i` and columns `vis_j` of the grid whose top-left
+    /// corner is `origin`: only where legible, every k-th token so they never overlap.
+    pub fn paint(
+        &self,
+        painter: &egui::Painter,
+        visuals: &egui::Visuals,
+        origin: Pos2,
+        (vis_i, vis_j): (std::ops::Range<usize>, std::ops::Range<usize>),
+    ) {
+        let cell = self.cell;
+        let text_color = visuals.text_color();
+        let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
+        let every = ((13.0 / cell).ceil() as usize).max(1);
+        let first = |r: &std::ops::Range<usize>| r.start.div_ceil(every) * every;
+        for i in (first(&vis_i)..vis_i.end).step_by(every) {
+            let Some(tok) = self.rows.get(i) else { break };
+            let y = origin.y + (i as f32 + 0.5) * cell;
+            let color = if Some(i) == self.selected_row {
+                visuals.strong_text_color()
+            } else {
+                text_color
+            };
+            painter.text(
+                Pos2::new(origin.x - 4.0, y),
+                egui::Align2::RIGHT_CENTER,
+                abbreviate(tok, 10),
+                font.clone(),
+                color,
+            );
+        }
+        for j in (first(&vis_j)..vis_j.end).step_by(every) {
+            let Some(tok) = self.cols.get(j) else { break };
+            let x = origin.x + (j as f32 + 0.5) * cell;
+            if let Some(chars) = upright_label(tok, font.size, self.col_room) {
+                // CJK reads upright, one character under another, ending at the grid.
+                let line = font.size * 1.1;
+                for (k, c) in chars.iter().rev().enumerate() {
+                    painter.text(
+                        Pos2::new(x, origin.y - 4.0 - k as f32 * line),
+                        egui::Align2::CENTER_BOTTOM,
+                        c,
+                        font.clone(),
+                        text_color,
+                    );
+                }
+                continue;
+            }
+            let galley = painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
+            // A label as narrow as its column (a character, a short word) is read upright;
+            // a turned single letter is a puzzle (a turned "c" reads "∪").
+            if galley.size().x <= cell * every as f32 - 2.0 {
+                let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
+                painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
+                continue;
+            }
+            let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
+            painter.add(
+                egui::epaint::TextShape::new(pos, galley, text_color)
+                    .with_angle(-std::f32::consts::FRAC_PI_2),
+            );
+        }
+    }
 }
 
 /// A matrix drawn as one texture with token labels, a legend, hover details and click-to-select.
@@ -744,59 +823,19 @@ impl HeatmapWidget<'_> {
                         }
                     }
                 }
-                let text_color = ui.visuals().text_color();
-                let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
-                // Labels only where they are legible: every k-th token so they never overlap.
-                let every = ((13.0 / cell).ceil() as usize).max(1);
-                let first = |r: &std::ops::Range<usize>| r.start.div_ceil(every) * every;
-                for i in (first(&vis_i)..vis_i.end).step_by(every) {
-                    let Some(tok) = self.rows.get(i) else { break };
-                    let y = origin.y + (i as f32 + 0.5) * cell;
-                    let color = if i == self.selected.0 {
-                        ui.visuals().strong_text_color()
-                    } else {
-                        text_color
-                    };
-                    painter.text(
-                        Pos2::new(origin.x - 4.0, y),
-                        egui::Align2::RIGHT_CENTER,
-                        abbreviate(tok, 10),
-                        font.clone(),
-                        color,
-                    );
+                TokenLabels {
+                    rows: self.rows,
+                    cols: self.cols,
+                    cell,
+                    selected_row: Some(self.selected.0),
+                    col_room: LABEL_H,
                 }
-                for j in (first(&vis_j)..vis_j.end).step_by(every) {
-                    let Some(tok) = self.cols.get(j) else { break };
-                    let x = origin.x + (j as f32 + 0.5) * cell;
-                    if let Some(chars) = upright_label(tok, font.size) {
-                        // CJK reads upright, one character under another, ending at the grid.
-                        let line = font.size * 1.1;
-                        for (k, c) in chars.iter().rev().enumerate() {
-                            painter.text(
-                                Pos2::new(x, origin.y - 4.0 - k as f32 * line),
-                                egui::Align2::CENTER_BOTTOM,
-                                c,
-                                font.clone(),
-                                text_color,
-                            );
-                        }
-                        continue;
-                    }
-                    let galley =
-                        painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
-                    // A label as narrow as its column (a character, a short word) is read
-                    // upright; a turned single letter is a puzzle (a turned "c" reads "∪").
-                    if galley.size().x <= cell * every as f32 - 2.0 {
-                        let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
-                        painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
-                        continue;
-                    }
-                    let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
-                    painter.add(
-                        egui::epaint::TextShape::new(pos, galley, text_color)
-                            .with_angle(-std::f32::consts::FRAC_PI_2),
-                    );
-                }
+                .paint(
+                    &painter,
+                    ui.visuals(),
+                    origin,
+                    (vis_i.clone(), vis_j.clone()),
+                );
                 if self.selected.0 < n {
                     let y = origin.y + self.selected.0 as f32 * cell;
                     painter.rect_stroke(
@@ -864,7 +903,7 @@ impl HeatmapWidget<'_> {
                     ),
                     self.cmap,
                     self.range,
-                    text_color,
+                    ui.visuals().text_color(),
                 );
                 if let Some(pos) = resp.hover_pos()
                     && grid.contains(pos)
@@ -1008,15 +1047,15 @@ mod tests {
     /// (##京, ␣北) turn on their side as before; a long one ends in a vertical ellipsis.
     #[test]
     fn wide_labels_stand_upright_and_others_turn() {
-        assert_eq!(upright_label("北京", 14.0).unwrap(), ["北", "京"]);
-        assert_eq!(upright_label("ひらがな", 9.0).unwrap().len(), 4);
-        assert_eq!(upright_label("。", 14.0).unwrap(), ["。"]);
+        assert_eq!(upright_label("北京", 14.0, LABEL_H).unwrap(), ["北", "京"]);
+        assert_eq!(upright_label("ひらがな", 9.0, LABEL_H).unwrap().len(), 4);
+        assert_eq!(upright_label("。", 14.0, LABEL_H).unwrap(), ["。"]);
         for turned in ["cat", "##京", "␣北", "[CLS]", ""] {
-            assert!(upright_label(turned, 14.0).is_none(), "{turned}");
+            assert!(upright_label(turned, 14.0, LABEL_H).is_none(), "{turned}");
         }
         // 62 points of room at 14 × 1.1 points a line: three characters and ⋮.
         assert_eq!(
-            upright_label("中华人民共和国", 14.0).unwrap(),
+            upright_label("中华人民共和国", 14.0, LABEL_H).unwrap(),
             ["中", "华", "人", "⋮"]
         );
     }

@@ -2,7 +2,7 @@
 
 use eframe::egui::{self, Color32, Sense, Stroke, TextureHandle, Vec2};
 
-use crate::app::heatmap::{TexKey, WHOLE_TEXTURE_CELLS};
+use crate::app::heatmap::{TexKey, TokenLabels, WHOLE_TEXTURE_CELLS, label_width};
 
 use crate::app::i18n::{Msg, tr, trf};
 use crate::app::state::{EmbeddingMode, View};
@@ -11,6 +11,11 @@ use crate::core::Trace;
 use crate::core::pool::{OVERVIEW_SIDE, PoolMethod, pool};
 use crate::export::heatmap::fmt_value;
 use crate::export::matrix::MatrixKind;
+
+/// Cell side (points) from which a tile's tokens are labelled (a 10-point label needs it).
+const TILE_LABEL_MIN_CELL: f32 = 10.0;
+/// Room above the first row of tiles for the column labels.
+const TILE_LABEL_H: f32 = 56.0;
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
@@ -22,7 +27,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let heads = trace.heads;
     let cols = (heads as f32).sqrt().ceil().max(1.0) as usize;
     let avail = ui.available_width();
-    let side = ((avail / cols as f32) - 16.0).clamp(60.0, 360.0);
+    // The first column's tiles may carry the row labels: leave them room.
+    let side = (((avail - label_width(&trace.tokens_q)) / cols as f32) - 16.0).clamp(60.0, 360.0);
     if app.state.embedding != EmbeddingMode::Model && (0..heads).any(|h| !trace.has_matrices(h)) {
         ui.label(egui::RichText::new(tr(lang, Msg::LeanToyNote)).small());
         let pooling = trace
@@ -69,10 +75,56 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         if ui.selectable_label(focused, label).clicked() {
                             app.push(Command::FocusHead(h));
                         }
-                        let img = egui::Image::new(&tex)
-                            .fit_to_exact_size(Vec2::splat(side))
-                            .sense(Sense::click());
-                        let mut resp = ui.add(img);
+                        // Token labels on the grid's outer edges: rows left of the first
+                        // column's tiles, columns above the first row's (an exact tile only:
+                        // a pooled one's texels are not tokens).
+                        let (n_q, n_k) = kind.values(&trace.head_traces[h]).dim();
+                        let cell = side / n_q.max(n_k).max(1) as f32;
+                        let labelled = exact && cell >= TILE_LABEL_MIN_CELL;
+                        let rows: &[String] = if labelled && h % cols == 0 {
+                            &trace.tokens_q
+                        } else {
+                            &[]
+                        };
+                        let tokens_k: &[String] = if labelled && h < cols {
+                            &trace.tokens_k
+                        } else {
+                            &[]
+                        };
+                        let margin = Vec2::new(
+                            if rows.is_empty() {
+                                0.0
+                            } else {
+                                label_width(rows)
+                            },
+                            if tokens_k.is_empty() {
+                                0.0
+                            } else {
+                                TILE_LABEL_H
+                            },
+                        );
+                        let (area, mut resp) =
+                            ui.allocate_exact_size(margin + Vec2::splat(side), Sense::click());
+                        let image = egui::Rect::from_min_size(area.min + margin, Vec2::splat(side));
+                        ui.painter().image(
+                            tex.id(),
+                            image,
+                            egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
+                            Color32::WHITE,
+                        );
+                        TokenLabels {
+                            rows,
+                            cols: tokens_k,
+                            cell,
+                            selected_row: None,
+                            col_room: TILE_LABEL_H,
+                        }
+                        .paint(
+                            ui.painter(),
+                            ui.visuals(),
+                            image.min,
+                            (0..n_q, 0..n_k),
+                        );
                         // The colours' range, and the cell under the pointer by its tokens.
                         if let Some(r) = range {
                             ui.label(
@@ -89,10 +141,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                                 .weak(),
                             );
                         }
-                        if exact && let Some(pos) = resp.hover_pos() {
+                        if exact
+                            && let Some(pos) = resp.hover_pos()
+                            && image.contains(pos)
+                        {
                             let m = kind.values(&trace.head_traces[h]);
-                            let (n_q, n_k) = m.dim();
-                            let rel = (pos - resp.rect.min) / side;
+                            let rel = (pos - image.min) / side;
                             let i = ((rel.y * n_q as f32) as usize).min(n_q.saturating_sub(1));
                             let j = ((rel.x * n_k as f32) as usize).min(n_k.saturating_sub(1));
                             let tok =
@@ -106,7 +160,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         }
                         if focused {
                             ui.painter().rect_stroke(
-                                resp.rect,
+                                image,
                                 0.0,
                                 Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
                                 egui::StrokeKind::Outside,
