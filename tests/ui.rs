@@ -269,6 +269,66 @@ fn sessions_round_trip_and_a_corrupt_one_changes_nothing() {
     assert_eq!(other.state, before);
 }
 
+#[test]
+fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, json: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, json).unwrap();
+        p
+    };
+    let mut app = AttnApp::new(State::default());
+    // Each of these makes `attnscope compute` exit 2; the app used to take them with
+    // d_model 9, τ 0.05, a row cut short.
+    for (name, json, why) in [
+        (
+            "heads.json",
+            r#"{"target":{"text":"the cat sat"},"d_model":8,"heads":3}"#,
+            "not divisible by heads = 3",
+        ),
+        (
+            "tau.json",
+            r#"{"target":{"text":"the cat sat"},"temperature":0}"#,
+            "τ must be a finite number > 0",
+        ),
+        (
+            "ragged.json",
+            r#"{"target":{"vectors":[[1,0],[0,1,2]]},"projections":"identity"}"#,
+            "",
+        ),
+    ] {
+        let before = app.state.clone();
+        let err = app.open_spec_from(&write(name, json)).unwrap_err();
+        assert!(format!("{err:#}").contains(why), "{name}: {err:#}");
+        assert_eq!(app.state, before, "{name} changed the state");
+    }
+    // Within the core's caps but beyond the controls': loaded, and the change is named.
+    let big = write(
+        "big.json",
+        r#"{"target":{"text":"the cat sat"},"d_model":1024,"heads":32}"#,
+    );
+    let changed = app.open_spec_from(&big).unwrap();
+    assert_eq!(changed, ["heads 32 → 16", "d_model 1024 → 512"]);
+    assert_eq!((app.state.heads, app.state.d_model), (16, 512));
+    // From the command line a bad spec no longer stops the window: it opens on the default
+    // sentence with the reason, in the language asked for.
+    let mut app = AttnApp::new(State::default());
+    let args = attnscope::cli::GuiArgs {
+        spec: Some(write("bad.json", "{ not json")),
+        lang: Some(Lang::Zh),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    let notice = app.notice.as_ref().expect("a notice says why");
+    assert!(notice.is_error);
+    let text = notice.text(Lang::Zh);
+    assert!(
+        text.contains("bad.json") && text.contains("打开失败"),
+        "{text}"
+    );
+    assert_eq!(app.state.text_q, State::default().text_q);
+}
+
 /// A file dropped from the desktop, as the windowing layer hands it to egui.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

@@ -182,10 +182,8 @@ impl AttnApp {
             }
             Command::OpenSpec => {
                 if let Some(p) = self.pick_open_path("json") {
-                    match self.open_spec_from(&p) {
-                        Ok(()) => self.info_done(Msg::Opened, p.display()),
-                        Err(e) => self.fail_with(Msg::OpenFailed, e),
-                    }
+                    let opened = self.open_spec_from(&p);
+                    self.report_opened(&p, opened);
                 }
             }
             Command::LoadLesson(i) => {
@@ -316,17 +314,32 @@ impl AttnApp {
             Some("json") if !in_model => match read_capped(&path, session::MAX_BYTES) {
                 Err(e) => Err(e.into()),
                 Ok(text) if session::has_format_field(&text) => {
-                    self.open_session_text(&path, &text)
+                    self.open_session_text(&path, &text).map(|()| Vec::new())
                 }
                 Ok(text) => self.open_spec_text(&path, &text),
             },
-            Some("txt") => {
-                super::launch::read_text_file(&path).map(|text| self.state.text_q = text)
-            }
+            Some("txt") => super::launch::read_text_file(&path).map(|text| {
+                self.state.text_q = text;
+                Vec::new()
+            }),
             _ => return self.run_cmd(ctx, Command::OpenModel(Some(path))),
         };
+        self.report_opened(&path, opened);
+    }
+
+    /// "Opened …", with the settings the controls' range changed (`changed`), or "Could not
+    /// open: …".
+    pub(super) fn report_opened(&mut self, path: &Path, opened: Result<Vec<String>>) {
         match opened {
-            Ok(()) => self.info_done(Msg::Opened, path.display()),
+            Ok(changed) if changed.is_empty() => self.info_done(Msg::Opened, path.display()),
+            Ok(changed) => {
+                let (path, changed) = (path.display().to_string(), changed.join(", "));
+                self.info(move |lang| {
+                    let adjusted = trf(lang, Msg::SpecAdjusted, &[&changed]);
+                    let stop = if lang == Lang::Zh { "。" } else { ". " };
+                    format!("{} {path}{stop}{adjusted}", tr(lang, Msg::Opened))
+                });
+            }
             Err(e) => self.fail_with(Msg::OpenFailed, e),
         }
     }
@@ -486,17 +499,21 @@ impl AttnApp {
     }
 
     /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).
-    pub fn open_spec_from(&mut self, path: &Path) -> Result<()> {
+    /// Returns the settings brought into the controls' range (see
+    /// [`super::state::State::open_spec`]); a spec the core would refuse changes nothing.
+    pub fn open_spec_from(&mut self, path: &Path) -> Result<Vec<String>> {
         let text = read_capped(path, session::MAX_BYTES)?;
         self.open_spec_text(path, &text)
     }
 
     /// A spec file's text (read from `path`) into the state.
-    fn open_spec_text(&mut self, path: &Path, text: &str) -> Result<()> {
-        let spec = Spec::from_json(text)
-            .with_context(|| trf(self.lang(), Msg::ErrBadSpec, &[&path.display()]))?;
-        self.state.load_spec(&spec);
-        Ok(())
+    fn open_spec_text(&mut self, path: &Path, text: &str) -> Result<Vec<String>> {
+        let lang = self.lang();
+        let bad = || trf(lang, Msg::ErrBadSpec, &[&path.display()]);
+        let spec = Spec::from_json(text).with_context(bad)?;
+        self.state
+            .open_spec(&spec)
+            .map_err(|e| anyhow::Error::new(e).context(bad()))
     }
 }
 

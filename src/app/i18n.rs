@@ -220,6 +220,7 @@ messages! {
     Head => "head", "头";
     Colormap => "colours", "配色";
     WeightsRange => "weights range", "权重范围";
+    SpecAdjusted => "Brought into the controls' range: {}", "已调整到控件的范围内：{}";
     RangeMax => "0 … largest", "0 … 最大值";
     RangeUnit => "0 … 1", "0 … 1";
     CmapViridis => "viridis", "viridis";

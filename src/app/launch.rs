@@ -10,17 +10,22 @@ use super::AttnApp;
 use super::screenshot::ScreenshotJob;
 use super::state::{EmbeddingMode, State, View};
 use crate::cli::GuiArgs;
-use crate::core::Spec;
 
 impl AttnApp {
-    /// Applies command-line options on top of the state.
+    /// Applies command-line options on top of the state. A spec or text file that cannot be
+    /// used is reported in the window (and on stderr) and the app starts without it, as a
+    /// file opened from the menu would be.
     pub fn apply_args(&mut self, args: &GuiArgs) -> Result<()> {
+        // First: the messages below are said in it.
+        if let Some(l) = args.lang {
+            self.state.lang = l;
+        }
         if let Some(path) = &args.spec {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read spec {}", path.display()))?;
-            let spec =
-                Spec::from_json(&text).with_context(|| format!("bad spec {}", path.display()))?;
-            self.state.load_spec(&spec);
+            let opened = self.open_spec_from(path);
+            if let Err(e) = &opened {
+                eprintln!("attnscope: cannot open spec {}: {e:#}", path.display());
+            }
+            self.report_opened(path, opened);
         }
         if let Some(dir) = &args.model {
             if crate::model::seq2seq::Seq2Seq::is_seq2seq_dir(dir) {
@@ -46,8 +51,13 @@ impl AttnApp {
         if let Some(l) = args.layer {
             self.state.layer = l;
         }
-        let from_file = match &args.text_file {
-            Some(path) => Some(read_text_file(path)?),
+        let from_file = match args.text_file.as_deref().map(read_text_file) {
+            Some(Err(e)) => {
+                eprintln!("attnscope: {e:#}");
+                self.fail_with(super::i18n::Msg::OpenFailed, e);
+                None
+            }
+            Some(Ok(text)) => Some(text),
             None => None,
         };
         if args.run_big {
@@ -73,9 +83,6 @@ impl AttnApp {
             if self.state.embedding == EmbeddingMode::Matrix {
                 self.state.embedding = EmbeddingMode::Toy;
             }
-        }
-        if let Some(l) = args.lang {
-            self.state.lang = l;
         }
         if let Some(v) = args.view {
             self.state.view = v;

@@ -648,6 +648,73 @@ impl State {
         self.model_dir = Some(dir);
     }
 
+    /// Takes a spec from a file: refused, with the reason `compute` gives, if the core would
+    /// not compute it (nothing changes then); otherwise loaded and brought into the range the
+    /// controls offer. Returns what that range changed ("heads 32 → 16"), for the user to
+    /// be told: a spec the core accepts may still be larger than the controls go.
+    pub fn open_spec(&mut self, spec: &Spec) -> Result<Vec<String>, crate::core::CoreError> {
+        crate::core::pipeline::check(spec)?;
+        self.load_spec(spec);
+        self.sanitize();
+        Ok(self.changed_from(spec))
+    }
+
+    /// The settings of `spec` that the state does not hold as given (after `load_spec`).
+    fn changed_from(&self, spec: &Spec) -> Vec<String> {
+        let mut changed = Vec::new();
+        let mut note = |field: &str, from: String, to: String| {
+            if from != to {
+                changed.push(format!("{field} {from} → {to}"));
+            }
+        };
+        note("heads", spec.heads.to_string(), self.heads.to_string());
+        note(
+            "temperature",
+            spec.temperature.to_string(),
+            self.temperature.to_string(),
+        );
+        if let Some(max) = spec.max_tokens {
+            note("max_tokens", max.to_string(), self.max_tokens.to_string());
+        }
+        note(
+            "local_d",
+            spec.local_d.to_string(),
+            self.local_d.to_string(),
+        );
+        if let Some(w) = spec.window {
+            note("window", w.to_string(), self.window.to_string());
+        }
+        if let Some(sigma) = spec.local_sigma {
+            let kept = self.local_sigma.map_or("D/2".to_owned(), |s| s.to_string());
+            note("local_sigma", sigma.to_string(), kept);
+        }
+        match &spec.target.vectors {
+            Some(v) => {
+                let shape = |rows: &[Vec<f32>]| {
+                    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+                    format!("{} × {cols}", rows.len())
+                };
+                note("target.vectors", shape(v), shape(&self.matrix.values));
+                let clamped = v
+                    .iter()
+                    .flatten()
+                    .zip(self.matrix.values.iter().flatten())
+                    .any(|(a, b)| a != b);
+                if clamped {
+                    changed.push(format!("target.vectors: |x| ≤ {MATRIX_LIMIT}"));
+                }
+            }
+            None => note(
+                "d_model",
+                spec.d_model
+                    .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL)
+                    .to_string(),
+                self.d_model.to_string(),
+            ),
+        }
+        changed
+    }
+
     /// Loads a spec (a lesson or a file) into the state: the axes into the controls, and
     /// whatever the controls cannot hold (explicit matrices and parameters, source vectors, an
     /// unusual score scale) into [`State::imported`], so nothing in the file is dropped.

@@ -584,11 +584,21 @@ fn without_matrices(t: &HeadTrace) -> HeadTrace {
 
 /// The pipeline of a spec whose sizes were checked; `keep`: lean, with the matrices of
 /// these heads only.
-fn compute_checked(
-    spec: &Spec,
-    backend: Backend,
-    keep: Option<&[usize]>,
-) -> Result<Trace, CoreError> {
+/// What every step before the scores makes from a spec: embeddings, head settings,
+/// projections and Q, K, V, each checked.
+struct Prepared {
+    heads: usize,
+    tq: Embedded,
+    tk: Embedded,
+    d_model: usize,
+    d_k: usize,
+    configs: Vec<HeadConfig>,
+    w: [Array2<f32>; 4],
+    qkv: [Array2<f32>; 3],
+}
+
+/// Steps embed and project of `spec`, with every check they make.
+fn prepare(spec: &Spec, backend: Backend) -> Result<Prepared, CoreError> {
     let heads = spec.heads_checked()?;
     // step: embed
     let tq = embed(
@@ -629,6 +639,42 @@ fn compute_checked(
     for (name, m) in [("Q", &q), ("K", &k), ("V", &v)] {
         check_finite(name, m)?;
     }
+    Ok(Prepared {
+        heads,
+        tq,
+        tk,
+        d_model,
+        d_k,
+        configs,
+        w: [w_q, w_k, w_v, w_o],
+        qkv: [q, k, v],
+    })
+}
+
+/// Whether `spec` is one [`compute`] would start on: every size within its cap, the text
+/// or vectors embeddable, the heads dividing d_model, every head's settings valid and Q, K,
+/// V finite. It does everything before the n × n scores (n × d work, no memory budget), so
+/// the app can refuse a spec file with the CLI's reason before taking anything from it.
+pub fn check(spec: &Spec) -> Result<(), CoreError> {
+    super::limits::check_spec(spec, u64::MAX)?;
+    prepare(spec, Backend::best()).map(|_| ())
+}
+
+fn compute_checked(
+    spec: &Spec,
+    backend: Backend,
+    keep: Option<&[usize]>,
+) -> Result<Trace, CoreError> {
+    let Prepared {
+        heads,
+        tq,
+        tk,
+        d_model,
+        d_k,
+        configs,
+        w: [w_q, w_k, w_v, w_o],
+        qkv: [q, k, v],
+    } = prepare(spec, backend)?;
     // steps: scores … weighted sum, per head in parallel
     let head_traces: Vec<HeadTrace> = configs
         .par_iter()
