@@ -836,6 +836,41 @@ fn a_model_with_nan_weights_is_marked_not_shown_as_zero_attention() {
     h.step();
     h.step();
     h.get_by_label_contains("This head's attention is undefined");
+    // The step-through says the row's softmax has no value; it used to call the keys
+    // masked and write "0 / 0 = 0" as if it were arithmetic.
+    h.state_mut().state.step = Step::Softmax;
+    h.state_mut().state.row = 0;
+    h.step();
+    h.step();
+    h.get_by_label_contains("This query's scores hold NaN");
+    h.get_by_label_contains("softmax of this row has no value");
+    assert!(
+        h.query_all_by_label_contains("masked keys not listed")
+            .next()
+            .is_none()
+    );
+    assert!(h.query_all_by_label_contains("p0,0 =").next().is_none());
+}
+
+#[test]
+fn a_query_that_sees_no_key_says_so_instead_of_dividing_zero_by_zero() {
+    let mut h = harness(State {
+        text_q: "the cat sat".into(),
+        heads: 1,
+        padded: vec![0, 1, 2],
+        step: Step::Softmax,
+        ..State::default()
+    });
+    h.step();
+    h.get_by_label_contains("3 of 3 query rows see no key at all");
+    h.get_by_label_contains("Every key is masked");
+    assert!(h.query_all_by_label_contains("p0,0 =").next().is_none());
+    // One visible key is enough for ordinary arithmetic again.
+    h.state_mut().state.padded = vec![0, 1];
+    settle(&mut h);
+    h.step();
+    h.get_by_label("p0,2 = 1.0000 / 1.0000 = 1.0000");
+    assert!(h.query_all_by_label_contains("see no key").next().is_none());
 }
 
 /// Opens one of the tiny random-weight fixture models (made by transformers).

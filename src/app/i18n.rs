@@ -263,6 +263,10 @@ messages! {
     SaveFailed => "Could not save:", "保存失败：";
     OpenFailed => "Could not open:", "打开失败：";
     Opened => "Opened", "已打开";
+    RowUndefined => "⚠ This query's scores hold NaN or +∞ (from the model's numbers): its softmax is undefined, and the heatmap draws the row as 0, which it is not.", "⚠ 该查询的分数中有 NaN 或 +∞（来自模型的数值）：它的 softmax 无定义，热力图把这一行画成 0，但实际并非 0。";
+    SoftmaxNoKey => "Every key is masked, so z is −∞ everywhere and exp(z − max z) would be exp(−∞ − (−∞)), which is undefined. Nothing is normalised: by convention every weight of this row is 0 (not 0 / 0), and its output is 0.", "所有键都被掩码，z 处处为 −∞，exp(z − max z) 将是 exp(−∞ − (−∞))，没有定义。这里没有可以归一化的东西：按约定这一行的权重都是 0（而不是 0 / 0），输出也是 0。";
+    SoftmaxUndefined => "A NaN score makes every exp(z − max z) NaN: the softmax of this row has no value. The kernels write the row as 0 so the rest of the layer can still be seen; this row's weights mean nothing.", "NaN 分数使每个 exp(z − max z) 都是 NaN：这一行的 softmax 没有值。内核把这一行写成 0，以便仍能查看这一层的其余部分；这一行的权重没有意义。";
+    RowsEmpty => "{} of {} query rows see no key at all (every key is masked): their weights are 0, not a distribution.", "{} / {} 个查询行看不到任何键（全部被掩码）：它们的权重为 0，并不是概率分布。";
     RowEmpty => "This query sees no key at all (every key is masked): its weights and output are 0.", "该查询看不到任何键（全部被掩盖）：它的权重和输出都为 0。";
     Max => "max", "最大值";
     Output => "output", "输出";

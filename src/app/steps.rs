@@ -390,18 +390,25 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     let mono = |ui: &mut egui::Ui, s: String| {
         ui.label(RichText::new(s).monospace().size(13.0));
     };
-    if ht.empty_rows.get(i).copied().unwrap_or(false) && app.state.step >= Step::Mask {
+    // A row whose scores hold NaN or +∞ (a model's broken numbers) has no softmax; one whose
+    // every key is masked has nothing to normalise. The kernels write both as zeros.
+    let undefined = row_undefined(ht, i);
+    let empty = !undefined && ht.empty_rows.get(i).copied().unwrap_or(false);
+    if undefined && app.state.step >= Step::Scores {
+        ui.colored_label(ui.visuals().warn_fg_color, tr(lang, Msg::RowUndefined));
+    } else if empty && app.state.step >= Step::Mask {
         ui.colored_label(ui.visuals().warn_fg_color, tr(lang, Msg::RowEmpty));
     }
     // All keys of a short row; of a long one, the MAX_KEYS with the largest weights, in order.
     let (keys, masked_left_out) = listed_keys(ht, i, trace.n_k());
     // Say first which keys a long row lists, so that the gaps in k4, k6, k8 … are expected.
-    if keys.len() < trace.n_k()
-        && matches!(
-            app.state.step,
-            Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
-        )
-    {
+    let lists_keys = match app.state.step {
+        Step::Scores | Step::Scale | Step::Mask | Step::WeightedSum => true,
+        // The softmax of a row without one lists no key (see below).
+        Step::Softmax => !(undefined || empty),
+        _ => false,
+    };
+    if keys.len() < trace.n_k() && lists_keys {
         let mut line = format!(
             "{} {} / {}",
             tr(lang, Msg::TopKeys),
@@ -475,6 +482,24 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 };
                 mono(ui, line);
             }
+        }
+        Step::Softmax if undefined || empty => {
+            // exp(z − max z) is NaN here (−∞ − (−∞), or NaN itself): say so once rather than
+            // list "0 / 0 = 0" lines that look like arithmetic.
+            let max = ht.logits.row(i).iter().fold(f32::NEG_INFINITY, |a, &z| {
+                if z.is_nan() || a.is_nan() {
+                    f32::NAN
+                } else {
+                    a.max(z)
+                }
+            });
+            mono(ui, format!("{} z = {}", tr(lang, Msg::Max), num(max)));
+            let why = if undefined {
+                Msg::SoftmaxUndefined
+            } else {
+                Msg::SoftmaxNoKey
+            };
+            ui.label(tr(lang, why));
         }
         Step::Softmax => {
             let logits: Vec<f32> = ht.logits.row(i).to_vec();
@@ -567,6 +592,10 @@ fn listed_keys(ht: &HeadTrace, i: usize, n_k: usize) -> (Vec<usize>, usize) {
         return ((0..n_k).collect(), 0);
     }
     let mut visible: Vec<usize> = (0..n_k).filter(|&j| ht.allowed[[i, j]]).collect();
+    if visible.is_empty() {
+        // Nothing to rank: the first keys, with their −∞ or NaN, show why.
+        return ((0..MAX_KEYS).collect(), 0);
+    }
     let masked = n_k - visible.len();
     if visible.len() > MAX_KEYS {
         visible.sort_by(|&a, &b| ht.weights[[i, b]].total_cmp(&ht.weights[[i, a]]));
@@ -574,6 +603,14 @@ fn listed_keys(ht: &HeadTrace, i: usize, n_k: usize) -> (Vec<usize>, usize) {
         visible.sort_unstable();
     }
     (visible, masked)
+}
+
+/// Whether row `i`'s attention is undefined: a score, scaled score or logit that is NaN or
+/// +∞ (−∞ is a mask and fine).
+fn row_undefined(ht: &HeadTrace, i: usize) -> bool {
+    [&ht.raw_scores, &ht.scaled, &ht.logits]
+        .iter()
+        .any(|m| m.row(i).iter().any(|&v| v.is_nan() || v == f32::INFINITY))
 }
 
 /// The rotation of query i's fastest and slowest pair of dimensions, (m, m + dₖ/2), with

@@ -3,7 +3,7 @@
 use eframe::egui;
 
 use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget};
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::state::EmbeddingMode;
 use crate::app::{AttnApp, Command};
 use crate::core::Step;
@@ -69,6 +69,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     if let Some(m) = note {
         ui.label(egui::RichText::new(tr(lang, m)).weak());
+    }
+    // Rows that see no key are 0, not a distribution: say how many (a toy trace; a model's
+    // undefined rows have their own warning above the views).
+    let empty = ht.empty_rows.iter().filter(|&&e| e).count();
+    if empty > 0 && app.state.embedding != EmbeddingMode::Model && app.state.step >= Step::Mask {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            trf(lang, Msg::RowsEmpty, &[&empty, &ht.empty_rows.len()]),
+        );
     }
     let hm = HeatmapWidget {
         id: "main_heatmap",
