@@ -1,20 +1,20 @@
 //! attnscope's entry point: parse the command line, then run a headless subcommand or start
 //! the desktop app. Every failure ends with status 2 and one line on stderr.
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use attnscope::cli::{self, Cli};
 
 fn main() {
     attnscope::keep_freed_memory();
-    let cli = match Cli::try_parse() {
+    let parsed = allow_negative_numbers(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
         Err(e) => {
-            // One clear line, like every other failure: clap's first line names the flag and
-            // the problem; its usage and tips follow only with --help.
-            let text = e.render().to_string();
-            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            eprintln!("{}", one_line(&e.render().to_string()));
             std::process::exit(2);
         }
     };
@@ -32,6 +32,49 @@ fn main() {
         // `{:#}` joins the context chain on one line: "bad spec x.json: heads: must be ≥ 1".
         eprintln!("error: {e:#}");
         std::process::exit(2);
+    }
+}
+
+/// Every option of every subcommand that takes a value takes a negative one too, so
+/// `--temperature -1` reaches the check that says what the range is, instead of clap's
+/// "unexpected argument '-1' found".
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, allow_negative_numbers)
+    })
+}
+
+/// clap's error as one line, like every other failure: its message with the lines that
+/// belong to it ("the following required arguments were not provided: --spec <FILE.json>,
+/// --out <FILE>"; "invalid value 'fr' for '--lang <LANG>' [possible values: en, zh]"),
+/// without the usage and the pointer to --help.
+fn one_line(rendered: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for line in rendered.lines() {
+        let line = line.trim();
+        if line.starts_with("Usage:") || line.starts_with("For more information") {
+            break;
+        }
+        if !line.is_empty() {
+            parts.push(line);
+        }
+    }
+    match parts.split_first() {
+        None => "error: bad arguments".to_owned(),
+        Some((first, [])) => (*first).to_owned(),
+        Some((first, rest)) if first.ends_with(':') => format!("{first} {}", rest.join(", ")),
+        Some((first, rest)) => format!("{first} {}", rest.join(" ")),
     }
 }
 

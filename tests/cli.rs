@@ -378,7 +378,7 @@ fn render_draws_a_model_head_and_bad_models_exit_2() {
                 "--out",
                 "/tmp/x.json",
             ],
-            "has no config.json",
+            "/no/such/model does not exist",
         ),
         (
             vec![
@@ -1162,5 +1162,74 @@ fn run_on_the_translator_writes_encoder_decoder_and_cross_attention() {
         ],
         None,
         &["--kind"],
+    );
+}
+
+/// The argument parser's errors keep what makes them useful on their one line: which flags
+/// are missing, which values are possible; and a negative number reaches the range check.
+#[test]
+fn argument_errors_name_the_missing_flag_and_the_possible_values() {
+    assert_refused(
+        &["compute"],
+        None,
+        &["required arguments were not provided: --spec <FILE.json>"],
+    );
+    assert_refused(
+        &["--lang", "fr"],
+        None,
+        &[
+            "invalid value 'fr' for '--lang <LANG>'",
+            "[possible values: en, zh]",
+        ],
+    );
+    assert_refused(
+        &["bench", "--seconds", "-1"],
+        None,
+        &["--seconds must be between 0 and 3600, got -1"],
+    );
+}
+
+/// A model file that is empty, or a model of the wrong kind for the option, gets a message
+/// that says so rather than a parser's complaint.
+#[test]
+fn a_missing_empty_or_wrong_kind_of_model_says_which() {
+    // (A path that does not exist: `render_draws_a_model_head_and_bad_models_exit_2`.)
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("empty.gguf");
+    std::fs::write(&empty, b"").unwrap();
+    let out = dir.path().join("o.json");
+    assert_refused(
+        &[
+            "run",
+            "--model",
+            empty.to_str().unwrap(),
+            "--text",
+            "hi",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+        &["the file is empty"],
+    );
+    let gpt2 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let png = dir.path().join("h.png");
+    assert_refused(
+        &[
+            "render",
+            "--model",
+            gpt2,
+            "--source",
+            "hi",
+            "--out",
+            png.to_str().unwrap(),
+        ],
+        None,
+        &[
+            "\"gpt2\" is not an encoder–decoder",
+            "give this model --text",
+        ],
     );
 }

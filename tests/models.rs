@@ -255,9 +255,10 @@ fn bad_model_folders_get_one_clear_message() {
     )
     .unwrap();
     assert!(load_err(&d).contains("has no tokenizer.json"));
+    // A path that is not there is not a folder missing its files.
     assert!(matches!(
         Model::load(&tmp.path().join("nowhere")),
-        Err(ModelError::MissingFile { .. })
+        Err(ModelError::NotFound { .. })
     ));
 }
 

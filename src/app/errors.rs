@@ -79,6 +79,7 @@ pub fn model_text(lang: Lang, e: &ModelError) -> String {
             Msg::ErrCannotRead,
             &[&path.display(), &io_text(lang, error)],
         ),
+        E::NotFound { path } => trf(lang, Msg::ErrNotFound, &[&path.display()]),
         E::MissingFile { dir, file } => trf(lang, Msg::ErrMissingFile, &[&dir.display(), file]),
         E::PickleOnly { dir, file } => trf(lang, Msg::ErrPickleOnly, &[&dir.display(), file]),
         E::Unsupported { model_type } => trf(
@@ -123,7 +124,12 @@ pub fn model_text(lang: Lang, e: &ModelError) -> String {
         }
         E::BadTokenId { id, vocab } => trf(lang, Msg::ErrBadTokenId, &[id, vocab]),
         E::Tokenizer(why) => trf(lang, Msg::ErrTokenizer, &[why]),
-        E::Config(_) | E::Field { .. } | E::Invalid { .. } | E::Gguf(_) => e.to_string(),
+        // The details come from parsers (serde, the GGUF reader) in English; the sentence
+        // around them says in the user's language what is wrong and where.
+        E::Config(why) => trf(lang, Msg::ErrConfig, &[why]),
+        E::Field { field, message } => trf(lang, Msg::ErrConfigField, &[field, message]),
+        E::Invalid { what, message } => trf(lang, Msg::ErrInvalidArg, &[what, message]),
+        E::Gguf(why) => trf(lang, Msg::ErrGguf, &[why]),
     }
 }
 
@@ -279,10 +285,23 @@ mod tests {
                 path: PathBuf::from("/m/config.json"),
                 error: io(io::ErrorKind::NotFound),
             },
+            E::NotFound {
+                path: PathBuf::from("/no/model"),
+            },
             E::MissingFile {
                 dir: PathBuf::from("/m"),
                 file: "tokenizer.json",
             },
+            E::Config("key must be a string at line 1 column 2".into()),
+            E::Field {
+                field: "n_head".into(),
+                message: "3 does not divide n_embd = 128".into(),
+            },
+            E::Invalid {
+                what: "layer",
+                message: "9 is not a layer of m".into(),
+            },
+            E::Gguf("file is truncated".into()),
             E::PickleOnly {
                 dir: PathBuf::from("/m"),
                 file: "pytorch_model.bin".into(),

@@ -469,10 +469,15 @@ messages! {
     UnNoModelLayer => "the manifest names no model layer", "清单中没有指明模型层";
     UnNotGguf => "its model layer is not a GGUF file", "它的模型层不是 GGUF 文件";
     ErrCannotWrite => "cannot write {}: {}", "无法写入 {}：{}";
+    ErrNotFound => "{} does not exist", "{} 不存在";
+    ErrConfig => "config.json: {}", "config.json 无法使用：{}";
+    ErrConfigField => "config.json: {}: {}", "config.json 的字段 {} 有误：{}";
+    ErrInvalidArg => "{}: {}", "{} 无效：{}";
+    ErrGguf => "GGUF: {}", "GGUF 文件无效或已损坏：{}";
     ErrMissingFile => "{} has no {} (a model folder needs config.json, tokenizer.json and model.safetensors)", "{} 中没有 {}（模型文件夹需要 config.json、tokenizer.json 和 model.safetensors）";
     ErrPickleOnly => "{} has only PyTorch pickle weights ({}); attnscope needs model.safetensors, because loading a pickle can run arbitrary code (convert it with `safetensors` in Python first)", "{} 只有 PyTorch pickle 格式的权重（{}）；attnscope 需要 model.safetensors，因为加载 pickle 可能执行任意代码（请先在 Python 中用 `safetensors` 转换）";
     ErrUnsupported => "model_type {} is not supported; attnscope runs: {}", "不支持 model_type {}；attnscope 支持：{}";
-    ErrSafetensors => "model.safetensors is not valid: {}", "model.safetensors 无效：{}";
+    ErrSafetensors => "model.safetensors is not valid: {}", "model.safetensors 无效（文件可能已损坏或不完整）：{}";
     ErrWrongDtype => "tensor {} has dtype {}; attnscope reads f32, f16 and bf16", "张量 {} 的数据类型是 {}；attnscope 只读取 f32、f16 和 bf16";
     ErrMissingKey => "model.safetensors has no tensor {}", "model.safetensors 中没有张量 {}";
     ErrWrongShape => "tensor {} has shape {}, but config.json implies {}", "张量 {} 的形状是 {}，但 config.json 要求 {}";

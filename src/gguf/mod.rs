@@ -52,7 +52,7 @@ pub enum GgufError {
         error: std::io::Error,
     },
     /// The file does not start with `GGUF`.
-    #[error("not a GGUF file: it starts with {found:?}, not \"GGUF\"")]
+    #[error("{}", bad_magic_message(found))]
     BadMagic {
         /// The first bytes found (up to 4).
         found: Vec<u8>,
@@ -757,6 +757,15 @@ fn min_value_bytes(type_id: u32) -> Option<u64> {
         10..=12 => 8, // 64-bit
         _ => return None,
     })
+}
+
+/// An empty file says so; another names the bytes it starts with.
+fn bad_magic_message(found: &[u8]) -> String {
+    if found.is_empty() {
+        "the file is empty, not a GGUF file".to_owned()
+    } else {
+        format!("not a GGUF file: it starts with {found:?}, not \"GGUF\"")
+    }
 }
 
 fn parse(bytes: &[u8]) -> Result<Parsed, GgufError> {

@@ -46,6 +46,12 @@ pub enum ModelError {
         /// The OS error (in the message, not a source: a chain would say it twice).
         error: std::io::Error,
     },
+    /// The path given as the model does not exist.
+    #[error("{path} does not exist")]
+    NotFound {
+        /// The path as given.
+        path: PathBuf,
+    },
     /// A required file is missing.
     #[error(
         "{dir} has no {file} (a model folder needs config.json, tokenizer.json and model.safetensors)"
@@ -281,9 +287,11 @@ pub fn resolve_dir(path: &Path) -> PathBuf {
         return path.to_path_buf();
     }
     if path.is_file() {
-        return path
-            .parent()
-            .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+        // A bare file name's parent is "": the current folder.
+        return match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
     }
     let snapshots = path.join("snapshots");
     if snapshots.is_dir() {
@@ -369,6 +377,11 @@ impl Model {
         path: &Path,
         progress: &(dyn Fn(f32) + Sync),
     ) -> Result<Model, ModelError> {
+        if !path.exists() {
+            return Err(ModelError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
         if from_gguf::is_gguf(path) {
             return Model::load_gguf(path, progress);
         }

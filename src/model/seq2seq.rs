@@ -139,15 +139,20 @@ impl Seq2SeqConfig {
     /// Parses config.json (model_type bart or marian), checking every size against its cap
     /// and the fields that must agree.
     pub fn from_json(text: &str) -> Result<Seq2SeqConfig, ModelError> {
-        let c: Seq2SeqConfig =
+        // The family first: a GPT-2 folder given as a translator should hear that, not that
+        // its config lacks an encoder–decoder field.
+        let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| ModelError::Config(e.to_string()))?;
-        if !FAMILIES.contains(&c.model_type.as_str()) {
+        let model_type = value.get("model_type").and_then(|m| m.as_str());
+        if !model_type.is_some_and(|m| FAMILIES.contains(&m)) {
             return Err(ModelError::Config(format!(
-                "model_type {:?} is not an encoder–decoder family attnscope runs ({})",
-                c.model_type,
+                "model_type {:?} is not an encoder–decoder family attnscope runs ({}): --source and the Translate view need one; give this model --text",
+                model_type.unwrap_or_default(),
                 FAMILIES.join(", ")
             )));
         }
+        let c: Seq2SeqConfig =
+            serde_json::from_value(value).map_err(|e| ModelError::Config(e.to_string()))?;
         let sizes = [
             ("vocab_size", c.vocab_size, MAX_VOCAB),
             ("d_model", c.d_model, MAX_HIDDEN),
@@ -571,6 +576,11 @@ impl Seq2Seq {
 
     /// Loads a folder with config.json, tokenizer.json and model.safetensors.
     pub fn load(path: &Path) -> Result<Seq2Seq, ModelError> {
+        if !path.exists() {
+            return Err(ModelError::NotFound {
+                path: path.to_path_buf(),
+            });
+        }
         let dir = super::resolve_dir(path);
         let config_path = dir.join("config.json");
         if !config_path.is_file() {
