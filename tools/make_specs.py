@@ -339,7 +339,7 @@ LESSONS = [
         "description": "The classic worked example: three 4-dimensional inputs q1 = [1,0,1,0], "
                        "q2 = [0,2,0,2], q3 = [1,1,1,1], identity projections so Q = K = V = X, "
                        "scaled dot-product scores divided by sqrt(4) = 2. / 经典算例：三个四维输入"
-                       " q1、q2、q3，投影为单位矩阵，所以 Q = K = V = X；缩放点积分数除以 √4 = 2。",
+                       " q1、q2、q3，投影为单位矩阵，所以 Q = K = V = X；缩放点积分数除以 √4=2。",
         "target": {"vectors": [[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]],
                    "tokens": ["q1", "q2", "q3"]},
         "projections": "identity", "heads": 1, "score": "scaled_dot",
@@ -358,7 +358,7 @@ LESSONS = [
         "title": "我爱北京天安门: self-attention over characters / 我爱北京天安门：按字的自注意力",
         "description": "Seven Chinese characters, one token each (chars tokenizer), seeded toy "
                        "embeddings with sinusoidal positions, d_model 8 split into 2 heads of "
-                       "4. / 七个汉字，每个字一个词元（chars 分词），种子生成的玩具嵌入加正弦位置"
+                       "4. / 七个汉字，每个字一个词元（按“字符”分词），种子生成的玩具嵌入加正弦位置"
                        "编码，d_model 为 8，分成 2 个头，每头 4 维。",
         "target": {"text": "我爱北京天安门"}, "tokenizer": "chars", "d_model": 8,
         "seed": 42, "heads": 2, "score": "scaled_dot",
@@ -369,7 +369,7 @@ LESSONS = [
                        "\"I love Beijing .\" queries the Chinese source \"我爱北京。\" "
                        "(words tokenizer: each Chinese character and punctuation mark is a "
                        "token), with Bahdanau's additive score. / 像翻译解码器那样的交叉注意力："
-                       "英文目标句向中文源句查询（words 分词：每个汉字和标点各为一个词元），"
+                       "英文目标句向中文源句查询（按“词”分词：每个汉字和标点各为一个词元），"
                        "使用 Bahdanau 加性打分。",
         "target": {"text": "I love Beijing ."}, "source": {"text": "我爱北京。"},
         "tokenizer": "words", "d_model": 8, "seed": 42, "heads": 1, "score": "additive",
@@ -386,7 +386,7 @@ LESSONS = [
                        "from data. / 小翻译模型自己的句对 March 5, 2021 -> 2021年3月5日，这里用"
                        "种子生成的玩具嵌入和投影做交叉注意力：中文目标字符向英文源字符查询。"
                        "没有经过训练，权重只反映随机向量之间偶然的相似。再打开“翻译”标签页："
-                       "训练好的模型的交叉注意力头（解码器第 1 层第 1 个头）在先写年份时看源句末"
+                       "训练好的模型的交叉注意力头（解码器 层 1 · 头 1，从 0 编号）在先写年份时看源句末"
                        "尾的年份，写 3（三月）时看 M，写日期时看 5：这是从数据中学到的对齐。",
         "target": {"text": "2021年3月5日"}, "source": {"text": "March 5, 2021"},
         "tokenizer": "chars", "d_model": 8, "seed": 42, "heads": 1, "score": "scaled_dot",
@@ -394,9 +394,9 @@ LESSONS = [
     ("gpt_causal", {
         "title": "GPT-style causal self-attention / GPT 式因果自注意力",
         "description": "A decoder only looks back: with the causal mask token i sees keys "
-                       "j <= i, so the first row puts all its weight on itself and the weight "
-                       "matrix is lower triangular. / 解码器只能向前看：因果掩码下第 i 个词元只"
-                       "看到 j <= i 的键，所以第一行的权重全在自己身上，权重矩阵是下三角。",
+                       "j≤i, so the first row puts all its weight on itself and the weight "
+                       "matrix is lower triangular. / 解码器只能回看前面的词元：因果掩码下第 i 个词元"
+                       "只看到 j≤i 的键，所以第一行的权重全在自己身上，权重矩阵是下三角。",
         "target": {"text": "The cat sat on the mat"}, "tokenizer": "words", "d_model": 8,
         "seed": 42, "heads": 2, "score": "scaled_dot", "causal": True,
     }),
