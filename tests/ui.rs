@@ -5,7 +5,7 @@
 
 use attnscope::app::heatmap::TexKey;
 use attnscope::app::i18n::Lang;
-use attnscope::app::state::State;
+use attnscope::app::state::{EmbeddingMode, State};
 use attnscope::app::{AttnApp, ExportKind};
 use attnscope::core::attend::softmax_parts;
 use attnscope::core::{Step, compute};
@@ -484,6 +484,26 @@ fn open_model(h: &mut Harness<'static, AttnApp>, dir: std::path::PathBuf) {
     for _ in 0..5 {
         settle(h);
     }
+}
+
+#[test]
+fn a_first_model_that_fails_leaves_the_toy_sentence_and_an_empty_text_no_spinner() {
+    let mut h = harness(State::default());
+    open_model(&mut h, "/no/such/model".into());
+    h.step();
+    // The reason in the status bar, and the sentence on screen rather than empty panels.
+    h.get_by_label_contains("/no/such/model does not exist");
+    assert_eq!(h.state().state.embedding, EmbeddingMode::Toy);
+    assert!(h.state().trace.is_some());
+    // A model that opened but was given no text: the reason, and no "Running the model…"
+    // next to it, since nothing runs.
+    let gpt2 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    h.state_mut().state.text_q = String::new();
+    open_model(&mut h, gpt2);
+    h.step();
+    h.get_by_label_contains("the text is empty");
+    assert!(h.query_by_label_contains("Running the model").is_none());
 }
 
 /// Clicks Model ▸ `item` and waits for the model's load, run and layer trace.

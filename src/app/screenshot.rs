@@ -113,6 +113,8 @@ impl AttnApp {
         };
         own.or_else(|| match (&self.trace, &self.model_error, &self.error) {
             (None, Some(e), _) | (None, None, Some(e)) => Some(e.to_string()),
+            // The model asked for did not open (the toy sentence stands in for it).
+            (Some(_), Some(e), _) if self.model.is_none() => Some(e.to_string()),
             _ => None,
         })
     }

@@ -206,6 +206,11 @@ impl AttnApp {
         self.jobs.load.pending()
     }
 
+    /// Whether a forward pass of the model is running.
+    pub fn model_running(&self) -> bool {
+        self.jobs.run.pending()
+    }
+
     /// How many forward passes the app has started (one per model and text).
     pub fn model_runs_started(&self) -> u64 {
         self.jobs.run.started()

@@ -529,6 +529,17 @@ impl AttnApp {
                         format!("{} {why}", tr(lang, Msg::OpenFailed))
                     });
                     self.model_error = Some(e);
+                    // With no model to fall back on, the toy sentence comes back rather
+                    // than empty model panels; the status bar keeps the reason.
+                    if self.model.is_none() && self.state.embedding == EmbeddingMode::Model {
+                        self.state.embedding = EmbeddingMode::Toy;
+                        let model_only = super::views::VIEWS
+                            .iter()
+                            .any(|d| d.view == self.state.view && d.model_only);
+                        if model_only {
+                            self.state.view = View::Heatmap;
+                        }
+                    }
                 }
             }
         }

@@ -173,10 +173,14 @@ fn model_ready(app: &AttnApp, ui: &mut egui::Ui) -> bool {
         return false;
     }
     if app.model_out.is_none() {
-        ui.horizontal(|ui| {
-            ui.spinner();
-            ui.label(tr(lang, Msg::RunningModel));
-        });
+        // Only while a run is on its way: a refused one (empty text, too long) has its
+        // message above, and a spinner beside it would promise a result that is not coming.
+        if app.model_running() {
+            ui.horizontal(|ui| {
+                ui.spinner();
+                ui.label(tr(lang, Msg::RunningModel));
+            });
+        }
         return false;
     }
     true
