@@ -506,6 +506,24 @@ fn a_first_model_that_fails_leaves_the_toy_sentence_and_an_empty_text_no_spinner
     assert!(h.query_by_label_contains("Running the model").is_none());
 }
 
+#[test]
+fn knocked_out_heads_the_model_does_not_have_are_left_out_with_a_word() {
+    use attnscope::model::ablate::HeadRef;
+    let head = |layer, head| HeadRef { layer, head };
+    let mut h = harness(State {
+        gen_knock: vec![head(0, 1), head(9, 9)],
+        ..State::default()
+    });
+    let gpt2 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    open_model(&mut h, gpt2);
+    h.step();
+    assert_eq!(h.state().state.gen_knock, [head(0, 1)]);
+    h.get_by_label_contains(
+        "Not in this model (2 layers × 4 heads), so left out of the knock-out: L9 H9",
+    );
+}
+
 /// Clicks Model ▸ `item` and waits for the model's load, run and layer trace.
 fn model_menu(h: &mut Harness<'static, AttnApp>, item: &str) {
     h.get_by_label("Model").click();

@@ -335,9 +335,7 @@ impl AttnApp {
             Ok(changed) => {
                 let (path, changed) = (path.display().to_string(), changed.join(", "));
                 self.info(move |lang| {
-                    let adjusted = trf(lang, Msg::SpecAdjusted, &[&changed]);
-                    let stop = if lang == Lang::Zh { "。" } else { ". " };
-                    format!("{} {path}{stop}{adjusted}", tr(lang, Msg::Opened))
+                    opened_and(lang, &path, &trf(lang, Msg::SpecAdjusted, &[&changed]))
                 });
             }
             Err(e) => self.fail_with(Msg::OpenFailed, e),
@@ -515,6 +513,12 @@ impl AttnApp {
             .open_spec(&spec)
             .map_err(|e| anyhow::Error::new(e).context(bad()))
     }
+}
+
+/// "Opened `subject`." and a second sentence, `more`, with the language's full stop.
+pub(super) fn opened_and(lang: Lang, subject: &str, more: &str) -> String {
+    let stop = if lang == Lang::Zh { "。" } else { ". " };
+    format!("{} {subject}{stop}{more}", tr(lang, Msg::Opened))
 }
 
 /// A heatmap as PNG (exact cells and legend) or SVG (with token labels), written atomically.

@@ -397,6 +397,28 @@ pub const MATRIX_LIMIT: f32 = 1e4;
 pub const TEMPERATURE_RANGE: std::ops::RangeInclusive<f32> = 0.05..=10.0;
 
 impl State {
+    /// Drops the knocked-out heads and blocked edges that a model of `layers` × `heads` does
+    /// not have; returns them ("L9 H9, L2 H0"), empty if all fit.
+    pub fn fit_knockout(&mut self, layers: usize, heads: usize) -> String {
+        let fits = |l: usize, h: usize| l < layers && h < heads;
+        let mut dropped: Vec<String> = Vec::new();
+        self.gen_knock.retain(|k| {
+            let keep = fits(k.layer, k.head);
+            if !keep {
+                dropped.push(k.to_string());
+            }
+            keep
+        });
+        self.gen_blocked.retain(|b| {
+            let keep = fits(b.layer, b.head);
+            if !keep {
+                dropped.push(format!("{} {}→{}", b.head_ref(), b.from, b.to));
+            }
+            keep
+        });
+        dropped.join(", ")
+    }
+
     /// Brings every field into the range the controls offer. A session file or the remembered
     /// state is untrusted: a huge `heads`, a NaN temperature or a 10⁶-row matrix must not
     /// reach the computation (or overflow `fit_d_model_to_heads`).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use eframe::egui;
 
 use super::AttnApp;
-use super::i18n::{Msg, tr};
+use super::i18n::{Msg, tr, trf};
 use super::jobs::{JobError, JobSlot};
 use super::state::{EmbeddingMode, View};
 use crate::core::lab::{LabHead, lab_trace};
@@ -511,6 +511,7 @@ impl AttnApp {
                 Ok(m) => {
                     self.model_error = None;
                     let name = m.model.name.clone();
+                    let (layers, heads) = (m.model.config.layers(), m.model.config.heads());
                     self.state.remember_model(m.model.dir.clone());
                     self.state.lab_from(&m.model.mechanism());
                     self.model = Some(m);
@@ -520,7 +521,16 @@ impl AttnApp {
                         g.cancel.store(true, Ordering::Relaxed);
                     }
                     self.lab_trace = None;
-                    self.info_done(Msg::Opened, name);
+                    let left_out = self.state.fit_knockout(layers, heads);
+                    if left_out.is_empty() {
+                        self.info_done(Msg::Opened, name);
+                    } else {
+                        // Heads asked for (--ablate, a session) that this model does not have.
+                        self.info(move |lang| {
+                            let why = trf(lang, Msg::KnockLeftOut, &[&layers, &heads, &left_out]);
+                            super::commands::opened_and(lang, &name, &why)
+                        });
+                    }
                 }
                 Err(e) => {
                     let error = e.clone();
