@@ -196,6 +196,10 @@ def extra_specs() -> list[tuple[str, dict]]:
         "target": {"text": "Ｈi（你）\U00020000、"}, "tokenizer": "words", "d_model": 4,
         "seed": 2,
     }))
+    out.append(("tokenizer__words__invisible_separators", {
+        "target": {"text": "here\u0001\u0002 x\u007fy\u200bz\ufeff走"}, "tokenizer": "words",
+        "d_model": 4, "seed": 3,
+    }))
     # repeated tokens: identical rows without positions, different rows with them
     out.append(("repeated_tokens__positions_off", {
         "target": {"text": "the the cat the"}, "d_model": 4, "positions": False,

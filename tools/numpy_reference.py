@@ -19,7 +19,8 @@ Conventions where docs/spec-format.md leaves room (the Rust core must agree)
     sum_c W[r][c] q_c; general is sum_ab q_a W_a[a][b] k_b. Explicit additive d_a = len(v).
   * Positions restart at 0 in the source; PE columns 2m and 2m+1 share 10000^(2m/d); an odd
     d_model ends with a sin column. PE is cast to f32 and added to the f32 embedding.
-  * Whitespace is Unicode White_Space (Rust char::is_whitespace). The words tokenizer takes
+  * Whitespace is Unicode White_Space (Rust char::is_whitespace); control characters (Cc),
+    U+200B and U+FEFF separate tokens as whitespace does. The words tokenizer takes
     the ranges literally: U+FF00-FF65 includes fullwidth letters, which become one token each.
   * local_p: p_i = n_k sigmoid(v_p . tanh(W_p u_i)), mask |j - p_i| <= D (inclusive, real),
     softmax over allowed keys with tau, then times exp(-(j - p_i)^2 / (2 sigma^2)).
@@ -143,8 +144,18 @@ _WHITESPACE = set(
 )
 
 
-def is_whitespace(ch: str) -> bool:
-    return ch in _WHITESPACE
+# Tokens are also split at what has no glyph of its own: control characters (Rust's
+# char::is_control, category Cc), the zero-width space and the byte-order mark.
+_SEPARATORS = (
+    _WHITESPACE
+    | {chr(c) for c in range(0x00, 0x20)}
+    | {chr(c) for c in range(0x7F, 0xA0)}
+    | {"\u200b", "\ufeff"}
+)
+
+
+def is_separator(ch: str) -> bool:
+    return ch in _SEPARATORS
 
 
 def is_cjk(ch: str) -> bool:
@@ -165,10 +176,10 @@ def is_punct(ch: str) -> bool:
     return ch in _ASCII_PUNCT or 0x3000 <= c <= 0x303F or 0xFF00 <= c <= 0xFF65
 
 
-def split_whitespace(text: str) -> list[str]:
+def split_pieces(text: str) -> list[str]:
     pieces, cur = [], []
     for ch in text:
-        if is_whitespace(ch):
+        if is_separator(ch):
             if cur:
                 pieces.append("".join(cur))
                 cur = []
@@ -181,12 +192,12 @@ def split_whitespace(text: str) -> list[str]:
 
 def tokenize(text: str, tokenizer: str) -> list[str]:
     if tokenizer == "whitespace":
-        return split_whitespace(text)
+        return split_pieces(text)
     if tokenizer == "chars":
-        return [ch for ch in text if not is_whitespace(ch)]
+        return [ch for ch in text if not is_separator(ch)]
     if tokenizer == "words":
         out = []
-        for piece in split_whitespace(text):
+        for piece in split_pieces(text):
             run = []
             for ch in piece:
                 if is_cjk(ch) or is_punct(ch):

@@ -26,15 +26,15 @@ impl Tokenizer {
     /// Splits `text` into tokens.
     pub fn tokenize(self, text: &str) -> Vec<String> {
         match self {
-            Tokenizer::Whitespace => text.split_whitespace().map(str::to_owned).collect(),
+            Tokenizer::Whitespace => pieces(text).map(str::to_owned).collect(),
             Tokenizer::Chars => text
                 .chars()
-                .filter(|c| !c.is_whitespace())
+                .filter(|&c| !separates(c))
                 .map(String::from)
                 .collect(),
             Tokenizer::Words => {
                 let mut out = Vec::new();
-                for piece in text.split_whitespace() {
+                for piece in pieces(text) {
                     let mut run = String::new();
                     for c in piece.chars() {
                         if is_cjk_ideograph(c) || is_punctuation(c) {
@@ -56,6 +56,18 @@ impl Tokenizer {
     }
 }
 
+/// Whether `c` separates tokens: whitespace, and what has no glyph of its own (control
+/// characters, a zero-width space, a byte-order mark), which would otherwise make a label
+/// of empty boxes or a token with no visible label at all.
+fn separates(c: char) -> bool {
+    c.is_whitespace() || c.is_control() || matches!(c, '\u{200B}' | '\u{FEFF}')
+}
+
+/// The non-empty pieces of `text` between separators.
+fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    text.split(separates).filter(|p| !p.is_empty())
+}
+
 /// CJK unified ideographs (basic, extension A, compatibility, and the supplementary planes).
 pub fn is_cjk_ideograph(c: char) -> bool {
     matches!(c as u32,
@@ -70,6 +82,26 @@ pub fn is_punctuation(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn invisible_characters_separate_tokens_instead_of_hiding_in_them() {
+        for tok in Tokenizer::ALL {
+            let t = tok.tokenize("here\u{1}\u{2} x\u{7f}\u{200B}y\u{FEFF}");
+            assert!(
+                t.iter().all(|p| !p.chars().any(separates)),
+                "{tok:?}: {t:?}"
+            );
+        }
+        assert_eq!(
+            Tokenizer::Words.tokenize("a\u{200B}b\u{1}c"),
+            ["a", "b", "c"]
+        );
+        // A zero-width joiner stays: it binds an emoji sequence into one token.
+        assert_eq!(
+            Tokenizer::Whitespace.tokenize("👨\u{200D}👩"),
+            ["👨\u{200D}👩"]
+        );
+    }
 
     #[test]
     fn chinese_by_characters_is_seven_tokens() {
