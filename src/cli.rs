@@ -337,6 +337,24 @@ impl Cli {
                 ),
             }
         }
+        // Outputs are checked before any work: an hour of benchmark, or a model run, should
+        // not end in "cannot write".
+        match &self.command {
+            Some(Command::Compute { out: Some(out), .. }) => output_ok(out, &["json"])?,
+            Some(Command::Run {
+                out, source: None, ..
+            }) => output_ok(out, &["json", "npy"])?,
+            Some(Command::Run { out, .. }) => output_ok(out, &["json"])?,
+            Some(Command::Generate { out, attn_out, .. }) => {
+                output_ok(out, &["json"])?;
+                if let Some(a) = attn_out {
+                    output_ok(a, &["npy"])?;
+                }
+            }
+            Some(Command::Render { out, .. }) => output_ok(out, &["png", "svg"])?,
+            Some(Command::Bench { json: Some(j), .. }) => output_ok(j, &["json"])?,
+            _ => {}
+        }
         if let Some(Command::Bench {
             n,
             heads,
@@ -418,7 +436,7 @@ pub fn run(command: Command) -> Result<()> {
             out,
         } => match (text, source) {
             (Some(text), _) => run_model(&model, &text, &out),
-            (None, Some(source)) => run_seq2seq(&model, &source, target.as_deref(), &out),
+            (None, Some(source)) => run_seq2seq(&model, &source, given(&target), &out),
             (None, None) => bail!("give --text (or --source for an encoder–decoder model)"),
         },
         Command::Generate {
@@ -480,7 +498,7 @@ pub fn run(command: Command) -> Result<()> {
             out,
         } => {
             if let (Some(dir), Some(source)) = (&model, &source) {
-                let (target, at) = (target.as_deref(), (layer, head));
+                let (target, at) = (given(&target), (layer, head));
                 return render_seq2seq(dir, source, target, &kind, at, range, &out);
             }
             let trace = match (spec, model) {
@@ -761,10 +779,7 @@ fn nested4(a: &ndarray::Array4<f32>) -> Vec<Vec<Vec<Vec<f32>>>> {
 
 /// `attnscope run --source`: an encoder–decoder model's three kinds of attention.
 fn run_seq2seq(dir: &Path, source: &str, target: Option<&str>, out: &Path) -> Result<()> {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = ext_of(out);
     if ext.as_deref() != Some("json") {
         bail!(
             "{}: an encoder–decoder run is written as .json (encoder, decoder and cross differ in shape)",
@@ -934,10 +949,7 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
                 .fill(f32::NAN);
         }
     }
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = ext_of(out);
     let tokens = serde_json::json!({
         "model": run.model,
         "tokens": run.labels(),
@@ -973,6 +985,48 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An encoder–decoder target as given: an empty one means "translate", as in the app.
+fn given(target: &Option<String>) -> Option<&str> {
+    target.as_deref().filter(|t| !t.trim().is_empty())
+}
+
+/// The lower-case extension of `path`.
+fn ext_of(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+}
+
+/// Whether `path` can be an output: one of `exts`, in a folder that exists (the OS's reason
+/// if not, as writing would give it).
+fn output_ok(path: &Path, exts: &[&str]) -> Result<()> {
+    if !ext_of(path).is_some_and(|e| exts.contains(&e.as_str())) {
+        let list: Vec<String> = exts.iter().map(|e| format!(".{e}")).collect();
+        bail!(
+            "{}: the output must end in {}",
+            path.display(),
+            list.join(" or ")
+        );
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(export::ExportError::Io {
+            path: path.to_owned(),
+            error: std::io::Error::from(std::io::ErrorKind::NotADirectory),
+        }
+        .into()),
+        Err(error) => Err(export::ExportError::Io {
+            path: path.to_owned(),
+            error,
+        }
+        .into()),
+    }
+}
+
 /// Reads a spec from a file or stdin (`-`) and computes it.
 pub fn load_and_compute(spec_path: &str, backend: Backend) -> Result<Trace> {
     let text = if spec_path == "-" {
@@ -991,10 +1045,7 @@ pub fn load_and_compute(spec_path: &str, backend: Backend) -> Result<Trace> {
 
 /// Writes a heatmap as PNG or SVG, chosen by the file's extension.
 fn render_heatmap(h: &crate::export::heatmap::Heatmap<'_>, out: &Path) -> Result<()> {
-    let ext = out
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
+    let ext = ext_of(out);
     let bytes = match ext.as_deref() {
         Some("png") => h.to_png(h.default_cell_px())?,
         Some("svg") => h.to_svg()?.into_bytes(),

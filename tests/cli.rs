@@ -1233,3 +1233,77 @@ fn a_missing_empty_or_wrong_kind_of_model_says_which() {
         ],
     );
 }
+
+/// Outputs are checked before the work: a wrong extension or a missing folder ends at once
+/// with one line, and an empty --target translates as the app does.
+#[test]
+fn outputs_are_checked_before_the_work_and_an_empty_target_translates() {
+    let gpt2 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let at = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (g_txt, g_json, a_json) = (at("g.txt"), at("g.json"), at("a.json"));
+    assert_refused(
+        &[
+            "generate", "--model", gpt2, "--prompt", "hi", "--out", &g_txt,
+        ],
+        None,
+        &["g.txt: the output must end in .json"],
+    );
+    assert_refused(
+        &[
+            "generate",
+            "--model",
+            gpt2,
+            "--prompt",
+            "hi",
+            "--out",
+            &g_json,
+            "--attn-out",
+            &a_json,
+        ],
+        None,
+        &["a.json: the output must end in .npy"],
+    );
+    assert!(
+        !std::path::Path::new(&g_json).exists(),
+        "nothing was generated"
+    );
+    assert_refused(
+        &["bench", "--n", "64", "--json", "/no/such/dir/b.json"],
+        None,
+        &["cannot write /no/such/dir/b.json", "os error"],
+    );
+    let translator = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/tiny-translator");
+    let t = at("t.json");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            translator,
+            "--source",
+            "March 5, 2021",
+            "--target",
+            "",
+            "--out",
+            &t,
+        ],
+        None,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&t).unwrap()).unwrap();
+    assert_eq!(
+        doc["translation"]["text"].as_str(),
+        Some("2021年3月5日"),
+        "{}",
+        doc["target_note"]
+    );
+}
