@@ -181,7 +181,7 @@ messages! {
     LocalSigmaTip => "Width of the Gaussian exp(−(j − pᵢ)²/2σ²) that weights the window. Off: σ = D/2, as in Luong et al. With σ set, D may be 0.", "对窗口加权的高斯 exp(−(j − pᵢ)²/2σ²) 的宽度。不勾选时 σ = D/2（同 Luong 等）。设定 σ 后 D 可以为 0。";
     MaskedLeftOut => "masked keys not listed:", "未列出的被掩码键：";
     NonFiniteHead => "⚠ This head's attention is undefined (NaN or ∞ in the model's numbers) on query rows", "⚠ 这个头在以下查询行上的注意力无定义（模型数值中有 NaN 或 ∞）：";
-    NonFiniteShownAsZero => "they are drawn as 0, which they are not.", "图中画成 0，但实际并非 0。";
+    NonFiniteShownAsZero => "their cells (0, or grey where a weight is NaN) are not attention.", "这些行的格子（0，或权重为 NaN 处的灰色）并不是注意力。";
     NonFiniteHeads => "⚠ heads with undefined attention (NaN/∞):", "⚠ 注意力无定义（NaN/∞）的头：";
     StepRotate => "2′ Rotate (RoPE)", "2′ 旋转 (RoPE)";
     ExplRotate => "Rotary positions (RoPE): each pair of dimensions (m, m + dₖ/2) of a query or key is turned like a clock hand by an angle that grows with the token's position i: angle = i·ωₘ, with fast-turning pairs (small m) and slow ones (large m). Nothing is added to the vectors; only their direction changes.", "旋转位置编码（RoPE）：查询或键的每一对维度 (m, m + dₖ/2) 像钟表指针一样转过一个随词元位置 i 增大的角度：角度 = i·ωₘ，m 小的维度对转得快，m 大的转得慢。向量上没有加任何东西，只改变了方向。";
@@ -264,9 +264,9 @@ messages! {
     SaveFailed => "Could not save:", "保存失败：";
     OpenFailed => "Could not open:", "打开失败：";
     Opened => "Opened", "已打开";
-    RowUndefined => "⚠ This query's scores hold NaN or +∞ (from the model's numbers): its softmax is undefined, and the heatmap draws the row as 0, which it is not.", "⚠ 该查询的分数中有 NaN 或 +∞（来自模型的数值）：它的 softmax 无定义，热力图把这一行画成 0，但实际并非 0。";
+    RowUndefined => "⚠ This query's scores hold NaN or +∞ (from the model's numbers): its softmax is undefined, and the row's cells on the heatmap (0, or grey where a weight is NaN) are not attention.", "⚠ 该查询的分数中有 NaN 或 +∞（来自模型的数值）：它的 softmax 无定义，热力图上这一行的格子（0，或权重为 NaN 处的灰色）并不是注意力。";
     SoftmaxNoKey => "Every key is masked, so z is −∞ everywhere and exp(z − max z) would be exp(−∞ − (−∞)), which is undefined. Nothing is normalised: by convention every weight of this row is 0 (not 0 / 0), and its output is 0.", "所有键都被掩码，z 处处为 −∞，exp(z − max z) 将是 exp(−∞ − (−∞))，没有定义。这里没有可以归一化的东西：按约定这一行的权重都是 0（而不是 0 / 0），输出也是 0。";
-    SoftmaxUndefined => "A NaN score makes every exp(z − max z) NaN: the softmax of this row has no value. The kernels write the row as 0 so the rest of the layer can still be seen; this row's weights mean nothing.", "NaN 分数使每个 exp(z − max z) 都是 NaN：这一行的 softmax 没有值。内核把这一行写成 0，以便仍能查看这一层的其余部分；这一行的权重没有意义。";
+    SoftmaxUndefined => "A NaN score makes every exp(z − max z) NaN: the softmax of this row has no value, and the numbers the kernels leave in it (0 or NaN) mean nothing.", "NaN 分数使每个 exp(z − max z) 都是 NaN：这一行的 softmax 没有值，内核留在这一行里的数（0 或 NaN）没有意义。";
     RowsEmpty => "{} of {} query rows see no key at all (every key is masked): their weights are 0, not a distribution.", "{} / {} 个查询行看不到任何键（全部被掩码）：它们的权重为 0，并不是概率分布。";
     RowEmpty => "This query sees no key at all (every key is masked): its weights and output are 0.", "该查询看不到任何键（全部被掩盖）：它的权重和输出都为 0。";
     Max => "max", "最大值";
