@@ -5,7 +5,7 @@
 #![no_main]
 
 use attnscope::core::kernels::Backend;
-use attnscope::core::pipeline::compute_with_budget;
+use attnscope::core::pipeline::{check, compute_with_budget};
 use attnscope::core::{Spec, SpanKind};
 use libfuzzer_sys::fuzz_target;
 
@@ -22,6 +22,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(trace) = compute_with_budget(&spec, Backend::best(), BUDGET_BYTES) else {
         return;
     };
+    // The app's check before it opens a spec never refuses one that computes.
+    assert!(check(&spec).is_ok(), "check refused a spec that computes");
     for (h, t) in trace.head_traces.iter().enumerate() {
         for (i, row) in t.weights.rows().into_iter().enumerate() {
             assert!(

@@ -599,6 +599,47 @@ struct Prepared {
 
 /// Steps embed and project of `spec`, with every check they make.
 fn prepare(spec: &Spec, backend: Backend) -> Result<Prepared, CoreError> {
+    let Inputs {
+        heads,
+        tq,
+        tk,
+        d_model,
+        d_k,
+        configs,
+        w: [w_q, w_k, w_v, w_o],
+    } = inputs(spec)?;
+    let q = matmul(backend, tq.x.view(), w_q.view());
+    let k = matmul(backend, tk.x.view(), w_k.view());
+    let v = matmul(backend, tk.x.view(), w_v.view());
+    for (name, m) in [("Q", &q), ("K", &k), ("V", &v)] {
+        check_finite(name, m)?;
+    }
+    Ok(Prepared {
+        heads,
+        tq,
+        tk,
+        d_model,
+        d_k,
+        configs,
+        w: [w_q, w_k, w_v, w_o],
+        qkv: [q, k, v],
+    })
+}
+
+/// What a spec gives before any product: embeddings, head settings and projection
+/// matrices, each checked.
+struct Inputs {
+    heads: usize,
+    tq: Embedded,
+    tk: Embedded,
+    d_model: usize,
+    d_k: usize,
+    configs: Vec<HeadConfig>,
+    w: [Array2<f32>; 4],
+}
+
+/// Step embed and the projection matrices of `spec` (n × d and d × d work).
+fn inputs(spec: &Spec) -> Result<Inputs, CoreError> {
     let heads = spec.heads_checked()?;
     // step: embed
     let tq = embed(
@@ -631,33 +672,28 @@ fn prepare(spec: &Spec, backend: Backend) -> Result<Prepared, CoreError> {
     let configs = (0..heads)
         .map(|h| head_config(spec, h, heads, d_k, n_k))
         .collect::<Result<Vec<_>, _>>()?;
-    // step: project
-    let [w_q, w_k, w_v, w_o] = projections(spec, d_model)?;
-    let q = matmul(backend, tq.x.view(), w_q.view());
-    let k = matmul(backend, tk.x.view(), w_k.view());
-    let v = matmul(backend, tk.x.view(), w_v.view());
-    for (name, m) in [("Q", &q), ("K", &k), ("V", &v)] {
-        check_finite(name, m)?;
-    }
-    Ok(Prepared {
+    // step: project (the matrices; the products are `prepare`'s)
+    let w = projections(spec, d_model)?;
+    Ok(Inputs {
         heads,
         tq,
         tk,
         d_model,
         d_k,
         configs,
-        w: [w_q, w_k, w_v, w_o],
-        qkv: [q, k, v],
+        w,
     })
 }
 
-/// Whether `spec` is one [`compute`] would start on: every size within its cap, the text
-/// or vectors embeddable, the heads dividing d_model, every head's settings valid and Q, K,
-/// V finite. It does everything before the n × n scores (n × d work, no memory budget), so
-/// the app can refuse a spec file with the CLI's reason before taking anything from it.
+/// Whether `spec` passes every check [`compute`] makes of its inputs: every size within its
+/// cap, the text or vectors embeddable, the heads dividing d_model, every head's settings
+/// valid, the projections well-formed. It does no product (n × d and d × d work, no memory
+/// budget), so the app can refuse a spec file with the CLI's reason, at once, before taking
+/// anything from it. (Q, K or V overflowing f32, found only by computing them, is left to
+/// the computation.)
 pub fn check(spec: &Spec) -> Result<(), CoreError> {
     super::limits::check_spec(spec, u64::MAX)?;
-    prepare(spec, Backend::best()).map(|_| ())
+    inputs(spec).map(|_| ())
 }
 
 fn compute_checked(
