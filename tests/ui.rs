@@ -524,6 +524,28 @@ fn knocked_out_heads_the_model_does_not_have_are_left_out_with_a_word() {
     );
 }
 
+#[test]
+fn a_layer_and_head_the_model_does_not_have_fall_back_with_a_word() {
+    // As `--model M --layer 9 --head 9` starts the app.
+    let gpt2 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    let mut h = harness(State {
+        embedding: EmbeddingMode::Model,
+        model_dir: Some(gpt2),
+        layer: 9,
+        head: 9,
+        ..State::default()
+    });
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    h.step();
+    assert_eq!((h.state().state.layer, h.state().state.head), (1, 3));
+    h.get_by_label_contains(
+        "Layer 9 head 9 is not in this model (2 layers × 4 heads): showing layer 1 head 3.",
+    );
+}
+
 /// Clicks Model ▸ `item` and waits for the model's load, run and layer trace.
 fn model_menu(h: &mut Harness<'static, AttnApp>, item: &str) {
     h.get_by_label("Model").click();

@@ -570,7 +570,22 @@ impl AttnApp {
                     let n = out.run.n();
                     self.state.row = self.state.row.min(n.saturating_sub(1));
                     self.state.col = self.state.col.min(n.saturating_sub(1));
-                    self.state.layer = self.state.layer.min(out.run.layers.len().saturating_sub(1));
+                    // A layer or head asked for from outside (--layer, --head, a session)
+                    // that this model does not have: the last one, and say so.
+                    let (layers, heads) = (out.run.layers.len(), out.run.heads);
+                    let asked = (self.state.layer, self.state.head);
+                    if layers > 0 && heads > 0 && (asked.0 >= layers || asked.1 >= heads) {
+                        self.state.layer = asked.0.min(layers - 1);
+                        self.state.head = asked.1.min(heads - 1);
+                        let shown = (self.state.layer, self.state.head);
+                        self.info(move |lang| {
+                            trf(
+                                lang,
+                                Msg::FocusNotInModel,
+                                &[&asked.0, &asked.1, &layers, &heads, &shown.0, &shown.1],
+                            )
+                        });
+                    }
                     self.model_out = Some(out);
                 }
                 Err(JobError::NeedsGoAhead {
