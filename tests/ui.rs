@@ -294,7 +294,7 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
         (
             "ragged.json",
             r#"{"target":{"vectors":[[1,0],[0,1,2]]},"projections":"identity"}"#,
-            "",
+            "row 1 has the wrong shape",
         ),
     ] {
         let before = app.state.clone();
@@ -310,9 +310,29 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
     let changed = app.open_spec_from(&big).unwrap();
     assert_eq!(changed, ["heads 32 → 16", "d_model 1024 → 512"]);
     assert_eq!((app.state.heads, app.state.d_model), (16, 512));
+    // A spec the core accepts but the controls' range would break: 768 columns cut to 512
+    // under 12 heads. Refused, naming the change, and nothing changes.
+    let row = vec!["0.5"; 768].join(",");
+    let wide = write(
+        "wide.json",
+        &format!(
+            r#"{{"target":{{"vectors":[[{row}],[{row}]]}},"projections":"identity","heads":12}}"#
+        ),
+    );
+    let before = app.state.clone();
+    let err = app.open_spec_from(&wide).unwrap_err();
+    let err = format!("{err:#}");
+    assert!(
+        err.contains("controls cannot show this spec (target.vectors 2 × 768 → 2 × 512)"),
+        "{err}"
+    );
+    assert_eq!(app.state, before);
     // From the command line a bad spec no longer stops the window: it opens on the default
     // sentence with the reason, in the language asked for.
-    let mut app = AttnApp::new(State::default());
+    let mut app = AttnApp::new(State {
+        text_q: "kept as it was".into(),
+        ..State::default()
+    });
     let args = attnscope::cli::GuiArgs {
         spec: Some(write("bad.json", "{ not json")),
         lang: Some(Lang::Zh),
@@ -326,7 +346,7 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
         text.contains("bad.json") && text.contains("打开失败"),
         "{text}"
     );
-    assert_eq!(app.state.text_q, State::default().text_q);
+    assert_eq!(app.state.text_q, "kept as it was");
 }
 
 /// A file dropped from the desktop, as the windowing layer hands it to egui.

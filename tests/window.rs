@@ -71,6 +71,33 @@ fn a_scripted_screenshot_of_a_broken_model_reports_it_and_exits() {
     assert!(image::open(&png).is_ok(), "the screenshot was saved");
 }
 
+/// A scripted screenshot given a spec it cannot open shows the window without it (the
+/// reason in the status bar) and still exits 2 with that reason as one line.
+#[test]
+fn a_scripted_screenshot_of_a_bad_spec_reports_it_and_exits() {
+    if !display() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("window.png");
+    let spec = dir.path().join("bad.json");
+    std::fs::write(
+        &spec,
+        r#"{"target":{"text":"a b c"},"d_model":8,"heads":3}"#,
+    )
+    .unwrap();
+    exits_2_saying(
+        &[
+            "--screenshot",
+            png.to_str().unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+        ],
+        "d_model = 8 is not divisible by heads = 3",
+    );
+    assert!(image::open(&png).is_ok(), "the screenshot was saved");
+}
+
 /// Other scripted screenshots that cannot do what was asked also end with status 2 and one
 /// error line: a translation the model refuses, and a picture that cannot be written.
 #[test]

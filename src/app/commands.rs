@@ -509,9 +509,7 @@ impl AttnApp {
         let lang = self.lang();
         let bad = || trf(lang, Msg::ErrBadSpec, &[&path.display()]);
         let spec = Spec::from_json(text).with_context(bad)?;
-        self.state
-            .open_spec(&spec)
-            .map_err(|e| anyhow::Error::new(e).context(bad()))
+        self.state.open_spec(&spec).map_err(|e| e.context(bad()))
     }
 }
 

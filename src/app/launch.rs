@@ -23,7 +23,9 @@ impl AttnApp {
         if let Some(path) = &args.spec {
             let opened = self.open_spec_from(path);
             if let Err(e) = &opened {
-                eprintln!("attnscope: cannot open spec {}: {e:#}", path.display());
+                let line = format!("cannot open spec {}: {e:#}", path.display());
+                say_once(args, &line);
+                self.startup_failure = Some(line);
             }
             self.report_opened(path, opened);
         }
@@ -53,7 +55,9 @@ impl AttnApp {
         }
         let from_file = match args.text_file.as_deref().map(read_text_file) {
             Some(Err(e)) => {
-                eprintln!("attnscope: {e:#}");
+                let line = format!("{e:#}");
+                say_once(args, &line);
+                self.startup_failure = Some(line);
                 self.fail_with(super::i18n::Msg::OpenFailed, e);
                 None
             }
@@ -107,6 +111,14 @@ impl AttnApp {
         }
         self.state.sanitize();
         Ok(())
+    }
+}
+
+/// A command-line file the window starts without, on stderr too; a scripted screenshot
+/// says it once, when it exits with it.
+fn say_once(args: &GuiArgs, line: &str) {
+    if args.screenshot.is_none() {
+        eprintln!("attnscope: {line}");
     }
 }
 

@@ -98,6 +98,9 @@ impl AttnApp {
     /// The error the view on screen shows in place of its result, in English (the CLI's line).
     fn failure_on_screen(&self) -> Option<String> {
         use super::state::View;
+        if let Some(f) = &self.startup_failure {
+            return Some(f.clone());
+        }
         let own = match self.state.view {
             View::Translate => self
                 .translator

@@ -65,6 +65,9 @@ pub struct AttnApp {
     pub notice: Option<Notice>,
     /// When set, file dialogs are skipped and this path is used (tests and scripting).
     pub dialog_override: Option<PathBuf>,
+    /// A command-line file the app started without (--spec, --text-file), in English: a
+    /// scripted screenshot still exits 2 with it.
+    pub(super) startup_failure: Option<String>,
     /// Milliseconds the last trace took on its worker.
     pub last_compute_ms: f64,
     /// The loaded model and its induction scores.
@@ -137,6 +140,7 @@ impl AttnApp {
             error: None,
             notice: None,
             dialog_override: None,
+            startup_failure: None,
             last_compute_ms: 0.0,
             model: None,
             model_out: None,

@@ -11,7 +11,7 @@ use crate::core::{ScoreKind, SpanKind, Step, Tokenizer};
 use crate::export::colormap::Colormap;
 use crate::export::matrix::WeightsRange;
 
-use super::i18n::Lang;
+use super::i18n::{Lang, Msg, trf};
 
 /// The sentence on screen at first start.
 pub const DEFAULT_TEXT: &str = "The animal didn't cross the street because it was too tired";
@@ -674,11 +674,21 @@ impl State {
     /// not compute it (nothing changes then); otherwise loaded and brought into the range the
     /// controls offer. Returns what that range changed ("heads 32 → 16"), for the user to
     /// be told: a spec the core accepts may still be larger than the controls go.
-    pub fn open_spec(&mut self, spec: &Spec) -> Result<Vec<String>, crate::core::CoreError> {
+    /// A spec that the controls' range would break (768 columns cut to 512 under 12 heads,
+    /// say) is refused too, naming the changes.
+    pub fn open_spec(&mut self, spec: &Spec) -> anyhow::Result<Vec<String>> {
         crate::core::pipeline::check(spec)?;
+        let before = self.clone();
         self.load_spec(spec);
         self.sanitize();
-        Ok(self.changed_from(spec))
+        let changed = self.changed_from(spec);
+        if let Err(e) = crate::core::pipeline::check(&self.to_spec()) {
+            *self = before;
+            let lang = self.lang;
+            let why = trf(lang, Msg::SpecBeyondControls, &[&changed.join(", ")]);
+            return Err(anyhow::Error::new(e).context(why));
+        }
+        Ok(changed)
     }
 
     /// The settings of `spec` that the state does not hold as given (after `load_spec`).
@@ -717,11 +727,11 @@ impl State {
                     format!("{} × {cols}", rows.len())
                 };
                 note("target.vectors", shape(v), shape(&self.matrix.values));
+                // Row by row: a row cut short is a shape change (above), not a clamp.
                 let clamped = v
                     .iter()
-                    .flatten()
-                    .zip(self.matrix.values.iter().flatten())
-                    .any(|(a, b)| a != b);
+                    .zip(&self.matrix.values)
+                    .any(|(a, b)| a.iter().zip(b).any(|(x, y)| x != y));
                 if clamped {
                     changed.push(format!("target.vectors: |x| ≤ {MATRIX_LIMIT}"));
                 }
