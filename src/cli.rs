@@ -287,9 +287,41 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = Cli::try_parse_from(argv)?;
+    let cli = try_parse_from(argv)?;
     cli.validate()?;
     Ok(cli)
+}
+
+/// clap's parsing of a command line (argv\[0\] first), as `attnscope` itself does it.
+pub fn try_parse_from<I, T>(argv: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    use clap::{CommandFactory, FromArgMatches};
+    allow_negative_numbers(Cli::command())
+        .try_get_matches_from(argv)
+        .and_then(|m| Cli::from_arg_matches(&m))
+}
+
+/// Every option of every subcommand that takes a value takes a negative one too, so
+/// `--temperature -1` reaches the check that says what the range is (and `--head -1` clap's
+/// "invalid digit"), instead of "unexpected argument '-1' found".
+fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
+    let cmd = cmd.mut_args(|a| {
+        if a.get_action().takes_values() {
+            a.allow_negative_numbers(true)
+        } else {
+            a
+        }
+    });
+    let names: Vec<String> = cmd
+        .get_subcommands()
+        .map(|s| s.get_name().to_owned())
+        .collect();
+    names.iter().fold(cmd, |cmd, name| {
+        cmd.mut_subcommand(name, allow_negative_numbers)
+    })
 }
 
 /// `--step`: a number 1 … 9 (the numbered steps) or a step's name.
@@ -786,7 +818,7 @@ fn run_seq2seq(dir: &Path, source: &str, target: Option<&str>, out: &Path) -> Re
             out.display()
         );
     }
-    let model = Seq2Seq::load(dir)?;
+    let model = load_seq2seq(dir)?;
     for w in &model.warnings {
         eprintln!("warning: {w}");
     }
@@ -834,7 +866,7 @@ fn render_seq2seq(
     let Some(kind) = AttnKind::parse(kind) else {
         bail!("--kind must be encoder, decoder or cross, got {kind:?}");
     };
-    let model = Seq2Seq::load(dir)?;
+    let model = load_seq2seq(dir)?;
     let run = model.run(source, target)?;
     let layers = run.layers(kind).len();
     if layer >= layers {
@@ -865,7 +897,7 @@ fn render_seq2seq(
 /// `bench --model M` on an encoder–decoder model: the forward with every attention kept
 /// (source and target of N random tokens each) and greedy translation of K tokens.
 fn bench_seq2seq(dir: &Path, ns: &[usize], k: usize, secs: f64) -> Result<()> {
-    let model = Seq2Seq::load(dir)?;
+    let model = load_seq2seq(dir)?;
     let (el, eh, dl, dh) = model.shape();
     println!(
         "attnscope bench: {} ({}, encoder {el}×{eh}, decoder {dl}×{dh}, d {}), {} threads, kernel {}",
@@ -983,6 +1015,26 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
         _ => bail!("{}: the output must end in .json or .npy", out.display()),
     }
     Ok(())
+}
+
+/// The encoder–decoder model of `--source`; a single-stack model (GPT-2, BERT …) is told
+/// to take --text instead.
+fn load_seq2seq(dir: &Path) -> Result<Seq2Seq> {
+    Seq2Seq::load(dir).map_err(|e| {
+        let model_type =
+            std::fs::read_to_string(crate::model::resolve_dir(dir).join("config.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+                .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned));
+        let single = crate::model::from_gguf::is_gguf(dir)
+            || model_type.is_some_and(|t| !crate::model::seq2seq::FAMILIES.contains(&t.as_str()));
+        let e = anyhow::Error::new(e);
+        if single {
+            e.context("--source needs an encoder–decoder model; give this one --text")
+        } else {
+            e
+        }
+    })
 }
 
 /// An encoder–decoder target as given: an empty one means "translate", as in the app.

@@ -1,15 +1,11 @@
 //! attnscope's entry point: parse the command line, then run a headless subcommand or start
 //! the desktop app. Every failure ends with status 2 and one line on stderr.
 
-use clap::{CommandFactory, FromArgMatches};
-
-use attnscope::cli::{self, Cli};
+use attnscope::cli;
 
 fn main() {
     attnscope::keep_freed_memory();
-    let parsed = allow_negative_numbers(Cli::command())
-        .try_get_matches()
-        .and_then(|m| Cli::from_arg_matches(&m));
+    let parsed = cli::try_parse_from(std::env::args_os());
     let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if !e.use_stderr() => e.exit(), // --help, --version
@@ -33,26 +29,6 @@ fn main() {
         eprintln!("error: {e:#}");
         std::process::exit(2);
     }
-}
-
-/// Every option of every subcommand that takes a value takes a negative one too, so
-/// `--temperature -1` reaches the check that says what the range is, instead of clap's
-/// "unexpected argument '-1' found".
-fn allow_negative_numbers(cmd: clap::Command) -> clap::Command {
-    let cmd = cmd.mut_args(|a| {
-        if a.get_action().takes_values() {
-            a.allow_negative_numbers(true)
-        } else {
-            a
-        }
-    });
-    let names: Vec<String> = cmd
-        .get_subcommands()
-        .map(|s| s.get_name().to_owned())
-        .collect();
-    names.iter().fold(cmd, |cmd, name| {
-        cmd.mut_subcommand(name, allow_negative_numbers)
-    })
 }
 
 /// clap's error as one line, like every other failure: its message with the lines that

@@ -1227,10 +1227,7 @@ fn a_missing_empty_or_wrong_kind_of_model_says_which() {
             png.to_str().unwrap(),
         ],
         None,
-        &[
-            "\"gpt2\" is not an encoder–decoder",
-            "give this model --text",
-        ],
+        &["\"gpt2\" is not an encoder–decoder", "give this one --text"],
     );
 }
 
@@ -1306,4 +1303,30 @@ fn outputs_are_checked_before_the_work_and_an_empty_target_translates() {
         "{}",
         doc["target_note"]
     );
+}
+
+/// `render --range unit` ends the weights' colour bar at 1, as the app's "0 … 1" does; the
+/// default ends it at the matrix's largest weight, so the two pictures differ.
+#[test]
+fn render_colours_weights_on_the_range_asked_for() {
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/classic_three_tokens.json"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let svg = |range: &str| {
+        let out = dir.path().join(format!("{range}.svg"));
+        let o = out.to_str().unwrap();
+        assert_ok(&attnscope(
+            &[
+                "render", "--spec", lesson, "--head", "0", "--range", range, "--out", o,
+            ],
+            None,
+        ));
+        std::fs::read_to_string(&out).unwrap()
+    };
+    // The lesson's largest weight is 0.87 (q2 on itself).
+    let (unit, max) = (svg("unit"), svg("max"));
+    assert!(unit.contains(r#"font-size="11">1.00</text>"#), "{unit}");
+    assert!(max.contains(r#"font-size="11">0.87</text>"#), "{max}");
 }

@@ -174,10 +174,8 @@ impl AttnApp {
             }
             Command::OpenSession => {
                 if let Some(p) = self.pick_open_path("json") {
-                    match self.open_session_from(&p) {
-                        Ok(()) => self.info_done(Msg::Opened, p.display()),
-                        Err(e) => self.fail_with(Msg::OpenFailed, e),
-                    }
+                    let opened = self.open_session_from(&p);
+                    self.report_opened(&p, opened);
                 }
             }
             Command::OpenSpec => {
@@ -314,7 +312,7 @@ impl AttnApp {
             Some("json") if !in_model => match read_capped(&path, session::MAX_BYTES) {
                 Err(e) => Err(e.into()),
                 Ok(text) if session::has_format_field(&text) => {
-                    self.open_session_text(&path, &text).map(|()| Vec::new())
+                    self.open_session_text(&path, &text)
                 }
                 Ok(text) => self.open_spec_text(&path, &text),
             },
@@ -485,15 +483,35 @@ impl AttnApp {
     }
 
     /// Reads a session file; on error the current state is untouched.
-    pub fn open_session_from(&mut self, path: &Path) -> Result<()> {
+    /// Returns what had to change to fit the model on screen (see `open_session_text`).
+    pub fn open_session_from(&mut self, path: &Path) -> Result<Vec<String>> {
         let text = read_capped(path, session::MAX_BYTES)?;
         self.open_session_text(path, &text)
     }
 
     /// A session file's text (read from `path`) into the state.
-    fn open_session_text(&mut self, path: &Path, text: &str) -> Result<()> {
+    /// A session's knock-out list is fitted to the model on screen when the session names
+    /// that model (another model is fitted when it loads): the heads it does not have are
+    /// returned as a change ("knock-out L9 H9 → —").
+    fn open_session_text(&mut self, path: &Path, text: &str) -> Result<Vec<String>> {
         self.state = session::parse(text).with_context(|| path.display().to_string())?;
-        Ok(())
+        let same_model = self.model.as_ref().is_some_and(|m| {
+            let dir = self
+                .state
+                .model_dir
+                .as_deref()
+                .map(crate::model::resolve_dir);
+            dir.as_deref() == Some(m.model.dir.as_path())
+        });
+        let mut changed = Vec::new();
+        if let Some(m) = self.model.as_ref().filter(|_| same_model) {
+            let (layers, heads) = (m.model.config.layers(), m.model.config.heads());
+            let left_out = self.state.fit_knockout(layers, heads);
+            if !left_out.is_empty() {
+                changed.push(format!("knock-out {left_out} → —"));
+            }
+        }
+        Ok(changed)
     }
 
     /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).

@@ -115,6 +115,8 @@ pub fn model_text(lang: Lang, e: &ModelError) -> String {
             let what = match (lang, *what) {
                 (Lang::Zh, "the source") => "源文本",
                 (Lang::Zh, "the target") => "目标文本",
+                (Lang::Zh, "the text") => "文本",
+                (Lang::Zh, "the induction test") => "归纳测试",
                 (_, w) => w,
             };
             trf(lang, Msg::ErrTooManyTokens, &[&what, n, max])

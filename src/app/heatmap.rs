@@ -389,7 +389,12 @@ impl TextureCache {
     ) -> (TextureHandle, Range) {
         let frame = self.frame;
         let cmap = kind.colormap(chosen);
-        let weights = self.weights;
+        // Scores are centred on 0 whatever the rule: one texture for both.
+        let weights = if kind == MatrixKind::Weights {
+            self.weights
+        } else {
+            WeightsRange::Max
+        };
         let entry = self.map.entry((key, cmap, weights)).or_insert_with(|| {
             let values = values();
             let range = kind.range(&values, weights);
@@ -652,13 +657,19 @@ impl TokenLabels<'_> {
                 }
                 continue;
             }
-            let galley = painter.layout_no_wrap(abbreviate(tok, 10), font.clone(), text_color);
+            let mut fit = 10;
+            let mut galley = painter.layout_no_wrap(abbreviate(tok, fit), font.clone(), text_color);
             // A label as narrow as its column (a character, a short word) is read upright;
             // a turned single letter is a puzzle (a turned "c" reads "∪").
             if galley.size().x <= cell * every as f32 - 2.0 {
                 let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
                 painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
                 continue;
+            }
+            // Turned on its side: as many characters as the room above the grid holds.
+            while galley.size().x > self.col_room - 6.0 && fit > 2 {
+                fit -= 1;
+                galley = painter.layout_no_wrap(abbreviate(tok, fit), font.clone(), text_color);
             }
             let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
             painter.add(

@@ -289,7 +289,11 @@ impl AttnApp {
             head,
             kind,
             cmap: kind.colormap(self.state.colormap),
-            weights: self.state.weights_range,
+            weights: if kind == crate::export::matrix::MatrixKind::Weights {
+                self.state.weights_range
+            } else {
+                crate::export::matrix::WeightsRange::Max
+            },
         };
         let range = self.textures.range_of(key, values, kind);
         Some((

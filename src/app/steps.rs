@@ -402,12 +402,13 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     // All keys of a short row; of a long one, the MAX_KEYS with the largest weights, in order.
     let (keys, masked_left_out) = listed_keys(ht, i, trace.n_k());
     // Say first which keys a long row lists, so that the gaps in k4, k6, k8 … are expected.
-    let lists_keys = match app.state.step {
-        Step::Scores | Step::Scale | Step::Mask | Step::WeightedSum => true,
-        // The softmax of a row without one lists no key (see below).
-        Step::Softmax => !(undefined || empty),
-        _ => false,
-    };
+    // A row without a softmax has no largest weights: its first keys are listed, by index
+    // (and at the softmax step none).
+    let lists_keys = !(undefined || empty)
+        && matches!(
+            app.state.step,
+            Step::Scores | Step::Scale | Step::Mask | Step::Softmax | Step::WeightedSum
+        );
     if keys.len() < trace.n_k() && lists_keys {
         let mut line = format!(
             "{} {} / {}",

@@ -582,8 +582,6 @@ fn without_matrices(t: &HeadTrace) -> HeadTrace {
     }
 }
 
-/// The pipeline of a spec whose sizes were checked; `keep`: lean, with the matrices of
-/// these heads only.
 /// What every step before the scores makes from a spec: embeddings, head settings,
 /// projections and Q, K, V, each checked.
 struct Prepared {
@@ -696,6 +694,8 @@ pub fn check(spec: &Spec) -> Result<(), CoreError> {
     inputs(spec).map(|_| ())
 }
 
+/// The pipeline of a spec whose sizes were checked; `keep`: lean, with the matrices of
+/// these heads only.
 fn compute_checked(
     spec: &Spec,
     backend: Backend,

@@ -164,7 +164,7 @@ pub enum ModelError {
     /// An input longer than the model's positions.
     #[error("{what} has {n} tokens, more than the model's {max} positions")]
     TooManyTokens {
-        /// "the source" or "the target".
+        /// "the source", "the target", "the text" or "the induction test".
         what: &'static str,
         /// Its tokens.
         n: usize,
@@ -538,11 +538,11 @@ impl Model {
     ) -> Result<ModelRun, ModelError> {
         let ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
         if ids.len() > self.config.max_positions() {
-            return Err(ModelError::Config(format!(
-                "{} tokens exceed the model's {} positions",
-                ids.len(),
-                self.config.max_positions()
-            )));
+            return Err(ModelError::TooManyTokens {
+                what: "the text",
+                n: ids.len(),
+                max: self.config.max_positions(),
+            });
         }
         let bytes = if full {
             self.config.run_bytes(ids.len())

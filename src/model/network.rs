@@ -810,10 +810,11 @@ impl Transformer {
             x *= scale;
         }
         if (self.positions.is_some() || net.embedding.sinusoidal) && end > net.max_positions {
-            return Err(ModelError::Config(format!(
-                "{end} tokens exceed the model's {} positions",
-                net.max_positions
-            )));
+            return Err(ModelError::TooManyTokens {
+                what: "the text",
+                n: end,
+                max: net.max_positions,
+            });
         }
         if let Some(pos) = &self.positions {
             let off = net.embedding.position_offset;
@@ -1366,11 +1367,11 @@ impl Transformer {
             });
         }
         if ids.len() > self.net.max_positions {
-            return Err(ModelError::Config(format!(
-                "{} tokens exceed the model's {} positions",
-                ids.len(),
-                self.net.max_positions
-            )));
+            return Err(ModelError::TooManyTokens {
+                what: "the text",
+                n: ids.len(),
+                max: self.net.max_positions,
+            });
         }
         cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];
         let mut x = self.embed_input(ids, 0)?;
@@ -1413,11 +1414,11 @@ impl Transformer {
         let a = &net.attention;
         let pos = cache.len;
         if pos >= net.max_positions {
-            return Err(ModelError::Config(format!(
-                "{} tokens exceed the model's {} positions",
-                pos + 1,
-                net.max_positions
-            )));
+            return Err(ModelError::TooManyTokens {
+                what: "the text",
+                n: pos + 1,
+                max: net.max_positions,
+            });
         }
         if cache.layers.len() != self.blocks.len() {
             cache.layers = vec![(Vec::new(), Vec::new()); self.blocks.len()];

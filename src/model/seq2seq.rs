@@ -146,7 +146,7 @@ impl Seq2SeqConfig {
         let model_type = value.get("model_type").and_then(|m| m.as_str());
         if !model_type.is_some_and(|m| FAMILIES.contains(&m)) {
             return Err(ModelError::Config(format!(
-                "model_type {:?} is not an encoder–decoder family attnscope runs ({}): --source and the Translate view need one; give this model --text",
+                "model_type {:?} is not an encoder–decoder family attnscope runs ({})",
                 model_type.unwrap_or_default(),
                 FAMILIES.join(", ")
             )));

@@ -81,11 +81,11 @@ pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<
     }
     // Refuse before generating anything: `half` may come from a user.
     if half.saturating_mul(2) > model.config.max_positions() {
-        return Err(ModelError::Config(format!(
-            "the induction test needs {} positions, the model has {}",
-            half.saturating_mul(2),
-            model.config.max_positions()
-        )));
+        return Err(ModelError::TooManyTokens {
+            what: "the induction test",
+            n: half.saturating_mul(2),
+            max: model.config.max_positions(),
+        });
     }
     let tok = &model.tokenizer;
     let vocab = model.tokenizer.vocab_size().min(model.config.vocab_size()) as u64;
@@ -116,10 +116,11 @@ pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<
     let ids: Vec<u32> = prefix.iter().chain(&body).chain(&suffix).copied().collect();
     let max = model.config.max_positions();
     if ids.len() > max {
-        return Err(ModelError::Config(format!(
-            "the induction test needs {} positions, the model has {max}",
-            ids.len()
-        )));
+        return Err(ModelError::TooManyTokens {
+            what: "the induction test",
+            n: ids.len(),
+            max,
+        });
     }
     let tokens: Vec<TokenInfo> = ids
         .iter()

@@ -15,7 +15,7 @@ use crate::export::matrix::MatrixKind;
 /// Cell side (points) from which a tile's tokens are labelled (a 10-point label needs it).
 const TILE_LABEL_MIN_CELL: f32 = 10.0;
 /// Room above the first row of tiles for the column labels.
-const TILE_LABEL_H: f32 = 56.0;
+const TILE_LABEL_H: f32 = 70.0;
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
@@ -105,7 +105,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                         );
                         let (area, mut resp) =
                             ui.allocate_exact_size(margin + Vec2::splat(side), Sense::click());
-                        let image = egui::Rect::from_min_size(area.min + margin, Vec2::splat(side));
+                        // An exact tile keeps its matrix's shape (cross-attention is not
+                        // square), so labels and hover meet the cells they name.
+                        let shape = if exact {
+                            Vec2::new(n_k as f32, n_q as f32) * cell
+                        } else {
+                            Vec2::splat(side)
+                        };
+                        let image = egui::Rect::from_min_size(area.min + margin, shape);
                         ui.painter().image(
                             tex.id(),
                             image,
@@ -146,7 +153,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                             && image.contains(pos)
                         {
                             let m = kind.values(&trace.head_traces[h]);
-                            let rel = (pos - image.min) / side;
+                            let rel = (pos - image.min) / image.size();
                             let i = ((rel.y * n_q as f32) as usize).min(n_q.saturating_sub(1));
                             let j = ((rel.x * n_k as f32) as usize).min(n_k.saturating_sub(1));
                             let tok =
