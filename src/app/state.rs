@@ -694,31 +694,24 @@ impl State {
     /// The settings of `spec` that the state does not hold as given (after `load_spec`).
     fn changed_from(&self, spec: &Spec) -> Vec<String> {
         let mut changed = Vec::new();
-        let mut note = |field: &str, from: String, to: String| {
+        let mut note = |field: &str, from: &dyn std::fmt::Display, to: &dyn std::fmt::Display| {
+            let (from, to) = (from.to_string(), to.to_string());
             if from != to {
                 changed.push(format!("{field} {from} → {to}"));
             }
         };
-        note("heads", spec.heads.to_string(), self.heads.to_string());
-        note(
-            "temperature",
-            spec.temperature.to_string(),
-            self.temperature.to_string(),
-        );
+        note("heads", &spec.heads, &self.heads);
+        note("temperature", &spec.temperature, &self.temperature);
         if let Some(max) = spec.max_tokens {
-            note("max_tokens", max.to_string(), self.max_tokens.to_string());
+            note("max_tokens", &max, &self.max_tokens);
         }
-        note(
-            "local_d",
-            spec.local_d.to_string(),
-            self.local_d.to_string(),
-        );
+        note("local_d", &spec.local_d, &self.local_d);
         if let Some(w) = spec.window {
-            note("window", w.to_string(), self.window.to_string());
+            note("window", &w, &self.window);
         }
         if let Some(sigma) = spec.local_sigma {
             let kept = self.local_sigma.map_or("D/2".to_owned(), |s| s.to_string());
-            note("local_sigma", sigma.to_string(), kept);
+            note("local_sigma", &sigma, &kept);
         }
         match &spec.target.vectors {
             Some(v) => {
@@ -726,7 +719,7 @@ impl State {
                     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
                     format!("{} × {cols}", rows.len())
                 };
-                note("target.vectors", shape(v), shape(&self.matrix.values));
+                note("target.vectors", &shape(v), &shape(&self.matrix.values));
                 // Row by row: a row cut short is a shape change (above), not a clamp.
                 let clamped = v
                     .iter()
@@ -736,13 +729,12 @@ impl State {
                     changed.push(format!("target.vectors: |x| ≤ {MATRIX_LIMIT}"));
                 }
             }
-            None => note(
-                "d_model",
-                spec.d_model
-                    .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL)
-                    .to_string(),
-                self.d_model.to_string(),
-            ),
+            None => {
+                let asked = spec
+                    .d_model
+                    .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL);
+                note("d_model", &asked, &self.d_model);
+            }
         }
         changed
     }

@@ -582,44 +582,25 @@ fn without_matrices(t: &HeadTrace) -> HeadTrace {
     }
 }
 
-/// What every step before the scores makes from a spec: embeddings, head settings,
-/// projections and Q, K, V, each checked.
+/// What every step before the scores makes from a spec: its [`Inputs`], and Q, K, V
+/// checked finite.
 struct Prepared {
-    heads: usize,
-    tq: Embedded,
-    tk: Embedded,
-    d_model: usize,
-    d_k: usize,
-    configs: Vec<HeadConfig>,
-    w: [Array2<f32>; 4],
+    inputs: Inputs,
     qkv: [Array2<f32>; 3],
 }
 
 /// Steps embed and project of `spec`, with every check they make.
 fn prepare(spec: &Spec, backend: Backend) -> Result<Prepared, CoreError> {
-    let Inputs {
-        heads,
-        tq,
-        tk,
-        d_model,
-        d_k,
-        configs,
-        w: [w_q, w_k, w_v, w_o],
-    } = inputs(spec)?;
-    let q = matmul(backend, tq.x.view(), w_q.view());
-    let k = matmul(backend, tk.x.view(), w_k.view());
-    let v = matmul(backend, tk.x.view(), w_v.view());
+    let inputs = inputs(spec)?;
+    let (x_q, x_k, [w_q, w_k, w_v, _]) = (&inputs.tq.x, &inputs.tk.x, &inputs.w);
+    let q = matmul(backend, x_q.view(), w_q.view());
+    let k = matmul(backend, x_k.view(), w_k.view());
+    let v = matmul(backend, x_k.view(), w_v.view());
     for (name, m) in [("Q", &q), ("K", &k), ("V", &v)] {
         check_finite(name, m)?;
     }
     Ok(Prepared {
-        heads,
-        tq,
-        tk,
-        d_model,
-        d_k,
-        configs,
-        w: [w_q, w_k, w_v, w_o],
+        inputs,
         qkv: [q, k, v],
     })
 }
@@ -702,13 +683,16 @@ fn compute_checked(
     keep: Option<&[usize]>,
 ) -> Result<Trace, CoreError> {
     let Prepared {
-        heads,
-        tq,
-        tk,
-        d_model,
-        d_k,
-        configs,
-        w: [w_q, w_k, w_v, w_o],
+        inputs:
+            Inputs {
+                heads,
+                tq,
+                tk,
+                d_model,
+                d_k,
+                configs,
+                w: [w_q, w_k, w_v, w_o],
+            },
         qkv: [q, k, v],
     } = prepare(spec, backend)?;
     // steps: scores … weighted sum, per head in parallel
