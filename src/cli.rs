@@ -226,8 +226,9 @@ pub enum Command {
         target: Option<String>,
         /// Which attention of an encoder–decoder model: encoder, decoder or cross (target
         /// tokens down the side, source tokens across the top).
-        #[arg(long, default_value = "cross", value_name = "encoder|decoder|cross")]
-        kind: String,
+        /// (default: cross). Only with --source: a single-stack model has one kind.
+        #[arg(long, value_name = "encoder|decoder|cross")]
+        kind: Option<String>,
         /// Layer (with --model).
         #[arg(long, default_value_t = 0)]
         layer: usize,
@@ -374,8 +375,16 @@ impl Cli {
         match &self.command {
             Some(Command::Compute { out: Some(out), .. }) => output_ok(out, &["json"])?,
             Some(Command::Run {
-                out, source: None, ..
-            }) => output_ok(out, &["json", "npy"])?,
+                out,
+                source: None,
+                target,
+                ..
+            }) => {
+                if target.is_some() {
+                    bail!("--target is for an encoder–decoder model with --source");
+                }
+                output_ok(out, &["json", "npy"])?;
+            }
             Some(Command::Run { out, .. }) => output_ok(out, &["json"])?,
             Some(Command::Generate { out, attn_out, .. }) => {
                 output_ok(out, &["json"])?;
@@ -383,7 +392,21 @@ impl Cli {
                     output_ok(a, &["npy"])?;
                 }
             }
-            Some(Command::Render { out, .. }) => output_ok(out, &["png", "svg"])?,
+            Some(Command::Render {
+                out,
+                source,
+                target,
+                kind,
+                ..
+            }) => {
+                // clap's `requires` does not hold beside --text's conflict: said here.
+                if source.is_none() && (target.is_some() || kind.is_some()) {
+                    bail!(
+                        "--target and --kind are for an encoder–decoder model with --source; a model given --text has one attention per layer"
+                    );
+                }
+                output_ok(out, &["png", "svg"])?;
+            }
             Some(Command::Bench { json: Some(j), .. }) => output_ok(j, &["json"])?,
             _ => {}
         }
@@ -531,7 +554,8 @@ pub fn run(command: Command) -> Result<()> {
         } => {
             if let (Some(dir), Some(source)) = (&model, &source) {
                 let (target, at) = (given(&target), (layer, head));
-                return render_seq2seq(dir, source, target, &kind, at, range, &out);
+                let kind = kind.as_deref().unwrap_or("cross");
+                return render_seq2seq(dir, source, target, kind, at, range, &out);
             }
             let trace = match (spec, model) {
                 (Some(spec), _) => load_and_compute(&spec, Backend::best())?,

@@ -1273,6 +1273,22 @@ fn outputs_are_checked_before_the_work_and_an_empty_target_translates() {
         None,
         &["cannot write /no/such/dir/b.json", "os error"],
     );
+    // Options of an encoder–decoder run, given to a single-stack one, are refused.
+    let png = at("h.png");
+    assert_refused(
+        &[
+            "render", "--model", gpt2, "--text", "hi", "--kind", "encoder", "--out", &png,
+        ],
+        None,
+        &["--target and --kind are for an encoder–decoder model with --source"],
+    );
+    assert_refused(
+        &[
+            "run", "--model", gpt2, "--text", "hi", "--target", "x", "--out", &g_json,
+        ],
+        None,
+        &["--target is for an encoder–decoder model with --source"],
+    );
     let translator = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/tiny-translator");
     let t = at("t.json");
     let out = attnscope(
