@@ -566,6 +566,32 @@ fn a_layer_and_head_the_model_does_not_have_fall_back_with_a_word() {
     );
 }
 
+#[test]
+fn a_replaced_notice_stays_readable_in_the_status_bar_list() {
+    // A spec that the controls bring down, then a model: the model's "Opened" replaces the
+    // spec's line, which the user can still read under "▴ 1 earlier".
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("big.json");
+    std::fs::write(
+        &spec,
+        r#"{"target":{"text":"the cat sat"},"d_model":1024,"heads":32}"#,
+    )
+    .unwrap();
+    let mut h = harness(State::default());
+    h.state_mut().dialog_override = Some(spec);
+    h.state_mut().push(attnscope::app::Command::OpenSpec);
+    settle(&mut h);
+    let gpt2 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    open_model(&mut h, gpt2);
+    h.step();
+    h.get_by_label_contains("Opened tiny-gpt2-induction");
+    assert!(h.query_by_label_contains("heads 32 → 16").is_none());
+    h.get_by_label("▴ 1 earlier").click();
+    h.run();
+    h.get_by_label_contains("Brought into the controls' range: heads 32 → 16");
+}
+
 /// Clicks Model ▸ `item` and waits for the model's load, run and layer trace.
 fn model_menu(h: &mut Harness<'static, AttnApp>, item: &str) {
     h.get_by_label("Model").click();

@@ -287,12 +287,21 @@ impl AttnApp {
 
     /// Shows an information notice, said in the language on screen.
     pub(super) fn info(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
-        self.notice = Some(Notice::new(false, say));
+        self.show_notice(Notice::new(false, say));
     }
 
     /// Shows an error notice, said in the language on screen.
     pub(super) fn fail(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
-        self.notice = Some(Notice::new(true, say));
+        self.show_notice(Notice::new(true, say));
+    }
+
+    /// Puts `n` in the status bar; the one it replaces stays readable in the list of
+    /// earlier notices (several can land at once: a spec's changes, then the model's load).
+    fn show_notice(&mut self, n: Notice) {
+        if let Some(old) = self.notice.replace(n) {
+            self.earlier_notices.push_front(old);
+            self.earlier_notices.truncate(EARLIER_NOTICES);
+        }
     }
 
     /// A file or folder dropped on the window. A JSON file in a model's folder, a folder and
@@ -530,6 +539,9 @@ impl AttnApp {
         self.state.open_spec(&spec).map_err(|e| e.context(bad()))
     }
 }
+
+/// How many replaced notices the status bar keeps for its list.
+const EARLIER_NOTICES: usize = 20;
 
 /// "Opened `subject`." and a second sentence, `more`, with the language's full stop.
 pub(super) fn opened_and(lang: Lang, subject: &str, more: &str) -> String {

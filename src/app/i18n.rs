@@ -223,6 +223,7 @@ messages! {
     FocusNotInModel => "Layer {} head {} is not in this model ({} layers × {} heads): showing layer {} head {}.", "层 {} 头 {} 不在本模型中（{} 层 × {} 头）：显示层 {} 头 {}。";
     KnockLeftOut => "Not in this model ({} layers × {} heads), so left out of the knock-out: {}", "本模型（{} 层 × {} 头）中没有这些头，已从移除列表中去掉：{}";
     SpecBeyondControls => "the app's controls cannot show this spec ({}); `attnscope compute` can", "应用的控件无法显示这个规格（{}）；`attnscope compute` 可以计算它";
+    EarlierNotices => "▴ {} earlier", "▴ 更早的 {} 条";
     SpecAdjusted => "Brought into the controls' range: {}", "已调整到控件的范围内：{}";
     RangeMax => "0 … largest", "0 … 最大值";
     RangeUnit => "0 … 1", "0 … 1";

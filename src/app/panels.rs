@@ -169,12 +169,24 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
             }
             if let Some(n) = &app.notice {
                 ui.separator();
-                let color = if n.is_error {
-                    ui.visuals().error_fg_color
-                } else {
-                    ui.visuals().text_color()
+                let lang = app.lang();
+                let said = |ui: &mut egui::Ui, n: &super::shell::Notice| {
+                    let color = if n.is_error {
+                        ui.visuals().error_fg_color
+                    } else {
+                        ui.visuals().text_color()
+                    };
+                    ui.label(RichText::new(n.text(lang)).color(color));
                 };
-                ui.label(RichText::new(n.text(app.lang())).color(color));
+                if !app.earlier_notices.is_empty() {
+                    let count = app.earlier_notices.len();
+                    ui.menu_button(trf(lang, Msg::EarlierNotices, &[&count]), |ui| {
+                        for old in &app.earlier_notices {
+                            said(ui, old);
+                        }
+                    });
+                }
+                said(ui, n);
             }
         });
     });

@@ -63,6 +63,8 @@ pub struct AttnApp {
     pub error: Option<JobError>,
     /// The last notice (saved, failed, …).
     pub notice: Option<Notice>,
+    /// The notices it replaced, newest first (a few; the status bar lists them).
+    pub earlier_notices: std::collections::VecDeque<Notice>,
     /// When set, file dialogs are skipped and this path is used (tests and scripting).
     pub dialog_override: Option<PathBuf>,
     /// A command-line file the app started without (--spec, --text-file), in English: a
@@ -139,6 +141,7 @@ impl AttnApp {
             trace: None,
             error: None,
             notice: None,
+            earlier_notices: Default::default(),
             dialog_override: None,
             startup_failure: None,
             last_compute_ms: 0.0,
