@@ -1045,11 +1045,7 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
 /// to take --text instead.
 fn load_seq2seq(dir: &Path) -> Result<Seq2Seq> {
     Seq2Seq::load(dir).map_err(|e| {
-        let model_type =
-            std::fs::read_to_string(crate::model::resolve_dir(dir).join("config.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-                .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned));
+        let model_type = crate::model::seq2seq::model_type_of(dir);
         let single = crate::model::from_gguf::is_gguf(dir)
             || model_type.is_some_and(|t| !crate::model::seq2seq::FAMILIES.contains(&t.as_str()));
         let e = anyhow::Error::new(e);

@@ -389,12 +389,7 @@ impl TextureCache {
     ) -> (TextureHandle, Range) {
         let frame = self.frame;
         let cmap = kind.colormap(chosen);
-        // Scores are centred on 0 whatever the rule: one texture for both.
-        let weights = if kind == MatrixKind::Weights {
-            self.weights
-        } else {
-            WeightsRange::Max
-        };
+        let weights = kind.weights_range(self.weights);
         let entry = self.map.entry((key, cmap, weights)).or_insert_with(|| {
             let values = values();
             let range = kind.range(&values, weights);

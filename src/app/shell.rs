@@ -292,11 +292,7 @@ impl AttnApp {
             head,
             kind,
             cmap: kind.colormap(self.state.colormap),
-            weights: if kind == crate::export::matrix::MatrixKind::Weights {
-                self.state.weights_range
-            } else {
-                crate::export::matrix::WeightsRange::Max
-            },
+            weights: kind.weights_range(self.state.weights_range),
         };
         let range = self.textures.range_of(key, values, kind);
         Some((

@@ -73,6 +73,15 @@ impl MatrixKind {
         }
     }
 
+    /// The range rule this matrix is drawn on: the chosen one for weights; scores are
+    /// centred on 0 whatever is chosen, so they have one (like [`MatrixKind::colormap`]).
+    pub fn weights_range(self, chosen: WeightsRange) -> WeightsRange {
+        match self {
+            MatrixKind::Weights => chosen,
+            _ => WeightsRange::Max,
+        }
+    }
+
     /// The colour range: weights map [0, max] (so a flat row is still visible and 0 is
     /// always the darkest colour) or [0, 1] (`WeightsRange::Unit`); scores are centred on 0
     /// (±max |s|) either way.

@@ -563,15 +563,20 @@ pub struct Translation {
     pub steps: Vec<TranslateStep>,
 }
 
+/// The `model_type` of the config.json of a model folder (or of the folder of a file in
+/// it), if it has one.
+pub fn model_type_of(path: &Path) -> Option<String> {
+    let dir = super::resolve_dir(path);
+    std::fs::read_to_string(dir.join("config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
+}
+
 impl Seq2Seq {
     /// Whether a folder holds an encoder–decoder checkpoint (its config.json's model_type).
     pub fn is_seq2seq_dir(path: &Path) -> bool {
-        let dir = super::resolve_dir(path);
-        std::fs::read_to_string(dir.join("config.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
-            .is_some_and(|m| FAMILIES.contains(&m.as_str()))
+        model_type_of(path).is_some_and(|m| FAMILIES.contains(&m.as_str()))
     }
 
     /// Loads a folder with config.json, tokenizer.json and model.safetensors.
