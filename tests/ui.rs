@@ -135,6 +135,82 @@ fn arrow_keys_and_space_drive_the_steps() {
 }
 
 #[test]
+fn keys_walk_rows_heads_views_and_jump_to_the_last_step() {
+    // A presenter at a projector drives the lesson from the keyboard alone.
+    let mut h = harness(State {
+        heads: 2,
+        ..State::default()
+    });
+    let press = |h: &mut Harness<'static, AttnApp>, k: egui::Key| {
+        h.key_press(k);
+        h.step();
+        h.step();
+    };
+    press(&mut h, egui::Key::End);
+    assert_eq!(h.state().state.step, *Step::sequence(false).last().unwrap());
+    press(&mut h, egui::Key::Home);
+    assert_eq!(h.state().state.step, Step::Embed);
+    let n = h.state().trace.as_ref().unwrap().n_q();
+    assert_eq!(h.state().state.row, 0);
+    press(&mut h, egui::Key::ArrowDown);
+    press(&mut h, egui::Key::ArrowDown);
+    assert_eq!(h.state().state.row, 2);
+    press(&mut h, egui::Key::ArrowUp);
+    assert_eq!(h.state().state.row, 1);
+    for _ in 0..n + 2 {
+        press(&mut h, egui::Key::ArrowDown);
+    }
+    assert_eq!(h.state().state.row, n - 1, "the last row, not past it");
+    press(&mut h, egui::Key::CloseBracket);
+    assert_eq!(h.state().state.head, 1);
+    press(&mut h, egui::Key::CloseBracket);
+    assert_eq!(h.state().state.head, 1, "no head 2 of 2");
+    press(&mut h, egui::Key::OpenBracket);
+    assert_eq!(h.state().state.head, 0);
+    // 2 is the second tab, whatever it is called.
+    press(&mut h, egui::Key::Num2);
+    assert_ne!(h.state().state.view, attnscope::app::state::View::Heatmap);
+    press(&mut h, egui::Key::Num1);
+    assert_eq!(h.state().state.view, attnscope::app::state::View::Heatmap);
+    // Typing a digit into the text box types it: the view stays.
+    h.get_by_label("Sequence (queries)").focus();
+    h.step();
+    press(&mut h, egui::Key::Num2);
+    assert_eq!(h.state().state.view, attnscope::app::state::View::Heatmap);
+}
+
+#[test]
+fn page_keys_walk_a_models_layers() {
+    let gpt2 =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-gpt2-induction");
+    let mut h = harness(State {
+        embedding: EmbeddingMode::Model,
+        model_dir: Some(gpt2),
+        ..State::default()
+    });
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    assert_eq!(h.state().state.layer, 0);
+    for (key, layer) in [
+        (egui::Key::PageDown, 1),
+        (egui::Key::PageDown, 1),
+        (egui::Key::PageUp, 0),
+    ] {
+        h.key_press(key);
+        settle(&mut h);
+        assert_eq!(h.state().state.layer, layer, "after {key:?}");
+    }
+    // Heads go up to the model's four (0–3).
+    for _ in 0..6 {
+        h.key_press(egui::Key::CloseBracket);
+        h.step();
+    }
+    settle(&mut h);
+    assert_eq!(h.state().state.head, 3);
+}
+
+#[test]
 fn switching_mechanism_and_score_recomputes() {
     let mut h = harness(State::default());
     h.get_by_label("Cross").click();

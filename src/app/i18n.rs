@@ -65,6 +65,11 @@ messages! {
     KeysZoom => "zoom the whole window in / out / back (for projectors)", "放大 / 缩小 / 还原整个窗口（适合投影）";
     KeysWheelKey => "Ctrl + wheel", "Ctrl + 滚轮";
     KeysWheel => "zoom the heatmap under the pointer", "缩放鼠标下的热力图";
+    KeysHomeEnd => "the first / last step", "第一步 / 最后一步";
+    KeysUpDown => "the previous / next query row (the step-through, the lines and the neuron view follow it)", "上一个 / 下一个查询行（逐步计算、连线图和神经元视图随之切换）";
+    KeysHeads => "the previous / next head", "上一个 / 下一个注意力头";
+    KeysLayers => "the previous / next layer of the model", "模型的上一层 / 下一层";
+    KeysViews => "the view tabs, in their order (1 is the first tab)", "按顺序切换视图标签页（1 为第一个）";
     KeysDropKey => "drag and drop", "拖放";
     KeysDrop => "open a model folder or GGUF file, a session, a spec or a .txt file", "打开模型文件夹或 GGUF 文件、会话、规格或 .txt 文件";
     AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
@@ -129,7 +134,7 @@ messages! {
     Next => "Next ▶", "下一步 ▶";
     Play => "▶ Play", "▶ 播放";
     Pause => "■ Pause", "■ 暂停";
-    StepKeysTip => "Keys: ← → move between steps, space plays / pauses.", "按键：← → 切换步骤，空格播放 / 暂停。";
+    StepKeysTip => "Keys: ← → move between steps, Home / End go to the first / last, ↑ ↓ choose the query row, space plays / pauses.", "按键：← → 切换步骤，Home / End 跳到第一步 / 最后一步，↑ ↓ 选择查询行，空格播放 / 暂停。";
     StepEmbed => "1 Embed", "1 嵌入";
     StepProject => "2 Project Q, K, V", "2 投影 Q、K、V";
     StepScores => "3 Scores {}", "3 打分 {}";

@@ -953,6 +953,11 @@ pub fn keys_window(app: &mut AttnApp, ctx: &egui::Context) {
     let rows = [
         ("← →".to_owned(), Msg::KeysArrows),
         (tr(lang, Msg::KeysSpaceKey).to_owned(), Msg::KeysSpace),
+        ("Home End".to_owned(), Msg::KeysHomeEnd),
+        ("↑ ↓".to_owned(), Msg::KeysUpDown),
+        ("[ ]".to_owned(), Msg::KeysHeads),
+        ("PgUp PgDn".to_owned(), Msg::KeysLayers),
+        ("1 … 9, 0".to_owned(), Msg::KeysViews),
         (shortcut(Command::OpenSession), Msg::OpenSession),
         (shortcut(Command::SaveSession), Msg::SaveSession),
         (

@@ -425,6 +425,7 @@ impl AttnApp {
                 i.key_pressed(egui::Key::Space),
             )
         });
+        self.view_keys(ctx);
         // In the Translate view the arrows walk the decoder's rows (the translation's steps).
         if self.state.view == super::state::View::Translate {
             let n = self
@@ -466,6 +467,100 @@ impl AttnApp {
         }
         if space {
             self.push(Command::TogglePlay);
+        }
+        let (home, end) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::Home),
+                i.key_pressed(egui::Key::End),
+            )
+        });
+        let steps = crate::core::Step::sequence(rotary);
+        if home && let Some(&s) = steps.first() {
+            self.push(Command::SetStep(s));
+        }
+        if end && let Some(&s) = steps.last() {
+            self.push(Command::SetStep(s));
+        }
+        // ↑ ↓ choose the query row the step-through, the lines and the neuron view follow.
+        let (up, down) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::ArrowUp),
+                i.key_pressed(egui::Key::ArrowDown),
+            )
+        });
+        if let Some(n) = self.trace.as_ref().map(|t| t.n_q())
+            && n > 0
+        {
+            let at = self.state.row.min(n - 1);
+            if up {
+                self.push(Command::SelectRow(at.saturating_sub(1)));
+            }
+            if down {
+                self.push(Command::SelectRow((at + 1).min(n - 1)));
+            }
+        }
+    }
+
+    /// Keys every view answers (outside a text box): 1 … 9 and 0 pick the view tabs in
+    /// their order, [ and ] the previous and next head, Page Up and Page Down the previous
+    /// and next layer of a model.
+    fn view_keys(&mut self, ctx: &egui::Context) {
+        use egui::Key;
+        const DIGITS: [Key; 10] = [
+            Key::Num1,
+            Key::Num2,
+            Key::Num3,
+            Key::Num4,
+            Key::Num5,
+            Key::Num6,
+            Key::Num7,
+            Key::Num8,
+            Key::Num9,
+            Key::Num0,
+        ];
+        let (digit, prev_head, next_head, prev_layer, next_layer) = ctx.input(|i| {
+            let plain = i.modifiers.is_none();
+            (
+                DIGITS.iter().position(|&k| plain && i.key_pressed(k)),
+                i.key_pressed(Key::OpenBracket),
+                i.key_pressed(Key::CloseBracket),
+                i.key_pressed(Key::PageUp),
+                i.key_pressed(Key::PageDown),
+            )
+        });
+        let model = self.state.embedding == super::state::EmbeddingMode::Model;
+        if let Some(d) = digit.and_then(|k| views::offered(model).nth(k)) {
+            self.push(Command::ShowView(d.view));
+        }
+        // The Translate view has its own layer and head pickers over its own model.
+        if self.state.view == super::state::View::Translate {
+            return;
+        }
+        let loaded = self.model.as_ref().filter(|_| model);
+        let layers = loaded.map(|m| m.model.config.layers());
+        let heads = loaded
+            .map(|m| m.model.config.heads())
+            .or_else(|| self.trace.as_ref().map(|t| t.heads))
+            .unwrap_or(0);
+        if heads > 0 {
+            let at = self.state.head.min(heads - 1);
+            if prev_head {
+                self.push(Command::FocusHead(at.saturating_sub(1)));
+            }
+            if next_head {
+                self.push(Command::FocusHead((at + 1).min(heads - 1)));
+            }
+        }
+        if let Some(layers) = layers
+            && layers > 0
+        {
+            let at = self.state.layer.min(layers - 1);
+            if prev_layer {
+                self.push(Command::FocusLayer(at.saturating_sub(1)));
+            }
+            if next_layer {
+                self.push(Command::FocusLayer((at + 1).min(layers - 1)));
+            }
         }
     }
 
