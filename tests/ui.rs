@@ -568,8 +568,27 @@ fn every_message_renders_with_the_embedded_fonts() {
             }
         }
         ui.label("qᵢ·kⱼ/√dₖ ‖q‖ Σⱼ pᵢⱼ vⱼ O⁽ʰ⁻¹⁾ s′ −∞ ∨ ≤ ← → ◀ ▶ ■ 我爱北京天安门");
+        // What people type into a sentence: emoji as tokens.
+        for style in [
+            eframe::egui::TextStyle::Body,
+            eframe::egui::TextStyle::Monospace,
+        ] {
+            ui.label(eframe::egui::RichText::new("I ❤ 🍕 ✨ 😀 👍 🚀").text_style(style));
+        }
     });
     h.run();
+    // The emoji fonts come last: the UI's own symbols keep the text fonts' look.
+    h.ctx.fonts_mut(|f| {
+        let chars = f.characters(&eframe::egui::FontFamily::Proportional);
+        for c in ['▶', '◀', '✖', '✓', '▴', '★', '→'] {
+            let first = chars.get(&c).and_then(|fonts| fonts.first());
+            assert!(
+                first.is_some_and(|f| !f.contains("moji")),
+                "{c} is drawn by {first:?}"
+            );
+        }
+        assert!(chars.get(&'🍕').is_some_and(|f| f[0].contains("moji")));
+    });
 }
 
 /// Opens a model folder as File ▸ Open model would, and waits for its load and run.

@@ -13,29 +13,40 @@ pub const DEJAVU_SANS_MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSan
 /// See [`DEJAVU_SANS`].
 pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallbackFull.ttf");
 
-/// Installs the fallback fonts after egui's default ones (idempotent).
+/// egui's emoji fonts: tried last, after every font that covers the text of a script, so
+/// that a symbol DejaVu or Droid draws (▶ ✖ ✓ ★) keeps their look, and only what no other
+/// font has (🍕 ✨) comes from them.
+const EMOJI_FONTS: [&str; 2] = ["NotoEmoji-Regular", "emoji-icon-font"];
+
+/// Installs the fallback fonts after egui's default text fonts and before its emoji fonts
+/// (idempotent).
 pub fn install_fonts(ctx: &egui::Context) {
     use egui::FontFamily::{Monospace, Proportional};
-    use egui::epaint::text::{FontData, FontInsert, FontPriority, InsertFontFamily};
-    let fallback = |family| InsertFontFamily {
-        family,
-        priority: FontPriority::Lowest,
-    };
+    use egui::epaint::text::FontData;
+    let mut defs = egui::FontDefinitions::default();
     for (name, data, families) in [
-        ("dejavu-sans", DEJAVU_SANS, vec![fallback(Proportional)]),
-        (
-            "dejavu-sans-mono",
-            DEJAVU_SANS_MONO,
-            vec![fallback(Monospace)],
-        ),
+        ("dejavu-sans", DEJAVU_SANS, &[Proportional][..]),
+        ("dejavu-sans-mono", DEJAVU_SANS_MONO, &[Monospace][..]),
         (
             "droid-sans-fallback",
             CJK_FONT,
-            vec![fallback(Proportional), fallback(Monospace)],
+            &[Proportional, Monospace][..],
         ),
     ] {
-        ctx.add_font(FontInsert::new(name, FontData::from_static(data), families));
+        defs.font_data.insert(
+            name.to_owned(),
+            std::sync::Arc::new(FontData::from_static(data)),
+        );
+        for family in families {
+            let chain = defs.families.entry(family.clone()).or_default();
+            let emoji_at = chain
+                .iter()
+                .position(|f| EMOJI_FONTS.contains(&f.as_str()))
+                .unwrap_or(chain.len());
+            chain.insert(emoji_at, name.to_owned());
+        }
     }
+    ctx.set_fonts(defs);
 }
 
 /// The size of egui's small text (captions, hints, grid labels): 11 points instead of 9, so
