@@ -777,12 +777,25 @@ fn generate_cmd(
     let tok = |id: u32| model.tokenizer.id_to_token(id);
     let generated: Vec<u32> = steps.iter().map(|s| s.id).collect();
     let all: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
+    // Readable labels as the app shows them: the prompt's from its offsets, the generated
+    // ones with byte pieces joined into characters (北, 北², 北³).
+    let written = model.tokenizer.written(&generated);
+    let labels: Vec<&str> = tokens
+        .iter()
+        .map(|t| t.label.as_str())
+        .chain(written.labels.iter().map(String::as_str))
+        .collect();
+    let candidate = |i: usize, id: u32| {
+        let pending: Vec<u32> = written.pending(i).map(|k| generated[k]).collect();
+        model.tokenizer.candidate_label(&pending, id)
+    };
     let doc = serde_json::json!({
         "model": model.name,
         "prompt": prompt,
         "prompt_ids": prompt_ids,
         "generated_ids": generated,
         "tokens": all.iter().map(|&i| tok(i)).collect::<Vec<_>>(),
+        "labels": labels,
         "text": model.tokenizer.decode(&generated),
         "sampling": {"temperature": sampling.temperature, "top_k": sampling.top_k,
                      "top_p": sampling.top_p, "seed": sampling.seed},
@@ -791,9 +804,10 @@ fn generate_cmd(
         "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({
             "chosen": s.id,
             "token": tok(s.id),
+            "label": candidate(i, s.id),
             "logprob": s.logprob,
             "rank": s.rank,
-            "top": s.top.iter().map(|&(id, p)| serde_json::json!({"id": id, "token": tok(id), "p": p})).collect::<Vec<_>>(),
+            "top": s.top.iter().map(|&(id, p)| serde_json::json!({"id": id, "token": tok(id), "label": candidate(i, id), "p": p})).collect::<Vec<_>>(),
             "attention_len": prompt_ids.len() + i,
         })).collect::<Vec<_>>(),
     });

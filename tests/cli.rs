@@ -850,7 +850,14 @@ fn generate_writes_steps_and_attention_rows_and_refuses_what_cannot_generate() {
         assert_eq!(s["top"].as_array().unwrap().len(), 10);
         assert_eq!(s["attention_len"].as_u64().unwrap() as usize, 10 + i);
         assert_eq!(s["rank"], 0, "greedy");
+        // The readable label of the chosen token is the top one's.
+        assert_eq!(s["label"], s["top"][0]["label"]);
     }
+    // One label per token, the prompt's as typed (a space reads ␣).
+    let labels = doc["labels"].as_array().unwrap();
+    assert_eq!(labels.len(), 10 + steps.len());
+    assert_eq!(labels[3], "␣");
+    assert_eq!(labels[4], "a");
     let att: ndarray::Array4<f32> = ndarray_npy::read_npy(&npy).unwrap();
     assert_eq!(att.shape(), &[steps.len(), 2, 4, 10 + steps.len() - 1]);
     for (i, step) in att.outer_iter().enumerate() {

@@ -196,6 +196,38 @@ fn real_models_cards_and_memory() {
 }
 
 #[test]
+fn real_tokenizers_label_chinese_as_typed_and_as_written() {
+    // SmolLM2's byte-level BPE puts the space before 我 into its first piece, and Gemma's
+    // SentencePiece falls back to bytes for rare characters: both must read 我, 我², 我³
+    // whether the text is typed (offsets) or written by the model (ids alone).
+    for file in [
+        "SmolLM2-135M-Instruct-Q4_1.gguf",
+        "gemma-3-270m-Q4_K_M.gguf",
+    ] {
+        let Some(path) = fetched(file) else { continue };
+        let m = Model::load(&path).unwrap();
+        let text = "The cat sat. 我爱北京，龘靐齉。<ok>";
+        let typed = m.tokenizer.encode(text).unwrap();
+        let typed: Vec<_> = typed.iter().filter(|t| !t.special).collect();
+        let labels: Vec<&str> = typed.iter().map(|t| t.label.as_str()).collect();
+        for l in &labels {
+            assert!(
+                !l.contains('\u{FFFD}') && !l.is_empty(),
+                "{file}: {labels:?}"
+            );
+        }
+        // No piece count restarts inside a character: 我 then 我², never 我 twice in a row.
+        for pair in labels.windows(2) {
+            assert_ne!(pair[0], pair[1], "{file}: {labels:?}");
+        }
+        let ids: Vec<u32> = typed.iter().map(|t| t.id).collect();
+        let w = m.tokenizer.written(&ids);
+        assert_eq!(w.labels, labels, "{file}");
+        assert_eq!(w.text.concat().trim_start(), text, "{file}");
+    }
+}
+
+#[test]
 fn gguf_paths_resolve_to_the_file() {
     let f = fixture_dir().join("tiny-llama-induction-Q8_0.gguf");
     assert_eq!(attnscope::model::resolve_dir(&f), f);

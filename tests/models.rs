@@ -110,6 +110,60 @@ fn chinese_byte_pieces_are_labelled_without_replacement_characters() {
 }
 
 #[test]
+fn generated_byte_pieces_read_as_the_characters_they_make() {
+    // A model writes ids, not text: the app labels them as it labels a typed text, and the
+    // running text is the decoded string (it showed "���" for every Chinese character).
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let tok = &m.tokenizer;
+    let text = "The cat sat. 我爱北京\n ok";
+    let typed = tok.encode(text).unwrap();
+    let ids: Vec<u32> = typed.iter().map(|t| t.id).collect();
+    let w = tok.written(&ids);
+    assert_eq!(w.text.concat(), text);
+    let typed_labels: Vec<&str> = typed.iter().map(|t| t.label.as_str()).collect();
+    let written_labels: Vec<&str> = w.labels.iter().map(String::as_str).collect();
+    assert_eq!(written_labels, typed_labels);
+    assert!(written_labels.contains(&"我³"), "{written_labels:?}");
+    // Token by token, as a generation lands, the labels come out the same.
+    let mut grown = attnscope::model::tokenizer::Written::default();
+    for k in 1..=ids.len() {
+        tok.write_more(&mut grown, &ids[..k]);
+        assert_eq!(grown, tok.written(&ids[..k]), "after {k} ids");
+    }
+    // A candidate byte piece is named by the character it would finish.
+    let wo = tok.encode_plain("我").unwrap();
+    assert_eq!(wo.len(), 3);
+    assert_eq!(tok.candidate_label(&wo[..2], wo[2]), "我³");
+    assert_eq!(tok.candidate_label(&[], wo[0]), tok.id_to_token(wo[0]));
+    let cat = tok.encode_plain(" cat").unwrap();
+    assert_eq!(
+        tok.candidate_label(&[], cat[0]),
+        " ",
+        "a space stays a space"
+    );
+    let w = tok.written(&wo);
+    assert_eq!((w.pending(2), w.pending(0)), (0..2, 0..0));
+}
+
+#[test]
+fn a_character_after_a_space_counts_its_pieces_from_one() {
+    // " 我" is three byte pieces; the first one's span takes the space in too.
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let labels: Vec<String> = m
+        .tokenizer
+        .encode("sat. 我")
+        .unwrap()
+        .into_iter()
+        .map(|t| t.label)
+        .collect();
+    assert_eq!(
+        labels[labels.len() - 3..],
+        ["我", "我²", "我³"],
+        "{labels:?}"
+    );
+}
+
+#[test]
 fn the_tiny_gpt2_has_the_induction_and_previous_token_heads_its_readme_names() {
     // sample_models/tiny-gpt2-induction/README.md: layer 1 head 0 is the induction head,
     // layer 0 head 0 the previous-token head. Each must be the strongest of its kind.

@@ -23,6 +23,9 @@ pub struct GenSession {
     pub prompt_ids: Vec<u32>,
     /// Every token's display text (the prompt's, then the generated ones as they land).
     pub labels: Mutex<Vec<String>>,
+    /// The generated tokens' labels, running text and characters (byte-level pieces of one
+    /// character joined), updated as each lands.
+    pub written: Mutex<crate::model::tokenizer::Written>,
     /// The prompt as it reads, one piece per token (see [`prompt_pieces`]): the running text
     /// shows these, so that words keep their spaces.
     pub prompt_text: Vec<String>,
@@ -112,6 +115,7 @@ impl AttnApp {
             serial,
             prompt_ids: tokens.iter().map(|t| t.id).collect(),
             labels: Mutex::new(tokens.iter().map(|t| t.label.clone()).collect()),
+            written: Mutex::new(Default::default()),
             prompt_text: prompt_pieces(&s.text_q, &tokens),
             steps: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
@@ -169,6 +173,9 @@ fn run(
     ctx: &egui::Context,
 ) {
     let model = &loaded.model;
+    let n_prompt = session.prompt_ids.len();
+    let mut ids = Vec::with_capacity(max_new);
+    let mut written = crate::model::tokenizer::Written::default();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         keep_prompt_attention(loaded, session, tokens);
         model.generate(
@@ -177,8 +184,16 @@ fn run(
             sampling,
             Some(&session.cancel),
             &mut |step| {
+                // A new byte piece may finish the character of the ones before it, so the
+                // generated tokens are labelled again as a whole.
+                ids.push(step.id);
+                model.tokenizer.write_more(&mut written, &ids);
                 if let Ok(mut l) = session.labels.lock() {
-                    l.push(model.tokenizer.decode(&[step.id]));
+                    l.truncate(n_prompt);
+                    l.extend(written.labels.iter().cloned());
+                }
+                if let Ok(mut w) = session.written.lock() {
+                    w.clone_from(&written);
                 }
                 if let Ok(mut s) = session.steps.lock() {
                     s.push(step.clone());

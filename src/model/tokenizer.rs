@@ -78,29 +78,29 @@ impl ModelTokenizer {
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         let mut out: Vec<TokenInfo> = Vec::with_capacity(enc.len());
         let mut repeat = 1;
-        for (k, ((&id, piece), (&off, &special))) in enc
+        let mut prev_span = None;
+        for ((&id, piece), (&off, &special)) in enc
             .get_ids()
             .iter()
             .zip(enc.get_tokens())
             .zip(enc.get_offsets().iter().zip(enc.get_special_tokens_mask()))
-            .enumerate()
         {
             let special = special == 1;
             let raw = text.get(off.0..off.1).unwrap_or("");
-            // A piece that is only whitespace reads as ␣ rather than vanishing.
-            let text_part = if !raw.is_empty() && raw.trim().is_empty() {
-                "␣"
-            } else {
-                raw.trim()
-            };
-            let same_span = k > 0 && out[k - 1].offsets == off && !special && off.0 != off.1;
+            // A piece that is only whitespace reads as ␣ (⏎) rather than vanishing.
+            let text_part = piece_label(raw);
+            // The pieces of one character share its span; the first may take in the space
+            // before it (" 我" = Ġ + a byte), so spans are compared without white space.
+            let span = (!special).then(|| trimmed_span(raw, off));
+            let same_span = span.is_some_and(|s| s.0 != s.1) && span == prev_span;
+            prev_span = span;
             repeat = if same_span { repeat + 1 } else { 1 };
             let label = if special || text_part.is_empty() {
                 piece.clone()
             } else if same_span {
                 format!("{text_part}{}", superscript(repeat))
             } else {
-                text_part.to_owned()
+                text_part
             };
             out.push(TokenInfo {
                 id,
@@ -129,11 +129,129 @@ impl ModelTokenizer {
         self.inner.decode(ids, true).unwrap_or_default()
     }
 
+    /// Ids the model wrote, labelled as [`Self::encode`] labels a typed text (there are no
+    /// offsets to go by): the byte-level pieces of one character read 我, 我², 我³ rather
+    /// than three U+FFFD, special tokens keep their piece (`<|im_end|>`), and a piece that
+    /// is only white space reads ␣, or ⏎ when it breaks the line. Also gives, per id, the
+    /// text it adds to the running text: a run's whole text on its first id, nothing on the
+    /// others. A run that is not yet a whole character (the last id of a generation under
+    /// way) reads U+FFFD.
+    pub fn written(&self, ids: &[u32]) -> Written {
+        let mut out = Written {
+            labels: Vec::with_capacity(ids.len()),
+            text: Vec::with_capacity(ids.len()),
+            run_start: Vec::with_capacity(ids.len()),
+        };
+        for (run, text) in self.runs(ids) {
+            let base = piece_label(&text);
+            for (k, &id) in ids[run.clone()].iter().enumerate() {
+                out.run_start.push(run.start);
+                out.labels.push(if base.is_empty() {
+                    self.id_to_token(id)
+                } else if k == 0 {
+                    base.clone()
+                } else {
+                    format!("{base}{}", superscript(k + 1))
+                });
+                out.text
+                    .push(if k == 0 { text.clone() } else { String::new() });
+            }
+        }
+        out
+    }
+
+    /// [`Self::written`] of `ids` when `w` is that of all but their last few: only the
+    /// last run of `w` (which a new byte piece may finish) is labelled again, so a
+    /// generation labels each token in constant time.
+    pub fn write_more(&self, w: &mut Written, ids: &[u32]) {
+        let from = w.run_start.last().copied().unwrap_or(0).min(ids.len());
+        let tail = self.written(&ids[from..]);
+        w.labels.truncate(from);
+        w.text.truncate(from);
+        w.run_start.truncate(from);
+        w.labels.extend(tail.labels);
+        w.text.extend(tail.text);
+        w.run_start
+            .extend(tail.run_start.into_iter().map(|s| s + from));
+    }
+
+    /// Runs of ids that decode to whole characters: a run grows while its text ends in
+    /// U+FFFD, up to four ids (UTF-8's longest character).
+    fn runs(&self, ids: &[u32]) -> Vec<(std::ops::Range<usize>, String)> {
+        let decode = |ids: &[u32]| self.inner.decode(ids, false).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start + 1;
+            let mut text = decode(&ids[start..end]);
+            while text.ends_with('\u{FFFD}') && end < ids.len() && end - start < 4 {
+                end += 1;
+                text = decode(&ids[start..end]);
+            }
+            out.push((start..end, text));
+            start = end;
+        }
+        out
+    }
+
+    /// One candidate next token's label: its text as it is (" Paris", a lone space) when it
+    /// is whole characters; when it is
+    /// a byte piece, the character it completes after `pending` (the ids of an unfinished
+    /// character just before it, [`Written::pending`]), with its place in the run (国²);
+    /// else the piece as the tokenizer spells it.
+    pub fn candidate_label(&self, pending: &[u32], id: u32) -> String {
+        let alone = self.inner.decode(&[id], false).unwrap_or_default();
+        if !alone.contains('\u{FFFD}') {
+            return alone;
+        }
+        let mut ids = pending.to_vec();
+        ids.push(id);
+        match self.written(&ids).labels.last() {
+            Some(l) if !pending.is_empty() && !l.contains('\u{FFFD}') => l.clone(),
+            _ => self.id_to_token(id),
+        }
+    }
+
     /// Ids back to tokens (for sequences the app makes up, such as the induction test).
     pub fn id_to_token(&self, id: u32) -> String {
         self.inner
             .id_to_token(id)
             .unwrap_or_else(|| format!("<{id}>"))
+    }
+}
+
+/// Labels and running-text pieces of ids the model wrote (see [`ModelTokenizer::written`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Written {
+    /// One label per id.
+    pub labels: Vec<String>,
+    /// Per id, the text it adds to the running text.
+    pub text: Vec<String>,
+    /// Per id, where its run (the ids of one character) starts.
+    pub run_start: Vec<usize>,
+}
+
+impl Written {
+    /// The range of ids before `i` that its character began with (empty when a character
+    /// starts at `i`): what a candidate for place `i` completes.
+    pub fn pending(&self, i: usize) -> std::ops::Range<usize> {
+        self.run_start.get(i).map_or(i..i, |&s| s.min(i)..i)
+    }
+}
+
+/// The span `off` of `raw` without its leading and trailing white space.
+fn trimmed_span(raw: &str, off: (usize, usize)) -> (usize, usize) {
+    let start = off.0 + (raw.len() - raw.trim_start().len());
+    let end = off.1 - (raw.len() - raw.trim_end().len());
+    (start, end.max(start))
+}
+
+/// A piece's label: its text trimmed; ␣ for white space alone, ⏎ for a line break.
+fn piece_label(text: &str) -> String {
+    if !text.is_empty() && text.trim().is_empty() {
+        if text.contains('\n') { "⏎" } else { "␣" }.to_owned()
+    } else {
+        text.trim().to_owned()
     }
 }
 

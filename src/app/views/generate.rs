@@ -19,6 +19,7 @@ use crate::core::pool::{PoolBuilder, PoolMethod, Pooled, describe_pooling};
 use crate::export::matrix::MatrixKind;
 use crate::model::ablate::{HeadRef, rank_of};
 use crate::model::generate::GenStep;
+use crate::model::tokenizer::Written;
 
 /// Height of one head's row in the layer strips (points).
 const STRIP_ROW: f32 = 7.0;
@@ -87,7 +88,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     let hidden = app.state.gen_guess_mode && !app.guesses.contains_key(&(gen_.serial, step_i));
-    text_ui(ui, &gen_.prompt_text, &labels, step_i, hidden);
+    let written = gen_.written.lock().map(|w| w.clone()).unwrap_or_default();
+    text_ui(ui, &gen_.prompt_text, &written, step_i, hidden);
     ui.separator();
     egui::ScrollArea::vertical()
         .auto_shrink(false)
@@ -96,7 +98,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 if hidden {
                     guess_ui(app, &mut cols[0], gen_.serial, step_i);
                 } else {
-                    distribution_ui(app, &mut cols[0], &gen_, &step, step_i, &labels);
+                    distribution_ui(app, &mut cols[0], &gen_, &step, step_i);
                 }
                 sources_ui(app, &mut cols[1], &step, &labels);
             });
@@ -163,13 +165,19 @@ fn visible(token: &str) -> String {
 
 /// The text so far: the prompt faint (as typed), the generated tokens strong, this step's
 /// token framed (a "?" while it is to be guessed).
-fn text_ui(ui: &mut egui::Ui, prompt: &[String], labels: &[String], step_i: usize, hidden: bool) {
+fn text_ui(ui: &mut egui::Ui, prompt: &[String], written: &Written, step_i: usize, hidden: bool) {
     let n_prompt = prompt.len();
+    // This step's token and the pieces of its character before it (a byte-level piece of
+    // 国 is framed with the whole 国, which the running text shows on its first piece).
+    let focus = written.pending(step_i).start..=step_i;
     ui.horizontal_wrapped(|ui| {
         ui.spacing_mut().item_spacing = egui::vec2(0.0, 2.0);
-        let pieces = prompt.iter().chain(labels.iter().skip(n_prompt));
+        let pieces = prompt.iter().chain(written.text.iter());
         for (i, l) in pieces.enumerate().take(n_prompt + step_i + 1) {
-            let this = i == n_prompt + step_i;
+            let this = i >= n_prompt && focus.contains(&(i - n_prompt));
+            if l.is_empty() {
+                continue;
+            }
             let shown = if this && hidden { " ？ " } else { l.as_str() };
             let text = RichText::new(shown.replace('\n', "⏎"));
             let text = if i < n_prompt {
@@ -228,16 +236,33 @@ fn distribution_ui(
     gen_: &Arc<GenSession>,
     step: &GenStep,
     step_i: usize,
-    labels: &[String],
 ) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    let n_prompt = gen_.prompt_ids.len();
+    let Some(loaded) = app.model.clone() else {
+        return;
+    };
+    // Each candidate as the list shows it: a byte piece by the character it would finish.
+    let pending: Vec<u32> = {
+        let ids: Vec<u32> = gen_
+            .steps
+            .lock()
+            .map(|s| s.iter().map(|s| s.id).collect())
+            .unwrap_or_default();
+        let w = gen_.written.lock();
+        w.map(|w| {
+            w.pending(step_i)
+                .filter_map(|k| ids.get(k).copied())
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let tok = |id: u32| loaded.model.tokenizer.candidate_label(&pending, id);
     ui.label(
         RichText::new(format!(
             "{}: «{}» · p = {:.3} · {} {}",
             t(Msg::GenChosen),
-            visible(labels.get(n_prompt + step_i).map_or("", String::as_str)),
+            visible(&tok(step.id)),
             step.logprob.exp(),
             t(Msg::GenRank),
             step.rank + 1
@@ -249,10 +274,6 @@ fn distribution_ui(
     {
         guess_result_ui(app, ui, step_i, &guess);
     }
-    let Some(loaded) = app.model.clone() else {
-        return;
-    };
-    let tok = |id: u32| loaded.model.tokenizer.decode(&[id]);
     for &(id, p) in &step.top {
         let chosen = id == step.id;
         ui.horizontal(|ui| {
