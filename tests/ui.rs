@@ -662,6 +662,30 @@ fn a_layer_and_head_the_model_does_not_have_fall_back_with_a_word() {
 }
 
 #[test]
+fn the_rope_step_on_a_model_without_rope_falls_back_to_step_two() {
+    // As `--model all-MiniLM-L6-v2 --step rotate` starts the app: the steps panel had no
+    // highlighted step and dead Previous / Next buttons.
+    let minilm =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/all-MiniLM-L6-v2");
+    let mut h = harness(State {
+        embedding: EmbeddingMode::Model,
+        model_dir: Some(minilm),
+        step: Step::Rotate,
+        ..State::default()
+    });
+    for _ in 0..5 {
+        settle(&mut h);
+    }
+    h.step();
+    assert_eq!(h.state().state.step, Step::Project);
+    h.get_by_label_contains("no step 2′: showing step 2");
+    h.get_by_label("Next ▶").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.step, Step::Scores);
+}
+
+#[test]
 fn a_replaced_notice_stays_readable_in_the_status_bar_list() {
     // A spec that the controls bring down, then a model: the model's "Opened" replaces the
     // spec's line, which the user can still read under "▴ 1 earlier".

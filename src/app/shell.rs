@@ -341,6 +341,7 @@ impl AttnApp {
         });
         self.poll_jobs();
         self.poll_translate();
+        self.leave_a_missing_step();
         for (shortcut, c) in super::commands::SHORTCUTS {
             if ctx.input_mut(|i| i.consume_shortcut(&shortcut)) {
                 self.push(c);
@@ -498,6 +499,20 @@ impl AttnApp {
             if down {
                 self.push(Command::SelectRow((at + 1).min(n - 1)));
             }
+        }
+    }
+
+    /// Step 2′ (RoPE) on a head without rotary positions (`--step rotate` on BERT, or a
+    /// Llama left for GPT-2) has no place in the steps: Previous, Next and every step
+    /// button went dark. Step 2 is shown instead, with a word why.
+    fn leave_a_missing_step(&mut self) {
+        if self.state.step == crate::core::Step::Rotate
+            && !self.busy()
+            && self.trace.is_some()
+            && !self.rotary()
+        {
+            self.state.step = crate::core::Step::Project;
+            self.info(|lang| tr(lang, Msg::NoRotaryStep).to_owned());
         }
     }
 
