@@ -36,6 +36,9 @@ pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
             if m.qkv_bias {
                 out.push(Msg::ExplBias);
             }
+            if m.qk_norm.is_some() {
+                out.push(Msg::ExplQkNorm);
+            }
             if m.kv_heads.is_some() {
                 out.push(Msg::ExplGqa);
             }
@@ -69,6 +72,17 @@ pub fn bias(has: bool, name: &str) -> String {
     }
 }
 
+/// How `x` becomes a query, key or value (`name` Q, K or V): `x·W_Q + b_Q`, and for
+/// Qwen3 and Gemma 3, which normalise each head's q and k once more over dₖ,
+/// `RMSNorm_q(x·W_Q)`.
+pub fn projection(m: &Mechanism, x: &str, name: &str) -> String {
+    let product = format!("{x}·W_{name}{}", bias(m.qkv_bias, name));
+    match (&m.qk_norm, name) {
+        (Some(_), "Q" | "K") => format!("RMSNorm_{}({product})", name.to_lowercase()),
+        _ => product,
+    }
+}
+
 /// The formula of a step, from the trace's own mechanism (never the settings panel), with its
 /// words in `lang`.
 pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
@@ -94,10 +108,10 @@ pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
             let xq = normed(m, "X");
             let xk = normed(m, if trace.self_attention { "X" } else { "X_src" });
             format!(
-                "Q = {xq}·W_Q{},  K = {xk}·W_K{},  V = {xk}·W_V{};  {heads}",
-                bias(m.qkv_bias, "Q"),
-                bias(m.qkv_bias, "K"),
-                bias(m.qkv_bias, "V"),
+                "Q = {},  K = {},  V = {};  {heads}",
+                projection(m, &xq, "Q"),
+                projection(m, &xk, "K"),
+                projection(m, &xk, "V"),
             )
         }
         Step::Rotate => match &m.rope {
@@ -334,5 +348,26 @@ mod tests {
                 assert_eq!(said[0], Msg::ExplSoftmax);
             }
         }
+    }
+
+    /// A Qwen3 / Gemma 3 head says that its q and k are normalised per head, in the formula,
+    /// the arithmetic and the explanation; V is not.
+    #[test]
+    fn a_head_with_qk_norm_says_so() {
+        let spec =
+            Spec::from_json(r#"{"target": {"text": "a b c"}, "d_model": 8, "heads": 2}"#).unwrap();
+        let mut trace = compute(&spec).unwrap();
+        trace.mechanism.pre_norm = Some(Norm::RmsNorm);
+        trace.mechanism.identity_projections = false;
+        trace.mechanism.qk_norm = Some(Norm::RmsNorm);
+        let f = formula(Step::Project, &trace, Lang::En);
+        assert!(
+            f.starts_with("Q = RMSNorm_q(RMSNorm(X)·W_Q),  K = RMSNorm_k(RMSNorm(X)·W_K),  V = RMSNorm(X)·W_V;"),
+            "{f}"
+        );
+        assert!(explanation(Step::Project, &trace.mechanism).contains(&Msg::ExplQkNorm));
+        trace.mechanism.qk_norm = None;
+        assert!(!explanation(Step::Project, &trace.mechanism).contains(&Msg::ExplQkNorm));
+        assert!(formula(Step::Project, &trace, Lang::En).starts_with("Q = RMSNorm(X)·W_Q,"));
     }
 }

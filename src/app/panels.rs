@@ -566,6 +566,13 @@ fn model_input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         Some(m) => {
             let m = &m.model;
             ui.label(RichText::new(&m.name).strong());
+            // A GGUF's own name ("Smollm2 135M 8k Lc100K Mix1 Ep2") may not be the file's.
+            if let Some(file) = m.dir.file_name().map(|f| f.to_string_lossy())
+                && file != m.name.as_str()
+            {
+                ui.label(RichText::new(file).weak().small())
+                    .on_hover_text(m.dir.display().to_string());
+            }
             ui.label(format!(
                 "{} · {} {} × {} {} · d={} · {} · {:.1} MB",
                 m.config.model_type(),

@@ -125,6 +125,9 @@ pub struct AttnApp {
     pub(super) show_about: bool,
     /// Help ▸ Keyboard and mouse is open.
     pub(super) show_keys: bool,
+    /// The layer and head the layers × heads grid last scrolled into view: a focus set
+    /// elsewhere (--layer, Page Down, the statistics table) brings its tile on screen.
+    pub(super) grid_scrolled_to: Option<(usize, usize)>,
     fonts_installed: bool,
     /// Whether eframe persistence saves the state on exit (off for scripted screenshots).
     pub(super) remember: bool,
@@ -174,6 +177,7 @@ impl AttnApp {
             last_play_secs: 0.0,
             show_about: false,
             show_keys: false,
+            grid_scrolled_to: None,
             fonts_installed: false,
             remember: true,
             timings: Timings::default(),

@@ -9,7 +9,7 @@ use crate::core::attend::softmax_parts;
 use crate::core::{HeadTrace, ScoreKind, Step, Trace};
 use crate::export::matrix::MatrixKind;
 
-use super::describe::{bias, explanation, formula, kv_sharing, normed, score_symbol};
+use super::describe::{bias, explanation, formula, kv_sharing, normed, projection, score_symbol};
 use super::i18n::{Lang, Msg, tr, trf};
 use super::{AttnApp, Command};
 
@@ -436,7 +436,7 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
                 if m.lab || m.identity_projections {
                     String::new()
                 } else {
-                    format!(" = {x}·W_{name}{}", bias(m.qkv_bias, name))
+                    format!(" = {}", projection(m, &x, name))
                 }
             };
             let q = ht.q_unrotated.as_ref().unwrap_or(&ht.q);

@@ -124,6 +124,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                                 .sense(Sense::click()),
                         );
                         if l == app.state.layer && h == app.state.head {
+                            if app.grid_scrolled_to != Some((l, h)) {
+                                resp.scroll_to_me(None);
+                                app.grid_scrolled_to = Some((l, h));
+                            }
                             ui.painter().rect_stroke(
                                 resp.rect,
                                 0.0,
