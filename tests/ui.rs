@@ -192,6 +192,9 @@ fn page_keys_walk_a_models_layers() {
         settle(&mut h);
     }
     assert_eq!(h.state().state.layer, 0);
+    // A causal model opens on its last query, the one that sees every token.
+    let n = h.state().model_out.as_ref().unwrap().run.n();
+    assert_eq!(h.state().state.row, n - 1);
     for (key, layer) in [
         (egui::Key::PageDown, 1),
         (egui::Key::PageDown, 1),
@@ -920,7 +923,10 @@ fn the_step_through_describes_the_real_head_not_the_toy_settings() {
         h.query_all_by_label_contains("Q = LN(X)·W_Q + b_Q").count(),
         2
     );
-    h.get_by_label_contains("q0 = LN(x0)·W_Q + b_Q =");
+    // The arithmetic of the selected query: the last one, where a causal model opens.
+    let last = h.state().state.row;
+    assert!(last > 0);
+    h.get_by_label_contains(&format!("q{last} = LN(x{last})·W_Q + b_Q ="));
     h.state_mut().state.step = Step::Scores;
     h.step();
     h.step();

@@ -128,6 +128,8 @@ pub struct AttnApp {
     /// The layer and head the layers × heads grid last scrolled into view: a focus set
     /// elsewhere (--layer, Page Down, the statistics table) brings its tile on screen.
     pub(super) grid_scrolled_to: Option<(usize, usize)>,
+    /// A causal model has just opened: its first run selects the last query row.
+    pub(super) causal_fresh: bool,
     fonts_installed: bool,
     /// Whether eframe persistence saves the state on exit (off for scripted screenshots).
     pub(super) remember: bool,
@@ -178,6 +180,7 @@ impl AttnApp {
             show_about: false,
             show_keys: false,
             grid_scrolled_to: None,
+            causal_fresh: false,
             fonts_installed: false,
             remember: true,
             timings: Timings::default(),

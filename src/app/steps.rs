@@ -614,6 +614,16 @@ fn row_undefined(ht: &HeadTrace, i: usize) -> bool {
         .any(|m| m.row(i).iter().any(|&v| v.is_nan() || v == f32::INFINITY))
 }
 
+/// `x` with `digits` decimals, or as 1.234e-6 when those would show a non-zero number as
+/// 0.00000 (the slowest RoPE pairs of θ = 10⁶ turn by about 10⁻⁶ per position).
+fn small(x: f64, digits: usize) -> String {
+    if x != 0.0 && x.abs() < 0.5 * 10f64.powi(-(digits as i32)) {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.digits$}")
+    }
+}
+
 /// The rotation of query i's fastest and slowest pair of dimensions, (m, m + dₖ/2), with
 /// the angle the formula predicts (i·ωₘ, unscaled frequencies) and the angle measured from
 /// the numbers before and after.
@@ -643,10 +653,12 @@ fn rotation_lines(ui: &mut egui::Ui, lang: Lang, trace: &Trace, ht: &HeadTrace, 
         };
         ui.label(
             RichText::new(format!(
-                "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {omega:.5};  {} = {i}·ω{m} = {predicted:.4} rad{modulo}",
+                "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {};  {} = {i}·ω{m} = {} rad{modulo}",
                 tr(lang, Msg::RotationPair),
                 m + half,
-                tr(lang, Msg::Angle)
+                small(omega, 5),
+                tr(lang, Msg::Angle),
+                small(predicted, 4),
             ))
             .monospace()
             .size(13.0),
@@ -697,5 +709,16 @@ fn score_lines(
                 .monospace()
                 .size(13.0),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_tiny_frequency_is_not_printed_as_zero() {
+        assert_eq!(super::small(1.1e-6, 5), "1.100e-6");
+        assert_eq!(super::small(0.25, 5), "0.25000");
+        assert_eq!(super::small(0.0, 4), "0.0000");
+        assert_eq!(super::small(-2e-7, 4), "-2.000e-7");
     }
 }

@@ -514,6 +514,7 @@ impl AttnApp {
                     let (layers, heads) = (m.model.config.layers(), m.model.config.heads());
                     self.state.remember_model(m.model.dir.clone());
                     self.state.lab_from(&m.model.mechanism());
+                    self.causal_fresh = m.model.mechanism().causal;
                     self.model = Some(m);
                     self.model_out = None;
                     self.opened.clear();
@@ -569,6 +570,11 @@ impl AttnApp {
                     }
                     let n = out.run.n();
                     self.state.row = self.state.row.min(n.saturating_sub(1));
+                    // A causal model's first query sees only itself (softmax [1], angle 0):
+                    // a freshly opened one starts on its last query, which sees every token.
+                    if std::mem::take(&mut self.causal_fresh) && self.state.row == 0 {
+                        self.state.row = n.saturating_sub(1);
+                    }
                     self.state.col = self.state.col.min(n.saturating_sub(1));
                     // A layer or head asked for from outside (--layer, --head, a session)
                     // that this model does not have: the last one, and say so.
