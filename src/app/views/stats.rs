@@ -2,7 +2,7 @@
 
 use eframe::egui::{self, RichText};
 
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::{AttnApp, Command};
 use crate::model::stats::HeadStat;
 
@@ -16,15 +16,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::StatsHint)).weak());
-    // Attention sinks: heads that park most of their attention on the first token.
-    let sinks: Vec<String> = out
-        .stats
-        .iter()
-        .filter(|s| s.first_token >= 0.5)
-        .map(|s| s.head_ref().to_string())
-        .collect();
-    if !sinks.is_empty() {
-        ui.label(format!("{} {}", tr(lang, Msg::SinkHeads), sinks.join(", ")));
+    if let Some(line) = sink_summary(&out.stats, lang) {
+        ui.label(line);
     }
     let cols: [Column; 6] = [
         (Msg::ColEntropy, |s| s.entropy),
@@ -89,4 +82,68 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     }
                 });
         });
+}
+
+/// Attention sinks, heads that park most of their attention on the first token: a large
+/// model has hundreds, so their count and the strongest few by name (the "first token"
+/// column sorts them all). `None` when there are none.
+fn sink_summary(stats: &[HeadStat], lang: crate::app::i18n::Lang) -> Option<String> {
+    const NAMED: usize = 8;
+    let mut sinks: Vec<&HeadStat> = stats.iter().filter(|s| s.first_token >= 0.5).collect();
+    if sinks.is_empty() {
+        return None;
+    }
+    sinks.sort_by(|a, b| b.first_token.total_cmp(&a.first_token));
+    let named: Vec<String> = sinks
+        .iter()
+        .take(NAMED)
+        .map(|s| format!("{} ({:.2})", s.head_ref(), s.first_token))
+        .collect();
+    let more = if sinks.len() > NAMED {
+        trf(lang, Msg::SinkMore, &[&(sinks.len() - NAMED)])
+    } else {
+        String::new()
+    };
+    Some(trf(
+        lang,
+        Msg::SinkHeads,
+        &[&sinks.len(), &stats.len(), &named.join(", "), &more],
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::app::i18n::Lang;
+
+    #[test]
+    fn hundreds_of_sinks_are_counted_and_the_strongest_named() {
+        let stat = |layer, head, first_token| HeadStat {
+            layer,
+            head,
+            entropy: 1.0,
+            mean_distance: 1.0,
+            first_token,
+            sep_share: 0.0,
+            previous_token: 0.0,
+            induction: None,
+        };
+        let stats: Vec<HeadStat> = (0..30)
+            .flat_map(|l| (0..9).map(move |h| stat(l, h, ((l * 9 + h) % 10) as f32 / 10.0)))
+            .collect();
+        // 0.5 … 0.9: five in ten of 270 heads.
+        let line = sink_summary(&stats, Lang::En).unwrap();
+        assert!(
+            line.contains("135 of 270 heads; the strongest: L1 H0 (0.90), L2 H1 (0.90)"),
+            "{line}"
+        );
+        assert!(
+            line.ends_with(" … and 127 more (sort the \"first token\" column to see them all)"),
+            "{line}"
+        );
+        assert_eq!(line.matches(" (0.").count(), 8);
+        assert!(sink_summary(&stats[..5], Lang::En).is_none(), "0.0 … 0.4");
+        let zh = sink_summary(&stats, Lang::Zh).unwrap();
+        assert!(zh.contains("135 / 270 个头"), "{zh}");
+    }
 }
