@@ -578,14 +578,20 @@ fn fmt_compact(v: f32) -> String {
 fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>> {
     use unicode_width::UnicodeWidthChar as _;
     let wide = |c: char| c.width() == Some(2);
-    if label.is_empty() || !label.chars().all(wide) {
+    // The second and third byte-level pieces of a character (我², 我³) stand upright too.
+    let base = label.trim_end_matches(|c| "²³⁴⁵⁶⁷⁸⁹".contains(c));
+    if base.is_empty() || !base.chars().all(wide) {
         return None;
     }
     let fit = (((room_px - 8.0) / (font_px * 1.1)) as usize).max(1);
-    let mut chars: Vec<String> = label.chars().map(String::from).collect();
+    let mut chars: Vec<String> = base.chars().map(String::from).collect();
     if chars.len() > fit {
         chars.truncate(fit - 1);
         chars.push("⋮".into());
+    }
+    // The piece count rides on the last character, as in the row labels: 我².
+    if let Some(last) = chars.last_mut() {
+        last.push_str(&label[base.len()..]);
     }
     Some(chars)
 }
@@ -618,8 +624,20 @@ impl TokenLabels<'_> {
         let text_color = visuals.text_color();
         let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
         let every = ((13.0 / cell).ceil() as usize).max(1);
-        let first = |r: &std::ops::Range<usize>| r.start.div_ceil(every) * every;
-        for i in (first(&vis_i)..vis_i.end).step_by(every) {
+        let first = |r: &std::ops::Range<usize>, every: usize| r.start.div_ceil(every) * every;
+        // Upright Chinese is as wide as the font (and a half, with a piece count 我²):
+        // columns of such labels thin out until one and a gap fit (they ran into one
+        // another from about 48 tokens).
+        let every_col = if self.cols
+            [vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())]
+            .iter()
+            .any(|c| upright_label(c, font.size, self.col_room).is_some())
+        {
+            every.max(((font.size * 1.5 + 2.0) / cell).ceil() as usize)
+        } else {
+            every
+        };
+        for i in (first(&vis_i, every)..vis_i.end).step_by(every) {
             let Some(tok) = self.rows.get(i) else { break };
             let y = origin.y + (i as f32 + 0.5) * cell;
             let color = if Some(i) == self.selected_row {
@@ -635,7 +653,7 @@ impl TokenLabels<'_> {
                 color,
             );
         }
-        for j in (first(&vis_j)..vis_j.end).step_by(every) {
+        for j in (first(&vis_j, every_col)..vis_j.end).step_by(every_col) {
             let Some(tok) = self.cols.get(j) else { break };
             let x = origin.x + (j as f32 + 0.5) * cell;
             if let Some(chars) = upright_label(tok, font.size, self.col_room) {
@@ -656,7 +674,7 @@ impl TokenLabels<'_> {
             let mut galley = painter.layout_no_wrap(abbreviate(tok, fit), font.clone(), text_color);
             // A label as narrow as its column (a character, a short word) is read upright;
             // a turned single letter is a puzzle (a turned "c" reads "∪").
-            if galley.size().x <= cell * every as f32 - 2.0 {
+            if galley.size().x <= cell * every_col as f32 - 2.0 {
                 let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
                 painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
                 continue;
@@ -901,12 +919,23 @@ impl HeatmapWidget<'_> {
                         );
                     }
                 }
+                // The colour bar stays in view: right of the grid, or, when the grid is
+                // wider or taller than the view (a long text at a pixel per token), pinned
+                // to the view's right edge over a strip of the panel's colour.
+                let view = ui.clip_rect();
+                let bar_x = (grid.max.x + 16.0).min(view.max.x - legend_w + 16.0);
+                if bar_x < grid.max.x + 16.0 {
+                    painter.rect_filled(
+                        Rect::from_x_y_ranges(bar_x - 8.0..=view.max.x, view.y_range()),
+                        0.0,
+                        ui.visuals().panel_fill,
+                    );
+                }
+                let top = origin.y.max(view.min.y + 4.0);
+                let bottom = grid.max.y.min(view.max.y - 4.0).max(top + 60.0);
                 legend(
                     &painter,
-                    Rect::from_min_size(
-                        Pos2::new(grid.max.x + 16.0, origin.y),
-                        Vec2::new(14.0, (n as f32 * cell).max(60.0)),
-                    ),
+                    Rect::from_x_y_ranges(bar_x..=bar_x + 14.0, top..=bottom),
                     self.cmap,
                     self.range,
                     ui.visuals().text_color(),
