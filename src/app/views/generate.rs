@@ -506,6 +506,9 @@ pub fn grown_matrix(app: &AttnApp) -> Option<ScreenMatrix> {
     })
 }
 
+/// Room above the growing heatmap for its column labels.
+const HEAT_LABEL_H: f32 = 56.0;
+
 /// The focused head's causal heatmap over every token so far, the generated part past the
 /// orange line; hover names the query and key and gives the weight.
 fn growing_heatmap_ui(
@@ -552,13 +555,32 @@ fn growing_heatmap_ui(
         if !pooling.is_exact() {
             ui.label(RichText::new(pooling_text(lang, &pooling)).small());
         }
-        let side = ui.available_width().clamp(120.0, 360.0);
-        let resp = ui.add(
+        // Token labels left and above, thinned to what the cells' size lets be read.
+        let names = &labels[..n.min(labels.len())];
+        let label_w = crate::app::heatmap::label_width(names);
+        let side = (ui.available_width() - label_w).clamp(120.0, 360.0);
+        let (outer, _) = ui.allocate_exact_size(
+            Vec2::new(label_w + side, HEAT_LABEL_H + side),
+            egui::Sense::hover(),
+        );
+        let rect = egui::Rect::from_min_size(
+            outer.min + Vec2::new(label_w, HEAT_LABEL_H),
+            Vec2::splat(side),
+        );
+        let resp = ui.put(
+            rect,
             egui::Image::new(&tex)
                 .fit_to_exact_size(Vec2::splat(side))
                 .sense(egui::Sense::hover()),
         );
-        let rect = resp.rect;
+        crate::app::heatmap::TokenLabels {
+            rows: names,
+            cols: names,
+            cell: side / n as f32,
+            selected_row: Some(n - 1),
+            col_room: HEAT_LABEL_H,
+        }
+        .paint(ui.painter(), ui.visuals(), rect.min, (0..n, 0..n));
         let cut = g.n_prompt as f32 / n as f32 * side;
         let stroke = Stroke::new(1.5, MARK);
         let painter = ui.painter_at(rect.expand(2.0));
