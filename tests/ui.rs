@@ -840,7 +840,11 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     assert!(h.query_by_label("This head").is_none());
     assert!(h.query_by_label("Re-run in the lab ▶").is_none());
     assert_eq!(
-        h.state().textures().size_of(TexKey::Rollout { run }),
+        h.state().textures().size_of(TexKey::Rollout {
+            run,
+            upto: 1,
+            skip_first: false
+        }),
         Some([n, n])
     );
     // Its CSV export is the rollout on screen, not the focused head.
@@ -848,9 +852,33 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     let path = dir.path().join("rollout.csv");
     h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
     let csv = std::fs::read_to_string(&path).unwrap();
-    let rollout = out.rollout.as_ref().unwrap();
+    let rollout = out.rollout(None, false).unwrap();
     let last = last_row_numbers(&csv, n);
     assert_eq!(last, rollout.row(n - 1).to_vec());
+    assert_eq!(rollout, attnscope::model::stats::rollout(&out.run).unwrap());
+    // Through layer 0 only, without the first token: on screen and in the export.
+    h.get_by_label("leave out the first token").click();
+    h.state_mut().state.rollout_upto = Some(0);
+    settle(&mut h);
+    let shown = attnscope::model::stats::without_first_key(
+        &attnscope::model::stats::rollout_by_layer(&out.run).unwrap()[0],
+    );
+    assert!(shown.column(0).iter().all(|&v| v == 0.0));
+    assert!(
+        h.state()
+            .textures()
+            .size_of(TexKey::Rollout {
+                run,
+                upto: 0,
+                skip_first: true
+            })
+            .is_some()
+    );
+    h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    assert_eq!(last_row_numbers(&csv, n), shown.row(n - 1).to_vec());
+    h.state_mut().state.rollout_upto = None;
+    h.state_mut().state.rollout_skip_first = false;
     h.get_by_label("Attention lab").click();
     settle(&mut h);
     let lab = h

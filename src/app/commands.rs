@@ -465,7 +465,9 @@ impl AttnApp {
                     None => None,
                     // A long run keeps no full matrices to roll out (the view says so).
                     Some(out) => {
-                        let values = out.rollout.clone().context(self.t(Msg::RolloutLong))?;
+                        let values = out
+                            .rollout(self.state.rollout_upto, self.state.rollout_skip_first)
+                            .context(self.t(Msg::RolloutLong))?;
                         let labels = out.run.labels();
                         Some(ScreenMatrix {
                             values,

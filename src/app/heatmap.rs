@@ -56,6 +56,10 @@ pub enum TexKey {
     Rollout {
         /// Run generation.
         run: u64,
+        /// Through this layer.
+        upto: usize,
+        /// Without the first token.
+        skip_first: bool,
     },
     /// The attention rows (heads × tokens) of one layer at one step of a generation.
     GenLayer {

@@ -412,7 +412,10 @@ messages! {
     ColPrev => "previous token", "前一词元";
     ColInduction => "induction", "归纳";
     StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
-    RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through all layers. Row i: how much each input token flows into position i at the top.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘。第 i 行：每个输入词元有多少信息流到顶层的位置 i。";
+    RolloutUpto => "through layer", "展开到第几层";
+    RolloutSkipFirst => "leave out the first token", "不计第一个词元";
+    RolloutSkipFirstTip => "In most decoders the first token is an attention sink: it takes nearly all of every row and the rest of the rollout is black. Left out, each row is renormalised over the other tokens.", "在多数解码器中，第一个词元是注意力汇聚点：它几乎占据每一行的全部权重，展开图的其余部分一片漆黑。不计它时，每一行在其余词元上重新归一化。";
+    RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through the layers (all of them, or up to the one chosen). Row i: how much each input token flows into position i at that layer.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘（全部层，或到所选的那一层为止）。第 i 行：每个输入词元有多少信息流到该层的位置 i。";
     NeuronDotSum => "{} = the raw score; × {} (scale) = {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}，即 softmax 看到的分数";
     NeuronHeatCaption => "Raw scores q·k of this head (before scaling): click a cell to pick the pair", "该头的原始分数 q·k（缩放之前）：点击格子选择一对查询和键";
     LinesQueries => "queries (look)", "查询（去看）";

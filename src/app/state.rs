@@ -299,6 +299,10 @@ pub struct State {
     pub show_values: bool,
     /// Heatmap zoom.
     pub heat_zoom: f32,
+    /// The Rollout view rolls out through this layer (`None`: all of them).
+    pub rollout_upto: Option<usize>,
+    /// The Rollout view leaves out the first token (an attention sink) and renormalises.
+    pub rollout_skip_first: bool,
     /// Selected key column (neuron view).
     pub col: usize,
     /// The model folder in use (remembered; reloaded in the background at start).
@@ -369,6 +373,8 @@ impl Default for State {
             full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
             heat_zoom: 1.0,
+            rollout_upto: None,
+            rollout_skip_first: false,
             col: 0,
             model_dir: None,
             recent_models: Vec::new(),

@@ -17,7 +17,7 @@ use super::jobs::{JobError, JobSlot};
 use super::state::{EmbeddingMode, View};
 use crate::core::lab::{LabHead, lab_trace};
 use crate::core::{Backend, Spec, Trace};
-use crate::model::stats::{HeadStat, head_stats, induction_scores, rollout};
+use crate::model::stats::{HeadStat, head_stats, induction_scores, rollout_by_layer};
 use crate::model::{Model, ModelRun, NonFiniteHead};
 
 /// A model with the numbers computed once per load.
@@ -34,14 +34,27 @@ pub struct ModelOutput {
     pub run: ModelRun,
     /// Per-head statistics (induction filled in from the model).
     pub stats: Vec<HeadStat>,
-    /// Attention rollout (n × n); `None` for a long run, which keeps no full matrices.
-    pub rollout: Option<ndarray::Array2<f32>>,
+    /// Attention rollout (n × n) through the first 1, 2, … layers; `None` for a long run,
+    /// which keeps no full matrices.
+    pub rollouts: Option<Vec<ndarray::Array2<f32>>>,
     /// Heads whose attention is undefined (NaN/Inf) on some rows: the views mark them, since
     /// the kernels show such rows as zeros.
     pub nonfinite: Vec<NonFiniteHead>,
 }
 
 impl ModelOutput {
+    /// The rollout as the Rollout view shows it: through layer `upto` (the last when
+    /// `None` or beyond), and without the first token when `skip_first`.
+    pub fn rollout(&self, upto: Option<usize>, skip_first: bool) -> Option<ndarray::Array2<f32>> {
+        let all = self.rollouts.as_ref()?;
+        let r = all.get(upto.unwrap_or(usize::MAX).min(all.len().checked_sub(1)?))?;
+        Some(if skip_first {
+            crate::model::stats::without_first_key(r)
+        } else {
+            r.clone()
+        })
+    }
+
     /// The undefined rows of one head, if it has any.
     pub fn nonfinite_rows(&self, layer: usize, head: usize) -> Option<&[usize]> {
         self.nonfinite
@@ -364,7 +377,7 @@ impl AttnApp {
                 }
             }
             let t2 = Instant::now();
-            let rollout = rollout(&run);
+            let rollouts = rollout_by_layer(&run);
             let flops = loaded.model.config.forward_flops(run.n());
             rate.store(
                 (flops / (t1 - t0).as_secs_f64().max(1e-6) / 1e6) as u32,
@@ -383,7 +396,7 @@ impl AttnApp {
             Ok(Arc::new(ModelOutput {
                 run,
                 stats,
-                rollout,
+                rollouts,
                 nonfinite,
             }))
         });

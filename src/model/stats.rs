@@ -158,11 +158,18 @@ pub fn induction_scores(model: &Model, half: usize, seed: u64) -> Result<Array2<
 /// position i at the top. `None` for a run without full matrices (rollout multiplies n × n
 /// matrices of every layer: n³ per layer).
 pub fn rollout(run: &ModelRun) -> Option<Array2<f32>> {
+    rollout_by_layer(run)?.pop()
+}
+
+/// [`rollout`] through the first 1, 2, … L layers: entry l is the rollout up to and
+/// including layer l (so a layer range can be looked at without a recomputation).
+pub fn rollout_by_layer(run: &ModelRun) -> Option<Vec<Array2<f32>>> {
     if !run.full {
         return None;
     }
     let n = run.n();
     let mut r = Array2::<f32>::eye(n);
+    let mut out = Vec::with_capacity(run.layers.len());
     for layer in &run.layers {
         let mut a = Array2::<f32>::zeros((n, n));
         for cap in &layer.heads {
@@ -180,8 +187,29 @@ pub fn rollout(run: &ModelRun) -> Option<Array2<f32>> {
             }
         }
         // R ← Â·R on the SIMD kernels (n³ per layer: 0.27 GFLOP at 512 tokens).
-        let next = matmul(Backend::best(), a.view(), r.view());
-        r = next;
+        r = matmul(Backend::best(), a.view(), r.view());
+        out.push(r.clone());
     }
-    Some(r)
+    if out.is_empty() {
+        out.push(r);
+    }
+    Some(out)
+}
+
+/// `m` with its first column set to 0 and each row renormalised over the others: a
+/// rollout without the first token, which in a model with attention sinks takes nearly
+/// all of every row and leaves the rest of the picture black. A row with nothing left
+/// stays 0.
+pub fn without_first_key(m: &Array2<f32>) -> Array2<f32> {
+    let mut out = m.clone();
+    for mut row in out.rows_mut() {
+        if let Some(first) = row.first_mut() {
+            *first = 0.0;
+        }
+        let s = row.sum();
+        if s > 0.0 {
+            row /= s;
+        }
+    }
+    out
 }

@@ -14,15 +14,45 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let lang = app.lang();
     ui.label(RichText::new(tr(lang, Msg::RolloutHint)).weak());
-    let Some(rollout) = out.rollout.as_ref() else {
+    let Some(layers) = out.rollouts.as_ref().map(Vec::len) else {
         ui.label(tr(lang, Msg::RolloutLong));
         return;
     };
+    // Through which layer, and whether the first token (a sink in most decoders) is left out.
+    ui.horizontal_wrapped(|ui| {
+        let last = layers.saturating_sub(1);
+        let mut upto = app.state.rollout_upto.unwrap_or(last).min(last);
+        let label = ui.label(tr(lang, Msg::RolloutUpto));
+        let changed = ui
+            .add(egui::Slider::new(&mut upto, 0..=last))
+            .labelled_by(label.id)
+            .changed();
+        if changed {
+            app.state.rollout_upto = (upto < last).then_some(upto);
+        }
+        ui.checkbox(
+            &mut app.state.rollout_skip_first,
+            tr(lang, Msg::RolloutSkipFirst),
+        )
+        .on_hover_text(tr(lang, Msg::RolloutSkipFirstTip));
+    });
+    let upto = app
+        .state
+        .rollout_upto
+        .unwrap_or(usize::MAX)
+        .min(layers.saturating_sub(1));
+    let skip_first = app.state.rollout_skip_first;
+    let Some(rollout) = out.rollout(Some(upto), skip_first) else {
+        return;
+    };
+    let rollout = &rollout;
     let labels = out.run.labels();
     let (tex, range) = app.textures.matrix(
         ui.ctx(),
         TexKey::Rollout {
             run: app.run_generation(),
+            upto,
+            skip_first,
         },
         rollout,
         MatrixKind::Weights,
