@@ -152,7 +152,7 @@ pub enum Command {
         #[arg(long, requires = "source")]
         target: Option<String>,
         /// Output: .json (tokens, shapes, probabilities) or .npy ([layers, heads, n, n] float32,
-        /// with the tokens in FILE.tokens.json beside it). Query rows whose scores were not
+        /// with the tokens in NAME.tokens.json beside it: a.npy → a.tokens.json). Query rows whose scores were not
         /// finite (NaN weights) are NaN in .npy and null in .json, listed under "nonfinite"
         /// as {layer, head, rows}, with a warning on stderr.
         #[arg(long, value_name = "FILE")]
@@ -1042,6 +1042,7 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
                     .collect::<Vec<_>>(),
             )?;
             write_atomic(out, serde_json::to_string(&doc)?.as_bytes())?;
+            say_written(out, &att, None);
         }
         Some("npy") => {
             let mut bytes = Vec::new();
@@ -1049,10 +1050,24 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
             write_atomic(out, &bytes)?;
             let side = out.with_extension("tokens.json");
             write_atomic(&side, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
+            say_written(out, &att, Some(&side));
         }
         _ => bail!("{}: the output must end in .json or .npy", out.display()),
     }
     Ok(())
+}
+
+/// One line on stderr of what `run` wrote (a 700-token run of a 30-layer model is half a
+/// gigabyte, and used to finish without a word).
+fn say_written(out: &Path, att: &ndarray::Array4<f32>, tokens: Option<&Path>) {
+    let (l, h, n, m) = att.dim();
+    let size = std::fs::metadata(out).map_or(0, |md| md.len());
+    let side = tokens.map_or(String::new(), |p| format!("; tokens in {}", p.display()));
+    eprintln!(
+        "wrote {l} layers × {h} heads × {n}×{m} probabilities to {} ({:.1} MB){side}",
+        out.display(),
+        size as f64 / 1e6
+    );
 }
 
 /// The encoder–decoder model of `--source`; a single-stack model (GPT-2, BERT …) is told

@@ -309,6 +309,15 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
     assert!(bytes.starts_with(b"\x93NUMPY"));
     assert!(String::from_utf8_lossy(&bytes[..128]).contains("(2, 4, 5, 5)"));
     assert!(dir.path().join("a.tokens.json").is_file());
+    // It says what it wrote, where, and how big.
+    let said = String::from_utf8_lossy(&out.stderr);
+    let mb = format!("({:.1} MB)", bytes.len() as f64 / 1e6);
+    assert!(
+        said.starts_with("wrote 2 layers × 4 heads × 5×5 probabilities to ")
+            && said.contains(&mb)
+            && said.trim_end().ends_with("a.tokens.json"),
+        "{said}"
+    );
 }
 
 #[test]
