@@ -557,8 +557,14 @@ pub fn run(command: Command) -> Result<()> {
                 let kind = kind.as_deref().unwrap_or("cross");
                 return render_seq2seq(dir, source, target, kind, at, range, &out);
             }
+            // What the picture is of, for its title: the spec file, or the model and layer.
+            let subject;
             let trace = match (spec, model) {
-                (Some(spec), _) => load_and_compute(&spec, Backend::best())?,
+                (Some(spec), _) => {
+                    let name = Path::new(&spec).file_name().map(|f| f.to_string_lossy());
+                    subject = format!("{} · ", name.as_deref().unwrap_or("stdin"));
+                    load_and_compute(&spec, Backend::best())?
+                }
                 (None, Some(dir)) => {
                     let Some(text) = text else {
                         bail!(
@@ -574,6 +580,7 @@ pub fn run(command: Command) -> Result<()> {
                         );
                     }
                     let run = m.run(&text)?;
+                    subject = format!("{} · layer {layer} · ", m.name);
                     if layer >= run.layers.len() {
                         bail!(
                             "layer {layer} does not exist: the model has {} layer(s)",
@@ -592,7 +599,7 @@ pub fn run(command: Command) -> Result<()> {
                 }
                 (None, None) => bail!("give --spec or --model"),
             };
-            let title = format!("head {head}: {}", matrix.name());
+            let title = format!("{subject}head {head} · {}", matrix.name());
             let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, range, title) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",

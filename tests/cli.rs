@@ -199,7 +199,14 @@ fn render_writes_png_and_svg() {
         None,
     );
     assert!(out.status.success());
-    assert!(std::fs::read_to_string(&svg).unwrap().contains("天"));
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.contains("天"));
+    // Its title says what the picture is of.
+    assert!(
+        svg_text.contains(">wo_ai_beijing_tiananmen.json · head 0 · raw scores</text>"),
+        "{}",
+        &svg_text[..svg_text.len().min(600)]
+    );
     let out = attnscope(
         &[
             "render",

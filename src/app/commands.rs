@@ -551,7 +551,7 @@ pub(super) fn opened_and(lang: Lang, subject: &str, more: &str) -> String {
     format!("{} {subject}{stop}{more}", tr(lang, Msg::Opened))
 }
 
-/// A heatmap as PNG (exact cells and legend) or SVG (with token labels), written atomically.
+/// A heatmap as PNG or SVG (exact cells, token labels, title, colour bar), written atomically.
 fn write_heatmap(
     path: &Path,
     kind: ExportKind,

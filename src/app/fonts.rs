@@ -6,12 +6,9 @@ use eframe::egui;
 /// Embedded fallback fonts, tried in order after egui's default font:
 /// DejaVu Sans / Sans Mono (Bitstream Vera license + public domain) for maths symbols,
 /// sub- and superscripts (qᵢ, kⱼ, dₖ, ‖q‖, ⁽ʰ⁾), and Droid Sans Fallback (Apache-2.0) for
-/// Chinese, so nothing shows as a tofu box on a machine with no fonts installed.
-pub const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
-/// See [`DEJAVU_SANS`].
-pub const DEJAVU_SANS_MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
-/// See [`DEJAVU_SANS`].
-pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallbackFull.ttf");
+/// Chinese, so nothing shows as a tofu box on a machine with no fonts installed. The same
+/// bytes draw the exported PNGs' labels.
+pub use crate::export::text::{CJK_FONT, DEJAVU_SANS, DEJAVU_SANS_MONO};
 
 /// egui's emoji fonts: tried last, after every font that covers the text of a script, so
 /// that a symbol DejaVu or Droid draws (▶ ✖ ✓ ★) keeps their look, and only what no other

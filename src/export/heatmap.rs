@@ -8,6 +8,7 @@ use ndarray::Array2;
 
 use super::ExportError;
 use super::colormap::{Colormap, Range};
+use super::text::Pen;
 
 /// What to draw.
 #[derive(Clone, Debug)]
@@ -22,12 +23,42 @@ pub struct Heatmap<'a> {
     pub colormap: Colormap,
     /// Value range of the colour map.
     pub range: Range,
-    /// Title (SVG only).
+    /// Title (above the labels; none if empty).
     pub title: String,
 }
 
 /// Colour of a masked cell.
 const MASKED: [u8; 3] = [64, 64, 64];
+
+/// The PNG's label and title sizes, pixels.
+const LABEL_PX: f32 = 13.0;
+const TITLE_PX: f32 = 16.0;
+/// The most room a label takes (longer ones are shortened with "…"), pixels.
+const LABEL_ROOM: f32 = 130.0;
+/// The colour bar: its gap from the cells, width and least height, pixels.
+const BAR_GAP: u32 = 10;
+const BAR_W: u32 = 16;
+const MIN_BAR_H: u32 = 48;
+
+/// Where a PNG's parts go.
+struct PngLayout {
+    pen: Pen,
+    left: u32,
+    top: u32,
+    width: u32,
+    height: u32,
+}
+
+/// `label` shortened with "…" until it is at most `room` pixels wide at `pen`.
+fn fit(pen: &Pen, label: &str, room: f32) -> String {
+    let mut keep = label.chars().count().min(24);
+    let mut t = abbreviate(label, keep);
+    while keep > 2 && pen.width(&t) > room {
+        keep -= 1;
+        t = abbreviate(label, keep);
+    }
+    t
+}
 
 impl Heatmap<'_> {
     fn cell_rgb(&self, v: f32) -> [u8; 3] {
@@ -44,32 +75,71 @@ impl Heatmap<'_> {
         (1024 / n).clamp(1, 48)
     }
 
-    /// Renders the PNG: every cell exactly `cell_px` square, then a gap and a vertical legend
-    /// bar (top = range max).
+    /// Renders the PNG: a title, token labels left (queries) and above (keys, turned to read
+    /// upward; every k-th when cells are small), every cell exactly `cell_px` square at
+    /// [`Self::png_origin`], then a colour bar (top = range max) with its end and middle
+    /// values. Text is drawn with the embedded fonts, Chinese included.
     pub fn to_png(&self, cell_px: u32) -> Result<Vec<u8>, ExportError> {
         let (n, m) = self.values.dim();
         if n == 0 || m == 0 {
             return Err(ExportError::Empty("the matrix has no cells"));
         }
         let cell = cell_px.max(1);
+        let layout = self.png_layout(cell);
         let (w_cells, h_cells) = (m as u32 * cell, n as u32 * cell);
-        let (gap, bar) = (8u32.max(cell / 2), 16u32.max(cell / 2));
-        let (width, height) = (w_cells + gap + bar, h_cells.max(32));
+        let (width, height) = (layout.width, layout.height);
         let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
+        let (left, top) = (layout.left, layout.top);
         for ((i, j), &v) in self.values.indexed_iter() {
             let c = Rgb(self.cell_rgb(v));
             for y in 0..cell {
                 for x in 0..cell {
-                    img.put_pixel(j as u32 * cell + x, i as u32 * cell + y, c);
+                    img.put_pixel(left + j as u32 * cell + x, top + i as u32 * cell + y, c);
                 }
             }
         }
-        for y in 0..height {
-            let t = 1.0 - y as f32 / (height - 1).max(1) as f32;
+        let ink = [30, 30, 30];
+        let pen = &layout.pen;
+        if !self.title.is_empty() {
+            Pen::new(TITLE_PX).draw(&mut img, &self.title, (6.0, 4.0 + TITLE_PX), ink, false);
+        }
+        // Labels at every k-th cell, so that neighbours never touch.
+        let every = ((LABEL_PX * 1.25) / cell as f32).ceil().max(1.0) as usize;
+        let half = cell as f32 / 2.0;
+        for (i, t) in self.rows.iter().enumerate().take(n).step_by(every) {
+            let t = fit(pen, t, LABEL_ROOM);
+            let y = top as f32 + i as f32 * cell as f32 + half + pen.ascent() * 0.4;
+            pen.draw(
+                &mut img,
+                &t,
+                (left as f32 - 5.0 - pen.width(&t), y),
+                ink,
+                false,
+            );
+        }
+        for (j, t) in self.cols.iter().enumerate().take(m).step_by(every) {
+            let t = fit(pen, t, LABEL_ROOM);
+            let x = left as f32 + j as f32 * cell as f32 + half + pen.ascent() * 0.4;
+            pen.draw(&mut img, &t, (x, top as f32 - 5.0), ink, true);
+        }
+        // The colour bar, with its top, middle and bottom values.
+        let bar_h = h_cells.max(MIN_BAR_H);
+        let bar_x = left + w_cells + BAR_GAP;
+        for y in 0..bar_h {
+            let t = 1.0 - y as f32 / (bar_h - 1).max(1) as f32;
             let c = Rgb(self.colormap.rgb(t));
-            for x in 0..bar {
-                img.put_pixel(w_cells + gap + x, y, c);
+            for x in 0..BAR_W {
+                img.put_pixel(bar_x + x, top + y, c);
             }
+        }
+        let tick_x = (bar_x + BAR_W + 4) as f32;
+        let mid = (self.range.lo + self.range.hi) / 2.0;
+        for (v, y) in [
+            (self.range.hi, top as f32 + pen.ascent()),
+            (mid, top as f32 + bar_h as f32 / 2.0 + pen.ascent() / 2.0),
+            (self.range.lo, (top + bar_h) as f32),
+        ] {
+            pen.draw(&mut img, &fmt_value(v), (tick_x, y), ink, false);
         }
         let mut out = Vec::new();
         image::codecs::png::PngEncoder::new(&mut out)
@@ -79,6 +149,54 @@ impl Heatmap<'_> {
                 message: e.to_string(),
             })?;
         Ok(out)
+    }
+
+    /// Where the PNG's first cell starts (its top-left pixel), at `cell_px` per cell.
+    pub fn png_origin(&self, cell_px: u32) -> (u32, u32) {
+        let l = self.png_layout(cell_px.max(1));
+        (l.left, l.top)
+    }
+
+    /// The PNG's margins and size: room for the widest label (at most [`LABEL_ROOM`]) left
+    /// and above, the title above that, the colour bar and its numbers right.
+    fn png_layout(&self, cell: u32) -> PngLayout {
+        let pen = Pen::new(LABEL_PX);
+        let (n, m) = self.values.dim();
+        let room = |labels: &[String], k: usize| {
+            labels
+                .iter()
+                .take(k)
+                .map(|t| pen.width(&fit(&pen, t, LABEL_ROOM)))
+                .fold(0.0f32, f32::max)
+                .ceil() as u32
+        };
+        let (rows_w, cols_h) = (room(self.rows, n), room(self.cols, m));
+        let left = if rows_w > 0 { rows_w + 10 } else { 4 };
+        let title_h = if self.title.is_empty() {
+            0
+        } else {
+            TITLE_PX as u32 + 10
+        };
+        let top = title_h + if cols_h > 0 { cols_h + 10 } else { 4 };
+        let ticks = [
+            self.range.lo,
+            self.range.hi,
+            (self.range.lo + self.range.hi) / 2.0,
+        ]
+        .iter()
+        .map(|&v| pen.width(&fmt_value(v)))
+        .fold(0.0f32, f32::max)
+        .ceil() as u32;
+        let width = left + m as u32 * cell + BAR_GAP + BAR_W + 4 + ticks + 6;
+        let width = width.max(Pen::new(TITLE_PX).width(&self.title).ceil() as u32 + 12);
+        let height = top + (n as u32 * cell).max(MIN_BAR_H) + 8;
+        PngLayout {
+            pen,
+            left,
+            top,
+            width,
+            height,
+        }
     }
 
     /// Renders the SVG with token labels on both axes, value labels on small matrices and a
@@ -244,14 +362,81 @@ mod tests {
             range: Range { lo: 0.0, hi: 1.0 },
             title: String::new(),
         };
-        let png = h.to_png(10).unwrap();
+        let png = h.to_png(20).unwrap();
         let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        assert_eq!(img.height(), 32);
-        assert_eq!(img.width(), 20 + 8 + 16);
-        assert_eq!(img.get_pixel(0, 0).0, Colormap::Viridis.rgb(0.0));
-        assert_eq!(img.get_pixel(19, 9).0, Colormap::Viridis.rgb(1.0));
-        assert_eq!(img.get_pixel(15, 15).0, MASKED);
-        assert_eq!(img.get_pixel(20 + 8 + 1, 0).0, Colormap::Viridis.rgb(1.0));
+        let (x0, y0) = h.png_origin(20);
+        assert!(x0 > 10 && y0 > 10, "room for the labels: {x0}, {y0}");
+        assert_eq!(img.get_pixel(x0, y0).0, Colormap::Viridis.rgb(0.0));
+        assert_eq!(
+            img.get_pixel(x0 + 39, y0 + 19).0,
+            Colormap::Viridis.rgb(1.0)
+        );
+        assert_eq!(img.get_pixel(x0 + 30, y0 + 30).0, MASKED);
+        // The colour bar's top is the range's top.
+        assert_eq!(
+            img.get_pixel(x0 + 40 + BAR_GAP + 1, y0).0,
+            Colormap::Viridis.rgb(1.0)
+        );
+        // Ink left of each row and above each column: its label.
+        let dark = |xs: std::ops::Range<u32>, ys: std::ops::Range<u32>| {
+            xs.flat_map(|x| ys.clone().map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
+                .count()
+        };
+        for k in 0..2 {
+            assert!(
+                dark(0..x0, y0 + 20 * k..y0 + 20 * k + 20) > 5,
+                "row label {k}"
+            );
+            assert!(
+                dark(x0 + 20 * k..x0 + 20 * k + 20, 0..y0) > 5,
+                "column label {k}"
+            );
+        }
+        // Small cells label every other token, so that labels never touch.
+        let png = h.to_png(6).unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_rgb8();
+        let (x0, y0) = h.png_origin(6);
+        let dark6 = |ys: std::ops::Range<u32>| {
+            (0..x0)
+                .flat_map(|x| ys.clone().map(move |y| (x, y)))
+                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
+                .count()
+        };
+        assert!(dark6(y0..y0 + 5) > 0 && dark6(y0 + 7..y0 + 12) == 0);
+        let png = h.to_png(20).unwrap();
+        let img = image::load_from_memory(&png).unwrap().to_rgb8();
+        let (x0, _) = h.png_origin(20);
+        // The numbers beside the bar.
+        let ink = (x0 + 40 + BAR_GAP + BAR_W..img.width())
+            .flat_map(|x| (0..img.height()).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
+            .count();
+        assert!(ink > 20, "{ink}");
+    }
+
+    #[test]
+    fn a_png_with_a_chinese_title_and_labels_has_their_ink() {
+        let v = array![[0.5f32, 0.5], [1.0, 0.0]];
+        let r = vec!["我".to_owned(), "爱".to_owned()];
+        let h = Heatmap {
+            values: &v,
+            rows: &r,
+            cols: &r,
+            colormap: Colormap::Greys,
+            range: Range { lo: 0.0, hi: 1.0 },
+            title: "层 1 · 头 3 · 注意力权重".into(),
+        };
+        let img = image::load_from_memory(&h.to_png(24).unwrap())
+            .unwrap()
+            .to_rgb8();
+        let (x0, y0) = h.png_origin(24);
+        let title_ink = (0..img.width())
+            .flat_map(|x| (0..TITLE_PX as u32 + 8).map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
+            .count();
+        assert!(title_ink > 40, "{title_ink}");
+        assert!(img.width() >= x0 + 48 && img.height() >= y0 + 48);
     }
 
     #[test]

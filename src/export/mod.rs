@@ -5,6 +5,7 @@
 pub mod colormap;
 pub mod heatmap;
 pub mod matrix;
+pub mod text;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

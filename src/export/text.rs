@@ -1,0 +1,140 @@
+//! Text drawn into exported PNGs (token labels, titles, colour-bar numbers) with the fonts
+//! the app embeds, so that a PNG reads the same on every machine: DejaVu Sans for Latin,
+//! maths and symbols, Droid Sans Fallback for Chinese.
+
+use ab_glyph::{Font as _, FontRef, PxScale, ScaleFont as _};
+use image::{Rgb, RgbImage};
+
+/// DejaVu Sans (Bitstream Vera license + public domain): Latin, maths symbols, sub- and
+/// superscripts.
+pub const DEJAVU_SANS: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+/// DejaVu Sans Mono (same license).
+pub const DEJAVU_SANS_MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSansMono.ttf");
+/// Droid Sans Fallback (Apache-2.0): Chinese.
+pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallbackFull.ttf");
+
+/// A font size and the fonts to draw with, tried in order for each character.
+pub struct Pen {
+    fonts: Vec<FontRef<'static>>,
+    px: f32,
+}
+
+impl Pen {
+    /// A pen of `px` pixels (the em height).
+    pub fn new(px: f32) -> Pen {
+        let fonts = [DEJAVU_SANS, CJK_FONT]
+            .into_iter()
+            .filter_map(|data| FontRef::try_from_slice(data).ok())
+            .collect();
+        Pen { fonts, px }
+    }
+
+    /// The first font that has `c`, else the first (its .notdef box).
+    fn font_for(&self, c: char) -> Option<&FontRef<'static>> {
+        self.fonts
+            .iter()
+            .find(|f| f.glyph_id(c).0 != 0)
+            .or(self.fonts.first())
+    }
+
+    /// The advance of `text` in pixels.
+    pub fn width(&self, text: &str) -> f32 {
+        text.chars()
+            .filter_map(|c| {
+                let f = self.font_for(c)?.as_scaled(PxScale::from(self.px));
+                Some(f.h_advance(f.glyph_id(c)))
+            })
+            .sum()
+    }
+
+    /// How far above the baseline capitals and Chinese reach, in pixels.
+    pub fn ascent(&self) -> f32 {
+        self.fonts
+            .first()
+            .map_or(self.px, |f| f.as_scaled(PxScale::from(self.px)).ascent())
+    }
+
+    /// Draws `text` with its baseline starting at (`x`, `y`), reading left to right, or,
+    /// when `upward`, turned a quarter to the left so that it reads bottom to top from
+    /// (`x`, `y`) with the tops of the letters facing left.
+    pub fn draw(
+        &self,
+        img: &mut RgbImage,
+        text: &str,
+        (x, y): (f32, f32),
+        color: [u8; 3],
+        upward: bool,
+    ) {
+        let mut pen_x = 0.0f32;
+        for c in text.chars() {
+            let Some(font) = self.font_for(c) else { return };
+            let scaled = font.as_scaled(PxScale::from(self.px));
+            let id = scaled.glyph_id(c);
+            let glyph =
+                id.with_scale_and_position(PxScale::from(self.px), ab_glyph::point(pen_x, 0.0));
+            pen_x += scaled.h_advance(id);
+            let Some(outline) = font.outline_glyph(glyph) else {
+                continue; // a space
+            };
+            let b = outline.px_bounds();
+            outline.draw(|gx, gy, coverage| {
+                // (u, v): along the text and down from the baseline.
+                let (u, v) = (b.min.x + gx as f32, b.min.y + gy as f32);
+                let (px, py) = if upward {
+                    (x + v, y - u)
+                } else {
+                    (x + u, y + v)
+                };
+                blend(img, px, py, color, coverage);
+            });
+        }
+    }
+}
+
+/// Lays `color` over the pixel at (`x`, `y`) with `alpha` coverage (outside: nothing).
+fn blend(img: &mut RgbImage, x: f32, y: f32, color: [u8; 3], alpha: f32) {
+    let (x, y) = (x.round(), y.round());
+    if x < 0.0 || y < 0.0 || x >= img.width() as f32 || y >= img.height() as f32 {
+        return;
+    }
+    let a = alpha.clamp(0.0, 1.0);
+    let p = img.get_pixel_mut(x as u32, y as u32);
+    let mixed: [u8; 3] =
+        std::array::from_fn(|k| (p.0[k] as f32 * (1.0 - a) + color[k] as f32 * a).round() as u8);
+    *p = Rgb(mixed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin_and_chinese_leave_ink_where_they_are_drawn() {
+        let pen = Pen::new(14.0);
+        assert!(pen.width("北京") > pen.width("ab"), "two wide glyphs");
+        for (text, upward) in [("Ab", false), ("北京", false), ("北京", true)] {
+            let mut img = RgbImage::from_pixel(60, 60, Rgb([255, 255, 255]));
+            pen.draw(&mut img, text, (20.0, 40.0), [0, 0, 0], upward);
+            let inked: Vec<(u32, u32)> = img
+                .enumerate_pixels()
+                .filter(|(_, _, p)| p.0[0] < 128)
+                .map(|(x, y, _)| (x, y))
+                .collect();
+            assert!(inked.len() > 20, "{text}: {} dark pixels", inked.len());
+            let (xs, ys): (Vec<u32>, Vec<u32>) = inked.iter().copied().unzip();
+            let (w, h) = (
+                xs.iter().max().unwrap() - xs.iter().min().unwrap(),
+                ys.iter().max().unwrap() - ys.iter().min().unwrap(),
+            );
+            if upward {
+                assert!(h > w, "{text} turned reads upward: {w} × {h}");
+                assert!(
+                    *ys.iter().max().unwrap() <= 41,
+                    "it starts at the baseline point"
+                );
+            } else {
+                assert!(w > h, "{text}: {w} × {h}");
+            }
+        }
+    }
+}
