@@ -562,6 +562,7 @@ pub fn run(command: Command) -> Result<()> {
             let trace = match (spec, model) {
                 (Some(spec), _) => {
                     let name = Path::new(&spec).file_name().map(|f| f.to_string_lossy());
+                    let name = name.filter(|_| spec != "-");
                     subject = format!("{} · ", name.as_deref().unwrap_or("stdin"));
                     load_and_compute(&spec, Backend::best())?
                 }
@@ -786,7 +787,9 @@ fn generate_cmd(
     let all: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
     // Readable labels as the app shows them: the prompt's from its offsets, the generated
     // ones with byte pieces joined into characters (北, 北², 北³).
-    let written = model.tokenizer.written(&generated);
+    let written = model
+        .tokenizer
+        .written(prompt_ids.last().copied(), &generated);
     let labels: Vec<&str> = tokens
         .iter()
         .map(|t| t.label.as_str())
@@ -795,6 +798,11 @@ fn generate_cmd(
     let candidate = |i: usize, id: u32| {
         let pending: Vec<u32> = written.pending(i).map(|k| generated[k]).collect();
         model.tokenizer.candidate_label(&pending, id)
+    };
+    // The chosen token: a byte piece by the character it is part of, as in `labels`.
+    let chosen = |i: usize, id: u32| match written.labels.get(i) {
+        Some(l) if model.tokenizer.is_byte_piece(id) => l.clone(),
+        _ => candidate(i, id),
     };
     let doc = serde_json::json!({
         "model": model.name,
@@ -811,7 +819,7 @@ fn generate_cmd(
         "steps": steps.iter().enumerate().map(|(i, s)| serde_json::json!({
             "chosen": s.id,
             "token": tok(s.id),
-            "label": candidate(i, s.id),
+            "label": chosen(i, s.id),
             "logprob": s.logprob,
             "rank": s.rank,
             "top": s.top.iter().map(|&(id, p)| serde_json::json!({"id": id, "token": tok(id), "label": candidate(i, id), "p": p})).collect::<Vec<_>>(),

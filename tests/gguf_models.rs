@@ -221,7 +221,7 @@ fn real_tokenizers_label_chinese_as_typed_and_as_written() {
             assert_ne!(pair[0], pair[1], "{file}: {labels:?}");
         }
         let ids: Vec<u32> = typed.iter().map(|t| t.id).collect();
-        let w = m.tokenizer.written(&ids);
+        let w = m.tokenizer.written(None, &ids);
         assert_eq!(w.labels, labels, "{file}");
         assert_eq!(w.text.concat().trim_start(), text, "{file}");
     }

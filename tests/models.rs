@@ -118,7 +118,7 @@ fn generated_byte_pieces_read_as_the_characters_they_make() {
     let text = "The cat sat. 我爱北京\n ok";
     let typed = tok.encode(text).unwrap();
     let ids: Vec<u32> = typed.iter().map(|t| t.id).collect();
-    let w = tok.written(&ids);
+    let w = tok.written(None, &ids);
     assert_eq!(w.text.concat(), text);
     let typed_labels: Vec<&str> = typed.iter().map(|t| t.label.as_str()).collect();
     let written_labels: Vec<&str> = w.labels.iter().map(String::as_str).collect();
@@ -127,8 +127,8 @@ fn generated_byte_pieces_read_as_the_characters_they_make() {
     // Token by token, as a generation lands, the labels come out the same.
     let mut grown = attnscope::model::tokenizer::Written::default();
     for k in 1..=ids.len() {
-        tok.write_more(&mut grown, &ids[..k]);
-        assert_eq!(grown, tok.written(&ids[..k]), "after {k} ids");
+        tok.write_more(&mut grown, None, &ids[..k]);
+        assert_eq!(grown, tok.written(None, &ids[..k]), "after {k} ids");
     }
     // A candidate byte piece is named by the character it would finish.
     let wo = tok.encode_plain("我").unwrap();
@@ -141,8 +141,54 @@ fn generated_byte_pieces_read_as_the_characters_they_make() {
         " ",
         "a space stays a space"
     );
-    let w = tok.written(&wo);
+    let w = tok.written(None, &wo);
     assert_eq!((w.pending(2), w.pending(0)), (0..2, 0..0));
+    // A stray first byte does not swallow the whole token after it.
+    let a = tok.encode_plain("a").unwrap()[0];
+    let w = tok.written(None, &[wo[0], a]);
+    assert_eq!(w.labels, [tok.id_to_token(wo[0]), "a".to_owned()]);
+    assert_eq!(w.run_start, [0, 1]);
+    // After the prompt's last id, a run's text is what it adds to the text so far.
+    let (prompt, more) = (
+        tok.encode_plain("is").unwrap(),
+        tok.encode_plain(" Paris 我").unwrap(),
+    );
+    let w = tok.written(prompt.last().copied(), &more);
+    assert_eq!(w.text.concat(), " Paris 我");
+}
+
+#[test]
+fn a_generated_word_keeps_its_space_under_a_decoder_that_strips_one() {
+    // Llama 2, TinyLlama and Mistral folders decode with SentencePiece's "▁" and a final
+    // Strip of one leading space: " Paris" decoded alone is "Paris", so the running text
+    // read "isParis". Each run's text is taken after the id before it.
+    let json = r#"{"version":"1.0","truncation":null,"padding":null,"added_tokens":[],
+      "normalizer":null,"pre_tokenizer":null,"post_processor":null,
+      "decoder":{"type":"Sequence","decoders":[
+        {"type":"Replace","pattern":{"String":"▁"},"content":" "},
+        {"type":"ByteFallback"},{"type":"Fuse"},
+        {"type":"Strip","content":" ","start":1,"stop":0}]},
+      "model":{"type":"BPE","dropout":null,"unk_token":null,"continuing_subword_prefix":null,
+        "end_of_word_suffix":null,"fuse_unk":true,"byte_fallback":true,"ignore_merges":false,
+        "vocab":{"▁":0,"i":1,"s":2,"P":3,"a":4,"r":5,"<0xE6>":6,"<0x88>":7,"<0x91>":8},
+        "merges":[]}}"#;
+    let tok = attnscope::model::tokenizer::ModelTokenizer::from_json(json).unwrap();
+    let is = 2; // "s", the prompt's last id
+    let paris = [0, 3, 4, 5, 1, 2, 0, 6, 7, 8]; // ▁ P a r i s ▁ 我 (three byte pieces)
+    assert_eq!(
+        tok.decode(&paris[..1]),
+        "",
+        "the decoder strips a lone leading space"
+    );
+    let w = tok.written(Some(is), &paris);
+    assert_eq!(w.text.concat(), " Paris 我");
+    assert_eq!(w.labels[7..], ["我", "我²", "我³"]);
+    assert_eq!(w.labels[0], "␣");
+    let mut grown = attnscope::model::tokenizer::Written::default();
+    for k in 1..=paris.len() {
+        tok.write_more(&mut grown, Some(is), &paris[..k]);
+    }
+    assert_eq!(grown, w);
 }
 
 #[test]

@@ -855,7 +855,10 @@ fn a_sample_model_opens_from_the_menu_and_every_model_view_shows_its_numbers() {
     let rollout = out.rollout(None, false).unwrap();
     let last = last_row_numbers(&csv, n);
     assert_eq!(last, rollout.row(n - 1).to_vec());
-    assert_eq!(rollout, attnscope::model::stats::rollout(&out.run).unwrap());
+    assert_eq!(
+        *rollout,
+        attnscope::model::stats::rollout(&out.run).unwrap()
+    );
     // Through layer 0 only, without the first token: on screen and in the export.
     h.get_by_label("leave out the first token").click();
     h.state_mut().state.rollout_upto = Some(0);

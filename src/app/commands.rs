@@ -405,8 +405,18 @@ impl AttnApp {
         if !trace.has_matrices(head) {
             anyhow::bail!(trf(self.lang(), Msg::ErrHeadOpening, &[&head]));
         }
+        // What the picture is of: with a model, its name and layer too.
+        let model = match (&self.model, self.state.embedding) {
+            (Some(m), EmbeddingMode::Model) => format!(
+                "{} · {} {} · ",
+                m.model.name,
+                self.t(Msg::Layer),
+                self.state.layer
+            ),
+            _ => String::new(),
+        };
         let title = format!(
-            "{} {head} · {}",
+            "{model}{} {head} · {}",
             self.t(Msg::Head),
             self.t(super::views::heatmap::legend_msg(matrix))
         );
@@ -467,13 +477,20 @@ impl AttnApp {
                     Some(out) => {
                         let values = out
                             .rollout(self.state.rollout_upto, self.state.rollout_skip_first)
-                            .context(self.t(Msg::RolloutLong))?;
+                            .context(self.t(Msg::RolloutLong))?
+                            .as_ref()
+                            .clone();
                         let labels = out.run.labels();
                         Some(ScreenMatrix {
                             values,
                             rows: labels.clone(),
                             cols: labels,
-                            title: self.t(Msg::ViewRollout).to_owned(),
+                            title: rollout_title(
+                                self.lang(),
+                                out.rollouts.as_ref().map_or(0, Vec::len),
+                                self.state.rollout_upto,
+                                self.state.rollout_skip_first,
+                            ),
                         })
                     }
                 }
@@ -549,6 +566,22 @@ const EARLIER_NOTICES: usize = 20;
 pub(super) fn opened_and(lang: Lang, subject: &str, more: &str) -> String {
     let stop = if lang == Lang::Zh { "。" } else { ". " };
     format!("{} {subject}{stop}{more}", tr(lang, Msg::Opened))
+}
+
+/// An exported rollout's title: through which layer, and whether the first token is left
+/// out ("Rollout · through layer 3 · leave out the first token").
+fn rollout_title(lang: Lang, layers: usize, upto: Option<usize>, skip_first: bool) -> String {
+    let last = layers.saturating_sub(1);
+    let mut t = format!(
+        "{} · {} {}",
+        tr(lang, Msg::ViewRollout),
+        tr(lang, Msg::RolloutUpto),
+        upto.unwrap_or(last).min(last)
+    );
+    if skip_first {
+        t = format!("{t} · {}", tr(lang, Msg::RolloutSkipFirst));
+    }
+    t
 }
 
 /// A heatmap as PNG or SVG (exact cells, token labels, title, colour bar), written atomically.

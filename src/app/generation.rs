@@ -176,6 +176,7 @@ fn run(
     let n_prompt = session.prompt_ids.len();
     let mut ids = Vec::with_capacity(max_new);
     let mut written = crate::model::tokenizer::Written::default();
+    let last_prompt = session.prompt_ids.last().copied();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         keep_prompt_attention(loaded, session, tokens);
         model.generate(
@@ -187,7 +188,7 @@ fn run(
                 // A new byte piece may finish the character of the ones before it, so the
                 // generated tokens are labelled again as a whole.
                 ids.push(step.id);
-                model.tokenizer.write_more(&mut written, &ids);
+                model.tokenizer.write_more(&mut written, last_prompt, &ids);
                 if let Ok(mut l) = session.labels.lock() {
                     l.truncate(n_prompt);
                     l.extend(written.labels.iter().cloned());

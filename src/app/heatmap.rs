@@ -630,17 +630,20 @@ impl TokenLabels<'_> {
         let every = ((13.0 / cell).ceil() as usize).max(1);
         let first = |r: &std::ops::Range<usize>, every: usize| r.start.div_ceil(every) * every;
         // Upright Chinese is as wide as the font (and a half, with a piece count 我²):
-        // columns of such labels thin out until one and a gap fit (they ran into one
-        // another from about 48 tokens).
-        let every_col = if self.cols
-            [vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())]
+        // when the widest one in view and a gap do not fit a column, columns thin out
+        // (they ran into one another from about 48 tokens). Only then: a 20-point column
+        // holds a 14-point character.
+        let cols_in_view =
+            &self.cols[vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())];
+        let upright_w = cols_in_view
             .iter()
-            .any(|c| upright_label(c, font.size, self.col_room).is_some())
-        {
-            every.max(((font.size * 1.5 + 2.0) / cell).ceil() as usize)
-        } else {
-            every
-        };
+            .filter_map(|c| upright_label(c, font.size, self.col_room))
+            .map(|chars| {
+                let counted = chars.last().is_some_and(|l| l.chars().count() > 1);
+                font.size * if counted { 1.5 } else { 1.0 } + 2.0
+            })
+            .fold(0.0f32, f32::max);
+        let every_col = every.max((upright_w / cell).ceil() as usize);
         for i in (first(&vis_i, every)..vis_i.end).step_by(every) {
             let Some(tok) = self.rows.get(i) else { break };
             let y = origin.y + (i as f32 + 0.5) * cell;

@@ -202,7 +202,7 @@ messages! {
     RotationPair => "pair", "维度对";
     Angle => "angle", "角度";
     SinkHeads => "Attention sinks (≥ 50% of attention on the first token, averaged over rows): {} of {} heads; the strongest: {}{}", "注意力汇聚头（各行平均有 ≥ 50% 的注意力落在第一个词元上）：{} / {} 个头；最强的：{}{}";
-    SinkMore => " … and {} more (sort the \"first token\" column to see them all)", " …… 另有 {} 个（按“第一个词元”列排序可看到全部）";
+    SinkMore => " … and {} more (sort the \"first token\" column to see them all)", " …… 另有 {} 个（按“首词元”列排序可看到全部）";
     ExplPreNormRms => "This model normalises each row of X first with RMSNorm (divide by the root mean square of the row, then scale by a learned γ), and projects the normalised rows.", "该模型先用 RMSNorm 把 X 的每一行归一化（除以该行的均方根，再乘以可学习的 γ），再对归一化后的行做投影。";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
     ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";

@@ -40,19 +40,35 @@ pub struct ModelOutput {
     /// Heads whose attention is undefined (NaN/Inf) on some rows: the views mark them, since
     /// the kernels show such rows as zeros.
     pub nonfinite: Vec<NonFiniteHead>,
+    /// The rollout last asked for by [`Self::rollout`], with its options: the view asks
+    /// every frame.
+    pub rollout_shown: std::sync::Mutex<Option<((usize, bool), Arc<ndarray::Array2<f32>>)>>,
 }
 
 impl ModelOutput {
     /// The rollout as the Rollout view shows it: through layer `upto` (the last when
     /// `None` or beyond), and without the first token when `skip_first`.
-    pub fn rollout(&self, upto: Option<usize>, skip_first: bool) -> Option<ndarray::Array2<f32>> {
+    pub fn rollout(
+        &self,
+        upto: Option<usize>,
+        skip_first: bool,
+    ) -> Option<Arc<ndarray::Array2<f32>>> {
         let all = self.rollouts.as_ref()?;
-        let r = all.get(upto.unwrap_or(usize::MAX).min(all.len().checked_sub(1)?))?;
-        Some(if skip_first {
+        let layer = upto.unwrap_or(usize::MAX).min(all.len().checked_sub(1)?);
+        let mut memo = self.rollout_shown.lock().ok()?;
+        if let Some((key, m)) = memo.as_ref()
+            && *key == (layer, skip_first)
+        {
+            return Some(Arc::clone(m));
+        }
+        let r = all.get(layer)?;
+        let m = Arc::new(if skip_first {
             crate::model::stats::without_first_key(r)
         } else {
             r.clone()
-        })
+        });
+        *memo = Some(((layer, skip_first), Arc::clone(&m)));
+        Some(m)
     }
 
     /// The undefined rows of one head, if it has any.
@@ -398,6 +414,7 @@ impl AttnApp {
                 stats,
                 rollouts,
                 nonfinite,
+                rollout_shown: Default::default(),
             }))
         });
         if submitted {

@@ -51,13 +51,17 @@ struct PngLayout {
 
 /// `label` shortened with "…" until it is at most `room` pixels wide at `pen`.
 fn fit(pen: &Pen, label: &str, room: f32) -> String {
-    let mut keep = label.chars().count().min(24);
+    let mut keep = label.chars().count().min(256);
     let mut t = abbreviate(label, keep);
-    while keep > 2 && pen.width(&t) > room {
-        keep -= 1;
+    loop {
+        let w = pen.width(&t);
+        if w <= room || keep <= 2 {
+            return t;
+        }
+        // Straight to about the right length, then a character at a time.
+        keep = ((keep as f32 * room / w) as usize).clamp(2, keep - 1);
         t = abbreviate(label, keep);
     }
-    t
 }
 
 impl Heatmap<'_> {
@@ -101,7 +105,9 @@ impl Heatmap<'_> {
         let ink = [30, 30, 30];
         let pen = &layout.pen;
         if !self.title.is_empty() {
-            Pen::new(TITLE_PX).draw(&mut img, &self.title, (6.0, 4.0 + TITLE_PX), ink, false);
+            let title_pen = Pen::new(TITLE_PX);
+            let title = fit(&title_pen, &self.title, width as f32 - 12.0);
+            title_pen.draw(&mut img, &title, (6.0, 4.0 + TITLE_PX), ink, false);
         }
         // Labels at every k-th cell, so that neighbours never touch.
         let every = ((LABEL_PX * 1.25) / cell as f32).ceil().max(1.0) as usize;
@@ -188,7 +194,9 @@ impl Heatmap<'_> {
         .fold(0.0f32, f32::max)
         .ceil() as u32;
         let width = left + m as u32 * cell + BAR_GAP + BAR_W + 4 + ticks + 6;
-        let width = width.max(Pen::new(TITLE_PX).width(&self.title).ceil() as u32 + 12);
+        // A long title widens a small picture up to 480 pixels, then is shortened.
+        let title_w = Pen::new(TITLE_PX).width(&self.title).ceil() as u32 + 12;
+        let width = width.max(title_w.min(480));
         let height = top + (n as u32 * cell).max(MIN_BAR_H) + 8;
         PngLayout {
             pen,

@@ -135,15 +135,22 @@ impl ModelTokenizer {
     /// is only white space reads ␣, or ⏎ when it breaks the line. Also gives, per id, the
     /// text it adds to the running text: a run's whole text on its first id, nothing on the
     /// others. A run that is not yet a whole character (the last id of a generation under
-    /// way) reads U+FFFD.
-    pub fn written(&self, ids: &[u32]) -> Written {
+    /// way, a stray byte) is labelled by its pieces' spelling (`<0xE5>`, `å`) and adds
+    /// U+FFFD to the text. `after` is the id before the first (the prompt's last): decoders
+    /// that drop a text's leading space (Llama's SentencePiece) keep " Paris" after it.
+    pub fn written(&self, after: Option<u32>, ids: &[u32]) -> Written {
         let mut out = Written {
             labels: Vec::with_capacity(ids.len()),
             text: Vec::with_capacity(ids.len()),
             run_start: Vec::with_capacity(ids.len()),
         };
-        for (run, text) in self.runs(ids) {
-            let base = piece_label(&text);
+        for (run, text) in self.runs(after, ids) {
+            // An unfinished character is labelled by its pieces as the tokenizer spells them.
+            let base = if text.contains('\u{FFFD}') {
+                String::new()
+            } else {
+                piece_label(&text)
+            };
             for (k, &id) in ids[run.clone()].iter().enumerate() {
                 out.run_start.push(run.start);
                 out.labels.push(if base.is_empty() {
@@ -163,9 +170,10 @@ impl ModelTokenizer {
     /// [`Self::written`] of `ids` when `w` is that of all but their last few: only the
     /// last run of `w` (which a new byte piece may finish) is labelled again, so a
     /// generation labels each token in constant time.
-    pub fn write_more(&self, w: &mut Written, ids: &[u32]) {
+    pub fn write_more(&self, w: &mut Written, after: Option<u32>, ids: &[u32]) {
         let from = w.run_start.last().copied().unwrap_or(0).min(ids.len());
-        let tail = self.written(&ids[from..]);
+        let anchor = from.checked_sub(1).map_or(after, |k| ids.get(k).copied());
+        let tail = self.written(anchor, &ids[from..]);
         w.labels.truncate(from);
         w.text.truncate(from);
         w.run_start.truncate(from);
@@ -175,23 +183,55 @@ impl ModelTokenizer {
             .extend(tail.run_start.into_iter().map(|s| s + from));
     }
 
-    /// Runs of ids that decode to whole characters: a run grows while its text ends in
-    /// U+FFFD, up to four ids (UTF-8's longest character).
-    fn runs(&self, ids: &[u32]) -> Vec<(std::ops::Range<usize>, String)> {
+    /// Runs of ids that decode to whole characters, with their text: a run grows while its
+    /// text ends in U+FFFD and the next id is a byte piece too, up to four ids (UTF-8's
+    /// longest character); a whole token after a stray byte (<|im_end|>) starts its own
+    /// run. A run's text is what it adds after the id before it (see [`Self::written`]).
+    fn runs(&self, after: Option<u32>, ids: &[u32]) -> Vec<(std::ops::Range<usize>, String)> {
         let decode = |ids: &[u32]| self.inner.decode(ids, false).unwrap_or_default();
+        let piece = |id: u32| decode(&[id]).contains('\u{FFFD}');
+        // The text `run` adds after `anchor`: decode(anchor + run) minus decode(anchor) when
+        // the first begins with the second, else the run alone.
+        let added = |anchor: Option<u32>, run: &[u32]| {
+            if let Some(a) = anchor {
+                let before = decode(&[a]);
+                let mut both = vec![a];
+                both.extend_from_slice(run);
+                let joined = decode(&both);
+                if !before.contains('\u{FFFD}')
+                    && let Some(rest) = joined.strip_prefix(before.as_str())
+                {
+                    return rest.to_owned();
+                }
+            }
+            decode(run)
+        };
         let mut out = Vec::new();
         let mut start = 0;
         while start < ids.len() {
             let mut end = start + 1;
             let mut text = decode(&ids[start..end]);
-            while text.ends_with('\u{FFFD}') && end < ids.len() && end - start < 4 {
+            while text.ends_with('\u{FFFD}')
+                && end < ids.len()
+                && end - start < 4
+                && piece(ids[end])
+            {
                 end += 1;
                 text = decode(&ids[start..end]);
             }
-            out.push((start..end, text));
+            let anchor = start.checked_sub(1).map_or(after, |k| Some(ids[k]));
+            out.push((start..end, added(anchor, &ids[start..end])));
             start = end;
         }
         out
+    }
+
+    /// Whether `id` is part of a character only (a byte-level piece: it decodes to U+FFFD).
+    pub fn is_byte_piece(&self, id: u32) -> bool {
+        self.inner
+            .decode(&[id], false)
+            .unwrap_or_default()
+            .contains('\u{FFFD}')
     }
 
     /// One candidate next token's label: its text as it is (" Paris", a lone space) when it
@@ -206,7 +246,7 @@ impl ModelTokenizer {
         }
         let mut ids = pending.to_vec();
         ids.push(id);
-        match self.written(&ids).labels.last() {
+        match self.written(None, &ids).labels.last() {
             Some(l) if !pending.is_empty() && !l.contains('\u{FFFD}') => l.clone(),
             _ => self.id_to_token(id),
         }

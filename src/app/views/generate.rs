@@ -257,12 +257,23 @@ fn distribution_ui(
         })
         .unwrap_or_default()
     };
-    let tok = |id: u32| loaded.model.tokenizer.candidate_label(&pending, id);
+    let tokz = &loaded.model.tokenizer;
+    let tok = |id: u32| tokz.candidate_label(&pending, id);
+    // The chosen token: a byte piece by the character it is part of, as the text above.
+    let chosen = match gen_
+        .written
+        .lock()
+        .ok()
+        .and_then(|w| w.labels.get(step_i).cloned())
+    {
+        Some(l) if tokz.is_byte_piece(step.id) => l,
+        _ => tok(step.id),
+    };
     ui.label(
         RichText::new(format!(
             "{}: «{}» · p = {:.3} · {} {}",
             t(Msg::GenChosen),
-            visible(&tok(step.id)),
+            visible(&chosen),
             step.logprob.exp(),
             t(Msg::GenRank),
             step.rank + 1
