@@ -28,6 +28,9 @@ pub struct LoadedModel {
     pub induction: Option<ndarray::Array2<f32>>,
 }
 
+/// A rollout as shown, keyed by its options (through layer, without the first token).
+pub type ShownRollout = ((usize, bool), Arc<ndarray::Array2<f32>>);
+
 /// A model run with its statistics and rollout.
 pub struct ModelOutput {
     /// Captures of every layer.
@@ -42,7 +45,7 @@ pub struct ModelOutput {
     pub nonfinite: Vec<NonFiniteHead>,
     /// The rollout last asked for by [`Self::rollout`], with its options: the view asks
     /// every frame.
-    pub rollout_shown: std::sync::Mutex<Option<((usize, bool), Arc<ndarray::Array2<f32>>)>>,
+    pub rollout_shown: std::sync::Mutex<Option<ShownRollout>>,
 }
 
 impl ModelOutput {
