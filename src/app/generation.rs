@@ -175,7 +175,6 @@ fn run(
     let model = &loaded.model;
     let n_prompt = session.prompt_ids.len();
     let mut ids = Vec::with_capacity(max_new);
-    let mut written = crate::model::tokenizer::Written::default();
     let last_prompt = session.prompt_ids.last().copied();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         keep_prompt_attention(loaded, session, tokens);
@@ -185,16 +184,16 @@ fn run(
             sampling,
             Some(&session.cancel),
             &mut |step| {
-                // A new byte piece may finish the character of the ones before it, so the
-                // generated tokens are labelled again as a whole.
+                // A new byte piece may finish the character of the ones before it: the
+                // last character's tokens are labelled again, here and in `labels`.
                 ids.push(step.id);
-                model.tokenizer.write_more(&mut written, last_prompt, &ids);
-                if let Ok(mut l) = session.labels.lock() {
-                    l.truncate(n_prompt);
-                    l.extend(written.labels.iter().cloned());
-                }
                 if let Ok(mut w) = session.written.lock() {
-                    w.clone_from(&written);
+                    let from = w.run_start.last().copied().unwrap_or(0);
+                    model.tokenizer.write_more(&mut w, last_prompt, &ids);
+                    if let Ok(mut l) = session.labels.lock() {
+                        l.truncate(n_prompt + from);
+                        l.extend(w.labels[from..].iter().cloned());
+                    }
                 }
                 if let Ok(mut s) = session.steps.lock() {
                     s.push(step.clone());

@@ -580,13 +580,7 @@ fn fmt_compact(v: f32) -> String {
 /// to stack upright (a trailing "⋮" when they do not all fit in `room_px` above the grid at
 /// `font_px`); `None` for a label to turn on its side.
 fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>> {
-    use unicode_width::UnicodeWidthChar as _;
-    let wide = |c: char| c.width() == Some(2);
-    // The second and third byte-level pieces of a character (我², 我³) stand upright too.
-    let base = label.trim_end_matches(|c| "²³⁴⁵⁶⁷⁸⁹".contains(c));
-    if base.is_empty() || !base.chars().all(wide) {
-        return None;
-    }
+    let (base, _) = upright_parts(label)?;
     let fit = (((room_px - 8.0) / (font_px * 1.1)) as usize).max(1);
     let mut chars: Vec<String> = base.chars().map(String::from).collect();
     if chars.len() > fit {
@@ -598,6 +592,16 @@ fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>>
         last.push_str(&label[base.len()..]);
     }
     Some(chars)
+}
+
+/// A label that stands upright, as its wide characters and the piece count after them
+/// (我² → 我, ²; the second and third byte-level pieces of a character stand upright too);
+/// `None` for one to turn on its side. Allocates nothing: it runs for every column in view.
+fn upright_parts(label: &str) -> Option<(&str, &str)> {
+    use unicode_width::UnicodeWidthChar as _;
+    let base = label.trim_end_matches(|c| "²³⁴⁵⁶⁷⁸⁹".contains(c));
+    (!base.is_empty() && base.chars().all(|c| c.width() == Some(2)))
+        .then(|| (base, &label[base.len()..]))
 }
 
 /// Token labels left of and above a grid of square cells.
@@ -637,11 +641,8 @@ impl TokenLabels<'_> {
             &self.cols[vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())];
         let upright_w = cols_in_view
             .iter()
-            .filter_map(|c| upright_label(c, font.size, self.col_room))
-            .map(|chars| {
-                let counted = chars.last().is_some_and(|l| l.chars().count() > 1);
-                font.size * if counted { 1.5 } else { 1.0 } + 2.0
-            })
+            .filter_map(|c| upright_parts(c))
+            .map(|(_, count)| font.size * if count.is_empty() { 1.0 } else { 1.5 } + 2.0)
             .fold(0.0f32, f32::max);
         let every_col = every.max((upright_w / cell).ceil() as usize);
         for i in (first(&vis_i, every)..vis_i.end).step_by(every) {

@@ -454,15 +454,8 @@ impl AttnApp {
         if self.state.view == super::state::View::Generate
             && let Some(g) = &self.generation
         {
-            let n = g.len();
-            if n > 0 {
-                let at = self.state.gen_step.min(n - 1);
-                if left {
-                    self.state.gen_step = at.saturating_sub(1);
-                }
-                if right {
-                    self.state.gen_step = (at + 1).min(n - 1);
-                }
+            if let Some(at) = walk(self.state.gen_step, g.len(), left, right) {
+                self.state.gen_step = at;
             }
             return;
         }
@@ -496,16 +489,9 @@ impl AttnApp {
                 i.key_pressed(egui::Key::ArrowDown),
             )
         });
-        if let Some(n) = self.trace.as_ref().map(|t| t.n_q())
-            && n > 0
-        {
-            let at = self.state.row.min(n - 1);
-            if up {
-                self.push(Command::SelectRow(at.saturating_sub(1)));
-            }
-            if down {
-                self.push(Command::SelectRow((at + 1).min(n - 1)));
-            }
+        let rows = self.trace.as_ref().map_or(0, |t| t.n_q());
+        if let Some(r) = walk(self.state.row, rows, up, down) {
+            self.push(Command::SelectRow(r));
         }
     }
 
@@ -559,30 +545,16 @@ impl AttnApp {
             return;
         }
         let loaded = self.model.as_ref().filter(|_| model);
-        let layers = loaded.map(|m| m.model.config.layers());
+        let layers = loaded.map_or(0, |m| m.model.config.layers());
         let heads = loaded
             .map(|m| m.model.config.heads())
             .or_else(|| self.trace.as_ref().map(|t| t.heads))
             .unwrap_or(0);
-        if heads > 0 {
-            let at = self.state.head.min(heads - 1);
-            if prev_head {
-                self.push(Command::FocusHead(at.saturating_sub(1)));
-            }
-            if next_head {
-                self.push(Command::FocusHead((at + 1).min(heads - 1)));
-            }
+        if let Some(h) = walk(self.state.head, heads, prev_head, next_head) {
+            self.push(Command::FocusHead(h));
         }
-        if let Some(layers) = layers
-            && layers > 0
-        {
-            let at = self.state.layer.min(layers - 1);
-            if prev_layer {
-                self.push(Command::FocusLayer(at.saturating_sub(1)));
-            }
-            if next_layer {
-                self.push(Command::FocusLayer((at + 1).min(layers - 1)));
-            }
+        if let Some(l) = walk(self.state.layer, layers, prev_layer, next_layer) {
+            self.push(Command::FocusLayer(l));
         }
     }
 
@@ -599,6 +571,20 @@ impl AttnApp {
             }
         }
         ctx.request_repaint_after(Duration::from_millis(100));
+    }
+}
+
+/// Index `at` of `n` (clamped into them) one back or one forward, when a key asks and
+/// there is anything to walk; forward wins when both are pressed in one frame.
+fn walk(at: usize, n: usize, back: bool, forward: bool) -> Option<usize> {
+    let last = n.checked_sub(1)?;
+    let at = at.min(last);
+    if forward {
+        Some((at + 1).min(last))
+    } else if back {
+        Some(at.saturating_sub(1))
+    } else {
+        None
     }
 }
 

@@ -358,6 +358,20 @@ mod tests {
         (0..n).map(|i| format!("t{i}")).collect()
     }
 
+    /// `h` as a decoded PNG at `cell` pixels per cell.
+    fn png(h: &Heatmap, cell: u32) -> image::RgbImage {
+        image::load_from_memory(&h.to_png(cell).unwrap())
+            .unwrap()
+            .to_rgb8()
+    }
+
+    /// The dark (text) pixels of `img` in the rectangle `xs` × `ys`.
+    fn ink(img: &image::RgbImage, xs: std::ops::Range<u32>, ys: std::ops::Range<u32>) -> usize {
+        xs.flat_map(|x| ys.clone().map(move |y| (x, y)))
+            .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
+            .count()
+    }
+
     #[test]
     fn png_has_exact_cells_and_legend() {
         let v = array![[0.0f32, 1.0], [0.25, f32::NEG_INFINITY]];
@@ -370,8 +384,7 @@ mod tests {
             range: Range { lo: 0.0, hi: 1.0 },
             title: String::new(),
         };
-        let png = h.to_png(20).unwrap();
-        let img = image::load_from_memory(&png).unwrap().to_rgb8();
+        let img = png(&h, 20);
         let (x0, y0) = h.png_origin(20);
         assert!(x0 > 10 && y0 > 10, "room for the labels: {x0}, {y0}");
         assert_eq!(img.get_pixel(x0, y0).0, Colormap::Viridis.rgb(0.0));
@@ -386,41 +399,27 @@ mod tests {
             Colormap::Viridis.rgb(1.0)
         );
         // Ink left of each row and above each column: its label.
-        let dark = |xs: std::ops::Range<u32>, ys: std::ops::Range<u32>| {
-            xs.flat_map(|x| ys.clone().map(move |y| (x, y)))
-                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
-                .count()
-        };
         for k in 0..2 {
             assert!(
-                dark(0..x0, y0 + 20 * k..y0 + 20 * k + 20) > 5,
+                ink(&img, 0..x0, y0 + 20 * k..y0 + 20 * k + 20) > 5,
                 "row label {k}"
             );
             assert!(
-                dark(x0 + 20 * k..x0 + 20 * k + 20, 0..y0) > 5,
+                ink(&img, x0 + 20 * k..x0 + 20 * k + 20, 0..y0) > 5,
                 "column label {k}"
             );
         }
-        // Small cells label every other token, so that labels never touch.
-        let png = h.to_png(6).unwrap();
-        let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        let (x0, y0) = h.png_origin(6);
-        let dark6 = |ys: std::ops::Range<u32>| {
-            (0..x0)
-                .flat_map(|x| ys.clone().map(move |y| (x, y)))
-                .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
-                .count()
-        };
-        assert!(dark6(y0..y0 + 5) > 0 && dark6(y0 + 7..y0 + 12) == 0);
-        let png = h.to_png(20).unwrap();
-        let img = image::load_from_memory(&png).unwrap().to_rgb8();
-        let (x0, _) = h.png_origin(20);
         // The numbers beside the bar.
-        let ink = (x0 + 40 + BAR_GAP + BAR_W..img.width())
-            .flat_map(|x| (0..img.height()).map(move |y| (x, y)))
-            .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
-            .count();
-        assert!(ink > 20, "{ink}");
+        let numbers = ink(
+            &img,
+            x0 + 40 + BAR_GAP + BAR_W..img.width(),
+            0..img.height(),
+        );
+        assert!(numbers > 20, "{numbers}");
+        // Small cells label every other token, so that labels never touch.
+        let img = png(&h, 6);
+        let (x0, y0) = h.png_origin(6);
+        assert!(ink(&img, 0..x0, y0..y0 + 5) > 0 && ink(&img, 0..x0, y0 + 7..y0 + 12) == 0);
     }
 
     #[test]
@@ -435,14 +434,9 @@ mod tests {
             range: Range { lo: 0.0, hi: 1.0 },
             title: "层 1 · 头 3 · 注意力权重".into(),
         };
-        let img = image::load_from_memory(&h.to_png(24).unwrap())
-            .unwrap()
-            .to_rgb8();
+        let img = png(&h, 24);
         let (x0, y0) = h.png_origin(24);
-        let title_ink = (0..img.width())
-            .flat_map(|x| (0..TITLE_PX as u32 + 8).map(move |y| (x, y)))
-            .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 120)
-            .count();
+        let title_ink = ink(&img, 0..img.width(), 0..TITLE_PX as u32 + 8);
         assert!(title_ink > 40, "{title_ink}");
         assert!(img.width() >= x0 + 48 && img.height() >= y0 + 48);
     }

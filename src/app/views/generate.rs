@@ -88,8 +88,9 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     let hidden = app.state.gen_guess_mode && !app.guesses.contains_key(&(gen_.serial, step_i));
-    let written = gen_.written.lock().map(|w| w.clone()).unwrap_or_default();
-    text_ui(ui, &gen_.prompt_text, &written, step_i, hidden);
+    if let Ok(written) = gen_.written.lock() {
+        text_ui(ui, &gen_.prompt_text, &written, step_i, hidden);
+    }
     ui.separator();
     egui::ScrollArea::vertical()
         .auto_shrink(false)
@@ -243,29 +244,20 @@ fn distribution_ui(
         return;
     };
     // Each candidate as the list shows it: a byte piece by the character it would finish.
-    let pending: Vec<u32> = {
-        let ids: Vec<u32> = gen_
-            .steps
-            .lock()
-            .map(|s| s.iter().map(|s| s.id).collect())
-            .unwrap_or_default();
-        let w = gen_.written.lock();
-        w.map(|w| {
-            w.pending(step_i)
-                .filter_map(|k| ids.get(k).copied())
-                .collect()
-        })
-        .unwrap_or_default()
-    };
+    // The chosen one by the character it is part of, as the text above says it.
+    let (pending, written_label): (Vec<u32>, Option<String>) =
+        match (gen_.steps.lock(), gen_.written.lock()) {
+            (Ok(steps), Ok(w)) => (
+                w.pending(step_i)
+                    .filter_map(|k| steps.get(k).map(|s| s.id))
+                    .collect(),
+                w.labels.get(step_i).cloned(),
+            ),
+            _ => (Vec::new(), None),
+        };
     let tokz = &loaded.model.tokenizer;
     let tok = |id: u32| tokz.candidate_label(&pending, id);
-    // The chosen token: a byte piece by the character it is part of, as the text above.
-    let chosen = match gen_
-        .written
-        .lock()
-        .ok()
-        .and_then(|w| w.labels.get(step_i).cloned())
-    {
+    let chosen = match written_label {
         Some(l) if tokz.is_byte_piece(step.id) => l,
         _ => tok(step.id),
     };
