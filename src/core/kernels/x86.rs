@@ -30,6 +30,10 @@ fn k_blocks(k: usize, most: usize) -> (usize, usize) {
 /// Tile `tile` of `tiles`' share of `lines` cache lines from `ahead`: its first line and
 /// how many, so that the tiles of a product ask for all of them, a few each.
 fn ahead_share(ahead: *const i8, lines: usize, tile: usize, tiles: usize) -> (*const i8, usize) {
+    if lines == 0 {
+        // Nothing to ask for (attention's products): no divisions per tile.
+        return (ahead, 0);
+    }
     let first = tile * lines / tiles;
     (
         ahead.wrapping_add(first * 64),
