@@ -340,20 +340,24 @@ def local_p_specs() -> list[tuple[str, dict]]:
 LESSONS = [
     ("classic_three_tokens", {
         "title": "Three inputs, step by step / 三个输入，一步一步",
-        "description": "The classic worked example: three 4-dimensional inputs q1 = [1,0,1,0], "
-                       "q2 = [0,2,0,2], q3 = [1,1,1,1], identity projections so Q = K = V = X, "
-                       "scaled dot-product scores divided by sqrt(4) = 2. / 经典算例：三个四维输入"
-                       " q1、q2、q3，投影为单位矩阵，所以 Q = K = V = X；缩放点积分数除以 √4=2。",
+        "description": "The classic worked example: three 4-dimensional inputs x1 = [1,0,1,0], "
+                       "x2 = [0,2,0,2], x3 = [1,1,1,1], identity projections so Q = K = V = X, "
+                       "scaled dot-product scores divided by sqrt(4) = 2. (The app counts "
+                       "queries and keys from 0: query 0 is x1.) / 经典算例：三个四维输入"
+                       " x1 = [1,0,1,0]、x2 = [0,2,0,2]、x3 = [1,1,1,1]，投影为单位矩阵，"
+                       "所以 Q = K = V = X；缩放点积分数除以 √4 = 2。（软件里查询和键从 0 开始编号："
+                       "查询 0 就是 x1。）",
         "target": {"vectors": [[1, 0, 1, 0], [0, 2, 0, 2], [1, 1, 1, 1]],
-                   "tokens": ["q1", "q2", "q3"]},
+                   "tokens": ["x1", "x2", "x3"]},
         "projections": "identity", "heads": 1, "score": "scaled_dot",
     }),
     ("toy_x123", {
-        "title": "X = [1, 2, 3]: attention by hand / X = [1, 2, 3]：手算注意力",
-        "description": "Three tokens with tiny integer vectors [1,0], [0,1], [1,1], identity "
-                       "projections and plain dot scores, so every score is 0, 1 or 2 and the "
-                       "softmax can be done with e ≈ 2.718. / 三个词元的向量是 [1,0]、[0,1]、"
-                       "[1,1]，投影为单位矩阵，分数用点积，每个分数只是 0、1 或 2，"
+        "title": "Three 2-d vectors by hand: X = [1,0], [0,1], [1,1] / "
+                 "三个二维向量手算注意力：X = [1,0]、[0,1]、[1,1]",
+        "description": "Three tokens x1, x2, x3 with tiny integer vectors [1,0], [0,1], [1,1], "
+                       "identity projections and plain dot scores, so every score is 0, 1 or 2 "
+                       "and the softmax can be done with e ≈ 2.718. / 三个词元 x1、x2、x3 的向量是 "
+                       "[1,0]、[0,1]、[1,1]，投影为单位矩阵，分数用点积，每个分数只是 0、1 或 2，"
                        "可以用 e ≈ 2.718 手算 softmax。",
         "target": {"vectors": [[1, 0], [0, 1], [1, 1]], "tokens": ["x1", "x2", "x3"]},
         "projections": "identity", "score": "dot",
@@ -372,9 +376,14 @@ LESSONS = [
         "description": "Cross-attention as in a translation decoder: the English target "
                        "\"I love Beijing .\" queries the Chinese source \"我爱北京。\" "
                        "(words tokenizer: each Chinese character and punctuation mark is a "
-                       "token), with Bahdanau's additive score. / 像翻译解码器那样的交叉注意力："
+                       "token), with Bahdanau's additive score. The embeddings and weights are "
+                       "seeded random numbers, not trained: which character a word looks at is "
+                       "chance (\"Beijing\" may look at \"。\"), which is the point to compare "
+                       "with the trained translator in the Translate tab. / 像翻译解码器那样的交叉注意力："
                        "英文目标句向中文源句查询（按“词”分词：每个汉字和标点各为一个词元），"
-                       "使用 Bahdanau 加性打分。",
+                       "使用 Bahdanau 加性打分。嵌入和权重都是种子生成的随机数，没有经过训练："
+                       "一个词看向哪个字纯属偶然（“Beijing”可能看向“。”）——正好可以和“翻译”"
+                       "页中训练好的小翻译模型对比。",
         "target": {"text": "I love Beijing ."}, "source": {"text": "我爱北京。"},
         "tokenizer": "words", "d_model": 8, "seed": 42, "heads": 1, "score": "additive",
     }),

@@ -8,9 +8,12 @@ use super::i18n::{Lang, Msg, tr, trf};
 
 /// What a step does, and what this head's own mechanism adds to it (pre-norm, biases, the
 /// lab's borrowed Q/K/V, which masks apply).
-pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
+pub fn explanation(s: Step, trace: &Trace) -> Vec<Msg> {
+    let m = &trace.mechanism;
     let model = matches!(m.source, Source::Model { .. });
     let mut out = vec![match s {
+        // A rotary model adds no position embedding: its positions enter at step 2′.
+        Step::Embed if model && m.rope.is_some() => Msg::ExplEmbedModelRope,
         Step::Embed if model => Msg::ExplEmbedModel,
         Step::Embed => Msg::ExplEmbed,
         Step::Project => Msg::ExplProject,
@@ -44,6 +47,7 @@ pub fn explanation(s: Step, m: &Mechanism) -> Vec<Msg> {
             }
         }
         Step::Rotate => out.push(Msg::ExplRotateRelative),
+        Step::Scale if trace.scale == 1.0 => out.push(Msg::ExplNoScale),
         Step::Mask if m.window.is_some() && matches!(m.source, Source::Model { .. }) => {
             out.push(Msg::ExplSlidingWindow)
         }
@@ -339,7 +343,7 @@ mod tests {
                 .into_iter()
                 .map(|r| r.sum())
                 .fold(f32::INFINITY, f32::min);
-            let said = explanation(Step::Softmax, &trace.mechanism);
+            let said = explanation(Step::Softmax, &trace);
             if local_p {
                 assert!(least < 0.99, "{span}: {least}");
                 assert_eq!(said[0], Msg::ExplSoftmaxLocalP);
@@ -348,6 +352,33 @@ mod tests {
                 assert_eq!(said[0], Msg::ExplSoftmax);
             }
         }
+    }
+
+    /// Step 4 says when a head does not scale at all (a plain dot score: S′ = S), and step 1
+    /// of a rotary model does not claim a position embedding it does not have.
+    #[test]
+    fn unscaled_heads_and_rotary_models_are_explained_as_they_are() {
+        let trace_of = |score: &str| {
+            let spec = Spec::from_json(&format!(
+                r#"{{"target": {{"text": "a b c"}}, "d_model": 4, "score": "{score}"}}"#
+            ))
+            .unwrap();
+            compute(&spec).unwrap()
+        };
+        assert!(explanation(Step::Scale, &trace_of("dot")).contains(&Msg::ExplNoScale));
+        assert!(!explanation(Step::Scale, &trace_of("scaled_dot")).contains(&Msg::ExplNoScale));
+        let mut trace = trace_of("scaled_dot");
+        trace.mechanism.source = Source::Model {
+            family: "llama".into(),
+            layer: 0,
+        };
+        assert_eq!(explanation(Step::Embed, &trace)[0], Msg::ExplEmbedModel);
+        trace.mechanism.rope = Some(crate::core::Rope {
+            theta: 10000.0,
+            dims: 4,
+            scaling: None,
+        });
+        assert_eq!(explanation(Step::Embed, &trace)[0], Msg::ExplEmbedModelRope);
     }
 
     /// A Qwen3 / Gemma 3 head says that its q and k are normalised per head, in the formula,
@@ -365,9 +396,9 @@ mod tests {
             f.starts_with("Q = RMSNorm_q(RMSNorm(X)·W_Q),  K = RMSNorm_k(RMSNorm(X)·W_K),  V = RMSNorm(X)·W_V;"),
             "{f}"
         );
-        assert!(explanation(Step::Project, &trace.mechanism).contains(&Msg::ExplQkNorm));
+        assert!(explanation(Step::Project, &trace).contains(&Msg::ExplQkNorm));
         trace.mechanism.qk_norm = None;
-        assert!(!explanation(Step::Project, &trace.mechanism).contains(&Msg::ExplQkNorm));
+        assert!(!explanation(Step::Project, &trace).contains(&Msg::ExplQkNorm));
         assert!(formula(Step::Project, &trace, Lang::En).starts_with("Q = RMSNorm(X)·W_Q,"));
     }
 }

@@ -146,6 +146,7 @@ messages! {
     StepOutput => "9 Output projection", "9 输出投影";
     ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。玩具嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
     ExplEmbedModel => "With a real model, X is the hidden state entering the chosen layer: the token and position embeddings for layer 0, the previous layer's output after that.", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层是词元嵌入加位置嵌入，之后各层是上一层的输出。";
+    ExplEmbedModelRope => "With a real model, X is the hidden state entering the chosen layer: for layer 0 the token embeddings alone (this model adds no position embedding), the previous layer's output after that. Positions enter in step 2′, where q and k are rotated (RoPE).", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层只是词元嵌入（这个模型不加位置嵌入），之后各层是上一层的输出。位置信息在第 2′ 步加入：q 和 k 按位置旋转（旋转位置编码 RoPE）。";
     ExplProject => "Three learned matrices turn each row of X into a query (what am I looking for?), a key (what do I offer?) and a value (what do I pass on?). Each head takes its own dₖ columns.", "三个可学习矩阵把 X 的每一行变成查询（我在找什么？）、键（我能提供什么？）和值（我要传递什么？）。每个头取自己的 dₖ 列。";
     ExplPreNorm => "This model normalises each row of X first (LayerNorm: subtract the row mean, divide by its spread, then scale and shift by learned γ, β), and projects the normalised rows.", "该模型先把 X 的每一行归一化（LayerNorm：减去行均值、除以其离散程度，再用可学习的 γ、β 缩放和平移），再对归一化后的行做投影。";
     ExplBias => "Each projection also adds a learned bias vector b after the matrix product.", "每个投影在矩阵乘法之后还会加上一个可学习的偏置向量 b。";
@@ -205,7 +206,8 @@ messages! {
     SinkMore => " … and {} more (sort the \"first token\" column to see them all)", " …… 另有 {} 个（按“首词元”列排序可看到全部）";
     ExplPreNormRms => "This model normalises each row of X first with RMSNorm (divide by the root mean square of the row, then scale by a learned γ), and projects the normalised rows.", "该模型先用 RMSNorm 把 X 的每一行归一化（除以该行的均方根，再乘以可学习的 γ），再对归一化后的行做投影。";
     ExplScores => "Every query is compared with every key by the score function: one number per (query, key) pair. Big means a good match.", "用打分函数把每个查询与每个键比较：每对（查询，键）得到一个数。越大表示越匹配。";
-    ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使其分布不随维度增大。";
+    ExplScale => "The scores are multiplied by a scale (1/√dₖ for scaled dot product) so that their spread does not grow with the dimension dₖ and the softmax does not turn too sharp.", "分数乘以一个缩放因子（缩放点积为 1/√dₖ），使分数的数值范围（方差）不随维度 dₖ 增大而变大，softmax 也就不会过于尖锐。";
+    ExplNoScale => "This head does not scale: the factor is 1, so S′ = S.", "这个头不缩放：因子为 1，所以 S′ = S。";
     ExplMask => "Keys a query must not see (future tokens, padding, outside the window) are set to −∞, and the rest are divided by the temperature τ.", "查询不该看到的键（未来的词元、填充、窗口之外）被设为 −∞，其余除以温度 τ。";
     ExplSoftmaxLocalP => "Softmax turns each row into probabilities (subtract the row max, exponentiate, divide by the sum; −∞ becomes exactly 0); then local-p multiplies each by a Gaussian exp(−(j − pᵢ)²/2σ²) centred on the predicted position pᵢ. That factor comes after the softmax, so a row sums to less than 1: the weight of keys far from pᵢ is let go, not moved to the near ones.", "Softmax 把每一行变成概率（减去行最大值、取指数、除以总和；−∞ 恰好变成 0）；随后 local-p 再把每个概率乘以以预测位置 pᵢ 为中心的高斯因子 exp(−(j − pᵢ)²/2σ²)。这个因子在 softmax 之后才乘上，所以每行之和小于 1：远离 pᵢ 的键的权重被舍弃，而不是转给近处的键。";
     ExplSoftmax => "Softmax turns each row into probabilities: subtract the row max, exponentiate, divide by the sum. −∞ becomes exactly 0. Each row sums to 1.", "Softmax 把每一行变成概率：减去行最大值、取指数、除以总和。−∞ 恰好变成 0。每行之和为 1。";
@@ -239,7 +241,7 @@ messages! {
     CmapDiverging => "blue–orange (diverging)", "蓝–橙（发散）";
     CmapGreys => "greys", "灰度";
     ShowValues => "numbers in cells", "格子里显示数值";
-    HeatZoom => "zoom", "缩放";
+    HeatZoom => "zoom", "显示大小";
     HoverQuery => "query", "查询";
     ValuesTooSmall => "cells too small for numbers: zoom in to read them", "格子太小，放不下数值：放大即可看到";
     DropHint => "Drop to open: a model folder or GGUF file, a session, a spec (JSON) or a text file", "松开即可打开：模型文件夹或 GGUF 文件、会话、规格 (JSON) 或文本文件";
@@ -466,6 +468,8 @@ messages! {
     IoReadOnly => "read-only file system", "文件系统是只读的";
     IoFull => "the disk is full", "磁盘已满";
     IoNotUtf8 => "not UTF-8 text", "不是 UTF-8 文本";
+    IoTooLarge => "more than {}", "超过了可读取的上限 {}";
+    ErrSvgTooLarge => "An SVG of {} × {} cells would be too large to open (at most {} cells): export a PNG instead.", "{} × {} 个单元格的 SVG 太大，无法打开（最多 {} 个单元格）：请导出 PNG。";
     IoIsDir => "is a folder", "这是一个文件夹";
     ErrCannotRead => "cannot read {}: {}", "无法读取 {}：{}";
     ErrFileTooLarge => "{} has {} bytes, more than the {} this reads", "{} 有 {} 字节，超过了可读取的上限 {}";

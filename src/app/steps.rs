@@ -122,7 +122,7 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
                     );
                     ui.add_space(4.0);
                     ui.label(RichText::new(t(Msg::Explanation)).strong());
-                    for m in explanation(app.state.step, &trace.mechanism) {
+                    for m in explanation(app.state.step, &trace) {
                         ui.label(t(m));
                     }
                     ui.add_space(6.0);
