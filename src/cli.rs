@@ -3,7 +3,6 @@
 //!
 //! Errors end the process with status 2 and one line on stderr (see `main.rs`).
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -245,6 +244,10 @@ pub enum Command {
         /// Output file, .png or .svg.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Language of the picture's title (default: English; `attnscope --lang zh render …`
+        /// works too).
+        #[arg(long, value_enum)]
+        lang: Option<Lang>,
     },
     /// Kernel throughput: scalar, portable, SIMD and ndarray-naive attention.
     Bench {
@@ -372,6 +375,9 @@ impl Cli {
         }
         // Outputs are checked before any work: an hour of benchmark, or a model run, should
         // not end in "cannot write".
+        if let Some(shot) = &g.screenshot {
+            output_ok(shot, &["png"])?;
+        }
         match &self.command {
             Some(Command::Compute { out: Some(out), .. }) => output_ok(out, &["json"])?,
             Some(Command::Run {
@@ -394,15 +400,32 @@ impl Cli {
             }
             Some(Command::Render {
                 out,
+                spec,
+                text,
                 source,
                 target,
                 kind,
+                layer,
+                matrix,
                 ..
             }) => {
                 // clap's `requires` does not hold beside --text's conflict: said here.
                 if source.is_none() && (target.is_some() || kind.is_some()) {
                     bail!(
                         "--target and --kind are for an encoder–decoder model with --source; a model given --text has one attention per layer"
+                    );
+                }
+                // A figure made with an option that was not used would be the wrong figure.
+                if spec.is_some() && text.is_some() {
+                    bail!("--text is for --model; a spec holds its own text");
+                }
+                if spec.is_some() && *layer != 0 {
+                    bail!("--layer is for --model; a spec has one layer");
+                }
+                if source.is_some() && *matrix != MatrixKind::Weights {
+                    bail!(
+                        "--matrix {} is not kept for encoder–decoder models: they render their attention weights",
+                        matrix.name()
                     );
                 }
                 output_ok(out, &["png", "svg"])?;
@@ -551,7 +574,10 @@ pub fn run(command: Command) -> Result<()> {
             matrix,
             range,
             out,
+            lang,
         } => {
+            use crate::app::i18n::{Msg, tr};
+            let lang = lang.unwrap_or(Lang::En);
             if let (Some(dir), Some(source)) = (&model, &source) {
                 let (target, at) = (given(&target), (layer, head));
                 let kind = kind.as_deref().unwrap_or("cross");
@@ -581,14 +607,14 @@ pub fn run(command: Command) -> Result<()> {
                         );
                     }
                     let run = m.run(&text)?;
-                    subject = format!("{} · layer {layer} · ", m.name);
+                    subject = format!("{} · {} {layer} · ", m.name, tr(lang, Msg::Layer));
                     if layer >= run.layers.len() {
                         bail!(
                             "layer {layer} does not exist: the model has {} layer(s)",
                             run.layers.len()
                         );
                     }
-                    match run.layer_trace(layer) {
+                    let mut trace = match run.layer_trace(layer) {
                         Some(t) => t,
                         // A long run keeps no matrices: recompute the one layer and head.
                         None => {
@@ -596,11 +622,32 @@ pub fn run(command: Command) -> Result<()> {
                             run.trace_of(layer, opened)
                                 .context("the recomputed layer does not fit the run")?
                         }
+                    };
+                    // Rows whose scores were NaN or ∞ have no distribution: drawn as
+                    // undefined (grey), never as zero attention, and said, as `run` says.
+                    let bad = run.nonfinite_heads();
+                    if let Some(h) = bad.iter().find(|h| h.layer == layer && h.head == head) {
+                        eprintln!(
+                            "warning: layer {layer} head {head}: {} of {} query rows have NaN/Inf scores (first: row {}); drawn grey",
+                            h.rows.len(),
+                            run.n(),
+                            h.rows.first().map_or(0, |&r| r)
+                        );
+                        if let Some(t) = trace.head_traces.get_mut(head) {
+                            for &i in &h.rows {
+                                t.weights.row_mut(i).fill(f32::NAN);
+                            }
+                        }
                     }
+                    trace
                 }
                 (None, None) => bail!("give --spec or --model"),
             };
-            let title = format!("{subject}head {head} · {}", matrix.name());
+            let title = format!(
+                "{subject}{} {head} · {}",
+                tr(lang, Msg::Head),
+                matrix_name(matrix, lang)
+            );
             let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, range, title) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",
@@ -782,6 +829,13 @@ fn generate_cmd(
     let prompt_ids: Vec<u32> = tokens.iter().map(|t| t.id).collect();
     let steps =
         model.generate_ablated(&prompt_ids, max_new, sampling, ablation, None, &mut |_| {})?;
+    // A model whose numbers break (NaN weights) "writes" token 0 with probability NaN at
+    // every step: tokens that mean nothing are not a result.
+    if let Some(i) = steps.iter().position(|s| !s.logprob.is_finite()) {
+        bail!(
+            "the model's next-token probabilities are not numbers (NaN or ∞) from step {i} on: its weights or activations hold NaN or ∞ (`attnscope run` names the heads)"
+        );
+    }
     let tok = |id: u32| model.tokenizer.id_to_token(id);
     let generated: Vec<u32> = steps.iter().map(|s| s.id).collect();
     let all: Vec<u32> = prompt_ids.iter().chain(&generated).copied().collect();
@@ -826,7 +880,8 @@ fn generate_cmd(
             "attention_len": prompt_ids.len() + i,
         })).collect::<Vec<_>>(),
     });
-    write_atomic(out, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    let doc = serde_json::to_string_pretty(&doc)?;
+    let mut files: Vec<(&Path, Vec<u8>)> = vec![(out, doc.into_bytes())];
     if let Some(path) = attn_out {
         let layers = steps.first().map_or(0, |s| s.attention.len());
         let heads = steps
@@ -846,9 +901,10 @@ fn generate_cmd(
         }
         let mut bytes = Vec::new();
         ndarray_npy::WriteNpyExt::write_npy(&att, &mut bytes).context("cannot encode .npy")?;
-        write_atomic(path, &bytes)?;
+        files.push((path, bytes));
     }
-    Ok(())
+    let files: Vec<(&Path, &[u8])> = files.iter().map(|(p, b)| (*p, b.as_slice())).collect();
+    write_all_or_none(&files)
 }
 
 /// Nested lists of an `[layers, heads, n_q, n_k]` array (what the JSON outputs hold).
@@ -938,6 +994,7 @@ fn render_seq2seq(
     let (rows, cols) = run.labels(kind);
     let h = crate::export::heatmap::Heatmap {
         values,
+        allowed: None,
         rows: &rows,
         cols: &cols,
         colormap: Colormap::Viridis,
@@ -1062,12 +1119,38 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
         Some("npy") => {
             let mut bytes = Vec::new();
             ndarray_npy::WriteNpyExt::write_npy(&att, &mut bytes).context("cannot encode .npy")?;
-            write_atomic(out, &bytes)?;
             let side = out.with_extension("tokens.json");
-            write_atomic(&side, serde_json::to_string_pretty(&tokens)?.as_bytes())?;
+            let names = serde_json::to_string_pretty(&tokens)?;
+            write_all_or_none(&[(out, &bytes), (&side, names.as_bytes())])?;
             say_written(out, &att, Some(&side));
         }
         _ => bail!("{}: the output must end in .json or .npy", out.display()),
+    }
+    Ok(())
+}
+
+/// A matrix's name for a picture's title.
+fn matrix_name(m: MatrixKind, lang: Lang) -> &'static str {
+    match (lang, m) {
+        (Lang::En, m) => m.name(),
+        (Lang::Zh, MatrixKind::Raw) => "原始分数",
+        (Lang::Zh, MatrixKind::Scaled) => "缩放后的分数",
+        (Lang::Zh, MatrixKind::Logits) => "掩码后的分数",
+        (Lang::Zh, MatrixKind::Weights) => "注意力权重",
+    }
+}
+
+/// Writes every file or none: when one cannot be written, the ones written before it are
+/// removed again, so a failed command leaves no half of its output behind (a .npy without
+/// its tokens, a generation without the attention it was asked for).
+fn write_all_or_none(files: &[(&Path, &[u8])]) -> Result<()> {
+    for (k, (path, bytes)) in files.iter().enumerate() {
+        if let Err(e) = write_atomic(path, bytes) {
+            for (done, _) in &files[..k] {
+                let _ = std::fs::remove_file(done);
+            }
+            return Err(e.into());
+        }
     }
     Ok(())
 }
@@ -1128,8 +1211,34 @@ fn output_ok(path: &Path, exts: &[&str]) -> Result<()> {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
+    if path.is_dir() {
+        return Err(export::ExportError::Io {
+            path: path.to_owned(),
+            error: std::io::Error::from(std::io::ErrorKind::IsADirectory),
+        }
+        .into());
+    }
     match std::fs::metadata(dir) {
-        Ok(m) if m.is_dir() => Ok(()),
+        // A file made and removed again: a folder the file system will not write into
+        // (/proc, a read-only mount, no permission) is found now, not after the work.
+        Ok(m) if m.is_dir() => {
+            let probe = dir.join(format!(".attnscope-probe-{}", std::process::id()));
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&probe)
+            {
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&probe);
+                    Ok(())
+                }
+                Err(error) => Err(export::ExportError::Io {
+                    path: path.to_owned(),
+                    error,
+                }
+                .into()),
+            }
+        }
         Ok(_) => Err(export::ExportError::Io {
             path: path.to_owned(),
             error: std::io::Error::from(std::io::ErrorKind::NotADirectory),
@@ -1146,13 +1255,13 @@ fn output_ok(path: &Path, exts: &[&str]) -> Result<()> {
 /// Reads a spec from a file or stdin (`-`) and computes it.
 pub fn load_and_compute(spec_path: &str, backend: Backend) -> Result<Trace> {
     let text = if spec_path == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .context("cannot read the spec from stdin")?;
-        s
+        crate::core::limits::read_text_from(
+            std::io::stdin().lock(),
+            crate::core::limits::MAX_SPEC_BYTES,
+        )
+        .context("cannot read the spec from stdin")?
     } else {
-        std::fs::read_to_string(spec_path)
+        crate::core::limits::read_text(Path::new(spec_path), crate::core::limits::MAX_SPEC_BYTES)
             .with_context(|| format!("cannot read spec {spec_path}"))?
     };
     let spec = Spec::from_json(&text).with_context(|| format!("bad spec {spec_path}"))?;

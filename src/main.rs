@@ -17,8 +17,12 @@ fn main() {
     let result = match cli.validate() {
         Err(e) => Err(e),
         Ok(()) => match cli.command {
-            Some(command) => {
+            Some(mut command) => {
                 end_quietly_on_closed_pipe();
+                // `attnscope --lang zh render …`: the language given before the subcommand.
+                if let cli::Command::Render { lang, .. } = &mut command {
+                    *lang = lang.or(cli.gui.lang);
+                }
                 cli::run(command)
             }
             None => start_gui(cli.gui),

@@ -1375,3 +1375,193 @@ fn render_colours_weights_on_the_range_asked_for() {
     assert!(unit.contains(r#"font-size="11">1.00</text>"#), "{unit}");
     assert!(max.contains(r#"font-size="11">0.87</text>"#), "{max}");
 }
+
+/// One line on stderr and status 2: what every refused command gives.
+fn refused_with(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+/// A spec from a pipe that never ends (or a device like /dev/zero, whose size the file
+/// system does not tell) is refused at the reader's limit, not read until memory runs out.
+#[test]
+fn a_spec_stream_without_end_is_refused_at_the_limit() {
+    let mut child = spawn(&["compute", "--spec", "-"]);
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let block = vec![b' '; 1 << 20];
+        // 64 MiB at most; the program stops reading (and the pipe breaks) at 16 MiB.
+        for _ in 0..64 {
+            if stdin.write_all(&block).is_err() {
+                break;
+            }
+        }
+    });
+    let out = child.wait_with_output().unwrap();
+    feeder.join().unwrap();
+    refused_with(&out, "more than 16 MiB");
+}
+
+/// `render` refuses options it would not use (a figure made with them would be the wrong
+/// figure) and output it cannot write, before any work; a model's NaN head is said and
+/// drawn grey, never as zero attention.
+#[test]
+fn render_refuses_options_it_would_ignore_and_says_what_is_undefined() {
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/gpt_causal.json"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("h.png");
+    let p = png.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["render", "--spec", lesson, "--layer", "3", "--out", p],
+            "--layer is for --model",
+        ),
+        (
+            &["render", "--spec", lesson, "--text", "hi", "--out", p],
+            "--text is for --model",
+        ),
+        (
+            &["render", "--spec", lesson, "--out", "/proc/h.png"],
+            "cannot write /proc/h.png",
+        ),
+        (
+            &[
+                "render",
+                "--spec",
+                lesson,
+                "--out",
+                tmp.path().to_str().unwrap(),
+            ],
+            "must end in",
+        ),
+    ];
+    for (args, needle) in cases {
+        refused_with(&attnscope(args, None), needle);
+    }
+    let translator = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/tiny-translator");
+    let args = [
+        "render",
+        "--model",
+        translator,
+        "--source",
+        "May 1, 2020",
+        "--kind",
+        "decoder",
+        "--matrix",
+        "logits",
+        "--out",
+        p,
+    ];
+    refused_with(&attnscope(&args, None), "--matrix logits is not kept");
+    assert!(!png.exists(), "nothing is written by a refused command");
+    // A head whose scores are NaN: a warning, and its rows drawn in the masked grey.
+    let model = tmp.path().join("nan");
+    model_with_a_nan(&model, "transformer.h.0.attn.c_attn.weight", 3);
+    let out = attnscope(
+        &[
+            "render",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "abcab",
+            "--out",
+            p,
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: layer 0 head 0: 5 of 5 query rows"),
+        "{err}"
+    );
+    let img = image::open(&png).unwrap().to_rgb8();
+    let grey = img.pixels().filter(|p| p.0 == [64, 64, 64]).count();
+    assert!(
+        grey > 5 * 5 * 10,
+        "the undefined rows are grey: {grey} grey pixels"
+    );
+}
+
+/// `run --out a.npy` writes the array and its tokens beside it, or neither: when the tokens
+/// cannot be written the array is removed again. `bench --json` and `--screenshot` are
+/// checked before the work.
+#[test]
+fn outputs_are_written_whole_or_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let npy = tmp.path().join("a.npy");
+    // A folder where the tokens file would go: renaming onto it fails.
+    std::fs::create_dir(tmp.path().join("a.tokens.json")).unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--text",
+            "abc",
+            "--out",
+            npy.to_str().unwrap(),
+        ],
+        None,
+    );
+    refused_with(&out, "a.tokens.json");
+    assert!(!npy.exists(), "a.npy without its tokens was left behind");
+    let out = attnscope(&["bench", "--n", "8", "--json", "/proc/b.json"], None);
+    refused_with(&out, "cannot write /proc/b.json");
+    assert!(out.stdout.is_empty(), "the benchmark ran before the check");
+    let out = attnscope(&["--screenshot", "x.jpg"], None);
+    refused_with(&out, "must end in .png");
+}
+
+/// A PNG of a causal head draws its masked cells grey (their 0 is the mask's, not a
+/// weight), writes each cell's number when cells are large, and a model's config with a
+/// negative norm ε is refused naming the field.
+#[test]
+fn masked_weights_are_grey_and_a_bad_epsilon_is_named() {
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/gpt_causal.json"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let png = tmp.path().join("c.png");
+    assert_ok(&attnscope(
+        &["render", "--spec", lesson, "--out", png.to_str().unwrap()],
+        None,
+    ));
+    let img = image::open(&png).unwrap().to_rgb8();
+    let grey = img.pixels().filter(|p| p.0 == [64, 64, 64]).count();
+    // 6 tokens: 15 masked cells of at least 30 × 30 pixels each.
+    assert!(
+        grey >= 15 * 30 * 30,
+        "masked cells are grey: {grey} grey pixels"
+    );
+    let model = tmp.path().join("eps");
+    model_with_a_nan(&model, "transformer.h.0.attn.c_attn.weight", 3);
+    let cfg = model.join("config.json");
+    let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    c["layer_norm_epsilon"] = serde_json::json!(-1.0);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "ab",
+            "--out",
+            "/tmp/x.json",
+        ],
+        None,
+    );
+    refused_with(&out, "layer_norm_epsilon: must be a number above 0, got -1");
+}

@@ -43,6 +43,7 @@ fuzz_target!(|data: &[u8]| {
         let labels: Vec<String> = typed.iter().map(|t| t.label.clone()).take(n).collect();
         let h = Heatmap {
             values: &values,
+            allowed: None,
             rows: &labels,
             cols: &written.labels,
             colormap: Colormap::Viridis,

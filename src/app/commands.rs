@@ -391,6 +391,7 @@ impl AttnApp {
         if let Some(f) = self.screen_matrix()? {
             let hm = crate::export::heatmap::Heatmap {
                 values: &f.values,
+                allowed: None,
                 rows: &f.rows,
                 cols: &f.cols,
                 colormap: MatrixKind::Weights.colormap(self.state.colormap),
@@ -612,5 +613,6 @@ pub(super) fn read_capped(path: &Path, max: u64) -> Result<String, ReadError> {
             max,
         });
     }
-    std::fs::read_to_string(path).map_err(io)
+    // A pipe or a device has no size to check beforehand: the read itself stops at `max`.
+    crate::core::limits::read_text(path, max).map_err(io)
 }

@@ -64,6 +64,15 @@ pub fn io_text(lang: Lang, e: &io::Error) -> String {
         K::StorageFull => Some(Msg::IoFull),
         K::IsADirectory => Some(Msg::IoIsDir),
         K::InvalidData => Some(Msg::IoNotUtf8),
+        // `core::limits::read_text`'s "more than 16 MiB (…)": the limit kept, in Chinese.
+        K::FileTooLarge => {
+            let limit = e.to_string();
+            return trf(
+                lang,
+                Msg::IoTooLarge,
+                &[&limit.trim_start_matches("more than ")],
+            );
+        }
         _ => None,
     };
     msg.map_or_else(|| e.to_string(), |m| tr(lang, m).to_owned())
@@ -204,6 +213,11 @@ pub fn export_text(lang: Lang, e: &ExportError) -> String {
             lang,
             Msg::ErrCannotWrite,
             &[&path.display(), &io_text(lang, error)],
+        ),
+        ExportError::TooLargeForSvg { n, m } => trf(
+            lang,
+            Msg::ErrSvgTooLarge,
+            &[n, m, &crate::export::heatmap::MAX_SVG_CELLS],
         ),
         ExportError::Encode { .. } | ExportError::Empty(_) => e.to_string(),
     }

@@ -10,6 +10,7 @@ use ndarray::Array2;
 use crate::export::colormap::{Colormap, Range};
 use crate::export::heatmap::{abbreviate, fmt_value};
 use crate::export::matrix::{MatrixKind, WeightsRange};
+use crate::export::text::{upright_label, upright_parts};
 
 use super::i18n::{Lang, Msg, tr, trf};
 
@@ -318,7 +319,8 @@ impl TextureCache {
             rayon::spawn(move || {
                 let image = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     let t = trace.head_traces.get(base.head)?;
-                    let values = tile_values(base.kind.values(t), level, ti, tj);
+                    let allowed = base.kind.masked_cells(t);
+                    let values = tile_values(base.kind.values(t), allowed, level, ti, tj);
                     Some(color_image(&values, base.cmap, range))
                 }))
                 .ok()
@@ -424,7 +426,13 @@ impl TextureCache {
             head,
             kind,
         };
-        Some(self.matrix(ctx, key, kind.values(t), kind, chosen))
+        let values = kind.values(t);
+        // Masked weights are drawn as masked (grey), not as the smallest weight.
+        let made = || match kind.masked_cells(t) {
+            Some(allowed) => masked_as_such(values, allowed),
+            None => values.clone(),
+        };
+        Some(self.matrix_with(ctx, key, made, kind, chosen))
     }
 
     /// How many textures are alive (tests check that views drew what they should).
@@ -476,9 +484,26 @@ fn covering_uv(
     )
 }
 
+/// `values` with the cells `allowed` masks set to −∞, which the colour map draws as masked.
+pub fn masked_as_such(values: &Array2<f32>, allowed: &Array2<bool>) -> Array2<f32> {
+    let mut out = values.clone();
+    out.zip_mut_with(allowed, |v, &a| {
+        if !a {
+            *v = f32::NEG_INFINITY;
+        }
+    });
+    out
+}
+
 /// The texels of one tile: cell blocks of 2^level × 2^level max-pooled (masked cells, −∞ or
-/// NaN, count only when a block has nothing else).
-pub fn tile_values(values: &Array2<f32>, level: u8, ti: usize, tj: usize) -> Array2<f32> {
+/// NaN, or masked by `allowed`, count only when a block has nothing else).
+pub fn tile_values(
+    values: &Array2<f32>,
+    allowed: Option<&Array2<bool>>,
+    level: u8,
+    ti: usize,
+    tj: usize,
+) -> Array2<f32> {
     let (n, m) = values.dim();
     let f = 1usize << level;
     let span = TILE * f;
@@ -499,11 +524,24 @@ pub fn tile_values(values: &Array2<f32>, level: u8, ti: usize, tj: usize) -> Arr
         .for_each(|(t, dst)| {
             for i in (r0 + t * f)..(r0 + (t + 1) * f).min(r1) {
                 let row = values.row(i);
+                let seen = allowed.map(|a| a.row(i));
                 for (b, cell) in dst.iter_mut().enumerate() {
                     let (a, z) = (c0 + b * f, (c0 + (b + 1) * f).min(c1));
-                    for &v in row.slice(ndarray::s![a..z]) {
-                        if v > *cell {
-                            *cell = v;
+                    let cells = row.slice(ndarray::s![a..z]);
+                    match &seen {
+                        None => {
+                            for &v in cells {
+                                if v > *cell {
+                                    *cell = v;
+                                }
+                            }
+                        }
+                        Some(seen) => {
+                            for (&v, &ok) in cells.iter().zip(seen.slice(ndarray::s![a..z])) {
+                                if ok && v > *cell {
+                                    *cell = v;
+                                }
+                            }
                         }
                     }
                 }
@@ -574,34 +612,6 @@ fn fmt_compact(v: f32) -> String {
         _ => format!("{v:.0}"),
     };
     s.replace('-', "−")
-}
-
-/// A column label made only of wide characters (Chinese, Japanese, Korean), as the characters
-/// to stack upright (a trailing "⋮" when they do not all fit in `room_px` above the grid at
-/// `font_px`); `None` for a label to turn on its side.
-fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>> {
-    let (base, _) = upright_parts(label)?;
-    let fit = (((room_px - 8.0) / (font_px * 1.1)) as usize).max(1);
-    let mut chars: Vec<String> = base.chars().map(String::from).collect();
-    if chars.len() > fit {
-        chars.truncate(fit - 1);
-        chars.push("⋮".into());
-    }
-    // The piece count rides on the last character, as in the row labels: 我².
-    if let Some(last) = chars.last_mut() {
-        last.push_str(&label[base.len()..]);
-    }
-    Some(chars)
-}
-
-/// A label that stands upright, as its wide characters and the piece count after them
-/// (我² → 我, ²; the second and third byte-level pieces of a character stand upright too);
-/// `None` for one to turn on its side. Allocates nothing: it runs for every column in view.
-fn upright_parts(label: &str) -> Option<(&str, &str)> {
-    use unicode_width::UnicodeWidthChar as _;
-    let base = label.trim_end_matches(|c| "²³⁴⁵⁶⁷⁸⁹".contains(c));
-    (!base.is_empty() && base.chars().all(|c| c.width() == Some(2)))
-        .then(|| (base, &label[base.len()..]))
 }
 
 /// Token labels left of and above a grid of square cells.
@@ -905,7 +915,15 @@ impl HeatmapWidget<'_> {
                         .clone()
                         .flat_map(|i| vis_j.clone().map(move |j| (i, j)));
                     let size = if compact { cell * 0.36 } else { cell * 0.28 };
+                    // A masked weight is drawn grey without a number: its 0 is the mask's.
+                    let masked = self
+                        .head
+                        .filter(|h| std::ptr::eq(self.values, &h.weights))
+                        .and_then(|h| MatrixKind::Weights.masked_cells(h));
                     for (i, j) in cells {
+                        if masked.is_some_and(|a| a.get((i, j)) == Some(&false)) {
+                            continue;
+                        }
                         let v = self.values[[i, j]];
                         let c = Pos2::new(
                             origin.x + (j as f32 + 0.5) * cell,
@@ -1132,7 +1150,8 @@ mod tests {
     }
 
     /// Each texel of a tile is the maximum of its 2^level × 2^level cells (masked −∞ cells
-    /// lose to any value), and edge tiles cover only the cells that exist.
+    /// lose to any value), and edge tiles cover only the cells that exist. Weights, whose
+    /// masked cells hold 0, pool to the same texels when their mask is given.
     #[test]
     fn tiles_max_pool_their_cells() {
         let (n, m) = (600, 700);
@@ -1143,12 +1162,17 @@ mod tests {
                 ((i * 7 + j * 13) % 97) as f32
             }
         });
+        let allowed = values.mapv(f32::is_finite);
+        let weights = values.mapv(|v| if v.is_finite() { v } else { 0.0 });
+        assert_eq!(masked_as_such(&weights, &allowed), values);
         for level in [0u8, 1, 2] {
             let f = 1usize << level;
             let span = TILE * f;
             for ti in 0..n.div_ceil(span) {
                 for tj in 0..m.div_ceil(span) {
-                    let t = tile_values(&values, level, ti, tj);
+                    let t = tile_values(&values, None, level, ti, tj);
+                    let masked = tile_values(&weights, Some(&allowed), level, ti, tj);
+                    assert_eq!(masked, t, "level {level} tile ({ti}, {tj}) of weights");
                     let rows = (n - ti * span).min(span).div_ceil(f);
                     let cols = (m - tj * span).min(span).div_ceil(f);
                     assert_eq!(t.dim(), (rows, cols), "level {level} tile ({ti}, {tj})");

@@ -87,6 +87,44 @@ impl TraceSize {
     }
 }
 
+/// The largest spec (or session) file read, in bytes (16 MiB: a spec with explicit
+/// matrices at the largest d_model is a few MiB of JSON).
+pub const MAX_SPEC_BYTES: u64 = 16 << 20;
+
+/// The largest `config.json` of a model read, in bytes (real ones are a few KiB).
+pub const MAX_CONFIG_BYTES: u64 = 16 << 20;
+
+/// The largest `tokenizer.json` read, in bytes (Gemma 3's, among the largest, is 33 MB).
+pub const MAX_TOKENIZER_BYTES: u64 = 256 << 20;
+
+/// UTF-8 text from `r`, at most `max` bytes: reading stops one byte past the limit, so a
+/// pipe, `/dev/zero` or a file that grows while it is read (whose size the file system does
+/// not tell beforehand) is refused instead of filling memory. More than `max` bytes is an
+/// error of kind [`std::io::ErrorKind::FileTooLarge`]; text that is not UTF-8 one of kind
+/// `InvalidData`.
+pub fn read_text_from(r: impl std::io::Read, max: u64) -> std::io::Result<String> {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    r.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("more than {} ({max} bytes)", human_bytes(u128::from(max))),
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "stream did not contain valid UTF-8",
+        )
+    })
+}
+
+/// [`read_text_from`] on the file at `path`.
+pub fn read_text(path: &std::path::Path, max: u64) -> std::io::Result<String> {
+    read_text_from(std::fs::File::open(path)?, max)
+}
+
 /// Formats a byte count the way people read it: "512 B", "3.5 MiB", "64 GiB", "2.0e3 EiB".
 pub fn human_bytes(bytes: u128) -> String {
     if bytes < 1024 {

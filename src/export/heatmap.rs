@@ -8,13 +8,16 @@ use ndarray::Array2;
 
 use super::ExportError;
 use super::colormap::{Colormap, Range};
-use super::text::Pen;
+use super::text::{Pen, upright_label};
 
 /// What to draw.
 #[derive(Clone, Debug)]
 pub struct Heatmap<'a> {
     /// The matrix (rows = queries, columns = keys); −∞ cells are drawn as masked.
     pub values: &'a Array2<f32>,
+    /// Which cells the mask let through, when some that hold a number are masked (the
+    /// weights' zeros where the mask was): those are drawn as masked, without a number.
+    pub allowed: Option<&'a Array2<bool>>,
     /// Row labels (query tokens).
     pub rows: &'a [String],
     /// Column labels (key tokens).
@@ -35,6 +38,10 @@ const LABEL_PX: f32 = 13.0;
 const TITLE_PX: f32 = 16.0;
 /// The most room a label takes (longer ones are shortened with "…"), pixels.
 const LABEL_ROOM: f32 = 130.0;
+/// Most cells an SVG is written with (512 × 512; about 60 MB of SVG).
+pub const MAX_SVG_CELLS: usize = 512 * 512;
+/// Cell side from which a PNG writes each cell's number, pixels.
+const VALUES_FROM_PX: u32 = 30;
 /// The colour bar: its gap from the cells, width and least height, pixels.
 const BAR_GAP: u32 = 10;
 const BAR_W: u32 = 16;
@@ -65,8 +72,13 @@ fn fit(pen: &Pen, label: &str, room: f32) -> String {
 }
 
 impl Heatmap<'_> {
-    fn cell_rgb(&self, v: f32) -> [u8; 3] {
-        if v.is_finite() {
+    /// Whether cell (i, j) is drawn as masked: −∞ (or NaN), or masked by `allowed`.
+    fn masked(&self, (i, j): (usize, usize), v: f32) -> bool {
+        !v.is_finite() || self.allowed.is_some_and(|a| a.get((i, j)) == Some(&false))
+    }
+
+    fn cell_rgb(&self, at: (usize, usize), v: f32) -> [u8; 3] {
+        if !self.masked(at, v) {
             self.colormap.rgb(self.range.t(v))
         } else {
             MASKED
@@ -95,7 +107,7 @@ impl Heatmap<'_> {
         let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
         let (left, top) = (layout.left, layout.top);
         for ((i, j), &v) in self.values.indexed_iter() {
-            let c = Rgb(self.cell_rgb(v));
+            let c = Rgb(self.cell_rgb((i, j), v));
             for y in 0..cell {
                 for x in 0..cell {
                     img.put_pixel(left + j as u32 * cell + x, top + i as u32 * cell + y, c);
@@ -124,9 +136,36 @@ impl Heatmap<'_> {
             );
         }
         for (j, t) in self.cols.iter().enumerate().take(m).step_by(every) {
+            // Chinese labels stand upright, a character under the other, as in the app;
+            // others read upward.
+            if let Some(chars) = upright_label(t, LABEL_PX, LABEL_ROOM) {
+                let line = LABEL_PX * 1.1;
+                let mid = left as f32 + j as f32 * cell as f32 + half;
+                for (k, c) in chars.iter().rev().enumerate() {
+                    let y = top as f32 - 6.0 - k as f32 * line;
+                    pen.draw(&mut img, c, (mid - pen.width(c) / 2.0, y), ink, false);
+                }
+                continue;
+            }
             let t = fit(pen, t, LABEL_ROOM);
             let x = left as f32 + j as f32 * cell as f32 + half + pen.ascent() * 0.4;
             pen.draw(&mut img, &t, (x, top as f32 - 5.0), ink, true);
+        }
+        // Each cell's number when cells are large (a small matrix for a slide), in black or
+        // white by the cell's colour; a masked weight keeps its grey without one.
+        if cell >= VALUES_FROM_PX {
+            let small = Pen::new((cell as f32 * 0.3).min(14.0));
+            for ((i, j), &v) in self.values.indexed_iter() {
+                if v.is_finite() && self.masked((i, j), v) {
+                    continue;
+                }
+                let text = fmt_value(v);
+                let dark = v.is_finite() && self.colormap.dark_text_on(self.range.t(v));
+                let color = if dark { [0, 0, 0] } else { [255, 255, 255] };
+                let x = left as f32 + (j as f32 + 0.5) * cell as f32 - small.width(&text) / 2.0;
+                let y = top as f32 + (i as f32 + 0.5) * cell as f32 + small.ascent() * 0.4;
+                small.draw(&mut img, &text, (x, y), color, false);
+            }
         }
         // The colour bar, with its top, middle and bottom values.
         let bar_h = h_cells.max(MIN_BAR_H);
@@ -168,15 +207,18 @@ impl Heatmap<'_> {
     fn png_layout(&self, cell: u32) -> PngLayout {
         let pen = Pen::new(LABEL_PX);
         let (n, m) = self.values.dim();
-        let room = |labels: &[String], k: usize| {
+        let room = |labels: &[String], k: usize, upright: bool| {
             labels
                 .iter()
                 .take(k)
-                .map(|t| pen.width(&fit(&pen, t, LABEL_ROOM)))
+                .map(|t| match upright_label(t, LABEL_PX, LABEL_ROOM) {
+                    Some(chars) if upright => chars.len() as f32 * LABEL_PX * 1.1,
+                    _ => pen.width(&fit(&pen, t, LABEL_ROOM)),
+                })
                 .fold(0.0f32, f32::max)
                 .ceil() as u32
         };
-        let (rows_w, cols_h) = (room(self.rows, n), room(self.cols, m));
+        let (rows_w, cols_h) = (room(self.rows, n, false), room(self.cols, m, true));
         let left = if rows_w > 0 { rows_w + 10 } else { 4 };
         let title_h = if self.title.is_empty() {
             0
@@ -214,6 +256,11 @@ impl Heatmap<'_> {
         if n == 0 || m == 0 {
             return Err(ExportError::Empty("the matrix has no cells"));
         }
+        // An element per cell: a 3,000-token matrix would be a gigabyte of SVG that no
+        // editor opens. Past this a PNG (exact cells, 1 px each) is the picture to write.
+        if n.saturating_mul(m) > MAX_SVG_CELLS {
+            return Err(ExportError::TooLargeForSvg { n, m });
+        }
         let cell = (640.0 / n.max(m) as f32).clamp(4.0, 40.0);
         let longest = self
             .rows
@@ -241,7 +288,7 @@ impl Heatmap<'_> {
         );
         let show_values = n.max(m) <= 12;
         for ((i, j), &v) in self.values.indexed_iter() {
-            let [r, g, b] = self.cell_rgb(v);
+            let [r, g, b] = self.cell_rgb((i, j), v);
             let (x, y) = (x0 + j as f32 * cell, y0 + i as f32 * cell);
             let _ = writeln!(
                 s,
@@ -250,7 +297,9 @@ impl Heatmap<'_> {
                 esc(self.cols.get(j).map_or("", String::as_str)),
                 fmt_value(v)
             );
-            if show_values {
+            // A masked weight is a grey cell without a number (its 0 is the mask's).
+            let masked_zero = v.is_finite() && self.masked((i, j), v);
+            if show_values && !masked_zero {
                 let dark = v.is_finite() && self.colormap.dark_text_on(self.range.t(v));
                 let _ = writeln!(
                     s,
@@ -342,11 +391,26 @@ pub fn abbreviate(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` as SVG (XML) text: the five markup characters escaped, and the characters XML does
+/// not allow at all (control characters, which byte-level tokens often are, U+FFFE and
+/// U+FFFF) shown as their visible pictures (␁, ␛) or as �, so the file always parses.
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 => {
+                out.push(char::from_u32(0x2400 + c as u32).unwrap_or('\u{FFFD}'));
+            }
+            '\u{FFFE}' | '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -378,6 +442,7 @@ mod tests {
         let (r, c) = (labels(2), labels(2));
         let h = Heatmap {
             values: &v,
+            allowed: None,
             rows: &r,
             cols: &c,
             colormap: Colormap::Viridis,
@@ -428,6 +493,7 @@ mod tests {
         let r = vec!["我".to_owned(), "爱".to_owned()];
         let h = Heatmap {
             values: &v,
+            allowed: None,
             rows: &r,
             cols: &r,
             colormap: Colormap::Greys,
@@ -447,6 +513,7 @@ mod tests {
         let r = vec!["我<爱>".to_owned()];
         let h = Heatmap {
             values: &v,
+            allowed: None,
             rows: &r,
             cols: &r,
             colormap: Colormap::Greys,
@@ -457,6 +524,46 @@ mod tests {
         assert!(svg.contains("我&lt;爱&gt;"));
         assert!(svg.contains("头 0"));
         assert!(svg.starts_with("<svg"));
+    }
+
+    /// Byte-level tokens are often control characters, which XML does not allow: the SVG
+    /// shows their pictures (␁) so that it still parses; a matrix too large for an SVG is
+    /// refused with a message that says to write a PNG.
+    #[test]
+    fn svg_text_is_always_xml_and_huge_matrices_are_refused() {
+        assert_eq!(
+            esc("a\u{1}b\u{1b}<&>\u{FFFF}\t"),
+            "a␁b␛&lt;&amp;&gt;\u{FFFD}\t"
+        );
+        let v = array![[0.5f32]];
+        let r = vec!["\u{1}".to_owned()];
+        let h = Heatmap {
+            values: &v,
+            allowed: None,
+            rows: &r,
+            cols: &r,
+            colormap: Colormap::Viridis,
+            range: Range { lo: 0.0, hi: 1.0 },
+            title: "t\u{7}".into(),
+        };
+        let svg = h.to_svg().unwrap();
+        assert!(
+            !svg.chars()
+                .any(|c| (c as u32) < 0x20 && !"\t\n\r".contains(c)),
+            "{svg}"
+        );
+        let big = Array2::<f32>::zeros((600, 600));
+        let names = labels(600);
+        let h = Heatmap {
+            values: &big,
+            rows: &names,
+            cols: &names,
+            ..h
+        };
+        assert!(matches!(
+            h.to_svg(),
+            Err(ExportError::TooLargeForSvg { n: 600, m: 600 })
+        ));
     }
 
     #[test]

@@ -65,6 +65,18 @@ impl MatrixKind {
         }
     }
 
+    /// The cells of this matrix of `t` to draw as masked though they hold a number: the
+    /// weights' masked cells (their weight is 0, but a 0 that the mask made, not the
+    /// softmax, so a picture should not show it as the smallest weight). `None` when
+    /// nothing is masked or the matrix holds its own −∞ (the logits).
+    pub fn masked_cells(self, t: &HeadTrace) -> Option<&Array2<bool>> {
+        let values = self.values(t);
+        (self == MatrixKind::Weights
+            && t.allowed.dim() == values.dim()
+            && t.allowed.iter().any(|&a| !a))
+        .then_some(&t.allowed)
+    }
+
     /// Weights use the chosen sequential map; scores a diverging map centred on 0.
     pub fn colormap(self, chosen: Colormap) -> Colormap {
         match self {
@@ -124,9 +136,11 @@ impl MatrixKind {
         weights: WeightsRange,
         title: String,
     ) -> Option<Heatmap<'a>> {
-        let values = self.values(trace.head_traces.get(head)?);
+        let t = trace.head_traces.get(head)?;
+        let values = self.values(t);
         Some(Heatmap {
             values,
+            allowed: self.masked_cells(t),
             rows: &trace.tokens_q,
             cols: &trace.tokens_k,
             colormap: self.colormap(chosen),

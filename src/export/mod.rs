@@ -36,6 +36,17 @@ pub enum ExportError {
     /// Nothing to export.
     #[error("nothing to export: {0}")]
     Empty(&'static str),
+    /// A matrix with more cells than an SVG is written with.
+    #[error(
+        "an SVG of {n} × {m} cells would be too large to open (at most {} cells): write a .png",
+        heatmap::MAX_SVG_CELLS
+    )]
+    TooLargeForSvg {
+        /// Rows.
+        n: usize,
+        /// Columns.
+        m: usize,
+    },
 }
 
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, flushed, then renamed

@@ -13,6 +13,34 @@ pub const DEJAVU_SANS_MONO: &[u8] = include_bytes!("../../assets/fonts/DejaVuSan
 /// Droid Sans Fallback (Apache-2.0): Chinese.
 pub const CJK_FONT: &[u8] = include_bytes!("../../assets/fonts/DroidSansFallbackFull.ttf");
 
+/// A column label made only of wide characters (Chinese, Japanese, Korean), as the characters
+/// to stack upright (a trailing "⋮" when they do not all fit in `room_px` above the grid at
+/// `font_px`); `None` for a label to turn on its side.
+pub fn upright_label(label: &str, font_px: f32, room_px: f32) -> Option<Vec<String>> {
+    let (base, _) = upright_parts(label)?;
+    let fit = (((room_px - 8.0) / (font_px * 1.1)) as usize).max(1);
+    let mut chars: Vec<String> = base.chars().map(String::from).collect();
+    if chars.len() > fit {
+        chars.truncate(fit - 1);
+        chars.push("⋮".into());
+    }
+    // The piece count rides on the last character, as in the row labels: 我².
+    if let Some(last) = chars.last_mut() {
+        last.push_str(&label[base.len()..]);
+    }
+    Some(chars)
+}
+
+/// A label that stands upright, as its wide characters and the piece count after them
+/// (我² → 我, ²; the second and third byte-level pieces of a character stand upright too);
+/// `None` for one to turn on its side. Allocates nothing: it runs for every column in view.
+pub fn upright_parts(label: &str) -> Option<(&str, &str)> {
+    use unicode_width::UnicodeWidthChar as _;
+    let base = label.trim_end_matches(|c| "²³⁴⁵⁶⁷⁸⁹".contains(c));
+    (!base.is_empty() && base.chars().all(|c| c.width() == Some(2)))
+        .then(|| (base, &label[base.len()..]))
+}
+
 /// A font size and the fonts to draw with, tried in order for each character.
 pub struct Pen {
     fonts: Vec<FontRef<'static>>,

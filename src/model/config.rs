@@ -196,6 +196,19 @@ impl ModelConfig {
             Family::Llama(c) => c.network()?,
             Family::Gemma3(c) => c.network()?,
         };
+        // The norms divide by √(variance + ε): a negative or NaN ε makes every hidden state
+        // NaN, which would show as a model whose every head is broken.
+        if !(network.norm_eps.is_finite() && network.norm_eps > 0.0) {
+            let name = match &family {
+                Family::Bert(_) => "layer_norm_eps",
+                Family::Gpt2(_) => "layer_norm_epsilon",
+                Family::Llama(_) | Family::Gemma3(_) => "rms_norm_eps",
+            };
+            return Err(super::families::field(
+                name,
+                format!("must be a number above 0, got {}", network.norm_eps),
+            ));
+        }
         // eos_token_id: an id, a list of ids, or null; anything else is ignored (it only ends
         // generation early).
         let eos = match &head.eos_token_id {

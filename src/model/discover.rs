@@ -170,7 +170,11 @@ fn check_folder(dir: &Path) -> Result<String, Unusable> {
         }
     }
     let other = |e: &dyn std::fmt::Display| Unusable::Other(e.to_string());
-    let text = std::fs::read_to_string(dir.join("config.json")).map_err(|e| other(&e))?;
+    let text = crate::core::limits::read_text(
+        &dir.join("config.json"),
+        crate::core::limits::MAX_CONFIG_BYTES,
+    )
+    .map_err(|e| other(&e))?;
     let config = super::config::ModelConfig::from_json(&text).map_err(|e| other(&e))?;
     Ok(format!("{} · safetensors", config.model_type()))
 }

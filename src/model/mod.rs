@@ -398,10 +398,12 @@ impl Model {
             }
         };
         let config_path = need("config.json")?;
-        let text = std::fs::read_to_string(&config_path).map_err(|error| ModelError::Io {
-            path: config_path.clone(),
-            error,
-        })?;
+        let text =
+            crate::core::limits::read_text(&config_path, crate::core::limits::MAX_CONFIG_BYTES)
+                .map_err(|error| ModelError::Io {
+                    path: config_path.clone(),
+                    error,
+                })?;
         let config = ModelConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;
         let tokenizer_path = need("tokenizer.json")?;

@@ -567,10 +567,13 @@ pub struct Translation {
 /// it), if it has one.
 pub fn model_type_of(path: &Path) -> Option<String> {
     let dir = super::resolve_dir(path);
-    std::fs::read_to_string(dir.join("config.json"))
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
+    crate::core::limits::read_text(
+        &dir.join("config.json"),
+        crate::core::limits::MAX_CONFIG_BYTES,
+    )
+    .ok()
+    .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+    .and_then(|v| v.get("model_type")?.as_str().map(str::to_owned))
 }
 
 impl Seq2Seq {
@@ -594,10 +597,12 @@ impl Seq2Seq {
                 file: "config.json",
             });
         }
-        let text = std::fs::read_to_string(&config_path).map_err(|error| ModelError::Io {
-            path: config_path.clone(),
-            error,
-        })?;
+        let text =
+            crate::core::limits::read_text(&config_path, crate::core::limits::MAX_CONFIG_BYTES)
+                .map_err(|error| ModelError::Io {
+                    path: config_path.clone(),
+                    error,
+                })?;
         let config = Seq2SeqConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;
         let tok_path = dir.join("tokenizer.json");

@@ -31,7 +31,8 @@ pub struct ModelTokenizer {
 impl ModelTokenizer {
     /// Loads `tokenizer.json`.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ModelError::Io {
+        let text = crate::core::limits::read_text(path, crate::core::limits::MAX_TOKENIZER_BYTES)
+            .map_err(|error| ModelError::Io {
             path: path.to_owned(),
             error,
         })?;
