@@ -269,6 +269,7 @@ messages! {
     ComputedIn => "computed in", "计算耗时";
     Kernel => "kernel", "内核";
     Tokens => "tokens", "词元";
+    BytePieceNote => "{} is a piece of {}, not a power: this tokenizer cuts a character it does not know whole into UTF-8 bytes (a Chinese character is 3), and the pieces after the first are numbered ², ³.", "{} 是“{}”的一个片段，不是幂：这个分词器把它不认识的字切成 UTF-8 字节（一个汉字 3 个字节），第一个之后的片段依次标为 ²、³。";
     Frame => "frame", "帧";
     Truncated => "Text cut to the token limit:", "文本已按词元上限截断：";
     EmptyInput => "Type a sentence to begin: the sequence is empty.", "请输入一句话开始：序列为空。";

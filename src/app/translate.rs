@@ -205,6 +205,11 @@ impl AttnApp {
             None => (run.probs(s.kind, s.layer, s.head)?.clone(), s.kind),
         };
         let (rows, cols) = run.labels(kind);
+        // Cross-attention rows by the token they write, as the view names them.
+        let rows = match kind {
+            AttnKind::Cross => super::views::writing_rows(&rows),
+            _ => rows,
+        };
         Some(ScreenMatrix {
             values,
             rows,

@@ -91,6 +91,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if let Ok(written) = gen_.written.lock() {
         text_ui(ui, &gen_.prompt_text, &written, step_i, hidden);
     }
+    super::byte_piece_note(ui, lang, &labels);
     ui.separator();
     egui::ScrollArea::vertical()
         .auto_shrink(false)

@@ -15,6 +15,25 @@ mod rollout;
 mod stats;
 mod translate;
 pub use translate::title as translate_title;
+pub(crate) use translate::writing_rows;
+
+/// A line saying what 我² means, when the tokens on screen have such labels: in a maths
+/// class a superscript reads as a power, and nothing else on screen says that a byte-level
+/// tokenizer cut the character into pieces.
+pub(crate) fn byte_piece_note(
+    ui: &mut eframe::egui::Ui,
+    lang: crate::app::i18n::Lang,
+    labels: &[String],
+) {
+    let piece = labels
+        .iter()
+        .find(|l| l.ends_with(['²', '³', '⁴']) && l.chars().count() > 1);
+    if let Some(l) = piece {
+        let base = l.trim_end_matches(['²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹']);
+        let text = crate::app::i18n::trf(lang, crate::app::i18n::Msg::BytePieceNote, &[l, &base]);
+        ui.label(eframe::egui::RichText::new(text).weak());
+    }
+}
 mod whatif;
 
 use eframe::egui;

@@ -56,6 +56,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // What the thumbnails show: every head's pooled overview, on the chosen colour scale.
     let pooling = run.layers.first().and_then(|l| l.overview_description(0));
     thumb_scale_picker(app, ui, pooling);
+    super::byte_piece_note(ui, lang, &run.labels());
     // Each row's label: the layer, and whether it is local (sliding-window) attention, as
     // the lessons teach it.
     let row_labels: Vec<RichText> = run

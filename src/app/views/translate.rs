@@ -115,7 +115,8 @@ fn inputs_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         .is_some_and(|m| m.dir.file_name().is_some_and(|n| n == "tiny-translator"));
     if is_sample {
         ui.horizontal_wrapped(|ui| {
-            ui.label(RichText::new(t(Msg::TrSampleKnows)).weak());
+            // Out-of-domain text gets confident nonsense: said where a class sees it.
+            ui.colored_label(ui.visuals().warn_fg_color, t(Msg::TrSampleKnows));
             for example in TRANSLATOR_EXAMPLES {
                 if ui.small_button(example).clicked() {
                     app.state.tr.source = example.to_owned();
@@ -618,6 +619,8 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
         m.config.d_model / m.config.decoder_attention_heads.max(1)
     });
     let (rows, cols) = out.run.labels(s.kind);
+    let cross = s.kind == AttnKind::Cross || s.aggregate.is_some();
+    let rows = if cross { writing_rows(&rows) } else { rows };
     ui.label(
         RichText::new(format!(
             "softmax(Q·Kᵀ / √{dk}) · V   ·   Q: {} × {dk}, K, V: {} × {dk}   ·   {}",
@@ -695,6 +698,15 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     alignment_ui(app, ui, out);
 }
 
+/// The cross-attention's rows named by the token each one writes ("→3"): row i reads
+/// decoder input i and writes the next one (the last writes </s>). Bahdanau's picture
+/// reads "writing 3, it looks at March"; labelled by the token read, every row was one off.
+pub(crate) fn writing_rows(read: &[String]) -> Vec<String> {
+    (0..read.len())
+        .map(|i| format!("→{}", read.get(i + 1).map_or("</s>", String::as_str)))
+        .collect()
+}
+
 /// What the mask is for each kind, in a few words.
 fn formula_note(lang: Lang, kind: AttnKind) -> &'static str {
     tr(
@@ -720,6 +732,7 @@ fn alignment_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             .small(),
     );
     let (rows, cols) = out.run.labels(AttnKind::Cross);
+    let rows = writing_rows(&rows);
     let w = ui.available_width().max(200.0);
     let h = ui.available_height().clamp(90.0, 220.0);
     let (rect, _) = ui.allocate_exact_size(Vec2::new(w, h), egui::Sense::hover());
@@ -766,5 +779,16 @@ fn alignment_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             font.clone(),
             colour,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Each cross-attention row is named by the token it writes: the one after the token it
+    /// reads, and </s> after the last.
+    #[test]
+    fn rows_are_named_by_the_token_they_write() {
+        let read: Vec<String> = ["</s>", "2", "0"].map(String::from).to_vec();
+        assert_eq!(super::writing_rows(&read), ["→2", "→0", "→</s>"]);
     }
 }
