@@ -35,6 +35,17 @@ use nn::HeadCapture;
 use tokenizer::{ModelTokenizer, TokenInfo};
 use weights::Weights;
 
+/// A model's `config.json`, read up to [`MAX_CONFIG_BYTES`](crate::core::limits::MAX_CONFIG_BYTES)
+/// (a pipe or a device named config.json is not read until memory runs out).
+pub(crate) fn read_config(path: &Path) -> Result<String, ModelError> {
+    crate::core::limits::read_text(path, crate::core::limits::MAX_CONFIG_BYTES).map_err(|error| {
+        ModelError::Io {
+            path: path.to_owned(),
+            error,
+        }
+    })
+}
+
 /// Why a model could not be loaded or run. One line each, naming the file or key.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -398,12 +409,7 @@ impl Model {
             }
         };
         let config_path = need("config.json")?;
-        let text =
-            crate::core::limits::read_text(&config_path, crate::core::limits::MAX_CONFIG_BYTES)
-                .map_err(|error| ModelError::Io {
-                    path: config_path.clone(),
-                    error,
-                })?;
+        let text = read_config(&config_path)?;
         let config = ModelConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;
         let tokenizer_path = need("tokenizer.json")?;

@@ -597,12 +597,7 @@ impl Seq2Seq {
                 file: "config.json",
             });
         }
-        let text =
-            crate::core::limits::read_text(&config_path, crate::core::limits::MAX_CONFIG_BYTES)
-                .map_err(|error| ModelError::Io {
-                    path: config_path.clone(),
-                    error,
-                })?;
+        let text = super::read_config(&config_path)?;
         let config = Seq2SeqConfig::from_json(&text)?;
         let weights_path = weights_file(&dir)?;
         let tok_path = dir.join("tokenizer.json");
