@@ -1,0 +1,184 @@
+//! Register-tile shapes and A layouts on one core, against the library's GEMM on panels:
+//! whether the tile's shape or what surrounds it keeps the library below the FMA ceiling.
+//! Each variant is a bare k loop (B one k × width panel in L1, no prefetch, no epilogue).
+//! Run: cargo run --release --example tile_shapes   (AVX-512 only; BENCHMARKS.md has a
+//! table, with the CPU).
+#![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
+
+#[cfg(target_arch = "x86_64")]
+use std::arch::x86_64::*;
+use std::time::Instant;
+
+use attnscope::core::kernels::{self, Backend};
+
+/// One R × (NV·16) tile: C = A·B over k, B's rows NV·16 apart (one panel), A's rows at
+/// `lda` or, `PACKED_A`, R values per k step.
+///
+/// # Safety
+/// AVX-512F must be available; A, B and C must hold the shapes above (B 64-byte aligned).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const R: usize, const NV: usize, const PACKED_A: bool>(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut acc = [[_mm512_setzero_ps(); NV]; R];
+    for p in 0..k {
+        // SAFETY: the caller's shapes; B's rows are whole aligned vectors.
+        unsafe {
+            let brow = b.add(p * NV * 16);
+            let mut bv = [_mm512_setzero_ps(); NV];
+            for (v, s) in bv.iter_mut().enumerate() {
+                *s = _mm512_load_ps(brow.add(v * 16));
+            }
+            for (r, row) in acc.iter_mut().enumerate() {
+                let x = if PACKED_A {
+                    *a.add(p * R + r)
+                } else {
+                    *a.add(r * lda + p)
+                };
+                let av = _mm512_set1_ps(x);
+                for (s, bb) in row.iter_mut().zip(bv) {
+                    *s = _mm512_fmadd_ps(av, bb, *s);
+                }
+            }
+        }
+    }
+    for (r, row) in acc.iter().enumerate() {
+        for (v, &x) in row.iter().enumerate() {
+            // SAFETY: C holds R rows of NV·16 at `ldc`.
+            unsafe { _mm512_storeu_ps(c.add(r * ldc + v * 16), x) };
+        }
+    }
+}
+
+fn aligned(len: usize, f: fn(usize) -> f32) -> kernels::AlignedVec {
+    let v: Vec<f32> = (0..len).map(f).collect();
+    kernels::AlignedVec::from_slice(&v)
+}
+
+#[cfg(target_arch = "x86_64")]
+/// m × (NV·16) × k, B one contiguous k × NV·16 panel, A strided (lda = k) or packed per tile.
+fn variant<const R: usize, const NV: usize, const PACKED_A: bool>(m: usize, k: usize) -> f64 {
+    let n = NV * 16;
+    let m = m / R * R;
+    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
+    let ap = if PACKED_A {
+        let mut v = vec![0.0f32; m * k];
+        for i0 in (0..m).step_by(R) {
+            for p in 0..k {
+                for r in 0..R {
+                    v[i0 * k + p * R + r] = a[(i0 + r) * k + p];
+                }
+            }
+        }
+        kernels::AlignedVec::from_slice(&v)
+    } else {
+        aligned(m * k, |i| (i % 13) as f32 * 0.1)
+    };
+    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
+    let mut c = aligned(m * n, |_| 0.0);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        for i0 in (0..m).step_by(R) {
+            // SAFETY: AVX-512F was detected in main; every tile is inside A, B and C.
+            unsafe {
+                // A tile's rows of A: k values each (strided), or k × R packed; both i0 · k on.
+                let ab = ap.as_ptr().add(i0 * k);
+                tile::<R, NV, PACKED_A>(k, ab, k, b.as_ptr(), c.as_mut_ptr().add(i0 * n), n);
+            }
+        }
+    }
+    std::hint::black_box(&c);
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+#[cfg(target_arch = "x86_64")]
+/// The plain 6 × 64 tile over blocks of `rb` rows, the ragged rows of each block in one
+/// shorter tile (what the library's 64-row blocks do).
+fn blocked(m: usize, k: usize, rb: usize) -> f64 {
+    let n = 64;
+    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
+    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
+    let mut c = aligned(m * n, |_| 0.0);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        for b0 in (0..m).step_by(rb) {
+            let rows = rb.min(m - b0);
+            for i0 in (b0..b0 + rows).step_by(6) {
+                let r = 6.min(b0 + rows - i0);
+                // SAFETY: AVX-512F was detected in main; every tile is inside A, B and C.
+                unsafe {
+                    let (ap, cp) = (a.as_ptr().add(i0 * k), c.as_mut_ptr().add(i0 * n));
+                    match r {
+                        6 => tile::<6, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                        5 => tile::<5, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                        4 => tile::<4, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                        3 => tile::<3, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                        2 => tile::<2, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                        _ => tile::<1, 4, false>(k, ap, k, b.as_ptr(), cp, n),
+                    }
+                }
+            }
+        }
+    }
+    std::hint::black_box(&c);
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+fn lib(m: usize, k: usize) -> f64 {
+    let backend = Backend::best();
+    let n = 64;
+    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b = kernels::PackedB::new(backend, k, n, &b, n);
+    let mut c = aligned(m * n, |_| 0.0);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        kernels::gemm_panels(backend, 1, m, 1.0, &a, k, &b, &mut c, n, &[]);
+    }
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn main() {
+    println!("tile_shapes measures AVX-512 tiles: x86-64 only");
+}
+
+#[cfg(target_arch = "x86_64")]
+fn main() {
+    if !std::arch::is_x86_feature_detected!("avx512f") {
+        println!("tile_shapes measures AVX-512 tiles; this CPU has none");
+        return;
+    }
+    println!("one thread; GFLOP/s of m × 64 (or the tile's width) × k, B in L1");
+    for &(m, k) in &[(600usize, 64usize), (600, 128)] {
+        let rows: Vec<(&str, f64)> = vec![
+            ("lib 6x64", lib(m, k)),
+            ("6x64 strided", variant::<6, 4, false>(m, k)),
+            ("blocks of 64", blocked(m, k, 64)),
+            ("blocks of 60", blocked(m, k, 60)),
+            ("8x48 strided", variant::<8, 3, false>(m, k)),
+            ("8x48 packed", variant::<8, 3, true>(m, k)),
+            ("12x32 packed", variant::<12, 2, true>(m, k)),
+            ("4x96 packed", variant::<4, 6, true>(m, k)),
+            ("14x32 packed", variant::<14, 2, true>(m, k)),
+            ("lib again", lib(m, k)),
+        ];
+        print!("m {m} k {k}:");
+        for (w, g) in rows {
+            print!(" | {w} {g:.0}");
+        }
+        println!();
+    }
+}
