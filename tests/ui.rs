@@ -1812,3 +1812,28 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     assert!(h.state().state.tr.target.is_empty());
     h.get_by_label("译文： 四十二");
 }
+
+/// The Generate view of a shipped induction sample says what the model learned, offers a
+/// prompt it copies and, clicked, focuses the model's strongest induction head (layer 1,
+/// head 3 of the tiny Llama, the one its README names); the prompt is then run.
+#[test]
+fn an_induction_sample_offers_a_prompt_it_copies_and_its_induction_head() {
+    use attnscope::app::state::View;
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models/tiny-llama-induction");
+    let mut h = harness(State::default());
+    open_model(&mut h, dir);
+    h.state_mut().state.view = View::Generate;
+    h.step();
+    h.step();
+    h.get_by_label_contains("learned one thing");
+    h.get_by_label("Xq7#Lp2 Zu9! then again Xq7#").click();
+    h.step();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(s.text_q, "Xq7#Lp2 Zu9! then again Xq7#");
+    assert_eq!((s.layer, s.head), (1, 3));
+    let out = h.state().model_out.clone().expect("the prompt ran");
+    assert_eq!(out.run.n(), "Xq7#Lp2 Zu9! then again Xq7#".len());
+    h.get_by_label_contains("strongest induction head: layer 1 head 3");
+}

@@ -269,6 +269,8 @@ messages! {
     ComputedIn => "computed in", "计算耗时";
     Kernel => "kernel", "内核";
     Tokens => "tokens", "词元";
+    GenInductionSample => "This tiny model learned one thing: to copy a stretch of random characters that came before. Ordinary text gets nonsense. Try:", "这个小模型只学会了一件事：复制前面出现过的一段随机字符。普通文本只会得到胡言乱语。试试：";
+    GenFocusInduction => "Focus the strongest induction head: layer {} head {} (score {})", "聚焦最强的归纳头：第 {} 层第 {} 头（得分 {}）";
     BytePieceNote => "{} is a piece of {}, not a power: this tokenizer cuts a character it does not know whole into UTF-8 bytes (a Chinese character is 3), and the pieces after the first are numbered ², ³.", "{} 是“{}”的一个片段，不是幂：这个分词器把它不认识的字切成 UTF-8 字节（一个汉字 3 个字节），第一个之后的片段依次标为 ²、³。";
     Frame => "frame", "帧";
     Truncated => "Text cut to the token limit:", "文本已按词元上限截断：";

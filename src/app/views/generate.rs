@@ -12,7 +12,7 @@ use eframe::egui::{self, Color32, RichText, Stroke, Vec2};
 
 use super::model_grid::pooling_text;
 use crate::app::heatmap::TexKey;
-use crate::app::i18n::{Msg, tr};
+use crate::app::i18n::{Msg, tr, trf};
 use crate::app::translate::ScreenMatrix;
 use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
 use crate::core::pool::{PoolBuilder, PoolMethod, Pooled, describe_pooling};
@@ -42,6 +42,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         (!g.done.load(Ordering::Relaxed), g.waiting())
     });
     controls_ui(app, ui, running, waiting);
+    induction_ui(app, ui);
     let Some(gen_) = app.generation.clone() else {
         ui.label(RichText::new(t(Msg::GenHint)).weak());
         return;
@@ -115,6 +116,56 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 }
 
 /// Settings, Generate ▶ / Step ⏭ / Cancel, and the classroom switch.
+/// Prompts the shipped induction samples copy (a stretch of random characters seen before;
+/// their training data), checked with `attnscope generate` on both.
+const INDUCTION_PROMPTS: [&str; 2] = ["Xq7#Lp2 Zu9! then again Xq7#", "kT4@pW 9vQ# mR2 kT4@p"];
+
+/// The model's strongest induction head (measured when it loaded), with a button that
+/// focuses it; for the shipped induction samples also what they learned and prompts that
+/// show it. Ordinary text gets nonsense from them, and a lesson should not stall on that.
+fn induction_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
+    let Some(loaded) = app.model.clone() else {
+        return;
+    };
+    let sample = loaded
+        .model
+        .dir
+        .file_name()
+        .is_some_and(|n| n.to_string_lossy().ends_with("-induction"));
+    let best = loaded.induction.as_ref().and_then(|s| {
+        s.indexed_iter()
+            .filter(|(_, v)| v.is_finite())
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|((l, h), &v)| (l, h, v))
+    });
+    ui.horizontal_wrapped(|ui| {
+        if sample {
+            ui.colored_label(
+                ui.visuals().warn_fg_color,
+                tr(lang, Msg::GenInductionSample),
+            );
+            for p in INDUCTION_PROMPTS {
+                if ui.small_button(p).clicked() {
+                    app.state.text_q = p.to_owned();
+                    if let Some((l, h, _)) = best {
+                        app.push(Command::FocusLayer(l));
+                        app.push(Command::FocusHead(h));
+                    }
+                }
+            }
+        }
+        if let Some((l, h, v)) = best {
+            let score = format!("{v:.2}");
+            let label = trf(lang, Msg::GenFocusInduction, &[&l, &h, &score]);
+            if ui.small_button(label).clicked() {
+                app.push(Command::FocusLayer(l));
+                app.push(Command::FocusHead(h));
+            }
+        }
+    });
+}
+
 fn controls_ui(app: &mut AttnApp, ui: &mut egui::Ui, running: bool, waiting: bool) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
