@@ -631,13 +631,14 @@ pub struct TokenLabels<'a> {
 impl TokenLabels<'_> {
     /// Paints the labels of rows `vis_i` and columns `vis_j` of the grid whose top-left
     /// corner is `origin`: only where legible, every k-th token so they never overlap.
+    /// Returns the largest k (1: every token is labelled).
     pub fn paint(
         &self,
         painter: &egui::Painter,
         visuals: &egui::Visuals,
         origin: Pos2,
         (vis_i, vis_j): (std::ops::Range<usize>, std::ops::Range<usize>),
-    ) {
+    ) -> usize {
         let cell = self.cell;
         let text_color = visuals.text_color();
         let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
@@ -708,6 +709,7 @@ impl TokenLabels<'_> {
                     .with_angle(-std::f32::consts::FRAC_PI_2),
             );
         }
+        every.max(every_col)
     }
 }
 
@@ -865,7 +867,7 @@ impl HeatmapWidget<'_> {
                         }
                     }
                 }
-                TokenLabels {
+                let thinned = TokenLabels {
                     rows: self.rows,
                     cols: self.cols,
                     cell,
@@ -901,11 +903,20 @@ impl HeatmapWidget<'_> {
                 }
                 // Numbers where they are legible: "0.69" from 34 points a cell, ".69" from 25.
                 let compact = cell < FULL_VALUES_PX;
+                // Under the grid: why there are no numbers, and that the labels skip tokens
+                // (every other label of "The animal" read "T e a i a", another string).
+                let mut notes = Vec::new();
                 if self.show_values && (1.0..COMPACT_VALUES_PX).contains(&cell) {
+                    notes.push(tr(lang, Msg::ValuesTooSmall).to_owned());
+                }
+                if thinned > 1 {
+                    notes.push(trf(lang, Msg::LabelsThinned, &[&thinned]));
+                }
+                if !notes.is_empty() {
                     painter.text(
                         grid.left_bottom() + Vec2::new(0.0, 4.0),
                         egui::Align2::LEFT_TOP,
-                        tr(lang, Msg::ValuesTooSmall),
+                        notes.join(" · "),
                         egui::FontId::proportional(11.0),
                         ui.visuals().weak_text_color(),
                     );

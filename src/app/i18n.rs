@@ -243,6 +243,7 @@ messages! {
     ShowValues => "numbers in cells", "格子里显示数值";
     HeatZoom => "zoom", "显示大小";
     HoverQuery => "query", "查询";
+    LabelsThinned => "labels on one token in {} (hover a cell to read its tokens)", "每 {} 个词元标一个标签（悬停在格子上可看词元）";
     ValuesTooSmall => "cells too small for numbers: zoom in to read them", "格子太小，放不下数值：放大即可看到";
     DropHint => "Drop to open: a model folder or GGUF file, a session, a spec (JSON) or a text file", "松开即可打开：模型文件夹或 GGUF 文件、会话、规格 (JSON) 或文本文件";
     TiledView => "zoomed out:", "缩小显示：";
