@@ -77,7 +77,14 @@ impl ThumbScale {
     pub fn apply(self, values: &ndarray::Array2<f32>) -> ndarray::Array2<f32> {
         match self {
             ThumbScale::Linear => values.clone(),
-            ThumbScale::Log => values.mapv(|p| (p.max(1e-4).log10() + 4.0) / 4.0),
+            // A masked (−∞) or undefined (NaN) cell stays so, and is drawn grey.
+            ThumbScale::Log => values.mapv(|p| {
+                if p.is_finite() {
+                    (p.max(1e-4).log10() + 4.0) / 4.0
+                } else {
+                    p
+                }
+            }),
             ThumbScale::RowNormalised => crate::core::pool::row_normalised(values),
         }
     }

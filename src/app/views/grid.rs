@@ -209,8 +209,14 @@ fn overview_texture(
             key,
             || match &head.overview {
                 Some(p) => scale.apply(&p.values),
+                // Masked weights grey, as in the focused heatmap (a block is grey only when
+                // all of its cells are masked).
                 None => {
-                    scale.apply(&pool(head.weights.view(), OVERVIEW_SIDE, PoolMethod::Max).values)
+                    let masked = MatrixKind::Weights
+                        .masked_cells(head)
+                        .map(|a| crate::app::heatmap::masked_as_such(&head.weights, a));
+                    let w = masked.as_ref().unwrap_or(&head.weights);
+                    scale.apply(&pool(w.view(), OVERVIEW_SIDE, PoolMethod::Max).values)
                 }
             },
             MatrixKind::Weights,
