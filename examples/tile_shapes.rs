@@ -2,7 +2,8 @@
 //! whether the tile's shape or what surrounds it keeps the library below the FMA ceiling.
 //! Each variant is a bare k loop (B one k × width panel in L1, no prefetch, no epilogue).
 //! Run: cargo run --release --example tile_shapes   (AVX-512 only; BENCHMARKS.md has a
-//! table, with the CPU).
+//! table, with the CPU). `TILE_FOCUS=1`: only the library's products against the bare
+//! 6 × 64 loop, alternated three times.
 #![cfg_attr(not(target_arch = "x86_64"), allow(unused))]
 
 #[cfg(target_arch = "x86_64")]
@@ -26,14 +27,42 @@ unsafe fn tile<const R: usize, const NV: usize, const PACKED_A: bool>(
     c: *mut f32,
     ldc: usize,
 ) {
+    // SAFETY: the caller's contract.
+    unsafe { tile_as::<R, NV, PACKED_A, false>(k, a, lda, b, c, ldc) }
+}
+
+/// [`tile`], with `LIB_LOADS` loading B as the library does: unaligned loads and the last
+/// vector masked (by a mask the compiler cannot see through).
+///
+/// # Safety
+/// As [`tile`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn tile_as<const R: usize, const NV: usize, const PACKED_A: bool, const LIB_LOADS: bool>(
+    k: usize,
+    a: *const f32,
+    lda: usize,
+    b: *const f32,
+    c: *mut f32,
+    ldc: usize,
+) {
     let mut acc = [[_mm512_setzero_ps(); NV]; R];
     for p in 0..k {
         // SAFETY: the caller's shapes; B's rows are whole aligned vectors.
         unsafe {
             let brow = b.add(p * NV * 16);
             let mut bv = [_mm512_setzero_ps(); NV];
+            let last: __mmask16 = if LIB_LOADS {
+                std::hint::black_box(0xFFFF)
+            } else {
+                0xFFFF
+            };
             for (v, s) in bv.iter_mut().enumerate() {
-                *s = _mm512_load_ps(brow.add(v * 16));
+                *s = match (LIB_LOADS, v + 1 == NV) {
+                    (false, _) => _mm512_load_ps(brow.add(v * 16)),
+                    (true, false) => _mm512_loadu_ps(brow.add(v * 16)),
+                    (true, true) => _mm512_maskz_loadu_ps(last, brow.add(v * 16)),
+                };
             }
             for (r, row) in acc.iter_mut().enumerate() {
                 let x = if PACKED_A {
@@ -59,6 +88,46 @@ unsafe fn tile<const R: usize, const NV: usize, const PACKED_A: bool>(
 fn aligned(len: usize, f: fn(usize) -> f32) -> kernels::AlignedVec {
     let v: Vec<f32> = (0..len).map(f).collect();
     kernels::AlignedVec::from_slice(&v)
+}
+
+/// The bare 6 × 64 tile loading B as the library did before it kept masks to partial tiles:
+/// unaligned loads, the last vector masked.
+#[cfg(target_arch = "x86_64")]
+fn lib_loads(m: usize, k: usize) -> f64 {
+    let n = 64;
+    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
+    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
+    let mut c = aligned(m * n, |_| 0.0);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        for i0 in (0..m).step_by(6) {
+            // SAFETY: AVX-512F was detected in main; m is a multiple of 6 here.
+            unsafe {
+                let (ap, cp) = (a.as_ptr().add(i0 * k), c.as_mut_ptr().add(i0 * n));
+                tile_as::<6, 4, false, true>(k, ap, k, b.as_ptr(), cp, n);
+            }
+        }
+    }
+    std::hint::black_box(&c);
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
+/// The library's `kernels::gemm` on a row-major B (no panels, no row blocks).
+fn lib_gemm(m: usize, k: usize) -> f64 {
+    let backend = Backend::best();
+    let n = 64;
+    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
+    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
+    let mut c = aligned(m * n, |_| 0.0);
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        kernels::gemm(backend, m, n, k, 1.0, &a, k, &b, n, &mut c, n);
+    }
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -162,6 +231,23 @@ fn main() {
         return;
     }
     println!("one thread; GFLOP/s of m × 64 (or the tile's width) × k, B in L1");
+    if std::env::var_os("TILE_FOCUS").is_some() {
+        // The library against the bare loop only, alternated.
+        for &(m, k) in &[(600usize, 64usize), (600, 128)] {
+            print!("m {m} k {k}:");
+            for _ in 0..3 {
+                print!(
+                    " | lib {:.0} · gemm {:.0} · bare {:.0} · bare, lib loads {:.0}",
+                    lib(m, k),
+                    lib_gemm(m, k),
+                    variant::<6, 4, false>(m, k),
+                    lib_loads(m, k)
+                );
+            }
+            println!();
+        }
+        return;
+    }
     for &(m, k) in &[(600usize, 64usize), (600, 128)] {
         let rows: Vec<(&str, f64)> = vec![
             ("lib 6x64", lib(m, k)),
