@@ -15,8 +15,13 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
 fn harness(state: State) -> Harness<'static, AttnApp> {
+    harness_sized(state, [1700.0, 1100.0])
+}
+
+/// [`harness`] in a window of `size` logical pixels.
+fn harness_sized(state: State, size: [f32; 2]) -> Harness<'static, AttnApp> {
     let mut h = Harness::builder()
-        .with_size([1700.0, 1100.0])
+        .with_size(size)
         .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), AttnApp::new(state));
     settle(&mut h);
     h
@@ -1570,7 +1575,8 @@ fn guess_then_knock_out_the_induction_head() {
         gen_guess_mode: true,
         ..State::default()
     };
-    let mut h = harness(state);
+    // Tall enough that the importance button, last in the view, is on screen.
+    let mut h = harness_sized(state, [1700.0, 1400.0]);
     open_model(&mut h, dir.clone());
     h.state_mut().state.view = View::Generate;
     h.step();
