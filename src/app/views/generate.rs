@@ -494,13 +494,21 @@ impl Grown<'_> {
     }
 
     /// What the view draws: every cell up to [`HEAT_MAX`] tokens, max-pooled past it (a
-    /// diagonal one cell wide stays visible).
+    /// diagonal one cell wide stays visible). The causal mask is drawn grey, as in the other
+    /// heatmaps, not as weight 0: rows and columns fall into the same bins, so bin (a, b)
+    /// holds only keys after its queries, all masked, exactly when b > a.
     fn overview(&self) -> Pooled {
         let mut pool = PoolBuilder::new(self.n, self.n, HEAT_MAX, PoolMethod::Max);
         for i in 0..self.n {
             pool.add_row(i, self.row(i));
         }
-        pool.finish()
+        let mut pooled = pool.finish();
+        for ((a, b), v) in pooled.values.indexed_iter_mut() {
+            if b > a {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+        pooled
     }
 }
 
@@ -778,16 +786,20 @@ mod tests {
         let over = g.overview();
         assert!(n > HEAT_MAX);
         assert_eq!(over.values.dim(), (HEAT_MAX, HEAT_MAX));
-        assert_eq!(
-            over.values,
-            pool(m.view(), HEAT_MAX, PoolMethod::Max).values
-        );
+        // The exact matrix pooled, with the bins above the diagonal (keys after every query
+        // in them) masked.
+        let mut want = pool(m.view(), HEAT_MAX, PoolMethod::Max).values;
+        want.indexed_iter_mut()
+            .filter(|((a, b), _)| b > a)
+            .for_each(|(_, v)| *v = f32::NEG_INFINITY);
+        assert_eq!(over.values, want);
         for (b, row) in over.values.rows().into_iter().enumerate() {
             assert_eq!(row.iter().copied().fold(0.0, f32::max), 1.0, "bin {b}");
         }
     }
 
-    /// A prompt too long to keep its matrices: its rows are 0, the generated rows are there.
+    /// A prompt too long to keep its matrices: its rows are 0, the generated rows are there,
+    /// and the keys after each query are drawn masked.
     #[test]
     fn a_grown_heatmap_without_the_prompt_draws_the_generated_rows() {
         let steps: Vec<GenStep> = (0..3)
@@ -811,6 +823,9 @@ mod tests {
         assert_eq!(m.row(3).sum(), 0.0);
         assert_eq!(m.row(4).to_vec(), [0.5, 0.5, 0.5, 0.5, 0.5, 0.0]);
         assert_eq!(m.row(5).to_vec(), [0.5; 6]);
-        assert_eq!(g.overview().values, m);
+        let causal = ndarray::Array2::from_shape_fn((6, 6), |(i, j)| {
+            if j > i { f32::NEG_INFINITY } else { m[(i, j)] }
+        });
+        assert_eq!(g.overview().values, causal);
     }
 }
