@@ -90,18 +90,41 @@ fn aligned(len: usize, f: fn(usize) -> f32) -> kernels::AlignedVec {
     kernels::AlignedVec::from_slice(&v)
 }
 
+/// A (m × k), B (k × n) and C (m × n), on 64-byte lines, filled as every variant fills them.
+fn operands(
+    m: usize,
+    n: usize,
+    k: usize,
+) -> (
+    kernels::AlignedVec,
+    kernels::AlignedVec,
+    kernels::AlignedVec,
+) {
+    (
+        aligned(m * k, |i| (i % 13) as f32 * 0.1),
+        aligned(k * n, |i| (i % 7) as f32 * 0.1),
+        aligned(m * n, |_| 0.0),
+    )
+}
+
+/// GFLOP/s of an m × n × k product `run` computes, repeated over about three GFLOP.
+fn gflops([m, n, k]: [usize; 3], mut run: impl FnMut()) -> f64 {
+    let flops = 2.0 * (m * n * k) as f64;
+    let reps = (3e9 / flops) as usize + 1;
+    let start = Instant::now();
+    for _ in 0..reps {
+        run();
+    }
+    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+}
+
 /// The bare 6 × 64 tile loading B as the library did before it kept masks to partial tiles:
 /// unaligned loads, the last vector masked.
 #[cfg(target_arch = "x86_64")]
 fn lib_loads(m: usize, k: usize) -> f64 {
     let n = 64;
-    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
-    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
-    let mut c = aligned(m * n, |_| 0.0);
-    let flops = 2.0 * (m * n * k) as f64;
-    let reps = (3e9 / flops) as usize + 1;
-    let start = Instant::now();
-    for _ in 0..reps {
+    let (a, b, mut c) = operands(m, n, k);
+    let g = gflops([m, n, k], || {
         for i0 in (0..m).step_by(6) {
             // SAFETY: AVX-512F was detected in main; m is a multiple of 6 here.
             unsafe {
@@ -109,25 +132,19 @@ fn lib_loads(m: usize, k: usize) -> f64 {
                 tile_as::<6, 4, false, true>(k, ap, k, b.as_ptr(), cp, n);
             }
         }
-    }
+    });
     std::hint::black_box(&c);
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    g
 }
 
 /// The library's `kernels::gemm` on a row-major B (no panels, no row blocks).
 fn lib_gemm(m: usize, k: usize) -> f64 {
     let backend = Backend::best();
     let n = 64;
-    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
-    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
-    let mut c = aligned(m * n, |_| 0.0);
-    let flops = 2.0 * (m * n * k) as f64;
-    let reps = (3e9 / flops) as usize + 1;
-    let start = Instant::now();
-    for _ in 0..reps {
+    let (a, b, mut c) = operands(m, n, k);
+    gflops([m, n, k], || {
         kernels::gemm(backend, m, n, k, 1.0, &a, k, &b, n, &mut c, n);
-    }
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -135,8 +152,8 @@ fn lib_gemm(m: usize, k: usize) -> f64 {
 fn variant<const R: usize, const NV: usize, const PACKED_A: bool>(m: usize, k: usize) -> f64 {
     let n = NV * 16;
     let m = m / R * R;
-    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
-    let ap = if PACKED_A {
+    let (a, b, mut c) = operands(m, n, k);
+    let a = if PACKED_A {
         let mut v = vec![0.0f32; m * k];
         for i0 in (0..m).step_by(R) {
             for p in 0..k {
@@ -147,25 +164,20 @@ fn variant<const R: usize, const NV: usize, const PACKED_A: bool>(m: usize, k: u
         }
         kernels::AlignedVec::from_slice(&v)
     } else {
-        aligned(m * k, |i| (i % 13) as f32 * 0.1)
+        a
     };
-    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
-    let mut c = aligned(m * n, |_| 0.0);
-    let flops = 2.0 * (m * n * k) as f64;
-    let reps = (3e9 / flops) as usize + 1;
-    let start = Instant::now();
-    for _ in 0..reps {
+    let g = gflops([m, n, k], || {
         for i0 in (0..m).step_by(R) {
             // SAFETY: AVX-512F was detected in main; every tile is inside A, B and C.
             unsafe {
                 // A tile's rows of A: k values each (strided), or k × R packed; both i0 · k on.
-                let ab = ap.as_ptr().add(i0 * k);
+                let ab = a.as_ptr().add(i0 * k);
                 tile::<R, NV, PACKED_A>(k, ab, k, b.as_ptr(), c.as_mut_ptr().add(i0 * n), n);
             }
         }
-    }
+    });
     std::hint::black_box(&c);
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    g
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -173,13 +185,8 @@ fn variant<const R: usize, const NV: usize, const PACKED_A: bool>(m: usize, k: u
 /// shorter tile (what the library's 64-row blocks do).
 fn blocked(m: usize, k: usize, rb: usize) -> f64 {
     let n = 64;
-    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
-    let b = aligned(k * n, |i| (i % 7) as f32 * 0.1);
-    let mut c = aligned(m * n, |_| 0.0);
-    let flops = 2.0 * (m * n * k) as f64;
-    let reps = (3e9 / flops) as usize + 1;
-    let start = Instant::now();
-    for _ in 0..reps {
+    let (a, b, mut c) = operands(m, n, k);
+    let g = gflops([m, n, k], || {
         for b0 in (0..m).step_by(rb) {
             let rows = rb.min(m - b0);
             for i0 in (b0..b0 + rows).step_by(6) {
@@ -198,25 +205,20 @@ fn blocked(m: usize, k: usize, rb: usize) -> f64 {
                 }
             }
         }
-    }
+    });
     std::hint::black_box(&c);
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    g
 }
 
+/// The library's `kernels::gemm_panels` on one thread, B laid out in panels.
 fn lib(m: usize, k: usize) -> f64 {
     let backend = Backend::best();
     let n = 64;
-    let a = aligned(m * k, |i| (i % 13) as f32 * 0.1);
-    let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.1).collect();
+    let (a, b, mut c) = operands(m, n, k);
     let b = kernels::PackedB::new(backend, k, n, &b, n);
-    let mut c = aligned(m * n, |_| 0.0);
-    let flops = 2.0 * (m * n * k) as f64;
-    let reps = (3e9 / flops) as usize + 1;
-    let start = Instant::now();
-    for _ in 0..reps {
+    gflops([m, n, k], || {
         kernels::gemm_panels(backend, 1, m, 1.0, &a, k, &b, &mut c, n, &[]);
-    }
-    flops * reps as f64 / start.elapsed().as_secs_f64() / 1e9
+    })
 }
 
 #[cfg(not(target_arch = "x86_64"))]
