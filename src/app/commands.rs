@@ -391,7 +391,7 @@ impl AttnApp {
         if let Some(f) = self.screen_matrix()? {
             let hm = crate::export::heatmap::Heatmap {
                 values: &f.values,
-                allowed: None,
+                allowed: f.allowed.as_ref(),
                 rows: &f.rows,
                 cols: &f.cols,
                 colormap: MatrixKind::Weights.colormap(self.state.colormap),
@@ -492,6 +492,7 @@ impl AttnApp {
                                 self.state.rollout_upto,
                                 self.state.rollout_skip_first,
                             ),
+                            allowed: None,
                         })
                     }
                 }

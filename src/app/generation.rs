@@ -42,6 +42,9 @@ pub struct GenSession {
     /// The prompt's attention matrices `[layer][head]` (n × n), for the growing causal heatmap:
     /// kept when they fit in [`PROMPT_MATRICES_BYTES`].
     pub prompt_attention: Mutex<Option<Vec<Vec<Array2<f32>>>>>,
+    /// Each layer's mask (causal, and its sliding window if it has one): the growing heatmap
+    /// draws the keys a layer masks grey.
+    pub bands: Vec<crate::core::pool::Band>,
 }
 
 /// The most the prompt's matrices may take for the growing heatmap (a longer prompt shows the
@@ -123,6 +126,7 @@ impl AttnApp {
             cancel: AtomicBool::new(false),
             budget: AtomicUsize::new(budget),
             prompt_attention: Mutex::new(None),
+            bands: layer_bands(&loaded.model.config),
         });
         self.state.gen_step = usize::MAX;
         self.generation = Some(Arc::clone(&session));
@@ -139,6 +143,20 @@ impl AttnApp {
             g.done.store(true, Ordering::Relaxed);
         }
     }
+}
+
+/// Each layer's mask, as the growing heatmap draws it.
+pub fn layer_bands(config: &crate::model::config::ModelConfig) -> Vec<crate::core::pool::Band> {
+    let causal = config.causal();
+    config
+        .network
+        .layers
+        .iter()
+        .map(|l| crate::core::pool::Band {
+            causal,
+            window: l.window,
+        })
+        .collect()
 }
 
 /// The prompt as text, one piece per token: the token's span with the whitespace before it

@@ -725,6 +725,10 @@ pub struct HeatmapWidget<'a> {
     pub values: &'a Array2<f32>,
     /// The head it belongs to, for weight / raw score / mask in the tooltip.
     pub head: Option<&'a crate::core::HeadTrace>,
+    /// The cells a mask hides, for a matrix without a head (a translator's decoder
+    /// self-attention): drawn without a number and named masked on hover. With a head, its
+    /// own mask serves.
+    pub allowed: Option<&'a Array2<bool>>,
     /// Row labels.
     pub rows: &'a [String],
     /// Column labels.
@@ -930,7 +934,8 @@ impl HeatmapWidget<'_> {
                     let masked = self
                         .head
                         .filter(|h| std::ptr::eq(self.values, &h.weights))
-                        .and_then(|h| MatrixKind::Weights.masked_cells(h));
+                        .and_then(|h| MatrixKind::Weights.masked_cells(h))
+                        .or(self.allowed);
                     for (i, j) in cells {
                         if masked.is_some_and(|a| a.get((i, j)) == Some(&false)) {
                             continue;
@@ -983,6 +988,7 @@ impl HeatmapWidget<'_> {
                     let j = (((pos.x - origin.x) / cell) as usize).min(m.saturating_sub(1));
                     let i = (((pos.y - origin.y) / cell) as usize).min(n.saturating_sub(1));
                     let (rows, cols, values, head) = (self.rows, self.cols, self.values, self.head);
+                    let allowed = self.allowed;
                     resp.clone().on_hover_ui_at_pointer(|ui| {
                         ui.label(format!(
                             "{}: {}  ({i})",
@@ -1012,6 +1018,9 @@ impl HeatmapWidget<'_> {
                             }
                             None => {
                                 ui.label(format!("{:.4}", values[[i, j]]));
+                                if allowed.and_then(|a| a.get((i, j))) == Some(&false) {
+                                    ui.label(tr(lang, Msg::Masked));
+                                }
                             }
                         }
                     });

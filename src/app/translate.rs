@@ -126,6 +126,19 @@ pub struct ScreenMatrix {
     pub cols: Vec<String>,
     /// What it is, in the UI language (the view's title).
     pub title: String,
+    /// The cells its mask hides (drawn grey, without a number), if any.
+    pub allowed: Option<Array2<bool>>,
+}
+
+/// The decoder self-attention's causal mask (each target token sees itself and the tokens
+/// before it); `None` for the encoder's and the cross-attention, which mask nothing.
+pub fn decoder_mask(kind: AttnKind, values: &Array2<f32>) -> Option<Array2<bool>> {
+    let causal = crate::core::pool::Band {
+        causal: true,
+        window: None,
+    };
+    let (n_q, n_k) = values.dim();
+    (kind == AttnKind::Decoder).then(|| causal.cells(n_q, n_k))?
 }
 
 /// The tiny translator shipped in `sample_models/`, if present.
@@ -211,6 +224,7 @@ impl AttnApp {
             _ => rows,
         };
         Some(ScreenMatrix {
+            allowed: decoder_mask(kind, &values),
             values,
             rows,
             cols,

@@ -329,6 +329,59 @@ pub fn pool(m: ArrayView2<f32>, side: usize, method: PoolMethod) -> Pooled {
     b.finish()
 }
 
+/// The keys each query of a matrix may see, as the model's mask gives them: with `causal`,
+/// key j ≤ query i; with a sliding `window` W, j > i − W (a query sees itself and the W − 1
+/// keys before it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Band {
+    /// Keys after the query are masked.
+    pub causal: bool,
+    /// Keys W or more before the query are masked.
+    pub window: Option<usize>,
+}
+
+impl Band {
+    /// Whether query i sees key j.
+    pub fn allows(self, i: usize, j: usize) -> bool {
+        self.sees_any((i, i + 1), (j, j + 1))
+    }
+
+    /// Which cells of an `n_q × n_k` matrix are visible; `None` when all are.
+    pub fn cells(self, n_q: usize, n_k: usize) -> Option<Array2<bool>> {
+        let cells = Array2::from_shape_fn((n_q, n_k), |(i, j)| self.allows(i, j));
+        cells.iter().any(|&a| !a).then_some(cells)
+    }
+
+    /// Whether some cell (i, j) with i in `rows` and j in `cols` (both non-empty) is visible.
+    /// i − j takes every value from rows.start − (cols.end − 1) to (rows.end − 1) − cols.start
+    /// over the block, and a cell is visible when i − j ≥ 0 (causal) and i − j < W.
+    fn sees_any(self, rows: (usize, usize), cols: (usize, usize)) -> bool {
+        let lowest = rows.0 as i128 - (cols.1 as i128 - 1);
+        let highest = (rows.1 as i128 - 1) - cols.0 as i128;
+        let from = if self.causal { lowest.max(0) } else { lowest };
+        let to = self.window.map_or(highest, |w| highest.min(w as i128 - 1));
+        from <= to
+    }
+}
+
+impl Pooled {
+    /// Sets to −∞ every overview cell whose cells of the full matrix are all masked by
+    /// `band`, so that it is drawn as masked (grey), not as weight 0. A cell pooled from any
+    /// visible cell keeps its value.
+    pub fn mask_outside(&mut self, band: Band) {
+        if band == Band::default() {
+            return;
+        }
+        let (r, c) = self.values.dim();
+        let (rows, cols) = (col_bins(self.n_q, r), col_bins(self.n_k, c));
+        for ((a, b), v) in self.values.indexed_iter_mut() {
+            if !band.sees_any(rows[a], cols[b]) {
+                *v = f32::NEG_INFINITY;
+            }
+        }
+    }
+}
+
 /// Per-row normalisation of an overview for display: each row divided by its maximum
 /// (rows of zeros stay zero), so a diffuse row's shape is as visible as a sharp one's.
 pub fn row_normalised(values: &Array2<f32>) -> Array2<f32> {
@@ -464,5 +517,58 @@ mod tests {
         let mut b = PoolBuilder::new(1, 8, 4, PoolMethod::Max);
         b.add_row(0, &[-1.0]);
         assert_eq!(b.finish().values.row(0).to_vec(), vec![0.0, 0.0, 0.0, 0.0]);
+    }
+
+    /// An overview cell is masked exactly when every cell it pools is masked: the mask of
+    /// the full matrix (causal, a sliding window, both) pooled cell by cell, at sizes that
+    /// pool unevenly and exactly, and a window wider than a bin and narrower.
+    #[test]
+    fn masked_bins_are_those_whose_every_cell_is_masked() {
+        for (n_q, n_k, side) in [(9, 9, 16), (300, 300, 64), (1000, 1000, 256), (37, 90, 8)] {
+            for band in [
+                Band {
+                    causal: true,
+                    window: None,
+                },
+                Band {
+                    causal: true,
+                    window: Some(1),
+                },
+                Band {
+                    causal: true,
+                    window: Some(3),
+                },
+                Band {
+                    causal: true,
+                    window: Some(50),
+                },
+                Band {
+                    causal: false,
+                    window: Some(20),
+                },
+            ] {
+                let visible = |i: usize, j: usize| {
+                    (!band.causal || j <= i) && band.window.is_none_or(|w| j + w > i)
+                };
+                let probs =
+                    Array2::from_shape_fn(
+                        (n_q, n_k),
+                        |(i, j)| {
+                            if visible(i, j) { 0.5 } else { 0.0 }
+                        },
+                    );
+                let mut p = pool(probs.view(), side, PoolMethod::Max);
+                p.mask_outside(band);
+                let (r, c) = p.values.dim();
+                let mut any = Array2::from_elem((r, c), false);
+                for ((i, j), _) in probs.indexed_iter() {
+                    any[[i * r / n_q, j * c / n_k]] |= visible(i, j);
+                }
+                for ((a, b), &v) in p.values.indexed_iter() {
+                    let want = if any[[a, b]] { 0.5 } else { f32::NEG_INFINITY };
+                    assert_eq!(v, want, "{n_q}×{n_k} → {side}, {band:?}, bin ({a}, {b})");
+                }
+            }
+        }
     }
 }

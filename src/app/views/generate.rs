@@ -15,7 +15,13 @@ use crate::app::heatmap::TexKey;
 use crate::app::i18n::{Msg, tr, trf};
 use crate::app::translate::ScreenMatrix;
 use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
-use crate::core::pool::{PoolBuilder, PoolMethod, Pooled, describe_pooling};
+use crate::core::pool::{Band, PoolBuilder, PoolMethod, Pooled, describe_pooling};
+
+/// A causal layer without a window (what a layer is drawn with when its mask is unknown).
+const CAUSAL: Band = Band {
+    causal: true,
+    window: None,
+};
 use crate::export::matrix::MatrixKind;
 use crate::model::ablate::{HeadRef, rank_of};
 use crate::model::generate::GenStep;
@@ -459,6 +465,8 @@ struct Grown<'a> {
     n: usize,
     layer: usize,
     head: usize,
+    /// The layer's mask.
+    band: Band,
 }
 
 impl Grown<'_> {
@@ -494,20 +502,16 @@ impl Grown<'_> {
     }
 
     /// What the view draws: every cell up to [`HEAT_MAX`] tokens, max-pooled past it (a
-    /// diagonal one cell wide stays visible). The causal mask is drawn grey, as in the other
-    /// heatmaps, not as weight 0: rows and columns fall into the same bins, so bin (a, b)
-    /// holds only keys after its queries, all masked, exactly when b > a.
+    /// diagonal one cell wide stays visible). The layer's mask is drawn grey, as in the other
+    /// heatmaps, not as weight 0: the keys after each query, and on a sliding-window layer
+    /// the keys W or more before it (a bin is grey when every cell in it is masked).
     fn overview(&self) -> Pooled {
         let mut pool = PoolBuilder::new(self.n, self.n, HEAT_MAX, PoolMethod::Max);
         for i in 0..self.n {
             pool.add_row(i, self.row(i));
         }
         let mut pooled = pool.finish();
-        for ((a, b), v) in pooled.values.indexed_iter_mut() {
-            if b > a {
-                *v = f32::NEG_INFINITY;
-            }
-        }
+        pooled.mask_outside(self.band);
         pooled
     }
 }
@@ -544,6 +548,7 @@ fn with_grown<R>(
         n,
         layer,
         head,
+        band: gen_.bands.get(layer).copied().unwrap_or(CAUSAL),
     }))
 }
 
@@ -552,11 +557,14 @@ pub fn grown_matrix(app: &AttnApp) -> Option<ScreenMatrix> {
     let gen_ = app.generation.as_ref()?;
     let step_i = app.state.gen_step.min(gen_.len().checked_sub(1)?);
     let focus = (app.state.layer, app.state.head);
-    let (values, layer, head) = with_grown(gen_, step_i, focus, |g| (g.matrix(), g.layer, g.head))?;
+    let (values, layer, head, band) = with_grown(gen_, step_i, focus, |g| {
+        (g.matrix(), g.layer, g.head, g.band)
+    })?;
     let mut labels = gen_.labels.lock().ok()?.clone();
     labels.truncate(values.nrows());
     let lang = app.lang();
     Some(ScreenMatrix {
+        allowed: band.cells(values.nrows(), values.ncols()),
         values,
         rows: labels.clone(),
         cols: labels,
@@ -775,6 +783,7 @@ mod tests {
             n,
             layer: 0,
             head: 0,
+            band: CAUSAL,
         };
         let m = g.matrix();
         assert_eq!(m.dim(), (n, n));
@@ -818,6 +827,7 @@ mod tests {
             n: 6,
             layer: 0,
             head: 0,
+            band: CAUSAL,
         };
         let m = g.matrix();
         assert_eq!(m.row(3).sum(), 0.0);
@@ -827,5 +837,44 @@ mod tests {
             if j > i { f32::NEG_INFINITY } else { m[(i, j)] }
         });
         assert_eq!(g.overview().values, causal);
+    }
+
+    /// A sliding-window layer's heatmap draws the keys its window leaves out grey too, and
+    /// its exports mark the same cells masked.
+    #[test]
+    fn a_sliding_window_layer_draws_the_keys_outside_its_window_masked() {
+        let steps: Vec<GenStep> = (0..4)
+            .map(|k| {
+                let n = 3 + k;
+                let row = (0..n).map(|j| if j + 2 >= n { 0.5 } else { 0.0 }).collect();
+                GenStep {
+                    id: 0,
+                    logprob: 0.0,
+                    rank: 0,
+                    top: Vec::new(),
+                    attention: vec![vec![row]],
+                }
+            })
+            .collect();
+        let band = Band {
+            causal: true,
+            window: Some(2),
+        };
+        let g = Grown {
+            prompt: None,
+            steps: &steps,
+            n_prompt: 3,
+            n: 6,
+            layer: 0,
+            head: 0,
+            band,
+        };
+        let over = g.overview().values;
+        for ((i, j), &v) in over.indexed_iter() {
+            let visible = j <= i && j + 2 > i;
+            assert_eq!(v.is_finite(), visible, "({i}, {j})");
+        }
+        let allowed = band.cells(6, 6).expect("a window masks");
+        assert_eq!(allowed, over.mapv(f32::is_finite));
     }
 }

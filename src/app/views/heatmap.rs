@@ -85,6 +85,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         range,
         values: kind.values(ht),
         head: Some(ht),
+        allowed: None,
         rows: &trace.tokens_q,
         cols: &trace.tokens_k,
         cmap: kind.colormap(app.state.colormap),

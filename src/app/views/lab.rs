@@ -128,6 +128,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 range,
                 values: &ht.weights,
                 head: Some(ht),
+                allowed: None,
                 rows: &trace.tokens_q,
                 cols: &trace.tokens_k,
                 cmap: app.state.colormap,

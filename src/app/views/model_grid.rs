@@ -171,7 +171,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 /// The least height (points) left under the grid for the focused head's heatmap.
 const PREVIEW_MIN_H: f32 = 280.0;
 
-/// Head `h` of run layer `l` (`layer`) as its pooled overview on the thumbnail colour scale:
+/// Head `h` of run layer `l` (`layer`) as its pooled overview on the thumbnail colour scale,
+/// the cells the model masks grey:
 /// one texture, cached, for the layers × heads grid and the all-heads view. The overview is
 /// the digest's, or, for a kept head, its matrix pooled when the texture is first made;
 /// `None` when the layer has neither for that head.
@@ -186,6 +187,12 @@ pub(super) fn head_texture(
         return None;
     }
     let scale = app.state.thumb_scale;
+    // The model's mask drawn grey: the keys after each query, and those a sliding window
+    // leaves out.
+    let band = crate::core::pool::Band {
+        causal: app.model_out.as_ref().is_some_and(|o| o.run.causal),
+        window: layer.window,
+    };
     let key = TexKey::ModelHead {
         run: app.run_generation(),
         layer: l,
@@ -196,7 +203,11 @@ pub(super) fn head_texture(
         ctx,
         key,
         || match layer.overview(h) {
-            Some(o) => scale.apply(&o.values),
+            Some(o) => {
+                let mut o = o.into_owned();
+                o.mask_outside(band);
+                scale.apply(&o.values)
+            }
             None => ndarray::Array2::zeros((0, 0)),
         },
         MatrixKind::Weights,

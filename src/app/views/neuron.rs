@@ -86,6 +86,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         range,
         values: &ht.raw_scores,
         head: Some(ht),
+        allowed: None,
         rows: &trace.tokens_q,
         cols: &trace.tokens_k,
         cmap: Colormap::Diverging,

@@ -64,6 +64,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         range,
         values: rollout,
         head: None,
+        allowed: None,
         rows: &labels,
         cols: &labels,
         cmap: app.state.colormap,

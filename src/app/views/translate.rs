@@ -550,10 +550,10 @@ fn grid_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
                         head: h,
                         aggregate: None,
                     };
-                    let (tex, _) = app.textures.matrix(
+                    let (tex, _) = app.textures.matrix_with(
                         &ctx,
                         key,
-                        &cap.probs,
+                        || grey_where_masked(kind, &cap.probs),
                         MatrixKind::Weights,
                         app.state.colormap,
                     );
@@ -654,10 +654,16 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
         head: if s.aggregate.is_some() { 0 } else { s.head },
         aggregate: s.aggregate,
     };
-    let (tex, range) = app.textures.matrix(
+    let kind = if s.aggregate.is_some() {
+        AttnKind::Cross
+    } else {
+        s.kind
+    };
+    let allowed = crate::app::translate::decoder_mask(kind, values);
+    let (tex, range) = app.textures.matrix_with(
         ui.ctx(),
         key,
-        values,
+        || grey_where_masked(kind, values),
         MatrixKind::Weights,
         app.state.colormap,
     );
@@ -677,6 +683,7 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
                 range,
                 values,
                 head: None,
+                allowed: allowed.as_ref(),
                 rows: &rows,
                 cols: &cols,
                 cmap: MatrixKind::Weights.colormap(app.state.colormap),
@@ -779,6 +786,15 @@ fn alignment_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             font.clone(),
             colour,
         );
+    }
+}
+
+/// A head's weights as drawn: the decoder self-attention's masked cells (keys after the
+/// token) grey, as in every other heatmap, not as weight 0.
+fn grey_where_masked(kind: AttnKind, probs: &Array2<f32>) -> Array2<f32> {
+    match crate::app::translate::decoder_mask(kind, probs) {
+        Some(allowed) => crate::app::heatmap::masked_as_such(probs, &allowed),
+        None => probs.clone(),
     }
 }
 
