@@ -109,6 +109,10 @@ pub struct GuiArgs {
     /// Colour theme.
     #[arg(long, value_enum)]
     pub theme: Option<ThemeChoice>,
+    /// Zoom the whole interface by this factor, 0.5 to 3 (Ctrl + / − / 0 in the app): for a
+    /// projector, and for scripted screenshots of it.
+    #[arg(long)]
+    pub zoom: Option<f32>,
     /// Ignore the remembered session and start from the defaults.
     #[arg(long)]
     pub fresh: bool,

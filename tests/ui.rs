@@ -433,6 +433,33 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
     assert_eq!(app.state.text_q, "kept as it was");
 }
 
+/// A head count that does not divide d_model widens it, and says so: every number changes
+/// with it, which a teacher must not discover from the matrices.
+#[test]
+fn heads_that_widen_d_model_say_so() {
+    let mut app = AttnApp::new(State::default());
+    assert_eq!(app.state.d_model, 16);
+    let args = attnscope::cli::GuiArgs {
+        heads: Some(3),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    assert_eq!((app.state.heads, app.state.d_model), (3, 18));
+    let notice = app.notice.as_ref().expect("a notice says d_model changed");
+    assert!(!notice.is_error);
+    let text = notice.text(Lang::En);
+    assert!(text.starts_with("d_model 16 → 18: 3 heads"), "{text}");
+    // Four heads divide 16: nothing to say.
+    let mut app = AttnApp::new(State::default());
+    let args = attnscope::cli::GuiArgs {
+        heads: Some(4),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    assert_eq!(app.state.d_model, 16);
+    assert!(app.notice.is_none());
+}
+
 /// A file dropped from the desktop, as the windowing layer hands it to egui.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

@@ -24,6 +24,8 @@ pub fn explanation(s: Step, trace: &Trace) -> Vec<Msg> {
         // Luong's local-p weighs the probabilities by a Gaussian after the softmax.
         Step::Softmax if m.span == SpanKind::LocalP => Msg::ExplSoftmaxLocalP,
         Step::Softmax => Msg::ExplSoftmax,
+        // Local-p's rows sum to less than 1: a weighted sum, not an average.
+        Step::WeightedSum if m.span == SpanKind::LocalP => Msg::ExplWeightedLocalP,
         Step::WeightedSum => Msg::ExplWeighted,
         Step::Concat => Msg::ExplConcat,
         Step::Output => Msg::ExplOutput,
@@ -55,7 +57,21 @@ pub fn explanation(s: Step, trace: &Trace) -> Vec<Msg> {
         Step::Mask if !m.masks_anything() => out.push(Msg::ExplNoMask),
         _ => {}
     }
+    // A query whose every key is masked has no probabilities to share: its row stays 0,
+    // and its output is 0.
+    if matches!(s, Step::Softmax | Step::WeightedSum) && has_blind_query(trace) {
+        out.push(Msg::ExplBlindRows);
+    }
     out
+}
+
+/// Whether some head has a query that sees no key at all (every key masked).
+fn has_blind_query(trace: &Trace) -> bool {
+    trace.head_traces.iter().any(|h| {
+        h.allowed.nrows() > 0
+            && h.allowed.ncols() > 0
+            && h.allowed.rows().into_iter().any(|r| r.iter().all(|&a| !a))
+    })
 }
 
 /// How X is written in a projection formula: `LN(X)` when the model normalises it first.
@@ -191,10 +207,12 @@ pub fn formula(step: Step, trace: &Trace, lang: Lang) -> String {
             let short = matches!(m.score, ScoreKind::Dot | ScoreKind::ScaledDot)
                 && m.span == SpanKind::Global
                 && (trace.temperature - 1.0).abs() < 1e-6;
+            // The mask enters the short form as M (0 where a key is seen, −∞ where not).
+            let m_term = if m.masks_anything() { " + M" } else { "" };
             match (short, scale_is_inv_sqrt_dk(trace)) {
-                (true, true) => "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ/√dₖ)·V)".into(),
+                (true, true) => format!("oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ/√dₖ{m_term})·V)"),
                 (true, false) if (trace.scale - 1.0).abs() < 1e-6 => {
-                    "oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ)·V)".into()
+                    format!("oᵢ = Σⱼ pᵢⱼ vⱼ      (softmax(QKᵀ{m_term})·V)")
                 }
                 _ => "oᵢ = Σⱼ pᵢⱼ vⱼ".into(),
             }
@@ -400,5 +418,44 @@ mod tests {
         trace.mechanism.qk_norm = None;
         assert!(!explanation(Step::Project, &trace).contains(&Msg::ExplQkNorm));
         assert!(formula(Step::Project, &trace, Lang::En).starts_with("Q = RMSNorm(X)·W_Q,"));
+    }
+
+    /// Step 7's short form carries the mask when there is one, and the words of steps 6 and
+    /// 7 match rows that do not sum to 1: local-p's (a weighted sum, not an average) and a
+    /// query that sees no key (its row and output stay 0).
+    #[test]
+    fn the_weighted_sum_says_what_its_weights_are() {
+        let trace_of = |extra: &str| {
+            let spec = Spec::from_json(&format!(
+                r#"{{"target": {{"text": "a b c d"}}, "d_model": 4, "score": "scaled_dot"{extra}}}"#
+            ))
+            .unwrap();
+            compute(&spec).unwrap()
+        };
+        let plain = formula(Step::WeightedSum, &trace_of(""), Lang::En);
+        assert!(plain.ends_with("(softmax(QKᵀ/√dₖ)·V)"), "{plain}");
+        let causal = formula(
+            Step::WeightedSum,
+            &trace_of(r#", "causal": true"#),
+            Lang::En,
+        );
+        assert!(causal.ends_with("(softmax(QKᵀ/√dₖ + M)·V)"), "{causal}");
+
+        let local_p = trace_of(r#", "span": "local_p", "local_d": 1"#);
+        assert_eq!(
+            explanation(Step::WeightedSum, &local_p)[0],
+            Msg::ExplWeightedLocalP
+        );
+        assert_eq!(
+            explanation(Step::WeightedSum, &trace_of(""))[0],
+            Msg::ExplWeighted
+        );
+
+        let blind = trace_of(r#", "padding": [true, true, true, true]"#);
+        assert!(blind.head_traces[0].weights.iter().all(|&w| w == 0.0));
+        for step in [Step::Softmax, Step::WeightedSum] {
+            assert!(explanation(step, &blind).contains(&Msg::ExplBlindRows));
+            assert!(!explanation(step, &trace_of("")).contains(&Msg::ExplBlindRows));
+        }
     }
 }

@@ -88,6 +88,7 @@ messages! {
     EmbTip => "Toy embeddings give each token a fixed pseudo-random vector from the seed (same on every machine). A typed matrix lets you enter X by hand; Q = K = V = X.", "玩具嵌入按种子给每个词元一个固定的伪随机向量（每台机器都相同）。手动矩阵让你直接输入 X，且 Q = K = V = X。";
     Seed => "seed", "种子";
     DModel => "d_model", "d_model";
+    DModelWidened => "d_model {} → {}: {} heads split it evenly only at a multiple of their number (d_k = d_model / h), so every number changed.", "d_model {} → {}：{} 个头只能平分头数倍数的宽度（d_k = d_model / h），所以所有数值都变了。";
     DModelTip => "Width of each token vector X. Split evenly among the heads: d_k = d_model / h.", "每个词元向量 X 的宽度。平均分给各个头：d_k = d_model / h。";
     Positions => "add positions", "加入位置编码";
     PositionsTip => "Add sinusoidal position encodings PE(pos) to the toy embeddings, so word order matters.", "给玩具嵌入加上正弦位置编码 PE(pos)，让词序产生影响。";
@@ -212,6 +213,8 @@ messages! {
     ExplSoftmaxLocalP => "Softmax turns each row into probabilities (subtract the row max, exponentiate, divide by the sum; −∞ becomes exactly 0); then local-p multiplies each by a Gaussian exp(−(j − pᵢ)²/2σ²) centred on the predicted position pᵢ. That factor comes after the softmax, so a row sums to less than 1: the weight of keys far from pᵢ is let go, not moved to the near ones.", "Softmax 把每一行变成概率（减去行最大值、取指数、除以总和；−∞ 恰好变成 0）；随后 local-p 再把每个概率乘以以预测位置 pᵢ 为中心的高斯因子 exp(−(j − pᵢ)²/2σ²)。这个因子在 softmax 之后才乘上，所以每行之和小于 1：远离 pᵢ 的键的权重被舍弃，而不是转给近处的键。";
     ExplSoftmax => "Softmax turns each row into probabilities: subtract the row max, exponentiate, divide by the sum. −∞ becomes exactly 0. Each row sums to 1.", "Softmax 把每一行变成概率：减去行最大值、取指数、除以总和。−∞ 恰好变成 0。每行之和为 1。";
     ExplWeighted => "Each query's output is the average of the value vectors, weighted by its attention probabilities: Σⱼ pᵢⱼ vⱼ.", "每个查询的输出是值向量按注意力概率加权的平均：Σⱼ pᵢⱼ vⱼ。";
+    ExplWeightedLocalP => "Each query's output is the sum of the value vectors weighted by its probabilities, Σⱼ pᵢⱼ vⱼ. Under local-p the weights sum to less than 1 (the Gaussian came after the softmax), so it is a weighted sum, not an average: shorter than an average of the same vectors.", "每个查询的输出是值向量按概率加权的和 Σⱼ pᵢⱼ vⱼ。在 local-p 下权重之和小于 1（高斯因子在 softmax 之后才乘上），所以它是加权和而不是平均：比相同向量的平均更短。";
+    ExplBlindRows => "A query whose every key is masked has nothing to share out: its row stays all 0 (it does not sum to 1), and its output is the zero vector.", "所有键都被掩码的查询没有可分配的概率：它的一行全是 0（和不为 1），输出是零向量。";
     ExplConcat => "The heads' outputs are placed side by side: one row of heads × dₖ numbers per token (d_model wide in most models).", "把各头的输出并排拼接：每个词元得到 头数 × dₖ 个数的一行（多数模型中等于 d_model）。";
     ExplOutput => "A final matrix W_O mixes the heads' information: output = concat · W_O.", "最后用矩阵 W_O 混合各头的信息：输出 = 拼接 · W_O。";
     Formula => "Formula", "公式";

@@ -7,6 +7,7 @@ use anyhow::{Context as _, Result};
 use eframe::egui;
 
 use super::AttnApp;
+use super::i18n::{Msg, trf};
 use super::screenshot::ScreenshotJob;
 use super::state::{EmbeddingMode, State, View};
 use crate::cli::GuiArgs;
@@ -103,13 +104,21 @@ impl AttnApp {
         if let Some(h) = args.head {
             self.state.head = h;
         }
+        let d_before = self.state.d_model;
         if let Some(h) = args.heads {
             self.state.heads = h;
         }
         if let Some(t) = args.theme {
             self.state.theme = t;
         }
+        if let Some(z) = args.zoom {
+            self.state.zoom = z;
+        }
         self.state.sanitize();
+        let (d_after, heads) = (self.state.d_model, self.state.heads);
+        if d_after != d_before {
+            self.info(move |lang| trf(lang, Msg::DModelWidened, &[&d_before, &d_after, &heads]));
+        }
         Ok(())
     }
 }
@@ -167,11 +176,12 @@ pub fn run(args: GuiArgs) -> Result<()> {
                     .and_then(|s| eframe::get_value::<State>(s, eframe::APP_KEY))
                     .unwrap_or_default()
             };
-            cc.egui_ctx.set_zoom_factor(state.zoom.clamp(0.5, 3.0));
             let mut app = AttnApp::new(state);
             app.timings.start = start;
             app.timings.print = print_timings;
             app.apply_args(&args)?;
+            // The remembered zoom, or `--zoom`.
+            cc.egui_ctx.set_zoom_factor(app.state.zoom.clamp(0.5, 3.0));
             if let Some(p) = screenshot {
                 app.remember = false;
                 app.screenshot = ScreenshotJob::to(p, true);

@@ -722,6 +722,8 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let s = &mut app.state;
+    // A head count that does not divide d_model widens it (said below).
+    let d_before = s.d_model;
     // Presets set cross-attention and head counts: a real head's lab has neither to set.
     let presets = s.embedding != EmbeddingMode::Model;
     // The family the settings describe is lit, however they were set.
@@ -874,6 +876,10 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // Cross-attention switch lives with the presets, but keep it reachable directly too.
     if s.embedding == EmbeddingMode::Toy {
         ui.checkbox(&mut s.cross, t(Msg::CrossToggle));
+    }
+    let (d_after, heads) = (s.d_model, s.heads);
+    if d_after != d_before {
+        app.info(move |lang| trf(lang, Msg::DModelWidened, &[&d_before, &d_after, &heads]));
     }
 }
 

@@ -705,6 +705,7 @@ impl State {
     }
 
     /// The settings of `spec` that the state does not hold as given (after `load_spec`).
+    /// Numbers far from 1 read in scientific notation (1e-30, not 31 digits).
     fn changed_from(&self, spec: &Spec) -> Vec<String> {
         let mut changed = Vec::new();
         let mut note = |field: &str, from: &dyn std::fmt::Display, to: &dyn std::fmt::Display| {
@@ -714,7 +715,11 @@ impl State {
             }
         };
         note("heads", &spec.heads, &self.heads);
-        note("temperature", &spec.temperature, &self.temperature);
+        note(
+            "temperature",
+            &readable(spec.temperature),
+            &readable(self.temperature),
+        );
         if let Some(max) = spec.max_tokens {
             note("max_tokens", &max, &self.max_tokens);
         }
@@ -888,6 +893,16 @@ impl Default for TranslateState {
             step: 0,
             score: crate::core::ScoreKind::ScaledDot,
         }
+    }
+}
+
+/// A number as a notice shows it: plain near 1 ("0.05", "12.5"), in scientific notation
+/// far from it ("1e-30", "1e30"), where Rust's plain form has dozens of digits.
+fn readable(x: f32) -> String {
+    if x != 0.0 && x.is_finite() && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        x.to_string()
     }
 }
 

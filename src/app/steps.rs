@@ -545,7 +545,18 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::WeightedSum => {
-            for &j in &keys {
+            // A masked key's weight is exactly 0 and adds nothing: said once, not a line of
+            // zeros each (a causal row 0 would list every later key).
+            let masked = keys.iter().filter(|&&j| !ht.allowed[[i, j]]).count();
+            if masked > 0 && masked < keys.len() {
+                ui.label(
+                    RichText::new(format!("{} {masked}", tr(lang, Msg::MaskedLeftOut))).weak(),
+                );
+            }
+            for &j in keys
+                .iter()
+                .filter(|&&j| ht.allowed[[i, j]] || masked == keys.len())
+            {
                 mono(
                     ui,
                     format!(
