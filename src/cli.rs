@@ -938,7 +938,8 @@ fn run_seq2seq(dir: &Path, source: &str, target: Option<&str>, out: &Path) -> Re
     let run = model.run(source, target)?;
     let tokens = |t: &[crate::model::tokenizer::TokenInfo]| {
         serde_json::json!({
-            "tokens": t.iter().map(|t| t.label.clone()).collect::<Vec<_>>(),
+            "tokens": t.iter().map(|t| t.piece.clone()).collect::<Vec<_>>(),
+            "labels": t.iter().map(|t| t.label.clone()).collect::<Vec<_>>(),
             "ids": t.iter().map(|t| t.id).collect::<Vec<_>>(),
         })
     };
@@ -1081,15 +1082,33 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     let mut att = run
         .attentions()
         .context("the run did not keep its attention matrices")?;
-    for h in &nonfinite {
+    // A head or three by name; more (one NaN weight early on reaches every later head) in
+    // one line, since the file lists them all under "nonfinite".
+    if nonfinite.len() <= 3 {
+        for h in &nonfinite {
+            eprintln!(
+                "warning: layer {} head {}: {} of {} query rows have NaN/Inf scores (first: row {}); written as NaN",
+                h.layer,
+                h.head,
+                h.rows.len(),
+                run.n(),
+                h.rows.first().map_or(0, |&r| r)
+            );
+        }
+    } else {
+        let layers: std::collections::BTreeSet<_> = nonfinite.iter().map(|h| h.layer).collect();
+        let first = &nonfinite[0];
         eprintln!(
-            "warning: layer {} head {}: {} of {} query rows have NaN/Inf scores (first: row {}); written as NaN",
-            h.layer,
-            h.head,
-            h.rows.len(),
-            run.n(),
-            h.rows.first().map_or(0, |&r| r)
+            "warning: {} heads in {} layers have NaN/Inf scores (first: layer {} head {}, {} of {} query rows); written as NaN and listed under \"nonfinite\"",
+            nonfinite.len(),
+            layers.len(),
+            first.layer,
+            first.head,
+            first.rows.len(),
+            run.n()
         );
+    }
+    for h in &nonfinite {
         for &i in &h.rows {
             att.slice_mut(ndarray::s![h.layer, h.head, i, ..])
                 .fill(f32::NAN);
@@ -1098,7 +1117,11 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     let ext = ext_of(out);
     let tokens = serde_json::json!({
         "model": run.model,
-        "tokens": run.labels(),
+        // As `generate` writes them: the tokenizer's pieces ("Ġx", "ĊĠĠĠ"), the labels the
+        // app shows ("x", "⏎"), and each token's byte range in the text.
+        "tokens": run.tokens.iter().map(|t| t.piece.clone()).collect::<Vec<_>>(),
+        "labels": run.labels(),
+        "offsets": run.tokens.iter().map(|t| [t.offsets.0, t.offsets.1]).collect::<Vec<_>>(),
         "ids": run.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
         "special": run.tokens.iter().map(|t| t.special).collect::<Vec<_>>(),
         "shape": att.shape(),

@@ -290,7 +290,13 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(doc["shape"], serde_json::json!([2, 4, 12, 12]));
-    assert_eq!(doc["tokens"][0], "我");
+    // The tokenizer's pieces (one byte each here), the app's labels, and byte ranges that
+    // map every token back to the text.
+    assert_eq!(doc["tokens"][0], "æ");
+    assert_eq!(doc["labels"][0], "我");
+    assert_eq!(doc["labels"][1], "我²");
+    assert_eq!(doc["offsets"][0], serde_json::json!([0, 3]));
+    assert_eq!(doc["offsets"][3], serde_json::json!([3, 6]));
     let row: f64 = doc["attentions"][1][3][5]
         .as_array()
         .unwrap()
@@ -721,6 +727,85 @@ fn nan_weights_are_reported_and_never_written_as_zero_attention() {
     let side: serde_json::Value =
         serde_json::from_slice(&std::fs::read(tmp.path().join("a.tokens.json")).unwrap()).unwrap();
     assert_eq!(side["nonfinite"], doc["nonfinite"]);
+}
+
+/// A NaN early on reaches every later head: stderr says so in one line (a 30-layer GGUF
+/// printed 270), and the file still lists every head under "nonfinite".
+#[test]
+fn nan_in_every_head_is_one_line_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    // Position 0's embedding: the first token's hidden state, a key every query sees.
+    model_with_a_nan(&model, "transformer.wpe.weight", 0);
+    let json = tmp.path().join("a.json");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "abcab",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("NaN/Inf scores"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("warning: 8 heads in 2 layers have NaN/Inf scores (first: layer 0 head 0, 5 of 5 query rows)"),
+        "{err}"
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(doc["nonfinite"].as_array().unwrap().len(), 8);
+}
+
+/// A config that claims fewer layers than the weights hold runs the first ones and says
+/// which are left out (a file edited or mislabelled; transformers warns the same way).
+#[test]
+fn layers_the_config_leaves_out_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m");
+    model_with_a_nan(&model, "transformer.wpe.weight", 0);
+    // The NaN is not the subject here: copy the clean weights back.
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-gpt2-induction"
+    );
+    std::fs::copy(
+        format!("{src}/model.safetensors"),
+        model.join("model.safetensors"),
+    )
+    .unwrap();
+    let cfg = model.join("config.json");
+    let mut c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    c["n_layer"] = serde_json::json!(1);
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let json = tmp.path().join("a.json");
+    let out = attnscope(
+        &[
+            "run",
+            "--model",
+            model.to_str().unwrap(),
+            "--text",
+            "ab",
+            "--out",
+            json.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("warning: the weights hold layers 0–1, but the config (block_count in a GGUF file) says 1: layer 1 is not used"),
+        "{err}"
+    );
 }
 
 #[test]

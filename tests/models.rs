@@ -191,6 +191,22 @@ fn a_generated_word_keeps_its_space_under_a_decoder_that_strips_one() {
     assert_eq!(grown, w);
 }
 
+/// A special token typed in the text (a chat template's <|im_start|>, GPT-2's
+/// <|endoftext|>) is marked special, as one the post-processor adds ([CLS]) is; the text
+/// around it is not.
+#[test]
+fn special_tokens_typed_in_the_text_are_marked_special() {
+    let m = Model::load(&root().join("sample_models/tiny-gpt2-induction")).unwrap();
+    let toks = m.tokenizer.encode("ab<|endoftext|>ab").unwrap();
+    let marked: Vec<(&str, bool)> = toks.iter().map(|t| (t.label.as_str(), t.special)).collect();
+    assert!(marked.contains(&("<|endoftext|>", true)), "{marked:?}");
+    assert_eq!(marked.iter().filter(|(_, s)| *s).count(), 1, "{marked:?}");
+    let bert = Model::load(&root().join("sample_models/all-MiniLM-L6-v2")).unwrap();
+    let toks = bert.tokenizer.encode("hi [SEP] there").unwrap();
+    let special: Vec<bool> = toks.iter().map(|t| t.special).collect();
+    assert_eq!(special, [true, false, true, false, true], "{:?}", toks);
+}
+
 #[test]
 fn a_character_after_a_space_counts_its_pieces_from_one() {
     // " 我" is three byte pieces; the first one's span takes the space in too.

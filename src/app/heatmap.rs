@@ -791,6 +791,10 @@ impl HeatmapWidget<'_> {
                 } else {
                     (0..0, 0..0)
                 };
+                // Under the grid, one line: how a zoomed-out view is pooled, why there are
+                // no numbers, and that the labels skip tokens (every other label of "The
+                // animal" read "T e a i a", another string).
+                let mut notes = Vec::new();
                 match self.image {
                     HeatImage::Whole(tex) => {
                         painter.image(
@@ -857,17 +861,11 @@ impl HeatmapWidget<'_> {
                             ui.ctx().request_repaint();
                         }
                         if level > 0 {
-                            painter.text(
-                                grid.left_bottom() + Vec2::new(0.0, 4.0),
-                                egui::Align2::LEFT_TOP,
-                                format!(
-                                    "{} {n}×{m} · {}",
-                                    tr(lang, Msg::TiledView),
-                                    trf(lang, Msg::MaxPooledBy, &[&(1 << level), &(1 << level)])
-                                ),
-                                egui::FontId::proportional(11.0),
-                                ui.visuals().weak_text_color(),
-                            );
+                            notes.push(format!(
+                                "{} {n}×{m} · {}",
+                                tr(lang, Msg::TiledView),
+                                trf(lang, Msg::MaxPooledBy, &[&(1 << level), &(1 << level)])
+                            ));
                         }
                     }
                 }
@@ -907,9 +905,6 @@ impl HeatmapWidget<'_> {
                 }
                 // Numbers where they are legible: "0.69" from 34 points a cell, ".69" from 25.
                 let compact = cell < FULL_VALUES_PX;
-                // Under the grid: why there are no numbers, and that the labels skip tokens
-                // (every other label of "The animal" read "T e a i a", another string).
-                let mut notes = Vec::new();
                 if self.show_values && (1.0..COMPACT_VALUES_PX).contains(&cell) {
                     notes.push(tr(lang, Msg::ValuesTooSmall).to_owned());
                 }

@@ -271,6 +271,8 @@ messages! {
     Computing => "computing…", "计算中…";
     DrawingTiles => "drawing tiles…", "正在绘制图块…";
     ComputedIn => "computed in", "计算耗时";
+    StatusForward => "forward pass", "前向计算";
+    StatusLayerTrace => "layer {} traced in", "第 {} 层逐步计算耗时";
     Kernel => "kernel", "内核";
     Tokens => "tokens", "词元";
     GenInductionSample => "This tiny model learned one thing: to copy a stretch of random characters that came before. Ordinary text gets nonsense. Try:", "这个小模型只学会了一件事：复制前面出现过的一段随机字符。普通文本只会得到胡言乱语。试试：";
@@ -423,6 +425,7 @@ messages! {
     StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
     RolloutUpto => "through layer", "展开到第几层";
     RolloutSkipFirst => "leave out the first token", "不计第一个词元";
+    RolloutSinkTakesAll => "Nearly every row puts all of its weight on the first token: it is an attention sink in most layers, and the rollout multiplies that through all of them. Tick \"leave out the first token\" to see where the rest goes.", "几乎每一行都把全部权重放在第一个词元上：它在多数层中是注意力汇聚点（sink），而注意力展开把这一点在所有层中连乘。勾选“不计第一个词元”即可看到其余权重的去向。";
     RolloutSkipFirstTip => "In most decoders the first token is an attention sink: it takes nearly all of every row and the rest of the rollout is black. Left out, each row is renormalised over the other tokens.", "在多数解码器中，第一个词元是注意力汇聚点：它几乎占据每一行的全部权重，展开图的其余部分一片漆黑。不计它时，每一行在其余词元上重新归一化。";
     RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through the layers (all of them, or up to the one chosen). Row i: how much each input token flows into position i at that layer.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘（全部层，或到所选的那一层为止）。第 i 行：每个输入词元有多少信息流到该层的位置 i。";
     NeuronDotSum => "{} = the raw score; × {} (scale) = {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}，即 softmax 看到的分数";

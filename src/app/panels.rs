@@ -147,10 +147,21 @@ pub fn status_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                 ui.spinner();
                 ui.label(t(Msg::Computing));
             } else if let Some(tr_) = &app.trace {
+                // With a model: the forward pass, then the focused layer's trace made from
+                // its kept input (at 8,192 tokens a minute, then seconds; the two are not
+                // one number).
+                let took = match (&app.model_out, app.state.embedding) {
+                    (Some(_), EmbeddingMode::Model) => format!(
+                        "{} {:.2} ms · {} {:.2} ms",
+                        t(Msg::StatusForward),
+                        app.model_run_ms,
+                        trf(lang, Msg::StatusLayerTrace, &[&app.state.layer]),
+                        app.last_compute_ms
+                    ),
+                    _ => format!("{} {:.2} ms", t(Msg::ComputedIn), app.last_compute_ms),
+                };
                 ui.label(format!(
-                    "{} {:.2} ms · {} {} · {} {}×{} · h={} · d_model={} · {} {:.1} ms",
-                    t(Msg::ComputedIn),
-                    app.last_compute_ms,
+                    "{took} · {} {} · {} {}×{} · h={} · d_model={} · {} {:.1} ms",
                     t(Msg::Kernel),
                     tr_.kernel,
                     t(Msg::Tokens),

@@ -72,6 +72,8 @@ pub struct AttnApp {
     pub(super) startup_failure: Option<String>,
     /// Milliseconds the last trace took on its worker.
     pub last_compute_ms: f64,
+    /// Milliseconds the last model run (forward, statistics, rollout) took on its worker.
+    pub model_run_ms: f64,
     /// The loaded model and its induction scores.
     pub model: Option<Arc<LoadedModel>>,
     /// The model's run on the current text.
@@ -150,6 +152,7 @@ impl AttnApp {
             dialog_override: None,
             startup_failure: None,
             last_compute_ms: 0.0,
+            model_run_ms: 0.0,
             model: None,
             model_out: None,
             model_error: None,

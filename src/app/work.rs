@@ -588,6 +588,7 @@ impl AttnApp {
             }
         }
         if let Some(done) = self.jobs.run.poll() {
+            self.model_run_ms = done.elapsed.as_secs_f64() * 1e3;
             self.timings.report(|| {
                 format!(
                     "model job (forward, statistics, rollout) {:.1} ms",

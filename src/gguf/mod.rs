@@ -759,12 +759,16 @@ fn min_value_bytes(type_id: u32) -> Option<u64> {
     })
 }
 
-/// An empty file says so; another names the bytes it starts with.
+/// An empty file says so; another names the bytes it starts with, as text with escapes
+/// ("hell", "PK\x03\x04" for a zip), not as numbers.
 fn bad_magic_message(found: &[u8]) -> String {
     if found.is_empty() {
         "the file is empty, not a GGUF file".to_owned()
     } else {
-        format!("not a GGUF file: it starts with {found:?}, not \"GGUF\"")
+        format!(
+            "not a GGUF file: it starts with \"{}\", not \"GGUF\"",
+            found.escape_ascii()
+        )
     }
 }
 
@@ -1039,6 +1043,24 @@ fn tensor_n_bytes(name: &str, dims: &[u64], ty: GgmlType) -> Result<u64, GgufErr
 
 #[cfg(test)]
 mod tests {
+    /// A file that is not GGUF names its first bytes as text ("hell"), escaped where they
+    /// are not printable (a zip's "PK\x03\x04").
+    #[test]
+    fn a_wrong_magic_is_named_as_text() {
+        assert_eq!(
+            super::bad_magic_message(b"hell"),
+            "not a GGUF file: it starts with \"hell\", not \"GGUF\""
+        );
+        assert_eq!(
+            super::bad_magic_message(b"PK\x03\x04"),
+            "not a GGUF file: it starts with \"PK\\x03\\x04\", not \"GGUF\""
+        );
+        assert_eq!(
+            super::bad_magic_message(b""),
+            "the file is empty, not a GGUF file"
+        );
+    }
+
     use super::*;
 
     #[test]

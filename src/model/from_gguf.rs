@@ -690,6 +690,37 @@ fn hf_name(arch: &str, gguf: &str) -> Option<String> {
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
+/// The llama.cpp name of a HuggingFace tensor name for this architecture ([`hf_name`]
+/// backwards), also for a tensor the file lacks: an error names what the file would hold.
+fn gguf_name(arch: &str, hf: &str) -> Option<String> {
+    const TOP: [&str; 3] = ["token_embd.weight", "output_norm.weight", "output.weight"];
+    const BLOCK: [&str; 13] = [
+        "attn_norm",
+        "attn_q",
+        "attn_k",
+        "attn_v",
+        "attn_output",
+        "attn_q_norm",
+        "attn_k_norm",
+        "ffn_norm",
+        "post_attention_norm",
+        "post_ffw_norm",
+        "ffn_gate",
+        "ffn_up",
+        "ffn_down",
+    ];
+    if let Some(t) = TOP.iter().find(|t| hf_name(arch, t).as_deref() == Some(hf)) {
+        return Some((*t).to_owned());
+    }
+    let rest = hf.strip_prefix("model.layers.")?;
+    let (layer, part) = rest.split_once('.')?;
+    let suffix = part.rsplit_once('.')?.1;
+    BLOCK
+        .iter()
+        .map(|b| format!("blk.{layer}.{b}.{suffix}"))
+        .find(|g| hf_name(arch, g).as_deref() == Some(hf))
+}
+
 /// Undoes llama.cpp's `permute` of Q/K rows (pairs interleaved for its RoPE): row
 /// h·2·half + 2i + j of the file is row h·2·half + j·half + i of the checkpoint.
 /// The packed form of a 2-D tensor for one-row products (rows reordered by `order`, where
@@ -882,7 +913,12 @@ pub struct Loaded<T> {
 /// An error from building the network, in the file's terms: the GGUF tensor names of
 /// `names` (checkpoint name, GGUF name) instead of the checkpoint names they were mapped to,
 /// "the metadata" instead of config.json.
-pub fn in_file_terms(names: &[(String, String)], e: ModelError) -> ModelError {
+pub fn in_file_terms(arch: &str, names: &[(String, String)], e: ModelError) -> ModelError {
+    if let ModelError::MissingKey(hf) = &e
+        && let Some(g) = gguf_name(arch, hf)
+    {
+        return ModelError::Gguf(format!("the file has no tensor {g:?}"));
+    }
     let mut m = e
         .to_string()
         .replace("config.json implies", "the metadata implies")
@@ -960,10 +996,11 @@ pub fn load<T: Send>(
                 license: file.get_str("general.license").map(str::to_owned),
                 mapped_bytes: weights.row_table_bytes(),
                 file_type: file_type(&file),
-                architecture: arch,
+                architecture: arch.clone(),
                 quant_mix,
             };
-            let built = build(&config, &mut weights).map_err(|e| in_file_terms(&names, e))?;
+            let built =
+                build(&config, &mut weights).map_err(|e| in_file_terms(&arch, &names, e))?;
             lap("network built");
             Ok((built, card))
         },
@@ -1049,6 +1086,20 @@ mod tests {
             Some("lm_head.weight")
         );
         assert_eq!(hf_name("llama", "blk.x.attn_q.weight"), None);
+        // Backwards, for names the file lacks too.
+        for (arch, g) in [
+            ("llama", "blk.30.attn_q.weight"),
+            ("qwen2", "blk.0.attn_k.bias"),
+            ("gemma3", "blk.1.ffn_norm.weight"),
+            ("gemma3", "blk.1.post_attention_norm.weight"),
+            ("llama", "blk.1.ffn_norm.weight"),
+            ("llama", "token_embd.weight"),
+            ("llama", "output.weight"),
+        ] {
+            let hf = hf_name(arch, g).unwrap();
+            assert_eq!(gguf_name(arch, &hf).as_deref(), Some(g), "{arch} {hf}");
+        }
+        assert_eq!(gguf_name("llama", "model.layers.3.rotary.inv_freq"), None);
     }
 
     #[test]

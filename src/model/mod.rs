@@ -264,7 +264,20 @@ struct Built {
 
 impl Built {
     fn new(config: &ModelConfig, w: &mut Weights) -> Result<Built, ModelError> {
-        let warnings = non_finite_warnings(w);
+        let mut warnings = non_finite_warnings(w);
+        // A file with more layers than its config says loads the first ones; say so, as
+        // transformers does for weights it does not use.
+        let layers = config.layers();
+        if let Some(last) = w.last_layer().filter(|&l| l >= layers) {
+            let unused = if last == layers {
+                format!("layer {last} is not used")
+            } else {
+                format!("layers {layers}–{last} are not used")
+            };
+            warnings.push(format!(
+                "the weights hold layers 0–{last}, but the config (block_count in a GGUF file) says {layers}: {unused}"
+            ));
+        }
         let (dtype, file_bytes, held_bytes) = (w.dtype.clone(), w.file_bytes, w.dense_bytes());
         let arch = Transformer::load(&config.network, w)?;
         Ok(Built {

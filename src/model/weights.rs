@@ -259,6 +259,25 @@ impl Weights {
         }
     }
 
+    /// The highest layer index a key names ("model.layers.29.…", GPT-2's "h.11.…", BERT's
+    /// "encoder.layer.5.…"), if any.
+    pub fn last_layer(&self) -> Option<usize> {
+        let keys = self
+            .tensors
+            .keys()
+            .chain(self.row_tables.keys())
+            .chain(self.packed.keys());
+        keys.filter_map(|k| {
+            let parts: Vec<&str> = k.split('.').collect();
+            parts.windows(2).find_map(|w| {
+                matches!(w[0], "layers" | "layer" | "h")
+                    .then(|| w[1].parse::<usize>().ok())
+                    .flatten()
+            })
+        })
+        .max()
+    }
+
     /// Whether a key exists.
     pub fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name) || self.row_tables.contains_key(name)

@@ -46,6 +46,15 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     let rollout = &rollout;
+    // A decoder's first token is a sink in most layers, and multiplied through all of them
+    // it takes nearly every row's whole weight: a column of 1.00 and nothing else. Say what
+    // that is and how to see past it.
+    if !skip_first && sink_takes_all(rollout) {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            tr(lang, Msg::RolloutSinkTakesAll),
+        );
+    }
     let labels = out.run.labels();
     let (tex, range) = app.textures.matrix(
         ui.ctx(),
@@ -77,5 +86,40 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     .ui(ui);
     if let Some((i, j)) = clicked {
         app.push(Command::SelectCell(i, j));
+    }
+}
+
+/// Whether the first key holds at least 90% of the weight in at least 90% of the rows after
+/// the first (row 0 of a causal model can only read itself).
+fn sink_takes_all(rollout: &ndarray::Array2<f32>) -> bool {
+    let (n, m) = rollout.dim();
+    if n < 3 || m < 2 {
+        return false;
+    }
+    let sunk = (1..n).filter(|&i| rollout[[i, 0]] >= 0.9).count();
+    sunk * 10 >= (n - 1) * 9
+}
+
+#[cfg(test)]
+mod tests {
+    /// The rollout of a causal model whose first token is a sink is named as such; a spread
+    /// one is not.
+    #[test]
+    fn a_rollout_that_sinks_into_the_first_token_is_recognised() {
+        let n = 6;
+        let sunk = ndarray::Array2::from_shape_fn((n, n), |(i, j)| match (i, j) {
+            (_, 0) => 0.95,
+            (i, j) if j == i => 0.05,
+            _ => 0.0,
+        });
+        assert!(super::sink_takes_all(&sunk));
+        let spread =
+            ndarray::Array2::from_shape_fn(
+                (n, n),
+                |(i, j)| {
+                    if j <= i { 1.0 / (i + 1) as f32 } else { 0.0 }
+                },
+            );
+        assert!(!super::sink_takes_all(&spread));
     }
 }
