@@ -160,6 +160,15 @@ pub enum Command {
         /// as {layer, head, rows}, with a warning on stderr.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
+        /// Only these layers (0-based, comma-separated; default all). With --layers or
+        /// --heads the forward pass keeps no matrices (bounded memory, as the app's long
+        /// inputs) and each chosen layer is recomputed for the chosen heads, bit for bit what
+        /// a full run gives: an 8,192-token document's few heads fit where all do not.
+        #[arg(long, value_delimiter = ',', conflicts_with = "source")]
+        layers: Vec<usize>,
+        /// Only these heads of each chosen layer (0-based, comma-separated; default all).
+        #[arg(long, value_delimiter = ',', conflicts_with = "source")]
+        heads: Vec<usize>,
     },
     /// Generate text with a causal model, token by token on a KV cache, writing every step's
     /// top tokens and the new token's attention rows.
@@ -516,8 +525,10 @@ pub fn run(command: Command) -> Result<()> {
             source,
             target,
             out,
+            layers,
+            heads,
         } => match (text, source) {
-            (Some(text), _) => run_model(&model, &text, &out),
+            (Some(text), _) => run_model(&model, &text, &out, (&layers, &heads)),
             (None, Some(source)) => run_seq2seq(&model, &source, given(&target), &out),
             (None, None) => bail!("give --text (or --source for an encoder–decoder model)"),
         },
@@ -1060,12 +1071,57 @@ fn bench_seq2seq(dir: &Path, ns: &[usize], k: usize, secs: f64) -> Result<()> {
     Ok(())
 }
 
-/// `attnscope run`: tokens and all attention probabilities of a model on a text.
-fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
+/// `attnscope run`: tokens and the attention probabilities of a model on a text, of every
+/// layer and head or of the ones `chosen` (layers, heads; empty: all).
+fn run_model(dir: &Path, text: &str, out: &Path, chosen: (&[usize], &[usize])) -> Result<()> {
     let model = Model::load(dir)?;
+    let (n_layers, n_heads) = (model.config.layers(), model.config.heads());
+    let pick = |asked: &[usize], count: usize, what: &str| -> Result<Vec<usize>> {
+        if let Some(bad) = asked.iter().find(|&&i| i >= count) {
+            bail!(
+                "--{what} {bad}: the model has {count} {what} (0 to {})",
+                count - 1
+            );
+        }
+        let mut list: Vec<usize> = if asked.is_empty() {
+            (0..count).collect()
+        } else {
+            asked.to_vec()
+        };
+        let mut seen = std::collections::HashSet::new();
+        list.retain(|i| seen.insert(*i));
+        Ok(list)
+    };
+    let layers = pick(chosen.0, n_layers, "layers")?;
+    let heads = pick(chosen.1, n_heads, "heads")?;
+    let subset = layers.len() < n_layers || heads.len() < n_heads;
     let (tokens, truncated_from) = model.tokens(text)?;
-    // Every matrix is written, so the run keeps them all (up to the memory limit).
-    let mut run = model.run_tokens_with(tokens, true, None, None)?;
+    let n = tokens.len();
+    let run = if subset {
+        let bytes = (layers.len() * heads.len()) as u128 * (n as u128).pow(2) * 4;
+        let limit = u128::from(crate::model::config::MAX_RUN_BYTES);
+        if bytes > limit {
+            bail!(
+                "{} layers × {} heads at {n} tokens would take {}, more than the limit of {}: choose fewer",
+                layers.len(),
+                heads.len(),
+                crate::core::limits::human_bytes(bytes),
+                crate::core::limits::human_bytes(limit)
+            );
+        }
+        model.run_tokens_with(tokens, false, None, None)?
+    } else {
+        // Every matrix is written, so the run keeps them all (up to the memory limit).
+        model
+            .run_tokens_with(tokens, true, None, None)
+            .map_err(|e| match e {
+                e @ crate::model::ModelError::TooLarge { .. } => {
+                    anyhow::anyhow!("{e}; choose some with --layers L,… and --heads H,…")
+                }
+                e => e.into(),
+            })?
+    };
+    let mut run = run;
     run.truncated_from = truncated_from;
     if let Some(n) = run.truncated_from {
         eprintln!(
@@ -1076,12 +1132,30 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
     for w in &model.warnings {
         eprintln!("warning: {w}");
     }
+    let mut att = if subset {
+        // Each chosen layer recomputed from the hidden state the run kept.
+        let mut att = ndarray::Array4::zeros((layers.len(), heads.len(), n, n));
+        for (a, &l) in layers.iter().enumerate() {
+            let opened = model.open_layer(&run, l, &heads)?;
+            for (b, &h) in heads.iter().enumerate() {
+                let cap = opened
+                    .head(h)
+                    .with_context(|| format!("layer {l} head {h} was not recomputed"))?;
+                att.slice_mut(ndarray::s![a, b, .., ..]).assign(&cap.probs);
+            }
+        }
+        att
+    } else {
+        run.attentions()
+            .context("the run did not keep its attention matrices")?
+    };
     // Rows whose attention is undefined are written as NaN (null in JSON), never as the
-    // softmax kernels' zeros, and listed under "nonfinite".
-    let nonfinite = run.nonfinite_heads();
-    let mut att = run
-        .attentions()
-        .context("the run did not keep its attention matrices")?;
+    // softmax kernels' zeros, and listed under "nonfinite" (by the model's layer and head).
+    let nonfinite: Vec<_> = run
+        .nonfinite_heads()
+        .into_iter()
+        .filter(|h| layers.contains(&h.layer) && heads.contains(&h.head))
+        .collect();
     // A head or three by name; more (one NaN weight early on reaches every later head) in
     // one line, since the file lists them all under "nonfinite".
     if nonfinite.len() <= 3 {
@@ -1096,12 +1170,12 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
             );
         }
     } else {
-        let layers: std::collections::BTreeSet<_> = nonfinite.iter().map(|h| h.layer).collect();
+        let in_layers: std::collections::BTreeSet<_> = nonfinite.iter().map(|h| h.layer).collect();
         let first = &nonfinite[0];
         eprintln!(
             "warning: {} heads in {} layers have NaN/Inf scores (first: layer {} head {}, {} of {} query rows); written as NaN and listed under \"nonfinite\"",
             nonfinite.len(),
-            layers.len(),
+            in_layers.len(),
             first.layer,
             first.head,
             first.rows.len(),
@@ -1109,9 +1183,10 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
         );
     }
     for h in &nonfinite {
+        let a = layers.iter().position(|&l| l == h.layer).unwrap_or(0);
+        let b = heads.iter().position(|&k| k == h.head).unwrap_or(0);
         for &i in &h.rows {
-            att.slice_mut(ndarray::s![h.layer, h.head, i, ..])
-                .fill(f32::NAN);
+            att.slice_mut(ndarray::s![a, b, i, ..]).fill(f32::NAN);
         }
     }
     let ext = ext_of(out);
@@ -1125,6 +1200,9 @@ fn run_model(dir: &Path, text: &str, out: &Path) -> Result<()> {
         "ids": run.tokens.iter().map(|t| t.id).collect::<Vec<_>>(),
         "special": run.tokens.iter().map(|t| t.special).collect::<Vec<_>>(),
         "shape": att.shape(),
+        // What the first two axes of the probabilities are: these layers, these heads.
+        "layers": layers,
+        "heads": heads,
         "truncated_from": run.truncated_from,
         "nonfinite": nonfinite,
     });

@@ -808,6 +808,81 @@ fn layers_the_config_leaves_out_are_named() {
     );
 }
 
+/// `run --layers --heads` writes the chosen heads only, recomputed from a run that kept no
+/// matrices: bit for bit the same probabilities as the full run's, with the axes named.
+#[test]
+fn run_writes_the_chosen_layers_and_heads_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/tiny-llama-induction"
+    );
+    let text = "Xq7#Lp2 Zu9! then again Xq7#";
+    let run = |extra: &[&str], name: &str| {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "run",
+            "--model",
+            model,
+            "--text",
+            text,
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = attnscope(&args, None);
+        assert_ok(&o);
+        let arr: ndarray::Array4<f32> =
+            ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(&out).unwrap()).unwrap();
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.with_extension("tokens.json")).unwrap())
+                .unwrap();
+        (arr, side)
+    };
+    let (all, side_all) = run(&[], "all.npy");
+    assert_eq!(side_all["layers"], serde_json::json!([0, 1]));
+    assert_eq!(side_all["heads"], serde_json::json!([0, 1, 2, 3]));
+    let (some, side) = run(&["--layers", "1", "--heads", "3,0"], "some.npy");
+    assert_eq!(some.dim(), (1, 2, all.dim().2, all.dim().3));
+    assert_eq!(side["layers"], serde_json::json!([1]));
+    assert_eq!(side["heads"], serde_json::json!([3, 0]));
+    assert_eq!(
+        side["shape"],
+        serde_json::json!([1, 2, all.dim().2, all.dim().3])
+    );
+    for (b, h) in [(0, 3), (1, 0)] {
+        let want = all.slice(ndarray::s![1, h, .., ..]);
+        let got = some.slice(ndarray::s![0, b, .., ..]);
+        assert!(
+            want.iter()
+                .zip(got.iter())
+                .all(|(x, y)| x.to_bits() == y.to_bits()),
+            "layer 1 head {h}"
+        );
+    }
+    // A layer the model does not have: one line, exit 2.
+    let o = attnscope(
+        &[
+            "run",
+            "--model",
+            model,
+            "--text",
+            text,
+            "--out",
+            tmp.path().join("x.npy").to_str().unwrap(),
+            "--layers",
+            "2",
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        err.trim(),
+        "error: --layers 2: the model has 2 layers (0 to 1)"
+    );
+}
+
 #[test]
 fn bad_local_p_options_exit_2_with_one_clear_line() {
     let lp = r#""target": {"text": "a b c"}, "d_model": 4, "heads": 2, "span": "local_p""#;
