@@ -460,6 +460,45 @@ fn heads_that_widen_d_model_say_so() {
     assert!(app.notice.is_none());
 }
 
+/// "Predict first" keeps the weights off the heatmap at steps 1–2, where it would show
+/// them ahead of their step, and gives them back from the scores on.
+#[test]
+fn predict_first_hides_the_weights_before_their_step() {
+    let mut h = harness(State {
+        hide_ahead: true,
+        step: Step::Embed,
+        ..State::default()
+    });
+    assert!(
+        h.query_by_label_contains("Predict first: which words")
+            .is_some()
+    );
+    h.get_by_label("Next ▶").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.step, Step::Project);
+    assert!(
+        h.query_by_label_contains("Predict first: which words")
+            .is_some()
+    );
+    h.get_by_label("predict first").click();
+    settle(&mut h);
+    assert!(!h.state().state.hide_ahead);
+    assert!(
+        h.query_by_label_contains("Predict first: which words")
+            .is_none()
+    );
+    let mut h = harness(State {
+        hide_ahead: true,
+        step: Step::Softmax,
+        ..State::default()
+    });
+    assert!(
+        h.query_by_label_contains("Predict first: which words")
+            .is_none()
+    );
+    h.step();
+}
+
 /// A file dropped from the desktop, as the windowing layer hands it to egui.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

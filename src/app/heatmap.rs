@@ -713,6 +713,9 @@ impl TokenLabels<'_> {
     }
 }
 
+/// Cells from this size (points) hatch their masked cells.
+const HATCH_PX: f32 = 12.0;
+
 /// A matrix drawn as one texture with token labels, a legend, hover details and click-to-select.
 pub struct HeatmapWidget<'a> {
     /// Scroll area id.
@@ -893,6 +896,28 @@ impl HeatmapWidget<'_> {
                         Stroke::new(2.0, Color32::from_rgb(230, 60, 60)),
                         egui::StrokeKind::Outside,
                     );
+                    // Luong's local-p: the predicted centre pᵢ of the selected row's window,
+                    // a tick between the cells it falls between.
+                    if let Some(p) = self
+                        .head
+                        .and_then(|h| h.centers.as_ref())
+                        .and_then(|c| c.get(self.selected.0))
+                        .filter(|p| p.is_finite() && **p >= 0.0 && **p <= (m - 1) as f32)
+                    {
+                        let x = origin.x + (p + 0.5) * cell;
+                        let color = Color32::from_rgb(230, 60, 60);
+                        painter.line_segment(
+                            [Pos2::new(x, y - 6.0), Pos2::new(x, y + cell + 6.0)],
+                            Stroke::new(2.0, color),
+                        );
+                        painter.text(
+                            Pos2::new(x, y + cell + 7.0),
+                            egui::Align2::CENTER_TOP,
+                            "pᵢ",
+                            egui::FontId::proportional(11.0),
+                            color,
+                        );
+                    }
                     if self.mark_cell && self.selected.1 < m {
                         let x = origin.x + self.selected.1 as f32 * cell;
                         painter.rect_stroke(
@@ -920,17 +945,33 @@ impl HeatmapWidget<'_> {
                         ui.visuals().weak_text_color(),
                     );
                 }
+                // A masked weight is drawn grey without a number: its 0 is the mask's.
+                let masked = self
+                    .head
+                    .filter(|h| std::ptr::eq(self.values, &h.weights))
+                    .and_then(|h| MatrixKind::Weights.masked_cells(h))
+                    .or(self.allowed);
+                // And hatched where cells are big enough: on a projector the grey and the
+                // colour map's darkest (a weight of 0) look alike; lines do not.
+                if let Some(allowed) = masked.filter(|_| cell >= HATCH_PX) {
+                    let stroke = Stroke::new(1.0, Color32::from_gray(140));
+                    for i in vis_i.clone() {
+                        for j in vis_j.clone() {
+                            if allowed.get((i, j)) == Some(&false) {
+                                let r = Rect::from_min_size(
+                                    origin + Vec2::new(j as f32, i as f32) * cell,
+                                    Vec2::splat(cell),
+                                );
+                                painter.line_segment([r.left_bottom(), r.right_top()], stroke);
+                            }
+                        }
+                    }
+                }
                 if self.show_values && cell >= COMPACT_VALUES_PX {
                     let cells = vis_i
                         .clone()
                         .flat_map(|i| vis_j.clone().map(move |j| (i, j)));
                     let size = if compact { cell * 0.36 } else { cell * 0.28 };
-                    // A masked weight is drawn grey without a number: its 0 is the mask's.
-                    let masked = self
-                        .head
-                        .filter(|h| std::ptr::eq(self.values, &h.weights))
-                        .and_then(|h| MatrixKind::Weights.masked_cells(h))
-                        .or(self.allowed);
                     for (i, j) in cells {
                         if masked.is_some_and(|a| a.get((i, j)) == Some(&false)) {
                             continue;

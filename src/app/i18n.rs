@@ -271,6 +271,9 @@ messages! {
     Computing => "computing…", "计算中…";
     DrawingTiles => "drawing tiles…", "正在绘制图块…";
     ComputedIn => "computed in", "计算耗时";
+    HideAhead => "predict first", "先预测";
+    HideAheadTip => "Keep the attention weights hidden at steps 1–2, where the heatmap would show them ahead of their step, so the class predicts where each word will look.", "在第 1–2 步隐藏注意力权重（否则热力图会提前显示它们），让全班先预测每个词会看向哪里。";
+    HiddenAhead => "The weights are hidden until the scores are computed (step 3). Predict first: which words will each word look at?", "在计算分数（第 3 步）之前，权重保持隐藏。先预测：每个词会看向哪些词？";
     StatusForward => "forward pass", "前向计算";
     StatusLayerTrace => "layer {} traced in", "第 {} 层逐步计算耗时";
     Kernel => "kernel", "内核";

@@ -304,6 +304,9 @@ pub struct State {
     pub full_capture_mib: u64,
     /// Numbers drawn in heatmap cells (small matrices).
     pub show_values: bool,
+    /// Classroom: the heatmap keeps the weights hidden before step 6, so a class predicts
+    /// them first (steps 1–2 otherwise show the final weights ahead of their step).
+    pub hide_ahead: bool,
     /// Heatmap zoom.
     pub heat_zoom: f32,
     /// The Rollout view rolls out through this layer (`None`: all of them).
@@ -379,6 +382,7 @@ impl Default for State {
             tr: TranslateState::default(),
             full_capture_mib: crate::model::config::FULL_CAPTURE_BYTES >> 20,
             show_values: true,
+            hide_ahead: false,
             heat_zoom: 1.0,
             rollout_upto: None,
             rollout_skip_first: false,

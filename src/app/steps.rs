@@ -466,6 +466,28 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::Mask => {
+            // Local-p's window is centred on a predicted position: give it before the keys
+            // it lets through (the heatmap marks it on the selected row).
+            if let (Some(c), Some(lp)) = (&ht.centers, &ht.local_p) {
+                let u = match lp.source {
+                    crate::core::spec::LocalPSource::Query => format!("q{i}"),
+                    crate::core::spec::LocalPSource::Input => format!("x{i}"),
+                };
+                let p = c[i];
+                let (lo, hi) = (
+                    (p - lp.d as f32).ceil().max(0.0),
+                    (p + lp.d as f32).floor().min(trace.n_k() as f32 - 1.0),
+                );
+                mono(
+                    ui,
+                    format!(
+                        "p{i} = {}·sigmoid(v_pᵀ tanh(W_p {u})) = {};  |j − p{i}| ≤ {} → j = {lo}…{hi}",
+                        trace.n_k(),
+                        num(p),
+                        lp.d
+                    ),
+                );
+            }
             for &j in &keys {
                 let line = if ht.allowed[[i, j]] {
                     format!(

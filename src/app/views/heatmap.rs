@@ -59,7 +59,16 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=max_zoom).logarithmic(true))
             .labelled_by(cap.id)
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
+        ui.separator();
+        ui.checkbox(&mut app.state.hide_ahead, tr(lang, Msg::HideAhead))
+            .on_hover_text(tr(lang, Msg::HideAheadTip));
     });
+    // Predict first: before step 6 the weights it would show ahead of their step stay hidden.
+    if app.state.hide_ahead && app.state.step < Step::Scores {
+        ui.add_space(24.0);
+        ui.label(egui::RichText::new(tr(lang, Msg::HiddenAhead)).size(18.0));
+        return;
+    }
     // Steps without an n × n matrix of their own show the weights: say which, and where the
     // step's own matrices are (a class at step 2 should not think these are Q or K).
     let note = match app.state.step {
