@@ -119,11 +119,25 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                             egui::Rect::from_min_max(egui::Pos2::ZERO, egui::pos2(1.0, 1.0)),
                             Color32::WHITE,
                         );
+                        // The step-through's query row, on every exact tile (as the heatmap
+                        // frames it), so a class sees which row the arithmetic is about.
+                        let row = app.state.row;
+                        if exact && row < n_q {
+                            ui.painter().rect_stroke(
+                                egui::Rect::from_min_size(
+                                    image.min + Vec2::new(0.0, row as f32 * cell),
+                                    Vec2::new(shape.x, cell),
+                                ),
+                                0.0,
+                                Stroke::new(1.5, Color32::from_rgb(230, 60, 60)),
+                                egui::StrokeKind::Outside,
+                            );
+                        }
                         TokenLabels {
                             rows,
                             cols: tokens_k,
                             cell,
-                            selected_row: None,
+                            selected_row: exact.then_some(row),
                             col_room: TILE_LABEL_H,
                         }
                         .paint(

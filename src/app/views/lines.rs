@@ -84,12 +84,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     Box::new((v0.min(n)..v1.min(n)).flat_map(move |i| (0..m).map(move |j| (i, j))))
                 }
             };
-            let line = |i: usize, j: usize, colour: Color32| {
+            // Opacity follows the weight; the selected query's lines keep at least `floor`, so
+            // its light weights stay visible on a projector (they are what its row is about).
+            let line = |i: usize, j: usize, colour: Color32, floor: u8| {
                 let w = ht.weights[[i, j]];
                 if w < 0.01 {
                     return;
                 }
-                let alpha = (w.clamp(0.0, 1.0) * 255.0) as u8;
+                let alpha = ((w.clamp(0.0, 1.0) * 255.0) as u8).max(floor);
                 painter.line_segment(
                     [Pos2::new(xl + 4.0, y_of(i)), Pos2::new(xr - 4.0, y_of(j))],
                     Stroke::new(
@@ -100,13 +102,13 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             };
             for (i, j) in pairs {
                 if i != selected || hover.is_some() {
-                    line(i, j, accent);
+                    line(i, j, accent, 0);
                 }
             }
             // The selected query's lines in orange, on top, as the step panel's row.
             if hover.is_none() && n > 0 {
                 for j in 0..m {
-                    line(selected, j, super::generate::MARK);
+                    line(selected, j, super::generate::MARK, 110);
                 }
             }
             for (i, tok) in trace.tokens_q.iter().enumerate().take(v1).skip(v0) {

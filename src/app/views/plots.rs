@@ -47,7 +47,8 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 .map(|(j, &w)| Bar::new(j as f64, w as f64).width(0.3))
                 .collect(),
         )
-        .color(Color32::from_rgb(230, 120, 30))
+        // Grey: the reference, not the focused head (orange in the panels below).
+        .color(Color32::from_gray(150))
     });
     if overlay.is_some() {
         current = current.name(format!(
