@@ -274,18 +274,7 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
         "/sample_models/tiny-gpt2-induction"
     );
     let json = dir.path().join("a.json");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model,
-            "--text",
-            "我爱北京",
-            "--out",
-            json.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model, "我爱北京", json.to_str().unwrap());
     assert_ok(&out);
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
@@ -305,18 +294,7 @@ fn run_writes_every_layer_and_head_as_json_and_npy() {
         .sum();
     assert!((row - 1.0).abs() < 1e-5);
     let npy = dir.path().join("a.npy");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model,
-            "--text",
-            "hello",
-            "--out",
-            npy.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model, "hello", npy.to_str().unwrap());
     assert_ok(&out);
     let bytes = std::fs::read(&npy).unwrap();
     assert!(bytes.starts_with(b"\x93NUMPY"));
@@ -644,6 +622,14 @@ fn bad_numbers_on_the_command_line_are_refused() {
     }
 }
 
+/// `attnscope run --model MODEL --text TEXT --out OUT`.
+fn run_text(model: &str, text: &str, out: &str) -> std::process::Output {
+    attnscope(
+        &["run", "--model", model, "--text", text, "--out", out],
+        None,
+    )
+}
+
 /// Copies a sample model and writes NaN into one f32 of one tensor.
 fn model_with_a_nan(dst: &std::path::Path, tensor: &str, index: usize) {
     let src = concat!(
@@ -673,18 +659,7 @@ fn nan_weights_are_reported_and_never_written_as_zero_attention() {
     let tensor = "transformer.h.0.attn.c_attn.weight";
     model_with_a_nan(&model, tensor, 3);
     let json = tmp.path().join("a.json");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model.to_str().unwrap(),
-            "--text",
-            "abcab",
-            "--out",
-            json.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model.to_str().unwrap(), "abcab", json.to_str().unwrap());
     assert_ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -707,18 +682,7 @@ fn nan_weights_are_reported_and_never_written_as_zero_attention() {
     assert!(att[0][1][2][0].is_number() && att[1][0][2][0].is_number());
     // .npy: NaN in the array, the list beside it in the tokens file.
     let npy = tmp.path().join("a.npy");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model.to_str().unwrap(),
-            "--text",
-            "abcab",
-            "--out",
-            npy.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model.to_str().unwrap(), "abcab", npy.to_str().unwrap());
     assert_ok(&out);
     let arr: ndarray::ArrayD<f32> =
         ndarray_npy::ReadNpyExt::read_npy(std::fs::File::open(&npy).unwrap()).unwrap();
@@ -738,18 +702,7 @@ fn nan_in_every_head_is_one_line_on_stderr() {
     // Position 0's embedding: the first token's hidden state, a key every query sees.
     model_with_a_nan(&model, "transformer.wpe.weight", 0);
     let json = tmp.path().join("a.json");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model.to_str().unwrap(),
-            "--text",
-            "abcab",
-            "--out",
-            json.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model.to_str().unwrap(), "abcab", json.to_str().unwrap());
     assert_ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err
@@ -788,18 +741,7 @@ fn layers_the_config_leaves_out_are_named() {
     c["n_layer"] = serde_json::json!(1);
     std::fs::write(&cfg, c.to_string()).unwrap();
     let json = tmp.path().join("a.json");
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model.to_str().unwrap(),
-            "--text",
-            "ab",
-            "--out",
-            json.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model.to_str().unwrap(), "ab", json.to_str().unwrap());
     assert_ok(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -1662,18 +1604,7 @@ fn outputs_are_written_whole_or_not_at_all() {
         env!("CARGO_MANIFEST_DIR"),
         "/sample_models/tiny-gpt2-induction"
     );
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model,
-            "--text",
-            "abc",
-            "--out",
-            npy.to_str().unwrap(),
-        ],
-        None,
-    );
+    let out = run_text(model, "abc", npy.to_str().unwrap());
     refused_with(&out, "a.tokens.json");
     assert!(!npy.exists(), "a.npy without its tokens was left behind");
     let out = attnscope(&["bench", "--n", "8", "--json", "/proc/b.json"], None);
@@ -1711,17 +1642,6 @@ fn masked_weights_are_grey_and_a_bad_epsilon_is_named() {
     let mut c: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
     c["layer_norm_epsilon"] = serde_json::json!(-1.0);
     std::fs::write(&cfg, c.to_string()).unwrap();
-    let out = attnscope(
-        &[
-            "run",
-            "--model",
-            model.to_str().unwrap(),
-            "--text",
-            "ab",
-            "--out",
-            "/tmp/x.json",
-        ],
-        None,
-    );
+    let out = run_text(model.to_str().unwrap(), "ab", "/tmp/x.json");
     refused_with(&out, "layer_norm_epsilon: must be a number above 0, got -1");
 }
