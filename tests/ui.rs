@@ -499,6 +499,31 @@ fn predict_first_hides_the_weights_before_their_step() {
     h.step();
 }
 
+/// Bahdanau's score is worked through for the clicked key at step 3: W₁qᵢ, W₂kⱼ, the tanh
+/// and v_a, ending in the trace's own score.
+#[test]
+fn the_additive_score_is_worked_through() {
+    let h = harness(State {
+        score: attnscope::core::ScoreKind::Additive,
+        step: Step::Scores,
+        ..State::default()
+    });
+    let (row, col) = (h.state().state.row, h.state().state.col);
+    let s = h.state().trace.as_ref().unwrap().head_traces[0].raw_scores[[row, col]];
+    let want = format!("s{row},{col} = v_aᵀ tanh(…) = {s:.4}");
+    assert!(h.query_by_label_contains(&want).is_some(), "{want}");
+    assert!(
+        h.query_by_label_contains(&format!("W₁q{row} = ["))
+            .is_some()
+    );
+    // Another score has no such lines.
+    let h = harness(State {
+        step: Step::Scores,
+        ..State::default()
+    });
+    assert!(h.query_by_label_contains("v_aᵀ tanh(…)").is_none());
+}
+
 /// A file dropped from the desktop, as the windowing layer hands it to egui.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

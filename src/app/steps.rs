@@ -6,7 +6,7 @@ use eframe::egui::{self, RichText};
 use ndarray::{Array2, ArrayView1};
 
 use crate::core::attend::softmax_parts;
-use crate::core::{HeadTrace, ScoreKind, Step, Trace};
+use crate::core::{HeadTrace, ScoreKind, Source, Step, Trace};
 use crate::export::matrix::MatrixKind;
 
 use super::describe::{bias, explanation, formula, kv_sharing, normed, projection, score_symbol};
@@ -451,7 +451,18 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             }
         }
         Step::Rotate => rotation_lines(ui, lang, trace, ht, i),
-        Step::Scores => score_lines(ui, lang, trace, ht, i, &keys),
+        Step::Scores => {
+            score_lines(ui, lang, trace, ht, i, &keys);
+            if let Some(parts) = additive_parts(app, trace, head) {
+                additive_lines(
+                    ui,
+                    ht,
+                    &parts,
+                    i,
+                    app.state.col.min(trace.n_k().saturating_sub(1)),
+                );
+            }
+        }
         Step::Scale => {
             for &j in &keys {
                 mono(
@@ -743,6 +754,70 @@ fn score_lines(
                 .size(13.0),
         );
     }
+}
+
+/// Bahdanau's score worked through for one key: W₁, W₂ and v_a of a toy head's additive
+/// score, resolved from the settings (seeded or the spec's own), when they are what made
+/// the trace on screen.
+struct AdditiveParts {
+    w1: ndarray::Array2<f32>,
+    w2: ndarray::Array2<f32>,
+    v: ndarray::Array1<f32>,
+}
+
+/// The additive score's parameters of head `head`, if the trace is a toy or typed one with
+/// that score and the settings still give its numbers (a recomputed score equals the trace's
+/// for the first query and key, so an edit not yet computed shows nothing rather than other
+/// numbers).
+fn additive_parts(app: &AttnApp, trace: &Trace, head: usize) -> Option<AdditiveParts> {
+    let m = &trace.mechanism;
+    if m.score != ScoreKind::Additive || m.lab || matches!(m.source, Source::Model { .. }) {
+        return None;
+    }
+    let spec = app.state.to_spec();
+    let cfg = crate::core::pipeline::head_config(&spec, head, trace.heads, trace.d_k, trace.n_k())
+        .ok()?;
+    let crate::core::attend::Score::Additive { w1, w2, v } = cfg.score else {
+        return None;
+    };
+    let ht = trace.head_traces.get(head)?;
+    if w1.ncols() != ht.q.ncols() || w2.ncols() != ht.k.ncols() || ht.q.nrows() == 0 {
+        return None;
+    }
+    let parts = AdditiveParts { w1, w2, v };
+    let (_, _, s) = additive_terms(&parts, ht, 0, 0);
+    ((s - ht.raw_scores[[0, 0]]).abs() <= 1e-4 * (1.0 + s.abs())).then_some(parts)
+}
+
+/// W₁qᵢ, W₂kⱼ and the score v_aᵀ tanh(W₁qᵢ + W₂kⱼ).
+fn additive_terms(
+    p: &AdditiveParts,
+    ht: &HeadTrace,
+    i: usize,
+    j: usize,
+) -> (ndarray::Array1<f32>, ndarray::Array1<f32>, f32) {
+    let a = p.w1.dot(&ht.q.row(i));
+    let b = p.w2.dot(&ht.k.row(j));
+    let s = (&a + &b).mapv(f32::tanh).dot(&p.v);
+    (a, b, s)
+}
+
+/// The clicked key's additive score, step by step.
+fn additive_lines(ui: &mut egui::Ui, ht: &HeadTrace, p: &AdditiveParts, i: usize, j: usize) {
+    let mono = |ui: &mut egui::Ui, s: String| {
+        ui.label(RichText::new(s).monospace().size(13.0));
+    };
+    let (a, b, s) = additive_terms(p, ht, i, j);
+    let t = (&a + &b).mapv(f32::tanh);
+    ui.add_space(4.0);
+    mono(ui, format!("W₁q{i} = {}", vec_str(a.view(), 6)));
+    mono(ui, format!("W₂k{j} = {}", vec_str(b.view(), 6)));
+    mono(
+        ui,
+        format!("tanh(W₁q{i} + W₂k{j}) = {}", vec_str(t.view(), 6)),
+    );
+    mono(ui, format!("v_a = {}", vec_str(p.v.view(), 6)));
+    mono(ui, format!("s{i},{j} = v_aᵀ tanh(…) = {}", num(s)));
 }
 
 #[cfg(test)]
