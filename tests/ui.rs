@@ -524,6 +524,30 @@ fn the_additive_score_is_worked_through() {
     assert!(h.query_by_label_contains("v_aᵀ tanh(…)").is_none());
 }
 
+/// `--row 50 --head 7` on an 11-token, 2-head input shows the last row and head and says
+/// so, instead of another row without a word.
+#[test]
+fn a_row_or_head_the_input_lacks_is_said() {
+    let mut app = AttnApp::new(State::default());
+    let args = attnscope::cli::GuiArgs {
+        row: Some(50),
+        head: Some(7),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    let mut h = Harness::builder()
+        .with_size([1700.0, 1100.0])
+        .build_ui_state(|ui, app: &mut AttnApp| app.show(ui), app);
+    settle(&mut h);
+    let app = h.state();
+    assert_eq!((app.state.row, app.state.head), (10, 1));
+    let text = app.notice.as_ref().expect("a notice").text(Lang::En);
+    assert_eq!(
+        text,
+        "Query 50 of head 7 is not in this input (11 queries × 2 heads): showing query 10 of head 1."
+    );
+}
+
 /// A file dropped from the desktop, as the windowing layer hands it to egui.
 #[derive(Debug)]
 struct Dropped(std::path::PathBuf);

@@ -233,6 +233,7 @@ messages! {
     Colormap => "colours", "配色";
     WeightsRange => "weights range", "权重范围";
     NoRotaryStep => "This head has no rotary positions (RoPE), so there is no step 2′: showing step 2.", "此头没有旋转位置编码（RoPE），因此没有步骤 2′：显示步骤 2。";
+    FocusNotInInput => "Query {} of head {} is not in this input ({} queries × {} heads): showing query {} of head {}.", "查询 {}（头 {}）不在本输入中（{} 个查询 × {} 个头）：显示查询 {}（头 {}）。";
     FocusNotInModel => "Layer {} head {} is not in this model ({} layers × {} heads): showing layer {} head {}.", "层 {} 头 {} 不在本模型中（{} 层 × {} 头）：显示层 {} 头 {}。";
     KnockLeftOut => "Not in this model ({} layers × {} heads), so left out of the knock-out: {}", "本模型（{} 层 × {} 头）中没有这些头，已从移除列表中去掉：{}";
     SpecBeyondControls => "the app's controls cannot show this spec ({}); `attnscope compute` can", "应用的控件无法显示这个规格（{}）；`attnscope compute` 可以计算它";

@@ -104,6 +104,9 @@ impl AttnApp {
         if let Some(h) = args.head {
             self.state.head = h;
         }
+        if args.row.is_some() || args.head.is_some() {
+            self.focus_asked = Some((self.state.row, self.state.head));
+        }
         let d_before = self.state.d_model;
         if let Some(h) = args.heads {
             self.state.heads = h;

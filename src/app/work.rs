@@ -672,6 +672,22 @@ impl AttnApp {
                     self.state.head = self.state.head.min(trace.heads.saturating_sub(1));
                     self.state.row = self.state.row.min(trace.n_q().saturating_sub(1));
                     self.state.col = self.state.col.min(trace.n_k().saturating_sub(1));
+                    // A row or head from the command line that this input does not have:
+                    // say what is shown instead (once, for the first trace).
+                    if let Some((row, head)) = self.focus_asked.take()
+                        && self.state.embedding != EmbeddingMode::Model
+                        && (row, head) != (self.state.row, self.state.head)
+                    {
+                        let (n, heads) = (trace.n_q(), trace.heads);
+                        let shown = (self.state.row, self.state.head);
+                        self.info(move |lang| {
+                            trf(
+                                lang,
+                                Msg::FocusNotInInput,
+                                &[&row, &head, &n, &heads, &shown.0, &shown.1],
+                            )
+                        });
+                    }
                     let key = self.jobs.trace.key().cloned();
                     if let Some(k @ TraceKey::Layer { head: Some(_), .. }) = &key {
                         self.opened.put(k.clone(), Arc::clone(&trace));
