@@ -642,12 +642,7 @@ pub fn run(command: Command) -> Result<()> {
                     // undefined (grey), never as zero attention, and said, as `run` says.
                     let bad = run.nonfinite_heads();
                     if let Some(h) = bad.iter().find(|h| h.layer == layer && h.head == head) {
-                        eprintln!(
-                            "warning: layer {layer} head {head}: {} of {} query rows have NaN/Inf scores (first: row {}); drawn grey",
-                            h.rows.len(),
-                            run.n(),
-                            h.rows.first().map_or(0, |&r| r)
-                        );
+                        eprintln!("{}; drawn grey", nonfinite_line(h, run.n()));
                         if let Some(t) = trace.head_traces.get_mut(head) {
                             for &i in &h.rows {
                                 t.weights.row_mut(i).fill(f32::NAN);
@@ -1097,7 +1092,7 @@ fn run_model(dir: &Path, text: &str, out: &Path, chosen: (&[usize], &[usize])) -
     let subset = layers.len() < n_layers || heads.len() < n_heads;
     let (tokens, truncated_from) = model.tokens(text)?;
     let n = tokens.len();
-    let run = if subset {
+    let mut run = if subset {
         let bytes = (layers.len() * heads.len()) as u128 * (n as u128).pow(2) * 4;
         let limit = u128::from(crate::model::config::MAX_RUN_BYTES);
         if bytes > limit {
@@ -1121,7 +1116,6 @@ fn run_model(dir: &Path, text: &str, out: &Path, chosen: (&[usize], &[usize])) -
                 e => e.into(),
             })?
     };
-    let mut run = run;
     run.truncated_from = truncated_from;
     if let Some(n) = run.truncated_from {
         eprintln!(
@@ -1160,14 +1154,7 @@ fn run_model(dir: &Path, text: &str, out: &Path, chosen: (&[usize], &[usize])) -
     // one line, since the file lists them all under "nonfinite".
     if nonfinite.len() <= 3 {
         for h in &nonfinite {
-            eprintln!(
-                "warning: layer {} head {}: {} of {} query rows have NaN/Inf scores (first: row {}); written as NaN",
-                h.layer,
-                h.head,
-                h.rows.len(),
-                run.n(),
-                h.rows.first().map_or(0, |&r| r)
-            );
+            eprintln!("{}; written as NaN", nonfinite_line(h, run.n()));
         }
     } else {
         let in_layers: std::collections::BTreeSet<_> = nonfinite.iter().map(|h| h.layer).collect();
@@ -1232,6 +1219,18 @@ fn run_model(dir: &Path, text: &str, out: &Path, chosen: (&[usize], &[usize])) -
         _ => bail!("{}: the output must end in .json or .npy", out.display()),
     }
     Ok(())
+}
+
+/// "warning: layer 0 head 0: 5 of 5 query rows have NaN/Inf scores (first: row 0)" for a
+/// head of a run of `n` tokens (what `run` and `render` do with the rows follows).
+fn nonfinite_line(h: &crate::model::NonFiniteHead, n: usize) -> String {
+    format!(
+        "warning: layer {} head {}: {} of {n} query rows have NaN/Inf scores (first: row {})",
+        h.layer,
+        h.head,
+        h.rows.len(),
+        h.rows.first().map_or(0, |&r| r)
+    )
 }
 
 /// A matrix's name for a picture's title.

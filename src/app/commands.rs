@@ -290,6 +290,15 @@ impl AttnApp {
         self.show_notice(Notice::new(false, say));
     }
 
+    /// Says so when d_model is no longer `before`: a head count that does not divide it
+    /// widened it, and every number changed with it.
+    pub(super) fn say_if_widened(&mut self, before: usize) {
+        let (after, heads) = (self.state.d_model, self.state.heads);
+        if after != before {
+            self.info(move |lang| trf(lang, Msg::DModelWidened, &[&before, &after, &heads]));
+        }
+    }
+
     /// Shows an error notice, said in the language on screen.
     pub(super) fn fail(&mut self, say: impl Fn(Lang) -> String + Send + Sync + 'static) {
         self.show_notice(Notice::new(true, say));

@@ -7,7 +7,6 @@ use anyhow::{Context as _, Result};
 use eframe::egui;
 
 use super::AttnApp;
-use super::i18n::{Msg, trf};
 use super::screenshot::ScreenshotJob;
 use super::state::{EmbeddingMode, State, View};
 use crate::cli::GuiArgs;
@@ -118,10 +117,7 @@ impl AttnApp {
             self.state.zoom = z;
         }
         self.state.sanitize();
-        let (d_after, heads) = (self.state.d_model, self.state.heads);
-        if d_after != d_before {
-            self.info(move |lang| trf(lang, Msg::DModelWidened, &[&d_before, &d_after, &heads]));
-        }
+        self.say_if_widened(d_before);
         Ok(())
     }
 }

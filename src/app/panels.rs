@@ -888,10 +888,7 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if s.embedding == EmbeddingMode::Toy {
         ui.checkbox(&mut s.cross, t(Msg::CrossToggle));
     }
-    let (d_after, heads) = (s.d_model, s.heads);
-    if d_after != d_before {
-        app.info(move |lang| trf(lang, Msg::DModelWidened, &[&d_before, &d_after, &heads]));
-    }
+    app.say_if_widened(d_before);
 }
 
 /// Luong local-p's predictor: what it reads (query or input row), its size d_p, and σ.

@@ -387,9 +387,6 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     };
     let i = app.state.row.min(trace.n_q().saturating_sub(1));
     let tok = &trace.tokens_q[i];
-    let mono = |ui: &mut egui::Ui, s: String| {
-        ui.label(RichText::new(s).monospace().size(13.0));
-    };
     // A row whose scores hold NaN or +∞ (a model's broken numbers) has no softmax; one whose
     // every key is masked has nothing to normalise. The kernels write both as zeros.
     let undefined = row_undefined(ht, i);
@@ -695,29 +692,27 @@ fn rotation_lines(ui: &mut egui::Ui, lang: Lang, trace: &Trace, ht: &HeadTrace, 
         } else {
             String::new()
         };
-        ui.label(
-            RichText::new(format!(
+        mono(
+            ui,
+            format!(
                 "{} ({m}, {}): ω{m} = θ^(−2·{m}/{d}) = {};  {} = {i}·ω{m} = {} rad{modulo}",
                 tr(lang, Msg::RotationPair),
                 m + half,
                 small(omega, 5),
                 tr(lang, Msg::Angle),
                 small(predicted, 4),
-            ))
-            .monospace()
-            .size(13.0),
+            ),
         );
-        ui.label(
-            RichText::new(format!(
+        mono(
+            ui,
+            format!(
                 "  ({}, {}) → ({}, {})   ({} {measured:.4} rad)",
                 num(a),
                 num(b),
                 num(a2),
                 num(b2),
                 tr(lang, Msg::Angle)
-            ))
-            .monospace()
-            .size(13.0),
+            ),
         );
     }
 }
@@ -748,11 +743,7 @@ fn score_lines(
                 format!("{} / ({} × {}) = {s}", num(dot), num(nq), num(nk))
             }
         };
-        ui.label(
-            RichText::new(format!("{line}   («{}»)", trace.tokens_k[j]))
-                .monospace()
-                .size(13.0),
-        );
+        mono(ui, format!("{line}   («{}»)", trace.tokens_k[j]));
     }
 }
 
@@ -804,9 +795,6 @@ fn additive_terms(
 
 /// The clicked key's additive score, step by step.
 fn additive_lines(ui: &mut egui::Ui, ht: &HeadTrace, p: &AdditiveParts, i: usize, j: usize) {
-    let mono = |ui: &mut egui::Ui, s: String| {
-        ui.label(RichText::new(s).monospace().size(13.0));
-    };
     let (a, b, s) = additive_terms(p, ht, i, j);
     let t = (&a + &b).mapv(f32::tanh);
     ui.add_space(4.0);
@@ -818,6 +806,11 @@ fn additive_lines(ui: &mut egui::Ui, ht: &HeadTrace, p: &AdditiveParts, i: usize
     );
     mono(ui, format!("v_a = {}", vec_str(p.v.view(), 6)));
     mono(ui, format!("s{i},{j} = v_aᵀ tanh(…) = {}", num(s)));
+}
+
+/// One line of the arithmetic, in the step panel's monospace.
+fn mono(ui: &mut egui::Ui, s: String) {
+    ui.label(RichText::new(s).monospace().size(13.0));
 }
 
 #[cfg(test)]

@@ -133,12 +133,8 @@ pub struct ScreenMatrix {
 /// The decoder self-attention's causal mask (each target token sees itself and the tokens
 /// before it); `None` for the encoder's and the cross-attention, which mask nothing.
 pub fn decoder_mask(kind: AttnKind, values: &Array2<f32>) -> Option<Array2<bool>> {
-    let causal = crate::core::pool::Band {
-        causal: true,
-        window: None,
-    };
     let (n_q, n_k) = values.dim();
-    (kind == AttnKind::Decoder).then(|| causal.cells(n_q, n_k))?
+    (kind == AttnKind::Decoder).then(|| crate::core::pool::Band::CAUSAL.cells(n_q, n_k))?
 }
 
 /// The tiny translator shipped in `sample_models/`, if present.

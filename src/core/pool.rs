@@ -341,6 +341,12 @@ pub struct Band {
 }
 
 impl Band {
+    /// A causal mask without a window: each query sees itself and the keys before it.
+    pub const CAUSAL: Band = Band {
+        causal: true,
+        window: None,
+    };
+
     /// Whether query i sees key j.
     pub fn allows(self, i: usize, j: usize) -> bool {
         self.sees_any((i, i + 1), (j, j + 1))

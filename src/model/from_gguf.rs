@@ -654,70 +654,69 @@ pub fn tokenizer(file: &GgufFile) -> Result<Tokenizer, ModelError> {
     Ok(tok)
 }
 
+/// llama.cpp's top-level tensor names and their HuggingFace names.
+const TOP_NAMES: [(&str, &str); 3] = [
+    ("token_embd.weight", "model.embed_tokens.weight"),
+    ("output_norm.weight", "model.norm.weight"),
+    ("output.weight", "lm_head.weight"),
+];
+
+/// llama.cpp's names of a block's tensors (`blk.N.NAME.weight`), the architecture a row is
+/// for (`None`: any; a row for the architecture comes before the general one), and the
+/// HuggingFace name (`model.layers.N.NAME.weight`).
+const BLOCK_NAMES: [(&str, Option<&str>, &str); 14] = [
+    ("attn_norm", None, "input_layernorm"),
+    ("attn_q", None, "self_attn.q_proj"),
+    ("attn_k", None, "self_attn.k_proj"),
+    ("attn_v", None, "self_attn.v_proj"),
+    ("attn_output", None, "self_attn.o_proj"),
+    ("attn_q_norm", None, "self_attn.q_norm"),
+    ("attn_k_norm", None, "self_attn.k_norm"),
+    ("ffn_norm", Some("gemma3"), "pre_feedforward_layernorm"),
+    ("ffn_norm", None, "post_attention_layernorm"),
+    (
+        "post_attention_norm",
+        Some("gemma3"),
+        "post_attention_layernorm",
+    ),
+    (
+        "post_ffw_norm",
+        Some("gemma3"),
+        "post_feedforward_layernorm",
+    ),
+    ("ffn_gate", None, "mlp.gate_proj"),
+    ("ffn_up", None, "mlp.up_proj"),
+    ("ffn_down", None, "mlp.down_proj"),
+];
+
 /// The HuggingFace name of a llama.cpp tensor name for this architecture (`None`: a tensor
 /// attnscope does not use, e.g. `rope_freqs.weight`).
 fn hf_name(arch: &str, gguf: &str) -> Option<String> {
-    let top = match gguf {
-        "token_embd.weight" => Some("model.embed_tokens.weight"),
-        "output_norm.weight" => Some("model.norm.weight"),
-        "output.weight" => Some("lm_head.weight"),
-        _ => None,
-    };
-    if let Some(t) = top {
-        return Some(t.to_owned());
+    if let Some((_, hf)) = TOP_NAMES.iter().find(|(g, _)| *g == gguf) {
+        return Some((*hf).to_owned());
     }
     let rest = gguf.strip_prefix("blk.")?;
     let (layer, part) = rest.split_once('.')?;
     let layer: usize = layer.parse().ok()?;
     let (base, suffix) = part.rsplit_once('.')?;
-    let hf = match (base, arch) {
-        ("attn_norm", _) => "input_layernorm",
-        ("attn_q", _) => "self_attn.q_proj",
-        ("attn_k", _) => "self_attn.k_proj",
-        ("attn_v", _) => "self_attn.v_proj",
-        ("attn_output", _) => "self_attn.o_proj",
-        ("attn_q_norm", _) => "self_attn.q_norm",
-        ("attn_k_norm", _) => "self_attn.k_norm",
-        ("ffn_norm", "gemma3") => "pre_feedforward_layernorm",
-        ("ffn_norm", _) => "post_attention_layernorm",
-        ("post_attention_norm", "gemma3") => "post_attention_layernorm",
-        ("post_ffw_norm", "gemma3") => "post_feedforward_layernorm",
-        ("ffn_gate", _) => "mlp.gate_proj",
-        ("ffn_up", _) => "mlp.up_proj",
-        ("ffn_down", _) => "mlp.down_proj",
-        _ => return None,
-    };
+    let (_, _, hf) = BLOCK_NAMES
+        .iter()
+        .find(|(b, for_arch, _)| *b == base && for_arch.is_none_or(|a| a == arch))?;
     Some(format!("model.layers.{layer}.{hf}.{suffix}"))
 }
 
 /// The llama.cpp name of a HuggingFace tensor name for this architecture ([`hf_name`]
 /// backwards), also for a tensor the file lacks: an error names what the file would hold.
 fn gguf_name(arch: &str, hf: &str) -> Option<String> {
-    const TOP: [&str; 3] = ["token_embd.weight", "output_norm.weight", "output.weight"];
-    const BLOCK: [&str; 13] = [
-        "attn_norm",
-        "attn_q",
-        "attn_k",
-        "attn_v",
-        "attn_output",
-        "attn_q_norm",
-        "attn_k_norm",
-        "ffn_norm",
-        "post_attention_norm",
-        "post_ffw_norm",
-        "ffn_gate",
-        "ffn_up",
-        "ffn_down",
-    ];
-    if let Some(t) = TOP.iter().find(|t| hf_name(arch, t).as_deref() == Some(hf)) {
-        return Some((*t).to_owned());
+    if let Some((g, _)) = TOP_NAMES.iter().find(|(_, h)| *h == hf) {
+        return Some((*g).to_owned());
     }
     let rest = hf.strip_prefix("model.layers.")?;
     let (layer, part) = rest.split_once('.')?;
     let suffix = part.rsplit_once('.')?.1;
-    BLOCK
+    BLOCK_NAMES
         .iter()
-        .map(|b| format!("blk.{layer}.{b}.{suffix}"))
+        .map(|(b, _, _)| format!("blk.{layer}.{b}.{suffix}"))
         .find(|g| hf_name(arch, g).as_deref() == Some(hf))
 }
 

@@ -79,7 +79,7 @@ impl ModelTokenizer {
             .map_err(|e| ModelError::Tokenizer(e.to_string()))?;
         // Special: added by the post-processor, or a special token of the vocabulary typed in
         // the text (a chat template's <|im_start|>, Gemma's <bos>).
-        let added = self.inner.get_added_tokens_decoder();
+        let added = self.inner.get_added_vocabulary();
         let mut out: Vec<TokenInfo> = Vec::with_capacity(enc.len());
         let mut repeat = 1;
         let mut prev_span = None;
@@ -89,7 +89,7 @@ impl ModelTokenizer {
             .zip(enc.get_tokens())
             .zip(enc.get_offsets().iter().zip(enc.get_special_tokens_mask()))
         {
-            let special = special == 1 || added.get(&id).is_some_and(|t| t.special);
+            let special = special == 1 || added.is_special_token(piece);
             let raw = text.get(off.0..off.1).unwrap_or("");
             // A piece that is only whitespace reads as ␣ (⏎) rather than vanishing.
             let text_part = piece_label(raw);

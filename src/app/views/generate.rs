@@ -17,11 +17,6 @@ use crate::app::translate::ScreenMatrix;
 use crate::app::{AttnApp, Command, GenSession, WhatIfJob};
 use crate::core::pool::{Band, PoolBuilder, PoolMethod, Pooled, describe_pooling};
 
-/// A causal layer without a window (what a layer is drawn with when its mask is unknown).
-const CAUSAL: Band = Band {
-    causal: true,
-    window: None,
-};
 use crate::export::matrix::MatrixKind;
 use crate::model::ablate::{HeadRef, rank_of};
 use crate::model::generate::GenStep;
@@ -548,7 +543,7 @@ fn with_grown<R>(
         n,
         layer,
         head,
-        band: gen_.bands.get(layer).copied().unwrap_or(CAUSAL),
+        band: gen_.bands.get(layer).copied().unwrap_or(Band::CAUSAL),
     }))
 }
 
@@ -750,6 +745,17 @@ pub fn pick_head(app: &mut AttnApp, h: HeadRef, add: bool) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A generation step of a one-layer, one-head model whose new row is `row`.
+    fn one_head_step(row: Vec<f32>) -> GenStep {
+        GenStep {
+            id: 0,
+            logprob: 0.0,
+            rank: 0,
+            top: Vec::new(),
+            attention: vec![vec![row]],
+        }
+    }
     use crate::core::pool::pool;
 
     /// A previous-token head over a 1,000-token prompt and 120 generated tokens: past
@@ -765,14 +771,7 @@ mod tests {
             .map(|k| {
                 // Step k computes row n_prompt − 1 + k over that many keys.
                 let i = n_prompt - 1 + k;
-                let row = (0..=i).map(|j| f32::from(j + 1 == i)).collect();
-                GenStep {
-                    id: 0,
-                    logprob: 0.0,
-                    rank: 0,
-                    top: Vec::new(),
-                    attention: vec![vec![row]],
-                }
+                one_head_step((0..=i).map(|j| f32::from(j + 1 == i)).collect())
             })
             .collect();
         let n = n_prompt + 119;
@@ -783,7 +782,7 @@ mod tests {
             n,
             layer: 0,
             head: 0,
-            band: CAUSAL,
+            band: Band::CAUSAL,
         };
         let m = g.matrix();
         assert_eq!(m.dim(), (n, n));
@@ -811,15 +810,7 @@ mod tests {
     /// and the keys after each query are drawn masked.
     #[test]
     fn a_grown_heatmap_without_the_prompt_draws_the_generated_rows() {
-        let steps: Vec<GenStep> = (0..3)
-            .map(|k| GenStep {
-                id: 0,
-                logprob: 0.0,
-                rank: 0,
-                top: Vec::new(),
-                attention: vec![vec![vec![0.5; 4 + k]]],
-            })
-            .collect();
+        let steps: Vec<GenStep> = (0..3).map(|k| one_head_step(vec![0.5; 4 + k])).collect();
         let g = Grown {
             prompt: None,
             steps: &steps,
@@ -827,7 +818,7 @@ mod tests {
             n: 6,
             layer: 0,
             head: 0,
-            band: CAUSAL,
+            band: Band::CAUSAL,
         };
         let m = g.matrix();
         assert_eq!(m.row(3).sum(), 0.0);
@@ -846,14 +837,7 @@ mod tests {
         let steps: Vec<GenStep> = (0..4)
             .map(|k| {
                 let n = 3 + k;
-                let row = (0..n).map(|j| if j + 2 >= n { 0.5 } else { 0.0 }).collect();
-                GenStep {
-                    id: 0,
-                    logprob: 0.0,
-                    rank: 0,
-                    top: Vec::new(),
-                    attention: vec![vec![row]],
-                }
+                one_head_step((0..n).map(|j| if j + 2 >= n { 0.5 } else { 0.0 }).collect())
             })
             .collect();
         let band = Band {
