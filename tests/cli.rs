@@ -630,8 +630,8 @@ fn run_text(model: &str, text: &str, out: &str) -> std::process::Output {
     )
 }
 
-/// Copies a sample model and writes NaN into one f32 of one tensor.
-fn model_with_a_nan(dst: &std::path::Path, tensor: &str, index: usize) {
+/// Copies the tiny GPT-2 sample model (config, tokenizer, weights) into `dst`.
+fn copy_tiny_gpt2(dst: &std::path::Path) {
     let src = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/sample_models/tiny-gpt2-induction"
@@ -640,6 +640,11 @@ fn model_with_a_nan(dst: &std::path::Path, tensor: &str, index: usize) {
     for f in ["config.json", "tokenizer.json", "model.safetensors"] {
         std::fs::copy(format!("{src}/{f}"), dst.join(f)).unwrap();
     }
+}
+
+/// Copies a sample model and writes NaN into one f32 of one tensor.
+fn model_with_a_nan(dst: &std::path::Path, tensor: &str, index: usize) {
+    copy_tiny_gpt2(dst);
     let st = dst.join("model.safetensors");
     let mut bytes = std::fs::read(&st).unwrap();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
@@ -724,17 +729,7 @@ fn nan_in_every_head_is_one_line_on_stderr() {
 fn layers_the_config_leaves_out_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let model = tmp.path().join("m");
-    model_with_a_nan(&model, "transformer.wpe.weight", 0);
-    // The NaN is not the subject here: copy the clean weights back.
-    let src = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/sample_models/tiny-gpt2-induction"
-    );
-    std::fs::copy(
-        format!("{src}/model.safetensors"),
-        model.join("model.safetensors"),
-    )
-    .unwrap();
+    copy_tiny_gpt2(&model);
     let cfg = model.join("config.json");
     let mut c: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
