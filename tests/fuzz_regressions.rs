@@ -48,7 +48,8 @@ fn tokenizer_json_crashes_stay_fixed() {
         let Ok(text) = std::str::from_utf8(bytes) else {
             continue;
         };
-        // Each known crash input is malformed JSON: it must be refused, not panic.
+        // Each known crash input is malformed (its JSON, or a template naming a special token
+        // it lacks): it must be refused, not panic.
         let r = ModelTokenizer::from_json(text);
         assert!(r.is_err(), "{} loaded", path.display());
     }

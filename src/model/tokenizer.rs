@@ -28,6 +28,46 @@ pub struct ModelTokenizer {
     inner: Tokenizer,
 }
 
+/// A TemplateProcessing post-processor (anywhere in `v`, e.g. inside a Sequence) whose
+/// templates name a special token its `special_tokens` do not hold, or one whose ids and
+/// tokens differ in number: `tokenizers` 0.22 loads both and then panics on encode (it
+/// indexes the map unchecked; found by fuzz target tokenizer_json). Refused here instead.
+fn check_templates(v: &serde_json::Value) -> Result<(), String> {
+    match v {
+        serde_json::Value::Object(o) => {
+            if o.get("type").and_then(|t| t.as_str()) == Some("TemplateProcessing") {
+                let specials = o.get("special_tokens").and_then(|s| s.as_object());
+                for template in ["single", "pair"] {
+                    let pieces = o.get(template).and_then(|t| t.as_array());
+                    for piece in pieces.into_iter().flatten() {
+                        let Some(id) = piece
+                            .get("SpecialToken")
+                            .and_then(|t| t.get("id"))
+                            .and_then(|i| i.as_str())
+                        else {
+                            continue;
+                        };
+                        let Some(token) = specials.and_then(|s| s.get(id)) else {
+                            return Err(format!(
+                                "post_processor: its {template} template names the special token {id:?}, which its special_tokens do not hold"
+                            ));
+                        };
+                        let count = |k: &str| token.get(k).and_then(|a| a.as_array()).map(Vec::len);
+                        if count("ids") != count("tokens") {
+                            return Err(format!(
+                                "post_processor: special token {id:?} has a different number of ids and tokens"
+                            ));
+                        }
+                    }
+                }
+            }
+            o.values().try_for_each(check_templates)
+        }
+        serde_json::Value::Array(a) => a.iter().try_for_each(check_templates),
+        _ => Ok(()),
+    }
+}
+
 impl ModelTokenizer {
     /// Loads `tokenizer.json`.
     pub fn load(path: &Path) -> Result<ModelTokenizer, ModelError> {
@@ -48,8 +88,15 @@ impl ModelTokenizer {
         // Deserialize) instead of failing when the JSON around a "decoder" is malformed. A
         // syntactically valid document always deserializes that helper, so checking the
         // syntax here turns the panic into an error (found by fuzz target tokenizer_json).
-        serde_json::from_str::<serde::de::IgnoredAny>(text)
+        // The same pass keeps the post-processor, whose templates are checked below.
+        #[derive(serde::Deserialize)]
+        struct Post {
+            #[serde(default)]
+            post_processor: serde_json::Value,
+        }
+        let post = serde_json::from_str::<Post>(text)
             .map_err(|e| ModelError::Tokenizer(format!("not valid JSON: {e}")))?;
+        check_templates(&post.post_processor).map_err(ModelError::Tokenizer)?;
         let inner: Tokenizer = text
             .parse()
             .map_err(|e| ModelError::Tokenizer(format!("{e}")))?;
