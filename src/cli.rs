@@ -16,7 +16,7 @@ use crate::app::state::{ThemeChoice, View};
 use crate::core::kernels::{self, AttnShape, Backend, attention_forward};
 use crate::core::{Spec, Trace, compute_with};
 use crate::export::colormap::Colormap;
-use crate::export::matrix::{MatrixKind, WeightsRange};
+use crate::export::matrix::{ColourScale, MatrixKind, WeightsRange};
 use crate::export::{self, write_atomic};
 use crate::model::Model;
 use crate::model::seq2seq::{AttnKind, Seq2Seq};
@@ -254,6 +254,11 @@ pub enum Command {
         /// the same colour in every picture). Scores are always centred on 0.
         #[arg(long, value_enum, default_value_t = WeightsRange::Max)]
         range: WeightsRange,
+        /// How a weight maps to a colour: linear (on --range), log (log₁₀ p from 10⁻⁴ to 1:
+        /// weak but structured attention shows, as in a long input), or row (each row as a
+        /// share of its largest weight). Cells' numbers stay the weights. Weights only.
+        #[arg(long, value_enum, default_value_t = ColourScale::Linear)]
+        scale: ColourScale,
         /// Output file, .png or .svg.
         #[arg(long, value_name = "FILE")]
         out: PathBuf,
@@ -588,15 +593,23 @@ pub fn run(command: Command) -> Result<()> {
             head,
             matrix,
             range,
+            scale,
             out,
             lang,
         } => {
             use crate::app::i18n::{Msg, tr};
             let lang = lang.unwrap_or(Lang::En);
+            if scale != ColourScale::Linear && matrix != MatrixKind::Weights {
+                bail!(
+                    "--scale {} colours attention weights; --matrix {} is drawn linearly, centred on 0",
+                    arg_name(scale),
+                    arg_name(matrix)
+                );
+            }
             if let (Some(dir), Some(source)) = (&model, &source) {
                 let (target, at) = (given(&target), (layer, head));
                 let kind = kind.as_deref().unwrap_or("cross");
-                return render_seq2seq(dir, source, target, kind, at, range, &out);
+                return render_seq2seq(dir, source, target, kind, at, (range, scale), &out);
             }
             // What the picture is of, for its title: the spec file, or the model and layer.
             let subject;
@@ -654,16 +667,18 @@ pub fn run(command: Command) -> Result<()> {
                 (None, None) => bail!("give --spec or --model"),
             };
             let title = format!(
-                "{subject}{} {head} · {}",
+                "{subject}{} {head} · {}{}",
                 tr(lang, Msg::Head),
-                matrix_name(matrix, lang)
+                matrix_name(matrix, lang),
+                scale_suffix(scale, lang)
             );
-            let Some(h) = matrix.heatmap(&trace, head, Colormap::Viridis, range, title) else {
+            let Some(mut h) = matrix.heatmap(&trace, head, Colormap::Viridis, range, title) else {
                 bail!(
                     "head {head} does not exist: the spec has {} head(s)",
                     trace.heads
                 );
             };
+            h.scale = scale;
             render_heatmap(&h, &out)
         }
         Command::Bench {
@@ -980,7 +995,7 @@ fn render_seq2seq(
     target: Option<&str>,
     kind: &str,
     (layer, head): (usize, usize),
-    range: WeightsRange,
+    (range, scale): (WeightsRange, ColourScale),
     out: &Path,
 ) -> Result<()> {
     let Some(kind) = AttnKind::parse(kind) else {
@@ -1003,14 +1018,21 @@ fn render_seq2seq(
         );
     };
     let (rows, cols) = run.labels(kind);
+    // The decoder's masked self-attention greys what it may not see, as the app does.
+    let allowed = kind.allowed(values.dim());
     let h = crate::export::heatmap::Heatmap {
         values,
-        allowed: None,
+        allowed: allowed.as_ref(),
         rows: &rows,
         cols: &cols,
         colormap: Colormap::Viridis,
         range: MatrixKind::Weights.range(values, range),
-        title: format!("{} attention, layer {layer} head {head}", kind.key()),
+        scale,
+        title: format!(
+            "{} attention, layer {layer} head {head}{}",
+            kind.key(),
+            scale_suffix(scale, Lang::En)
+        ),
     };
     render_heatmap(&h, out)
 }
@@ -1234,6 +1256,23 @@ fn nonfinite_line(h: &crate::model::NonFiniteHead, n: usize) -> String {
 }
 
 /// A matrix's name for a picture's title.
+/// A value's name on the command line ("row" for `ColourScale::RowNormalised`).
+fn arg_name(v: impl clap::ValueEnum) -> String {
+    v.to_possible_value()
+        .map_or_else(String::new, |p| p.get_name().to_owned())
+}
+
+/// What a picture's title adds for its colour scale (nothing for linear).
+fn scale_suffix(scale: ColourScale, lang: Lang) -> &'static str {
+    match (lang, scale) {
+        (_, ColourScale::Linear) => "",
+        (Lang::En, ColourScale::Log) => " · log colour scale",
+        (Lang::En, ColourScale::RowNormalised) => " · each row ÷ its max",
+        (Lang::Zh, ColourScale::Log) => " · 对数颜色刻度",
+        (Lang::Zh, ColourScale::RowNormalised) => " · 每行除以该行最大值",
+    }
+}
+
 fn matrix_name(m: MatrixKind, lang: Lang) -> &'static str {
     match (lang, m) {
         (Lang::En, m) => m.name(),

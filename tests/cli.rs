@@ -1473,6 +1473,83 @@ fn render_colours_weights_on_the_range_asked_for() {
     assert!(max.contains(r#"font-size="11">0.87</text>"#), "{max}");
 }
 
+/// `render --scale`: on the log scale the colour bar runs from 10⁻⁴ to 1, on the per-row
+/// scale every row's largest weight has the top colour (viridis' #fde725), where the linear
+/// scale gives it to the matrix's largest weight alone; the cells keep their weights as
+/// numbers. A scale for scores is refused, and the translator's decoder self-attention
+/// is drawn with its causal mask grey.
+#[test]
+fn render_colours_weights_on_the_scale_asked_for() {
+    let lesson = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sample_models/lessons/classic_three_tokens.json"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let svg = |args: &[&str], name: &str| {
+        let out = dir.path().join(name);
+        let mut all = vec!["render"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--out", out.to_str().unwrap()]);
+        assert_ok(&attnscope(&all, None));
+        std::fs::read_to_string(&out).unwrap()
+    };
+    // The rows (by their y) that have a cell in the top colour.
+    let top = |s: &str| {
+        let rows: std::collections::BTreeSet<&str> = s
+            .lines()
+            .filter(|l| l.starts_with("<rect") && l.contains(r##"fill="#fde725""##))
+            .filter_map(|l| l.split(" y=\"").nth(1)?.split('"').next())
+            .collect();
+        rows.len()
+    };
+    let linear = svg(&["--spec", lesson, "--scale", "linear"], "linear.svg");
+    let row = svg(&["--spec", lesson, "--scale", "row"], "row.svg");
+    let log = svg(&["--spec", lesson, "--scale", "log"], "log.svg");
+    assert_eq!(top(&linear), 1, "{linear}");
+    assert_eq!(top(&row), 3, "the top colour in every row: {row}");
+    assert!(row.contains("each row ÷ its max"), "{row}");
+    assert!(log.contains(r#"font-size="11">≤ 0.0001</text>"#), "{log}");
+    assert!(log.contains("log colour scale"), "{log}");
+    for s in [&linear, &row, &log] {
+        assert!(
+            s.contains(">0.87</text>"),
+            "the weights stay the numbers: {s}"
+        );
+    }
+    let png = dir.path().join("s.png");
+    let args = [
+        "render",
+        "--spec",
+        lesson,
+        "--matrix",
+        "scores",
+        "--scale",
+        "log",
+        "--out",
+        png.to_str().unwrap(),
+    ];
+    refused_with(
+        &attnscope(&args, None),
+        "--scale log colours attention weights",
+    );
+    let translator = concat!(env!("CARGO_MANIFEST_DIR"), "/sample_models/tiny-translator");
+    let dec = svg(
+        &[
+            "--model",
+            translator,
+            "--source",
+            "May 1, 2020",
+            "--kind",
+            "decoder",
+        ],
+        "dec.svg",
+    );
+    assert!(
+        dec.contains(r##"fill="#404040""##),
+        "masked cells grey: {dec}"
+    );
+}
+
 /// One line on stderr and status 2: what every refused command gives.
 fn refused_with(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);

@@ -405,6 +405,7 @@ impl AttnApp {
                 cols: &f.cols,
                 colormap: MatrixKind::Weights.colormap(self.state.colormap),
                 range: MatrixKind::Weights.range(&f.values, self.state.weights_range),
+                scale: crate::export::matrix::ColourScale::Linear,
                 title: f.title,
             };
             return write_heatmap(path, kind, &hm);

@@ -60,35 +60,7 @@ pub enum EmbeddingMode {
 }
 
 /// How the layers × heads thumbnails map a probability to a colour.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum ThumbScale {
-    /// p on [0, max].
-    #[default]
-    Linear,
-    /// log₁₀ p on [−4, 0], mapped to [0, 1] (weak but structured attention becomes
-    /// visible; on the fixed range 10⁻⁴ is the darkest colour and 1 the brightest).
-    Log,
-    /// Each row divided by its maximum (a diffuse row's shape as visible as a sharp one's).
-    RowNormalised,
-}
-
-impl ThumbScale {
-    /// The displayed values of an overview on this scale.
-    pub fn apply(self, values: &ndarray::Array2<f32>) -> ndarray::Array2<f32> {
-        match self {
-            ThumbScale::Linear => values.clone(),
-            // A masked (−∞) or undefined (NaN) cell stays so, and is drawn grey.
-            ThumbScale::Log => values.mapv(|p| {
-                if p.is_finite() {
-                    (p.max(1e-4).log10() + 4.0) / 4.0
-                } else {
-                    p
-                }
-            }),
-            ThumbScale::RowNormalised => crate::core::pool::row_normalised(values),
-        }
-    }
-}
+pub use crate::export::matrix::ColourScale as ThumbScale;
 
 /// The main view (also the CLI's `--view`).
 #[derive(

@@ -130,13 +130,6 @@ pub struct ScreenMatrix {
     pub allowed: Option<Array2<bool>>,
 }
 
-/// The decoder self-attention's causal mask (each target token sees itself and the tokens
-/// before it); `None` for the encoder's and the cross-attention, which mask nothing.
-pub fn decoder_mask(kind: AttnKind, values: &Array2<f32>) -> Option<Array2<bool>> {
-    let (n_q, n_k) = values.dim();
-    (kind == AttnKind::Decoder).then(|| crate::core::pool::Band::CAUSAL.cells(n_q, n_k))?
-}
-
 /// The tiny translator shipped in `sample_models/`, if present.
 pub fn default_translator() -> Option<PathBuf> {
     super::panels::sample_models()
@@ -220,7 +213,7 @@ impl AttnApp {
             _ => rows,
         };
         Some(ScreenMatrix {
-            allowed: decoder_mask(kind, &values),
+            allowed: kind.allowed(values.dim()),
             values,
             rows,
             cols,

@@ -8,6 +8,7 @@ use ndarray::Array2;
 
 use super::ExportError;
 use super::colormap::{Colormap, Range};
+use super::matrix::{ColourScale, log_position};
 use super::text::{Pen, upright_label};
 
 /// What to draw.
@@ -24,8 +25,11 @@ pub struct Heatmap<'a> {
     pub cols: &'a [String],
     /// Colour map.
     pub colormap: Colormap,
-    /// Value range of the colour map.
+    /// Value range of the colour map (on the linear scale; the others have fixed ends).
     pub range: Range,
+    /// How a value maps to a colour: linearly on `range`, log₁₀ on [10⁻⁴, 1], or as a share
+    /// of its row's largest value. Numbers in cells stay the values themselves.
+    pub scale: ColourScale,
     /// Title (above the labels; none if empty).
     pub title: String,
 }
@@ -77,11 +81,52 @@ impl Heatmap<'_> {
         !v.is_finite() || self.allowed.is_some_and(|a| a.get((i, j)) == Some(&false))
     }
 
-    fn cell_rgb(&self, at: (usize, usize), v: f32) -> [u8; 3] {
+    /// Each row's largest finite value, which the per-row scale divides by (empty on the
+    /// other scales).
+    fn row_max(&self) -> Vec<f32> {
+        if self.scale != ColourScale::RowNormalised {
+            return Vec::new();
+        }
+        self.values
+            .rows()
+            .into_iter()
+            .map(|r| {
+                r.iter()
+                    .filter(|v| v.is_finite())
+                    .fold(0.0f32, |a, &v| a.max(v))
+            })
+            .collect()
+    }
+
+    /// Where value `v` of row `i` sits on the colour map, 0 … 1.
+    fn colour_t(&self, row_max: &[f32], i: usize, v: f32) -> f32 {
+        match self.scale {
+            ColourScale::Linear => self.range.t(v),
+            ColourScale::Log => log_position(v),
+            ColourScale::RowNormalised => match row_max.get(i) {
+                Some(&m) if m > 0.0 => v / m,
+                _ => 0.0,
+            },
+        }
+    }
+
+    fn cell_rgb(&self, row_max: &[f32], at: (usize, usize), v: f32) -> [u8; 3] {
         if !self.masked(at, v) {
-            self.colormap.rgb(self.range.t(v))
+            self.colormap.rgb(self.colour_t(row_max, at.0, v))
         } else {
             MASKED
+        }
+    }
+
+    /// The colour bar's top, middle and bottom labels.
+    fn ticks(&self) -> [String; 3] {
+        match self.scale {
+            ColourScale::Linear => {
+                let Range { lo, hi } = self.range;
+                [hi, (lo + hi) / 2.0, lo].map(fmt_value)
+            }
+            ColourScale::Log => ["1", "0.01", "≤ 0.0001"].map(str::to_owned),
+            ColourScale::RowNormalised => ["row max", "½ row max", "0"].map(str::to_owned),
         }
     }
 
@@ -106,8 +151,9 @@ impl Heatmap<'_> {
         let (width, height) = (layout.width, layout.height);
         let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
         let (left, top) = (layout.left, layout.top);
+        let row_max = self.row_max();
         for ((i, j), &v) in self.values.indexed_iter() {
-            let c = Rgb(self.cell_rgb((i, j), v));
+            let c = Rgb(self.cell_rgb(&row_max, (i, j), v));
             for y in 0..cell {
                 for x in 0..cell {
                     img.put_pixel(left + j as u32 * cell + x, top + i as u32 * cell + y, c);
@@ -160,7 +206,8 @@ impl Heatmap<'_> {
                     continue;
                 }
                 let text = fmt_value(v);
-                let dark = v.is_finite() && self.colormap.dark_text_on(self.range.t(v));
+                let dark =
+                    v.is_finite() && self.colormap.dark_text_on(self.colour_t(&row_max, i, v));
                 let color = if dark { [0, 0, 0] } else { [255, 255, 255] };
                 let x = left as f32 + (j as f32 + 0.5) * cell as f32 - small.width(&text) / 2.0;
                 let y = top as f32 + (i as f32 + 0.5) * cell as f32 + small.ascent() * 0.4;
@@ -178,13 +225,13 @@ impl Heatmap<'_> {
             }
         }
         let tick_x = (bar_x + BAR_W + 4) as f32;
-        let mid = (self.range.lo + self.range.hi) / 2.0;
-        for (v, y) in [
-            (self.range.hi, top as f32 + pen.ascent()),
-            (mid, top as f32 + bar_h as f32 / 2.0 + pen.ascent() / 2.0),
-            (self.range.lo, (top + bar_h) as f32),
-        ] {
-            pen.draw(&mut img, &fmt_value(v), (tick_x, y), ink, false);
+        let ys = [
+            top as f32 + pen.ascent(),
+            top as f32 + bar_h as f32 / 2.0 + pen.ascent() / 2.0,
+            (top + bar_h) as f32,
+        ];
+        for (text, y) in self.ticks().iter().zip(ys) {
+            pen.draw(&mut img, text, (tick_x, y), ink, false);
         }
         let mut out = Vec::new();
         image::codecs::png::PngEncoder::new(&mut out)
@@ -226,15 +273,12 @@ impl Heatmap<'_> {
             TITLE_PX as u32 + 10
         };
         let top = title_h + if cols_h > 0 { cols_h + 10 } else { 4 };
-        let ticks = [
-            self.range.lo,
-            self.range.hi,
-            (self.range.lo + self.range.hi) / 2.0,
-        ]
-        .iter()
-        .map(|&v| pen.width(&fmt_value(v)))
-        .fold(0.0f32, f32::max)
-        .ceil() as u32;
+        let ticks = self
+            .ticks()
+            .iter()
+            .map(|t| pen.width(t))
+            .fold(0.0f32, f32::max)
+            .ceil() as u32;
         let width = left + m as u32 * cell + BAR_GAP + BAR_W + 4 + ticks + 6;
         // A long title widens a small picture up to 480 pixels, then is shortened.
         let title_w = Pen::new(TITLE_PX).width(&self.title).ceil() as u32 + 12;
@@ -273,7 +317,7 @@ impl Heatmap<'_> {
         let font = (cell * 0.45).clamp(6.0, 13.0);
         let (x0, y0) = (label_px, label_px + 24.0);
         let (gw, gh) = (m as f32 * cell, n as f32 * cell);
-        let (width, height) = (x0 + gw + 90.0, y0 + gh + 20.0);
+        let (width, height) = (x0 + gw + 110.0, y0 + gh + 20.0);
         let mut s = String::new();
         let family = "font-family=\"'Noto Sans', 'Droid Sans Fallback', 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif\"";
         let _ = writeln!(
@@ -287,8 +331,9 @@ impl Heatmap<'_> {
             esc(&self.title)
         );
         let show_values = n.max(m) <= 12;
+        let row_max = self.row_max();
         for ((i, j), &v) in self.values.indexed_iter() {
-            let [r, g, b] = self.cell_rgb((i, j), v);
+            let [r, g, b] = self.cell_rgb(&row_max, (i, j), v);
             let (x, y) = (x0 + j as f32 * cell, y0 + i as f32 * cell);
             let _ = writeln!(
                 s,
@@ -300,7 +345,8 @@ impl Heatmap<'_> {
             // A masked weight is a grey cell without a number (its 0 is the mask's).
             let masked_zero = v.is_finite() && self.masked((i, j), v);
             if show_values && !masked_zero {
-                let dark = v.is_finite() && self.colormap.dark_text_on(self.range.t(v));
+                let dark =
+                    v.is_finite() && self.colormap.dark_text_on(self.colour_t(&row_max, i, v));
                 let _ = writeln!(
                     s,
                     r#"<text x="{:.2}" y="{:.2}" font-size="{:.1}" text-anchor="middle" dominant-baseline="central" fill="{}">{}</text>"#,
@@ -349,19 +395,20 @@ impl Heatmap<'_> {
             s,
             r#"<rect x="{lx:.1}" y="{y0:.1}" width="14" height="{gh:.1}" fill="url(#legend)" stroke="black" stroke-width="0.5"/>"#
         );
+        let [top_tick, _, bottom_tick] = self.ticks();
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
             lx + 18.0,
             y0 + 10.0,
-            fmt_value(self.range.hi)
+            esc(&top_tick)
         );
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
             lx + 18.0,
             y0 + gh,
-            fmt_value(self.range.lo)
+            esc(&bottom_tick)
         );
         s.push_str("</svg>\n");
         Ok(s)
@@ -447,6 +494,7 @@ mod tests {
             cols: &c,
             colormap: Colormap::Viridis,
             range: Range { lo: 0.0, hi: 1.0 },
+            scale: ColourScale::Linear,
             title: String::new(),
         };
         let img = png(&h, 20);
@@ -498,6 +546,7 @@ mod tests {
             cols: &r,
             colormap: Colormap::Greys,
             range: Range { lo: 0.0, hi: 1.0 },
+            scale: ColourScale::Linear,
             title: "层 1 · 头 3 · 注意力权重".into(),
         };
         let img = png(&h, 24);
@@ -518,6 +567,7 @@ mod tests {
             cols: &r,
             colormap: Colormap::Greys,
             range: Range { lo: 0.0, hi: 1.0 },
+            scale: ColourScale::Linear,
             title: "头 0".into(),
         };
         let svg = h.to_svg().unwrap();
@@ -544,6 +594,7 @@ mod tests {
             cols: &r,
             colormap: Colormap::Viridis,
             range: Range { lo: 0.0, hi: 1.0 },
+            scale: ColourScale::Linear,
             title: "t\u{7}".into(),
         };
         let svg = h.to_svg().unwrap();

@@ -30,6 +30,53 @@ pub enum WeightsRange {
     Unit,
 }
 
+/// How a weights heatmap maps a probability to a colour (the layers × heads thumbnails'
+/// choice in the app, `render --scale` on the command line).
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+pub enum ColourScale {
+    /// p on the range's [lo, hi].
+    #[default]
+    Linear,
+    /// log₁₀ p on [−4, 0], mapped to [0, 1] (weak but structured attention becomes
+    /// visible; on the fixed range 10⁻⁴ is the darkest colour and 1 the brightest).
+    Log,
+    /// Each row divided by its maximum (a diffuse row's shape as visible as a sharp one's).
+    #[value(name = "row")]
+    RowNormalised,
+}
+
+impl ColourScale {
+    /// The displayed values of a matrix on this scale.
+    pub fn apply(self, values: &Array2<f32>) -> Array2<f32> {
+        match self {
+            ColourScale::Linear => values.clone(),
+            // A masked (−∞) or undefined (NaN) cell stays so, and is drawn grey.
+            ColourScale::Log => values.mapv(log_position),
+            ColourScale::RowNormalised => crate::core::pool::row_normalised(values),
+        }
+    }
+}
+
+/// Where p sits on the log scale: log₁₀ p on [−4, 0] as [0, 1]; −∞ and NaN stay as they are.
+pub fn log_position(p: f32) -> f32 {
+    if p.is_finite() {
+        (p.max(1e-4).log10() + 4.0) / 4.0
+    } else {
+        p
+    }
+}
+
 /// Which matrix of a head a heatmap shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum MatrixKind {
@@ -145,6 +192,7 @@ impl MatrixKind {
             cols: &trace.tokens_k,
             colormap: self.colormap(chosen),
             range: self.range(values, weights),
+            scale: ColourScale::Linear,
             title,
         })
     }

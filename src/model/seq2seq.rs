@@ -378,6 +378,13 @@ impl AttnKind {
     pub fn parse(s: &str) -> Option<AttnKind> {
         AttnKind::ALL.into_iter().find(|k| k.key() == s)
     }
+
+    /// The cells an n_q × n_k matrix of this kind may attend to: the decoder self-attention's
+    /// causal mask (each target token sees itself and the tokens before it); `None` for the
+    /// encoder's and the cross-attention, which mask nothing.
+    pub fn allowed(self, (n_q, n_k): (usize, usize)) -> Option<ndarray::Array2<bool>> {
+        (self == AttnKind::Decoder).then(|| crate::core::pool::Band::CAUSAL.cells(n_q, n_k))?
+    }
 }
 
 impl Seq2SeqRun {

@@ -659,7 +659,7 @@ fn focus_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     } else {
         s.kind
     };
-    let allowed = crate::app::translate::decoder_mask(kind, values);
+    let allowed = kind.allowed(values.dim());
     let (tex, range) = app.textures.matrix_with(
         ui.ctx(),
         key,
@@ -792,7 +792,7 @@ fn alignment_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
 /// A head's weights as drawn: the decoder self-attention's masked cells (keys after the
 /// token) grey, as in every other heatmap, not as weight 0.
 fn grey_where_masked(kind: AttnKind, probs: &Array2<f32>) -> Array2<f32> {
-    match crate::app::translate::decoder_mask(kind, probs) {
+    match kind.allowed(probs.dim()) {
         Some(allowed) => crate::app::heatmap::masked_as_such(probs, &allowed),
         None => probs.clone(),
     }
