@@ -524,6 +524,37 @@ fn the_additive_score_is_worked_through() {
     assert!(h.query_by_label_contains("v_aᵀ tanh(…)").is_none());
 }
 
+/// The neuron view's sentence ends in the number the softmax sees: at τ ≠ 1 that is the
+/// scaled score divided by τ (the trace's logit), not the scaled score; a masked key's is
+/// −∞.
+#[test]
+fn the_neuron_view_gives_the_score_the_softmax_sees() {
+    let mut h = harness(State {
+        temperature: 0.5,
+        view: attnscope::app::state::View::Neuron,
+        ..State::default()
+    });
+    let (row, col) = (h.state().state.row, h.state().state.col);
+    let t = h.state().trace.as_ref().unwrap();
+    let (scaled, logit) = (
+        t.head_traces[0].scaled[[row, col]],
+        t.head_traces[0].logits[[row, col]],
+    );
+    assert!((logit - scaled / 0.5).abs() < 1e-4, "{logit} {scaled}");
+    let want = format!("÷ τ = 0.5 gives {logit:.4}, the score the softmax sees");
+    assert!(h.query_by_label_contains(&want).is_some(), "{want}");
+    // A causal mask hides the keys after the query: row 0's last key.
+    h.state_mut().state.temperature = 1.0;
+    h.state_mut().state.causal = true;
+    h.state_mut().state.row = 0;
+    h.state_mut().state.col = 5;
+    settle(&mut h);
+    assert!(
+        h.query_by_label_contains("this key is masked, so the softmax sees −∞")
+            .is_some()
+    );
+}
+
 /// `--row 50 --head 7` on an 11-token, 2-head input shows the last row and head and says
 /// so, instead of another row without a word.
 #[test]

@@ -433,6 +433,8 @@ messages! {
     RolloutSkipFirstTip => "In most decoders the first token is an attention sink: it takes nearly all of every row and the rest of the rollout is black. Left out, each row is renormalised over the other tokens.", "在多数解码器中，第一个词元是注意力汇聚点：它几乎占据每一行的全部权重，展开图的其余部分一片漆黑。不计它时，每一行在其余词元上重新归一化。";
     RolloutHint => "Attention rollout (Abnar & Zuidema 2020): the heads' average plus the residual path, multiplied through the layers (all of them, or up to the one chosen). Row i: how much each input token flows into position i at that layer.", "注意力展开（Abnar & Zuidema 2020）：各头平均再加上残差路径，逐层相乘（全部层，或到所选的那一层为止）。第 i 行：每个输入词元有多少信息流到该层的位置 i。";
     NeuronDotSum => "{} = the raw score; × {} (scale) = {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}，即 softmax 看到的分数";
+    NeuronDotSumTau => "{} = the raw score; × {} (scale) = {}; ÷ τ = {} gives {}, the score the softmax sees", "{} = 原始分数；× {}（缩放）= {}；再 ÷ τ = {} 得 {}，即 softmax 看到的分数";
+    NeuronMasked => "{} = the raw score; this key is masked, so the softmax sees −∞ (weight 0)", "{} = 原始分数；该键被掩盖，softmax 看到的是 −∞（权重为 0）";
     NeuronHeatCaption => "Raw scores q·k of this head (before scaling): click a cell to pick the pair", "该头的原始分数 q·k（缩放之前）：点击格子选择一对查询和键";
     LinesQueries => "queries (look)", "查询（去看）";
     LinesKeys => "keys (are looked at)", "键（被看）";

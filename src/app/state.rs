@@ -874,7 +874,7 @@ impl Default for TranslateState {
 
 /// A number as a notice shows it: plain near 1 ("0.05", "12.5"), in scientific notation
 /// far from it ("1e-30", "1e30"), where Rust's plain form has dozens of digits.
-fn readable(x: f32) -> String {
+pub(crate) fn readable(x: f32) -> String {
     if x != 0.0 && x.is_finite() && !(1e-3..1e6).contains(&x.abs()) {
         format!("{x:e}")
     } else {

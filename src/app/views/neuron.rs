@@ -35,16 +35,24 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // For a dot-product head the sum is the raw score, and the scale makes it the score the
     // softmax sees; another score function's raw score is said beside it for comparison.
     let dot = matches!(trace.mechanism.score, ScoreKind::Dot | ScoreKind::ScaledDot);
-    let said = if dot {
+    // What the softmax sees is the trace's own logit: scaled, divided by τ, −∞ if masked.
+    let logit = ht.logits.get((i, j)).copied().unwrap_or(f32::NAN);
+    let (scale, scaled) = (
+        format!("{:.4}", trace.scale),
+        format!("{:.4}", sum * trace.scale),
+    );
+    let said = if dot && logit == f32::NEG_INFINITY {
+        trf(lang, Msg::NeuronMasked, &[&pair])
+    } else if dot && trace.temperature != 1.0 {
+        let tau = crate::app::state::readable(trace.temperature);
+        let logit = format!("{logit:.4}");
         trf(
             lang,
-            Msg::NeuronDotSum,
-            &[
-                &pair,
-                &format!("{:.4}", trace.scale),
-                &format!("{:.4}", sum * trace.scale),
-            ],
+            Msg::NeuronDotSumTau,
+            &[&pair, &scale, &scaled, &tau, &logit],
         )
+    } else if dot {
+        trf(lang, Msg::NeuronDotSum, &[&pair, &scale, &scaled])
     } else {
         format!(
             "{pair}   ({}: {:.4})",
