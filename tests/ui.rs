@@ -1824,6 +1824,97 @@ fn guess_then_knock_out_the_induction_head() {
     settle(&mut h);
 }
 
+/// A model's own attention settings fill the controls while it is on screen (the lab
+/// starts from them); back on the toy, the lesson's come back, its description with them,
+/// and heads knocked out in one model are not carried into another.
+#[test]
+fn a_model_leaves_the_lesson_as_it_was() {
+    use attnscope::core::Spec;
+    let lessons = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models");
+    let text =
+        std::fs::read_to_string(lessons.join("lessons/translation_cross_attention.json")).unwrap();
+    let spec: Spec = serde_json::from_str(&text).unwrap();
+    let mut state = State::default();
+    state.load_spec(&spec);
+    let (causal, score, cross) = (state.causal, state.score, state.cross);
+    assert!(!causal && cross);
+    let mut h = harness(state);
+    assert!(h.query_by_label_contains("Lesson: ").is_some());
+    open_model(&mut h, lessons.join("tiny-gpt2-induction"));
+    assert!(
+        h.state().state.causal,
+        "the GPT-2's own mask in the controls"
+    );
+    assert!(
+        h.query_by_label_contains("Lesson: ").is_none(),
+        "the lesson is not what is on screen"
+    );
+    h.state_mut().state.gen_knock = vec![attnscope::model::ablate::HeadRef { layer: 1, head: 0 }];
+    open_model(&mut h, lessons.join("tiny-llama-induction"));
+    assert!(h.state().state.gen_knock.is_empty(), "not the GPT-2's head");
+    h.get_by_label("toy (seeded)").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!((s.causal, s.score, s.cross), (causal, score, cross));
+    assert!(h.query_by_label_contains("Lesson: ").is_some());
+}
+
+/// Classroom mode does not give the answer away: a run written to the end shows its first
+/// step still to guess, with no later token in the labels; a guess belongs to its run (a
+/// new model's first run does not find the last one's); a paused run goes on only with the
+/// settings it was started with, and a run of an older text says so.
+#[test]
+fn classroom_guesses_stay_with_their_run_and_changed_settings_start_a_new_one() {
+    use attnscope::app::state::View;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_models");
+    let state = State {
+        text_q: "orzxqsgfvpubhecwiatdymklorzxqsgfvpubhec".into(),
+        gen_guess_mode: true,
+        gen_max_new: 4,
+        ..State::default()
+    };
+    let mut h = harness_sized(state, [1700.0, 1400.0]);
+    open_model(&mut h, samples.join("tiny-gpt2-induction"));
+    h.state_mut().state.view = View::Generate;
+    h.step();
+    h.get_by_label("Generate ▶").click();
+    settle(&mut h);
+    h.step();
+    let g = h.state().generation.clone().unwrap();
+    assert_eq!(g.len(), 4);
+    assert_eq!(h.state().shown_gen_step(&g), 0, "the first step to guess");
+    assert!(h.query_by_label_contains("chosen: «").is_none());
+    h.get_by_label("Reveal").click();
+    settle(&mut h);
+    h.get_by_label_contains("chosen: «");
+    assert_eq!(h.state().state.gen_step, 0, "the answer stays on screen");
+    // Another model: its first run's step 0 is hidden again.
+    open_model(&mut h, samples.join("tiny-llama-induction"));
+    h.state_mut().state.view = View::Generate;
+    h.step();
+    h.get_by_label("Step +1").click();
+    settle(&mut h);
+    h.step();
+    let first = h.state().generation.clone().unwrap();
+    assert!(first.serial > g.serial);
+    assert!(first.waiting(), "Step +1 writes one token and waits");
+    assert!(h.query_by_label_contains("chosen: «").is_none());
+    // A paused run at temperature 0; Generate at 0.8 starts a new run with 0.8.
+    h.state_mut().state.gen_temperature = 0.8;
+    h.step();
+    h.get_by_label("Generate ▶").click();
+    settle(&mut h);
+    let second = h.state().generation.clone().unwrap();
+    assert!(second.serial > first.serial, "not the paused run going on");
+    assert_eq!(second.ask.sampling.temperature, 0.8);
+    assert!(first.cancel.load(std::sync::atomic::Ordering::Relaxed));
+    // The text changes: the run on screen says it is the old text's.
+    assert!(h.query_by_label_contains("The text has changed").is_none());
+    h.state_mut().state.text_q = "something else".into();
+    settle(&mut h);
+    h.get_by_label_contains("The text has changed since this generation");
+}
+
 #[test]
 fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     use attnscope::app::state::View;

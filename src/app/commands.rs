@@ -233,6 +233,15 @@ impl AttnApp {
                 if let Some(l) = found
                     && let Ok(mut spec) = l.spec()
                 {
+                    // Other sentences than the lesson's: its description (the year, «M»,
+                    // the day of its own date) would not describe them.
+                    let own = spec.target.text.as_deref() == Some(target.as_str())
+                        && spec.source.as_ref().and_then(|s| s.text.as_deref())
+                            == Some(source.as_str());
+                    if !own {
+                        let say = |lang| tr(lang, Msg::TrCompareToyText);
+                        spec.description = Some(format!("{} / {}", say(Lang::En), say(Lang::Zh)));
+                    }
                     spec.target.text = Some(target);
                     spec.source = Some(crate::core::Sequence {
                         text: Some(source),

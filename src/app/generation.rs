@@ -2,7 +2,7 @@
 //! each step lands in a shared list the Generate view reads every frame, and Cancel stops it
 //! between tokens.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use eframe::egui;
@@ -15,10 +15,29 @@ use super::AttnApp;
 use super::jobs::JobError;
 use super::work::LoadedModel;
 
+/// Serial numbers of generations, never reused while the app runs: a classroom guess is
+/// kept by (serial, step), and a new model's first generation must not find the last
+/// model's guesses.
+static NEXT_SERIAL: AtomicU64 = AtomicU64::new(1);
+
+/// What a generation was asked to do: the text it continues, how it samples and how far.
+/// A paused run goes on only while these are what the controls show.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GenAsk {
+    /// The prompt as typed.
+    pub text: String,
+    /// Temperature, top-k, top-p and seed.
+    pub sampling: Sampling,
+    /// Most new tokens.
+    pub max_new: usize,
+}
+
 /// One generation: its prompt, the steps so far, and how it ended.
 pub struct GenSession {
-    /// Counts sessions (textures are keyed by it).
+    /// Counts sessions (textures and guesses are keyed by it).
     pub serial: u64,
+    /// What it was asked to do.
+    pub ask: GenAsk,
     /// The prompt's ids.
     pub prompt_ids: Vec<u32>,
     /// Every token's display text (the prompt's, then the generated ones as they land).
@@ -69,10 +88,50 @@ impl GenSession {
 }
 
 impl AttnApp {
+    /// What the Generate view's controls ask for now.
+    pub fn gen_ask(&self) -> GenAsk {
+        let s = &self.state;
+        GenAsk {
+            text: s.text_q.clone(),
+            sampling: Sampling {
+                temperature: s.gen_temperature,
+                top_k: s.gen_top_k,
+                top_p: s.gen_top_p,
+                seed: s.gen_seed,
+                ignore_eos: false,
+            },
+            max_new: s.gen_max_new,
+        }
+    }
+
+    /// Whether the run on screen is paused and the controls still ask for what it does:
+    /// then Generate and Step go on with it, otherwise a new run starts (a paused run at
+    /// temperature 0 does not go on at the 0.8 the controls show).
+    fn goes_on(&self) -> bool {
+        self.generation
+            .as_ref()
+            .is_some_and(|g| g.waiting() && g.ask == self.gen_ask())
+    }
+
+    /// The step of `g` the Generate view shows: the one picked, or with none picked the
+    /// newest, except in classroom mode, where it is the first step not yet guessed (a run
+    /// written to the end must not show the class what it is about to guess).
+    pub fn shown_gen_step(&self, g: &GenSession) -> usize {
+        let n = g.len();
+        let picked = self.state.gen_step;
+        if self.state.gen_guess_mode && picked == usize::MAX {
+            (0..n)
+                .find(|&i| !self.guesses.contains_key(&(g.serial, i)))
+                .unwrap_or(n.saturating_sub(1))
+        } else {
+            picked.min(n.saturating_sub(1))
+        }
+    }
+
     /// Generate: a run waiting for Step goes on to the maximum; otherwise a new run starts.
     pub fn generate_all(&mut self, ctx: &egui::Context) {
         match &self.generation {
-            Some(g) if g.waiting() => {
+            Some(g) if self.goes_on() => {
                 g.budget.store(usize::MAX, Ordering::Relaxed);
                 self.state.gen_step = usize::MAX;
             }
@@ -84,11 +143,11 @@ impl AttnApp {
     /// writes one token and waits.
     pub fn step_generation(&mut self, ctx: &egui::Context) {
         match &self.generation {
-            Some(g) if g.waiting() => {
+            Some(g) if self.goes_on() => {
                 g.budget.fetch_add(1, Ordering::Relaxed);
                 self.state.gen_step = usize::MAX;
             }
-            Some(g) if !g.done.load(Ordering::Relaxed) => {}
+            Some(g) if !g.done.load(Ordering::Relaxed) && !g.waiting() => {}
             _ => self.start_generation(ctx, 1),
         }
     }
@@ -103,19 +162,14 @@ impl AttnApp {
         if let Some(old) = &self.generation {
             old.cancel.store(true, Ordering::Relaxed);
         }
+        let ask = self.gen_ask();
+        let (sampling, max_new) = (ask.sampling.clone(), ask.max_new);
         let s = &self.state;
-        let sampling = Sampling {
-            temperature: s.gen_temperature,
-            top_k: s.gen_top_k,
-            top_p: s.gen_top_p,
-            seed: s.gen_seed,
-            ignore_eos: false,
-        };
-        let max_new = s.gen_max_new;
         let tokens = loaded.model.tokenizer.encode(&s.text_q).unwrap_or_default();
-        let serial = self.generation.as_ref().map_or(1, |g| g.serial + 1);
+        let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(GenSession {
             serial,
+            ask,
             prompt_ids: tokens.iter().map(|t| t.id).collect(),
             labels: Mutex::new(tokens.iter().map(|t| t.label.clone()).collect()),
             written: Mutex::new(Default::default()),

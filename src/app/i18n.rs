@@ -123,6 +123,8 @@ messages! {
     Masks => "masks", "掩码";
     Causal => "causal", "因果";
     CausalTip => "Query i may only see keys j ≤ i (no peeking at the future), as in GPT.", "查询 i 只能看到 j ≤ i 的键（不能偷看未来），和 GPT 一样。";
+    CausalCrossTip => "A causal mask hides keys after the query's position; between two sequences those positions are unrelated (a decoder's cross-attention has no causal mask), so it is offered for self-attention only.", "因果掩码遮住查询位置之后的键；两个不同序列之间的位置并不对应（解码器的交叉注意力没有因果掩码），所以只在自注意力中提供。";
+    TrCompareToyText => "The Translate tab's sentences through toy cross-attention: seeded random embeddings, nothing learned. Compare this heatmap with the trained model's cross-attention on the Translate tab.", "翻译页的句子经过玩具交叉注意力：种子生成的随机嵌入，没有任何训练。把这张热力图和翻译页中训练好的模型的交叉注意力作比较。";
     Window => "window", "滑动窗口";
     WindowTip => "Sliding window: query i sees only keys with |i − j| ≤ w.", "滑动窗口：查询 i 只看 |i − j| ≤ w 的键。";
     PaddingTip => "Click a key token to mark it as padding: padded keys are masked for every query.", "点击一个键词元即可把它标为填充：被填充的键对所有查询都被掩盖。";
@@ -447,6 +449,7 @@ messages! {
     GenStepOne => "Step +1", "单步 +1";
     GenStepTip => "Write one more token and wait (Generate ▶ goes on to the end).", "再生成一个词元然后暂停（“开始生成 ▶”会一直生成到结束）。";
     GenWaiting => "waiting for Step · tokens so far:", "等待单步 · 已生成词元：";
+    GenStale => "The text has changed since this generation: its tokens, heatmaps and what-if results are the old text's. Generate ▶ or Step +1 writes from the new text.", "文本在这次生成之后已被修改：这里的词元、热力图和假设分析结果都属于旧文本。按“开始生成 ▶”或“单步 +1”从新文本开始生成。";
     GuessMode => "Guess first (classroom)", "先猜（课堂模式）";
     GuessModeTip => "Each step's distribution stays hidden until a guess is typed or Reveal is pressed; then the guess's rank and probability are shown.", "每一步的概率分布先隐藏，直到输入猜测或点击“揭晓”；随后显示猜测的排名和概率。";
     GuessPrompt => "What comes next? Type your guess:", "下一个词元是什么？输入你的猜测：";

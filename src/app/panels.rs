@@ -304,6 +304,10 @@ fn lesson_ui(app: &AttnApp, ui: &mut egui::Ui) {
     let Some((title, description)) = &app.state.spec_text else {
         return;
     };
+    // A real model on screen is not the lesson.
+    if app.state.embedding == EmbeddingMode::Model {
+        return;
+    }
     ui.label(RichText::new(trf(lang, Msg::LessonTitle, &[&in_lang(title, lang)])).strong());
     let description = in_lang(description, lang);
     if !description.is_empty() {
@@ -359,6 +363,7 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
     let s = &mut app.state;
+    let before = s.embedding;
     ui.horizontal_wrapped(|ui| {
         caption(ui, t(Msg::Embeddings), t(Msg::EmbTip));
         ui.selectable_value(&mut s.embedding, EmbeddingMode::Toy, t(Msg::ToyEmbeddings))
@@ -368,6 +373,9 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         ui.selectable_value(&mut s.embedding, EmbeddingMode::Model, t(Msg::RealModel))
             .on_hover_text(t(Msg::RealModelTip));
     });
+    if before == EmbeddingMode::Model && s.embedding != EmbeddingMode::Model {
+        s.restore_toy();
+    }
     match s.embedding {
         EmbeddingMode::Toy => {
             text_box(ui, t(Msg::TargetText), &mut s.text_q);
@@ -822,8 +830,21 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 
             caption(ui, t(Msg::Masks), t(Msg::CausalTip));
             ui.horizontal_wrapped(|ui| {
-                ui.checkbox(&mut s.causal, t(Msg::Causal))
-                    .on_hover_text(t(Msg::CausalTip));
+                // Between two sequences a causal mask compares unrelated positions (a
+                // decoder's cross-attention has none): offered only for self-attention, and
+                // left to untick when a spec set it.
+                let causal_ok = !s.cross || s.causal;
+                let tip = if s.cross {
+                    Msg::CausalCrossTip
+                } else {
+                    Msg::CausalTip
+                };
+                ui.add_enabled(
+                    causal_ok,
+                    egui::Checkbox::new(&mut s.causal, t(Msg::Causal)),
+                )
+                .on_hover_text(t(tip))
+                .on_disabled_hover_text(t(tip));
                 let window = ui
                     .checkbox(&mut s.window_on, t(Msg::Window))
                     .on_hover_text(t(Msg::WindowTip));

@@ -461,7 +461,7 @@ impl AttnApp {
         if self.state.view == super::state::View::Generate
             && let Some(g) = &self.generation
         {
-            if let Some(at) = walk(self.state.gen_step, g.len(), left, right) {
+            if let Some(at) = walk(self.shown_gen_step(g), g.len(), left, right) {
                 self.state.gen_step = at;
             }
             return;

@@ -302,6 +302,20 @@ pub struct State {
     pub spec_text: Option<(String, String)>,
     /// Explicit parameters from an opened spec file (`None`: seeded ones).
     pub imported: Option<Imported>,
+    /// The toy's attention settings while a model's fill the controls (the lab starts from
+    /// the model's score, mask and scale); put back when the toy embeddings are chosen again.
+    pub toy_kept: Option<ToySettings>,
+}
+
+/// The attention settings a model's own replace in the controls (see [`State::lab_from`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToySettings {
+    score: ScoreKind,
+    scale_sqrt_dk: bool,
+    span: SpanKind,
+    causal: bool,
+    window_on: bool,
+    temperature: f32,
 }
 
 impl Default for State {
@@ -365,6 +379,7 @@ impl Default for State {
             layer: 0,
             stats_sort: (0, false),
             spec_text: None,
+            toy_kept: None,
             imported: None,
         }
     }
@@ -509,12 +524,36 @@ impl State {
     /// scale, temperature 1), so the lab starts from the head as trained and a change on the
     /// left is the only difference on the right.
     pub fn lab_from(&mut self, m: &crate::core::Mechanism) {
+        // The toy's own, kept once (a second model does not replace them with the first's).
+        if self.toy_kept.is_none() {
+            self.toy_kept = Some(ToySettings {
+                score: self.score,
+                scale_sqrt_dk: self.scale_sqrt_dk,
+                span: self.span,
+                causal: self.causal,
+                window_on: self.window_on,
+                temperature: self.temperature,
+            });
+        }
         self.score = m.score;
         self.scale_sqrt_dk = matches!(m.score, ScoreKind::ScaledDot);
         self.span = m.span;
         self.causal = m.causal;
         self.window_on = false;
         self.temperature = 1.0;
+    }
+
+    /// Puts back the toy's attention settings a model's replaced, when the toy embeddings or
+    /// a typed matrix are chosen again: a GPT-2's causal mask does not stay on the lesson.
+    pub fn restore_toy(&mut self) {
+        if let Some(k) = self.toy_kept.take() {
+            self.score = k.score;
+            self.scale_sqrt_dk = k.scale_sqrt_dk;
+            self.span = k.span;
+            self.causal = k.causal;
+            self.window_on = k.window_on;
+            self.temperature = k.temperature;
+        }
     }
 
     /// The family of attention the settings describe, whichever way they were set (a preset,
@@ -737,6 +776,8 @@ impl State {
     /// whatever the controls cannot hold (explicit matrices and parameters, source vectors, an
     /// unusual score scale) into [`State::imported`], so nothing in the file is dropped.
     pub fn load_spec(&mut self, spec: &Spec) {
+        // The spec sets every attention setting itself.
+        self.toy_kept = None;
         self.spec_text = spec
             .title
             .clone()

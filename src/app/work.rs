@@ -548,6 +548,16 @@ impl AttnApp {
                     self.state.remember_model(m.model.dir.clone());
                     self.state.lab_from(&m.model.mechanism());
                     self.causal_fresh = m.model.mechanism().causal;
+                    // Heads knocked out in another model are not this one's: kept only from
+                    // the command line or a session, for the model they came with.
+                    if self
+                        .model
+                        .as_ref()
+                        .is_some_and(|old| old.model.dir != m.model.dir)
+                    {
+                        self.state.gen_knock.clear();
+                        self.state.gen_blocked.clear();
+                    }
                     self.model = Some(m);
                     self.model_out = None;
                     self.opened.clear();
@@ -577,6 +587,7 @@ impl AttnApp {
                     // than empty model panels; the status bar keeps the reason.
                     if self.model.is_none() && self.state.embedding == EmbeddingMode::Model {
                         self.state.embedding = EmbeddingMode::Toy;
+                        self.state.restore_toy();
                         let model_only = super::views::VIEWS
                             .iter()
                             .any(|d| d.view == self.state.view && d.model_only);

@@ -54,9 +54,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         let text = crate::app::errors::job_text(app.lang(), e);
         ui.colored_label(ui.visuals().error_fg_color, text);
     }
+    // A run of another text than the one typed now: said, so its results are not read as
+    // the new text's.
+    if gen_.ask.text != app.state.text_q {
+        ui.colored_label(ui.visuals().warn_fg_color, t(Msg::GenStale));
+    }
     // Only the step on screen is copied out (a long run holds every step's attention rows).
     let n_steps = gen_.len();
-    let labels = gen_.labels.lock().map(|l| l.clone()).unwrap_or_default();
+    let mut labels = gen_.labels.lock().map(|l| l.clone()).unwrap_or_default();
     if running {
         ui.horizontal(|ui| {
             if waiting {
@@ -71,8 +76,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     }
     // `usize::MAX` follows the newest token (a new run starts there); the scrubber and the
-    // arrows pick a step.
-    let step_i = app.state.gen_step.min(n_steps - 1);
+    // arrows pick a step. In classroom mode it stops at the first step not yet guessed, so
+    // a run written to the end does not show the class what it is about to guess.
+    let guessing = app.state.gen_guess_mode;
+    let step_i = app.shown_gen_step(&gen_);
     ui.horizontal(|ui| {
         ui.label(t(Msg::GenStep));
         if ui.button("◀").clicked() && step_i > 0 {
@@ -89,7 +96,11 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let Some(step) = gen_.steps.lock().ok().and_then(|s| s.get(step_i).cloned()) else {
         return;
     };
-    let hidden = app.state.gen_guess_mode && !app.guesses.contains_key(&(gen_.serial, step_i));
+    let hidden = guessing && !app.guesses.contains_key(&(gen_.serial, step_i));
+    if guessing {
+        // Nor do the heatmap's labels or the knock-out pickers name the tokens after it.
+        labels.truncate(gen_.prompt_ids.len() + step_i + usize::from(!hidden));
+    }
     if let Ok(written) = gen_.written.lock() {
         text_ui(ui, &gen_.prompt_text, &written, step_i, hidden);
     }
@@ -279,6 +290,8 @@ fn guess_ui(app: &mut AttnApp, ui: &mut egui::Ui, serial: u64, step_i: usize) {
     ui.data_mut(|d| d.insert_temp(id, text));
     if let Some(g) = go {
         app.guesses.insert((serial, step_i), g);
+        // The answer stays on screen: the next step is the teacher's ▶.
+        app.state.gen_step = step_i;
     }
 }
 
