@@ -137,6 +137,17 @@ fn arrow_keys_and_space_drive_the_steps() {
     h.step();
     h.step();
     assert_eq!(h.state().state.step, Step::Embed);
+    // A clicker's presses come faster than frames: three in one frame are three steps, two
+    // ↓ two rows.
+    for _ in 0..3 {
+        h.key_press(eframe::egui::Key::ArrowRight);
+    }
+    h.key_press(eframe::egui::Key::ArrowDown);
+    h.key_press(eframe::egui::Key::ArrowDown);
+    h.step();
+    h.step();
+    assert_eq!(h.state().state.step, Step::Scale);
+    assert_eq!(h.state().state.row, 2);
 }
 
 #[test]
@@ -497,6 +508,29 @@ fn predict_first_hides_the_weights_before_their_step() {
             .is_none()
     );
     h.step();
+    // Every view that shows the weights or the scores hides them too, not only the heatmap.
+    use attnscope::app::state::View;
+    for view in [View::Grid, View::Lines, View::Plots, View::Neuron] {
+        let mut h = harness(State {
+            hide_ahead: true,
+            step: Step::Project,
+            view,
+            ..State::default()
+        });
+        assert!(
+            h.query_by_label_contains("Predict first: which words")
+                .is_some(),
+            "{view:?}"
+        );
+        h.state_mut().state.step = Step::Scores;
+        h.step();
+        h.step();
+        assert!(
+            h.query_by_label_contains("Predict first: which words")
+                .is_none(),
+            "{view:?}"
+        );
+    }
 }
 
 /// Bahdanau's score is worked through for the clicked key at step 3: W₁qᵢ, W₂kⱼ, the tanh
@@ -625,6 +659,13 @@ fn shortcuts_save_and_a_dropped_file_opens_as_what_it_is() {
     h.run();
     h.get_by_label("Ctrl+S");
     h.get_by_label("drag and drop");
+    // Esc closes it.
+    h.key_press(egui::Key::Escape);
+    h.run();
+    assert!(
+        h.query_by_label("drag and drop").is_none(),
+        "Esc closes the key list"
+    );
     h.state_mut().dialog_override = Some(session.clone());
     h.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::S);
     h.run();

@@ -384,6 +384,7 @@ messages! {
     LoadingModel => "Loading model…", "正在加载模型…";
     RunningModel => "Running the model…", "正在运行模型…";
     RunLayers => "Running layer by layer", "逐层运行中";
+    RunLayerOf => "layer {} of {}", "第 {} 层，共 {} 层";
     CancelRun => "Cancel", "取消";
     RunCancelled => "The run was cancelled; the text is kept. Press Run to start it again.", "运行已取消，文本已保留。按“运行”重新开始。";
     BigRunAsk => "This run is large:", "这次运行规模较大：";

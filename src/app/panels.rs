@@ -1027,7 +1027,8 @@ pub fn keys_window(app: &mut AttnApp, ctx: &egui::Context) {
                 }
             });
         });
-    app.show_keys = open;
+    // Esc closes it, as it closes a dialog (the × alone is far to reach on a projector).
+    app.show_keys = open && !ctx.input(|i| i.key_pressed(egui::Key::Escape));
 }
 
 /// Help ▸ About.
@@ -1056,5 +1057,5 @@ pub fn about_window(app: &mut AttnApp, ctx: &egui::Context) {
             ui.separator();
             ui.label(tr(lang, Msg::AboutLicenses));
         });
-    app.show_about = open;
+    app.show_about = open && !ctx.input(|i| i.key_pressed(egui::Key::Escape));
 }

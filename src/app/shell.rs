@@ -433,13 +433,16 @@ impl AttnApp {
         if ctx.memory(|m| m.focused().is_some()) {
             return; // typing in a text box: arrows and space belong to it
         }
+        // Presses, not "pressed this frame": a presenter's clicker sends → → → faster than
+        // frames come, and each press is a step.
         let (left, right, space) = ctx.input(|i| {
             (
-                i.key_pressed(egui::Key::ArrowLeft),
-                i.key_pressed(egui::Key::ArrowRight),
+                i.num_presses(egui::Key::ArrowLeft),
+                i.num_presses(egui::Key::ArrowRight),
                 i.key_pressed(egui::Key::Space),
             )
         });
+        let sideways = right as isize - left as isize;
         self.view_keys(ctx);
         // In the Translate view the arrows walk the decoder's rows (the translation's steps).
         if self.state.view == super::state::View::Translate {
@@ -448,12 +451,8 @@ impl AttnApp {
                 .out
                 .as_ref()
                 .map_or(0, |o| o.run.target.len());
-            let s = &mut self.state.tr.step;
-            if left {
-                *s = s.saturating_sub(1);
-            }
-            if right && n > 0 {
-                *s = (*s + 1).min(n - 1);
+            if let Some(at) = walk(self.state.tr.step, n, sideways) {
+                self.state.tr.step = at;
             }
             return;
         }
@@ -461,17 +460,21 @@ impl AttnApp {
         if self.state.view == super::state::View::Generate
             && let Some(g) = &self.generation
         {
-            if let Some(at) = walk(self.shown_gen_step(g), g.len(), left, right) {
+            if let Some(at) = walk(self.shown_gen_step(g), g.len(), sideways) {
                 self.state.gen_step = at;
             }
             return;
         }
         let rotary = self.rotary();
-        if left && let Some(s) = self.state.step.neighbour(rotary, -1) {
-            self.push(Command::SetStep(s));
+        let mut step = self.state.step;
+        for _ in 0..sideways.unsigned_abs() {
+            match step.neighbour(rotary, sideways.signum()) {
+                Some(s) => step = s,
+                None => break,
+            }
         }
-        if right && let Some(s) = self.state.step.neighbour(rotary, 1) {
-            self.push(Command::SetStep(s));
+        if step != self.state.step {
+            self.push(Command::SetStep(step));
         }
         if space {
             self.push(Command::TogglePlay);
@@ -492,12 +495,12 @@ impl AttnApp {
         // ↑ ↓ choose the query row the step-through, the lines and the neuron view follow.
         let (up, down) = ctx.input(|i| {
             (
-                i.key_pressed(egui::Key::ArrowUp),
-                i.key_pressed(egui::Key::ArrowDown),
+                i.num_presses(egui::Key::ArrowUp),
+                i.num_presses(egui::Key::ArrowDown),
             )
         });
         let rows = self.trace.as_ref().map_or(0, |t| t.n_q());
-        if let Some(r) = walk(self.state.row, rows, up, down) {
+        if let Some(r) = walk(self.state.row, rows, down as isize - up as isize) {
             self.push(Command::SelectRow(r));
         }
     }
@@ -537,10 +540,10 @@ impl AttnApp {
             let plain = i.modifiers.is_none();
             (
                 DIGITS.iter().position(|&k| plain && i.key_pressed(k)),
-                i.key_pressed(Key::OpenBracket),
-                i.key_pressed(Key::CloseBracket),
-                i.key_pressed(Key::PageUp),
-                i.key_pressed(Key::PageDown),
+                i.num_presses(Key::OpenBracket),
+                i.num_presses(Key::CloseBracket),
+                i.num_presses(Key::PageUp),
+                i.num_presses(Key::PageDown),
             )
         });
         let model = self.state.embedding == super::state::EmbeddingMode::Model;
@@ -557,10 +560,11 @@ impl AttnApp {
             .map(|m| m.model.config.heads())
             .or_else(|| self.trace.as_ref().map(|t| t.heads))
             .unwrap_or(0);
-        if let Some(h) = walk(self.state.head, heads, prev_head, next_head) {
+        let by = |back: usize, forward: usize| forward as isize - back as isize;
+        if let Some(h) = walk(self.state.head, heads, by(prev_head, next_head)) {
             self.push(Command::FocusHead(h));
         }
-        if let Some(l) = walk(self.state.layer, layers, prev_layer, next_layer) {
+        if let Some(l) = walk(self.state.layer, layers, by(prev_layer, next_layer)) {
             self.push(Command::FocusLayer(l));
         }
     }
@@ -581,18 +585,11 @@ impl AttnApp {
     }
 }
 
-/// Index `at` of `n` (clamped into them) one back or one forward, when a key asks and
-/// there is anything to walk; forward wins when both are pressed in one frame.
-fn walk(at: usize, n: usize, back: bool, forward: bool) -> Option<usize> {
+/// Index `at` of `n` (clamped into them) moved `by` places (back when negative) and kept
+/// inside them; `None` when nothing moves it or there is nothing to walk.
+fn walk(at: usize, n: usize, by: isize) -> Option<usize> {
     let last = n.checked_sub(1)?;
-    let at = at.min(last);
-    if forward {
-        Some((at + 1).min(last))
-    } else if back {
-        Some(at.saturating_sub(1))
-    } else {
-        None
-    }
+    (by != 0).then(|| at.min(last).saturating_add_signed(by).min(last))
 }
 
 impl eframe::App for AttnApp {

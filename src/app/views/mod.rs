@@ -36,9 +36,9 @@ pub(crate) fn byte_piece_note(
 }
 mod whatif;
 
-use eframe::egui;
+use eframe::egui::{self, RichText};
 
-use super::i18n::{Msg, tr};
+use super::i18n::{Msg, tr, trf};
 use super::state::{EmbeddingMode, View};
 use super::{AttnApp, Command};
 use crate::core::CoreError;
@@ -317,7 +317,29 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
             nonfinite_warning_ui(app, ui);
         }
     }
+    if hidden_ahead_ui(app, ui) {
+        return;
+    }
     (def.ui)(app, ui);
+}
+
+/// Predict first: before the scores (step 3) every view that would show the weights or the
+/// scores ahead of their step says so instead, with the switch to show them; the heatmap
+/// view does the same under its own toolbar. True when the view is hidden.
+fn hidden_ahead_ui(app: &mut AttnApp, ui: &mut egui::Ui) -> bool {
+    let ahead = matches!(
+        app.state.view,
+        View::Grid | View::Lines | View::Plots | View::Neuron
+    );
+    if !(app.state.hide_ahead && app.state.step < crate::core::Step::Scores && ahead) {
+        return false;
+    }
+    let lang = app.lang();
+    ui.checkbox(&mut app.state.hide_ahead, tr(lang, Msg::HideAhead))
+        .on_hover_text(tr(lang, Msg::HideAheadTip));
+    ui.add_space(24.0);
+    ui.label(RichText::new(tr(lang, Msg::HiddenAhead)).size(18.0));
+    true
 }
 
 /// A model run in progress (layers done, Cancel), a big run waiting for its go-ahead (tokens,
@@ -328,11 +350,23 @@ fn run_bar_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     if app.jobs.run.pending() {
         ui.horizontal(|ui| {
             let f = app.run_progress.load(std::sync::atomic::Ordering::Relaxed) as f32 / 1000.0;
+            // Which layer is being computed, of how many.
+            let layers = app.model.as_ref().map_or(0, |m| m.model.config.layers());
+            let text = if layers > 0 {
+                let at = ((f * layers as f32).floor() as usize + 1).min(layers);
+                format!(
+                    "{} · {}",
+                    t(Msg::RunLayers),
+                    trf(lang, Msg::RunLayerOf, &[&at, &layers])
+                )
+            } else {
+                t(Msg::RunLayers).to_owned()
+            };
             ui.add(
                 egui::ProgressBar::new(f)
                     .show_percentage()
-                    .desired_width(260.0)
-                    .text(t(Msg::RunLayers)),
+                    .desired_width(360.0)
+                    .text(text),
             );
             if ui.button(t(Msg::CancelRun)).clicked() {
                 app.run_cancel
