@@ -47,6 +47,35 @@ fn real_window_renders_the_default_view() {
     );
 }
 
+/// `--size` wins over the window size eframe remembers from the last session (it restores
+/// that over the size it is given): a README screenshot comes out the size its script asks.
+#[test]
+fn the_size_asked_for_wins_over_the_remembered_window() {
+    if !display() {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join(".local/share/attnscope");
+    std::fs::create_dir_all(&store).unwrap();
+    // What eframe writes for a 1600 × 1000 window.
+    let window = "(normal_geometry:(outer_position_pixels:Some((x:0.0,y:0.0)),scale_factor:1.0,inner_size_points:(x:1600.0,y:1000.0)),fullscreen:false,maximized:false)";
+    std::fs::write(
+        store.join("app.ron"),
+        format!("{{\n    \"window\": {window:?},\n}}\n"),
+    )
+    .unwrap();
+    let png = home.path().join("w.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
+        .args(["--screenshot", png.to_str().unwrap(), "--size", "1100x700"])
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let img = image::open(&png).unwrap();
+    assert_eq!((img.width(), img.height()), (1100, 700));
+}
+
 /// A scripted screenshot of a model that does not open still ends: the picture shows the
 /// message (in the UI language), and the run exits 2 with that message as one line.
 #[test]

@@ -373,6 +373,13 @@ impl AttnApp {
         self.info(move |lang| format!("{} {subject}", tr(lang, what)));
     }
 
+    /// The remembered session (in `dir`, if known) could not be read: the app started on its
+    /// default, and says so.
+    pub(super) fn warn_remembered_unreadable(&mut self, dir: Option<std::path::PathBuf>) {
+        let dir = dir.map_or_else(String::new, |d| d.display().to_string());
+        self.fail(move |lang| trf(lang, Msg::RememberedUnreadable, &[&dir]));
+    }
+
     /// "Could not open:" / "Could not save:" and the error with its causes.
     pub(super) fn fail_with(&mut self, what: Msg, e: anyhow::Error) {
         self.fail(move |lang| format!("{} {}", tr(lang, what), chain_text(lang, &e)));

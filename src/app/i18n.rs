@@ -547,6 +547,7 @@ messages! {
     ErrSessionFormat => "not an attnscope session (format {})", "不是 attnscope 会话文件（格式 {}）";
     ErrSessionTooNew => "session version {} is newer than this attnscope reads ({})", "会话版本 {} 比当前 attnscope 能读取的版本（{}）更新";
     ErrSessionTooLarge => "{} bytes is too large for a session file (at most {})", "会话文件有 {} 字节，太大了（最多 {}）";
+    RememberedUnreadable => "The session remembered from last time could not be read (damaged or from another version; in {}): the app starts on its default.", "无法读取上次记住的会话（文件已损坏或来自其他版本；位于 {}）：程序以默认内容启动。";
 }
 
 /// Shorthand: the message in `lang`.

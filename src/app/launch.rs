@@ -148,6 +148,7 @@ pub fn run(args: GuiArgs) -> Result<()> {
         Some(s) => parse_size(s)?,
         None => [1440.0, 900.0],
     };
+    let asked_size = args.size.is_some();
     let screenshot = args.screenshot.clone();
     let print_timings = std::env::var_os("ATTNSCOPE_TIMINGS").is_some();
     let start = Instant::now();
@@ -165,17 +166,33 @@ pub fn run(args: GuiArgs) -> Result<()> {
         "attnscope",
         options,
         Box::new(move |cc| {
+            let mut unreadable = None;
             let state = if fresh {
                 // Also the window's remembered panel sizes: a fresh start (and every
                 // screenshot) looks the same on every machine, whatever ran before.
                 cc.egui_ctx.memory_mut(|m| *m = egui::Memory::default());
                 State::default()
             } else {
-                cc.storage
-                    .and_then(|s| eframe::get_value::<State>(s, eframe::APP_KEY))
-                    .unwrap_or_default()
+                let stored = cc
+                    .storage
+                    .filter(|s| s.get_string(eframe::APP_KEY).is_some());
+                match stored.map(|s| eframe::get_value::<State>(s, eframe::APP_KEY)) {
+                    Some(Some(state)) => state,
+                    // Said, not dropped without a word: the user's last lesson is gone.
+                    Some(None) => {
+                        unreadable = Some(eframe::storage_dir("attnscope"));
+                        State::default()
+                    }
+                    None => State::default(),
+                }
             };
             let mut app = AttnApp::new(state);
+            if let Some(why) = unreadable {
+                app.warn_remembered_unreadable(why);
+            }
+            if fresh || asked_size {
+                app.size_asked = Some(size);
+            }
             app.timings.start = start;
             app.timings.print = print_timings;
             app.apply_args(&args)?;

@@ -140,6 +140,10 @@ pub struct AttnApp {
     pub(super) remember: bool,
     pub(super) timings: Timings,
     pub(super) screenshot: ScreenshotJob,
+    /// A window size asked for on the command line (`--size`, or the default size of a
+    /// `--fresh` start), set on the first frame: eframe restores the remembered window over
+    /// the size it was given.
+    pub(super) size_asked: Option<[f32; 2]>,
 }
 
 impl AttnApp {
@@ -192,6 +196,7 @@ impl AttnApp {
             remember: true,
             timings: Timings::default(),
             screenshot: ScreenshotJob::default(),
+            size_asked: None,
         }
     }
 
@@ -353,6 +358,9 @@ impl AttnApp {
             ThemeChoice::Light => egui::Theme::Light,
             ThemeChoice::Dark => egui::Theme::Dark,
         });
+        if let Some(size) = self.size_asked.take() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size.into()));
+        }
         self.poll_jobs();
         self.poll_translate();
         self.leave_a_missing_step();

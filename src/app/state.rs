@@ -692,6 +692,9 @@ impl State {
 
     /// Remembers a model folder at the front of the recent list (at most 8).
     pub fn remember_model(&mut self, dir: std::path::PathBuf) {
+        // Absolute: the remembered session may start from another folder, and a model
+        // opened as typed and from the menu is one model.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         self.recent_models.retain(|d| d != &dir);
         self.recent_models.insert(0, dir.clone());
         self.recent_models.truncate(8);
@@ -929,6 +932,18 @@ mod tests {
 
     /// Each preset lights itself, and settings that arrive another way (a lesson file, a
     /// hand edit) light the family they describe.
+    #[test]
+    fn a_model_is_remembered_by_its_absolute_path_once() {
+        let mut s = State::default();
+        s.remember_model("sample_models/tiny-gpt2-induction".into());
+        let abs = std::env::current_dir()
+            .unwrap()
+            .join("sample_models/tiny-gpt2-induction");
+        assert_eq!(s.model_dir.as_ref(), Some(&abs));
+        s.remember_model(abs.clone());
+        assert_eq!(s.recent_models, vec![abs]);
+    }
+
     #[test]
     fn the_lit_preset_is_the_family_the_settings_describe() {
         for p in Preset::ALL {

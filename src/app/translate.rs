@@ -140,6 +140,8 @@ pub fn default_translator() -> Option<PathBuf> {
 impl AttnApp {
     /// Loads an encoder–decoder folder for the Translate view and shows that view.
     pub(super) fn open_translator(&mut self, ctx: &egui::Context, dir: PathBuf) {
+        // Absolute, as a remembered session may start from another folder.
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
         self.state.tr.model = Some(dir.clone());
         self.state.view = View::Translate;
         self.translator.load.submit(ctx, dir.clone(), move || {
