@@ -293,12 +293,12 @@ impl ModelTokenizer {
     pub fn candidate_label(&self, pending: &[u32], id: u32) -> String {
         let alone = self.inner.decode(&[id], false).unwrap_or_default();
         if !alone.contains('\u{FFFD}') {
-            return alone;
+            return show_controls(&alone);
         }
         let mut ids = pending.to_vec();
         ids.push(id);
         match self.written(None, &ids).labels.last() {
-            Some(l) if !pending.is_empty() && !l.contains('\u{FFFD}') => l.clone(),
+            Some(l) if !pending.is_empty() && !l.contains('\u{FFFD}') => show_controls(l),
             _ => self.id_to_token(id),
         }
     }
@@ -337,13 +337,33 @@ fn trimmed_span(raw: &str, off: (usize, usize)) -> (usize, usize) {
     (start, end.max(start))
 }
 
-/// A piece's label: its text trimmed; ␣ for white space alone, ⏎ for a line break.
+/// A piece's label: its text trimmed; ␣ for white space alone, ⏎ for a line break;
+/// control characters made visible ([`show_controls`]).
 fn piece_label(text: &str) -> String {
     if !text.is_empty() && text.trim().is_empty() {
         if text.contains('\n') { "⏎" } else { "␣" }.to_owned()
     } else {
-        text.trim().to_owned()
+        show_controls(text.trim())
     }
+}
+
+/// `text` with its control characters made visible, as no embedded font draws them (a
+/// byte-level model writes \x06 or a tab as a token of its own): a tab as ⇥, the others as
+/// `<0x06>`, the way SentencePiece names byte tokens. Line breaks stay.
+pub fn show_controls(text: &str) -> String {
+    if !text.chars().any(|c| c.is_control() && c != '\n') {
+        return text.to_owned();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' => out.push(c),
+            '\t' => out.push('⇥'),
+            c if c.is_control() => out.push_str(&format!("<0x{:02X}>", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// 2 → "²" (for repeated pieces of one character, and the layer of X⁽¹²⁾).
@@ -353,4 +373,28 @@ pub fn superscript(n: usize) -> String {
         .chars()
         .map(|c| DIGITS[c.to_digit(10).unwrap_or(0) as usize])
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_get_labels_a_font_draws() {
+        assert_eq!(show_controls("a\tb\x06\x7f\nc"), "a⇥b<0x06><0x7F>\nc");
+        assert_eq!(show_controls("国 Paris"), "国 Paris");
+        // The tiny GPT-2 reads bytes: each control byte is a candidate of its own.
+        let dir = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/sample_models/tiny-gpt2-induction"
+        );
+        let model = crate::model::Model::load(std::path::Path::new(dir)).unwrap();
+        for id in 0..model.config.vocab_size().min(300) as u32 {
+            let label = model.tokenizer.candidate_label(&[], id);
+            assert!(
+                !label.chars().any(|c| c.is_control() && c != '\n'),
+                "{id}: {label:?}"
+            );
+        }
+    }
 }

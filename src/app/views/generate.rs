@@ -225,7 +225,9 @@ fn controls_ui(app: &mut AttnApp, ui: &mut egui::Ui, running: bool, waiting: boo
 /// A token as a list shows it: spaces as ␣ and line breaks as ⏎, so that " Paris" and a
 /// lone space do not look like "Paris" and nothing.
 fn visible(token: &str) -> String {
-    token.replace(' ', "␣").replace('\n', "⏎")
+    crate::model::tokenizer::show_controls(token)
+        .replace(' ', "␣")
+        .replace('\n', "⏎")
 }
 
 /// The text so far: the prompt faint (as typed), the generated tokens strong, this step's
@@ -244,7 +246,8 @@ fn text_ui(ui: &mut egui::Ui, prompt: &[String], written: &Written, step_i: usiz
                 continue;
             }
             let shown = if this && hidden { " ？ " } else { l.as_str() };
-            let text = RichText::new(shown.replace('\n', "⏎"));
+            let text =
+                RichText::new(crate::model::tokenizer::show_controls(shown).replace('\n', "⏎"));
             let text = if i < n_prompt {
                 text.weak()
             } else if this {
