@@ -595,6 +595,8 @@ pub(crate) fn label_width(rows: &[String]) -> f32 {
 
 /// Room above the grid for the column labels.
 const LABEL_H: f32 = 70.0;
+/// Room under the grid for its notes (pooling, numbers, thinned labels): two lines.
+const NOTES_H: f32 = 34.0;
 /// Cell side (points) from which numbers are written in full ("0.69").
 const FULL_VALUES_PX: f32 = 34.0;
 /// Cell side from which numbers are written short (".69"); below, the view says to zoom in.
@@ -758,7 +760,7 @@ impl HeatmapWidget<'_> {
         // The same margins as the allocation below: a fitted matrix never needs scrolling.
         let label_w = label_width(self.rows);
         let legend_w = legend_width(self.range);
-        let avail = ui.available_size() - Vec2::new(label_w + legend_w, LABEL_H + 24.0);
+        let avail = ui.available_size() - Vec2::new(label_w + legend_w, LABEL_H + NOTES_H);
         // A tiled (big) matrix may fit the panel at less than a pixel per cell, and zooms in
         // to exact cells; a whole texture keeps at least a pixel per cell.
         let tiled = matches!(self.image, HeatImage::Tiled { .. });
@@ -773,7 +775,7 @@ impl HeatmapWidget<'_> {
             .show(ui, |ui| {
                 let size = Vec2::new(
                     label_w + m as f32 * cell + legend_w,
-                    LABEL_H + n as f32 * cell + 24.0,
+                    LABEL_H + n as f32 * cell + NOTES_H,
                 );
                 let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
                 let painter = ui.painter_at(rect);
@@ -937,13 +939,18 @@ impl HeatmapWidget<'_> {
                     notes.push(trf(lang, Msg::LabelsThinned, &[&thinned]));
                 }
                 if !notes.is_empty() {
-                    painter.text(
-                        grid.left_bottom() + Vec2::new(0.0, 4.0),
-                        egui::Align2::LEFT_TOP,
+                    // Wrapped to the room right of the grid's left edge: one long line was
+                    // cut at the panel's edge in narrow views (the lab's two heatmaps).
+                    let colour = ui.visuals().weak_text_color();
+                    let mut job = egui::text::LayoutJob::simple(
                         notes.join(" · "),
                         egui::FontId::proportional(11.0),
-                        ui.visuals().weak_text_color(),
+                        colour,
+                        (ui.max_rect().right() - grid.left()).max(120.0),
                     );
+                    job.wrap.max_rows = 2;
+                    let galley = ui.fonts_mut(|f| f.layout_job(job));
+                    painter.galley(grid.left_bottom() + Vec2::new(0.0, 4.0), galley, colour);
                 }
                 // A masked weight is drawn grey without a number: its 0 is the mask's.
                 let masked = self

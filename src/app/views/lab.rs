@@ -84,21 +84,28 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 lab_mechanism,
             ),
         ]) {
-            ui.label(
-                RichText::new(format!(
-                    "{} · {} {} · {} {head}",
-                    tr(lang, title),
-                    tr(lang, Msg::Layer),
-                    app.state.layer,
-                    tr(lang, Msg::Head)
-                ))
-                .strong(),
+            // One line each (the whole title on hover), so the two heatmaps start level.
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!(
+                        "{} · {} {} · {} {head}",
+                        tr(lang, title),
+                        tr(lang, Msg::Layer),
+                        app.state.layer,
+                        tr(lang, Msg::Head)
+                    ))
+                    .strong(),
+                )
+                .truncate(),
             );
             if let Some((m, scale, tau)) = mech {
-                ui.label(
-                    RichText::new(describe::one_line(m, scale, tau, app.lang()))
-                        .monospace()
-                        .small(),
+                ui.add(
+                    egui::Label::new(
+                        RichText::new(describe::one_line(m, scale, tau, app.lang()))
+                            .monospace()
+                            .small(),
+                    )
+                    .truncate(),
                 );
             }
             let Some(ht) = ht else {
@@ -115,10 +122,14 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
                 continue;
             };
-            let (tex, range) = app.textures.matrix(
+            // Masked weights grey, as in the heatmap view, not the colour of weight 0.
+            let (tex, range) = app.textures.matrix_with(
                 ui.ctx(),
                 key,
-                &ht.weights,
+                || match MatrixKind::Weights.masked_cells(ht) {
+                    Some(allowed) => crate::app::heatmap::masked_as_such(&ht.weights, allowed),
+                    None => ht.weights.clone(),
+                },
                 MatrixKind::Weights,
                 app.state.colormap,
             );
