@@ -207,12 +207,7 @@ impl AttnApp {
                 }
             }
             Command::OpenModel(path) => {
-                let path = path.or_else(|| {
-                    if let Some(p) = &self.dialog_override {
-                        return Some(p.clone());
-                    }
-                    rfd::FileDialog::new().pick_folder()
-                });
+                let path = path.or_else(|| self.pick_folder());
                 if let Some(p) = &path
                     && crate::model::seq2seq::Seq2Seq::is_seq2seq_dir(p)
                 {
@@ -254,21 +249,14 @@ impl AttnApp {
                 }
             }
             Command::OpenGguf => {
-                let path = self.dialog_override.clone().or_else(|| {
-                    rfd::FileDialog::new()
-                        .add_filter("GGUF", &["gguf"])
-                        .pick_file()
-                });
+                let path = self.pick_open_path("gguf");
                 if let Some(p) = path {
                     self.push(Command::OpenModel(Some(p)));
                 }
             }
             Command::ScanModels(again) => self.scan_models(ctx, again),
             Command::AddModelFolder => {
-                let dir = self
-                    .dialog_override
-                    .clone()
-                    .or_else(|| rfd::FileDialog::new().pick_folder());
+                let dir = self.pick_folder();
                 if let Some(d) = dir {
                     if !self.state.model_folders.contains(&d) {
                         self.state.model_folders.push(d);
@@ -393,9 +381,19 @@ impl AttnApp {
         }
     }
 
-    fn pick_save_path(&self, stem: &str, ext: &str) -> Option<PathBuf> {
+    /// Where to save: the file dialog's choice; where no dialog can open (no desktop
+    /// portal, as on a bare X server) a new file in the documents folder, said, rather than
+    /// nothing happening at all.
+    fn pick_save_path(&mut self, stem: &str, ext: &str) -> Option<PathBuf> {
         if let Some(p) = &self.dialog_override {
             return Some(p.clone());
+        }
+        if !dialogs_available() {
+            let path = unused_path(&fallback_dir(), stem, ext);
+            let dir = path.parent().map(|d| d.display().to_string());
+            let dir = dir.unwrap_or_default();
+            self.info(move |lang| trf(lang, Msg::NoDialogSaving, &[&dir]));
+            return Some(path);
         }
         rfd::FileDialog::new()
             .set_file_name(format!("{stem}.{ext}"))
@@ -403,11 +401,28 @@ impl AttnApp {
             .save_file()
     }
 
-    fn pick_open_path(&self, ext: &str) -> Option<PathBuf> {
+    /// A file to open, from the file dialog; where none can open, a word on the other ways in.
+    fn pick_open_path(&mut self, ext: &str) -> Option<PathBuf> {
         if let Some(p) = &self.dialog_override {
             return Some(p.clone());
         }
+        if !dialogs_available() {
+            self.fail(|lang| tr(lang, Msg::NoDialogOpening).to_owned());
+            return None;
+        }
         rfd::FileDialog::new().add_filter(ext, &[ext]).pick_file()
+    }
+
+    /// A folder, from the folder dialog (see [`Self::pick_open_path`]).
+    fn pick_folder(&mut self) -> Option<PathBuf> {
+        if let Some(p) = &self.dialog_override {
+            return Some(p.clone());
+        }
+        if !dialogs_available() {
+            self.fail(|lang| tr(lang, Msg::NoDialogOpening).to_owned());
+            return None;
+        }
+        rfd::FileDialog::new().pick_folder()
     }
 
     /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the
@@ -642,4 +657,53 @@ pub(super) fn read_capped(path: &Path, max: u64) -> Result<String, ReadError> {
     }
     // A pipe or a device has no size to check beforehand: the read itself stops at `max`.
     crate::core::limits::read_text(path, max).map_err(io)
+}
+
+/// Whether a native file dialog can open. On Linux rfd asks the desktop portal over the
+/// D-Bus session bus; without a session bus (a bare X server, a kiosk, Xvfb) the dialog
+/// returns nothing at once, exactly as if it had been cancelled.
+fn dialogs_available() -> bool {
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some()
+        || std::env::var_os("XDG_RUNTIME_DIR")
+            .is_some_and(|d| std::path::Path::new(&d).join("bus").exists())
+}
+
+/// Where files go without a dialog: the documents folder, else home, else the current one.
+fn fallback_dir() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let docs = home.as_ref().map(|h| h.join("Documents"));
+    docs.filter(|d| d.is_dir())
+        .or(home.filter(|h| h.is_dir()))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `dir/stem.ext`, or `dir/stem-2.ext`, `-3`, … : the first name not taken, so nothing is
+/// overwritten.
+fn unused_path(dir: &Path, stem: &str, ext: &str) -> PathBuf {
+    let first = dir.join(format!("{stem}.{ext}"));
+    if !first.exists() {
+        return first;
+    }
+    (2..10_000)
+        .map(|k| dir.join(format!("{stem}-{k}.{ext}")))
+        .find(|p| !p.exists())
+        .unwrap_or(first)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_save_without_a_dialog_never_overwrites() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = unused_path(dir.path(), "heatmap", "png");
+        assert_eq!(first, dir.path().join("heatmap.png"));
+        std::fs::write(&first, b"x").unwrap();
+        let second = unused_path(dir.path(), "heatmap", "png");
+        assert_eq!(second, dir.path().join("heatmap-2.png"));
+    }
 }
