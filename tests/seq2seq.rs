@@ -90,6 +90,34 @@ fn check_case(model: &Seq2Seq, name: &str) {
         .map(|(a, b)| (a - b).abs())
         .fold(0.0, f32::max);
     assert!(dl <= 1e-3, "{name}: logits |Δ| {dl:e}");
+    // Teacher forcing: each row's next token is the decoder's next input; the last row's
+    // (EOS) probability and rank are transformers' logits at the last position.
+    let forced = model.teacher_forced(&run).unwrap();
+    let dec_ids = ids(&fx["decoder_ids"]);
+    for (i, f) in forced.iter().enumerate() {
+        match dec_ids.get(i + 1) {
+            Some(&next) => assert_eq!(f.next, next, "{name}: row {i}"),
+            None => assert_eq!(Some(f.next), model.eos, "{name}: the last row"),
+        }
+        assert!(f.top.iter().all(|&(_, p)| p >= f.top.last().unwrap().1));
+    }
+    if let (Some(last), Some(eos)) = (forced.last(), model.eos) {
+        assert_eq!(forced.len(), dec_ids.len(), "{name}: a row each");
+        let max = want_logits
+            .iter()
+            .copied()
+            .fold(f32::NEG_INFINITY, f32::max);
+        let z: f64 = want_logits.iter().map(|&l| f64::from(l - max).exp()).sum();
+        let e = want_logits[eos as usize];
+        let p = (f64::from(e - max).exp() / z) as f32;
+        assert!(
+            (last.p - p).abs() <= 1e-4,
+            "{name}: p(EOS) {} vs {p}",
+            last.p
+        );
+        let rank = 1 + want_logits.iter().filter(|&&l| l > e).count();
+        assert_eq!(last.rank, rank, "{name}: rank of EOS");
+    }
     let src_ids = ids(&fx["source_ids"]);
     let tr = model.translate(&src_ids, 24, None, &mut |_| {}).unwrap();
     let want = ids(&fx["greedy_ids"]);

@@ -346,6 +346,8 @@ messages! {
     TrReads => "reads", "读入";
     TrWrites => "writes", "写出";
     TrPredicts => "next in the target", "目标中的下一个";
+    TrForcedRank => "rank {} of the model's choices", "在模型的候选中排第 {}";
+    TrForcedTop => "What the model finds most likely here (the typed token in orange):", "模型认为此处最可能的词元（橙色为输入的词元）：";
     TrCrossRow => "Where this step looked in the source", "这一步在源文本中看了哪里";
     TrLines => "Alignment: source above, target below; line strength = cross-attention weight", "对齐：上方为源，下方为目标；线条深浅 = 交叉注意力权重";
     GenNeedsCausal => "Generation needs a causal model with an LM head (GPT-2, Llama, Qwen, Mistral, Gemma); this one is an encoder.", "生成需要带语言模型头的因果模型（GPT-2、Llama、Qwen、Mistral、Gemma）；当前模型是编码器。";

@@ -15,7 +15,7 @@ use super::i18n::{Lang, Msg, tr};
 use super::jobs::{JobError, JobSlot};
 use super::state::View;
 use crate::core::{ScoreKind, Trace};
-use crate::model::seq2seq::{Aggregate, AttnKind, Seq2Seq, Seq2SeqRun, Translation};
+use crate::model::seq2seq::{Aggregate, AttnKind, ForcedStep, Seq2Seq, Seq2SeqRun, Translation};
 
 /// One run of the Translate view.
 pub struct TranslateOut {
@@ -23,6 +23,8 @@ pub struct TranslateOut {
     pub run: Seq2SeqRun,
     /// The greedy translation, when no target was typed.
     pub translation: Option<Translation>,
+    /// With a typed target, what the model predicted at each decoder row.
+    pub forced: Vec<ForcedStep>,
 }
 
 /// (model generation, source, target).
@@ -172,7 +174,16 @@ impl AttnApp {
         self.translator.run.request(ctx, key, move || {
             let target = Some(target.as_str()).filter(|t| !t.trim().is_empty());
             let (run, translation) = model.run_and_translate(&source, target, None)?;
-            Ok(Arc::new(TranslateOut { run, translation }))
+            let forced = if translation.is_none() {
+                model.teacher_forced(&run)?
+            } else {
+                Vec::new()
+            };
+            Ok(Arc::new(TranslateOut {
+                run,
+                translation,
+                forced,
+            }))
         });
         // The step-through: the focused head re-run by the core (not for an aggregate).
         if let Some(out) = self.translator.out.clone()

@@ -557,6 +557,20 @@ pub struct TranslateStep {
     pub attention: Vec<Vec<Vec<f32>>>,
 }
 
+/// What the model predicted at one decoder row of a typed target (teacher forcing): the
+/// probability and rank of the target's next token, and what it found more likely.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ForcedStep {
+    /// The target's next token (EOS after the last).
+    pub next: u32,
+    /// Its probability.
+    pub p: f32,
+    /// Its rank among all tokens (1 = the model's own choice).
+    pub rank: usize,
+    /// The most likely tokens, best first.
+    pub top: Vec<(u32, f32)>,
+}
+
 /// A greedy translation.
 #[derive(Clone, Debug)]
 pub struct Translation {
@@ -768,6 +782,35 @@ impl Seq2Seq {
             }
         };
         Ok((self.run_tokens(src, tgt)?, translation))
+    }
+
+    /// Each decoder row of a run read with a typed target: the probability and rank the
+    /// model gives the target's next token (EOS after the last row, when the model has one)
+    /// and its most likely tokens. Rows without a next token are left out.
+    pub fn teacher_forced(&self, run: &Seq2SeqRun) -> Result<Vec<ForcedStep>, ModelError> {
+        let rows = run.decoder_out.nrows();
+        let mut out = Vec::with_capacity(rows);
+        for i in 0..rows {
+            let next = match run.target.get(i + 1) {
+                Some(t) => t.id,
+                None => match self.eos {
+                    Some(e) => e,
+                    None => break,
+                },
+            };
+            let h = run.decoder_out.row(i).to_vec();
+            let lp = super::generate::log_softmax(&self.logits(&h)?);
+            let Some(&own) = lp.get(next as usize) else {
+                break;
+            };
+            out.push(ForcedStep {
+                next,
+                p: own.exp(),
+                rank: 1 + lp.iter().filter(|&&l| l > own).count(),
+                top: super::generate::top_k(&lp, 4),
+            });
+        }
+        Ok(out)
     }
 
     /// The decoder inputs that replay a translation: the start token and every written token

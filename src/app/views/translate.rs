@@ -13,7 +13,7 @@ use ndarray::Array2;
 
 use crate::app::AttnApp;
 use crate::app::heatmap::{HeatImage, HeatSource, HeatmapWidget, TexKey};
-use crate::app::i18n::{Lang, Msg, tr};
+use crate::app::i18n::{Lang, Msg, tr, trf};
 use crate::app::state::TranslateState;
 use crate::app::translate::TranslateOut;
 use crate::export::matrix::MatrixKind;
@@ -243,9 +243,19 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             }
         }
         None => {
+            // Teacher forcing: the typed next token's probability and rank, and what the
+            // model would have written instead.
+            let forced = out.forced.get(i);
+            let said = forced.map_or_else(String::new, |f| {
+                format!(
+                    "  p = {:.3} · {}",
+                    f.p,
+                    trf(lang, Msg::TrForcedRank, &[&f.rank])
+                )
+            });
             ui.label(
                 RichText::new(format!(
-                    "{} «{}» → {} «{}»",
+                    "{} «{}» → {} «{}»{said}",
                     t(Msg::TrReads),
                     rows[i],
                     t(Msg::TrPredicts),
@@ -253,6 +263,18 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
                 ))
                 .strong(),
             );
+            if let Some(f) = forced {
+                ui.label(RichText::new(t(Msg::TrForcedTop)).weak());
+                for &(id, p) in &f.top {
+                    ui.horizontal(|ui| {
+                        ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
+                        let bar = egui::ProgressBar::new(p)
+                            .desired_width(200.0)
+                            .text(format!("{p:.3}"));
+                        ui.add(if id == f.next { bar.fill(MARK) } else { bar });
+                    });
+                }
+            }
         }
     }
     // The row of the cross-attention in focus (one head, or the aggregate).
