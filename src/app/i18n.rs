@@ -431,7 +431,7 @@ messages! {
     ColSep => "[SEP] / later special", "[SEP] / 其他特殊词元";
     ColPrev => "previous token", "前一词元";
     ColInduction => "induction", "归纳";
-    StatsHint => "Click a column to sort; click a row to focus that head. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
+    StatsHint => "Click a column to sort; click a row to focus that head. Every column is a mean over all query rows; on a causal model the first row can only look at itself, which adds 1/n to every head's first-token share. Induction: weight on the token after the previous occurrence, measured on a repeated random sequence.", "点击列标题排序；点击一行聚焦该头。每一列都是对所有查询行取平均；在因果模型中第一行只能看到它自己，因此每个头的首词元占比都多出 1/n。归纳分数：在重复的随机序列上，指向“上一次出现之后那个词元”的权重。";
     RolloutUpto => "through layer", "展开到第几层";
     RolloutSkipFirst => "leave out the first token", "不计第一个词元";
     RolloutSinkTakesAll => "Nearly every row puts all of its weight on the first token: it is an attention sink in most layers, and the rollout multiplies that through all of them. Tick \"leave out the first token\" to see where the rest goes.", "几乎每一行都把全部权重放在第一个词元上：它在多数层中是注意力汇聚点（sink），而注意力展开把这一点在所有层中连乘。勾选“不计第一个词元”即可看到其余权重的去向。";

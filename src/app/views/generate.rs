@@ -109,22 +109,54 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     egui::ScrollArea::vertical()
         .auto_shrink(false)
         .show(ui, |ui| {
-            ui.columns(2, |cols| {
-                if hidden {
-                    guess_ui(app, &mut cols[0], gen_.serial, step_i);
-                } else {
-                    distribution_ui(app, &mut cols[0], &gen_, &step, step_i);
-                }
-                sources_ui(app, &mut cols[1], &step, &labels);
-            });
+            side_by_side(
+                app,
+                ui,
+                |app, ui| {
+                    if hidden {
+                        guess_ui(app, ui, gen_.serial, step_i);
+                    } else {
+                        distribution_ui(app, ui, &gen_, &step, step_i);
+                    }
+                },
+                |app, ui| sources_ui(app, ui, &step, &labels),
+            );
             ui.separator();
-            ui.columns(2, |cols| {
-                growing_heatmap_ui(app, &mut cols[0], &gen_, step_i, &labels);
-                cols[0].separator();
-                strips_ui(app, &mut cols[0], &gen_, &step, step_i);
-                super::whatif::ui(app, &mut cols[1], step_i, &labels);
-            });
+            side_by_side(
+                app,
+                ui,
+                |app, ui| {
+                    growing_heatmap_ui(app, ui, &gen_, step_i, &labels);
+                    ui.separator();
+                    strips_ui(app, ui, &gen_, &step, step_i);
+                },
+                |app, ui| super::whatif::ui(app, ui, step_i, &labels),
+            );
         });
+}
+
+/// Narrower than this (a 1280 × 720 window, a zoomed projector) the view's two columns
+/// stack: side by side, the bars ran into the next column and the what-if panel was cut.
+const SIDE_BY_SIDE_MIN: f32 = 760.0;
+
+/// `left` and `right` in two columns when there is room, one under the other otherwise.
+fn side_by_side(
+    app: &mut AttnApp,
+    ui: &mut egui::Ui,
+    left: impl FnOnce(&mut AttnApp, &mut egui::Ui),
+    right: impl FnOnce(&mut AttnApp, &mut egui::Ui),
+) {
+    if ui.available_width() >= SIDE_BY_SIDE_MIN {
+        ui.columns(2, |cols| {
+            let (a, b) = cols.split_at_mut(1);
+            left(app, &mut a[0]);
+            right(app, &mut b[0]);
+        });
+    } else {
+        left(app, ui);
+        ui.separator();
+        right(app, ui);
+    }
 }
 
 /// Settings, Generate ▶ / Step ⏭ / Cancel, and the classroom switch.
@@ -355,8 +387,9 @@ fn distribution_ui(
             } else {
                 RichText::new(label).monospace()
             });
+            // Within the column: a fixed width ran into the column beside it.
             let bar = egui::ProgressBar::new(p)
-                .desired_width(220.0)
+                .desired_width(ui.available_width().clamp(60.0, 220.0))
                 .text(format!("{p:.3}"));
             ui.add(if chosen { bar.fill(MARK) } else { bar });
         });
