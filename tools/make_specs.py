@@ -366,13 +366,13 @@ LESSONS = [
         "title": "我爱北京天安门: self-attention over characters / 我爱北京天安门：按字的自注意力",
         "description": "Seven Chinese characters, one token each (chars tokenizer), seeded toy "
                        "embeddings with sinusoidal positions, d_model 8 split into 2 heads of "
-                       "4. / 七个汉字，每个字一个词元（按“字符”分词），种子生成的玩具嵌入加正弦位置"
+                       "4. / 七个汉字，每个字一个词元（按“字符”分词），种子生成的示例嵌入加正弦位置"
                        "编码，d_model 为 8，分成 2 个头，每头 4 维。",
         "target": {"text": "我爱北京天安门"}, "tokenizer": "chars", "d_model": 8,
         "seed": 42, "heads": 2, "score": "scaled_dot",
     }),
     ("translation_cross_attention", {
-        "title": "Translation toy: English attends to Chinese / 翻译玩具：英文关注中文",
+        "title": "Translation toy: English attends to Chinese / 翻译示例：英文关注中文",
         "description": "Cross-attention as in a translation decoder: the English target "
                        "\"I love Beijing .\" queries the Chinese source \"我爱北京。\" "
                        "(words tokenizer: each Chinese character and punctuation mark is a "
@@ -388,7 +388,7 @@ LESSONS = [
         "tokenizer": "words", "d_model": 8, "seed": 42, "heads": 1, "score": "additive",
     }),
     ("toy_vs_trained_cross", {
-        "title": "Cross-attention: toy vs trained / 交叉注意力：玩具与训练好的模型",
+        "title": "Cross-attention: toy vs trained / 交叉注意力：未训练示例与训练好的模型",
         "description": "The tiny translator's own pair, March 5, 2021 -> 2021年3月5日, through "
                        "cross-attention with seeded toy embeddings and projections: the Chinese "
                        "target characters query the English source characters. Nothing was "
@@ -397,7 +397,7 @@ LESSONS = [
                        "layer 1, head 1) looks at the year while writing it first, at M while "
                        "writing 3 (March) and at 5 while writing the day: alignment learned "
                        "from data. / 小翻译模型自己的句对 March 5, 2021 -> 2021年3月5日，这里用"
-                       "种子生成的玩具嵌入和投影做交叉注意力：中文目标字符向英文源字符查询。"
+                       "种子生成的示例嵌入和投影做交叉注意力：中文目标字符向英文源字符查询。"
                        "没有经过训练，权重只反映随机向量之间偶然的相似。再打开“翻译”标签页："
                        "训练好的模型的交叉注意力头（解码器 层 1 · 头 1，从 0 编号）在先写年份时看源句末"
                        "尾的年份，写 3（三月）时看 M，写日期时看 5：这是从数据中学到的对齐。",

@@ -45,7 +45,7 @@ messages! {
     MenuLessons => "Lessons", "课例";
     OpenSession => "Open session…", "打开会话…";
     SaveSession => "Save session…", "保存会话…";
-    OpenSpec => "Open spec (JSON)…", "打开规格 (JSON)…";
+    OpenSpec => "Open spec (JSON)…", "打开配置 (JSON)…";
     ExportPng => "Export heatmap as PNG…", "导出热力图为 PNG…";
     ExportSvg => "Export heatmap as SVG…", "导出热力图为 SVG…";
     ExportJson => "Export trace as JSON…", "导出计算过程为 JSON…";
@@ -71,7 +71,7 @@ messages! {
     KeysLayers => "the previous / next layer of the model", "模型的上一层 / 下一层";
     KeysViews => "the view tabs, in their order (1 is the first tab)", "按顺序切换视图标签页（1 为第一个）";
     KeysDropKey => "drag and drop", "拖放";
-    KeysDrop => "open a model folder or GGUF file, a session, a spec or a .txt file", "打开模型文件夹或 GGUF 文件、会话、规格或 .txt 文件";
+    KeysDrop => "open a model folder or GGUF file, a session, a spec or a .txt file", "打开模型文件夹或 GGUF 文件、会话、配置或 .txt 文件";
     AboutText => "attnscope shows how attention computes, one step at a time, with the real numbers of every step. Version", "attnscope 以每一步的真实数值，逐步展示注意力的计算过程。版本";
     AboutLicenses => "Licenses: attnscope MIT OR Apache-2.0; embedded fonts DejaVu Sans (Bitstream Vera license, public domain changes) and Droid Sans Fallback © Google, Apache-2.0; sample lessons CC0; sample models: all-MiniLM-L6-v2 Apache-2.0 (sentence-transformers), tiny-gpt2-induction and tiny-llama-induction trained by attnscope, same license as attnscope (details in sample_models/*/README.md).", "许可证：attnscope 为 MIT 或 Apache-2.0；内嵌字体 DejaVu Sans（Bitstream Vera 许可证，修改部分属公有领域）和 Droid Sans Fallback © Google，Apache-2.0；示例课例 CC0；示例模型：all-MiniLM-L6-v2 为 Apache-2.0（sentence-transformers），tiny-gpt2-induction 和 tiny-llama-induction 由 attnscope 训练，许可证与 attnscope 相同（详见 sample_models/*/README.md）。";
     Input => "Input", "输入";
@@ -83,15 +83,15 @@ messages! {
     TokChars => "characters", "字符";
     TokTip => "How text becomes tokens: words (CJK characters and punctuation split off), plain whitespace, or single characters (natural for Chinese).", "文本如何切成词元：按词（中日韩汉字和标点单独成词）、按空格，或逐字（适合中文）。";
     Embeddings => "Embeddings", "嵌入";
-    ToyEmbeddings => "toy (seeded)", "玩具（随机种子）";
+    ToyEmbeddings => "toy (seeded)", "示例嵌入（随机种子）";
     HandMatrix => "typed matrix", "手动输入矩阵";
-    EmbTip => "Toy embeddings give each token a fixed pseudo-random vector from the seed (same on every machine). A typed matrix lets you enter X by hand; Q = K = V = X.", "玩具嵌入按种子给每个词元一个固定的伪随机向量（每台机器都相同）。手动矩阵让你直接输入 X，且 Q = K = V = X。";
+    EmbTip => "Toy embeddings give each token a fixed pseudo-random vector from the seed (same on every machine). A typed matrix lets you enter X by hand; Q = K = V = X.", "示例嵌入按种子给每个词元一个固定的伪随机向量（每台机器都相同）。手动矩阵让你直接输入 X，且 Q = K = V = X。";
     Seed => "seed", "种子";
     DModel => "d_model", "d_model";
     DModelWidened => "d_model {} → {}: {} heads split it evenly only at a multiple of their number (d_k = d_model / h), so every number changed.", "d_model {} → {}：{} 个头只能平分头数倍数的宽度（d_k = d_model / h），所以所有数值都变了。";
     DModelTip => "Width of each token vector X. Split evenly among the heads: d_k = d_model / h.", "每个词元向量 X 的宽度。平均分给各个头：d_k = d_model / h。";
     Positions => "add positions", "加入位置编码";
-    PositionsTip => "Add sinusoidal position encodings PE(pos) to the toy embeddings, so word order matters.", "给玩具嵌入加上正弦位置编码 PE(pos)，让词序产生影响。";
+    PositionsTip => "Add sinusoidal position encodings PE(pos) to the toy embeddings, so word order matters.", "给示例嵌入加上正弦位置编码 PE(pos)，让词序产生影响。";
     MaxTokens => "token limit", "词元上限";
     MaxTokensTip => "Longer text is cut to this many tokens (with a notice), so the app never freezes.", "超过此数量的文本会被截断（并提示），界面不会卡住。";
     Rows => "rows", "行";
@@ -124,7 +124,7 @@ messages! {
     Causal => "causal", "因果";
     CausalTip => "Query i may only see keys j ≤ i (no peeking at the future), as in GPT.", "查询 i 只能看到 j ≤ i 的键（不能偷看未来），和 GPT 一样。";
     CausalCrossTip => "A causal mask hides keys after the query's position; between two sequences those positions are unrelated (a decoder's cross-attention has no causal mask), so it is offered for self-attention only.", "因果掩码遮住查询位置之后的键；两个不同序列之间的位置并不对应（解码器的交叉注意力没有因果掩码），所以只在自注意力中提供。";
-    TrCompareToyText => "The Translate tab's sentences through toy cross-attention: seeded random embeddings, nothing learned. Compare this heatmap with the trained model's cross-attention on the Translate tab.", "翻译页的句子经过玩具交叉注意力：种子生成的随机嵌入，没有任何训练。把这张热力图和翻译页中训练好的模型的交叉注意力作比较。";
+    TrCompareToyText => "The Translate tab's sentences through toy cross-attention: seeded random embeddings, nothing learned. Compare this heatmap with the trained model's cross-attention on the Translate tab.", "翻译页的句子经过示例交叉注意力：种子生成的随机嵌入，没有任何训练。把这张热力图和翻译页中训练好的模型的交叉注意力作比较。";
     Window => "window", "滑动窗口";
     WindowTip => "Sliding window: query i sees only keys with |i − j| ≤ w.", "滑动窗口：查询 i 只看 |i − j| ≤ w 的键。";
     PaddingTip => "Click a key token to mark it as padding: padded keys are masked for every query.", "点击一个键词元即可把它标为填充：被填充的键对所有查询都被掩盖。";
@@ -147,7 +147,7 @@ messages! {
     StepWeighted => "7 Weighted sum of V", "7 对 V 加权求和";
     StepConcat => "8 Concat heads", "8 拼接各头";
     StepOutput => "9 Output projection", "9 输出投影";
-    ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。玩具嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
+    ExplEmbed => "Each token becomes a vector: one row of X. With toy embeddings the numbers come from the seed (plus a position signal); with a typed matrix they are yours.", "每个词元变成一个向量，即 X 的一行。示例嵌入的数值来自种子（再加位置信号）；手动矩阵则是你输入的数值。";
     ExplEmbedModel => "With a real model, X is the hidden state entering the chosen layer: the token and position embeddings for layer 0, the previous layer's output after that.", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层是词元嵌入加位置嵌入，之后各层是上一层的输出。";
     ExplEmbedModelRope => "With a real model, X is the hidden state entering the chosen layer: for layer 0 the token embeddings alone (this model adds no position embedding), the previous layer's output after that. Positions enter in step 2′, where q and k are rotated (RoPE).", "使用真实模型时，X 是进入所选层的隐藏状态：第 0 层只是词元嵌入（这个模型不加位置嵌入），之后各层是上一层的输出。位置信息在第 2′ 步加入：q 和 k 按位置旋转（旋转位置编码 RoPE）。";
     ExplProject => "Three learned matrices turn each row of X into a query (what am I looking for?), a key (what do I offer?) and a value (what do I pass on?). Each head takes its own dₖ columns.", "三个可学习矩阵把 X 的每一行变成查询（我在找什么？）、键（我能提供什么？）和值（我要传递什么？）。每个头取自己的 dₖ 列。";
@@ -174,11 +174,11 @@ messages! {
     NoMask => "none", "无";
     ScaleWord => "scale", "缩放";
     ThisHead => "This head", "当前注意力头";
-    ThisHeadTip => "What the focused head of the model computes, read from the model itself. The toy controls do not change a real model: use the lab to try another mechanism on this head's own Q, K, V.", "模型中当前注意力头实际的计算方式，直接取自模型本身。玩具参数不会改变真实模型：请在实验室里用这个头自己的 Q、K、V 试验其他机制。";
+    ThisHeadTip => "What the focused head of the model computes, read from the model itself. The toy controls do not change a real model: use the lab to try another mechanism on this head's own Q, K, V.", "模型中当前注意力头实际的计算方式，直接取自模型本身。示例参数不会改变真实模型：请在实验室里用这个头自己的 Q、K、V 试验其他机制。";
     RerunInLab => "Re-run in the lab ▶", "在实验室中重新计算 ▶";
     LabMechanism => "Lab: re-run this head with", "实验室：用以下设置重新计算该头";
     LessonTitle => "Lesson: {}", "课例：{}";
-    ImportedFields => "Also from the spec file (used as given):", "另外取自规格文件（按原样使用）：";
+    ImportedFields => "Also from the spec file (used as given):", "另外取自配置文件（按原样使用）：";
     ForgetImported => "Use seeded ones instead", "改用种子生成的参数";
     LocalPSource => "pᵢ from", "pᵢ 取自";
     LocalPSourceTip => "Where local-p predicts its window centre pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p uᵢ)) from: uᵢ = the head's query qᵢ, or uᵢ = the input row xᵢ (Luong et al. 2015 use the decoder's hidden state).", "local-p 从哪里预测窗口中心 pᵢ = n_k·sigmoid(v_pᵀ tanh(W_p uᵢ))：uᵢ 取该头的查询 qᵢ，或输入行 xᵢ（Luong 等 2015 使用解码器的隐藏状态）。";
@@ -238,7 +238,7 @@ messages! {
     FocusNotInInput => "Query {} of head {} is not in this input ({} queries × {} heads): showing query {} of head {}.", "查询 {}（头 {}）不在本输入中（{} 个查询 × {} 个头）：显示查询 {}（头 {}）。";
     FocusNotInModel => "Layer {} head {} is not in this model ({} layers × {} heads): showing layer {} head {}.", "层 {} 头 {} 不在本模型中（{} 层 × {} 头）：显示层 {} 头 {}。";
     KnockLeftOut => "Not in this model ({} layers × {} heads), so left out of the knock-out: {}", "本模型（{} 层 × {} 头）中没有这些头，已从移除列表中去掉：{}";
-    SpecBeyondControls => "the app's controls cannot show this spec ({}); `attnscope compute` can", "应用的控件无法显示这个规格（{}）；`attnscope compute` 可以计算它";
+    SpecBeyondControls => "the app's controls cannot show this spec ({}); `attnscope compute` can", "应用的控件无法显示这个配置（{}）；`attnscope compute` 可以计算它";
     EarlierNotices => "▴ {} earlier", "▴ 更早的 {} 条";
     SpecAdjusted => "Brought into the controls' range: {}", "已调整到控件的范围内：{}";
     RangeMax => "0 … largest", "0 … 最大值";
@@ -251,7 +251,7 @@ messages! {
     HoverQuery => "query", "查询";
     LabelsThinned => "labels on one token in {} (hover a cell to read its tokens)", "每 {} 个词元标一个标签（悬停在格子上可看词元）";
     ValuesTooSmall => "cells too small for numbers: zoom in to read them", "格子太小，放不下数值：放大即可看到";
-    DropHint => "Drop to open: a model folder or GGUF file, a session, a spec (JSON) or a text file", "松开即可打开：模型文件夹或 GGUF 文件、会话、规格 (JSON) 或文本文件";
+    DropHint => "Drop to open: a model folder or GGUF file, a session, a spec (JSON) or a text file", "松开即可打开：模型文件夹或 GGUF 文件、会话、配置 (JSON) 或文本文件";
     TiledView => "zoomed out:", "缩小显示：";
     PoolExact => "exact {}×{}", "原始 {}×{}（未池化）";
     PoolMax => "max-pooled {}×{} → {}×{}", "最大池化 {}×{} → {}×{}";
@@ -336,8 +336,8 @@ messages! {
     TrAggMax => "max of all heads", "所有头的最大值";
     TrAggLast => "mean of the last layer", "最后一层的平均";
     TrStep => "Step", "步骤";
-    TrCompareToy => "Compare with the toy ▸", "与玩具模型比较 ▸";
-    TrCompareToyTip => "The same source and target through the toy cross-attention (seeded random embeddings, nothing learned): the lesson 'Cross-attention: toy vs trained'.", "用玩具交叉注意力（种子生成的随机嵌入，未经训练）计算同样的源和目标：课程“交叉注意力：玩具与训练好的模型”。";
+    TrCompareToy => "Compare with the toy ▸", "与未训练的示例比较 ▸";
+    TrCompareToyTip => "The same source and target through the toy cross-attention (seeded random embeddings, nothing learned): the lesson 'Cross-attention: toy vs trained'.", "用示例交叉注意力（种子生成的随机嵌入，未经训练）计算同样的源和目标：课程“交叉注意力：未训练示例与训练好的模型”。";
     TrStepThrough => "Step-through of the focused head", "逐步计算（当前头）";
     TrQFromDecoder => "Q: the decoder's own queries (target); K, V: projected from the encoder's output (source) — computed again by attnscope's core.", "Q：解码器自己的查询（目标）；K、V：由编码器输出（源）投影而来——由 attnscope 的核心重新计算。";
     TrQkvSame => "Q, K, V: the head's own (one sequence) — computed again by attnscope's core.", "Q、K、V：该头自己的（同一序列）——由 attnscope 的核心重新计算。";

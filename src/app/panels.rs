@@ -857,9 +857,13 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.end_row();
 
             let cap = caption(ui, t(Msg::Temperature), t(Msg::TemperatureTip));
-            ui.add(egui::Slider::new(&mut s.temperature, 0.05..=10.0).logarithmic(true))
-                .on_hover_text(t(Msg::TemperatureTip))
-                .labelled_by(cap.id);
+            ui.add(
+                egui::Slider::new(&mut s.temperature, 0.05..=10.0)
+                    .logarithmic(true)
+                    .fixed_decimals(2),
+            )
+            .on_hover_text(t(Msg::TemperatureTip))
+            .labelled_by(cap.id);
             ui.end_row();
 
             // A model's heads are its own; the slider is for toy inputs.
