@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, mpsc};
 
-use eframe::egui::{self, Color32, Pos2, Rect, Sense, Stroke, TextureHandle, Vec2};
+use eframe::egui::{self, Color32, Pos2, Rect, RichText, Sense, Stroke, TextureHandle, Vec2};
 use ndarray::Array2;
 
 use crate::export::colormap::{Colormap, Range};
@@ -1030,9 +1030,35 @@ impl HeatmapWidget<'_> {
                 {
                     let j = (((pos.x - origin.x) / cell) as usize).min(m.saturating_sub(1));
                     let i = (((pos.y - origin.y) / cell) as usize).min(n.saturating_sub(1));
+                    // Zoomed out past a cell per point, the pixel under the pointer shows the
+                    // largest value of a block of cells: the tooltip reads that cell, and says
+                    // which block it is the largest of, rather than one cell of the block.
+                    let (i, j, block) = if cell < 1.0 {
+                        let side = (1.0 / cell).ceil() as usize;
+                        let rows_b = i..(i + side).min(n);
+                        let cols_b = j..(j + side).min(m);
+                        // A block wholly masked reads its first cell, and names no block.
+                        match block_max(self.values, self.allowed, &rows_b, &cols_b) {
+                            Some((bi, bj)) => (bi, bj, Some((rows_b, cols_b))),
+                            None => (i, j, None),
+                        }
+                    } else {
+                        (i, j, None)
+                    };
                     let (rows, cols, values, head) = (self.rows, self.cols, self.values, self.head);
                     let allowed = self.allowed;
                     resp.clone().on_hover_ui_at_pointer(|ui| {
+                        if let Some((r, c)) = &block {
+                            let (r1, c1) = (r.end.saturating_sub(1), c.end.saturating_sub(1));
+                            ui.label(
+                                RichText::new(trf(
+                                    lang,
+                                    Msg::HoverBlockMax,
+                                    &[&r.start, &r1, &c.start, &c1],
+                                ))
+                                .weak(),
+                            );
+                        }
                         ui.label(format!(
                             "{}: {}  ({i})",
                             tr(lang, Msg::HoverQuery),
@@ -1074,6 +1100,27 @@ impl HeatmapWidget<'_> {
             });
         clicked
     }
+}
+
+/// The cell of the largest finite value (not masked by `allowed`) in rows × cols of
+/// `values`; `None` when every cell there is masked or undefined.
+fn block_max(
+    values: &Array2<f32>,
+    allowed: Option<&Array2<bool>>,
+    rows: &std::ops::Range<usize>,
+    cols: &std::ops::Range<usize>,
+) -> Option<(usize, usize)> {
+    let mut best: Option<((usize, usize), f32)> = None;
+    for i in rows.clone() {
+        for j in cols.clone() {
+            let v = values[[i, j]];
+            let open = allowed.is_none_or(|a| a.get((i, j)) != Some(&false));
+            if v.is_finite() && open && best.is_none_or(|(_, b)| v > b) {
+                best = Some(((i, j), v));
+            }
+        }
+    }
+    best.map(|(at, _)| at)
 }
 
 /// Room right of the grid for the legend: its 16-point gap, the 14-point bar and its two
@@ -1120,6 +1167,21 @@ fn legend(painter: &egui::Painter, rect: Rect, cmap: Colormap, range: Range, tex
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A zoomed-out pixel's tooltip reads the cell it shows: the largest open value of its
+    /// block, never a masked one.
+    #[test]
+    fn a_block_is_read_at_its_largest_open_cell() {
+        let v = ndarray::array![[0.1f32, 0.9, 0.2], [0.3, 0.0, 0.8], [f32::NAN, 0.4, 0.5]];
+        assert_eq!(block_max(&v, None, &(0..3), &(0..3)), Some((0, 1)));
+        let mut allowed = Array2::from_elem((3, 3), true);
+        allowed[[0, 1]] = false;
+        assert_eq!(
+            block_max(&v, Some(&allowed), &(0..3), &(0..3)),
+            Some((1, 2))
+        );
+        assert_eq!(block_max(&v, None, &(2..3), &(0..1)), None);
+    }
 
     /// The row-label margin measures what `abbreviate` would show, without making it.
     #[test]

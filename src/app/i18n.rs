@@ -262,6 +262,7 @@ messages! {
     HoverKey => "key", "键";
     HoverWeight => "weight", "权重";
     HoverRaw => "raw score", "原始分数";
+    HoverBlockMax => "this point shows the largest of queries {}–{} × keys {}–{}: that cell", "此处显示查询 {}–{} × 键 {}–{} 中的最大值：即下面这个格子";
     Masked => "masked", "已掩盖";
     LegendWeights => "attention weight", "注意力权重";
     LegendScores => "score", "分数";
