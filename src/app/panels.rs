@@ -716,26 +716,42 @@ fn token_chips(app: &mut AttnApp, ui: &mut egui::Ui) {
             ),
         );
     }
-    ui.label(RichText::new(tr(lang, Msg::PaddingTip)).small().weak());
-    ui.horizontal_wrapped(|ui| {
-        ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
-        for (j, tok) in trace.tokens_k.iter().enumerate().take(256) {
-            let padded = app.state.padded.contains(&j);
-            let text = if padded {
-                RichText::new(tok).strikethrough()
-            } else {
-                RichText::new(tok)
-            };
-            if ui
-                .selectable_label(padded, text)
-                .on_hover_text(tr(lang, Msg::PaddingTip))
-                .clicked()
-            {
-                app.push(Command::TogglePadding(j));
+    let chips = |app: &mut AttnApp, ui: &mut egui::Ui| {
+        ui.label(RichText::new(tr(lang, Msg::PaddingTip)).small().weak());
+        ui.horizontal_wrapped(|ui| {
+            ui.spacing_mut().item_spacing = egui::vec2(3.0, 3.0);
+            for (j, tok) in trace.tokens_k.iter().enumerate().take(256) {
+                let padded = app.state.padded.contains(&j);
+                let text = if padded {
+                    RichText::new(tok).strikethrough()
+                } else {
+                    RichText::new(tok)
+                };
+                if ui
+                    .selectable_label(padded, text)
+                    .on_hover_text(tr(lang, Msg::PaddingTip))
+                    .clicked()
+                {
+                    app.push(Command::TogglePadding(j));
+                }
             }
-        }
-    });
+        });
+    };
+    // A long input's chips fold away: hundreds of them pushed the head's description and
+    // the lab's controls far below the window.
+    let n = trace.tokens_k.len();
+    if n <= CHIPS_OPEN_UP_TO {
+        chips(app, ui);
+    } else {
+        egui::CollapsingHeader::new(trf(lang, Msg::TokenChips, &[&n]))
+            .id_salt("token_chips")
+            .default_open(false)
+            .show(ui, |ui| chips(app, ui));
+    }
 }
+
+/// Inputs up to this many tokens list their chips open; longer ones fold them.
+const CHIPS_OPEN_UP_TO: usize = 48;
 
 fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
