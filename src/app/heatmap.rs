@@ -628,9 +628,39 @@ pub struct TokenLabels<'a> {
     pub selected_row: Option<usize>,
     /// Room above the grid for the column labels, points.
     pub col_room: f32,
+    /// Where the row labels end (their right edge) and the column labels stand (their
+    /// bottom), when not at the grid: a scrolled heatmap pins them to the view's left and
+    /// top edges, as a spreadsheet freezes its headers.
+    pub pin: Option<Pos2>,
 }
 
 impl TokenLabels<'_> {
+    /// How thinly [`Self::paint`] labels the tokens in view: every k-th (1: every token).
+    pub fn thinning(&self, vis_j: &std::ops::Range<usize>) -> usize {
+        let (every, every_col) = self.steps(vis_j);
+        every.max(every_col)
+    }
+
+    /// Every k-th row and every k-th column labelled at this cell size: labels 13 points
+    /// apart, and columns as wide as the widest upright (Chinese) label in view.
+    fn steps(&self, vis_j: &std::ops::Range<usize>) -> (usize, usize) {
+        let cell = self.cell;
+        let font_size = cell.clamp(9.0, 14.0);
+        let every = ((13.0 / cell).ceil() as usize).max(1);
+        // Upright Chinese is as wide as the font (and a half, with a piece count 我²):
+        // when the widest one in view and a gap do not fit a column, columns thin out
+        // (they ran into one another from about 48 tokens). Only then: a 20-point column
+        // holds a 14-point character.
+        let cols_in_view =
+            &self.cols[vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())];
+        let upright_w = cols_in_view
+            .iter()
+            .filter_map(|c| upright_parts(c))
+            .map(|(_, count)| font_size * if count.is_empty() { 1.0 } else { 1.5 } + 2.0)
+            .fold(0.0f32, f32::max);
+        (every, every.max((upright_w / cell).ceil() as usize))
+    }
+
     /// Paints the labels of rows `vis_i` and columns `vis_j` of the grid whose top-left
     /// corner is `origin`: only where legible, every k-th token so they never overlap.
     /// Returns the largest k (1: every token is labelled).
@@ -644,30 +674,23 @@ impl TokenLabels<'_> {
         let cell = self.cell;
         let text_color = visuals.text_color();
         let font = egui::FontId::proportional(cell.clamp(9.0, 14.0));
-        let every = ((13.0 / cell).ceil() as usize).max(1);
+        let (every, every_col) = self.steps(&vis_j);
+        let edge = self.pin.unwrap_or(origin);
         let first = |r: &std::ops::Range<usize>, every: usize| r.start.div_ceil(every) * every;
-        // Upright Chinese is as wide as the font (and a half, with a piece count 我²):
-        // when the widest one in view and a gap do not fit a column, columns thin out
-        // (they ran into one another from about 48 tokens). Only then: a 20-point column
-        // holds a 14-point character.
-        let cols_in_view =
-            &self.cols[vis_j.start.min(self.cols.len())..vis_j.end.min(self.cols.len())];
-        let upright_w = cols_in_view
-            .iter()
-            .filter_map(|c| upright_parts(c))
-            .map(|(_, count)| font.size * if count.is_empty() { 1.0 } else { 1.5 } + 2.0)
-            .fold(0.0f32, f32::max);
-        let every_col = every.max((upright_w / cell).ceil() as usize);
         for i in (first(&vis_i, every)..vis_i.end).step_by(every) {
             let Some(tok) = self.rows.get(i) else { break };
             let y = origin.y + (i as f32 + 0.5) * cell;
+            // Under the pinned column labels: scrolled out of view.
+            if y < edge.y {
+                continue;
+            }
             let color = if Some(i) == self.selected_row {
                 visuals.strong_text_color()
             } else {
                 text_color
             };
             painter.text(
-                Pos2::new(origin.x - 4.0, y),
+                Pos2::new(edge.x - 4.0, y),
                 egui::Align2::RIGHT_CENTER,
                 abbreviate(tok, 10),
                 font.clone(),
@@ -677,12 +700,15 @@ impl TokenLabels<'_> {
         for j in (first(&vis_j, every_col)..vis_j.end).step_by(every_col) {
             let Some(tok) = self.cols.get(j) else { break };
             let x = origin.x + (j as f32 + 0.5) * cell;
+            if x < edge.x {
+                continue;
+            }
             if let Some(chars) = upright_label(tok, font.size, self.col_room) {
                 // CJK reads upright, one character under another, ending at the grid.
                 let line = font.size * 1.1;
                 for (k, c) in chars.iter().rev().enumerate() {
                     painter.text(
-                        Pos2::new(x, origin.y - 4.0 - k as f32 * line),
+                        Pos2::new(x, edge.y - 4.0 - k as f32 * line),
                         egui::Align2::CENTER_BOTTOM,
                         c,
                         font.clone(),
@@ -696,7 +722,7 @@ impl TokenLabels<'_> {
             // A label as narrow as its column (a character, a short word) is read upright;
             // a turned single letter is a puzzle (a turned "c" reads "∪").
             if galley.size().x <= cell * every_col as f32 - 2.0 {
-                let pos = Pos2::new(x - galley.size().x / 2.0, origin.y - 4.0);
+                let pos = Pos2::new(x - galley.size().x / 2.0, edge.y - 4.0);
                 painter.galley(pos - Vec2::new(0.0, galley.size().y), galley, text_color);
                 continue;
             }
@@ -705,7 +731,7 @@ impl TokenLabels<'_> {
                 fit -= 1;
                 galley = painter.layout_no_wrap(abbreviate(tok, fit), font.clone(), text_color);
             }
-            let pos = Pos2::new(x - galley.size().y / 2.0, origin.y - 4.0);
+            let pos = Pos2::new(x - galley.size().y / 2.0, edge.y - 4.0);
             painter.add(
                 egui::epaint::TextShape::new(pos, galley, text_color)
                     .with_angle(-std::f32::consts::FRAC_PI_2),
@@ -874,19 +900,22 @@ impl HeatmapWidget<'_> {
                         }
                     }
                 }
-                let thinned = TokenLabels {
+                // Labels are painted last (below), over whatever they cover; how thinly is
+                // known now, for the notes.
+                let view = ui.clip_rect();
+                let pin = Pos2::new(
+                    origin.x.max(view.min.x + label_w),
+                    origin.y.max(view.min.y + LABEL_H),
+                );
+                let labels = TokenLabels {
                     rows: self.rows,
                     cols: self.cols,
                     cell,
                     selected_row: Some(self.selected.0),
                     col_room: LABEL_H,
-                }
-                .paint(
-                    &painter,
-                    ui.visuals(),
-                    origin,
-                    (vis_i.clone(), vis_j.clone()),
-                );
+                    pin: Some(pin),
+                };
+                let thinned = labels.thinning(&vis_j);
                 if self.selected.0 < n {
                     let y = origin.y + self.selected.0 as f32 * cell;
                     painter.rect_stroke(
@@ -1004,10 +1033,27 @@ impl HeatmapWidget<'_> {
                         );
                     }
                 }
+                // Scrolled past the labels' room, the labels stay at the view's edges over
+                // a strip of the panel's colour, so a zoomed-in heatmap still says which
+                // tokens are in view.
+                let fill = ui.visuals().panel_fill;
+                if pin.x > origin.x {
+                    let strip = Rect::from_x_y_ranges(view.min.x..=pin.x, view.y_range());
+                    painter.rect_filled(strip, 0.0, fill);
+                }
+                if pin.y > origin.y {
+                    let strip = Rect::from_x_y_ranges(view.x_range(), view.min.y..=pin.y);
+                    painter.rect_filled(strip, 0.0, fill);
+                }
+                labels.paint(
+                    &painter,
+                    ui.visuals(),
+                    origin,
+                    (vis_i.clone(), vis_j.clone()),
+                );
                 // The colour bar stays in view: right of the grid, or, when the grid is
                 // wider or taller than the view (a long text at a pixel per token), pinned
                 // to the view's right edge over a strip of the panel's colour.
-                let view = ui.clip_rect();
                 let bar_x = (grid.max.x + 16.0).min(view.max.x - legend_w + 16.0);
                 if bar_x < grid.max.x + 16.0 {
                     painter.rect_filled(
@@ -1027,6 +1073,8 @@ impl HeatmapWidget<'_> {
                 );
                 if let Some(pos) = resp.hover_pos()
                     && grid.contains(pos)
+                    && pos.x > pin.x
+                    && pos.y > pin.y
                 {
                     let j = (((pos.x - origin.x) / cell) as usize).min(m.saturating_sub(1));
                     let i = (((pos.y - origin.y) / cell) as usize).min(n.saturating_sub(1));

@@ -694,6 +694,7 @@ fn growing_heatmap_ui(
             cell: side / n as f32,
             selected_row: Some(n - 1),
             col_room: HEAT_LABEL_H,
+            pin: None,
         }
         .paint(ui.painter(), ui.visuals(), rect.min, (0..n, 0..n));
         let cut = g.n_prompt as f32 / n as f32 * side;

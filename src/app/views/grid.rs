@@ -139,6 +139,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                             cell,
                             selected_row: exact.then_some(row),
                             col_room: TILE_LABEL_H,
+                            pin: None,
                         }
                         .paint(
                             ui.painter(),

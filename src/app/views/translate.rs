@@ -332,11 +332,8 @@ fn cross_row_ui(ui: &mut egui::Ui, row: &[f32], cols: &[String]) {
             _ if j + 1 == n => (x + slot, egui::Align2::RIGHT_BOTTOM),
             _ => (x + slot * 0.5, egui::Align2::CENTER_BOTTOM),
         };
-        let galley = painter.layout_no_wrap(
-            cols[j].clone(),
-            egui::FontId::monospace(12.0),
-            text_color,
-        );
+        let galley =
+            painter.layout_no_wrap(cols[j].clone(), egui::FontId::monospace(12.0), text_color);
         let place = align.anchor_size(egui::pos2(at, rect.bottom()), galley.size());
         if place.left() >= label_end + 2.0 {
             label_end = place.right();
