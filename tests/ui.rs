@@ -1900,6 +1900,22 @@ fn a_model_leaves_the_lesson_as_it_was() {
     assert!(h.query_by_label_contains("Lesson: ").is_some());
 }
 
+/// Typing a new text passes through short ones: the query row chosen comes back once the
+/// text has that row again, instead of staying at the short text's last.
+#[test]
+fn the_chosen_row_survives_typing_through_a_short_text() {
+    let mut h = harness(State::default());
+    h.state_mut().push(attnscope::app::Command::SelectRow(8));
+    settle(&mut h);
+    assert_eq!(h.state().state.row, 8);
+    h.state_mut().state.text_q = "The animal".into();
+    settle(&mut h);
+    assert_eq!(h.state().state.row, 1);
+    h.state_mut().state.text_q = "The animal didn't cross the street because it was too".into();
+    settle(&mut h);
+    assert_eq!(h.state().state.row, 8);
+}
+
 /// Classroom mode does not give the answer away: a run written to the end shows its first
 /// step still to guess, with no later token in the labels; a guess belongs to its run (a
 /// new model's first run does not find the last one's); a paused run goes on only with the

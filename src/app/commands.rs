@@ -130,7 +130,10 @@ impl AttnApp {
     pub fn run_cmd(&mut self, ctx: &egui::Context, c: Command) {
         match c {
             Command::SetStep(s) => self.state.step = s,
-            Command::SelectRow(r) => self.state.row = r,
+            Command::SelectRow(r) => {
+                self.state.row = r;
+                self.row_wanted = None;
+            }
             Command::FocusHead(h) => self.state.head = h,
             Command::TogglePadding(j) => {
                 if let Some(pos) = self.state.padded.iter().position(|&p| p == j) {
@@ -274,6 +277,7 @@ impl AttnApp {
             }
             Command::SelectCell(i, j) => {
                 self.state.row = i;
+                self.row_wanted = None;
                 self.state.col = j;
             }
             Command::ShowView(v) => self.state.view = v,

@@ -132,6 +132,9 @@ pub struct AttnApp {
     pub(super) grid_scrolled_to: Option<(usize, usize)>,
     /// A causal model has just opened: its first run selects the last query row.
     pub(super) causal_fresh: bool,
+    /// The query row chosen before an input too short for it came in (typing a new text
+    /// passes through short ones): put back once an input has that row again.
+    pub(super) row_wanted: Option<usize>,
     /// The query row and head asked for on the command line (--row, --head): the first toy
     /// trace says so when it has fewer, instead of showing another row or head silently.
     pub(super) focus_asked: Option<(usize, usize)>,
@@ -191,6 +194,7 @@ impl AttnApp {
             show_keys: false,
             grid_scrolled_to: None,
             causal_fresh: false,
+            row_wanted: None,
             focus_asked: None,
             fonts_installed: false,
             remember: true,

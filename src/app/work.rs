@@ -530,6 +530,20 @@ impl AttnApp {
         });
     }
 
+    /// Keeps the query row inside an input of `n` rows: a row past its end is remembered and
+    /// comes back when an input has it again (typing a new text passes through short ones;
+    /// q58 became q3 and stayed so).
+    fn fit_row(&mut self, n: usize) {
+        let want = self.row_wanted.unwrap_or(self.state.row);
+        if n > want {
+            self.state.row = want;
+            self.row_wanted = None;
+        } else {
+            self.row_wanted = Some(want);
+            self.state.row = n.saturating_sub(1);
+        }
+    }
+
     /// Takes in whatever results have arrived.
     pub(super) fn poll_jobs(&mut self) {
         if let Some(done) = self.jobs.scan.poll()
@@ -614,7 +628,7 @@ impl AttnApp {
                         self.run_gate.flops_per_sec = Some(f64::from(mflops) * 1e6);
                     }
                     let n = out.run.n();
-                    self.state.row = self.state.row.min(n.saturating_sub(1));
+                    self.fit_row(n);
                     // A causal model's first query sees only itself (softmax [1], angle 0):
                     // a freshly opened one starts on its last query, which sees every token.
                     if std::mem::take(&mut self.causal_fresh) && self.state.row == 0 {
@@ -681,7 +695,7 @@ impl AttnApp {
                         )
                     });
                     self.state.head = self.state.head.min(trace.heads.saturating_sub(1));
-                    self.state.row = self.state.row.min(trace.n_q().saturating_sub(1));
+                    self.fit_row(trace.n_q());
                     self.state.col = self.state.col.min(trace.n_k().saturating_sub(1));
                     // A row or head from the command line that this input does not have:
                     // say what is shown instead (once, for the first trace).
