@@ -218,7 +218,7 @@ messages! {
     ExplWeighted => "Each query's output is the average of the value vectors, weighted by its attention probabilities: Σⱼ pᵢⱼ vⱼ.", "每个查询的输出是值向量按注意力概率加权的平均：Σⱼ pᵢⱼ vⱼ。";
     ExplWeightedLocalP => "Each query's output is the sum of the value vectors weighted by its probabilities, Σⱼ pᵢⱼ vⱼ. Under local-p the weights sum to less than 1 (the Gaussian came after the softmax), so it is a weighted sum, not an average: shorter than an average of the same vectors.", "每个查询的输出是值向量按概率加权的和 Σⱼ pᵢⱼ vⱼ。在 local-p 下权重之和小于 1（高斯因子在 softmax 之后才乘上），所以它是加权和而不是平均：比相同向量的平均更短。";
     ExplBlindRows => "A query whose every key is masked has nothing to share out: its row stays all 0 (it does not sum to 1), and its output is the zero vector.", "所有键都被掩码的查询没有可分配的概率：它的一行全是 0（和不为 1），输出是零向量。";
-    ExplConcat => "The heads' outputs are placed side by side: one row of heads × dₖ numbers per token (d_model wide in most models).", "把各头的输出并排拼接：每个词元得到 头数 × dₖ 个数的一行（多数模型中等于 d_model）。";
+    ExplConcat => "The heads' outputs are placed side by side: one row of heads × dₖ numbers per token (d_model wide in most models).", "把各头的输出并排拼接：每个词元得到一行，长度为 头数 × dₖ（多数模型中等于 d_model）。";
     ExplOutput => "A final matrix W_O mixes the heads' information: output = concat · W_O.", "最后用矩阵 W_O 混合各头的信息：输出 = 拼接 · W_O。";
     Formula => "Formula", "公式";
     Explanation => "What happens", "发生了什么";

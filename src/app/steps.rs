@@ -604,7 +604,9 @@ fn arithmetic_ui(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
             // bars mark where one head's dₖ numbers end and the next's begin.
             let shown = trace.head_traces.iter().take(8);
             for (h, t) in shown.clone().enumerate() {
-                mono(ui, format!("o⁽{h}⁾{i} = {}", vec_str(t.context.row(i), 8)));
+                // o₄⁽⁰⁾: token 4's output of head 0 (o⁽⁰⁾4 read as one symbol).
+                let o = format!("o{}⁽{h}⁾", crate::model::tokenizer::subscript(i));
+                mono(ui, format!("{o} = {}", vec_str(t.context.row(i), 8)));
             }
             let blocks: Vec<String> = shown.map(|t| vec_items(t.context.row(i), 4)).collect();
             let more = if trace.head_traces.len() > 8 {

@@ -366,6 +366,14 @@ pub fn show_controls(text: &str) -> String {
     out
 }
 
+/// 12 → "₁₂" (a token's index under a symbol: o₄⁽⁰⁾).
+pub fn subscript(n: usize) -> String {
+    n.to_string()
+        .chars()
+        .map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or('₀'))
+        .collect()
+}
+
 /// 2 → "²" (for repeated pieces of one character, and the layer of X⁽¹²⁾).
 pub fn superscript(n: usize) -> String {
     const DIGITS: [char; 10] = ['⁰', '¹', '²', '³', '⁴', '⁵', '⁶', '⁷', '⁸', '⁹'];
