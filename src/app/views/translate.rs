@@ -232,15 +232,7 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
                 ))
                 .strong(),
             );
-            for &(id, p) in st.top.iter().take(4) {
-                ui.horizontal(|ui| {
-                    ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
-                    let bar = egui::ProgressBar::new(p)
-                        .desired_width(200.0)
-                        .text(format!("{p:.3}"));
-                    ui.add(if id == st.id { bar.fill(MARK) } else { bar });
-                });
-            }
+            top_bars(ui, &st.top[..st.top.len().min(4)], st.id, &tok);
         }
         None => {
             // Teacher forcing: the typed next token's probability and rank, and what the
@@ -265,15 +257,7 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             );
             if let Some(f) = forced {
                 ui.label(RichText::new(t(Msg::TrForcedTop)).weak());
-                for &(id, p) in &f.top {
-                    ui.horizontal(|ui| {
-                        ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
-                        let bar = egui::ProgressBar::new(p)
-                            .desired_width(200.0)
-                            .text(format!("{p:.3}"));
-                        ui.add(if id == f.next { bar.fill(MARK) } else { bar });
-                    });
-                }
+                top_bars(ui, &f.top, f.next, &tok);
             }
         }
     }
@@ -283,6 +267,20 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     ui.label(RichText::new(format!("{} ({what})", t(Msg::TrCrossRow))).weak());
     let row = values.row(i.min(values.nrows().saturating_sub(1)));
     cross_row_ui(ui, row.as_slice().unwrap_or(&[]), &cols);
+}
+
+/// The most likely tokens as bars with their probabilities, `marked` (the token written, or
+/// the one typed) in orange.
+fn top_bars(ui: &mut egui::Ui, top: &[(u32, f32)], marked: u32, tok: &dyn Fn(u32) -> String) {
+    for &(id, p) in top {
+        ui.horizontal(|ui| {
+            ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
+            let bar = egui::ProgressBar::new(p)
+                .desired_width(200.0)
+                .text(format!("{p:.3}"));
+            ui.add(if id == marked { bar.fill(MARK) } else { bar });
+        });
+    }
 }
 
 /// One cross-attention row as bars over the source tokens (the largest in orange), the
