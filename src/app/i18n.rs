@@ -226,8 +226,8 @@ messages! {
     SelectedRow => "query", "查询";
     ClickRowHint => "Click a row of the heatmap (or a query below) to expand its arithmetic.", "点击热力图中的一行（或下方的查询）即可展开它的计算。";
     Matrix => "Matrix", "矩阵";
-    MatrixTooLarge => "Large matrix: showing the first rows and columns; the heatmap shows all of it.", "矩阵较大：仅显示前几行几列，热力图显示全部。";
-    MatrixTooLargeExport => "Large matrix: showing the first rows and columns; File ▸ Export trace as JSON writes all of it.", "矩阵较大：仅显示前几行几列；“文件 ▸ 导出计算过程为 JSON”可导出全部。";
+    MatrixTooLarge => "Large matrix: showing 32 rows around the selected query and the first 12 columns; the heatmap shows all of it.", "矩阵较大：仅显示所选查询附近的 32 行和前 12 列，热力图显示全部。";
+    MatrixTooLargeExport => "Large matrix: showing 32 rows around the selected query and the first 12 columns; File ▸ Export trace as JSON writes all of it.", "矩阵较大：仅显示所选查询附近的 32 行和前 12 列；“文件 ▸ 导出计算过程为 JSON”可导出全部。";
     ViewHeatmap => "Heatmap", "热力图";
     ViewGrid => "All heads", "所有头";
     ViewLines => "Token lines", "词元连线";
@@ -501,7 +501,7 @@ messages! {
     ErrAggregateTrace => "an aggregate of heads has no computation of its own: pick a head to export its trace, or export the CSV", "多个头的汇总没有自己的计算过程：请选择一个头再导出其计算过程，或导出 CSV";
     ErrHeadComputing => "the focused head is still being computed: export it when it is on screen", "当前头仍在计算中：请等它显示出来后再导出";
     ErrHeadMissing => "head {} does not exist", "头 {} 不存在";
-    ErrBadSpec => "bad spec {}", "无效的设置文件 {}";
+    ErrBadSpec => "bad spec {}", "无效的配置文件 {}";
     UnNoFile => "no {}", "缺少 {}";
     UnArchitecture => "architecture {} is not supported (attnscope runs {})", "不支持架构 {}（attnscope 支持 {}）";
     UnTokenizer => "tokenizer {} is not supported", "不支持分词器 {}";

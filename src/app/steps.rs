@@ -267,11 +267,24 @@ fn step_matrices(app: &AttnApp, ui: &mut egui::Ui, trace: &Trace) {
     }
 }
 
-/// Most rows and columns a number table shows.
+/// Most columns a number table shows.
 const MAX_CELLS: usize = 12;
+/// Most rows a number table shows (the panel scrolls): a 13-character sentence lost its last
+/// token at 12.
+const MAX_ROWS: usize = 32;
 
-/// A matrix as a number table (its first rows and columns when large, with `too_large` saying
-/// where the rest is).
+/// The rows a table of `n` shows: all up to [`MAX_ROWS`], else a window of them around the
+/// selected row, so the row the arithmetic is about is always in it.
+fn shown_rows(n: usize, selected: usize) -> std::ops::Range<usize> {
+    if n <= MAX_ROWS {
+        return 0..n;
+    }
+    let start = selected.saturating_sub(MAX_ROWS / 2).min(n - MAX_ROWS);
+    start..start + MAX_ROWS
+}
+
+/// A matrix as a number table (its rows around the selected one and first columns when large,
+/// with `too_large` saying where the rest is).
 fn matrix_grid(
     ui: &mut egui::Ui,
     name: &str,
@@ -283,12 +296,13 @@ fn matrix_grid(
 ) {
     let (n, k) = m.dim();
     ui.label(RichText::new(format!("{name}  ({n}×{k})")).italics());
-    if n > MAX_CELLS || k > MAX_CELLS {
+    if n > MAX_ROWS || k > MAX_CELLS {
         ui.label(RichText::new(too_large).small().weak());
     }
     // Numbers right-aligned to one width, so that signs and decimal points line up.
-    let (rn, kn) = (n.min(MAX_CELLS), k.min(MAX_CELLS));
-    let width = (0..rn)
+    let (shown, kn) = (shown_rows(n, selected), k.min(MAX_CELLS));
+    let width = shown
+        .clone()
         .flat_map(|i| (0..kn).map(move |j| (i, j)))
         .map(|(i, j)| num(m[[i, j]]).chars().count())
         .max()
@@ -316,7 +330,7 @@ fn matrix_grid(
                             );
                         }
                         ui.end_row();
-                        for (i, r) in rows.iter().enumerate().take(MAX_CELLS) {
+                        for (i, r) in rows.iter().enumerate().skip(shown.start).take(shown.len()) {
                             let label =
                                 RichText::new(crate::export::heatmap::abbreviate(r, 8)).strong();
                             ui.label(if i == selected {
@@ -817,6 +831,15 @@ fn mono(ui: &mut egui::Ui, s: String) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_long_table_shows_the_rows_around_the_selected_query() {
+        use super::shown_rows;
+        assert_eq!(shown_rows(13, 12), 0..13, "a 13-token sentence whole");
+        assert_eq!(shown_rows(100, 3), 0..32);
+        assert_eq!(shown_rows(100, 50), 34..66);
+        assert_eq!(shown_rows(100, 99), 68..100);
+    }
+
     #[test]
     fn a_tiny_frequency_is_not_printed_as_zero() {
         assert_eq!(super::small(1.1e-6, 5), "1.100e-6");
