@@ -1890,6 +1890,16 @@ fn a_model_leaves_the_lesson_as_it_was() {
         h.query_by_label_contains("Lesson: ").is_none(),
         "the lesson is not what is on screen"
     );
+    // The lab's causal box is the model head's: the toy lesson's cross-attention does not
+    // lock it.
+    h.state_mut().state.view = attnscope::app::state::View::Lab;
+    h.step();
+    h.get_by_label("causal").click();
+    h.step();
+    assert!(!h.state().state.causal);
+    h.get_by_label("causal").click();
+    h.step();
+    assert!(h.state().state.causal);
     h.state_mut().state.gen_knock = vec![attnscope::model::ablate::HeadRef { layer: 1, head: 0 }];
     open_model(&mut h, lessons.join("tiny-llama-induction"));
     assert!(h.state().state.gen_knock.is_empty(), "not the GPT-2's head");
@@ -1941,6 +1951,13 @@ fn classroom_guesses_stay_with_their_run_and_changed_settings_start_a_new_one() 
     assert_eq!(g.len(), 4);
     assert_eq!(h.state().shown_gen_step(&g), 0, "the first step to guess");
     assert!(h.query_by_label_contains("chosen: «").is_none());
+    // The scrubber (or a key) cannot show the steps still to guess.
+    h.state_mut().state.gen_step = 3;
+    h.step();
+    assert_eq!(h.state().shown_gen_step(&g), 0);
+    h.key_press(egui::Key::ArrowRight);
+    h.step();
+    assert_eq!(h.state().shown_gen_step(&g), 0);
     h.get_by_label("Reveal").click();
     settle(&mut h);
     h.get_by_label_contains("chosen: «");

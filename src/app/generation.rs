@@ -117,14 +117,19 @@ impl AttnApp {
     /// newest, except in classroom mode, where it is the first step not yet guessed (a run
     /// written to the end must not show the class what it is about to guess).
     pub fn shown_gen_step(&self, g: &GenSession) -> usize {
-        let n = g.len();
-        let picked = self.state.gen_step;
-        if self.state.gen_guess_mode && picked == usize::MAX {
-            (0..n)
+        self.state.gen_step.min(self.gen_step_limit(g))
+    }
+
+    /// The last step of `g` that may be shown: the newest; in classroom mode the first step
+    /// not yet guessed, so the scrubber cannot show the class the tokens it is to guess.
+    pub fn gen_step_limit(&self, g: &GenSession) -> usize {
+        let last = g.len().saturating_sub(1);
+        if self.state.gen_guess_mode {
+            (0..g.len())
                 .find(|&i| !self.guesses.contains_key(&(g.serial, i)))
-                .unwrap_or(n.saturating_sub(1))
+                .unwrap_or(last)
         } else {
-            picked.min(n.saturating_sub(1))
+            last
         }
     }
 

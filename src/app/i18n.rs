@@ -455,6 +455,7 @@ messages! {
     GenStepTip => "Write one more token and wait (Generate ▶ goes on to the end).", "再生成一个词元然后暂停（“开始生成 ▶”会一直生成到结束）。";
     GenWaiting => "waiting for Step · tokens so far:", "等待单步 · 已生成词元：";
     GenStale => "The text has changed since this generation: its tokens, heatmaps and what-if results are the old text's. Generate ▶ or Step +1 writes from the new text.", "文本在这次生成之后已被修改：这里的词元、热力图和假设分析结果都属于旧文本。按“开始生成 ▶”或“单步 +1”从新文本开始生成。";
+    GenProbsAtOne => "The model's own probabilities (τ = 1); this run drew its tokens at τ = {} (with its top-k and top-p).", "模型自身的概率（τ = 1）；本次生成按 τ = {}（以及 top-k、top-p）抽取词元。";
     GuessMode => "Guess first (classroom)", "先猜（课堂模式）";
     GuessModeTip => "Each step's distribution stays hidden until a guess is typed or Reveal is pressed; then the guess's rank and probability are shown.", "每一步的概率分布先隐藏，直到输入猜测或点击“揭晓”；随后显示猜测的排名和概率。";
     GuessPrompt => "What comes next? Type your guess:", "下一个词元是什么？输入你的猜测：";

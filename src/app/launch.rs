@@ -183,7 +183,24 @@ pub fn run(args: GuiArgs) -> Result<()> {
                         unreadable = Some(eframe::storage_dir("attnscope"));
                         State::default()
                     }
-                    None => State::default(),
+                    // No session in the store at all, though its file is there and not
+                    // empty: the file is cut off or damaged as a whole (a crash while it
+                    // was written), which eframe reads as empty.
+                    None => {
+                        let dir = eframe::storage_dir("attnscope");
+                        let file = dir.as_ref().map(|d| d.join("app.ron"));
+                        // eframe keeps the window ("window") and egui's memory ("egui")
+                        // there too: with any of them read, the file itself was whole.
+                        let read_any = cc.storage.is_some_and(|s| {
+                            ["window", "egui"].iter().any(|k| s.get_string(k).is_some())
+                        });
+                        let non_empty =
+                            file.is_some_and(|f| f.metadata().is_ok_and(|m| m.len() > 0));
+                        if non_empty && !read_any {
+                            unreadable = Some(dir);
+                        }
+                        State::default()
+                    }
                 }
             };
             let mut app = AttnApp::new(state);

@@ -849,8 +849,11 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 // Between two sequences a causal mask compares unrelated positions (a
                 // decoder's cross-attention has none): offered only for self-attention, and
                 // left to untick when a spec set it.
-                let causal_ok = !s.cross || s.causal;
-                let tip = if s.cross {
+                // The lab re-runs a real model's self-attention head: the toy's cross
+                // setting is not its business.
+                let cross = s.cross && s.embedding != EmbeddingMode::Model;
+                let causal_ok = !cross || s.causal;
+                let tip = if cross {
                     Msg::CausalCrossTip
                 } else {
                     Msg::CausalTip
@@ -1032,17 +1035,24 @@ pub fn keys_window(app: &mut AttnApp, ctx: &egui::Context) {
         (tr(lang, Msg::KeysDropKey).to_owned(), Msg::KeysDrop),
     ];
     let mut open = true;
+    // As wide as the window allows, the descriptions wrapped: long Chinese lines ran past
+    // the window's edge at 1600 points.
+    let room = (ctx.content_rect().width() - 80.0).clamp(320.0, 760.0);
     egui::Window::new(tr(lang, Msg::KeysTitle))
         .pivot(egui::Align2::CENTER_CENTER)
         .default_pos(ctx.content_rect().center())
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
+        .max_width(room)
         .show(ctx, |ui| {
             egui::Grid::new("keys").striped(true).show(ui, |ui| {
                 for (keys, what) in rows {
                     ui.label(RichText::new(keys).monospace().strong());
-                    ui.label(tr(lang, what));
+                    ui.scope(|ui| {
+                        ui.set_max_width(room - 200.0);
+                        ui.add(egui::Label::new(tr(lang, what)).wrap());
+                    });
                     ui.end_row();
                 }
             });

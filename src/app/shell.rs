@@ -472,7 +472,8 @@ impl AttnApp {
         if self.state.view == super::state::View::Generate
             && let Some(g) = &self.generation
         {
-            if let Some(at) = walk(self.shown_gen_step(g), g.len(), sideways) {
+            let steps = self.gen_step_limit(g) + usize::from(!g.is_empty());
+            if let Some(at) = walk(self.shown_gen_step(g), steps, sideways) {
                 self.state.gen_step = at;
             }
             return;

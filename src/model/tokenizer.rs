@@ -205,7 +205,7 @@ impl ModelTokenizer {
             for (k, &id) in ids[run.clone()].iter().enumerate() {
                 out.run_start.push(run.start);
                 out.labels.push(if base.is_empty() {
-                    self.id_to_token(id)
+                    byte_piece_label(&self.id_to_token(id))
                 } else if k == 0 {
                     base.clone()
                 } else {
@@ -299,7 +299,7 @@ impl ModelTokenizer {
         ids.push(id);
         match self.written(None, &ids).labels.last() {
             Some(l) if !pending.is_empty() && !l.contains('\u{FFFD}') => show_controls(l),
-            _ => self.id_to_token(id),
+            _ => byte_piece_label(&self.id_to_token(id)),
         }
     }
 
@@ -341,10 +341,51 @@ fn trimmed_span(raw: &str, off: (usize, usize)) -> (usize, usize) {
 /// control characters made visible ([`show_controls`]).
 fn piece_label(text: &str) -> String {
     if !text.is_empty() && text.trim().is_empty() {
-        if text.contains('\n') { "⏎" } else { "␣" }.to_owned()
+        // A tab is not a space: ⇥, as the running text shows it.
+        if text.contains('\n') {
+            "⏎"
+        } else if text.contains('\t') {
+            "⇥"
+        } else {
+            "␣"
+        }
+        .to_owned()
     } else {
         show_controls(text.trim())
     }
+}
+
+/// A piece that is bytes, not characters, as bytes: `<0x87>` for GPT-2's byte-level `ĩ` (its
+/// stand-in for byte 0x87, which no letter is), `<0xE5><0x8C>` for two bytes of a character.
+/// A piece spelled another way (SentencePiece's own `<0x87>`, a word) stays as it is.
+pub fn byte_piece_label(piece: &str) -> String {
+    if piece.starts_with("<0x") {
+        return piece.to_owned();
+    }
+    let bytes: Option<Vec<u8>> = piece.chars().map(byte_level_byte).collect();
+    match bytes {
+        Some(b) if !b.is_empty() && std::str::from_utf8(&b).is_err() => {
+            b.iter().map(|x| format!("<0x{x:02X}>")).collect()
+        }
+        _ => piece.to_owned(),
+    }
+}
+
+/// The byte a character of GPT-2's byte-level alphabet stands for: printable bytes are
+/// themselves; the 68 others are U+0100 onwards, in byte order.
+fn byte_level_byte(c: char) -> Option<u8> {
+    let printable = |b: u32| {
+        (0x21..=0x7E).contains(&b) || (0xA1..=0xAC).contains(&b) || (0xAE..=0xFF).contains(&b)
+    };
+    let u = c as u32;
+    if printable(u) {
+        return u8::try_from(u).ok();
+    }
+    let k = u.checked_sub(0x100)? as usize;
+    (0u32..=255)
+        .filter(|&b| !printable(b))
+        .nth(k)
+        .and_then(|b| u8::try_from(b).ok())
 }
 
 /// `text` with its control characters made visible, as no embedded font draws them (a
@@ -391,6 +432,13 @@ mod tests {
     fn control_characters_get_labels_a_font_draws() {
         assert_eq!(show_controls("a\tb\x06\x7f\nc"), "a⇥b<0x06><0x7F>\nc");
         assert_eq!(show_controls("国 Paris"), "国 Paris");
+        assert_eq!(piece_label("\t"), "⇥");
+        assert_eq!(piece_label(" "), "␣");
+        // GPT-2's stand-ins for bytes: ĩ is 0x87, åĮ two bytes of a character.
+        assert_eq!(byte_piece_label("ĩ"), "<0x87>");
+        assert_eq!(byte_piece_label("åĮ"), "<0xE5><0x8C>");
+        assert_eq!(byte_piece_label("<0x87>"), "<0x87>");
+        assert_eq!(byte_piece_label("hello"), "hello");
         // The tiny GPT-2 reads bytes: each control byte is a candidate of its own.
         let dir = concat!(
             env!("CARGO_MANIFEST_DIR"),

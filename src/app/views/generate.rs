@@ -80,16 +80,18 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     // a run written to the end does not show the class what it is about to guess.
     let guessing = app.state.gen_guess_mode;
     let step_i = app.shown_gen_step(&gen_);
+    let limit = app.gen_step_limit(&gen_);
     ui.horizontal(|ui| {
         ui.label(t(Msg::GenStep));
         if ui.button("◀").clicked() && step_i > 0 {
             app.state.gen_step = step_i - 1;
         }
+        // In classroom mode the scrubber ends at the step to guess.
         let mut v = step_i;
-        if ui.add(egui::Slider::new(&mut v, 0..=n_steps - 1)).changed() {
+        if ui.add(egui::Slider::new(&mut v, 0..=limit)).changed() {
             app.state.gen_step = v;
         }
-        if ui.button("▶").clicked() && step_i + 1 < n_steps {
+        if ui.button("▶").clicked() && step_i < limit {
             app.state.gen_step = step_i + 1;
         }
     });
@@ -373,6 +375,12 @@ fn distribution_ui(
         ))
         .strong(),
     );
+    // The bars are the model's own distribution; a run that samples reshapes it first.
+    let tau = gen_.ask.sampling.temperature;
+    if tau > 0.0 && tau != 1.0 {
+        let tau = crate::app::state::readable(tau);
+        ui.label(RichText::new(trf(lang, Msg::GenProbsAtOne, &[&tau])).weak());
+    }
     if let Some(guess) = app.guesses.get(&(gen_.serial, step_i)).cloned()
         && !guess.trim().is_empty()
     {

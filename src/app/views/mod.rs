@@ -329,7 +329,13 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
 fn hidden_ahead_ui(app: &mut AttnApp, ui: &mut egui::Ui) -> bool {
     let ahead = matches!(
         app.state.view,
-        View::Grid | View::Lines | View::Plots | View::Neuron
+        View::Grid
+            | View::Lines
+            | View::Plots
+            | View::Neuron
+            | View::Model
+            | View::Lab
+            | View::Rollout
     );
     if !(app.state.hide_ahead && app.state.step < crate::core::Step::Scores && ahead) {
         return false;

@@ -223,12 +223,12 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
         Some(st) => {
             ui.label(
                 RichText::new(format!(
-                    "{} «{}» → {} «{}»  p = {:.3}",
+                    "{} «{}» → {} «{}»  p = {}",
                     t(Msg::TrReads),
                     rows[i],
                     t(Msg::TrWrites),
                     tok(st.id),
-                    st.p
+                    prob(st.p)
                 ))
                 .strong(),
             );
@@ -240,8 +240,8 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
             let forced = out.forced.get(i);
             let said = forced.map_or_else(String::new, |f| {
                 format!(
-                    "  p = {:.3} · {}",
-                    f.p,
+                    "  p = {} · {}",
+                    prob(f.p),
                     trf(lang, Msg::TrForcedRank, &[&f.rank])
                 )
             });
@@ -269,15 +269,23 @@ fn step_ui(app: &mut AttnApp, ui: &mut egui::Ui, out: &TranslateOut) {
     cross_row_ui(ui, row.as_slice().unwrap_or(&[]), &cols);
 }
 
+/// A probability as the step panel prints it: three decimals, and a small one in scientific
+/// notation (a typed token ranked second read p = 0.000).
+fn prob(p: f32) -> String {
+    if p >= 0.001 || p == 0.0 {
+        format!("{p:.3}")
+    } else {
+        format!("{p:.1e}")
+    }
+}
+
 /// The most likely tokens as bars with their probabilities, `marked` (the token written, or
 /// the one typed) in orange.
 fn top_bars(ui: &mut egui::Ui, top: &[(u32, f32)], marked: u32, tok: &dyn Fn(u32) -> String) {
     for &(id, p) in top {
         ui.horizontal(|ui| {
             ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
-            let bar = egui::ProgressBar::new(p)
-                .desired_width(200.0)
-                .text(format!("{p:.3}"));
+            let bar = egui::ProgressBar::new(p).desired_width(200.0).text(prob(p));
             ui.add(if id == marked { bar.fill(MARK) } else { bar });
         });
     }
