@@ -380,6 +380,11 @@ impl AttnApp {
     fn report_save(&mut self, r: Option<(PathBuf, Result<()>)>) {
         match r {
             None => {}
+            // Saved where no dialog could ask: the one line says both.
+            Some((p, Ok(()))) if !dialogs_available() && self.dialog_override.is_none() => {
+                let path = p.display().to_string();
+                self.info(move |lang| trf(lang, Msg::SavedNoDialog, &[&path]));
+            }
             Some((p, Ok(()))) => self.info_done(Msg::Saved, p.display()),
             Some((_, Err(e))) => self.fail_with(Msg::SaveFailed, e),
         }
@@ -393,11 +398,8 @@ impl AttnApp {
             return Some(p.clone());
         }
         if !dialogs_available() {
-            let path = unused_path(&fallback_dir(), stem, ext);
-            let dir = path.parent().map(|d| d.display().to_string());
-            let dir = dir.unwrap_or_default();
-            self.info(move |lang| trf(lang, Msg::NoDialogSaving, &[&dir]));
-            return Some(path);
+            // Said with the result (see `report_save`).
+            return Some(unused_path(&fallback_dir(), stem, ext));
         }
         rfd::FileDialog::new()
             .set_file_name(format!("{stem}.{ext}"))
