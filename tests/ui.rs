@@ -1901,8 +1901,10 @@ fn a_model_leaves_the_lesson_as_it_was() {
     h.step();
     assert!(h.state().state.causal);
     h.state_mut().state.gen_knock = vec![attnscope::model::ablate::HeadRef { layer: 1, head: 0 }];
+    h.state_mut().state.heat_zoom = 4.0;
     open_model(&mut h, lessons.join("tiny-llama-induction"));
     assert!(h.state().state.gen_knock.is_empty(), "not the GPT-2's head");
+    assert_eq!(h.state().state.heat_zoom, 1.0, "nor its zoom");
     h.get_by_label("toy (seeded)").click();
     settle(&mut h);
     let s = &h.state().state;

@@ -571,6 +571,8 @@ impl AttnApp {
                     {
                         self.state.gen_knock.clear();
                         self.state.gen_blocked.clear();
+                        // The last model's zoom (4.76 on a 28-token input) is not this one's.
+                        self.state.heat_zoom = 1.0;
                     }
                     self.model = Some(m);
                     self.model_out = None;

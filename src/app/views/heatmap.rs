@@ -35,10 +35,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         return;
     };
     // A big matrix zooms from the whole (pooled) down to single cells.
-    let max_zoom = if matches!(src, HeatSource::Tiled(..)) {
-        MAX_TILED_ZOOM
+    // A tiled matrix starts fitted whole: zooming out of that shows nothing more (a slider
+    // left at 0.25 looked as if zoom did nothing).
+    let (min_zoom, max_zoom) = if matches!(src, HeatSource::Tiled(..)) {
+        (1.0, MAX_TILED_ZOOM)
     } else {
-        8.0
+        (0.25, 8.0)
     };
     // A model's trace is one of its layers: say which.
     let layer = if app.state.embedding == EmbeddingMode::Model && app.model_out.is_some() {
@@ -56,7 +58,7 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         let cap = ui
             .label(tr(lang, Msg::HeatZoom))
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
-        ui.add(egui::Slider::new(&mut app.state.heat_zoom, 0.25..=max_zoom).logarithmic(true))
+        ui.add(egui::Slider::new(&mut app.state.heat_zoom, min_zoom..=max_zoom).logarithmic(true))
             .labelled_by(cap.id)
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
         ui.separator();
@@ -117,6 +119,6 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         }
     });
     if zoom != 1.0 {
-        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(0.25, max_zoom);
+        app.state.heat_zoom = (app.state.heat_zoom * zoom).clamp(min_zoom, max_zoom);
     }
 }
