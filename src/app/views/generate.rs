@@ -396,10 +396,11 @@ fn distribution_ui(
                 RichText::new(label).monospace()
             });
             // Within the column: a fixed width ran into the column beside it.
+            // The number beside the bar: inside, it sat on a short bar's rounded end.
             let bar = egui::ProgressBar::new(p)
-                .desired_width(ui.available_width().clamp(60.0, 220.0))
-                .text(format!("{p:.3}"));
+                .desired_width((ui.available_width() - 48.0).clamp(60.0, 220.0));
             ui.add(if chosen { bar.fill(MARK) } else { bar });
+            ui.label(RichText::new(format!("{p:.3}")).monospace().small());
         });
     }
 }

@@ -285,8 +285,9 @@ fn top_bars(ui: &mut egui::Ui, top: &[(u32, f32)], marked: u32, tok: &dyn Fn(u32
     for &(id, p) in top {
         ui.horizontal(|ui| {
             ui.label(RichText::new(format!("{:>6}", tok(id))).monospace());
-            let bar = egui::ProgressBar::new(p).desired_width(200.0).text(prob(p));
+            let bar = egui::ProgressBar::new(p).desired_width(200.0);
             ui.add(if id == marked { bar.fill(MARK) } else { bar });
+            ui.label(RichText::new(prob(p)).monospace().small());
         });
     }
 }
