@@ -407,20 +407,19 @@ impl AttnApp {
             .save_file()
     }
 
-    /// A file to open, from the file dialog; where none can open, a word on the other ways in.
+    /// A file to open, from the file dialog (see [`Self::pick_with`]).
     fn pick_open_path(&mut self, ext: &str) -> Option<PathBuf> {
-        if let Some(p) = &self.dialog_override {
-            return Some(p.clone());
-        }
-        if !dialogs_available() {
-            self.fail(|lang| tr(lang, Msg::NoDialogOpening).to_owned());
-            return None;
-        }
-        rfd::FileDialog::new().add_filter(ext, &[ext]).pick_file()
+        self.pick_with(|| rfd::FileDialog::new().add_filter(ext, &[ext]).pick_file())
     }
 
-    /// A folder, from the folder dialog (see [`Self::pick_open_path`]).
+    /// A folder, from the folder dialog (see [`Self::pick_with`]).
     fn pick_folder(&mut self) -> Option<PathBuf> {
+        self.pick_with(|| rfd::FileDialog::new().pick_folder())
+    }
+
+    /// Something to open, from `dialog`, or the tests' override; where no dialog can open, a
+    /// word on the other ways in instead of nothing happening.
+    fn pick_with(&mut self, dialog: impl FnOnce() -> Option<PathBuf>) -> Option<PathBuf> {
         if let Some(p) = &self.dialog_override {
             return Some(p.clone());
         }
@@ -428,7 +427,7 @@ impl AttnApp {
             self.fail(|lang| tr(lang, Msg::NoDialogOpening).to_owned());
             return None;
         }
-        rfd::FileDialog::new().pick_folder()
+        dialog()
     }
 
     /// Writes the focused head's heatmap (the current step's matrix) as PNG or SVG, with the

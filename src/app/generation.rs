@@ -169,8 +169,8 @@ impl AttnApp {
         }
         let ask = self.gen_ask();
         let (sampling, max_new) = (ask.sampling.clone(), ask.max_new);
-        let s = &self.state;
-        let tokens = loaded.model.tokenizer.encode(&s.text_q).unwrap_or_default();
+        let tokens = loaded.model.tokenizer.encode(&ask.text).unwrap_or_default();
+        let prompt_text = prompt_pieces(&ask.text, &tokens);
         let serial = NEXT_SERIAL.fetch_add(1, Ordering::Relaxed);
         let session = Arc::new(GenSession {
             serial,
@@ -178,7 +178,7 @@ impl AttnApp {
             prompt_ids: tokens.iter().map(|t| t.id).collect(),
             labels: Mutex::new(tokens.iter().map(|t| t.label.clone()).collect()),
             written: Mutex::new(Default::default()),
-            prompt_text: prompt_pieces(&s.text_q, &tokens),
+            prompt_text,
             steps: Mutex::new(Vec::new()),
             done: AtomicBool::new(false),
             error: Mutex::new(None),

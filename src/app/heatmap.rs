@@ -426,13 +426,25 @@ impl TextureCache {
             head,
             kind,
         };
+        Some(self.head_matrix(ctx, key, t, kind, chosen))
+    }
+
+    /// The texture of matrix `kind` of one head's trace under `key` (a trace's head, the
+    /// lab's re-run head): masked weights drawn as masked (grey), not as the smallest weight.
+    pub fn head_matrix(
+        &mut self,
+        ctx: &egui::Context,
+        key: TexKey,
+        t: &crate::core::HeadTrace,
+        kind: MatrixKind,
+        chosen: Colormap,
+    ) -> (TextureHandle, Range) {
         let values = kind.values(t);
-        // Masked weights are drawn as masked (grey), not as the smallest weight.
         let made = || match kind.masked_cells(t) {
             Some(allowed) => masked_as_such(values, allowed),
             None => values.clone(),
         };
-        Some(self.matrix_with(ctx, key, made, kind, chosen))
+        self.matrix_with(ctx, key, made, kind, chosen)
     }
 
     /// How many textures are alive (tests check that views drew what they should).

@@ -848,9 +848,8 @@ fn mechanism_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.horizontal_wrapped(|ui| {
                 // Between two sequences a causal mask compares unrelated positions (a
                 // decoder's cross-attention has none): offered only for self-attention, and
-                // left to untick when a spec set it.
-                // The lab re-runs a real model's self-attention head: the toy's cross
-                // setting is not its business.
+                // left to untick when a spec set it. The lab re-runs a real model's
+                // self-attention head, which the toy's cross setting does not concern.
                 let cross = s.cross && s.embedding != EmbeddingMode::Model;
                 let causal_ok = !cross || s.causal;
                 let tip = if cross {

@@ -543,6 +543,11 @@ impl State {
         self.temperature = 1.0;
     }
 
+    /// Predict first: whether the weights stay hidden at this step (before the scores).
+    pub fn weights_hidden_ahead(&self) -> bool {
+        self.hide_ahead && self.step < Step::Scores
+    }
+
     /// Puts back the toy's attention settings a model's replaced, when the toy embeddings or
     /// a typed matrix are chosen again: a GPT-2's causal mask does not stay on the lesson.
     pub fn restore_toy(&mut self) {

@@ -8,7 +8,7 @@ use ndarray::Array2;
 
 use super::ExportError;
 use super::colormap::{Colormap, Range};
-use super::matrix::{ColourScale, log_position};
+use super::matrix::ColourScale;
 use super::text::{Pen, upright_label};
 
 /// What to draw.
@@ -81,38 +81,21 @@ impl Heatmap<'_> {
         !v.is_finite() || self.allowed.is_some_and(|a| a.get((i, j)) == Some(&false))
     }
 
-    /// Each row's largest finite value, which the per-row scale divides by (empty on the
-    /// other scales).
-    fn row_max(&self) -> Vec<f32> {
-        if self.scale != ColourScale::RowNormalised {
-            return Vec::new();
-        }
-        self.values
-            .rows()
-            .into_iter()
-            .map(|r| {
-                r.iter()
-                    .filter(|v| v.is_finite())
-                    .fold(0.0f32, |a, &v| a.max(v))
-            })
-            .collect()
+    /// The matrix on its colour scale, for the log and per-row scales ([`ColourScale::apply`],
+    /// as the app's thumbnails draw it: already 0 … 1); `None` on the linear one, whose
+    /// values `range` places.
+    fn on_scale(&self) -> Option<Array2<f32>> {
+        (self.scale != ColourScale::Linear).then(|| self.scale.apply(self.values))
     }
 
-    /// Where value `v` of row `i` sits on the colour map, 0 … 1.
-    fn colour_t(&self, row_max: &[f32], i: usize, v: f32) -> f32 {
-        match self.scale {
-            ColourScale::Linear => self.range.t(v),
-            ColourScale::Log => log_position(v),
-            ColourScale::RowNormalised => match row_max.get(i) {
-                Some(&m) if m > 0.0 => v / m,
-                _ => 0.0,
-            },
-        }
+    /// Where cell `at` (value `v`) sits on the colour map, 0 … 1.
+    fn colour_t(&self, on_scale: Option<&Array2<f32>>, at: (usize, usize), v: f32) -> f32 {
+        on_scale.map_or_else(|| self.range.t(v), |s| s[at])
     }
 
-    fn cell_rgb(&self, row_max: &[f32], at: (usize, usize), v: f32) -> [u8; 3] {
+    fn cell_rgb(&self, on_scale: Option<&Array2<f32>>, at: (usize, usize), v: f32) -> [u8; 3] {
         if !self.masked(at, v) {
-            self.colormap.rgb(self.colour_t(row_max, at.0, v))
+            self.colormap.rgb(self.colour_t(on_scale, at, v))
         } else {
             MASKED
         }
@@ -151,9 +134,9 @@ impl Heatmap<'_> {
         let (width, height) = (layout.width, layout.height);
         let mut img = RgbImage::from_pixel(width, height, Rgb([255, 255, 255]));
         let (left, top) = (layout.left, layout.top);
-        let row_max = self.row_max();
+        let on_scale = self.on_scale();
         for ((i, j), &v) in self.values.indexed_iter() {
-            let c = Rgb(self.cell_rgb(&row_max, (i, j), v));
+            let c = Rgb(self.cell_rgb(on_scale.as_ref(), (i, j), v));
             for y in 0..cell {
                 for x in 0..cell {
                     img.put_pixel(left + j as u32 * cell + x, top + i as u32 * cell + y, c);
@@ -206,8 +189,10 @@ impl Heatmap<'_> {
                     continue;
                 }
                 let text = fmt_value(v);
-                let dark =
-                    v.is_finite() && self.colormap.dark_text_on(self.colour_t(&row_max, i, v));
+                let dark = v.is_finite()
+                    && self
+                        .colormap
+                        .dark_text_on(self.colour_t(on_scale.as_ref(), (i, j), v));
                 let color = if dark { [0, 0, 0] } else { [255, 255, 255] };
                 let x = left as f32 + (j as f32 + 0.5) * cell as f32 - small.width(&text) / 2.0;
                 let y = top as f32 + (i as f32 + 0.5) * cell as f32 + small.ascent() * 0.4;
@@ -331,9 +316,9 @@ impl Heatmap<'_> {
             esc(&self.title)
         );
         let show_values = n.max(m) <= 12;
-        let row_max = self.row_max();
+        let on_scale = self.on_scale();
         for ((i, j), &v) in self.values.indexed_iter() {
-            let [r, g, b] = self.cell_rgb(&row_max, (i, j), v);
+            let [r, g, b] = self.cell_rgb(on_scale.as_ref(), (i, j), v);
             let (x, y) = (x0 + j as f32 * cell, y0 + i as f32 * cell);
             let _ = writeln!(
                 s,
@@ -345,8 +330,10 @@ impl Heatmap<'_> {
             // A masked weight is a grey cell without a number (its 0 is the mask's).
             let masked_zero = v.is_finite() && self.masked((i, j), v);
             if show_values && !masked_zero {
-                let dark =
-                    v.is_finite() && self.colormap.dark_text_on(self.colour_t(&row_max, i, v));
+                let dark = v.is_finite()
+                    && self
+                        .colormap
+                        .dark_text_on(self.colour_t(on_scale.as_ref(), (i, j), v));
                 let _ = writeln!(
                     s,
                     r#"<text x="{:.2}" y="{:.2}" font-size="{:.1}" text-anchor="middle" dominant-baseline="central" fill="{}">{}</text>"#,

@@ -69,7 +69,7 @@ impl ColourScale {
 }
 
 /// Where p sits on the log scale: log₁₀ p on [−4, 0] as [0, 1]; −∞ and NaN stay as they are.
-pub fn log_position(p: f32) -> f32 {
+fn log_position(p: f32) -> f32 {
     if p.is_finite() {
         (p.max(1e-4).log10() + 4.0) / 4.0
     } else {

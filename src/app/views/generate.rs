@@ -257,11 +257,10 @@ fn controls_ui(app: &mut AttnApp, ui: &mut egui::Ui, running: bool, waiting: boo
 }
 
 /// A token as a list shows it: spaces as ␣ and line breaks as ⏎, so that " Paris" and a
-/// lone space do not look like "Paris" and nothing.
+/// lone space do not look like "Paris" and nothing (the tokenizer's labels already show
+/// control characters, `tokenizer::show_controls`).
 fn visible(token: &str) -> String {
-    crate::model::tokenizer::show_controls(token)
-        .replace(' ', "␣")
-        .replace('\n', "⏎")
+    token.replace(' ', "␣").replace('\n', "⏎")
 }
 
 /// The text so far: the prompt faint (as typed), the generated tokens strong, this step's

@@ -62,13 +62,12 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             .labelled_by(cap.id)
             .on_hover_text(tr(lang, Msg::HeatZoomTip));
         ui.separator();
-        ui.checkbox(&mut app.state.hide_ahead, tr(lang, Msg::HideAhead))
-            .on_hover_text(tr(lang, Msg::HideAheadTip));
+        super::hide_ahead_switch(app, ui);
     });
-    // Predict first: before step 6 the weights it would show ahead of their step stay hidden.
-    if app.state.hide_ahead && app.state.step < Step::Scores {
-        ui.add_space(24.0);
-        ui.label(egui::RichText::new(tr(lang, Msg::HiddenAhead)).size(18.0));
+    // Predict first: before the scores the weights it would show ahead of their step stay
+    // hidden.
+    if app.state.weights_hidden_ahead() {
+        super::hidden_ahead_note(ui, lang);
         return;
     }
     // Steps without an n × n matrix of their own show the weights: say which, and where the

@@ -123,13 +123,10 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                 continue;
             };
             // Masked weights grey, as in the heatmap view, not the colour of weight 0.
-            let (tex, range) = app.textures.matrix_with(
+            let (tex, range) = app.textures.head_matrix(
                 ui.ctx(),
                 key,
-                || match MatrixKind::Weights.masked_cells(ht) {
-                    Some(allowed) => crate::app::heatmap::masked_as_such(&ht.weights, allowed),
-                    None => ht.weights.clone(),
-                },
+                ht,
                 MatrixKind::Weights,
                 app.state.colormap,
             );

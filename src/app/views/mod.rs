@@ -38,7 +38,7 @@ mod whatif;
 
 use eframe::egui::{self, RichText};
 
-use super::i18n::{Msg, tr, trf};
+use super::i18n::{Lang, Msg, tr, trf};
 use super::state::{EmbeddingMode, View};
 use super::{AttnApp, Command};
 use crate::core::CoreError;
@@ -337,15 +337,26 @@ fn hidden_ahead_ui(app: &mut AttnApp, ui: &mut egui::Ui) -> bool {
             | View::Lab
             | View::Rollout
     );
-    if !(app.state.hide_ahead && app.state.step < crate::core::Step::Scores && ahead) {
+    if !(ahead && app.state.weights_hidden_ahead()) {
         return false;
     }
     let lang = app.lang();
+    hide_ahead_switch(app, ui);
+    hidden_ahead_note(ui, lang);
+    true
+}
+
+/// The "predict first" switch.
+pub(crate) fn hide_ahead_switch(app: &mut AttnApp, ui: &mut egui::Ui) {
+    let lang = app.lang();
     ui.checkbox(&mut app.state.hide_ahead, tr(lang, Msg::HideAhead))
         .on_hover_text(tr(lang, Msg::HideAheadTip));
+}
+
+/// What a view shows instead of weights hidden by "predict first".
+pub(crate) fn hidden_ahead_note(ui: &mut egui::Ui, lang: Lang) {
     ui.add_space(24.0);
     ui.label(RichText::new(tr(lang, Msg::HiddenAhead)).size(18.0));
-    true
 }
 
 /// A model run in progress (layers done, Cancel), a big run waiting for its go-ahead (tokens,
