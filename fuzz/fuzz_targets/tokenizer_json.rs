@@ -48,6 +48,7 @@ fuzz_target!(|data: &[u8]| {
             cols: &written.labels,
             colormap: Colormap::Viridis,
             range: Range { lo: 0.0, hi: 1.0 },
+            scale: attnscope::export::matrix::ColourScale::Linear,
             title: written.labels.concat(),
         };
         let _ = h.to_png(3);
