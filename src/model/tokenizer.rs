@@ -35,18 +35,13 @@ pub struct ModelTokenizer {
 fn check_templates(v: &serde_json::Value) -> Result<(), String> {
     match v {
         serde_json::Value::Object(o) => {
-            if o.get("type").and_then(|t| t.as_str()) == Some("TemplateProcessing") {
+            // By its shape, not its "type": the post-processor deserializes untagged, so an
+            // object without "type" (or with another) still loads as TemplateProcessing.
+            if o.contains_key("single") || o.contains_key("pair") {
                 let specials = o.get("special_tokens").and_then(|s| s.as_object());
                 for template in ["single", "pair"] {
-                    let pieces = o.get(template).and_then(|t| t.as_array());
-                    for piece in pieces.into_iter().flatten() {
-                        let Some(id) = piece
-                            .get("SpecialToken")
-                            .and_then(|t| t.get("id"))
-                            .and_then(|i| i.as_str())
-                        else {
-                            continue;
-                        };
+                    for id in template_specials(o.get(template)) {
+                        let id = id.as_str();
                         let Some(token) = specials.and_then(|s| s.get(id)) else {
                             return Err(format!(
                                 "post_processor: its {template} template names the special token {id:?}, which its special_tokens do not hold"
@@ -65,6 +60,27 @@ fn check_templates(v: &serde_json::Value) -> Result<(), String> {
         }
         serde_json::Value::Array(a) => a.iter().try_for_each(check_templates),
         _ => Ok(()),
+    }
+}
+
+/// The special tokens a template names: `{"SpecialToken": {"id": …}}` pieces of an array,
+/// or the words of a string template ("[CLS] $A [SEP]:1") that are not `$` sequences.
+fn template_specials(template: Option<&serde_json::Value>) -> Vec<String> {
+    match template {
+        Some(serde_json::Value::Array(pieces)) => pieces
+            .iter()
+            .filter_map(|p| p.get("SpecialToken")?.get("id")?.as_str())
+            .map(str::to_owned)
+            .collect(),
+        Some(serde_json::Value::String(t)) => t
+            .split_whitespace()
+            .filter(|w| !w.starts_with('$'))
+            .map(|w| match w.rsplit_once(':') {
+                Some((id, n)) if n.parse::<u32>().is_ok() => id.to_owned(),
+                _ => w.to_owned(),
+            })
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
@@ -427,6 +443,14 @@ pub fn superscript(n: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_template_names_its_special_tokens_in_either_form() {
+        let t = serde_json::json!("[CLS] $A [SEP]:1 $B:1");
+        assert_eq!(template_specials(Some(&t)), ["[CLS]", "[SEP]"]);
+        let t = serde_json::json!([{"SpecialToken": {"id": "<s>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}]);
+        assert_eq!(template_specials(Some(&t)), ["<s>"]);
+    }
 
     #[test]
     fn control_characters_get_labels_a_font_draws() {
