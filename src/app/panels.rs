@@ -1071,6 +1071,11 @@ pub fn about_window(app: &mut AttnApp, ctx: &egui::Context) {
         .open(&mut open)
         .collapsible(false)
         .resizable(false)
+        // In the middle of the window like the key list, not in a corner over the menus;
+        // as wide as the licence text reads well, narrower on a small window.
+        .pivot(egui::Align2::CENTER_CENTER)
+        .default_pos(ctx.content_rect().center())
+        .default_width((ctx.content_rect().width() - 80.0).clamp(320.0, 560.0))
         .show(ctx, |ui| {
             ui.heading("attnscope");
             ui.label(format!(

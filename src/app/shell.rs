@@ -362,8 +362,14 @@ impl AttnApp {
             ThemeChoice::Light => egui::Theme::Light,
             ThemeChoice::Dark => egui::Theme::Dark,
         });
-        if let Some(size) = self.size_asked.take() {
-            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(size.into()));
+        if let Some([w, h]) = self.size_asked.take() {
+            // `--size` is the window on the screen; the command takes points, which the zoom
+            // enlarges: at --zoom 1.4, 1280 × 720 had opened a 1792 × 1008 window.
+            let zoom = ctx.zoom_factor();
+            ctx.send_viewport_cmd(egui::ViewportCommand::InnerSize(egui::vec2(
+                w / zoom,
+                h / zoom,
+            )));
         }
         self.poll_jobs();
         self.poll_translate();
