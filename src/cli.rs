@@ -39,8 +39,8 @@ pub struct GuiArgs {
     /// Save a PNG of the window after the first frames, then quit (for README screenshots).
     #[arg(long, value_name = "FILE.png")]
     pub screenshot: Option<PathBuf>,
-    /// Start with this spec (JSON) instead of the default sentence.
-    #[arg(long, value_name = "FILE.json")]
+    /// Start with this spec or saved session (JSON) instead of the default sentence.
+    #[arg(long, visible_alias = "session", value_name = "FILE.json")]
     pub spec: Option<PathBuf>,
     /// Start with this text (self-attention).
     #[arg(long, conflicts_with = "text_file")]
@@ -113,7 +113,8 @@ pub struct GuiArgs {
     /// projector, and for scripted screenshots of it.
     #[arg(long)]
     pub zoom: Option<f32>,
-    /// Ignore the remembered session and start from the defaults.
+    /// Start from the defaults, leaving the remembered session as it is for the next start
+    /// (this run is not remembered; File ▸ Save session keeps it).
     #[arg(long)]
     pub fresh: bool,
     /// Window size in logical pixels, e.g. 1400x900.

@@ -444,6 +444,80 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
     assert_eq!(app.state.text_q, "kept as it was");
 }
 
+/// The store eframe keeps the remembered session in, in memory.
+#[derive(Default)]
+struct Store(std::collections::HashMap<String, String>);
+
+impl eframe::Storage for Store {
+    fn get_string(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
+    }
+    fn set_string(&mut self, key: &str, value: String) {
+        self.0.insert(key.to_owned(), value);
+    }
+    fn remove_string(&mut self, key: &str) {
+        self.0.remove(key);
+    }
+    fn flush(&mut self) {}
+}
+
+/// `--fresh` starts on the defaults and leaves the remembered session for the next start: it
+/// had written the defaults over a student's sentence and settings at quit. The window says
+/// so, and a normal start is still remembered.
+#[test]
+fn a_fresh_start_leaves_the_remembered_session_alone() {
+    let mut app = AttnApp::new(State::default());
+    let args = attnscope::cli::GuiArgs {
+        fresh: true,
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    let mut store = Store::default();
+    eframe::App::save(&mut app, &mut store);
+    assert!(
+        !store.0.contains_key(eframe::APP_KEY),
+        "nothing written over it"
+    );
+    let notice = app.notice.as_ref().expect("the window says so");
+    assert!(
+        notice.text(Lang::En).contains("not remembered"),
+        "{}",
+        notice.text(Lang::En)
+    );
+
+    let mut app = AttnApp::new(State::default());
+    app.apply_args(&attnscope::cli::GuiArgs::default()).unwrap();
+    eframe::App::save(&mut app, &mut store);
+    assert!(store.0.contains_key(eframe::APP_KEY));
+}
+
+/// A saved session opens from the command line (`--session`, the same option as `--spec`):
+/// where no file dialog opens, that and a drop are the ways back to saved work.
+#[test]
+fn a_saved_session_opens_from_the_command_line() {
+    let mut saved = AttnApp::new(State {
+        text_q: "我 爱 北京".into(),
+        heads: 4,
+        temperature: 0.5,
+        ..State::default()
+    });
+    saved.state.sanitize();
+    let path =
+        std::env::temp_dir().join(format!("attnscope-cli-session-{}.json", std::process::id()));
+    saved.save_session_to(&path).unwrap();
+    let mut app = AttnApp::new(State::default());
+    let args = attnscope::cli::GuiArgs {
+        spec: Some(path.clone()),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    std::fs::remove_file(&path).ok();
+    let notice = app.notice.as_ref().expect("says what it opened");
+    assert!(!notice.is_error, "{}", notice.text(Lang::En));
+    assert_eq!(app.state.text_q, "我 爱 北京");
+    assert_eq!((app.state.heads, app.state.temperature), (4, 0.5));
+}
+
 /// A head count that does not divide d_model widens it, and says so: every number changes
 /// with it, which a teacher must not discover from the matrices.
 #[test]

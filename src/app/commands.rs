@@ -328,13 +328,7 @@ impl AttnApp {
             .is_some_and(|d| d.join("config.json").is_file());
         let opened = match ext.as_deref() {
             // Read once: the text tells a session from a spec.
-            Some("json") if !in_model => match read_capped(&path, session::MAX_BYTES) {
-                Err(e) => Err(e.into()),
-                Ok(text) if session::has_format_field(&text) => {
-                    self.open_session_text(&path, &text)
-                }
-                Ok(text) => self.open_spec_text(&path, &text),
-            },
+            Some("json") if !in_model => self.open_json_from(&path),
             Some("txt") => super::launch::read_text_file(&path).map(|text| {
                 self.state.text_q = text;
                 Vec::new()
@@ -588,6 +582,16 @@ impl AttnApp {
             }
         }
         Ok(changed)
+    }
+
+    /// A JSON file that is a saved session or a spec, told apart by its text (read once).
+    pub fn open_json_from(&mut self, path: &Path) -> Result<Vec<String>> {
+        let text = read_capped(path, session::MAX_BYTES)?;
+        if session::has_format_field(&text) {
+            self.open_session_text(path, &text)
+        } else {
+            self.open_spec_text(path, &text)
+        }
     }
 
     /// Reads a spec file into the state (everything it holds; see [`super::state::State::load_spec`]).

@@ -554,7 +554,8 @@ messages! {
     ErrSessionTooLarge => "{} bytes is too large for a session file (at most {})", "会话文件有 {} 字节，太大了（最多 {}）";
     RememberedUnreadable => "The session remembered from last time could not be read (damaged or from another version; in {}): the app starts on its default.", "无法读取上次记住的会话（文件已损坏或来自其他版本；位于 {}）：程序以默认内容启动。";
     SavedNoDialog => "Saved {} (no file dialog can open here, no desktop portal: files go into ~/Documents, or your home folder).", "已保存 {}（此处无法打开文件对话框，没有桌面门户服务：文件保存到 ~/Documents 或主目录）。";
-    NoDialogOpening => "No file dialog can open here (no desktop portal): drop the file or folder on the window, or start attnscope with --spec FILE or --model PATH.", "此处无法打开文件对话框（没有桌面门户服务）：请把文件或文件夹拖到窗口上，或用 --spec 文件 / --model 路径 启动 attnscope。";
+    NoDialogOpening => "No file dialog can open here (no desktop portal): drop the file or folder on the window, or start attnscope with --session FILE (a session or spec) or --model PATH.", "此处无法打开文件对话框（没有桌面门户服务）：请把文件或文件夹拖到窗口上，或用 --session 文件（会话或配置）/ --model 路径 启动 attnscope。";
+    FreshNotRemembered => "A fresh start: the remembered session is kept for the next start, and this run is not remembered (File ▸ Save session keeps it).", "全新启动：之前记住的会话保留到下次启动，本次运行不会被记住（可用 文件 ▸ 保存会话 保留）。";
 }
 
 /// Shorthand: the message in `lang`.

@@ -21,9 +21,11 @@ impl AttnApp {
             self.state.lang = l;
         }
         if let Some(path) = &args.spec {
-            let opened = self.open_spec_from(path);
+            // A saved session opens too: without a file dialog (no desktop portal) this is
+            // how one comes back.
+            let opened = self.open_json_from(path);
             if let Err(e) = &opened {
-                let line = format!("cannot open spec {}: {e:#}", path.display());
+                let line = format!("cannot open {}: {e:#}", path.display());
                 say_once(args, &line);
                 self.startup_failure = Some(line);
             }
@@ -118,6 +120,17 @@ impl AttnApp {
         }
         self.state.sanitize();
         self.say_if_widened(d_before);
+        if args.fresh {
+            // A fresh start had overwritten the remembered session with the defaults at
+            // quit: a student's sentence and settings were gone at the next start.
+            self.remember = false;
+            // Not on a scripted screenshot's status line.
+            if self.startup_failure.is_none() && args.screenshot.is_none() {
+                self.info(|lang| {
+                    super::i18n::tr(lang, super::i18n::Msg::FreshNotRemembered).to_owned()
+                });
+            }
+        }
         Ok(())
     }
 }
