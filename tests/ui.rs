@@ -444,6 +444,49 @@ fn a_spec_the_cli_refuses_is_refused_whole_and_a_large_one_says_what_it_changed(
     assert_eq!(app.state.text_q, "kept as it was");
 }
 
+/// Cleared text shows no heatmap of the sentence before it and exports nothing: the CSV
+/// export had written "The animal …" rows under "Type a sentence to begin". "Real model"
+/// picked with no model open shows no toy numbers either.
+#[test]
+fn an_empty_sequence_or_a_missing_model_shows_and_exports_nothing_stale() {
+    let mut h = harness(State::default());
+    assert!(h.state().shown_trace().is_some());
+    h.state_mut().state.text_q = String::new();
+    settle(&mut h);
+    h.get_by_label("Type a sentence to begin: the sequence is empty.");
+    assert!(h.state().shown_trace().is_none());
+    assert!(
+        h.query_by_label("animal").is_none(),
+        "no old token on screen"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    for kind in [ExportKind::Csv, ExportKind::Json] {
+        let path = dir.path().join("out");
+        let err = h.state().export_trace_to(&path, kind).unwrap_err();
+        assert!(format!("{err:#}").contains("empty"), "{err:#}");
+        assert!(!path.exists());
+    }
+    let err = h
+        .state()
+        .export_heatmap_to(&dir.path().join("h.png"), ExportKind::Png)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("empty"), "{err:#}");
+    // A sentence again: back on screen.
+    h.state_mut().state.text_q = "a b c".into();
+    settle(&mut h);
+    assert_eq!(h.state().shown_trace().unwrap().n_q(), 3);
+    // "Real model" with none open: the toy's trace is not shown as the model's.
+    h.state_mut().state.embedding = EmbeddingMode::Model;
+    settle(&mut h);
+    assert!(h.state().shown_trace().is_none());
+    assert!(h.query_by_label("q1 b").is_none(), "no toy step rows");
+    let err = h
+        .state()
+        .export_trace_to(&dir.path().join("t.csv"), ExportKind::Csv)
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("No model"), "{err:#}");
+}
+
 /// The store eframe keeps the remembered session in, in memory.
 #[derive(Default)]
 struct Store(std::collections::HashMap<String, String>);

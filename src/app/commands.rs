@@ -440,7 +440,7 @@ impl AttnApp {
             };
             return write_heatmap(path, kind, &hm);
         }
-        let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
+        let trace = &self.trace_to_export()?;
         let matrix = MatrixKind::for_step(self.state.step);
         let head = self.state.head.min(trace.heads.saturating_sub(1));
         if !trace.has_matrices(head) {
@@ -495,7 +495,7 @@ impl AttnApp {
             write_atomic(path, export::trace_json(trace)?.as_bytes())?;
             return Ok(());
         }
-        let trace = self.trace.as_ref().context(self.t(Msg::NoTrace))?;
+        let trace = &self.trace_to_export()?;
         let text = match kind {
             ExportKind::Csv => export::trace_weights_csv(trace),
             _ => export::trace_json(trace)?,

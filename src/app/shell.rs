@@ -246,6 +246,31 @@ impl AttnApp {
         self.jobs.run.started()
     }
 
+    /// The trace the views and the step panel show: none while "real model" is picked and no
+    /// model is open (the toy's trace behind it is not what the panel describes), else the
+    /// last one computed.
+    pub fn shown_trace(&self) -> Option<Arc<Trace>> {
+        if self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_none() {
+            return None;
+        }
+        self.trace.clone()
+    }
+
+    /// The trace an export writes, or why there is none to write: the inputs' own error (an
+    /// empty sequence had exported the sentence before it), no model yet, or nothing
+    /// computed.
+    pub fn trace_to_export(&self) -> anyhow::Result<Arc<Trace>> {
+        if let Some(e) = &self.error {
+            anyhow::bail!(super::views::error_text(self, e));
+        }
+        if self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_none() {
+            anyhow::bail!(super::i18n::tr(self.lang(), super::i18n::Msg::NoModel).to_owned());
+        }
+        self.trace.clone().ok_or_else(|| {
+            anyhow::anyhow!(super::i18n::tr(self.lang(), super::i18n::Msg::NoTrace).to_owned())
+        })
+    }
+
     /// Generation of the trace on screen (textures are keyed by it): counts every trace put
     /// on screen, computed or taken from the opened layers.
     pub fn trace_generation(&self) -> u64 {

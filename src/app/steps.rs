@@ -105,8 +105,7 @@ pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
             ui.separator();
             let head = app.state.head;
             let Some(trace) = app
-                .trace
-                .clone()
+                .shown_trace()
                 .filter(|t| t.has_matrices(head.min(t.heads.saturating_sub(1))))
             else {
                 return;

@@ -724,7 +724,16 @@ impl AttnApp {
                     self.trace_serial += 1;
                     self.error = None;
                 }
-                Err(e) => self.error = Some(e),
+                Err(e) => {
+                    if matches!(e, JobError::Core(crate::core::CoreError::EmptySequence(_))) {
+                        // Nothing to show: the sentence before it was on screen under "Type a
+                        // sentence to begin", and File ▸ Export wrote it.
+                        self.trace = None;
+                        self.trace_key = None;
+                        self.trace_serial += 1;
+                    }
+                    self.error = Some(e);
+                }
             }
         }
         if let Some(done) = self.jobs.lab.poll() {

@@ -244,7 +244,7 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     });
     // Its own row, so the label never wraps away from its heads. The rollout and the
     // Translate view are not one head of the trace: no picker there.
-    if let Some(trace) = app.trace.clone()
+    if let Some(trace) = app.shown_trace()
         && trace.heads > 1
         && !matches!(app.state.view, View::Translate | View::Rollout)
     {
@@ -291,8 +291,19 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     if needs_run && !model_ready(app, ui) {
         return;
     }
-    if needs_trace && app.trace.is_none() {
-        ui.label(t(Msg::NoTrace));
+    if needs_trace && app.shown_trace().is_none() {
+        if model {
+            // "Real model" picked before a model is open: not the toy's trace behind it.
+            if app.model_error.is_none() {
+                ui.label(t(if app.model_loading() {
+                    Msg::LoadingModel
+                } else {
+                    Msg::NoModel
+                }));
+            }
+        } else if app.error.is_none() {
+            ui.label(t(Msg::NoTrace));
+        }
         return;
     }
     if needs_trace {
