@@ -588,6 +588,45 @@ fn heads_that_widen_d_model_say_so() {
     assert!(app.notice.is_none());
 }
 
+/// Heads 2 → 3 → 2 gives back the numbers of before: the widened d_model (16 → 18) had
+/// stayed at 18, so a student's hand-checked numbers no longer came out. A width typed while
+/// widened is the new one set.
+#[test]
+fn heads_back_to_a_divisor_bring_back_the_width_set() {
+    let mut app = AttnApp::new(State::default());
+    let before = compute(&app.state.to_spec()).unwrap();
+    app.state.heads = 3;
+    app.state.fit_d_model_to_heads();
+    assert_eq!(app.state.d_model, 18);
+    // The command line's --heads, as the slider does it, and says so.
+    let args = attnscope::cli::GuiArgs {
+        heads: Some(2),
+        ..Default::default()
+    };
+    app.apply_args(&args).unwrap();
+    assert_eq!(app.state.d_model, 16);
+    let text = app.notice.as_ref().unwrap().text(Lang::En);
+    assert!(
+        text.starts_with("d_model 18 → 16: back to the width you set"),
+        "{text}"
+    );
+    let again = compute(&app.state.to_spec()).unwrap();
+    assert_eq!(again.head_traces[0].weights, before.head_traces[0].weights);
+    // 5 heads over 16: 20; 4 heads divide the 16 set: 16 again.
+    for (heads, d) in [(5, 20), (4, 16), (3, 18)] {
+        app.state.heads = heads;
+        app.state.fit_d_model_to_heads();
+        assert_eq!(app.state.d_model, d, "{heads} heads");
+    }
+    // Typed while widened (3 heads): 20 is the width set, shown as 21.
+    app.state.d_model = 20;
+    app.state.set_d_model();
+    assert_eq!(app.state.d_model, 21);
+    app.state.heads = 2;
+    app.state.fit_d_model_to_heads();
+    assert_eq!(app.state.d_model, 20);
+}
+
 /// "Predict first" keeps the weights off the heatmap at steps 1–2, where it would show
 /// them ahead of their step, and gives them back from the scores on.
 #[test]

@@ -295,8 +295,10 @@ impl AttnApp {
     /// widened it, and every number changed with it.
     pub(super) fn say_if_widened(&mut self, before: usize) {
         let (after, heads) = (self.state.d_model, self.state.heads);
-        if after != before {
+        if after > before {
             self.info(move |lang| trf(lang, Msg::DModelWidened, &[&before, &after, &heads]));
+        } else if after < before {
+            self.info(move |lang| trf(lang, Msg::DModelRestored, &[&before, &after, &heads]));
         }
     }
 

@@ -88,6 +88,7 @@ messages! {
     EmbTip => "Toy embeddings give each token a fixed pseudo-random vector from the seed (same on every machine). A typed matrix lets you enter X by hand; Q = K = V = X.", "示例嵌入按种子给每个词元一个固定的伪随机向量（每台机器都相同）。手动矩阵让你直接输入 X，且 Q = K = V = X。";
     Seed => "seed", "种子";
     DModel => "d_model", "d_model";
+    DModelRestored => "d_model {} → {}: back to the width you set, which {} heads split evenly; the numbers are those of before.", "d_model {} → {}：回到你设定的宽度，{} 个头可以平分；数值与之前相同。";
     DModelWidened => "d_model {} → {}: {} heads split it evenly only at a multiple of their number (d_k = d_model / h), so every number changed.", "d_model {} → {}：{} 个头只能平分头数倍数的宽度（d_k = d_model / h），所以所有数值都变了。";
     DModelTip => "Width of each token vector X. Split evenly among the heads: d_k = d_model / h.", "每个词元向量 X 的宽度。平均分给各个头：d_k = d_model / h。";
     Positions => "add positions", "加入位置编码";

@@ -406,7 +406,7 @@ fn input_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
                     .labelled_by(cap.id)
                     .changed()
                 {
-                    s.fit_d_model_to_heads();
+                    s.set_d_model();
                 }
                 let cap = caption(ui, t(Msg::Seed), t(Msg::EmbTip));
                 ui.add(egui::DragValue::new(&mut s.seed))

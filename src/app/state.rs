@@ -200,6 +200,10 @@ pub struct State {
     pub matrix: MatrixInput,
     /// Toy embedding width.
     pub d_model: usize,
+    /// The width the user set, while a head count that does not divide it has widened
+    /// `d_model` (heads 2 → 3 makes 16 → 18); a head count that divides it again brings it
+    /// back, so heads 3 → 2 gives the numbers of before.
+    pub d_model_set: Option<usize>,
     /// Seed.
     pub seed: u64,
     /// Sinusoidal positions on toy embeddings.
@@ -331,6 +335,7 @@ impl Default for State {
             embedding: EmbeddingMode::Toy,
             matrix: MatrixInput::default(),
             d_model: 16,
+            d_model_set: None,
             seed: 42,
             positions: true,
             max_tokens: 256,
@@ -579,12 +584,32 @@ impl State {
         }
     }
 
-    /// Keeps d_model divisible by the heads (rounding d_model up), so every head count works.
+    /// Keeps d_model divisible by the heads, so every head count works: the width the user
+    /// set ([`State::d_model_set`] while it is widened, else `d_model`) rounded up to a
+    /// multiple of the heads.
     pub fn fit_d_model_to_heads(&mut self) {
         self.heads = self.heads.max(1);
-        if self.embedding == EmbeddingMode::Toy && !self.d_model.is_multiple_of(self.heads) {
-            self.d_model = self.d_model.div_ceil(self.heads) * self.heads;
+        if self.embedding != EmbeddingMode::Toy {
+            return;
         }
+        let set = self
+            .d_model_set
+            .unwrap_or(self.d_model)
+            .clamp(1, MAX_D_MODEL);
+        let up = set.div_ceil(self.heads) * self.heads;
+        self.d_model = if up > MAX_D_MODEL {
+            MAX_D_MODEL / self.heads * self.heads
+        } else {
+            up
+        };
+        self.d_model_set = (self.d_model != set).then_some(set);
+    }
+
+    /// The user typed a width: that is now the one set, whatever the heads had made of the
+    /// last one.
+    pub fn set_d_model(&mut self) {
+        self.d_model_set = None;
+        self.fit_d_model_to_heads();
     }
 
     /// The number of key tokens the current input gives (after the token limit).
@@ -851,6 +876,7 @@ impl State {
                 .d_model
                 .unwrap_or(crate::core::pipeline::DEFAULT_D_MODEL)
                 .clamp(1, MAX_D_MODEL);
+            self.d_model_set = None;
             Projections::Named(ProjectionKind::Seeded)
         };
         if spec.projections != default_projections {
