@@ -1503,6 +1503,34 @@ fn open_fixture_model(name: &str, text: &str) -> Harness<'static, AttnApp> {
     h
 }
 
+/// A model's weights CSV names its layer in every row: two layers' files had nothing in
+/// them to tell them apart. The toy's has no layer column.
+#[test]
+fn a_model_weights_csv_names_its_layer() {
+    let mut h = open_fixture_model("llama-tiny", "a b a b");
+    h.state_mut().state.layer = 1;
+    settle(&mut h);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("w.csv");
+    h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "layer,head,query_index,query,key_index,key,raw_score,weight"
+    );
+    let trace = h.state().trace.clone().unwrap();
+    let n = trace.n_q() * trace.n_k() * trace.heads;
+    let rows: Vec<_> = lines.collect();
+    assert_eq!(rows.len(), n);
+    assert!(rows.iter().all(|r| r.starts_with("1,")), "{}", rows[0]);
+
+    let h = harness(State::default());
+    h.state().export_trace_to(&path, ExportKind::Csv).unwrap();
+    let csv = std::fs::read_to_string(&path).unwrap();
+    assert!(csv.starts_with("head,query_index,"), "{csv}");
+}
+
 #[test]
 fn a_rotary_gqa_head_has_a_rotation_step_and_shows_its_shared_kv_head() {
     // qwen3-tiny: RoPE θ = 10000 without scaling, 4 query heads over 1 KV head, d_k = 16.

@@ -157,7 +157,14 @@ impl AttnApp {
                 self.report_save(r);
             }
             Command::ExportTrace(kind) => {
-                let r = self.pick_save_path("trace", kind.ext()).map(|p| {
+                // "weights.csv" beside "trace.json": one name for both was easy to mix up.
+                let name = match (kind, self.model_layer()) {
+                    (ExportKind::Csv, Some(l)) => format!("weights-layer{l}"),
+                    (ExportKind::Csv, None) => "weights".to_owned(),
+                    (_, Some(l)) => format!("trace-layer{l}"),
+                    (_, None) => "trace".to_owned(),
+                };
+                let r = self.pick_save_path(&name, kind.ext()).map(|p| {
                     let res = self.export_trace_to(&p, kind);
                     (p, res)
                 });
@@ -499,7 +506,7 @@ impl AttnApp {
         }
         let trace = &self.trace_to_export()?;
         let text = match kind {
-            ExportKind::Csv => export::trace_weights_csv(trace),
+            ExportKind::Csv => export::trace_weights_csv(trace, self.model_layer()),
             _ => export::trace_json(trace)?,
         };
         write_atomic(path, text.as_bytes())?;

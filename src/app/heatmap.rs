@@ -562,7 +562,7 @@ pub fn tile_values(
     out
 }
 
-/// The colour-mapped pixels of a matrix (masked cells dark grey).
+/// The colour-mapped pixels of a matrix (masked cells in the map's [`Colormap::masked_rgb`]).
 pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::ColorImage {
     let (n, m) = values.dim();
     let mut pixels = Vec::with_capacity(n * m);
@@ -571,7 +571,8 @@ pub fn color_image(values: &Array2<f32>, cmap: Colormap, range: Range) -> egui::
             let [r, g, b] = cmap.rgb(range.t(v));
             Color32::from_rgb(r, g, b)
         } else {
-            Color32::from_gray(64)
+            let [r, g, b] = cmap.masked_rgb();
+            Color32::from_rgb(r, g, b)
         });
     }
     egui::ColorImage::new(
@@ -621,6 +622,8 @@ fn fmt_compact(v: f32) -> String {
         return fmt_value(v);
     }
     let s = match v.abs() {
+        // A small negative number is ".00", not "−.00".
+        a if a < 0.005 => ".00".to_owned(),
         a if a < 0.995 => format!("{v:.2}").replacen("0.", ".", 1),
         a if a < 9.95 => format!("{v:.1}"),
         _ => format!("{v:.0}"),
@@ -987,7 +990,9 @@ impl HeatmapWidget<'_> {
                         notes.join(" · "),
                         egui::FontId::proportional(11.0),
                         colour,
-                        (ui.max_rect().right() - grid.left()).max(120.0),
+                        // The visible edge: a row wider than the panel widens `max_rect`.
+                        (ui.max_rect().right().min(ui.clip_rect().right()) - grid.left())
+                            .max(120.0),
                     );
                     job.wrap.max_rows = 2;
                     let galley = ui.fonts_mut(|f| f.layout_job(job));
@@ -1271,6 +1276,10 @@ mod tests {
         assert_eq!(fmt_compact(0.999), "1.0");
         assert_eq!(fmt_compact(-9.99), "−10");
         assert_eq!(fmt_compact(0.0), ".00");
+        // No negative zero: a cosine score of −0.001.
+        assert_eq!(fmt_compact(-0.001), ".00");
+        assert_eq!(crate::export::heatmap::fmt_value(-0.001), "0.00");
+        assert_eq!(crate::export::heatmap::fmt_value(-0.006), "-0.01");
         assert_eq!(fmt_compact(12.4), "12");
         assert_eq!(fmt_compact(-12.4), "−12");
         assert_eq!(fmt_compact(f32::NEG_INFINITY), "−∞");

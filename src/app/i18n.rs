@@ -129,7 +129,7 @@ messages! {
     Window => "window", "滑动窗口";
     WindowTip => "Sliding window: query i sees only keys with |i − j| ≤ w.", "滑动窗口：查询 i 只看 |i − j| ≤ w 的键。";
     PaddingTip => "Click a key token to mark it as padding: padded keys are masked for every query.", "点击一个键词元即可把它标为填充：被填充的键对所有查询都被掩盖。";
-    TokenChips => "{} tokens (click to list them; a key token clicked is marked as padding)", "{} 个词元（点击展开列表；点击键词元可将其标记为填充）";
+    TokenChips => "{} tokens", "{} 个词元";
     Temperature => "temperature τ", "温度 τ";
     TemperatureTip => "softmax(z/τ): τ < 1 sharpens the distribution towards the maximum, τ > 1 flattens it towards uniform.", "softmax(z/τ)：τ < 1 使分布更尖锐、趋向最大值，τ > 1 使分布更平、趋向均匀。";
     Heads => "heads h", "头数 h";

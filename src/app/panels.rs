@@ -267,11 +267,19 @@ pub fn side_panel_max(ui: &egui::Ui, share: f32) -> f32 {
     (ui.ctx().content_rect().width() * share).max(200.0)
 }
 
+/// A side panel's id for the window's width: a small window's panels (squeezed to
+/// [`side_panel_max`]) keep their width apart from a large one's, so that a window made
+/// small and then large again gets its wide panels back (they had stayed squeezed: 255
+/// points where 320 and 436 had been, the step arithmetic wrapped word by word).
+pub fn side_panel_id(ui: &egui::Ui, name: &'static str) -> (&'static str, bool) {
+    (name, ui.ctx().content_rect().width() < 1100.0)
+}
+
 /// The left panel: inputs and mechanism.
 pub fn controls_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    egui::Panel::left("controls")
+    egui::Panel::left(side_panel_id(ui, "controls"))
         .resizable(true)
         .default_size(320.0)
         .max_size(side_panel_max(ui, 0.26))
@@ -342,7 +350,7 @@ fn real_head_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     ui.heading(tr(lang, Msg::ThisHead))
         .on_hover_text(tr(lang, Msg::ThisHeadTip));
-    let Some(trace) = app.trace.clone() else {
+    let Some(trace) = app.shown_trace() else {
         return;
     };
     let head = app.state.head.min(trace.heads.saturating_sub(1));
@@ -699,7 +707,7 @@ fn matrix_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
 /// Tokens as chips; key chips toggle padding.
 fn token_chips(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
-    let Some(trace) = app.trace.clone() else {
+    let Some(trace) = app.shown_trace() else {
         return;
     };
     // A model's truncation is reported with the model (its positions, not the toy limit).

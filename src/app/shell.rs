@@ -256,6 +256,12 @@ impl AttnApp {
         self.trace.clone()
     }
 
+    /// The model layer the trace on screen is, when it is one (a model is open and shown).
+    pub fn model_layer(&self) -> Option<usize> {
+        (self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_some())
+            .then_some(self.state.layer)
+    }
+
     /// The trace an export writes, or why there is none to write: the inputs' own error (an
     /// empty sequence had exported the sentence before it), no model yet, or nothing
     /// computed.

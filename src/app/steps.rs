@@ -53,7 +53,7 @@ pub fn num(x: f32) -> String {
 pub fn steps_panel(app: &mut AttnApp, ui: &mut egui::Ui) {
     let lang = app.lang();
     let t = |m| tr(lang, m);
-    egui::Panel::right("steps")
+    egui::Panel::right(super::panels::side_panel_id(ui, "steps"))
         .resizable(true)
         .default_size(470.0)
         .max_size(super::panels::side_panel_max(ui, 0.32))

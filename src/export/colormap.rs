@@ -39,6 +39,17 @@ impl Colormap {
         c.map(|x| (x.clamp(0.0, 1.0) * 255.0).round() as u8)
     }
 
+    /// The colour of a masked cell: dark grey, the colour of no weight on viridis or the
+    /// diverging map. On the greys that grey is a weight of about 0.75 (a student read a
+    /// 0.73 cell as part of the mask beside it), so there it is a muted orange, a hue the
+    /// map never takes.
+    pub fn masked_rgb(self) -> [u8; 3] {
+        match self {
+            Colormap::Greys => [196, 128, 72],
+            Colormap::Viridis | Colormap::Diverging => [64, 64, 64],
+        }
+    }
+
     /// Whether dark text reads better than light text on the colour of `t`.
     pub fn dark_text_on(self, t: f32) -> bool {
         let [r, g, b] = self.rgb(t);

@@ -34,9 +34,6 @@ pub struct Heatmap<'a> {
     pub title: String,
 }
 
-/// Colour of a masked cell.
-const MASKED: [u8; 3] = [64, 64, 64];
-
 /// The PNG's label and title sizes, pixels.
 const LABEL_PX: f32 = 13.0;
 const TITLE_PX: f32 = 16.0;
@@ -97,7 +94,7 @@ impl Heatmap<'_> {
         if !self.masked(at, v) {
             self.colormap.rgb(self.colour_t(on_scale, at, v))
         } else {
-            MASKED
+            self.colormap.masked_rgb()
         }
     }
 
@@ -298,8 +295,16 @@ impl Heatmap<'_> {
             .map(|s| s.chars().count())
             .max()
             .unwrap_or(1);
-        let label_px = (longest.min(16) as f32 * 7.5 + 12.0).max(30.0);
         let font = (cell * 0.45).clamp(6.0, 13.0);
+        // Room for the longest label, turned, or a Chinese one standing upright (up to 16
+        // characters, one under the other).
+        let upright = self
+            .cols
+            .iter()
+            .filter_map(|t| super::text::upright_parts(t))
+            .map(|(base, _)| base.chars().count().min(16) as f32 * font * 1.1 + 10.0)
+            .fold(0.0, f32::max);
+        let label_px = (longest.min(16) as f32 * 7.5 + 12.0).max(30.0).max(upright);
         let (x0, y0) = (label_px, label_px + 24.0);
         let (gw, gh) = (m as f32 * cell, n as f32 * cell);
         let (width, height) = (x0 + gw + 110.0, y0 + gh + 20.0);
@@ -357,6 +362,19 @@ impl Heatmap<'_> {
         }
         for (j, t) in self.cols.iter().enumerate().step_by(label_every) {
             let (x, y) = (x0 + (j as f32 + 0.5) * cell, y0 - 4.0);
+            // Chinese labels stand upright, a character under the other, as in the PNG and
+            // the app (the SVG had turned them on their side).
+            if let Some(chars) = upright_label(t, font, label_px) {
+                for (k, c) in chars.iter().rev().enumerate() {
+                    let _ = writeln!(
+                        s,
+                        r#"<text x="{x:.2}" y="{:.2}" font-size="{font:.1}" text-anchor="middle">{}</text>"#,
+                        y - 2.0 - k as f32 * font * 1.1,
+                        esc(c)
+                    );
+                }
+                continue;
+            }
             let _ = writeln!(
                 s,
                 r#"<text x="{x:.2}" y="{y:.2}" font-size="{font:.1}" transform="rotate(-60 {x:.2} {y:.2})">{}</text>"#,
@@ -382,13 +400,21 @@ impl Heatmap<'_> {
             s,
             r#"<rect x="{lx:.1}" y="{y0:.1}" width="14" height="{gh:.1}" fill="url(#legend)" stroke="black" stroke-width="0.5"/>"#
         );
-        let [top_tick, _, bottom_tick] = self.ticks();
+        // Top, middle and bottom values, as the PNG's colour bar has them.
+        let [top_tick, mid_tick, bottom_tick] = self.ticks();
         let _ = writeln!(
             s,
             r#"<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
             lx + 18.0,
             y0 + 10.0,
             esc(&top_tick)
+        );
+        let _ = writeln!(
+            s,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" dominant-baseline="central">{}</text>"#,
+            lx + 18.0,
+            y0 + gh / 2.0,
+            esc(&mid_tick)
         );
         let _ = writeln!(
             s,
@@ -409,7 +435,8 @@ pub fn fmt_value(v: f32) -> String {
     } else if v.abs() >= 100.0 {
         format!("{v:.0}")
     } else {
-        format!("{v:.2}")
+        // A small negative number rounds to 0.00, not "-0.00" (a cosine score's cell).
+        format!("{:.2}", if v.abs() < 0.005 { 0.0 } else { v })
     }
 }
 
@@ -492,7 +519,10 @@ mod tests {
             img.get_pixel(x0 + 39, y0 + 19).0,
             Colormap::Viridis.rgb(1.0)
         );
-        assert_eq!(img.get_pixel(x0 + 30, y0 + 30).0, MASKED);
+        assert_eq!(
+            img.get_pixel(x0 + 30, y0 + 30).0,
+            Colormap::Viridis.masked_rgb()
+        );
         // The colour bar's top is the range's top.
         assert_eq!(
             img.get_pixel(x0 + 40 + BAR_GAP + 1, y0).0,
@@ -561,6 +591,40 @@ mod tests {
         assert!(svg.contains("我&lt;爱&gt;"));
         assert!(svg.contains("头 0"));
         assert!(svg.starts_with("<svg"));
+    }
+
+    /// Chinese column labels stand upright in the SVG as in the PNG (a character under the
+    /// other, not turned), and its colour bar names its middle value as the PNG's does.
+    #[test]
+    fn svg_stands_chinese_columns_upright_and_names_the_bar_middle() {
+        let v = array![[0.2f32, 0.8]];
+        let (r, c) = (
+            vec!["我".to_owned()],
+            vec!["北京".to_owned(), "cat".to_owned()],
+        );
+        let h = Heatmap {
+            values: &v,
+            allowed: None,
+            rows: &r,
+            cols: &c,
+            colormap: Colormap::Viridis,
+            range: Range { lo: 0.0, hi: 0.8 },
+            scale: ColourScale::Linear,
+            title: String::new(),
+        };
+        let svg = h.to_svg().unwrap();
+        let line_of = |text: &str| {
+            svg.lines()
+                .find(|l| l.ends_with(&format!(">{text}</text>")))
+                .unwrap_or_else(|| panic!("no text {text}"))
+                .to_owned()
+        };
+        for ch in ["北", "京"] {
+            assert!(!line_of(ch).contains("rotate"), "{}", line_of(ch));
+        }
+        assert!(line_of("cat").contains("rotate(-60"));
+        let [_, mid, _] = h.ticks();
+        line_of(&mid);
     }
 
     /// Byte-level tokens are often control characters, which XML does not allow: the SVG

@@ -123,13 +123,18 @@ pub fn matrix_csv(m: &Array2<f32>, row_labels: &[String], col_labels: &[String])
 
 /// Every head's weights of a trace as one CSV (columns: head, query index, query token, key
 /// index, key token, raw score, weight).
-pub fn trace_weights_csv(trace: &Trace) -> String {
-    let mut out = String::from("head,query_index,query,key_index,key,raw_score,weight\n");
+///
+/// A model's layer (`layer`) is its first column: a layer's file and the next one's had
+/// nothing in them to tell them apart.
+pub fn trace_weights_csv(trace: &Trace, layer: Option<usize>) -> String {
+    let mut out = String::from(if layer.is_some() { "layer," } else { "" });
+    out.push_str("head,query_index,query,key_index,key,raw_score,weight\n");
     let q = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let first = layer.map_or_else(String::new, |l| format!("{l},"));
     for (h, t) in trace.head_traces.iter().enumerate() {
         for ((i, j), w) in t.weights.indexed_iter() {
             out.push_str(&format!(
-                "{h},{i},{},{j},{},{},{w}\n",
+                "{first}{h},{i},{},{j},{},{},{w}\n",
                 q(&trace.tokens_q[i]),
                 q(&trace.tokens_k[j]),
                 t.raw_scores[[i, j]]

@@ -19,7 +19,7 @@ const TILE_LABEL_H: f32 = 70.0;
 
 /// Draws the view.
 pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
-    let Some(trace) = app.trace.clone() else {
+    let Some(trace) = app.shown_trace() else {
         return;
     };
     let lang = app.lang();

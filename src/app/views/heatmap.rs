@@ -48,13 +48,21 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
     } else {
         String::new()
     };
-    ui.horizontal(|ui| {
+    // Wrapped: on an 800-point window one row ran past the panel, and everything below it
+    // (the note, the heatmap and its colour bar) was laid out for that width.
+    let narrow = ui.available_width() < 480.0;
+    ui.horizontal_wrapped(|ui| {
         ui.label(format!(
             "{layer}{} {head} · {}",
             tr(lang, Msg::Head),
             tr(lang, legend_msg(kind))
         ));
-        ui.separator();
+        // The zoom slider does not wrap by itself: on a narrow panel it starts a row.
+        if narrow {
+            ui.end_row();
+        } else {
+            ui.separator();
+        }
         let cap = ui
             .label(tr(lang, Msg::HeatZoom))
             .on_hover_text(tr(lang, Msg::HeatZoomTip));

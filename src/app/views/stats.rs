@@ -44,44 +44,43 @@ pub fn ui(app: &mut AttnApp, ui: &mut egui::Ui) {
             rows.reverse();
         }
     }
-    egui::ScrollArea::vertical()
-        .auto_shrink(false)
-        .show(ui, |ui| {
-            egui::Grid::new("stats")
-                .striped(true)
-                .spacing([14.0, 4.0])
-                .show(ui, |ui| {
-                    let sort = &mut app.state.stats_sort;
-                    let first = format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head));
-                    super::sort_header(ui, 0, &first, sort);
-                    for (k, (m, _)) in &shown {
-                        super::sort_header(ui, k + 1, tr(lang, *m), sort);
+    // Both ways: at 1366 × 768 the induction column ran past the panel with no way to it.
+    egui::ScrollArea::both().auto_shrink(false).show(ui, |ui| {
+        egui::Grid::new("stats")
+            .striped(true)
+            .spacing([14.0, 4.0])
+            .show(ui, |ui| {
+                let sort = &mut app.state.stats_sort;
+                let first = format!("{} · {}", tr(lang, Msg::Layer), tr(lang, Msg::Head));
+                super::sort_header(ui, 0, &first, sort);
+                for (k, (m, _)) in &shown {
+                    super::sort_header(ui, k + 1, tr(lang, *m), sort);
+                }
+                ui.end_row();
+                for s in rows {
+                    let focused = s.layer == app.state.layer && s.head == app.state.head;
+                    if ui
+                        .selectable_label(focused, s.head_ref().to_string())
+                        .clicked()
+                    {
+                        app.push(Command::FocusLayer(s.layer));
+                        app.push(Command::FocusHead(s.head));
+                    }
+                    for (_, (_, key)) in &shown {
+                        let v = key(s);
+                        ui.label(
+                            RichText::new(if v.is_nan() {
+                                "—".into()
+                            } else {
+                                format!("{v:.3}")
+                            })
+                            .monospace(),
+                        );
                     }
                     ui.end_row();
-                    for s in rows {
-                        let focused = s.layer == app.state.layer && s.head == app.state.head;
-                        if ui
-                            .selectable_label(focused, s.head_ref().to_string())
-                            .clicked()
-                        {
-                            app.push(Command::FocusLayer(s.layer));
-                            app.push(Command::FocusHead(s.head));
-                        }
-                        for (_, (_, key)) in &shown {
-                            let v = key(s);
-                            ui.label(
-                                RichText::new(if v.is_nan() {
-                                    "—".into()
-                                } else {
-                                    format!("{v:.3}")
-                                })
-                                .monospace(),
-                            );
-                        }
-                        ui.end_row();
-                    }
-                });
-        });
+                }
+            });
+    });
 }
 
 /// Attention sinks, heads that park most of their attention on the first token: a large
