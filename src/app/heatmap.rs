@@ -610,6 +610,8 @@ pub(crate) fn label_width(rows: &[String]) -> f32 {
 const LABEL_H: f32 = 70.0;
 /// Room under the grid for its notes (pooling, numbers, thinned labels): two lines.
 const NOTES_H: f32 = 34.0;
+/// The colour bar's least height (points): a grid of a row or two is shorter.
+const LEGEND_MIN_H: f32 = 60.0;
 /// Cell side (points) from which numbers are written in full ("0.69").
 const FULL_VALUES_PX: f32 = 34.0;
 /// Cell side from which numbers are written short (".69"); below, the view says to zoom in.
@@ -816,7 +818,7 @@ impl HeatmapWidget<'_> {
             .show(ui, |ui| {
                 let size = Vec2::new(
                     label_w + m as f32 * cell + legend_w,
-                    LABEL_H + n as f32 * cell + NOTES_H,
+                    LABEL_H + (n as f32 * cell).max(LEGEND_MIN_H) + NOTES_H,
                 );
                 let (rect, resp) = ui.allocate_exact_size(size, Sense::click());
                 let painter = ui.painter_at(rect);
@@ -996,7 +998,10 @@ impl HeatmapWidget<'_> {
                     );
                     job.wrap.max_rows = 2;
                     let galley = ui.fonts_mut(|f| f.layout_job(job));
-                    painter.galley(grid.left_bottom() + Vec2::new(0.0, 4.0), galley, colour);
+                    // Under the colour bar too, which is taller than a grid of a row or two
+                    // (the neuron view's note ran through it).
+                    let below = Vec2::new(0.0, (LEGEND_MIN_H - grid.height()).max(0.0) + 4.0);
+                    painter.galley(grid.left_bottom() + below, galley, colour);
                 }
                 // A masked weight is drawn grey without a number: its 0 is the mask's.
                 let masked = self
@@ -1080,7 +1085,7 @@ impl HeatmapWidget<'_> {
                     );
                 }
                 let top = origin.y.max(view.min.y + 4.0);
-                let bottom = grid.max.y.min(view.max.y - 4.0).max(top + 60.0);
+                let bottom = grid.max.y.min(view.max.y - 4.0).max(top + LEGEND_MIN_H);
                 legend(
                     &painter,
                     Rect::from_x_y_ranges(bar_x..=bar_x + 14.0, top..=bottom),
