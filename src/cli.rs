@@ -1306,7 +1306,9 @@ fn say_written(out: &Path, att: &ndarray::Array4<f32>, tokens: Option<&Path>) {
     let size = std::fs::metadata(out).map_or(0, |md| md.len());
     let side = tokens.map_or(String::new(), |p| format!("; tokens in {}", p.display()));
     eprintln!(
-        "wrote {l} layers × {h} heads × {n}×{m} probabilities to {} ({:.1} MB){side}",
+        "wrote {l} {} × {h} {} × {n}×{m} probabilities to {} ({:.1} MB){side}",
+        if l == 1 { "layer" } else { "layers" },
+        if h == 1 { "head" } else { "heads" },
         out.display(),
         size as f64 / 1e6
     );

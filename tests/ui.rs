@@ -2184,6 +2184,16 @@ fn the_translator_opens_from_the_menu_and_shows_its_alignment_step_by_step() {
     assert_eq!(h.state().state.view, View::Translate);
     // The default source, translated greedily; the year moves to the front.
     h.get_by_label("Translation: 2021年3月5日");
+    // Listed under Model ▸ Recent models, as the other models are.
+    assert!(
+        h.state()
+            .state
+            .recent_models
+            .iter()
+            .any(|d| d.ends_with("tiny-translator")),
+        "{:?}",
+        h.state().state.recent_models
+    );
     // The arrows walk the decoder's rows: row 5 reads 年 and writes 3 (March).
     for _ in 0..5 {
         h.key_press(eframe::egui::Key::ArrowRight);

@@ -608,8 +608,9 @@ pub(crate) fn label_width(rows: &[String]) -> f32 {
 
 /// Room above the grid for the column labels.
 const LABEL_H: f32 = 70.0;
-/// Room under the grid for its notes (pooling, numbers, thinned labels): two lines.
-const NOTES_H: f32 = 34.0;
+/// Room under the grid for its notes (pooling, numbers, thinned labels): three lines (two
+/// cut the Chinese note beside a grid's narrow heatmap).
+const NOTES_H: f32 = 48.0;
 /// The colour bar's least height (points): a grid of a row or two is shorter.
 const LEGEND_MIN_H: f32 = 60.0;
 /// Cell side (points) from which numbers are written in full ("0.69").
@@ -992,11 +993,11 @@ impl HeatmapWidget<'_> {
                         notes.join(" · "),
                         egui::FontId::proportional(11.0),
                         colour,
-                        // The visible edge: a row wider than the panel widens `max_rect`.
-                        (ui.max_rect().right().min(ui.clip_rect().right()) - grid.left())
-                            .max(120.0),
+                        // The painter draws only inside the grid's allocation (and a row
+                        // wider than the panel widens `max_rect`): wrap at what shows.
+                        (rect.right().min(ui.clip_rect().right()) - grid.left()).max(120.0),
                     );
-                    job.wrap.max_rows = 2;
+                    job.wrap.max_rows = 3;
                     let galley = ui.fonts_mut(|f| f.layout_job(job));
                     // Under the colour bar too, which is taller than a grid of a row or two
                     // (the neuron view's note ran through it).

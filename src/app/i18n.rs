@@ -383,6 +383,7 @@ messages! {
     SampleModels => "Sample models", "示例模型";
     RecentModels => "Recent models", "最近的模型";
     NoneFound => "(none found)", "（未找到）";
+    NoRecentModels => "(none yet: the models you open are listed here)", "（暂无：打开过的模型会列在这里）";
     RealModel => "real model", "真实模型";
     RealModelTip => "Run a real transformer (BERT or GPT-2 family) on the text and look at every layer's and head's real attention.", "在文本上运行真实的 Transformer（BERT 或 GPT-2 系列），查看每一层、每个头的真实注意力。";
     NoModel => "No model loaded. Open one from the Model menu, or drop a model folder on the window.", "尚未加载模型。请从“模型”菜单打开，或把模型文件夹拖到窗口上。";

@@ -85,7 +85,7 @@ pub fn menu_bar(app: &mut AttnApp, ui: &mut egui::Ui) {
                 }
                 ui.menu_button(t(Msg::RecentModels), |ui| {
                     if app.state.recent_models.is_empty() {
-                        ui.label(t(Msg::NoneFound));
+                        ui.label(t(Msg::NoRecentModels));
                     }
                     for dir in app.state.recent_models.clone() {
                         if ui.button(dir.display().to_string()).clicked() {
@@ -680,27 +680,44 @@ fn matrix_ui(app: &mut AttnApp, ui: &mut egui::Ui) {
         let cap = ui.label(t(Msg::Rows));
         // A spec file may bring a larger X than the hand-typed limit: keep it whole.
         let (max_rows, max_cols) = (rows.max(MAX_MATRIX), cols.max(MAX_MATRIX));
-        ui.add(egui::DragValue::new(&mut rows).range(1..=max_rows))
-            .labelled_by(cap.id);
+        // A typed size applies when it is complete (Enter or leaving the field): typing "12"
+        // into cols had applied "1" first and cut every row to one column, its numbers gone.
+        ui.add(
+            egui::DragValue::new(&mut rows)
+                .range(1..=max_rows)
+                .update_while_editing(false),
+        )
+        .labelled_by(cap.id);
         let cap = ui.label(t(Msg::Cols));
-        ui.add(egui::DragValue::new(&mut cols).range(1..=max_cols))
-            .labelled_by(cap.id);
+        ui.add(
+            egui::DragValue::new(&mut cols)
+                .range(1..=max_cols)
+                .update_while_editing(false),
+        )
+        .labelled_by(cap.id);
     });
     if rows != m.values.len() || cols != m.values.first().map_or(0, Vec::len) {
         m.resize(rows, cols);
     }
-    egui::Grid::new("matrix_input")
-        .striped(true)
+    // Sideways scrolling: eight columns are wider than the panel, and the last was hidden.
+    egui::ScrollArea::horizontal()
+        .id_salt("matrix_input_scroll")
         .show(ui, |ui| {
-            for (i, (label, row)) in m.labels.iter_mut().zip(m.values.iter_mut()).enumerate() {
-                let name = ui.add(egui::TextEdit::singleline(label).desired_width(36.0));
-                for (j, v) in row.iter_mut().enumerate() {
-                    ui.add(egui::DragValue::new(v).speed(0.1).max_decimals(3))
-                        .labelled_by(name.id)
-                        .on_hover_text(format!("X[{i}][{j}]"));
-                }
-                ui.end_row();
-            }
+            egui::Grid::new("matrix_input")
+                .striped(true)
+                .show(ui, |ui| {
+                    for (i, (label, row)) in
+                        m.labels.iter_mut().zip(m.values.iter_mut()).enumerate()
+                    {
+                        let name = ui.add(egui::TextEdit::singleline(label).desired_width(36.0));
+                        for (j, v) in row.iter_mut().enumerate() {
+                            ui.add(egui::DragValue::new(v).speed(0.1).max_decimals(3))
+                                .labelled_by(name.id)
+                                .on_hover_text(format!("X[{i}][{j}]"));
+                        }
+                        ui.end_row();
+                    }
+                });
         });
 }
 

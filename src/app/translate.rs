@@ -240,6 +240,11 @@ impl AttnApp {
             match done.result {
                 Ok(m) => {
                     self.info_done(Msg::Opened, &m.name);
+                    // Listed under Model ▸ Recent models as the other models are (opening
+                    // it from there comes back to this view).
+                    if let Some(dir) = self.state.tr.model.clone() {
+                        self.state.remember_model(dir);
+                    }
                     self.translator.model = Some(m);
                     self.translator.out = None;
                     self.translator.error = None;
