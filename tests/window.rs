@@ -64,16 +64,25 @@ fn the_size_asked_for_wins_over_the_remembered_window() {
         format!("{{\n    \"window\": {window:?},\n}}\n"),
     )
     .unwrap();
-    let png = home.path().join("w.png");
+    assert_eq!(
+        screenshot_size(home.path(), &["--size", "1100x700"]),
+        (1100, 700)
+    );
+}
+
+/// The size of the window's own screenshot, the app run with `args` and `home` as HOME.
+fn screenshot_size(home: &std::path::Path, args: &[&str]) -> (u32, u32) {
+    let png = home.join("w.png");
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
-        .args(["--screenshot", png.to_str().unwrap(), "--size", "1100x700"])
-        .env("HOME", home.path())
+        .args(args)
+        .args(["--screenshot", png.to_str().unwrap()])
+        .env("HOME", home)
         .env_remove("XDG_DATA_HOME")
         .status()
         .unwrap();
     assert!(status.success());
     let img = image::open(&png).unwrap();
-    assert_eq!((img.width(), img.height()), (1100, 700));
+    (img.width(), img.height())
 }
 
 /// `--size` is the window on the screen, whatever the zoom: a presenter who asks for
@@ -85,17 +94,8 @@ fn the_size_asked_for_is_the_window_at_any_zoom() {
         return;
     }
     let home = tempfile::tempdir().unwrap();
-    let png = home.path().join("w.png");
-    let status = std::process::Command::new(env!("CARGO_BIN_EXE_attnscope"))
-        .args(["--fresh", "--zoom", "1.5", "--size", "1100x700"])
-        .args(["--screenshot", png.to_str().unwrap()])
-        .env("HOME", home.path())
-        .env_remove("XDG_DATA_HOME")
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let img = image::open(&png).unwrap();
-    assert_eq!((img.width(), img.height()), (1100, 700));
+    let args = ["--fresh", "--zoom", "1.5", "--size", "1100x700"];
+    assert_eq!(screenshot_size(home.path(), &args), (1100, 700));
 }
 
 /// A scripted screenshot of a model that does not open still ends: the picture shows the
