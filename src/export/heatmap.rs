@@ -483,6 +483,26 @@ mod tests {
         (0..n).map(|i| format!("t{i}")).collect()
     }
 
+    /// `values` on `colormap`, linear over 0 … `hi`, with no mask and no title.
+    fn plain<'a>(
+        values: &'a Array2<f32>,
+        rows: &'a [String],
+        cols: &'a [String],
+        colormap: Colormap,
+        hi: f32,
+    ) -> Heatmap<'a> {
+        Heatmap {
+            values,
+            allowed: None,
+            rows,
+            cols,
+            colormap,
+            range: Range { lo: 0.0, hi },
+            scale: ColourScale::Linear,
+            title: String::new(),
+        }
+    }
+
     /// `h` as a decoded PNG at `cell` pixels per cell.
     fn png(h: &Heatmap, cell: u32) -> image::RgbImage {
         image::load_from_memory(&h.to_png(cell).unwrap())
@@ -501,16 +521,7 @@ mod tests {
     fn png_has_exact_cells_and_legend() {
         let v = array![[0.0f32, 1.0], [0.25, f32::NEG_INFINITY]];
         let (r, c) = (labels(2), labels(2));
-        let h = Heatmap {
-            values: &v,
-            allowed: None,
-            rows: &r,
-            cols: &c,
-            colormap: Colormap::Viridis,
-            range: Range { lo: 0.0, hi: 1.0 },
-            scale: ColourScale::Linear,
-            title: String::new(),
-        };
+        let h = plain(&v, &r, &c, Colormap::Viridis, 1.0);
         let img = png(&h, 20);
         let (x0, y0) = h.png_origin(20);
         assert!(x0 > 10 && y0 > 10, "room for the labels: {x0}, {y0}");
@@ -557,14 +568,8 @@ mod tests {
         let v = array![[0.5f32, 0.5], [1.0, 0.0]];
         let r = vec!["我".to_owned(), "爱".to_owned()];
         let h = Heatmap {
-            values: &v,
-            allowed: None,
-            rows: &r,
-            cols: &r,
-            colormap: Colormap::Greys,
-            range: Range { lo: 0.0, hi: 1.0 },
-            scale: ColourScale::Linear,
             title: "层 1 · 头 3 · 注意力权重".into(),
+            ..plain(&v, &r, &r, Colormap::Greys, 1.0)
         };
         let img = png(&h, 24);
         let (x0, y0) = h.png_origin(24);
@@ -578,14 +583,8 @@ mod tests {
         let v = array![[0.5f32]];
         let r = vec!["我<爱>".to_owned()];
         let h = Heatmap {
-            values: &v,
-            allowed: None,
-            rows: &r,
-            cols: &r,
-            colormap: Colormap::Greys,
-            range: Range { lo: 0.0, hi: 1.0 },
-            scale: ColourScale::Linear,
             title: "头 0".into(),
+            ..plain(&v, &r, &r, Colormap::Greys, 1.0)
         };
         let svg = h.to_svg().unwrap();
         assert!(svg.contains("我&lt;爱&gt;"));
@@ -602,16 +601,7 @@ mod tests {
             vec!["我".to_owned()],
             vec!["北京".to_owned(), "cat".to_owned()],
         );
-        let h = Heatmap {
-            values: &v,
-            allowed: None,
-            rows: &r,
-            cols: &c,
-            colormap: Colormap::Viridis,
-            range: Range { lo: 0.0, hi: 0.8 },
-            scale: ColourScale::Linear,
-            title: String::new(),
-        };
+        let h = plain(&v, &r, &c, Colormap::Viridis, 0.8);
         let svg = h.to_svg().unwrap();
         let line_of = |text: &str| {
             svg.lines()
@@ -639,14 +629,8 @@ mod tests {
         let v = array![[0.5f32]];
         let r = vec!["\u{1}".to_owned()];
         let h = Heatmap {
-            values: &v,
-            allowed: None,
-            rows: &r,
-            cols: &r,
-            colormap: Colormap::Viridis,
-            range: Range { lo: 0.0, hi: 1.0 },
-            scale: ColourScale::Linear,
             title: "t\u{7}".into(),
+            ..plain(&v, &r, &r, Colormap::Viridis, 1.0)
         };
         let svg = h.to_svg().unwrap();
         assert!(
