@@ -430,7 +430,8 @@ impl TextureCache {
     }
 
     /// The texture of matrix `kind` of one head's trace under `key` (a trace's head, the
-    /// lab's re-run head): masked weights drawn as masked (grey), not as the smallest weight.
+    /// lab's re-run head): masked weights drawn as masked ([`Colormap::masked_rgb`]), not as
+    /// the smallest weight.
     pub fn head_matrix(
         &mut self,
         ctx: &egui::Context,

@@ -250,10 +250,15 @@ impl AttnApp {
     /// model is open (the toy's trace behind it is not what the panel describes), else the
     /// last one computed.
     pub fn shown_trace(&self) -> Option<Arc<Trace>> {
-        if self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_none() {
+        if self.awaiting_model() {
             return None;
         }
         self.trace.clone()
+    }
+
+    /// "Real model" is picked and no model is open (yet).
+    fn awaiting_model(&self) -> bool {
+        self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_none()
     }
 
     /// The model layer the trace on screen is, when it is one (a model is open and shown).
@@ -269,7 +274,7 @@ impl AttnApp {
         if let Some(e) = &self.error {
             anyhow::bail!(super::views::error_text(self, e));
         }
-        if self.state.embedding == super::state::EmbeddingMode::Model && self.model.is_none() {
+        if self.awaiting_model() {
             anyhow::bail!(super::i18n::tr(self.lang(), super::i18n::Msg::NoModel).to_owned());
         }
         self.trace.clone().ok_or_else(|| {

@@ -280,12 +280,14 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
     };
     let needs_run = matches!(def.needs, Needs::ModelRun | Needs::TraceAndModelRun);
     let needs_trace = matches!(def.needs, Needs::Trace | Needs::TraceAndModelRun);
+    // What stands where a model's view would be while none is open.
+    let no_model = if app.model_loading() {
+        Msg::LoadingModel
+    } else {
+        Msg::NoModel
+    };
     if def.needs == Needs::Model && app.model.is_none() {
-        ui.label(t(if app.model_loading() {
-            Msg::LoadingModel
-        } else {
-            Msg::NoModel
-        }));
+        ui.label(t(no_model));
         return;
     }
     if needs_run && !model_ready(app, ui) {
@@ -295,11 +297,7 @@ pub fn central(app: &mut AttnApp, ui: &mut egui::Ui) {
         if model {
             // "Real model" picked before a model is open: not the toy's trace behind it.
             if app.model_error.is_none() {
-                ui.label(t(if app.model_loading() {
-                    Msg::LoadingModel
-                } else {
-                    Msg::NoModel
-                }));
+                ui.label(t(no_model));
             }
         } else if app.error.is_none() {
             ui.label(t(Msg::NoTrace));
